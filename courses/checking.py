@@ -1,0 +1,150 @@
+"""Answer checking: is a student's answer right? Pure Python + sympy, no database.
+
+Every kind of item is checked here, by the tutor when a student answers and by faculty's
+"try it as a student" preview, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from tokenize import TokenError
+from typing import Any
+
+import sympy
+from sympy.parsing.sympy_parser import (
+    convert_xor,
+    implicit_multiplication_application,
+    parse_expr,
+    standard_transformations,
+)
+
+_TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
+_SAFE_EXPR = re.compile(r"^[\w\s+\-*/^().,=<>!|]*$")
+_NAMES = {name: getattr(sympy, name) for name in (
+    "sin", "cos", "tan", "sec", "csc", "cot", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+    "exp", "log", "ln", "sqrt", "pi", "E", "Abs", "oo",
+)}
+_NAMES["e"] = sympy.E
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    correct: bool
+    normalized: str  # the answer as understood, shown back to the student
+    feedback: str = ""  # misconception feedback matched to this wrong answer, if authored
+    error: str = ""  # the answer could not be read (e.g. bad syntax); never counted as an attempt
+
+
+def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Expr:
+    """Parse a student's or author's expression. Raises ValueError with a readable reason."""
+    text = text.strip().replace("\\cdot", "*").replace("·", "*").replace("−", "-")
+    if not text:
+        raise ValueError("empty expression")
+    if len(text) > 300 or not _SAFE_EXPR.match(text) or "__" in text:
+        raise ValueError("use numbers, letters, + - * / ^ and parentheses only")
+    local = dict(_NAMES)
+    for v in variables or []:
+        local[v] = sympy.Symbol(v)
+    try:
+        expr = parse_expr(text, local_dict=local, transformations=_TRANSFORMS, evaluate=True)
+    except (SyntaxError, TypeError, ValueError, sympy.SympifyError, TokenError) as exc:
+        raise ValueError(f"could not read {text!r}") from exc
+    if not isinstance(expr, sympy.Basic):
+        raise ValueError(f"could not read {text!r}")
+    return expr
+
+
+def symbolically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Equivalent as functions: simplify the difference, then confirm numerically at random points."""
+    try:
+        if sympy.simplify(a - b) == 0:
+            return True
+    except (TypeError, ValueError, AttributeError):
+        pass
+    symbols = sorted((a.free_symbols | b.free_symbols), key=str)
+    points = [0.37, 1.21, 2.9, -0.83, 0.5]
+    agree = 0
+    for i, p in enumerate(points):
+        subs = {s: p + 0.13 * j + 0.07 * i for j, s in enumerate(symbols)}
+        try:
+            va, vb = complex(a.evalf(subs=subs)), complex(b.evalf(subs=subs))
+        except (TypeError, ValueError):
+            continue
+        if not (math.isfinite(va.real) and math.isfinite(vb.real)):
+            continue
+        if abs(va - vb) > 1e-8 * max(1.0, abs(va), abs(vb)):
+            return False
+        agree += 1
+    return agree >= 3
+
+
+def _number(text: str) -> float:
+    cleaned = text.strip().replace(",", "")
+    try:
+        return float(cleaned)
+    except ValueError:
+        expr = parse_expression(cleaned)
+        if expr.free_symbols:
+            raise ValueError("expected a number, not an expression with variables") from None
+        return float(expr.evalf())
+
+
+def _strip_units(text: str, units: str | None) -> str:
+    if units and text.strip().endswith(units):
+        return text.strip()[: -len(units)]
+    return text
+
+
+def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = None, units: str | None = None,
+                 variables: list[str] | None = None, accept: list[str] | None = None,
+                 feedback: dict[str, str] | None = None) -> CheckResult:
+    """Grade `answer` against `key` for an item of `kind`. See `courses.format.ItemSpec` for the fields."""
+    answer = (answer or "").strip()
+    if not answer:
+        return CheckResult(False, "", error="Please enter an answer.")
+    feedback = feedback or {}
+    try:
+        if kind == "numeric":
+            value = _number(_strip_units(answer, units))
+            target = float(key)
+            tol = tolerance if tolerance is not None else 1e-9 + 1e-6 * abs(target)
+            correct = abs(value - target) <= tol
+            normalized = f"{value:g}"
+        elif kind == "multiple_choice":
+            correct = answer == str(key)
+            normalized = answer
+        elif kind in ("symbolic", "template"):
+            given = parse_expression(answer, variables)
+            correct = symbolically_equal(given, parse_expression(str(key), variables))
+            normalized = sympy.sstr(given)
+        elif kind == "short_text":
+            norm = _normalize_text(answer)
+            correct = norm in {_normalize_text(v) for v in [str(key), *(accept or [])]}
+            normalized = answer
+        else:
+            raise ValueError(f"unknown item kind {kind!r}")
+    except ValueError as exc:
+        if kind not in ("numeric", "symbolic", "template"):
+            raise
+        return CheckResult(False, answer, error=str(exc))
+    note = "" if correct else _match_feedback(kind, answer, feedback, variables)
+    return CheckResult(correct, normalized, feedback=note)
+
+
+def _normalize_text(text: str) -> str:
+    return " ".join(text.lower().replace(".", " ").split())
+
+
+def _match_feedback(kind: str, answer: str, feedback: dict[str, str], variables: list[str] | None) -> str:
+    if answer in feedback:
+        return feedback[answer]
+    if kind in ("symbolic", "template", "numeric"):
+        for wrong, note in feedback.items():
+            try:
+                if symbolically_equal(parse_expression(answer, variables), parse_expression(wrong, variables)):
+                    return note
+            except ValueError:
+                continue
+    return ""

@@ -1,0 +1,365 @@
+"""The course folder format: what a person writes in an editor and keeps in git.
+
+    <course>/course.yaml          title, settings, concepts with their prerequisites
+    <course>/concepts/<slug>.md   YAML front matter (items, guess choices) + Markdown sections:
+                                  "## Lesson", "## Pain first", "## Guess first", "## Explanation"
+
+`load_course(path)` parses a folder into plain dataclasses (`CourseSpec`) and raises `CourseFormatError`
+naming the file, the line and what is wrong; `dump_course(spec, path)` writes the same format back.
+Neither touches the database: `courses/services.py` turns a `CourseSpec` into rows in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ITEM_KINDS = ("numeric", "multiple_choice", "symbolic", "short_text", "template")
+SECTIONS = {  # heading as written -> field name
+    "lesson": "lesson",
+    "pain first": "pain_first",
+    "guess first": "guess_first",
+    "explanation": "explanation",
+}
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "target_band": [0.70, 0.85],
+    "mastery_threshold": 0.95,
+    "review_retention": 0.85,
+    "auto_publish_verified": False,
+}
+
+
+class CourseFormatError(ValueError):
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        self.path, self.line, self.message = str(path), line, message
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class ItemSpec:
+    id: str
+    kind: str
+    prompt: str
+    answer: Any = None  # numeric: number; multiple_choice: the correct choice's text; symbolic: expression
+    choices: list[str] = field(default_factory=list)
+    tolerance: float | None = None  # numeric: absolute tolerance
+    units: str | None = None
+    variables: list[str] = field(default_factory=list)  # symbolic: the free symbols
+    accept: list[str] = field(default_factory=list)  # short_text: accepted variants
+    params: dict[str, Any] = field(default_factory=dict)  # template: name -> [low, high] integer ranges
+    hints: list[str] = field(default_factory=list)
+    feedback: dict[str, str] = field(default_factory=dict)  # a wrong answer -> what it suggests
+    difficulty: float | None = None  # logit shift; None = not authored
+    solution: str = ""  # worked solution, shown after the attempt
+    attribution: str = ""  # e.g. "OpenStax College Algebra 2e, CC BY 4.0"
+    extra: dict[str, Any] = field(default_factory=dict)  # importer-specific fields kept for a lossless round trip
+
+
+@dataclass
+class ConceptSpec:
+    slug: str
+    title: str
+    prerequisites: list[str] = field(default_factory=list)
+    lesson: str = ""
+    pain_first: str = ""
+    guess_first: str = ""
+    guess_choices: list[str] = field(default_factory=list)
+    explanation: str = ""
+    items: list[ItemSpec] = field(default_factory=list)
+    prerequisites_inferred: bool = False  # set by importers that guess the graph; faculty confirm
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CourseSpec:
+    slug: str
+    title: str
+    description: str = ""
+    settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    concepts: list[ConceptSpec] = field(default_factory=list)
+    attribution: str = ""
+
+
+# --- YAML with line numbers -------------------------------------------------------------------------
+
+
+class _Mapping(dict):
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> _Mapping:  # type: ignore[override]
+        mapping = _Mapping(super().construct_mapping(node, deep=deep))
+        mapping.line = node.start_mark.line + 1
+        return mapping
+
+
+def _yaml(text: str, path: Path, line_offset: int = 0) -> Any:
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 + line_offset if mark else None
+        raise CourseFormatError(path, line, f"invalid YAML: {exc.problem or exc.context}") from None
+
+
+def _line(node: Any, offset: int = 0) -> int | None:
+    return getattr(node, "line", 0) + offset or None
+
+
+def _require(node: dict, key: str, kind: type | tuple[type, ...], path: Path, offset: int = 0) -> Any:
+    if key not in node:
+        raise CourseFormatError(path, _line(node, offset), f"missing required field {key!r}")
+    value = node[key]
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise CourseFormatError(path, _line(node, offset), f"field {key!r} must be {names}, got {type(value).__name__}")
+    return value
+
+
+def _str_list(node: dict, key: str, path: Path, offset: int) -> list[str]:
+    value = node.get(key) or []
+    if not isinstance(value, list):
+        raise CourseFormatError(path, _line(node, offset), f"field {key!r} must be a list")
+    return [str(v) for v in value]
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def load_course(path: str | Path) -> CourseSpec:
+    root = Path(path)
+    manifest = root / "course.yaml"
+    if not manifest.is_file():
+        raise CourseFormatError(manifest, None, "course.yaml not found: a course folder starts with one")
+    data = _yaml(manifest.read_text(encoding="utf-8"), manifest)
+    if not isinstance(data, dict):
+        raise CourseFormatError(manifest, 1, "course.yaml must be a mapping with slug, title and concepts")
+    settings = dict(DEFAULT_SETTINGS)
+    settings.update(data.get("settings") or {})
+    _check_settings(settings, manifest, _line(data.get("settings") or data))
+    course = CourseSpec(
+        slug=str(_require(data, "slug", str, manifest)),
+        title=str(_require(data, "title", str, manifest)),
+        description=str(data.get("description", "")),
+        settings=settings,
+        attribution=str(data.get("attribution", "")),
+    )
+    entries = _require(data, "concepts", list, manifest)
+    seen: dict[str, int | None] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise CourseFormatError(manifest, None, f"each concept must be a mapping, got {entry!r}")
+        slug = str(_require(entry, "slug", str, manifest))
+        if slug in seen:
+            raise CourseFormatError(manifest, _line(entry), f"concept {slug!r} is listed twice (first at line {seen[slug]})")
+        seen[slug] = _line(entry)
+        concept = ConceptSpec(
+            slug=slug,
+            title=str(_require(entry, "title", str, manifest)),
+            prerequisites=_str_list(entry, "prerequisites", manifest, 0),
+            prerequisites_inferred=bool(entry.get("prerequisites_inferred", False)),
+        )
+        file = root / str(entry.get("file", f"concepts/{slug}.md"))
+        _load_concept_file(concept, file)
+        course.concepts.append(concept)
+    for entry, concept in zip(entries, course.concepts, strict=True):
+        for prereq in concept.prerequisites:
+            if prereq not in seen:
+                raise CourseFormatError(manifest, _line(entry), f"concept {concept.slug!r} has unknown prerequisite {prereq!r}")
+    cycle = find_cycle({c.slug: c.prerequisites for c in course.concepts})
+    if cycle:
+        raise CourseFormatError(manifest, None, "prerequisite cycle: " + " -> ".join(cycle))
+    _check_unique_item_ids(course, root)
+    return course
+
+
+def _check_settings(settings: dict[str, Any], path: Path, line: int | None) -> None:
+    band = settings["target_band"]
+    if not (isinstance(band, list) and len(band) == 2 and 0 < float(band[0]) < float(band[1]) < 1):
+        raise CourseFormatError(path, line, f"settings.target_band must be [low, high] with 0 < low < high < 1, got {band!r}")
+    if not 0.5 <= float(settings["mastery_threshold"]) < 1:
+        raise CourseFormatError(path, line, "settings.mastery_threshold must lie in [0.5, 1)")
+
+
+def _check_unique_item_ids(course: CourseSpec, root: Path) -> None:
+    owner: dict[str, str] = {}
+    for concept in course.concepts:
+        for item in concept.items:
+            if item.id in owner:
+                raise CourseFormatError(root / f"concepts/{concept.slug}.md", None,
+                                        f"item id {item.id!r} is already used by concept {owner[item.id]!r}")
+            owner[item.id] = concept.slug
+
+
+def _split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
+    """Return (front matter YAML, body, line number where the body starts)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise CourseFormatError(path, 1, "a concept file must start with '---' and YAML front matter")
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return "".join(lines[1:i]), "".join(lines[i + 1:]), i + 2
+    raise CourseFormatError(path, 1, "front matter is not closed by a second '---' line")
+
+
+def _load_concept_file(concept: ConceptSpec, path: Path) -> None:
+    if not path.is_file():
+        raise CourseFormatError(path, None, f"file for concept {concept.slug!r} not found")
+    front_text, body, body_line = _split_front_matter(path.read_text(encoding="utf-8"), path)
+    front = _yaml(front_text, path, line_offset=1) or {}
+    if not isinstance(front, dict):
+        raise CourseFormatError(path, 2, "front matter must be a YAML mapping")
+    concept.guess_choices = _str_list(front, "guess_choices", path, 1)
+    concept.extra = dict(front.get("extra") or {})
+    raw_items = front.get("items") or []
+    if not isinstance(raw_items, list):
+        raise CourseFormatError(path, _line(front, 1), "'items' must be a list")
+    concept.items = [_parse_item(raw, path) for raw in raw_items]
+    _parse_sections(concept, body, body_line, path)
+
+
+def _parse_sections(concept: ConceptSpec, body: str, first_line: int, path: Path) -> None:
+    current: str | None = None
+    buffers: dict[str, list[str]] = {}
+    for number, line in enumerate(body.splitlines(), start=first_line):
+        if line.startswith("## "):
+            heading = line[3:].strip().lower()
+            if heading not in SECTIONS:
+                raise CourseFormatError(path, number, f"unknown section {line[3:].strip()!r}; expected one of: "
+                                        + ", ".join(h.capitalize() for h in SECTIONS))
+            current = SECTIONS[heading]
+            if current in buffers:
+                raise CourseFormatError(path, number, f"section {line[3:].strip()!r} appears twice")
+            buffers[current] = []
+        elif current is not None:
+            buffers[current].append(line)
+        elif line.strip():
+            raise CourseFormatError(path, number, "text before the first '## ' section heading")
+    for name, lines in buffers.items():
+        setattr(concept, name, "\n".join(lines).strip())
+
+
+def _parse_item(raw: Any, path: Path) -> ItemSpec:
+    off = 1  # front matter starts on line 2 of the file
+    if not isinstance(raw, dict):
+        raise CourseFormatError(path, None, f"each item must be a mapping, got {raw!r}")
+    kind = str(_require(raw, "kind", str, path, off))
+    if kind not in ITEM_KINDS:
+        raise CourseFormatError(path, _line(raw, off), f"unknown item kind {kind!r}; valid: {', '.join(ITEM_KINDS)}")
+    item = ItemSpec(
+        id=str(_require(raw, "id", (str, int), path, off)),
+        kind=kind,
+        prompt=str(_require(raw, "prompt", str, path, off)),
+        answer=raw.get("answer"),
+        choices=_str_list(raw, "choices", path, off),
+        tolerance=float(raw["tolerance"]) if raw.get("tolerance") is not None else None,
+        units=raw.get("units"),
+        variables=_str_list(raw, "variables", path, off),
+        accept=_str_list(raw, "accept", path, off),
+        params=dict(raw.get("params") or {}),
+        hints=_str_list(raw, "hints", path, off),
+        feedback={str(k): str(v) for k, v in (raw.get("feedback") or {}).items()},
+        difficulty=float(raw["difficulty"]) if raw.get("difficulty") is not None else None,
+        solution=str(raw.get("solution", "")),
+        attribution=str(raw.get("attribution", "")),
+        extra=dict(raw.get("extra") or {}),
+    )
+    line = _line(raw, off)
+    if item.answer is None:
+        raise CourseFormatError(path, line, f"item {item.id!r} has no answer")
+    if kind == "numeric":
+        try:
+            float(item.answer)
+        except (TypeError, ValueError):
+            raise CourseFormatError(path, line, f"numeric item {item.id!r} has a non-numeric answer {item.answer!r}") from None
+    if kind == "multiple_choice":
+        if len(item.choices) < 2:
+            raise CourseFormatError(path, line, f"multiple-choice item {item.id!r} needs at least two choices")
+        if len(set(item.choices)) != len(item.choices):
+            raise CourseFormatError(path, line, f"multiple-choice item {item.id!r} has duplicate choices")
+        if str(item.answer) not in item.choices:
+            raise CourseFormatError(path, line, f"the answer of item {item.id!r} is not one of its choices")
+    if kind in ("symbolic", "template"):
+        from courses.checking import parse_expression
+
+        try:
+            parse_expression(str(item.answer), item.variables + list(item.params))
+        except ValueError as exc:
+            raise CourseFormatError(path, line, f"item {item.id!r}: answer is not a valid expression: {exc}") from None
+    return item
+
+
+def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A prerequisite cycle as [a, b, ..., a], or None. `graph` maps a concept to its prerequisites."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = dict.fromkeys(graph, WHITE)
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        colour[node] = GREY
+        stack.append(node)
+        for nxt in graph.get(node, []):
+            if colour.get(nxt, BLACK) == GREY:
+                return stack[stack.index(nxt):] + [nxt]
+            if colour.get(nxt) == WHITE:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        colour[node] = BLACK
+        return None
+
+    for start in graph:
+        if colour[start] == WHITE:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+
+def _item_dict(item: ItemSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": item.id, "kind": item.kind, "prompt": item.prompt, "answer": item.answer}
+    optional = {
+        "choices": item.choices, "tolerance": item.tolerance, "units": item.units, "variables": item.variables,
+        "accept": item.accept, "params": item.params, "hints": item.hints, "feedback": item.feedback,
+        "difficulty": item.difficulty, "solution": item.solution, "attribution": item.attribution, "extra": item.extra,
+    }
+    out.update({k: v for k, v in optional.items() if v not in (None, "", [], {})})
+    return out
+
+
+def dump_course(course: CourseSpec, path: str | Path) -> None:
+    root = Path(path)
+    (root / "concepts").mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"slug": course.slug, "title": course.title}
+    if course.description:
+        manifest["description"] = course.description
+    if course.attribution:
+        manifest["attribution"] = course.attribution
+    manifest["settings"] = course.settings
+    manifest["concepts"] = []
+    for c in course.concepts:
+        entry: dict[str, Any] = {"slug": c.slug, "title": c.title, "prerequisites": c.prerequisites}
+        if c.prerequisites_inferred:
+            entry["prerequisites_inferred"] = True
+        manifest["concepts"].append(entry)
+        front: dict[str, Any] = {}
+        if c.guess_choices:
+            front["guess_choices"] = c.guess_choices
+        if c.extra:
+            front["extra"] = c.extra
+        front["items"] = [_item_dict(i) for i in c.items]
+        sections = [f"## {heading.capitalize()}\n\n{getattr(c, name)}\n"
+                    for heading, name in SECTIONS.items() if getattr(c, name)]
+        text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100) + "---\n\n" + "\n".join(sections)
+        (root / "concepts" / f"{c.slug}.md").write_text(text, encoding="utf-8")
+    (root / "course.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100),
+                                      encoding="utf-8")

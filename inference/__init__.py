@@ -1,0 +1,6 @@
+"""Text generation for the tutor: backends, prompts, verification. No Django import in this package."""
+
+from inference.base import Backend, BackendUnavailable, GenerationRequest, Message
+from inference.registry import BACKENDS, UnknownBackend, get_backend
+
+__all__ = ["BACKENDS", "Backend", "BackendUnavailable", "GenerationRequest", "Message", "UnknownBackend", "get_backend"]

@@ -1,0 +1,84 @@
+"""What to teach next, v0: the ready-to-learn fringe of the prerequisite graph and the item in the band.
+
+Inputs are plain data: the course graph as `ConceptNode`s, candidate items as `ItemChoice`s, a
+`KnowledgeState`. Outputs carry a one-line reason the student can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from learner_model.knowledge import BKTParams, KnowledgeState, p_correct
+
+
+@dataclass(frozen=True)
+class ConceptNode:
+    slug: str
+    title: str
+    prerequisites: tuple[str, ...] = ()
+    order: int = 0  # authored (textbook) order, used to break ties
+
+
+@dataclass(frozen=True)
+class ItemChoice:
+    id: str
+    concept: str
+    difficulty: float = 0.0  # logit shift; 0 = average
+
+
+@dataclass(frozen=True)
+class Decision:
+    concept: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    item: str
+    p_correct: float
+    in_band: bool
+
+
+def ready_concepts(graph: Sequence[ConceptNode], state: KnowledgeState, mastery: float,
+                   params: BKTParams) -> list[ConceptNode]:
+    """Unmastered concepts whose prerequisites are all mastered, in authored order."""
+    mastered = {c.slug for c in graph if state.mastery(c.slug, params) >= mastery}
+    return sorted((c for c in graph if c.slug not in mastered and all(p in mastered for p in c.prerequisites)),
+                  key=lambda c: c.order)
+
+
+def next_concept(graph: Sequence[ConceptNode], state: KnowledgeState, mastery: float,
+                 params: BKTParams, current: str | None = None) -> Decision:
+    """Stay on the current concept until mastered; otherwise the first ready concept."""
+    titles = {c.slug: c.title for c in graph}
+    ready = ready_concepts(graph, state, mastery, params)
+    if current and any(c.slug == current for c in ready):
+        return Decision(current, f"Keep going with {titles[current]}: it isn't mastered yet.")
+    if not ready:
+        if all(state.mastery(c.slug, params) >= mastery for c in graph):
+            return Decision(None, "You have mastered every concept in this course.")
+        return Decision(None, "Nothing is ready to learn yet.")
+    chosen = ready[0]
+    if chosen.prerequisites:
+        known = " and ".join(titles[p] for p in chosen.prerequisites)
+        return Decision(chosen.slug, f"You're ready for {chosen.title} because you know {known}.")
+    return Decision(chosen.slug, f"{chosen.title} needs nothing else first, so it is a good place to start.")
+
+
+def choose_item(items: Sequence[ItemChoice], p_known: float, params: BKTParams,
+                band: tuple[float, float] = (0.70, 0.85), exclude: frozenset[str] = frozenset()) -> ItemDecision | None:
+    """The item whose predicted P(correct) is nearest the target band (inside it when possible)."""
+    lo, hi = band
+    mid = (lo + hi) / 2
+    best: ItemDecision | None = None
+    best_key: tuple[float, float] | None = None
+    for item in items:
+        if item.id in exclude:
+            continue
+        p = p_correct(p_known, params, item.difficulty)
+        distance = 0.0 if lo <= p <= hi else min(abs(p - lo), abs(p - hi))
+        key = (distance, abs(p - mid))
+        if best_key is None or key < best_key:
+            best, best_key = ItemDecision(item.id, p, lo <= p <= hi), key
+    return best
