@@ -6,6 +6,7 @@ student's state (see `inference/prompts.py`) and relays the chunks to the browse
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,6 +32,12 @@ class GenerationRequest:
     seed: int | None = 0
     json_schema: dict | None = None  # structured output where the backend supports it
     metadata: dict = field(default_factory=dict)
+    # Set by the caller when the student leaves: a backend stops generating (and frees the server slot)
+    # at its next chunk. Closing the iterator has the same effect.
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
 
 class Backend(Protocol):

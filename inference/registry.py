@@ -24,9 +24,23 @@ def _transformers(**options: Any) -> Backend:
     return TransformersBackend(**options)
 
 
-# Imports are deferred so that choosing `authored` never loads torch.
+def _openai(**options: Any) -> Backend:
+    from inference.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(**options)
+
+
+def _llamacpp(**options: Any) -> Backend:
+    from inference.llamacpp_backend import LlamaCppBackend
+
+    return LlamaCppBackend(**options)
+
+
+# Imports are deferred so that choosing `authored` never loads torch, openai or llama.cpp.
 BACKENDS: dict[str, Callable[..., Backend]] = {
     "authored": _authored,
+    "llamacpp": _llamacpp,
+    "openai": _openai,
     "transformers": _transformers,
 }
 
