@@ -1,0 +1,112 @@
+"""Curriculum: courses, their concept graph, lessons and items, and who teaches or takes them.
+
+`courses/` knows nothing of students' sessions or knowledge; that lives in `tutor/`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Course(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    settings = models.JSONField(default=dict)  # target_band, mastery_threshold, review_retention, auto_publish_verified
+    attribution = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Concept(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="concepts")
+    slug = models.SlugField(max_length=100)
+    title = models.CharField(max_length=200)
+    order = models.PositiveIntegerField(default=0)
+    lesson = models.TextField(blank=True)
+    pain_first = models.TextField(blank=True)
+    guess_first = models.TextField(blank=True)
+    guess_choices = models.JSONField(default=list, blank=True)
+    explanation = models.TextField(blank=True)
+    prerequisites = models.ManyToManyField("self", symmetrical=False, related_name="dependents", blank=True)
+    prerequisites_inferred = models.BooleanField(default=False)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["course", "order"]
+        constraints = [models.UniqueConstraint(fields=["course", "slug"], name="concept_unique_slug_per_course")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Item(models.Model):
+    class Kind(models.TextChoices):
+        NUMERIC = "numeric"
+        MULTIPLE_CHOICE = "multiple_choice"
+        SYMBOLIC = "symbolic"
+        SHORT_TEXT = "short_text"
+        TEMPLATE = "template"
+
+    class Status(models.TextChoices):
+        PUBLISHED = "published"  # shown to students
+        REVIEW = "review"  # generated or imported with warnings: waits for faculty
+        REJECTED = "rejected"
+
+    class Origin(models.TextChoices):
+        AUTHORED = "authored"
+        IMPORTED = "imported"
+        GENERATED = "generated"
+
+    concept = models.ForeignKey(Concept, on_delete=models.CASCADE, related_name="items")
+    slug = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    prompt = models.TextField()
+    answer = models.JSONField()  # the key; never rendered to a student before an attempt
+    choices = models.JSONField(default=list, blank=True)
+    tolerance = models.FloatField(null=True, blank=True)
+    units = models.CharField(max_length=40, blank=True)
+    variables = models.JSONField(default=list, blank=True)
+    accept = models.JSONField(default=list, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    hints = models.JSONField(default=list, blank=True)
+    feedback = models.JSONField(default=dict, blank=True)
+    authored_difficulty = models.FloatField(null=True, blank=True)
+    difficulty = models.FloatField(default=0.0)  # calibrated online from real answers
+    solution = models.TextField(blank=True)
+    attribution = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    order = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PUBLISHED)
+    origin = models.CharField(max_length=12, choices=Origin.choices, default=Origin.AUTHORED)
+
+    class Meta:
+        ordering = ["concept", "order"]
+        constraints = [models.UniqueConstraint(fields=["concept", "slug"], name="item_unique_slug_per_concept")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(models.Model):
+    """A person's role in one course. Authorization for everything course-scoped goes through this."""
+
+    class Role(models.TextChoices):
+        STUDENT = "student"
+        TA = "ta"
+        FACULTY = "faculty"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "course"], name="membership_one_role_per_course")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} is {self.role} in {self.course_id}"

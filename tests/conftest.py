@@ -1,0 +1,100 @@
+"""Shared fixtures: `alice` the student, `bob` another student, `prof` the faculty member, and a small course.
+
+Tests run against the real database of the run (SQLite or PostgreSQL, by DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data"))
+TEST_OUTPUT = REPO / "test-output"
+
+
+def small_course_spec(slug: str = "algebra") -> CourseSpec:
+    """Three concepts in a chain, each with a pain-first problem, a guess, an explanation and items of each kind."""
+
+    def items(prefix: str) -> list[ItemSpec]:
+        return [
+            ItemSpec(id=f"{prefix}-num", kind="numeric", prompt="What is $2 + 2$?", answer=4, tolerance=0.01,
+                     hints=["Count on from 2.", "2, 3, 4 ..."], difficulty=-1.0, solution="$2 + 2 = 4$"),
+            ItemSpec(id=f"{prefix}-mc", kind="multiple_choice", prompt="Pick the derivative of $x^2$.",
+                     answer="2x", choices=["x", "2x", "x^2"], hints=["Bring the exponent down."], difficulty=0.0),
+            ItemSpec(id=f"{prefix}-sym", kind="symbolic", prompt="Differentiate $x^3$.", answer="3*x**2",
+                     variables=["x"], hints=["Power rule."], feedback={"x**2": "Keep the coefficient 3."},
+                     difficulty=0.8),
+        ]
+
+    return CourseSpec(
+        slug=slug, title=f"Test {slug}", description="A course for tests.",
+        concepts=[
+            ConceptSpec(slug="a", title="Concept A", lesson="Lesson A.", pain_first="Pain **A**.",
+                        guess_first="Guess A?", guess_choices=["yes", "no"],
+                        explanation="Explanation of A in several words, with $x^2$ math.", items=items(f"{slug}-a")),
+            ConceptSpec(slug="b", title="Concept B", prerequisites=["a"], lesson="Lesson B.", pain_first="Pain B.",
+                        guess_first="Guess B?", explanation="Explanation of B.", items=items(f"{slug}-b")),
+            ConceptSpec(slug="c", title="Concept C", prerequisites=["b"], lesson="Lesson C.", pain_first="Pain C.",
+                        guess_first="Guess C?", explanation="Explanation of C.", items=items(f"{slug}-c")),
+        ],
+    )
+
+
+@pytest.fixture
+def course(db):
+    from courses.services import course_import
+
+    return course_import(spec=small_course_spec())
+
+
+@pytest.fixture
+def other_course(db):
+    from courses.services import course_import
+
+    return course_import(spec=small_course_spec("geometry"))
+
+
+def _user(username: str, **extra):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=username, password="pw-" + username + "-123", **extra)
+
+
+@pytest.fixture
+def alice(db):
+    return _user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return _user("bob")
+
+
+@pytest.fixture
+def prof(db, course):
+    from courses.models import Membership
+    from courses.services import membership_set
+
+    user = _user("prof", is_staff=True)
+    membership_set(user=user, course=course, role=Membership.Role.FACULTY)
+    return user
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA} (set TUTOR_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def test_output(request) -> Path:
+    """A folder under test-output/ named after the test, for screenshots and logs."""
+    path = TEST_OUTPUT / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,131 @@
+import uuid
+
+import pytest
+from django.template.loader import render_to_string
+
+from courses.models import Item
+from tutor import services
+from tutor.models import Attempt, Guess, TutorSession
+from tutor.selectors import knowledge_state, stage_context
+
+pytestmark = pytest.mark.django_db
+
+
+def _to_practice(user, course):
+    services.enrollment_create(user=user, course=course)
+    services.guess_record(user=user, course=course, client_id=uuid.uuid4(), text="yes")
+    return services.practice_start(user=user, course=course)
+
+
+def test_enrolment_starts_on_a_concept_without_prerequisites(alice, course):
+    session = services.enrollment_create(user=alice, course=course)
+    assert session.concept.slug == "a"
+    assert session.phase == TutorSession.Phase.PAIN
+    assert "good place to start" in session.reason
+
+
+def test_enrolment_is_idempotent(alice, course):
+    first = services.enrollment_create(user=alice, course=course)
+    second = services.enrollment_create(user=alice, course=course)
+    assert first.pk == second.pk
+
+
+def test_guess_is_recorded_once_and_opens_the_explanation(alice, course):
+    services.enrollment_create(user=alice, course=course)
+    cid = uuid.uuid4()
+    services.guess_record(user=alice, course=course, client_id=cid, text="yes")
+    session = services.guess_record(user=alice, course=course, client_id=cid, text="yes")
+    assert Guess.objects.filter(user=alice).count() == 1
+    assert session.phase == TutorSession.Phase.EXPLAIN
+
+
+def test_practice_item_is_chosen_in_the_target_band_when_one_exists(alice, course):
+    session = _to_practice(alice, course)
+    assert session.phase == TutorSession.Phase.PRACTICE
+    # At p_init 0.2 the easy item (difficulty -1) is predicted nearest the 0.70-0.85 band.
+    assert session.item.slug == "algebra-a-num"
+    assert session.item_p_correct is not None
+
+
+def test_double_submitted_answer_is_stored_once(alice, course):
+    session = _to_practice(alice, course)
+    cid = uuid.uuid4()
+    first = services.attempt_record(user=alice, course=course, client_id=cid, item_id=session.item_id, answer="4")
+    again = services.attempt_record(user=alice, course=course, client_id=cid, item_id=session.item_id, answer="4")
+    assert Attempt.objects.filter(user=alice).count() == 1
+    assert first.attempt.pk == again.attempt.pk
+    assert again.check is None  # the resend changed nothing
+    assert knowledge_state(user=alice, course=course).concepts["a"].attempts == 1
+
+
+def test_correct_answer_raises_mastery_and_wrong_answer_lowers_it(alice, course):
+    session = _to_practice(alice, course)
+    before = knowledge_state(user=alice, course=course).mastery("a")
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="4")
+    after_right = knowledge_state(user=alice, course=course).mastery("a")
+    assert after_right > before
+    session = services.session_advance(user=alice, course=course)
+    wrong = "x" if session.item.kind == "multiple_choice" else "999"
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer=wrong)
+    assert knowledge_state(user=alice, course=course).mastery("a") < after_right
+
+
+def test_unreadable_answer_is_not_counted(alice, course):
+    session = _to_practice(alice, course)
+    with pytest.raises(services.SessionError):
+        services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                answer="four??")
+    assert not Attempt.objects.exists()
+
+
+def test_misconception_feedback_is_shown_for_a_known_wrong_answer(alice, course):
+    _to_practice(alice, course)
+    item = Item.objects.get(slug="algebra-a-sym")
+    TutorSession.objects.filter(user=alice).update(item=item)
+    outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=item.pk, answer="x^2")
+    assert not outcome.attempt.correct
+    assert outcome.attempt.feedback == "Keep the coefficient 3."
+
+
+def test_mastery_moves_the_student_to_the_next_concept(alice, course):
+    session = _to_practice(alice, course)
+    for _ in range(30):
+        item = session.item
+        key = str(item.answer)
+        services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=item.pk, answer=key)
+        session = services.session_advance(user=alice, course=course)
+        if session.concept.slug != "a":
+            break
+    assert session.concept.slug == "b"
+    assert "because you know Concept A" in session.reason
+
+
+def test_hint_double_click_reveals_one_hint(alice, course):
+    _to_practice(alice, course)
+    services.hint_reveal(user=alice, course=course, shown=0)
+    session = services.hint_reveal(user=alice, course=course, shown=0)
+    assert session.hints_shown == 1
+
+
+def test_answer_key_is_not_in_the_page_before_an_attempt(alice, course):
+    session = _to_practice(alice, course)
+    item = Item.objects.get(slug="algebra-a-sym")
+    TutorSession.objects.filter(user=alice).update(item=item)
+    session.refresh_from_db()
+    html = render_to_string("tutor/partials/stage.html", stage_context(session=session))
+    assert "3*x**2" not in html and "3x^2" not in html
+
+
+def test_stale_answer_for_an_item_no_longer_on_screen_is_rejected(alice, course):
+    session = _to_practice(alice, course)
+    other = Item.objects.exclude(pk=session.item_id).first()
+    with pytest.raises(services.SessionError):
+        services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=other.pk, answer="4")
+
+
+def test_bob_never_sees_alices_knowledge(alice, bob, course):
+    session = _to_practice(alice, course)
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="4")
+    services.enrollment_create(user=bob, course=course)
+    assert knowledge_state(user=bob, course=course).concepts == {}
+    assert services.session_get(user=bob, course=course).phase == TutorSession.Phase.PAIN

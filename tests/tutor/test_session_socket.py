@@ -1,0 +1,118 @@
+"""The session websocket, through Channels' communicator against the real database."""
+
+import uuid
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from tutor import services
+from tutor.models import Attempt, TutorSession
+from tutor.routing import websocket_urlpatterns
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+app = URLRouter(websocket_urlpatterns)
+
+
+async def _connect(user, course):
+    communicator = WebsocketCommunicator(app, f"/ws/learn/{course.slug}/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    return communicator, connected
+
+
+async def _receive_until(communicator, marker: str, limit: int = 500) -> list[str]:
+    frames = []
+    for _ in range(limit):
+        frame = await communicator.receive_from(timeout=5)
+        frames.append(frame)
+        if marker in frame:
+            return frames
+    raise AssertionError(f"{marker!r} never arrived")
+
+
+@pytest.fixture
+def enrolled(alice, course, settings):
+    settings.TUTOR_STREAM_DELAY_S = 0.0
+    services.enrollment_create(user=alice, course=course)
+    return alice
+
+
+async def test_anonymous_socket_is_refused(course):
+    from django.contrib.auth.models import AnonymousUser
+
+    communicator, connected = await _connect(AnonymousUser(), course)
+    assert not connected
+
+
+async def test_student_not_enrolled_is_refused(bob, course):
+    communicator, connected = await _connect(bob, course)
+    assert not connected
+
+
+async def test_guess_then_explanation_streams_in_several_increments(enrolled, course):
+    communicator, connected = await _connect(enrolled, course)
+    assert connected
+    first = await communicator.receive_from(timeout=5)
+    assert 'data-phase="pain"' in first
+    await communicator.send_json_to({"action": "guess", "client_id": str(uuid.uuid4()), "guess": "yes"})
+    frames = await _receive_until(communicator, 'id="start-practice"')
+    chunks = [f for f in frames if 'id="explanation-stream"' in f and "hx-swap-oob" in f]
+    assert len(chunks) >= 5
+    assert "Explanation" in "".join(chunks)
+    await communicator.disconnect()
+
+
+async def test_answer_sent_twice_over_the_socket_is_stored_once(enrolled, course):
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
+    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    communicator, _ = await _connect(enrolled, course)
+    await communicator.receive_from(timeout=5)
+    message = {"action": "answer", "client_id": str(uuid.uuid4()), "item": str(session.item_id), "answer": "4"}
+    await communicator.send_json_to(message)
+    await _receive_until(communicator, 'id="feedback"')
+    await communicator.send_json_to(message)
+    await communicator.receive_from(timeout=5)
+    count = await database_sync_to_async(Attempt.objects.filter(user=enrolled).count)()
+    assert count == 1
+    await communicator.disconnect()
+
+
+async def test_dropped_socket_loses_no_answer(enrolled, course):
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
+    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    communicator, _ = await _connect(enrolled, course)
+    await communicator.receive_from(timeout=5)
+    message = {"action": "answer", "client_id": str(uuid.uuid4()), "item": str(session.item_id), "answer": "4"}
+    await communicator.send_json_to(message)
+    await communicator.disconnect()  # dropped before the feedback could be read
+    # The browser's ws extension resends queued messages on reconnect: same client_id.
+    again, _ = await _connect(enrolled, course)
+    resumed = await again.receive_from(timeout=5)
+    await again.send_json_to(message)
+    await again.receive_from(timeout=5)
+    attempts = await database_sync_to_async(lambda: list(Attempt.objects.filter(user=enrolled)))()
+    assert len(attempts) == 1
+    phase = await database_sync_to_async(lambda: TutorSession.objects.get(user=enrolled).phase)()
+    assert phase == TutorSession.Phase.FEEDBACK
+    assert 'data-phase="feedback"' in resumed or 'data-phase="practice"' in resumed
+    await again.disconnect()
+
+
+async def test_unreadable_answer_gets_a_notice_not_a_crash(enrolled, course):
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
+    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    communicator, _ = await _connect(enrolled, course)
+    await communicator.receive_from(timeout=5)
+    await communicator.send_json_to({"action": "answer", "client_id": "not-a-uuid", "item": str(session.item_id),
+                                     "answer": "4"})
+    frame = await communicator.receive_from(timeout=5)
+    assert 'id="notice"' in frame
+    await communicator.disconnect()

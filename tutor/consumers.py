@@ -1,0 +1,173 @@
+"""The session websocket: the student's actions in, stage fragments and streamed explanation tokens out.
+
+Thin: parse the message, call one service, render, send. The htmx websocket extension sends each form as
+JSON (its fields plus HEADERS) and swaps every element we send into the element with the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import threading
+import uuid
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.template.loader import render_to_string
+
+from courses import selectors as course_selectors
+from courses.models import Course
+from courses.rendering import render_markdown
+from inference import BackendUnavailable
+from tutor import llm, services
+from tutor.models import Guess, TutorSession
+from tutor.selectors import knowledge_state, stage_context
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+class SessionConsumer(AsyncJsonWebsocketConsumer):
+    course: Course
+    stream_task: asyncio.Task | None = None
+    stream_cancel: threading.Event | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        course = await database_sync_to_async(self._enrolled_course)(self.scope["url_route"]["kwargs"]["slug"])
+        if course is None:
+            await self.close(code=4403)
+            return
+        self.course = course
+        await self.accept()
+        session = await self._call(services.session_get)
+        await self._send_stage(session)
+        if session.phase == TutorSession.Phase.EXPLAIN and not session.explanation:
+            self._start_stream(session)
+
+    def _enrolled_course(self, slug: str) -> Course | None:
+        course = Course.objects.filter(slug=slug).first()
+        if course is None:
+            return None
+        role = course_selectors.membership_role(user=self.scope["user"], course=course)
+        return course if role is not None and services.TutorSession.objects.filter(
+            user=self.scope["user"], course=course).exists() else None
+
+    async def disconnect(self, code: int) -> None:
+        self._stop_stream()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        action = content.get("action")
+        try:
+            if action == "guess":
+                session = await self._call(services.guess_record, client_id=_uuid(content.get("client_id")),
+                                           text=str(content.get("guess", "")))
+                await self._send_stage(session)
+                if session.phase == TutorSession.Phase.EXPLAIN and not session.explanation:
+                    self._start_stream(session)
+            elif action == "practice":
+                self._stop_stream()
+                await self._send_stage(await self._call(services.practice_start, step=_uuid(content.get("step"))))
+            elif action == "hint":
+                shown = int(content.get("shown", -1))
+                await self._send_stage(await self._call(services.hint_reveal, shown=shown))
+            elif action == "answer":
+                await self._call(services.attempt_record, client_id=_uuid(content.get("client_id")),
+                                 item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
+                await self._send_stage(await self._call(services.session_get))
+            elif action == "next":
+                await self._send_stage(await self._call(services.session_advance, step=_uuid(content.get("step"))))
+        except services.SessionError as exc:
+            await self.send(text_data=render_to_string("tutor/partials/notice.html", {"message": str(exc)}))
+        except (ValueError, TypeError):
+            await self.send(text_data=render_to_string("tutor/partials/notice.html",
+                                                       {"message": "That message could not be read; please try again."}))
+
+    async def _call(self, service: Any, **kwargs: Any) -> Any:
+        return await database_sync_to_async(service)(user=self.scope["user"], course=self.course, **kwargs)
+
+    async def _send_stage(self, session: TutorSession) -> None:
+        text = await database_sync_to_async(self._render_stage)(session)
+        await self.send(text_data=text)
+
+    def _render_stage(self, session: TutorSession) -> str:
+        session.refresh_from_db()
+        return render_to_string("tutor/partials/stage.html", stage_context(session=session))
+
+    # --- streaming the explanation ------------------------------------------------------------------
+
+    def _start_stream(self, session: TutorSession) -> None:
+        self._stop_stream()
+        self.stream_cancel = threading.Event()
+        # A task of its own, not awaited inside receive: each chunk is sent as soon as it exists.
+        self.stream_task = asyncio.create_task(self._stream_explanation(session, self.stream_cancel))
+
+    def _stop_stream(self) -> None:
+        if self.stream_cancel is not None:
+            self.stream_cancel.set()
+        if self.stream_task is not None and not self.stream_task.done():
+            self.stream_task.cancel()
+        self.stream_task = None
+
+    async def _stream_explanation(self, session: TutorSession, cancel: threading.Event) -> None:
+        request = await database_sync_to_async(self._explanation_request)(session)
+        queue: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def produce() -> None:
+            # Runs in a worker thread: backends are plain iterators and may block on the network.
+            sent = False
+            try:
+                for chunk in llm.backend().stream(request):
+                    if cancel.is_set():
+                        return
+                    sent = True
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BackendUnavailable as exc:
+                log.warning("inference backend unavailable, streaming authored text instead: %s", exc)
+                if not sent:
+                    for chunk in llm.authored_backend().stream(request):
+                        if cancel.is_set():
+                            return
+                        loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        producer = loop.run_in_executor(None, produce)
+        parts: list[str] = []
+        try:
+            while True:
+                chunk = await queue.get()
+                if chunk is _DONE:
+                    break
+                parts.append(chunk)
+                await self.send(text_data=f'<div id="explanation-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
+        finally:
+            cancel.set()
+            await asyncio.shield(producer)
+        text = "".join(parts)
+        await database_sync_to_async(services.explanation_store)(
+            user=self.scope["user"], course=self.course, concept_id=session.concept_id, text=text)
+        await self.send(text_data=render_to_string(
+            "tutor/partials/explanation_done.html",
+            {"explanation_html": render_markdown(text), "step": session.step}))
+
+    def _explanation_request(self, session: TutorSession):
+        concept = session.concept
+        state = knowledge_state(user=self.scope["user"], course=self.course)
+        titles = {c.slug: c.title for c in course_selectors.concept_graph(course=self.course)}
+        known = [titles[s] for s, cs in state.concepts.items() if s in titles and cs.p_known >= 0.95]
+        guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
+        return llm.explanation_request(concept=concept, known=known, guess=guess.text if guess else None)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return uuid.UUID(str(value))

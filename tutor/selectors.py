@@ -1,0 +1,134 @@
+"""Reads for the student's pages: the stage of the loop, the knowledge map. Never exposes an answer key early."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from courses import selectors as course_selectors
+from courses.models import Course
+from courses.rendering import render_markdown
+from learner_model.knowledge import BKTParams, KnowledgeState
+from learner_model.select import ConceptNode
+from tutor.models import Attempt, KnowledgeRecord, TutorSession
+from tutor.services import bkt_params, course_mastery
+
+
+def knowledge_state(*, user: AbstractBaseUser, course: Course) -> KnowledgeState:
+    record = KnowledgeRecord.objects.filter(user=user, course=course).first()
+    return KnowledgeState.from_blob(record.blob if record else "")
+
+
+def stage_context(*, session: TutorSession) -> dict:
+    """Everything the stage template needs for the session's current phase. Answer keys only after an attempt."""
+    concept = session.concept
+    ctx: dict = {
+        "session": session,
+        "phase": session.phase,
+        "course": session.course,
+        "concept": concept,
+        "reason": session.reason,
+        "client_id": uuid.uuid4(),  # the id this form's submission will carry; resends reuse it
+        "step": session.step,
+    }
+    if concept is None:
+        return ctx
+    state = knowledge_state(user=session.user, course=session.course)
+    ctx["mastery"] = round(100 * state.mastery(concept.slug, bkt_params(concept)))
+    ctx["mastery_target"] = round(100 * course_mastery(session.course))
+    if session.phase == TutorSession.Phase.PAIN:
+        ctx["pain_html"] = render_markdown(concept.pain_first)
+        ctx["guess_html"] = render_markdown(concept.guess_first)
+        ctx["guess_choices"] = concept.guess_choices
+    if session.phase == TutorSession.Phase.EXPLAIN:
+        ctx["explanation_html"] = render_markdown(session.explanation) if session.explanation else ""
+        ctx["lesson_html"] = render_markdown(concept.lesson)
+    if session.phase in (TutorSession.Phase.PRACTICE, TutorSession.Phase.FEEDBACK) and session.item:
+        item = session.item
+        ctx["item"] = item
+        ctx["item_html"] = render_markdown(item.prompt)
+        ctx["choices"] = item.choices if item.kind == "multiple_choice" else []
+        ctx["hints_html"] = [render_markdown(h) for h in item.hints[: session.hints_shown]]
+        ctx["more_hints"] = session.hints_shown < len(item.hints)
+        ctx["attribution"] = item.attribution
+    if session.phase == TutorSession.Phase.FEEDBACK and session.last_attempt:
+        attempt: Attempt = session.last_attempt
+        ctx["attempt"] = attempt
+        ctx["feedback_html"] = render_markdown(attempt.feedback) if attempt.feedback else ""
+        ctx["solution_html"] = render_markdown(attempt.item.solution) if attempt.item.solution else ""
+        ctx["mastered"] = (attempt.mastery_after or 0) >= course_mastery(session.course)
+    return ctx
+
+
+@dataclass(frozen=True)
+class MapNode:
+    slug: str
+    title: str
+    mastery: int  # percent
+    mastered: bool
+    ready: bool
+    x: int
+    y: int
+    colour: str
+
+
+@dataclass(frozen=True)
+class MapEdge:
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+
+NODE_W, NODE_H, GAP_X, GAP_Y = 170, 52, 60, 26
+
+
+def _layers(graph: list[ConceptNode]) -> dict[str, int]:
+    """Longest-path layering: a concept sits one column right of its deepest prerequisite."""
+    by_slug = {c.slug: c for c in graph}
+    depth: dict[str, int] = {}
+
+    def visit(slug: str) -> int:
+        if slug not in depth:
+            prereqs = [p for p in by_slug[slug].prerequisites if p in by_slug]
+            depth[slug] = 1 + max((visit(p) for p in prereqs), default=-1)
+        return depth[slug]
+
+    for c in graph:
+        visit(c.slug)
+    return depth
+
+
+def _colour(p: float) -> str:
+    """Red (unknown) through amber to green (mastered)."""
+    hue = int(120 * max(0.0, min(1.0, p)))
+    return f"hsl({hue}, 65%, 72%)"
+
+
+def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
+    graph = course_selectors.concept_graph(course=course)
+    state = knowledge_state(user=user, course=course)
+    threshold = course_mastery(course)
+    params = BKTParams()
+    layers = _layers(graph)
+    columns: dict[int, list[ConceptNode]] = {}
+    for c in sorted(graph, key=lambda c: c.order):
+        columns.setdefault(layers[c.slug], []).append(c)
+    mastered = {c.slug for c in graph if state.mastery(c.slug, params) >= threshold}
+    nodes: dict[str, MapNode] = {}
+    for col, members in columns.items():
+        for row, c in enumerate(members):
+            p = state.mastery(c.slug, params)
+            nodes[c.slug] = MapNode(
+                slug=c.slug, title=c.title, mastery=round(100 * p), mastered=c.slug in mastered,
+                ready=c.slug not in mastered and all(q in mastered for q in c.prerequisites),
+                x=20 + col * (NODE_W + GAP_X), y=20 + row * (NODE_H + GAP_Y), colour=_colour(p / threshold),
+            )
+    edges = [MapEdge(nodes[p].x + NODE_W, nodes[p].y + NODE_H // 2, nodes[c.slug].x, nodes[c.slug].y + NODE_H // 2)
+             for c in graph for p in c.prerequisites if p in nodes]
+    width = 40 + (max(columns, default=0) + 1) * (NODE_W + GAP_X)
+    height = 40 + max((len(m) for m in columns.values()), default=1) * (NODE_H + GAP_Y)
+    return {"nodes": list(nodes.values()), "edges": edges, "width": width, "height": height,
+            "node_w": NODE_W, "node_h": NODE_H, "mastered_count": len(mastered), "total": len(graph)}

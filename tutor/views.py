@@ -1,0 +1,71 @@
+"""Pages. Thin: check who may see what, call a selector or a service, render."""
+
+from __future__ import annotations
+
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from courses import selectors as course_selectors
+from courses.models import Course
+from tutor import services
+from tutor.models import TutorSession
+from tutor.selectors import knowledge_map, stage_context
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    roles = course_selectors.courses_of(user=request.user)
+    courses = [(c, roles.get(c.pk)) for c in course_selectors.course_list()]
+    return render(request, "tutor/home.html", {"courses": courses})
+
+
+def _course_or_404(slug: str) -> Course:
+    try:
+        return course_selectors.course_get(slug=slug)
+    except Course.DoesNotExist:
+        raise Http404("No such course") from None
+
+
+@login_required
+@require_POST
+def enroll(request: HttpRequest, slug: str) -> HttpResponse:
+    course = _course_or_404(slug)
+    services.enrollment_create(user=request.user, course=course)
+    return redirect("session", slug=course.slug)
+
+
+def _session_or_redirect(request: HttpRequest, course: Course) -> TutorSession | None:
+    try:
+        return services.session_get(user=request.user, course=course)
+    except TutorSession.DoesNotExist:
+        return None
+
+
+@login_required
+def session(request: HttpRequest, slug: str) -> HttpResponse:
+    course = _course_or_404(slug)
+    tutor_session = _session_or_redirect(request, course)
+    if tutor_session is None:
+        return redirect("home")
+    return render(request, "tutor/session.html", {"course": course, **stage_context(session=tutor_session)})
+
+
+@login_required
+def knowledge_map_view(request: HttpRequest, slug: str) -> HttpResponse:
+    course = _course_or_404(slug)
+    if _session_or_redirect(request, course) is None:
+        return redirect("home")
+    return render(request, "tutor/map.html", {"course": course, **knowledge_map(user=request.user, course=course)})
