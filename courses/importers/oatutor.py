@@ -1,0 +1,526 @@
+"""Import an OATutor content source (CAHLR/OATutor `src/content-sources/oatutor`) as a `CourseSpec`.
+
+    coursePlans.json        courses -> lessons (textbook order) -> learning objectives (skill -> threshold)
+    skillModel.json         step id -> skill names
+    defaultBKTParams.json   skill -> probMastery, probTransit, probSlip, probGuess
+    content-pool/<problem>/<problem>.json, steps/<step>/<step>.json, steps/<step>/tutoring/<step>DefaultPathway.json,
+    content-pool/<problem>/figures/*
+
+Mapping: skills become concepts; each step of a problem becomes an item filed under its primary skill, with the
+problem's title and body as context in the prompt; hints and scaffolds become the hint ladder (scaffolds keep
+their own answers in `extra`); lessons give the concept order and, with skills shared by one problem, an
+inferred prerequisite graph for faculty to confirm. What cannot be used is reported with its file and skipped.
+The source may be a folder or a .tar.gz of one; nothing here knows the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from courses.checking import parse_expression
+from courses.format import ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
+from courses.importers.latex import LatexError, expression_variables, latex_to_expression, split_equation
+from courses.importers.result import ImportIssue, ImportResult, slugify
+
+_FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))##", re.IGNORECASE)
+_VARIABLE = re.compile(r"@\{(\w+)\}")
+_PLAIN_NUMBER = re.compile(r"-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?")
+_LINK = re.compile(r"^\s*(\S+)\s*<(.+)>\s*$")  # OATutor writes "https://url <Name>"
+
+
+# --- reading the source: a folder or a .tar.gz -------------------------------------------------------
+
+
+class _Source:
+    """The files of one OATutor source, by path relative to the folder holding coursePlans.json."""
+
+    def __init__(self, files: dict[str, bytes] | None, root: Path | None, label: str) -> None:
+        self._files, self._root, self.label = files, root, label
+
+    @classmethod
+    def open(cls, path: Path) -> _Source:
+        if path.is_dir():
+            plans = sorted(path.rglob("coursePlans.json"), key=lambda p: len(p.parts))
+            if not plans:
+                raise CourseFormatError(path, None, "not an OATutor source: no coursePlans.json in this folder")
+            return cls(None, plans[0].parent, str(plans[0].parent))
+        if not tarfile.is_tarfile(path):
+            raise CourseFormatError(path, None, "an OATutor source is a folder or a .tar.gz of one")
+        files: dict[str, bytes] = {}
+        with tarfile.open(path) as tar:
+            for member in tar.getmembers():
+                handle = tar.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    files[member.name.removeprefix("./")] = handle.read()
+        plans_at = sorted((n for n in files if PurePosixPath(n).name == "coursePlans.json"), key=len)
+        if not plans_at:
+            raise CourseFormatError(path, None, "not an OATutor source: no coursePlans.json in this archive")
+        prefix = str(PurePosixPath(plans_at[0]).parent)
+        prefix = "" if prefix == "." else prefix + "/"
+        return cls({n[len(prefix):]: b for n, b in files.items() if n.startswith(prefix)}, None,
+                   f"{path}/{prefix}".rstrip("/"))
+
+    def where(self, rel: str) -> str:
+        return f"{self.label}/{rel}"
+
+    def exists(self, rel: str) -> bool:
+        return rel in self._files if self._files is not None else (self._root / rel).is_file()  # type: ignore[operator]
+
+    def read(self, rel: str) -> bytes:
+        if self._files is not None:
+            return self._files[rel]
+        return (self._root / rel).read_bytes()  # type: ignore[operator]
+
+    def json(self, rel: str) -> Any:
+        try:
+            return json.loads(self.read(rel))
+        except json.JSONDecodeError as exc:
+            raise CourseFormatError(self.where(rel), exc.lineno, f"invalid JSON: {exc.msg}") from None
+
+    def children(self, rel: str) -> list[str]:
+        """Names of the sub-folders of `rel`."""
+        if self._files is not None:
+            prefix = rel.rstrip("/") + "/"
+            return sorted({n[len(prefix):].split("/", 1)[0] for n in self._files
+                           if n.startswith(prefix) and "/" in n[len(prefix):]})
+        folder = self._root / rel  # type: ignore[operator]
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that puts problem10 after problem9."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+# --- the import --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Lesson:
+    id: str
+    name: str
+    topics: str
+    objectives: dict[str, float]  # skill -> mastery threshold
+    index: int
+
+
+@dataclass
+class _Importer:
+    src: _Source
+    course_name: str
+    lessons: list[_Lesson]
+    skill_model: dict[str, list[str]]
+    bkt: dict[str, dict[str, float]]
+    report: list[ImportIssue] = field(default_factory=list)
+    assets: dict[str, bytes] = field(default_factory=dict)
+    items_by_skill: dict[str, list[ItemSpec]] = field(default_factory=dict)
+    skill_links: list[tuple[str, str, str]] = field(default_factory=list)  # (earlier, later, why)
+    primary: dict[str, str] = field(default_factory=dict)  # step id -> the skill it is filed under
+    slugs: dict[str, str] = field(default_factory=dict)  # skill -> concept slug
+
+    def issue(self, rel: str, message: str, category: str, severity: str = "error") -> None:
+        self.report.append(ImportIssue(self.src.where(rel), message, severity, category))
+
+
+def load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportResult:
+    """Read an OATutor source (folder or .tar.gz). `course_name` picks one course from a shared content pool."""
+    src = _Source.open(Path(path))
+    plans = src.json("coursePlans.json")
+    if not isinstance(plans, list) or not plans:
+        raise CourseFormatError(src.where("coursePlans.json"), 1, "expected a list of courses")
+    names = [str(c.get("courseName", "")) for c in plans]
+    if course_name is None and len(plans) > 1:
+        raise CourseFormatError(src.where("coursePlans.json"), None,
+                                "this source holds several courses; choose one with course_name: " + ", ".join(names))
+    plan = plans[0] if course_name is None else next((c for c in plans if c.get("courseName") == course_name), None)
+    if plan is None:
+        raise CourseFormatError(src.where("coursePlans.json"), None,
+                                f"no course named {course_name!r}; courses here: " + ", ".join(names))
+    lessons = [_Lesson(str(raw.get("id", i)), str(raw.get("name", f"Lesson {i + 1}")), str(raw.get("topics", "")),
+                       {str(k): float(v) for k, v in (raw.get("learningObjectives") or {}).items()}, i)
+               for i, raw in enumerate(plan.get("lessons") or [])]
+    imp = _Importer(src, str(plan.get("courseName", "")), lessons, src.json("skillModel.json"),
+                    src.json("defaultBKTParams.json") if src.exists("defaultBKTParams.json") else {})
+    if not src.exists("defaultBKTParams.json"):
+        imp.issue("defaultBKTParams.json", "no default BKT parameters: concepts start without them", "bkt", "warning")
+
+    problems = _read_problems(imp)
+    seen_steps: set[str] = set()
+    for problem_id, problem in problems:
+        for index, step_id in enumerate(problem["_steps"]):
+            seen_steps.add(step_id)
+            _import_step(imp, problem_id, problem, index, step_id)
+    for step_id in sorted(set(imp.skill_model) - seen_steps, key=_natural):
+        if not any(step_id.startswith(p) for p, _ in problems):
+            continue  # another course's step in a shared pool
+        imp.issue("skillModel.json", f"skill model names step {step_id!r}, which has no step file", "dangling-skill",
+                  "warning")
+
+    concepts = _build_concepts(imp)
+    _infer_prerequisites(imp, concepts)
+    course = CourseSpec(
+        slug=slugify(imp.course_name or Path(path).name.split(".")[0]),
+        title=imp.course_name or Path(path).name,
+        description=f"Imported from OATutor: {len(lessons)} lessons, {len(problems)} problems.",
+        concepts=concepts,
+        attribution=_attribution(plan.get("courseOER", ""), plan.get("courseLicense", "")),
+    )
+    return ImportResult(course, imp.report, imp.assets)
+
+
+def _read_problems(imp: _Importer) -> list[tuple[str, dict[str, Any]]]:
+    """The course's problems in lesson order, each with its step ids in `_steps`."""
+    lesson_index = {lesson.id: lesson.index for lesson in imp.lessons}
+    problems = []
+    for problem_id in imp.src.children("content-pool"):
+        rel = f"content-pool/{problem_id}/{problem_id}.json"
+        if not imp.src.exists(rel):
+            imp.issue(f"content-pool/{problem_id}", "problem folder without a problem file", "missing-file")
+            continue
+        problem = imp.src.json(rel)
+        if imp.course_name and problem.get("courseName", imp.course_name) != imp.course_name:
+            continue
+        if problem.get("lessonId") not in lesson_index:
+            imp.issue(rel, f"lesson {problem.get('lesson')!r} is not in the course plan: filed after the last lesson",
+                      "unknown-lesson", "warning")
+        problem["_steps"] = sorted(imp.src.children(f"content-pool/{problem_id}/steps"), key=_natural)
+        if not problem["_steps"]:
+            imp.issue(rel, "problem has no steps", "no-steps")
+        problems.append((problem_id, problem))
+    problems.sort(key=lambda p: (lesson_index.get(p[1].get("lessonId"), len(lesson_index)), _natural(p[0])))
+    return problems
+
+
+def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index: int, step_id: str) -> None:
+    folder = f"content-pool/{problem_id}/steps/{step_id}"
+    rel = f"{folder}/{step_id}.json"
+    if not imp.src.exists(rel):
+        imp.issue(folder, "step folder without a step file", "missing-file")
+        return
+    step = imp.src.json(rel)
+    values = _variable_values(imp, rel, problem, step)
+    text = _Text(imp, problem_id, rel, values)
+    pathway_rel = f"{folder}/tutoring/{step_id}DefaultPathway.json"
+    pathway = imp.src.json(pathway_rel) if imp.src.exists(pathway_rel) else []
+
+    kind_answer = _answer(imp, rel, step, values)
+    if kind_answer is None:
+        return
+    skills = [str(s) for s in imp.skill_model.get(step_id, [])]
+    primary = _primary_skill(imp, rel, problem, skills)
+    if primary is None:
+        return
+    item = ItemSpec(
+        id=step_id,
+        prompt=_join(f"**{text(problem.get('title', ''))}**" if problem.get("title") else "",
+                     text(problem.get("body", "")), text(step.get("stepTitle", "")), text(step.get("stepBody", ""))),
+        attribution=_attribution(problem.get("oer", ""), problem.get("license", "")),
+        **kind_answer.fields,
+    )
+    item.hints, ladder = _hint_ladder(imp, pathway_rel, pathway, text)
+    hint_sources = {_attribution(h.get("oer", ""), h.get("license", "")) for h in pathway if isinstance(h, dict)}
+    hint_sources.discard("")
+    if hint_sources - {item.attribution}:
+        item.attribution = "; ".join([item.attribution or "unattributed problem",
+                                      *(f"hints: {s}" for s in sorted(hint_sources - {item.attribution}))])
+    meta: dict[str, Any] = {
+        "problem_id": problem_id, "step_id": step_id, "step_index": index, "steps_in_problem": len(problem["_steps"]),
+        "lesson_id": problem.get("lessonId", ""), "problem_type": step.get("problemType", ""),
+        "answer_type": step.get("answerType", ""), "answer_latex": step.get("stepAnswer"), "skills": skills,
+        "pathway": ladder,
+    }
+    meta.update(kind_answer.extra)
+    if values:
+        meta["variabilization"] = {"problem": problem.get("variabilization"), "step": step.get("variabilization")}
+    item.extra = {"oatutor": meta}
+    imp.items_by_skill.setdefault(primary, []).append(item)
+    imp.primary[step_id] = primary
+    for other in skills:
+        if other != primary:
+            imp.skill_links.append((other, primary, f"step {step_id} exercises both"))
+    if index > 0:
+        previous = problem["_steps"][index - 1]
+        earlier = imp.primary.get(previous)
+        if earlier and earlier != primary:
+            imp.skill_links.append((earlier, primary, f"problem {problem_id}: step {previous} comes before {step_id}"))
+
+
+@dataclass
+class _Answer:
+    fields: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _answer(imp: _Importer, rel: str, step: dict[str, Any], values: dict[str, str]) -> _Answer | None:
+    """The item kind and answer fields for a step, or None (reported) when it cannot be checked."""
+    problem_type, answer_type = str(step.get("problemType", "")), str(step.get("answerType", ""))
+    answers = [_substitute(str(a), values).strip() for a in (step.get("stepAnswer") or []) if a is not None]
+    if answer_type == "short-essay" or problem_type == "short-essay":
+        imp.issue(rel, "short-essay steps have no checkable answer", "short-essay")
+        return None
+    if not answers or not answers[0].strip() or answers[0].strip() == "None":
+        imp.issue(rel, "step has no answer", "no-answer")
+        return None
+    if problem_type == "MultipleChoice":
+        original = [_substitute(str(c), values).strip() for c in (step.get("choices") or [])]
+        choices = list(dict.fromkeys(original))
+        extra: dict[str, Any] = {}
+        if len(choices) != len(original):
+            imp.issue(rel, f"duplicate choices removed ({len(original)} -> {len(choices)})", "duplicate-choices",
+                      "warning")
+            extra["choices_original"] = original
+        if answers[0] not in choices:
+            imp.issue(rel, f"the answer {answers[0]!r} is not one of the choices", "answer-not-a-choice")
+            return None
+        if len(choices) < 2:
+            imp.issue(rel, "a multiple-choice step needs at least two different choices", "too-few-choices")
+            return None
+        return _Answer({"kind": "multiple_choice", "answer": answers[0], "choices": choices}, extra)
+    if problem_type != "TextBox":
+        imp.issue(rel, f"unknown problem type {problem_type!r}", "unknown-type")
+        return None
+    if answer_type == "string":
+        return _Answer({"kind": "short_text", "answer": answers[0], "accept": answers[1:]})
+    if answer_type != "arithmetic":
+        imp.issue(rel, f"unknown answer type {answer_type!r}", "unknown-type")
+        return None
+    try:
+        prefix, expression = split_equation(latex_to_expression(answers[0]))
+        variables = expression_variables(expression)
+        parse_expression(expression, variables)
+    except LatexError as exc:
+        imp.issue(rel, f"answer {answers[0]!r} cannot be checked: {exc}", exc.category)
+        return None
+    except ValueError as exc:
+        imp.issue(rel, f"answer {answers[0]!r} is not a readable expression: {exc}", "bad-latex")
+        return None
+    extra = {"answer_prefix": prefix} if prefix else {}
+    if len(answers) > 1:
+        extra["other_answers"] = answers[1:]
+    if _PLAIN_NUMBER.fullmatch(expression):
+        number = float(expression.replace(",", ""))
+        return _Answer({"kind": "numeric", "answer": int(number) if number.is_integer() and "." not in expression
+                        else number}, extra)
+    return _Answer({"kind": "symbolic", "answer": expression, "variables": variables}, extra)
+
+
+def _primary_skill(imp: _Importer, rel: str, problem: dict[str, Any], skills: list[str]) -> str | None:
+    """The skill the step is filed under: the first of its skills that its lesson teaches, else its first."""
+    lesson = next((lesson for lesson in imp.lessons if lesson.id == problem.get("lessonId")), None)
+    if not skills:
+        if lesson and lesson.objectives:
+            fallback = next(iter(lesson.objectives))
+            imp.issue(rel, f"step has no skill in skillModel.json: filed under its lesson's {fallback!r}",
+                      "no-skill", "warning")
+            return fallback
+        imp.issue(rel, "step has no skill in skillModel.json and its lesson has no objectives", "no-skill")
+        return None
+    taught = [s for s in skills if lesson and s in lesson.objectives]
+    return (taught or skills)[0]
+
+
+def _hint_ladder(imp: _Importer, rel: str, pathway: Any, text: _Text) -> tuple[list[str], list[dict[str, Any]]]:
+    """Hint texts in order, and per hint what the text cannot hold (ids, dependencies, scaffold answers)."""
+    if not isinstance(pathway, list):
+        imp.issue(rel, "the tutoring pathway is not a list: no hints imported", "bad-pathway", "warning")
+        return [], []
+    hints, ladder = [], []
+    for raw in pathway:
+        title, body = text(str(raw.get("title", ""))), text(str(raw.get("text", "")))
+        meta: dict[str, Any] = {"id": raw.get("id", ""), "type": raw.get("type", "hint")}
+        if raw.get("dependencies"):
+            meta["dependencies"] = raw["dependencies"]
+        hint = _join(f"**{title}**" if title else "", body)
+        if raw.get("type") == "scaffold":
+            answers = [text(str(a)) for a in raw.get("hintAnswer") or []]
+            meta.update({"answer": answers, "problem_type": raw.get("problemType", ""),
+                         "answer_type": raw.get("answerType", "")})
+            if raw.get("choices"):
+                meta["choices"] = [text(str(c)) for c in raw["choices"]]
+            if answers:
+                hint = _join(hint, f"Answer: {answers[0]}")
+        if raw.get("subHints"):
+            meta["sub_hints"] = [{**sub, "title": text(str(sub.get("title", ""))), "text": text(str(sub.get("text", "")))}
+                                 for sub in raw["subHints"]]
+        hints.append(hint)
+        ladder.append(meta)
+    return hints, ladder
+
+
+class _Text:
+    """Text as written, with variabilization filled in and `##figure1.gif##` turned into Markdown images."""
+
+    def __init__(self, imp: _Importer, problem_id: str, rel: str, values: dict[str, str]) -> None:
+        self.imp, self.problem_id, self.rel, self.values = imp, problem_id, rel, values
+
+    def __call__(self, text: str) -> str:
+        return _FIGURE.sub(self._figure, _substitute(text, self.values)).strip()
+
+    def _figure(self, match: re.Match[str]) -> str:
+        name = match.group(1)
+        source = f"content-pool/{self.problem_id}/figures/{name}"
+        if not self.imp.src.exists(source):
+            self.imp.issue(self.rel, f"figure {name} is missing (expected at {source})", "missing-figure", "warning")
+            return f"*(figure {name} is missing from the source)*"
+        target = f"figures/{self.problem_id}/{name}"
+        self.imp.assets[target] = self.imp.src.read(source)
+        return f"![{name}]({target})"
+
+
+def _variable_values(imp: _Importer, rel: str, problem: dict[str, Any], step: dict[str, Any]) -> dict[str, str]:
+    """OATutor picks one value per variable at random; we fix the first, so the item reads as written."""
+    values: dict[str, str] = {}
+    for scope in (problem.get("variabilization") or {}, step.get("variabilization") or {}):
+        for name, options in scope.items():
+            if isinstance(options, list) and options:
+                values[str(name)] = str(options[0])
+    if values:
+        imp.issue(rel, "variabilized step: imported with the first value of each variable "
+                  f"({', '.join(f'{k}={v}' for k, v in values.items())})", "variabilization", "warning")
+    return values
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    return _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text) if values else text
+
+
+def _join(*parts: str) -> str:
+    return "\n\n".join(p.strip() for p in parts if p and p.strip())
+
+
+def _attribution(oer: str, license: str) -> str:
+    """`"https://x <OpenStax: College Algebra>"`, `"https://cc <CC BY 4.0>"` -> "OpenStax: College Algebra
+    (https://x), CC BY 4.0 (https://cc)"."""
+    parts = []
+    for value in (oer, license):
+        match = _LINK.match(value or "")
+        if match:
+            parts.append(f"{match.group(2).strip()} ({match.group(1)})")
+        elif value and value.strip():
+            parts.append(value.strip())
+    return ", ".join(parts)
+
+
+# --- concepts and their graph ------------------------------------------------------------------------
+
+
+def _build_concepts(imp: _Importer) -> list[ConceptSpec]:
+    """One concept per skill, in the order lessons introduce them; skills no lesson names come last."""
+    order: list[str] = []
+    for lesson in imp.lessons:
+        order += [s for s in lesson.objectives if s not in order]
+    order += [s for s in imp.items_by_skill if s not in order]
+    slugs = imp.slugs
+    used: set[str] = set()
+    for skill in order:
+        slug = slugify(skill)
+        if slug in used:  # two skill names that differ only in punctuation: a stable, distinct slug
+            slug = slugify(skill + "#", max_length=len(slug) + 9)
+        slugs[skill] = slug
+        used.add(slug)
+    concepts = []
+    for skill in order:
+        lessons = [lesson for lesson in imp.lessons if skill in lesson.objectives]
+        items = imp.items_by_skill.get(skill, [])
+        extra: dict[str, Any] = {"oatutor": {
+            "skill": skill,
+            "lessons": [{"id": lesson.id, "name": lesson.name, "topics": lesson.topics,
+                         "mastery_threshold": lesson.objectives[skill]} for lesson in lessons],
+        }}
+        if skill in imp.bkt:
+            raw = imp.bkt[skill]
+            extra["bkt"] = {"p_init": raw.get("probMastery"), "p_learn": raw.get("probTransit"),
+                            "p_slip": raw.get("probSlip"), "p_guess": raw.get("probGuess"), "source": "OATutor defaults"}
+        concepts.append(ConceptSpec(
+            slug=slugs[skill], title=_skill_title(skill), lesson=_lesson_text(imp, skill, lessons, slugs),
+            explanation=_worked_example(items), items=items, extra=extra,
+        ))
+    return concepts
+
+
+def _skill_title(skill: str) -> str:
+    words = re.sub(r"[_\s]+", " ", skill).strip()
+    return words[:1].upper() + words[1:]
+
+
+def _lesson_text(imp: _Importer, skill: str, lessons: list[_Lesson], slugs: dict[str, str]) -> str:
+    if not lessons:
+        return f"Practice on {_skill_title(skill).lower()} from {imp.course_name}."
+    parts = []
+    for lesson in lessons:
+        heading = f"{lesson.name}: {lesson.topics}" if lesson.topics else lesson.name
+        others = [_skill_title(s).lower() for s in lesson.objectives if s != skill]
+        parts.append(f"From **{heading}** ({imp.course_name}).\n\n"
+                     f"Learning objective: {_skill_title(skill).lower()} "
+                     f"(mastery threshold {lesson.objectives[skill]:g})."
+                     + (f"\n\nThe lesson also covers: {', '.join(others)}." if others else ""))
+    return "\n\n".join(parts)
+
+
+def _worked_example(items: list[ItemSpec]) -> str:
+    """The first item with at least two hints, walked through hint by hint: OATutor's hints are worked steps."""
+    example = next((i for i in items if len(i.hints) >= 2), None)
+    if example is None:
+        return ""
+    steps = "\n\n".join(f"*Step {n}.* {hint}" for n, hint in enumerate(example.hints, start=1))
+    answer = example.extra["oatutor"]["answer_latex"]
+    shown = answer[0] if isinstance(answer, list) and answer else example.answer
+    return f"A worked example.\n\n{example.prompt}\n\n{steps}\n\n*Answer:* {str(shown).strip()}"
+
+
+def _infer_prerequisites(imp: _Importer, concepts: list[ConceptSpec]) -> None:
+    """A starting graph, marked inferred: within a chapter each lesson builds on the one before, and a skill a
+    problem exercises alongside (or before) a later-taught skill is its prerequisite. Edges run from earlier to
+    later concepts only, so the graph has no cycle; edges implied by others are dropped."""
+    slugs = imp.slugs
+    position = {c.slug: i for i, c in enumerate(concepts)}
+    reasons: dict[str, dict[str, str]] = {c.slug: {} for c in concepts}
+
+    def link(earlier: str, later: str, why: str) -> None:
+        if earlier in position and later in position and position[earlier] < position[later]:
+            reasons[later].setdefault(earlier, why)
+
+    introduced: dict[int, list[str]] = {}
+    for c in concepts:
+        first = next((lesson.index for lesson in imp.lessons if c.extra["oatutor"]["skill"] in lesson.objectives), None)
+        if first is not None:
+            introduced.setdefault(first, []).append(c.slug)
+    for lesson in imp.lessons[1:]:
+        before = imp.lessons[lesson.index - 1]
+        if _chapter(before) == _chapter(lesson):
+            for later in introduced.get(lesson.index, []):
+                for earlier in introduced.get(before.index, []):
+                    link(earlier, later, f"lesson order: {before.name} comes before {lesson.name}")
+    for a, b, why in imp.skill_links:
+        if a in slugs and b in slugs:
+            link(slugs[a], slugs[b], why)
+
+    graph = {slug: set(r) for slug, r in reasons.items()}
+    for c in concepts:
+        direct = graph[c.slug]
+        implied = set().union(*(_ancestors(graph, p) for p in direct)) if direct else set()
+        c.prerequisites = sorted(direct - implied, key=position.__getitem__)
+        c.prerequisites_inferred = True
+        c.extra["oatutor"]["inferred_from"] = {p: reasons[c.slug][p] for p in c.prerequisites}
+
+
+def _ancestors(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(graph[start])
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph[node])
+    return seen
+
+
+def _chapter(lesson: _Lesson) -> str:
+    """"Lesson 3.2" -> "3"; lessons without a numbered name form one chapter."""
+    match = re.search(r"(\d+)\.\d+", f"{lesson.name} {lesson.topics}")
+    return match.group(1) if match else ""
