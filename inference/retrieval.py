@@ -143,7 +143,6 @@ def pdf_documents(*, id: str, url: str, title: str, data: bytes | Path, concept:
 # --- chunking -----------------------------------------------------------------------------------------
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def slugify(heading: str) -> str:
@@ -166,8 +165,8 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHUNK_CHARS) -> list[Chun
             sections[-1][1].append(line)
     chunks: list[Chunk] = []
     for heading, lines in sections:
-        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", "\n".join(lines)) if p.strip()]
-        for text in _pack(paragraphs, max_chars):
+        section = "\n".join(lines)
+        for text in _pack(section, max_chars):
             url = f"{doc.url.split('#')[0]}#{slugify(heading)}" if heading else doc.url
             title = f"{doc.title} › {heading}" if heading else doc.title
             chunks.append(Chunk(id=f"{doc.id}::{len(chunks)}", doc_id=doc.id, url=url, title=title, text=text,
@@ -175,22 +174,29 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHUNK_CHARS) -> list[Chun
     return chunks
 
 
-def _pack(paragraphs: list[str], max_chars: int) -> Iterable[str]:
-    pieces: list[str] = []
-    for paragraph in paragraphs:
-        if len(paragraph) <= max_chars:
-            pieces.append(paragraph)
+_PARAGRAPH = re.compile(r"\S(?:.*?\S)??(?=\s*\n\s*\n|\s*\Z)", re.DOTALL)
+_SENTENCE = re.compile(r"\S.*?(?:[.!?](?=\s)|\Z)", re.DOTALL)
+
+
+def _pack(section: str, max_chars: int) -> Iterable[str]:
+    """Consecutive paragraphs (or sentences of an over-long one) joined while they fit: verbatim slices."""
+    spans: list[tuple[int, int]] = []
+    for paragraph in _PARAGRAPH.finditer(section):
+        if paragraph.end() - paragraph.start() <= max_chars:
+            spans.append(paragraph.span())
         else:
-            pieces.extend(_SENTENCE_END.split(paragraph))
-    current = ""
-    for piece in pieces:
-        joiner = "\n\n" if "\n" in piece or not current or current.endswith("\n") else " "
-        if current and len(current) + len(joiner) + len(piece) > max_chars:
-            yield current
-            current = ""
-        current = f"{current}{joiner}{piece}" if current else piece
-    if current:
-        yield current
+            spans.extend((paragraph.start() + m.start(), paragraph.start() + m.end())
+                         for m in _SENTENCE.finditer(paragraph.group(0)))
+    start = end = -1
+    for s, e in spans:
+        if start >= 0 and e - start > max_chars:
+            yield section[start:end]
+            start = -1
+        if start < 0:
+            start = s
+        end = e
+    if start >= 0:
+        yield section[start:end]
 
 
 # --- embeddings ---------------------------------------------------------------------------------------

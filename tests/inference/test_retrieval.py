@@ -1,0 +1,171 @@
+"""The TA-bot's search: documents from course content, chunks that link to the exact place, hybrid ranking,
+incremental reindexing and vectors that survive a trip through the database as bytes."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
+from inference.retrieval import (
+    Document,
+    Embedder,
+    SearchIndex,
+    chunk_document,
+    course_documents,
+    default_embedder,
+    faculty_answer_document,
+    pdf_documents,
+    slugify,
+    vector_from_bytes,
+    vector_to_bytes,
+)
+
+SECRET_KEY = "KEY-7f3a-never-index-me"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return default_embedder()  # one model load per test session
+
+
+def small_course() -> CourseSpec:
+    return CourseSpec(slug="calc", title="Calculus", concepts=[
+        ConceptSpec(slug="power-rule", title="The power rule",
+                    lesson="To differentiate $x^n$, bring the exponent down and lower it by one: $n x^{n-1}$.\n\n"
+                           "### Why it works\n\nExpand $(x+h)^n$ with the binomial theorem; every term but one vanishes.",
+                    items=[ItemSpec(id="pr-1", kind="short_text", prompt="Differentiate $x^5$.", answer=SECRET_KEY,
+                                    accept=[SECRET_KEY], hints=["Bring the 5 down.", "Lower the exponent to 4."],
+                                    solution="Bring the exponent down: $5x^4$.")]),
+        ConceptSpec(slug="chain-rule", title="The chain rule",
+                    lesson="For a composition $f(g(x))$, multiply the derivative of the outer function, evaluated at "
+                           "the inner one, by the derivative of the inner function.",
+                    explanation="Think of gears: if the inner gear turns twice as fast and the outer three times, "
+                                "the whole turns six times as fast."),
+    ])
+
+
+@pytest.fixture(scope="module")
+def index(embedder: Embedder) -> SearchIndex:
+    idx = SearchIndex(embedder)
+    idx.upsert(course_documents(small_course()))
+    return idx
+
+
+def test_answer_keys_are_never_made_into_documents() -> None:
+    docs = course_documents(small_course())
+    assert {d.kind for d in docs} >= {"lesson", "explanation", "item", "hint", "solution"}
+    assert all(SECRET_KEY not in d.text for d in docs)
+
+
+def test_each_chunk_links_to_the_heading_it_sits_under_and_is_a_verbatim_slice() -> None:
+    doc = Document(id="d", url="/c/page/", title="Page", kind="upload",
+                   text="Intro line.\n\n## First part\n\nAlpha.\n\nBeta.\n\n### Deeper: a subsection\n\nGamma.")
+    chunks = chunk_document(doc)
+    assert [c.url for c in chunks] == ["/c/page/", "/c/page/#first-part", "/c/page/#deeper-a-subsection"]
+    for chunk in chunks:
+        assert chunk.text in doc.text
+        anchor = chunk.url.partition("#")[2]
+        if anchor:
+            heading = re.findall(r"^#+ (.+)$", doc.text[: doc.text.index(chunk.text)], re.MULTILINE)[-1]
+            assert slugify(heading) == anchor
+
+
+def test_a_long_paragraph_is_cut_at_sentences_under_the_size_cap() -> None:
+    text = " ".join(f"Sentence number {i} says something about limits." for i in range(60))
+    chunks = chunk_document(Document(id="d", url="/u/", title="T", text=text, kind="upload"), max_chars=300)
+    assert len(chunks) > 5
+    assert all(len(c.text) <= 300 for c in chunks)
+    assert all(c.text in text for c in chunks)
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_every_mode_finds_the_passage_that_answers(index: SearchIndex, mode: str) -> None:
+    hits = index.search("how do I differentiate a composition of two functions (chain rule)?", k=3, mode=mode)
+    assert hits[0].chunk.concept == "chain-rule"
+
+
+def test_normalised_fusion_ranks_like_rrf_on_a_clear_question(embedder: Embedder) -> None:
+    idx = SearchIndex(embedder, fusion="normalised")
+    idx.upsert(course_documents(small_course()))
+    assert idx.search("gears turning faster, composition", k=1)[0].chunk.doc_id == "chain-rule#explanation"
+
+
+def test_incremental_reindex_updates_results_and_embeds_only_what_changed(embedder: Embedder) -> None:
+    idx = SearchIndex(embedder)
+    first = idx.upsert(course_documents(small_course()))
+    assert first.embedded_chunks == len(idx)
+    assert idx.upsert(course_documents(small_course())).embedded_chunks == 0
+
+    note = Document(id="upload/1", url="/files/1/", title="Notes", kind="upload", text="L'Hôpital's rule handles 0/0.")
+    change = idx.upsert([note])
+    assert change.added == ["upload/1"] and change.embedded_chunks == 1
+    assert idx.search("L'Hôpital 0/0", k=1)[0].chunk.doc_id == "upload/1"
+
+    edited = Document(id="upload/1", url="/files/1/", title="Notes", kind="upload", text="Taylor series approximate functions.")
+    assert idx.upsert([edited]).updated == ["upload/1"]
+    assert all("Hôpital" not in h.chunk.text for h in idx.search("L'Hôpital 0/0", k=10))
+    assert idx.search("Taylor series", k=1)[0].chunk.doc_id == "upload/1"
+
+    assert idx.remove(["upload/1"]).removed == ["upload/1"]
+    assert all(h.chunk.doc_id != "upload/1" for h in idx.search("Taylor series", k=10))
+
+
+def test_vectors_survive_a_trip_through_bytes_and_a_reload_needs_no_embedding(index: SearchIndex) -> None:
+    stored = index.vectors()
+    vector = vector_from_bytes(stored[index.chunks[0].id])
+    assert vector.dtype == np.float32 and vector.shape == (384,)
+    assert vector_to_bytes(vector) == stored[index.chunks[0].id]
+
+    class NoEmbedding(Embedder):
+        def encode(self, texts, batch_size=32):  # type: ignore[no-untyped-def]
+            if len(texts) != 1:  # only the query may be embedded
+                raise AssertionError("a reload must not re-embed chunks")
+            return index.embedder.encode(texts)
+
+    reloaded = SearchIndex(NoEmbedding())
+    reloaded.load(index.chunks, [stored[c.id] for c in index.chunks])
+    query = "why does the binomial theorem prove the power rule"
+    assert [h.chunk.id for h in reloaded.search(query)] == [h.chunk.id for h in index.search(query)]
+
+
+def test_search_can_exclude_chunks_such_as_a_graded_items_solution(index: SearchIndex) -> None:
+    hits = index.search("differentiate x^5 worked solution", k=10, where=lambda c: c.item_id != "pr-1")
+    assert hits and all(h.chunk.item_id != "pr-1" for h in hits)
+
+
+def test_faculty_answers_keep_no_email_address() -> None:
+    doc = faculty_answer_document(id="fa/1", url="/ta/answers/1/", question="From bob@uni.edu: is 0^0 defined?",
+                                  answer="It is left undefined in this course.")
+    assert "bob@uni.edu" not in doc.text and "undefined" in doc.text
+
+
+def _one_page_pdf(text: str) -> bytes:
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def test_an_uploaded_pdf_is_indexed_page_by_page_with_page_links(embedder: Embedder) -> None:
+    docs = pdf_documents(id="up/syllabus", url="/files/syllabus.pdf", title="Syllabus",
+                         data=_one_page_pdf("The midterm covers limits and continuity."))
+    assert [d.url for d in docs] == ["/files/syllabus.pdf#page=1"]
+    idx = SearchIndex(embedder)
+    idx.upsert(docs)
+    assert idx.search("what does the midterm cover", k=1)[0].chunk.url == "/files/syllabus.pdf#page=1"
