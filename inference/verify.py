@@ -1,0 +1,314 @@
+"""Independent verification of generated items: no answer key reaches a student on a model's word.
+
+A candidate is an `ItemSpec`-shaped dict (see `courses/format.py`) plus `check`: a machine-readable
+sympy expression that recomputes the key from the problem, e.g. `diff(x**3, x)` for "Differentiate
+x^3", `Rational(3, 4) * 12` for "What is three quarters of 12?". The verifier evaluates `check` itself
+and compares it with the key; the model's key is never trusted. The outcome is one of
+
+- "verified": the key was recomputed and agrees, and the item is well formed: may be published;
+- "review":   nothing is known to be wrong, but the key could not be recomputed (free text, no `check`):
+              a person decides;
+- "rejected": wrong key, malformed item, or not exactly one correct option.
+
+Model output is untrusted input: expressions are parsed from a small alphabet with a whitelist of
+names (no attributes, no strings, no dunder), and huge powers/factorials are refused before sympy
+evaluates anything. Run bulk verification under a time limit all the same (the Celery job has one).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from tokenize import TokenError
+from typing import Any, Literal
+
+import sympy
+from sympy.core.function import AppliedUndef
+from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+
+Status = Literal["verified", "review", "rejected"]
+KINDS = ("numeric", "multiple_choice", "symbolic", "short_text", "template")
+
+_ALPHABET = re.compile(r"^[A-Za-z0-9_\s+\-*/^().,]*$")
+_BAD_DOT = re.compile(r"(?<![0-9])\.|\.(?![0-9])")  # a dot is only a decimal point
+_BIG_POWER = re.compile(r"(\*\*|\^)\s*\(?\s*\d{4,}|(\*\*|\^)[^*^]*(\*\*|\^)|factorial\s*\(\s*\d{4,}")
+_FUNCTIONS: dict[str, Any] = {name: getattr(sympy, name) for name in (
+    "diff", "integrate", "limit", "simplify", "expand", "factor", "Rational", "sqrt", "root", "sin", "cos", "tan",
+    "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log", "pi", "E", "oo", "Abs", "binomial", "factorial",
+    "gcd", "lcm", "floor", "ceiling", "summation", "Integer", "Float", "Symbol", "Function",
+)}
+_FUNCTIONS["ln"] = sympy.log
+_FUNCTIONS["e"] = sympy.E
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Used by the parser's own generated code (auto_symbol, auto_number), never allowed in the text.
+_PARSER_ONLY = frozenset({"Integer", "Float", "Symbol", "Function"})
+
+
+class UnsafeExpression(ValueError):
+    pass
+
+
+def evaluate(text: str, variables: Iterable[str] = ()) -> sympy.Expr:
+    """Parse and evaluate a candidate's expression with only whitelisted names. Raises ValueError."""
+    text = str(text).strip()
+    if not text:
+        raise ValueError("empty expression")
+    if len(text) > 200 or not _ALPHABET.match(text) or "__" in text or _BAD_DOT.search(text):
+        raise UnsafeExpression(f"not a plain expression: {text[:60]!r}")
+    if _BIG_POWER.search(text):
+        raise UnsafeExpression(f"powers or factorials too large to evaluate safely: {text[:60]!r}")
+    local: dict[str, Any] = dict(_FUNCTIONS)
+    for name in variables:
+        if not name.isidentifier() or name in _FUNCTIONS:
+            raise ValueError(f"bad variable name {name!r}")
+        local[name] = sympy.Symbol(name)
+    # Every name must be a whitelisted function or a declared variable: nothing else is reachable.
+    unknown = {n for n in _NAME.findall(text) if n not in local or n in _PARSER_ONLY}
+    if unknown:
+        raise UnsafeExpression(f"unknown names {sorted(unknown)} in {text[:60]!r}")
+    # No builtins: the evaluated code can only reach the names above.
+    global_dict: dict[str, Any] = {"__builtins__": {}, **_FUNCTIONS}
+    try:
+        expr = parse_expr(text, local_dict=local, global_dict=global_dict,
+                          transformations=standard_transformations + (convert_xor,))
+    except (SyntaxError, TypeError, ValueError, AttributeError, NameError, ZeroDivisionError,
+            sympy.SympifyError, TokenError, NotImplementedError) as exc:
+        raise ValueError(f"could not evaluate {text[:60]!r}: {type(exc).__name__}") from exc
+    if isinstance(expr, (list, tuple)) and len(expr) == 1:
+        expr = expr[0]
+    if not isinstance(expr, sympy.Basic):
+        raise ValueError(f"{text[:60]!r} is not an expression")
+    unknown = expr.atoms(AppliedUndef)
+    if unknown:
+        raise ValueError(f"unknown function {sorted(map(str, unknown))[0]} in {text[:60]!r}")
+    if expr.has(sympy.Integral, sympy.Limit, sympy.Derivative):
+        raise ValueError(f"sympy could not evaluate {text[:60]!r}")
+    return expr  # type: ignore[return-value]
+
+
+def equal(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Equal as functions of their free symbols: simplify the difference, else agree at sample points."""
+    try:
+        if sympy.simplify(a - b) == 0:
+            return True
+    except (TypeError, ValueError, AttributeError, NotImplementedError):
+        pass
+    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+    agree = 0
+    for i, point in enumerate((0.37, 1.21, 2.9, -0.83, 0.5, 1.7)):
+        subs = {s: point + 0.13 * j + 0.07 * i for j, s in enumerate(symbols)}
+        try:
+            va, vb = complex(a.evalf(subs=subs)), complex(b.evalf(subs=subs))
+        except (TypeError, ValueError):
+            continue
+        if not all(math.isfinite(v) for v in (va.real, va.imag, vb.real, vb.imag)):
+            continue
+        if abs(va - vb) > 1e-8 * max(1.0, abs(va), abs(vb)):
+            return False
+        agree += 1
+    return agree >= 3
+
+
+@dataclass
+class Verdict:
+    status: Status
+    reasons: list[str] = field(default_factory=list)  # "code: detail", e.g. "wrong_key: check gives 3*x**2, key is 3*x"
+    recomputed: str | None = None  # the key as the verifier computed it
+
+    @property
+    def codes(self) -> list[str]:
+        return [r.split(":", 1)[0] for r in self.reasons]
+
+
+def _reject(code: str, detail: str) -> Verdict:
+    return Verdict("rejected", [f"{code}: {detail}"])
+
+
+def _review(code: str, detail: str) -> Verdict:
+    return Verdict("review", [f"{code}: {detail}"])
+
+
+def verify(candidate: dict[str, Any]) -> Verdict:
+    """Check one candidate item. Never raises for bad content: bad content is a rejection."""
+    kind = candidate.get("kind")
+    prompt = str(candidate.get("prompt") or "").strip()
+    if kind not in KINDS:
+        return _reject("malformed", f"unknown kind {kind!r}")
+    if len(prompt) < 8:
+        return _reject("malformed", "the prompt is missing or too short")
+    if candidate.get("answer") in (None, ""):
+        return _reject("malformed", "no answer key")
+    if kind == "short_text":
+        return _review("unverifiable_kind", "free-text answers cannot be recomputed; a person checks the key")
+    if kind == "multiple_choice":
+        return _verify_choice(candidate)
+    if kind == "template":
+        return _verify_template(candidate)
+    return _verify_value(candidate, kind)
+
+
+def _variables(candidate: dict[str, Any]) -> list[str]:
+    value = candidate.get("variables") or []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+_LETTERS = [c for c in "abcdfghijklmnopqrstuvwxyzABCDFGHJKLMNOPQRTUVWXYZ"]  # not e, E, I, S: constants
+
+
+def _check(candidate: dict[str, Any], variables: list[str]) -> sympy.Expr | Verdict:
+    text = candidate.get("check")
+    if not text:
+        return _review("no_check", "no machine-readable check to recompute the key from")
+    # Single letters may be bound variables (integrate(x, (x, 0, 2))); the result is judged below.
+    names = list(dict.fromkeys([*variables, *(c for c in _LETTERS if c not in _FUNCTIONS)]))
+    try:
+        return evaluate(str(text), names)
+    except UnsafeExpression as exc:
+        return _reject("unsafe_expression", str(exc))
+    except ValueError as exc:
+        return _review("check_unevaluable", str(exc))
+
+
+def _verify_value(candidate: dict[str, Any], kind: str) -> Verdict:
+    variables = _variables(candidate) if kind == "symbolic" else []
+    try:
+        key = evaluate(str(candidate["answer"]), variables)
+    except ValueError as exc:
+        return _reject("malformed", f"the answer key is not an expression: {exc}")
+    if kind == "numeric" and key.free_symbols:
+        return _reject("malformed", f"numeric key {candidate['answer']!r} has variables")
+    if kind == "symbolic":
+        stray = {str(s) for s in key.free_symbols} - set(variables)
+        if stray:
+            return _reject("malformed", f"the key uses undeclared variables {sorted(stray)}")
+    check = _check(candidate, variables)
+    if isinstance(check, Verdict):
+        return check
+    if kind == "numeric":
+        if check.free_symbols:
+            return _reject("malformed", f"the check {candidate['check']!r} is not a number")
+        try:
+            got, want = float(sympy.N(check)), float(sympy.N(key))
+        except TypeError:
+            return _reject("malformed", "the check or the key is not a real number")
+        tolerance = float(candidate.get("tolerance") or 0) or 1e-9 + 1e-6 * abs(got)
+        if abs(got - want) > tolerance:
+            return Verdict("rejected", [f"wrong_key: {candidate['check']} = {got:g}, key is {want:g}"], f"{got:g}")
+        return Verdict("verified", [], f"{got:g}")
+    if not equal(check, key):
+        return Verdict("rejected", [f"wrong_key: {candidate['check']} = {sympy.sstr(check)}, key is {candidate['answer']}"],
+                       sympy.sstr(check))
+    return Verdict("verified", [], sympy.sstr(check))
+
+
+def _normal_text(text: str) -> str:
+    """Lower case, sentence punctuation dropped; digits, decimal points and operators kept."""
+    text = _BAD_DOT.sub(" ", text.lower())
+    return " ".join(re.sub(r"[^\w\s.+\-*/^()]", " ", text).split())
+
+
+def _verify_choice(candidate: dict[str, Any]) -> Verdict:
+    choices = [str(c).strip() for c in candidate.get("choices") or []]
+    answer = str(candidate["answer"]).strip()
+    if len(choices) < 2:
+        return _reject("malformed", "a multiple-choice item needs at least two choices")
+    normal = [_normal_text(c) for c in choices]
+    if len(set(normal)) != len(normal):
+        return _reject("duplicate_choices", "two choices read the same")
+    if answer not in choices:
+        return _reject("answer_not_in_choices", f"the key {answer!r} is not one of the choices")
+    variables = _variables(candidate)
+    values: list[sympy.Expr | None] = []
+    for choice in choices:
+        try:
+            values.append(evaluate(choice, variables))
+        except ValueError:
+            values.append(None)
+    parsed = [(c, v) for c, v in zip(choices, values, strict=True) if v is not None]
+    for i, (ci, vi) in enumerate(parsed):
+        for cj, vj in parsed[i + 1:]:
+            if equal(vi, vj):
+                return _reject("duplicate_choices", f"{ci!r} and {cj!r} are the same value")
+    check = _check(candidate, variables)
+    if isinstance(check, Verdict):
+        return check
+    correct = [c for c, v in parsed if equal(v, check)]
+    if len(correct) != 1:
+        return Verdict("rejected", [f"not_exactly_one_correct: {len(correct)} choices equal {candidate['check']}"
+                                    f" = {sympy.sstr(check)}"], sympy.sstr(check))
+    if correct[0] != answer:
+        return Verdict("rejected", [f"wrong_key: {candidate['check']} = {sympy.sstr(check)} is choice {correct[0]!r},"
+                                    f" key is {answer!r}"], correct[0])
+    return Verdict("verified", [], correct[0])
+
+
+def _verify_template(candidate: dict[str, Any]) -> Verdict:
+    params = candidate.get("params") or {}
+    if not isinstance(params, dict) or not params:
+        return _reject("malformed", "a template needs params: {name: [low, high]}")
+    for name, bounds in params.items():
+        if not (str(name).isidentifier() and isinstance(bounds, list) and len(bounds) == 2
+                and all(isinstance(b, int) for b in bounds) and bounds[0] <= bounds[1]):
+            return _reject("malformed", f"param {name!r} must be [low, high] integers, got {bounds!r}")
+        if "{" + str(name) + "}" not in str(candidate["prompt"]):
+            return _reject("malformed", f"param {name!r} does not appear in the prompt as {{{name}}}")
+    names = _variables(candidate) + [str(p) for p in params]
+    try:
+        key = evaluate(str(candidate["answer"]), names)
+    except ValueError as exc:
+        return _reject("malformed", f"the answer is not an expression in the params: {exc}")
+    check = _check(candidate, names)
+    if isinstance(check, Verdict):
+        return check
+    if not equal(check, key):
+        return Verdict("rejected", [f"wrong_key: {candidate['check']} = {sympy.sstr(check)}, key is {candidate['answer']}"],
+                       sympy.sstr(check))
+    return Verdict("verified", [], sympy.sstr(check))
+
+
+# --- near-duplicates and a starting difficulty -------------------------------------------------------
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def is_near_duplicate(prompt: str, others: Iterable[str], threshold: float = 0.85) -> str | None:
+    """The first of `others` that asks the same question (same numbers, nearly the same words), or None.
+
+    Different numbers make a different exercise ("differentiate x^3" vs "x^4"); reworded text with the
+    same numbers and the same operations does not.
+    """
+    words = _normal_text(prompt).split()
+    numbers = sorted(_NUMBER.findall(prompt))
+    for other in others:
+        if sorted(_NUMBER.findall(other)) != numbers:
+            continue
+        if difflib.SequenceMatcher(None, words, _normal_text(other).split()).ratio() >= threshold:
+            return other
+    return None
+
+
+_STATED = {"easy": -1.0, "medium": 0.0, "hard": 1.0}
+
+
+def starting_difficulty(candidate: dict[str, Any]) -> float:
+    """A prior on the logit scale (0 = average), from the work the key takes; calibration replaces it.
+
+    Two signals: the size of the expression that computes the key (sympy's operation count) and the
+    generator's own label (easy/medium/hard) when it gave one. Multiple choice is easier by guessing.
+    """
+    ops = 0
+    try:
+        ops = int(sympy.count_ops(evaluate(str(candidate.get("check") or candidate.get("answer")),
+                                           _variables(candidate) + list(candidate.get("params") or {}))))
+    except ValueError:
+        pass
+    estimate = -1.0 + 0.25 * min(ops, 12)
+    stated = _STATED.get(str(candidate.get("difficulty", "")).lower())
+    if stated is not None:
+        estimate = (estimate + stated) / 2
+    if candidate.get("kind") == "multiple_choice":
+        estimate -= 0.3
+    return round(max(-2.0, min(2.0, estimate)), 2)
