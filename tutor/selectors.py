@@ -82,11 +82,11 @@ class MapEdge:
     y2: int
 
 
-NODE_W, NODE_H, GAP_X, GAP_Y = 170, 52, 60, 26
+NODE_W, NODE_H, GAP_X, GAP_Y = 200, 52, 28, 44
 
 
 def _layers(graph: list[ConceptNode]) -> dict[str, int]:
-    """Longest-path layering: a concept sits one column right of its deepest prerequisite."""
+    """Longest-path layering: a concept sits one row below its deepest prerequisite."""
     by_slug = {c.slug: c for c in graph}
     depth: dict[str, int] = {}
 
@@ -113,22 +113,24 @@ def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
     threshold = course_mastery(course)
     params = BKTParams()
     layers = _layers(graph)
-    columns: dict[int, list[ConceptNode]] = {}
+    rows: dict[int, list[ConceptNode]] = {}
     for c in sorted(graph, key=lambda c: c.order):
-        columns.setdefault(layers[c.slug], []).append(c)
+        rows.setdefault(layers[c.slug], []).append(c)
+    widest = max((len(m) for m in rows.values()), default=1)
     mastered = {c.slug for c in graph if state.mastery(c.slug, params) >= threshold}
     nodes: dict[str, MapNode] = {}
-    for col, members in columns.items():
-        for row, c in enumerate(members):
+    for row, members in rows.items():
+        indent = (widest - len(members)) * (NODE_W + GAP_X) // 2  # centre each row
+        for col, c in enumerate(members):
             p = state.mastery(c.slug, params)
             nodes[c.slug] = MapNode(
                 slug=c.slug, title=c.title, mastery=round(100 * p), mastered=c.slug in mastered,
                 ready=c.slug not in mastered and all(q in mastered for q in c.prerequisites),
-                x=20 + col * (NODE_W + GAP_X), y=20 + row * (NODE_H + GAP_Y), colour=_colour(p / threshold),
+                x=20 + indent + col * (NODE_W + GAP_X), y=20 + row * (NODE_H + GAP_Y), colour=_colour(p / threshold),
             )
-    edges = [MapEdge(nodes[p].x + NODE_W, nodes[p].y + NODE_H // 2, nodes[c.slug].x, nodes[c.slug].y + NODE_H // 2)
+    edges = [MapEdge(nodes[p].x + NODE_W // 2, nodes[p].y + NODE_H, nodes[c.slug].x + NODE_W // 2, nodes[c.slug].y)
              for c in graph for p in c.prerequisites if p in nodes]
-    width = 40 + (max(columns, default=0) + 1) * (NODE_W + GAP_X)
-    height = 40 + max((len(m) for m in columns.values()), default=1) * (NODE_H + GAP_Y)
+    width = 40 + widest * (NODE_W + GAP_X)
+    height = 40 + (max(rows, default=0) + 1) * (NODE_H + GAP_Y)
     return {"nodes": list(nodes.values()), "edges": edges, "width": width, "height": height,
             "node_w": NODE_W, "node_h": NODE_H, "mastered_count": len(mastered), "total": len(graph)}
