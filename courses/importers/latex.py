@@ -64,8 +64,12 @@ def latex_to_expression(text: str) -> str:
     out, _ = _Reader(source).group_until(0, None)
     for token in re.findall(r"[A-Za-z_]\w*", out):
         # `log3(x)` or `sqrtx` typed as plain text would silently become a product of letters
-        if token not in FUNCTIONS and any(token.startswith(f) for f in FUNCTIONS if len(f) > 1 and f != "pi"):
+        if token in FUNCTIONS or token in GREEK:
+            continue
+        if any(token.startswith(f) for f in FUNCTIONS if len(f) > 1 and f != "pi"):
             raise LatexError("bad-latex", f"unknown function {token!r} in {text!r}")
+        if len(token) >= 4 and token.isalpha():  # `Not a parabola`: words, not a product of four variables
+            raise LatexError("words", f"words ({token!r}) in {text!r}")
     return re.sub(r"\s+", " ", out).strip()
 
 

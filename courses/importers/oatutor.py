@@ -22,12 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import sympy
+
 from courses.checking import parse_expression
 from courses.format import ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
 from courses.importers.latex import LatexError, expression_variables, latex_to_expression, split_equation
 from courses.importers.result import ImportIssue, ImportResult, slugify
 
-_FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))##", re.IGNORECASE)
+# `##figure1.gif##`; some texts end with `##figure1.gif` and no closing marks
+_FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))(?:##)?", re.IGNORECASE)
 _VARIABLE = re.compile(r"@\{(\w+)\}")
 _PLAIN_NUMBER = re.compile(r"-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?")
 _LINK = re.compile(r"^\s*(\S+)\s*<(.+)>\s*$")  # OATutor writes "https://url <Name>"
@@ -292,7 +295,8 @@ def _answer(imp: _Importer, rel: str, step: dict[str, Any], values: dict[str, st
     try:
         prefix, expression = split_equation(latex_to_expression(answers[0]))
         variables = expression_variables(expression)
-        parse_expression(expression, variables)
+        if not isinstance(parse_expression(expression, variables), sympy.Expr):
+            raise LatexError("words", f"{expression!r} reads as logic, not as an expression")
     except LatexError as exc:
         imp.issue(rel, f"answer {answers[0]!r} cannot be checked: {exc}", exc.category)
         return None

@@ -26,7 +26,7 @@ class ImportResult:
     spec: CourseSpec
     report: list[ImportIssue] = field(default_factory=list)
     # course-folder-relative path (e.g. "figures/p1/figure1.gif") -> bytes, written next to the course
-    assets: dict[str, bytes] = field(default_factory=dict)
+    assets: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def skipped(self) -> list[ImportIssue]:
         return [issue for issue in self.report if issue.severity == "error"]
