@@ -257,8 +257,9 @@ def _numeric(body: str, path: str, line: int, name: str, extra: dict[str, Any]) 
     if right[0]["feedback"]:
         extra["feedback_correct"] = right[0]["feedback"]
     return {"kind": "numeric", "answer": right[0]["value"], "tolerance": right[0]["tolerance"],
+            # a partial-credit answer near the right one has no single wrong value to match: it stays in extra
             "feedback": {_format_number(a["value"]): a["feedback"] for a in answers
-                         if a["feedback"] and not a["correct"]}}
+                         if a["feedback"] and not a["correct"] and a["value"] != right[0]["value"]}}
 
 
 def _number_range(text: str, path: str, line: int, name: str) -> tuple[float | int, float | None]:
