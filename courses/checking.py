@@ -64,7 +64,9 @@ def symbolically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     except (TypeError, ValueError, AttributeError):
         pass
     symbols = sorted((a.free_symbols | b.free_symbols), key=str)
-    points = [0.37, 1.21, 2.9, -0.83, 0.5]
+    # Positive points only: students write x^(2/3) as (x^2)^(1/3) or sqrt(x^3) as x^(3/2), equal for x > 0 but on
+    # different complex branches below 0. A point where either side is complex or infinite says nothing.
+    points = [0.37, 1.21, 2.9, 0.83, 1.7, 0.55]
     agree = 0
     for i, p in enumerate(points):
         subs = {s: p + 0.13 * j + 0.07 * i for j, s in enumerate(symbols)}
@@ -72,7 +74,9 @@ def symbolically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
             va, vb = complex(a.evalf(subs=subs)), complex(b.evalf(subs=subs))
         except (TypeError, ValueError):
             continue
-        if not (math.isfinite(va.real) and math.isfinite(vb.real)):
+        if not all(math.isfinite(v.real) and math.isfinite(v.imag) for v in (va, vb)):
+            continue
+        if abs(va.imag) > 1e-12 * max(1.0, abs(va)) or abs(vb.imag) > 1e-12 * max(1.0, abs(vb)):
             continue
         if abs(va - vb) > 1e-8 * max(1.0, abs(va), abs(vb)):
             return False
