@@ -244,6 +244,32 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class CachingEmbedder(Embedder):
+    """An Embedder that remembers vectors by text hash in an .npz file: benchmarks re-run on a 10,000-chunk
+    course without re-embedding it (the tutor itself keeps vectors in the database instead)."""
+
+    def __init__(self, path: str | Path, model_path: str | Path | None = None, device: str = "cpu") -> None:
+        super().__init__(model_path, device)
+        self.path = Path(path)
+        self._memo: dict[str, np.ndarray] = {}
+        if self.path.is_file():
+            with np.load(self.path) as stored:
+                self._memo = {key: stored[key] for key in stored.files}
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._memo}.items())
+        if missing:
+            vectors = super().encode([t for _, t in missing], batch_size)
+            self._memo.update({k: v for (k, _), v in zip(missing, vectors, strict=True)})
+            if len(missing) > 1:  # queries are not worth a rewrite of the file
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(self.path, **self._memo)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._memo[k] for k in keys]).astype(np.float32)
+
+
 @cache
 def default_embedder() -> Embedder:
     """One model per process: the web worker, the Celery worker and the test session each load it once."""

@@ -126,7 +126,8 @@ class TeachingAssistant:
                  prerequisites: Mapping[str, Sequence[str]] | None = None,
                  concept_titles: Mapping[str, str] | None = None,
                  answer_keys: Mapping[str, object] | None = None, private_strings: Sequence[str] = (),
-                 decline_threshold: float = DECLINE_THRESHOLD, canary: str | None = None) -> None:
+                 decline_threshold: float = DECLINE_THRESHOLD, canary: str | None = None,
+                 max_answer_tokens: int = 320) -> None:
         self.index = index
         self.backend = backend
         self.course_title = course_title
@@ -136,6 +137,7 @@ class TeachingAssistant:
         self.private_strings = tuple(private_strings)
         self.decline_threshold = decline_threshold
         self.canary = canary or f"TA-CANARY-{secrets.token_hex(8)}"
+        self.max_answer_tokens = max_answer_tokens
 
     # the one entry point
 
@@ -258,7 +260,7 @@ class TeachingAssistant:
         question_clean, _ = sanitize_passage(question)
         user = f"Course passages:\n\n{passages}\n\nStudent's question (answer it from the passages): {question_clean}"
         return GenerationRequest(kind="ta_answer", messages=(Message("system", system), Message("user", user)),
-                                 authored=quoted, max_tokens=320, temperature=0.0,
+                                 authored=quoted, max_tokens=self.max_answer_tokens, temperature=0.0,
                                  metadata={"citations": [c.chunk_id for c in citations], "level": level})
 
     def system_prompt(self, level: str) -> str:
