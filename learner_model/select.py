@@ -1,12 +1,14 @@
 """What to teach next, v0: the ready-to-learn fringe of the prerequisite graph and the item in the band.
 
 Inputs are plain data: the course graph as `ConceptNode`s, candidate items as `ItemChoice`s, a
-`KnowledgeState`. Outputs carry a one-line reason the student can read.
+`KnowledgeState`, BKT parameters (one shared `BKTParams` or one per concept). Outputs carry a one-line
+reason the student can read. The full teaching policy (placement, review, registry of baselines) builds on
+these in `learner_model/policy.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from learner_model.knowledge import BKTParams, KnowledgeState, p_correct
@@ -40,23 +42,38 @@ class ItemDecision:
     in_band: bool
 
 
+def params_for(params: BKTParams | Mapping[str, BKTParams], slug: str) -> BKTParams:
+    """One concept's parameters from either one shared `BKTParams` or a per-concept mapping."""
+    return params if isinstance(params, BKTParams) else params[slug]
+
+
+def mastered_concepts(graph: Sequence[ConceptNode], state: KnowledgeState, mastery: float,
+                      params: BKTParams | Mapping[str, BKTParams]) -> set[str]:
+    return {c.slug for c in graph if state.mastery(c.slug, params_for(params, c.slug)) >= mastery}
+
+
 def ready_concepts(graph: Sequence[ConceptNode], state: KnowledgeState, mastery: float,
-                   params: BKTParams) -> list[ConceptNode]:
-    """Unmastered concepts whose prerequisites are all mastered, in authored order."""
-    mastered = {c.slug for c in graph if state.mastery(c.slug, params) >= mastery}
+                   params: BKTParams | Mapping[str, BKTParams]) -> list[ConceptNode]:
+    """Unmastered concepts whose prerequisites are all mastered, in authored order.
+
+    A prerequisite outside `graph` is treated as mastered (it belongs to another course).
+    """
+    mastered = mastered_concepts(graph, state, mastery, params)
+    inside = {c.slug for c in graph}
+    mastered |= {p for c in graph for p in c.prerequisites if p not in inside}
     return sorted((c for c in graph if c.slug not in mastered and all(p in mastered for p in c.prerequisites)),
                   key=lambda c: c.order)
 
 
 def next_concept(graph: Sequence[ConceptNode], state: KnowledgeState, mastery: float,
-                 params: BKTParams, current: str | None = None) -> Decision:
+                 params: BKTParams | Mapping[str, BKTParams], current: str | None = None) -> Decision:
     """Stay on the current concept until mastered; otherwise the first ready concept."""
     titles = {c.slug: c.title for c in graph}
     ready = ready_concepts(graph, state, mastery, params)
     if current and any(c.slug == current for c in ready):
         return Decision(current, f"Keep going with {titles[current]}: it isn't mastered yet.")
     if not ready:
-        if all(state.mastery(c.slug, params) >= mastery for c in graph):
+        if len(mastered_concepts(graph, state, mastery, params)) == len(graph):
             return Decision(None, "You have mastered every concept in this course.")
         return Decision(None, "Nothing is ready to learn yet.")
     chosen = ready[0]

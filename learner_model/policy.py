@@ -1,0 +1,333 @@
+"""Teaching policies: what a student does next (learn a concept, review one, or stop), and why.
+
+A policy is a plain object with two calls, the same for the live tutor and for the simulated students of
+`learner_model/simulate.py`:
+
+    step = policy.next_step(state, now)        # Step(kind, concept, item, p_correct, in_band, reason)
+    policy.record(state, step, correct, now, hints_used=0, guess_first=False)
+
+`state` is a `LearnerState` (knowledge beliefs, review cards, the concept in progress, recent items)
+that round-trips through `to_dict` / `from_dict`. Policies hold no per-student data, so one instance
+serves every student of a course. Choose one by name with `make_policy`; an unknown name raises.
+
+Intended call sequence for the tutor (services in `tutor/`, persisting `LearnerState.to_dict()`):
+  1. Enrolment: `placement = Placement(course.graph, course.params)` (learner_model/placement.py);
+     persist `placement.to_dict()`.
+  2. Each placement question: `concept = placement.next_question()`; show
+     `diagnostic_item(course.items, concept)`; `placement.record(concept, correct, difficulty=...)`.
+     When it returns None (budget spent, nothing worth asking) or the student clicks "skip the rest"
+     (`placement.stop()`), start teaching:
+     `state = LearnerState.from_placement(placement, course, now)`.
+  3. Each practice turn: `step = policy.next_step(state, now)`; show `step.reason` and item `step.item`;
+     grade it; `policy.record(state, step, correct, now, hints_used=..., guess_first=...)`;
+     persist `state.to_dict()`. `step.kind == "done"`: the course is mastered and nothing is due.
+
+`TutorPolicy` ("ours") teaches only concepts whose prerequisites are mastered (or placed out of), picks
+the item whose predicted P(correct) is inside the course's target band, interleaves a review when FSRS
+says a mastered concept's retention has fallen to the target, and stops practice at mastery. The
+baselines (`textbook`, `random_ready`, `lowest_mastery`) exist to measure it against
+(`benchmarks/policy_sim.py`). Django-free.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from learner_model.knowledge import BKTParams, KnowledgeState, observe, p_correct
+from learner_model.placement import Placement
+from learner_model.review import ReviewSchedule
+from learner_model.select import ConceptNode, ItemChoice, choose_item, mastered_concepts, ready_concepts
+
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TeachingSettings:
+    band: tuple[float, float] = (0.70, 0.85)  # target P(correct) of a practice item
+    mastery: float = 0.95  # P(known) at which practice on a concept stops
+    review_retention: float = 0.85  # FSRS target retention: a review is due when predicted recall falls to it
+    guess_first_weight: float = 0.5  # evidence weight of an answer guessed before the lesson
+    hint_weight: float = 0.6  # evidence weight multiplier per hint used
+    avoid_recent: int = 3  # do not repeat any of the last few items
+    after_mastery: str = "stop"  # "stop", or "practise_weakest" (the simulator keeps going until hidden mastery)
+
+    @classmethod
+    def from_course(cls, settings: Mapping[str, Any], **overrides: Any) -> TeachingSettings:
+        """From a course's settings (`courses.format.DEFAULT_SETTINGS` keys)."""
+        band = settings.get("target_band", (0.70, 0.85))
+        return cls(band=(float(band[0]), float(band[1])), mastery=float(settings.get("mastery_threshold", 0.95)),
+                   review_retention=float(settings.get("review_retention", 0.85)), **overrides)
+
+
+@dataclass(frozen=True)
+class CourseModel:
+    """What a policy knows about a course: the graph, the item bank and per-concept BKT parameters."""
+
+    graph: tuple[ConceptNode, ...]
+    items: tuple[ItemChoice, ...]
+    params: Mapping[str, BKTParams]
+    settings: TeachingSettings = TeachingSettings()
+
+    def __post_init__(self) -> None:
+        by_concept: dict[str, list[ItemChoice]] = {c.slug: [] for c in self.graph}
+        for item in self.items:
+            by_concept[item.concept].append(item)
+        object.__setattr__(self, "items_by_concept", {k: tuple(v) for k, v in by_concept.items()})
+        object.__setattr__(self, "titles", {c.slug: c.title for c in self.graph})
+        object.__setattr__(self, "nodes", {c.slug: c for c in self.graph})
+        object.__setattr__(self, "item_difficulty", {i.id: i.difficulty for i in self.items})
+
+    items_by_concept: Mapping[str, tuple[ItemChoice, ...]] = field(init=False, repr=False, compare=False)
+    titles: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    nodes: Mapping[str, ConceptNode] = field(init=False, repr=False, compare=False)
+    item_difficulty: Mapping[str, float] = field(init=False, repr=False, compare=False)
+
+
+@dataclass
+class LearnerState:
+    """Everything a policy needs to remember about one student."""
+
+    knowledge: KnowledgeState = field(default_factory=KnowledgeState)
+    reviews: ReviewSchedule = field(default_factory=ReviewSchedule)
+    current: str | None = None  # the concept being learned
+    recent: list[str] = field(default_factory=list)  # last item ids, newest last
+
+    @classmethod
+    def from_placement(cls, placement: Placement, course: CourseModel, now: datetime) -> LearnerState:
+        """Beliefs seeded from the diagnostic; concepts it places out of start their review schedule."""
+        state = cls(knowledge=placement.seed_knowledge(),
+                    reviews=ReviewSchedule(desired_retention=course.settings.review_retention))
+        for slug in mastered_concepts(course.graph, state.knowledge, course.settings.mastery, course.params):
+            state.reviews.start(slug, now, strong=True)
+        return state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": STATE_VERSION, "knowledge": self.knowledge.to_blob(), "reviews": self.reviews.to_dict(),
+                "current": self.current, "recent": list(self.recent)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LearnerState:
+        if data.get("v") != STATE_VERSION:
+            raise ValueError(f"learner state has version {data.get('v')!r}, expected {STATE_VERSION}")
+        return cls(knowledge=KnowledgeState.from_blob(data["knowledge"]),
+                   reviews=ReviewSchedule.from_dict(data["reviews"]), current=data["current"],
+                   recent=list(data["recent"]))
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "learn", "review" or "done"
+    concept: str | None
+    item: str | None
+    p_correct: float | None  # the policy's prediction for this item
+    in_band: bool
+    reason: str  # one line the student can read
+
+
+class Policy(Protocol):
+    name: str
+
+    def next_step(self, state: LearnerState, now: datetime) -> Step: ...
+
+    def record(self, state: LearnerState, step: Step, correct: bool, now: datetime, *,
+               hints_used: int = 0, guess_first: bool = False) -> None: ...
+
+
+def diagnostic_item(items: Sequence[ItemChoice], concept: str) -> ItemChoice:
+    """The placement question for a concept: its item nearest average difficulty."""
+    candidates = [i for i in items if i.concept == concept]
+    if not candidates:
+        raise ValueError(f"concept {concept!r} has no items to ask")
+    return min(candidates, key=lambda i: (abs(i.difficulty), i.id))
+
+
+def _item_params(params: BKTParams, difficulty: float) -> BKTParams:
+    """The concept's BKT parameters as seen through one item: guess and slip shifted by its difficulty.
+
+    A correct answer to an easy item says less than one to a hard item; without this, picking easy items
+    for a struggling student would inflate their mastery estimate.
+    """
+    if difficulty == 0.0:
+        return params
+    return replace(params, p_guess=p_correct(0.0, params, difficulty), p_slip=1.0 - p_correct(1.0, params, difficulty))
+
+
+# --- the shared machinery: BKT beliefs, mastery learning -------------------------------------------
+
+
+class _MasteryLearning:
+    """Practice a concept until BKT says it is mastered. Subclasses choose the concept and the item."""
+
+    name = "abstract"
+    reviews = False
+
+    def __init__(self, course: CourseModel, *, seed: int = 0) -> None:
+        self.course = course
+        self.settings = course.settings
+        self.rng = random.Random(seed)
+
+    def _p_known(self, state: LearnerState, slug: str) -> float:
+        return state.knowledge.mastery(slug, self.course.params[slug])
+
+    def _mastered(self, state: LearnerState, slug: str) -> bool:
+        return self._p_known(state, slug) >= self.settings.mastery
+
+    def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        """(kind, concept, reason), or None when every concept is mastered and nothing is due."""
+        raise NotImplementedError
+
+    def _choose_item(self, state: LearnerState, concept: str, p_known: float) -> tuple[str, float, bool]:
+        """A random item the student has not just seen (the baselines' rule)."""
+        items = self.course.items_by_concept[concept]
+        fresh = [i for i in items if i.id not in state.recent] or list(items)
+        item = self.rng.choice(fresh)
+        p = p_correct(p_known, self.course.params[concept], item.difficulty)
+        lo, hi = self.settings.band
+        return item.id, p, lo <= p <= hi
+
+    def _effective_p_known(self, state: LearnerState, concept: str, now: datetime) -> float:
+        return self._p_known(state, concept)
+
+    def _difficulty(self, item: str | None) -> float:
+        return self.course.item_difficulty.get(item, 0.0) if item is not None else 0.0
+
+    def next_step(self, state: LearnerState, now: datetime) -> Step:
+        choice = self._choose_concept(state, now)
+        if choice is None:
+            if self.settings.after_mastery == "stop":
+                return Step("done", None, None, None, False, "You have mastered every concept in this course.")
+            concept = min((c.slug for c in self.course.graph),
+                          key=lambda s: (self._effective_p_known(state, s, now), self.course.nodes[s].order))
+            choice = ("review", concept, f"Extra practice on {self.course.titles[concept]}, your least secure concept.")
+        kind, concept, reason = choice
+        item, p, in_band = self._choose_item(state, concept, self._effective_p_known(state, concept, now))
+        return Step(kind, concept, item, p, in_band, reason)
+
+    def record(self, state: LearnerState, step: Step, correct: bool, now: datetime, *,
+               hints_used: int = 0, guess_first: bool = False) -> None:
+        if step.concept is None:
+            raise ValueError("a 'done' step has nothing to record")
+        concept = step.concept
+        params = _item_params(self.course.params[concept], self._difficulty(step.item))
+        weight = (self.settings.guess_first_weight if guess_first else 1.0) * self.settings.hint_weight ** hints_used
+        if step.kind == "review" and self.reviews:
+            cs = state.knowledge.concept(concept, params)
+            # believed known then, and recalled now only with FSRS's predicted retrievability
+            cs.p_known *= state.reviews.retrievability(concept, now)
+            state.reviews.record(concept, correct, now)
+        # a guess before the lesson is evidence about prior knowledge, not a practice opportunity
+        observe(state.knowledge, concept, correct, params, weight=weight, learn=not guess_first,
+                at=now.timestamp())
+        if self._mastered(state, concept):
+            if self.reviews:
+                state.reviews.start(concept, now)
+            if state.current == concept:
+                state.current = None
+        if step.item is not None:
+            state.recent = (state.recent + [step.item])[-self.settings.avoid_recent:]
+
+
+# --- ours --------------------------------------------------------------------------------------------
+
+
+class TutorPolicy(_MasteryLearning):
+    """Graph-aware mastery learning with items in the target band and FSRS-scheduled review."""
+
+    name = "ours"
+    reviews = True
+
+    def _effective_p_known(self, state: LearnerState, concept: str, now: datetime) -> float:
+        return self._p_known(state, concept) * state.reviews.retrievability(concept, now)
+
+    def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        titles = self.course.titles
+        for concept in state.reviews.due(now):
+            if self._mastered(state, concept):
+                days = state.reviews.days_since(concept, now)
+                return ("review", concept, f"Time to review {titles[concept]}: it has been {days:.0f} days, "
+                        "and memory fades without practice.")
+        if state.current and not self._mastered(state, state.current):
+            pct = round(100 * self._p_known(state, state.current))
+            return ("learn", state.current, f"Keep going with {titles[state.current]}: about {pct}% sure you have "
+                    f"it, practice stops at {round(100 * self.settings.mastery)}%.")
+        ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
+        if not ready:
+            return None
+        # the ready concept the student is closest to knowing costs the fewest items to master
+        chosen = max(ready, key=lambda c: (self._p_known(state, c.slug), -c.order))
+        state.current = chosen.slug
+        if chosen.prerequisites:
+            known = " and ".join(titles[p] for p in chosen.prerequisites if p in titles)
+            return ("learn", chosen.slug, f"You're ready for {chosen.title} because you know {known}.")
+        return ("learn", chosen.slug, f"{chosen.title} needs nothing else first, so it is a good place to start.")
+
+    def _choose_item(self, state: LearnerState, concept: str, p_known: float) -> tuple[str, float, bool]:
+        decision = choose_item(self.course.items_by_concept[concept], p_known, self.course.params[concept],
+                               band=self.settings.band, exclude=frozenset(state.recent))
+        if decision is None:  # every item was seen just now: repeat rather than stall
+            decision = choose_item(self.course.items_by_concept[concept], p_known, self.course.params[concept],
+                                   band=self.settings.band)
+        if decision is None:
+            raise ValueError(f"concept {concept!r} has no items")
+        return decision.item, decision.p_correct, decision.in_band
+
+
+# --- baselines ---------------------------------------------------------------------------------------
+
+
+class TextbookPolicy(_MasteryLearning):
+    """Mastery learning in the authored order; no graph, no placement, no review."""
+
+    name = "textbook"
+
+    def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        for node in sorted(self.course.graph, key=lambda c: c.order):
+            if not self._mastered(state, node.slug):
+                return ("learn", node.slug, f"{node.title} is next in the book.")
+        return None
+
+
+class RandomReadyPolicy(_MasteryLearning):
+    """A random concept among those whose prerequisites are mastered, practised to mastery."""
+
+    name = "random_ready"
+
+    def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        if state.current and not self._mastered(state, state.current):
+            return ("learn", state.current, f"Keep going with {self.course.titles[state.current]}.")
+        ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
+        if not ready:
+            return None
+        chosen = self.rng.choice(ready)
+        state.current = chosen.slug
+        return ("learn", chosen.slug, f"{chosen.title} is ready to learn.")
+
+
+class LowestMasteryPolicy(_MasteryLearning):
+    """OATutor / ASSISTments style: the unmastered skill with the lowest BKT mastery, re-chosen every item."""
+
+    name = "lowest_mastery"
+
+    def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        open_ = [c for c in self.course.graph if not self._mastered(state, c.slug)]
+        if not open_:
+            return None
+        chosen = min(open_, key=lambda c: (self._p_known(state, c.slug), c.order))
+        return ("learn", chosen.slug, f"{chosen.title} is your weakest skill.")
+
+
+POLICIES: dict[str, type[_MasteryLearning]] = {
+    p.name: p for p in (TutorPolicy, TextbookPolicy, RandomReadyPolicy, LowestMasteryPolicy)
+}
+
+
+def make_policy(name: str, course: CourseModel, *, seed: int = 0) -> Policy:
+    try:
+        cls = POLICIES[name]
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; valid: {', '.join(POLICIES)}") from None
+    return cls(course, seed=seed)
