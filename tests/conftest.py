@@ -45,6 +45,15 @@ def small_course_spec(slug: str = "algebra") -> CourseSpec:
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(settings):
+    """Rate-limit counters live in the cache (Redis in suite 2): each test gets its own key prefix, so it
+    starts with none. (Not cache.clear(): on Redis that would flush the database other runs share.)"""
+    import uuid
+
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+
+
 @pytest.fixture
 def course(db):
     from courses.services import course_import

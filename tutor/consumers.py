@@ -10,11 +10,14 @@ import asyncio
 import html
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from courses import selectors as course_selectors
@@ -23,6 +26,7 @@ from courses.rendering import render_markdown
 from inference import BackendUnavailable
 from tutor import llm, services
 from tutor.models import Guess, TutorSession
+from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state, stage_context
 
 log = logging.getLogger(__name__)
@@ -66,25 +70,29 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict):
             return
         action = content.get("action")
+        started = time.perf_counter()
         try:
             if action == "guess":
                 session = await self._call(services.guess_record, client_id=_uuid(content.get("client_id")),
                                            text=str(content.get("guess", "")))
-                await self._send_stage(session)
+                await self._send_stage(session, started)
                 if session.phase == TutorSession.Phase.EXPLAIN and not session.explanation:
                     self._start_stream(session)
             elif action == "practice":
                 self._stop_stream()
-                await self._send_stage(await self._call(services.practice_start, step=_uuid(content.get("step"))))
+                await self._send_stage(await self._call(services.practice_start, step=_uuid(content.get("step"))), started)
             elif action == "hint":
                 shown = int(content.get("shown", -1))
-                await self._send_stage(await self._call(services.hint_reveal, shown=shown))
+                await self._send_stage(await self._call(services.hint_reveal, shown=shown), started)
             elif action == "answer":
+                if not await _ratelimit(key=f"answers:{self.scope['user'].pk}",
+                                        limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
+                    raise services.SessionError("You're answering very fast: take a breath and try again in a minute.")
                 await self._call(services.attempt_record, client_id=_uuid(content.get("client_id")),
                                  item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
-                await self._send_stage(await self._call(services.session_get))
+                await self._send_stage(await self._call(services.session_get), started)
             elif action == "next":
-                await self._send_stage(await self._call(services.session_advance, step=_uuid(content.get("step"))))
+                await self._send_stage(await self._call(services.session_advance, step=_uuid(content.get("step"))), started)
         except services.SessionError as exc:
             await self.send(text_data=render_to_string("tutor/partials/notice.html", {"message": str(exc)}))
         except (ValueError, TypeError):
@@ -94,8 +102,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def _call(self, service: Any, **kwargs: Any) -> Any:
         return await database_sync_to_async(service)(user=self.scope["user"], course=self.course, **kwargs)
 
-    async def _send_stage(self, session: TutorSession) -> None:
+    async def _send_stage(self, session: TutorSession, started: float | None = None) -> None:
         text = await database_sync_to_async(self._render_stage)(session)
+        if started is not None:
+            # Server-side time of the action (services + rendering), for load tests; htmx ignores comments.
+            text += f"<!-- server-timing: app;dur={(time.perf_counter() - started) * 1000:.2f} -->"
         await self.send(text_data=text)
 
     def _render_stage(self, session: TutorSession) -> str:
@@ -119,6 +130,10 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
 
     async def _stream_explanation(self, session: TutorSession, cancel: threading.Event) -> None:
         request = await database_sync_to_async(self._explanation_request)(session)
+        # Over the generation limit, the student still gets an explanation: the course's authored one.
+        generate = await _ratelimit(key=f"generate:{self.scope['user'].pk}",
+                                    limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
+        backend = llm.backend() if generate else llm.authored_backend()
         queue: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
@@ -126,7 +141,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             # Runs in a worker thread: backends are plain iterators and may block on the network.
             sent = False
             try:
-                for chunk in llm.backend().stream(request):
+                for chunk in backend.stream(request):
                     if cancel.is_set():
                         return
                     sent = True
@@ -167,6 +182,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         known = [titles[s] for s, cs in state.concepts.items() if s in titles and cs.p_known >= 0.95]
         guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
         return llm.explanation_request(concept=concept, known=known, guess=guess.text if guess else None)
+
+
+async def _ratelimit(*, key: str, limit: int, period: int) -> bool:
+    # The limiter may talk to Redis: off the event loop, but not on the thread kept for database work.
+    return await sync_to_async(ratelimit_check, thread_sensitive=False)(key=key, limit=limit, period=period)
 
 
 def _uuid(value: Any) -> uuid.UUID:

@@ -7,6 +7,7 @@ with TUTOR_LLM_URL pointing at a vLLM server.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -80,9 +81,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the ASGI server and a Celery worker share the file without "database is locked".
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
-    # A file, not memory: the browser tests' in-process server shares it with the test thread.
+    # A file, not memory: the browser tests' in-process server shares it with the test thread. One per test
+    # process, so that two suites running side by side never share (and corrupt) one file.
     (BASE_DIR / "var").mkdir(exist_ok=True)
-    DATABASES["default"]["TEST"] = {"NAME": BASE_DIR / "var" / "test.sqlite3"}
+    DATABASES["default"]["TEST"] = {"NAME": BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3"}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -120,6 +124,12 @@ else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# The cache backs the rate limiter (tutor/ratelimit.py): shared by every process through Redis when there is one.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": "tutor"}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message for another worker
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -139,6 +149,12 @@ TUTOR_STREAM_DELAY_S = env_float("TUTOR_STREAM_DELAY_S", 0.02)  # authored text:
 # --- Tutoring ----------------------------------------------------------------------------------------
 TUTOR_DEMO_COURSE = BASE_DIR / "courses" / "demo" / "derivatives"
 TUTOR_ATTEMPT_RETENTION_DAYS = env_int("TUTOR_ATTEMPT_RETENTION_DAYS", 0)  # 0 = keep forever
+
+# --- Rate limits (per user, or per client address before login; 0 = off) --------------------------------
+TUTOR_RATELIMIT_ANSWERS = env_int("TUTOR_RATELIMIT_ANSWERS", 60)  # answers per minute, websocket and API together
+TUTOR_RATELIMIT_GENERATIONS = env_int("TUTOR_RATELIMIT_GENERATIONS", 20)  # generated explanations per minute
+TUTOR_RATELIMIT_TA_QUESTIONS = env_int("TUTOR_RATELIMIT_TA_QUESTIONS", 10)  # TA-bot questions per minute
+TUTOR_RATELIMIT_LOGIN_FAILURES = env_int("TUTOR_RATELIMIT_LOGIN_FAILURES", 10)  # failed logins per 15 minutes
 
 # --- Production hardening (applies when TUTOR_PRODUCTION=1; see README "Production") ---------------
 if env_bool("TUTOR_PRODUCTION", False):

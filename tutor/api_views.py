@@ -1,0 +1,72 @@
+"""The JSON API for clients that are not the htmx page: offline and mobile clients sending answers in batches.
+
+Thin: authenticate, check membership, validate, rate-limit, enqueue one `attempt_ingest_task` per answer.
+The answers are recorded by a Celery worker; each carries the client's own `client_id`, so a batch resent
+after a timeout (or redelivered after a worker died) is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_POST
+
+from courses import selectors as course_selectors
+from courses.models import Course
+from tutor.models import TutorSession
+from tutor.ratelimit import ratelimit_check
+from tutor.tasks import attempt_ingest_task
+
+MAX_BATCH = 200  # answers per request; an offline day's work fits comfortably
+
+
+def _error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _parse_answer(raw: Any) -> tuple[uuid.UUID, int, str]:
+    if not isinstance(raw, dict):
+        raise ValueError("each answer must be an object with client_id, item and answer")
+    client_id = uuid.UUID(str(raw.get("client_id")))
+    item = int(raw.get("item"))
+    answer = raw.get("answer")
+    if not isinstance(answer, str | int | float) or isinstance(answer, bool):
+        raise ValueError("answer must be a string or a number")
+    return client_id, item, str(answer)[:300]
+
+
+@require_POST
+def answers_submit(request: HttpRequest, slug: str) -> JsonResponse:
+    """POST {"answers": [{"client_id": uuid, "item": id, "answer": "..."}]} -> 202 with the ids queued."""
+    started = time.perf_counter()
+    if not request.user.is_authenticated:
+        return _error(401, "log in first")
+    course = Course.objects.filter(slug=slug).first()
+    if course is None:
+        return _error(404, "no such course")
+    if course_selectors.membership_role(user=request.user, course=course) is None or \
+            not TutorSession.objects.filter(user=request.user, course=course).exists():
+        return _error(403, "not enrolled in this course")
+    if not ratelimit_check(key=f"answers:{request.user.pk}", limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
+        response = _error(429, "too many answers; slow down")
+        response["Retry-After"] = "60"
+        return response
+    try:
+        body = json.loads(request.body or b"{}")
+        raw_answers = body["answers"] if isinstance(body, dict) else None
+        if not isinstance(raw_answers, list) or not 1 <= len(raw_answers) <= MAX_BATCH:
+            raise ValueError(f"'answers' must be a list of 1 to {MAX_BATCH} answers")
+        answers = [_parse_answer(raw) for raw in raw_answers]
+    except (ValueError, TypeError, KeyError) as exc:
+        return _error(400, f"could not read the batch: {exc}")
+    for client_id, item, answer in answers:
+        attempt_ingest_task.delay(user_id=request.user.pk, course_id=course.pk, client_id=str(client_id),
+                                  item_id=item, answer=answer)
+    response = JsonResponse({"queued": [str(client_id) for client_id, _, _ in answers]}, status=202)
+    response["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
