@@ -7,11 +7,13 @@ browser by the vendored KaTeX. nh3 removes anything executable after rendering.
 from __future__ import annotations
 
 import html
+import re
 
 import nh3
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+_ABSOLUTE = re.compile(r"^([a-z][a-z0-9+.-]*:|/)", re.IGNORECASE)
 _ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "img",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "span", "div", "sup", "sub",
@@ -35,8 +37,18 @@ _md = (
 )
 
 
-def render_markdown(text: str) -> str:
-    """Markdown with math -> sanitised HTML, safe to mark as safe in a template."""
+def render_markdown(text: str, *, asset_base: str | None = None) -> str:
+    """Markdown with math -> sanitised HTML, safe to mark as safe in a template.
+
+    `asset_base` (e.g. "/media/courses/algebra/") resolves relative image paths such as figures/p1/fig.gif,
+    which is how course folders reference their own files.
+    """
     raw = _md.render(text or "")
+
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
+        if asset_base and tag == "img" and attribute == "src" and not _ABSOLUTE.match(value):
+            return asset_base + value
+        return value
+
     return nh3.clean(raw, tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"},
-                     link_rel="noopener noreferrer nofollow")
+                     link_rel="noopener noreferrer nofollow", attribute_filter=resolve)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from dataclasses import dataclass
 
-from courses.models import Concept, Course, Item, Membership
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, QuerySet
+
+from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
+from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from learner_model.select import ConceptNode, ItemChoice
 
 
 def course_list() -> QuerySet[Course]:
     return Course.objects.order_by("title")
+
+
+def course_asset_url(course: Course) -> str:
+    """URL prefix of the course's files (figures), for relative paths in its Markdown."""
+    return f"{settings.MEDIA_URL if settings.MEDIA_URL.startswith('/') else '/' + settings.MEDIA_URL}courses/{course.slug}/"
 
 
 def course_get(*, slug: str) -> Course:
@@ -46,3 +55,115 @@ def published_items(*, concept: Concept) -> QuerySet[Item]:
 def item_choices(*, concept: Concept) -> list[ItemChoice]:
     return [ItemChoice(id=str(i.pk), concept=concept.slug, difficulty=i.difficulty)
             for i in published_items(concept=concept)]
+
+
+# --- Authoring ----------------------------------------------------------------------------------------
+
+
+def course_spec(*, course: Course) -> CourseSpec:
+    """The course as the folder format holds it (`dump_course` writes it out): published items only, so that
+    an exported course re-imported elsewhere shows students exactly what they see here."""
+    concepts = course.concepts.prefetch_related("prerequisites").order_by("order")
+    items_by_concept: dict[int, list[Item]] = {}
+    for item in Item.objects.filter(concept__course=course, status=Item.Status.PUBLISHED).order_by("order", "pk"):
+        items_by_concept.setdefault(item.concept_id, []).append(item)
+    return CourseSpec(
+        slug=course.slug, title=course.title, description=course.description,
+        settings={**DEFAULT_SETTINGS, **course.settings}, attribution=course.attribution,
+        concepts=[ConceptSpec(
+            slug=c.slug, title=c.title, prerequisites=sorted(p.slug for p in c.prerequisites.all()),
+            lesson=c.lesson, pain_first=c.pain_first, guess_first=c.guess_first, guess_choices=list(c.guess_choices),
+            explanation=c.explanation, prerequisites_inferred=c.prerequisites_inferred, extra=dict(c.extra),
+            items=[_item_spec(i) for i in items_by_concept.get(c.pk, [])],
+        ) for c in concepts],
+    )
+
+
+def _item_spec(item: Item) -> ItemSpec:
+    return ItemSpec(
+        id=item.slug, kind=item.kind, prompt=item.prompt, answer=item.answer, choices=list(item.choices),
+        tolerance=item.tolerance, units=item.units or None, variables=list(item.variables), accept=list(item.accept),
+        params=dict(item.params), hints=list(item.hints), feedback=dict(item.feedback),
+        difficulty=item.authored_difficulty, solution=item.solution, attribution=item.attribution,
+        extra=dict(item.extra),
+    )
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    slug: str
+    title: str
+    x: int
+    y: int
+    items: int  # published items
+    review: int  # items waiting in the review queue
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    prerequisite: str
+    concept: str
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+
+GRAPH_NODE_W, GRAPH_NODE_H, GRAPH_GAP_X, GRAPH_GAP_Y = 170, 52, 60, 26
+
+
+def concept_graph_layout(*, course: Course) -> dict:
+    """The prerequisite graph laid out left to right: a concept one column right of its deepest prerequisite."""
+    graph = concept_graph(course=course)
+    by_slug = {c.slug: c for c in graph}
+    depth: dict[str, int] = {}
+
+    def visit(slug: str, seen: frozenset[str] = frozenset()) -> int:
+        if slug not in depth:
+            prereqs = [p for p in by_slug[slug].prerequisites if p in by_slug and p not in seen]
+            depth[slug] = 1 + max((visit(p, seen | {slug}) for p in prereqs), default=-1)
+        return depth[slug]
+
+    counts: dict[tuple[str, str], int] = {
+        (row["concept__slug"], row["status"]): row["n"]
+        for row in Item.objects.filter(concept__course=course).values("concept__slug", "status").annotate(n=Count("pk"))
+    }
+    columns: dict[int, list[ConceptNode]] = {}
+    for c in graph:
+        columns.setdefault(visit(c.slug), []).append(c)
+    nodes: dict[str, GraphNode] = {}
+    for col, members in columns.items():
+        for row, c in enumerate(members):
+            nodes[c.slug] = GraphNode(
+                slug=c.slug, title=c.title, x=20 + col * (GRAPH_NODE_W + GRAPH_GAP_X),
+                y=20 + row * (GRAPH_NODE_H + GRAPH_GAP_Y), items=counts.get((c.slug, Item.Status.PUBLISHED), 0),
+                review=counts.get((c.slug, Item.Status.REVIEW), 0))
+    edges = [GraphEdge(p, c.slug, nodes[p].x + GRAPH_NODE_W, nodes[p].y + GRAPH_NODE_H // 2, nodes[c.slug].x,
+                       nodes[c.slug].y + GRAPH_NODE_H // 2)
+             for c in graph for p in c.prerequisites if p in nodes]
+    return {"nodes": list(nodes.values()), "edges": edges,
+            "width": 40 + (max(columns, default=0) + 1) * (GRAPH_NODE_W + GRAPH_GAP_X),
+            "height": 40 + max((len(m) for m in columns.values()), default=1) * (GRAPH_NODE_H + GRAPH_GAP_Y),
+            "node_w": GRAPH_NODE_W, "node_h": GRAPH_NODE_H}
+
+
+def review_queue(*, course: Course) -> QuerySet[Item]:
+    return (Item.objects.filter(concept__course=course, status=Item.Status.REVIEW)
+            .select_related("concept").order_by("concept__order", "order"))
+
+
+def content_versions(*, course: Course, kind: str | None = None, object_id: int | None = None,
+                     limit: int = 100) -> QuerySet[ContentVersion]:
+    qs = ContentVersion.objects.filter(course=course).select_related("user")
+    if kind is not None:
+        qs = qs.filter(kind=kind, object_id=object_id)
+    return qs[:limit]
+
+
+def import_job_get(*, pk: int, user: AbstractBaseUser) -> ImportJob:
+    return ImportJob.objects.select_related("course").defer("data").get(pk=pk, user=user)
+
+
+def teaching_courses(*, user: AbstractBaseUser) -> QuerySet[Course]:
+    return Course.objects.filter(memberships__user=user,
+                                 memberships__role__in=[Membership.Role.FACULTY, Membership.Role.TA]).order_by("title")

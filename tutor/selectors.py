@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from courses import selectors as course_selectors
 from courses.models import Course
 from courses.rendering import render_markdown
+from courses.selectors import course_asset_url
 from learner_model.knowledge import BKTParams, KnowledgeState
 from learner_model.select import ConceptNode
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
@@ -48,7 +49,7 @@ def stage_context(*, session: TutorSession) -> dict:
     if session.phase in (TutorSession.Phase.PRACTICE, TutorSession.Phase.FEEDBACK) and session.item:
         item = session.item
         ctx["item"] = item
-        ctx["item_html"] = render_markdown(item.prompt)
+        ctx["item_html"] = render_markdown(item.prompt, asset_base=course_asset_url(session.course))
         ctx["choices"] = item.choices if item.kind == "multiple_choice" else []
         ctx["hints_html"] = [render_markdown(h) for h in item.hints[: session.hints_shown]]
         ctx["more_hints"] = session.hints_shown < len(item.hints)

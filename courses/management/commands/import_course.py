@@ -1,20 +1,37 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from courses.format import CourseFormatError, load_course
+from courses.format import CourseFormatError
+from courses.importers import IMPORTERS, load_any
+from courses.models import Item
 from courses.services import course_import
 
 
 class Command(BaseCommand):
-    help = "Import (or update in place) a course folder: course.yaml + concepts/*.md."
+    help = ("Import (or update in place) a course: a course folder (course.yaml + concepts/*.md), an OATutor "
+            "content source (folder or .tar.gz), or a Moodle GIFT file. Nothing is imported if the input is malformed.")
 
     def add_arguments(self, parser):
         parser.add_argument("path")
+        parser.add_argument("--format", choices=sorted(IMPORTERS), default=None,
+                            help="input format (detected from the path when omitted)")
+        parser.add_argument("--course-name", default=None, help="OATutor: import only problems of this courseName")
 
-    def handle(self, *args, path: str, **options):
+    def handle(self, *args, path: str, format: str | None, course_name: str | None, **options):
+        extra = {"course_name": course_name} if course_name else {}
         try:
-            spec = load_course(path)
+            result = load_any(path, format=format, **extra)
         except CourseFormatError as exc:
             raise CommandError(str(exc)) from None
-        course = course_import(spec=spec)
-        items = sum(len(c.items) for c in spec.concepts)
-        self.stdout.write(f"Imported {course.slug!r}: {len(spec.concepts)} concepts, {items} items.")
+        except ValueError as exc:
+            raise CommandError(f"{path}: {exc}") from None
+        origin = Item.Origin.AUTHORED if (format or "folder") == "folder" and not result.report else Item.Origin.IMPORTED
+        course = course_import(spec=result.spec, origin=origin, assets=result.assets)
+        items = sum(len(c.items) for c in result.spec.concepts)
+        self.stdout.write(f"Imported {course.slug!r}: {len(result.spec.concepts)} concepts, {items} items.")
+        if result.report:
+            self.stdout.write(f"{len(result.skipped())} parts could not be used, "
+                              f"{len(result.report) - len(result.skipped())} warnings:")
+            for issue in result.report[:50]:
+                self.stdout.write(f"  [{issue.severity}] {issue.path}: {issue.message}")
+            if len(result.report) > 50:
+                self.stdout.write(f"  ... and {len(result.report) - 50} more")
