@@ -110,3 +110,69 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} is {self.role} in {self.course_id}"
+
+
+class ContentVersion(models.Model):
+    """One change to a course, a concept or an item: who, when, and the object before and after, as JSON.
+
+    `before` is null for a creation, `after` null for a deletion. Reverting a version writes a new version.
+    """
+
+    class Kind(models.TextChoices):
+        COURSE = "course"
+        CONCEPT = "concept"
+        ITEM = "item"
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+        REVERT = "revert"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="versions")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    object_id = models.BigIntegerField(null=True)  # pk at the time; a revert of a deletion re-creates it anew
+    label = models.CharField(max_length=200)  # what a person reads in the history, e.g. "item power-rule-3"
+    action = models.CharField(max_length=10, choices=Action.choices)
+    before = models.JSONField(null=True)
+    after = models.JSONField(null=True)
+    reverts = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["course", "kind", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.label}"
+
+    def changed_fields(self) -> list[str]:
+        before, after = self.before or {}, self.after or {}
+        return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+class ImportJob(models.Model):
+    """An uploaded course file and the progress of importing it (a Celery task), polled by the import page."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    format = models.CharField(max_length=20)  # folder (zip), oatutor, gift
+    data = models.BinaryField()  # the upload itself: a worker on another machine reads it from the database
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    message = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    report = models.JSONField(default=list, blank=True)  # [{"path", "message", "severity"}] from the importer
+    course = models.ForeignKey(Course, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"import of {self.filename} ({self.status})"

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
+from django.db.models import Max
 
 from courses import importing, versioning
 from courses.format import CourseSpec, ItemSpec
@@ -100,6 +101,213 @@ def _assets_write(slug: str, assets: dict[str, bytes]) -> None:
 def membership_set(*, user: AbstractBaseUser, course: Course, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(user=user, course=course, defaults={"role": role})
     return membership
+
+
+# --- Authoring: every change is versioned ---------------------------------------------------------------
+
+
+def _version(*, course: Course, obj: Course | Concept | Item, user: AbstractBaseUser | None, action: str,
+             before: dict | None, after: dict | None, reverts: ContentVersion | None = None) -> ContentVersion:
+    return ContentVersion.objects.create(
+        course=course, kind=versioning.kind_of(obj), object_id=obj.pk, label=versioning.label_of(obj),
+        action=action, before=before, after=after, reverts=reverts, user=user if user and user.is_authenticated else None,
+    )
+
+
+def _course_item_slug_taken(course: Course, slug: str, exclude_pk: int | None = None) -> bool:
+    # The folder format needs item ids unique across the course, not only within a concept.
+    return Item.objects.filter(concept__course=course, slug=slug).exclude(pk=exclude_pk).exists()
+
+
+@transaction.atomic
+def course_settings_update(*, course: Course, user: AbstractBaseUser, title: str, description: str,
+                           settings: dict) -> Course:
+    before = versioning.snapshot(course)
+    course.title, course.description = title, description
+    course.settings = {**course.settings, **settings}
+    course.save(update_fields=["title", "description", "settings", "updated_at"])
+    _version(course=course, obj=course, user=user, action=ContentVersion.Action.UPDATE, before=before,
+             after=versioning.snapshot(course))
+    return course
+
+
+@transaction.atomic
+def concept_create(*, course: Course, user: AbstractBaseUser, fields: dict, prerequisites: list[str]) -> Concept:
+    """Create a concept. `fields` are Concept fields (slug, title, lesson, ...); prerequisites are slugs."""
+    if course.concepts.filter(slug=fields["slug"]).exists():
+        raise versioning.ContentError(f"a concept named {fields['slug']!r} already exists in this course")
+    versioning.check_acyclic(course, fields["slug"], prerequisites)
+    order = (course.concepts.aggregate(m=Max("order"))["m"] or 0) + 1
+    concept = Concept.objects.create(course=course, order=order, **fields)
+    concept.prerequisites.set(course.concepts.filter(slug__in=prerequisites))
+    _version(course=course, obj=concept, user=user, action=ContentVersion.Action.CREATE, before=None,
+             after=versioning.snapshot(concept))
+    return concept
+
+
+@transaction.atomic
+def concept_update(*, concept: Concept, user: AbstractBaseUser, fields: dict,
+                   prerequisites: list[str] | None = None) -> Concept:
+    """Edit a concept; with `prerequisites`, replace its prerequisites (a cycle raises PrerequisiteCycle)."""
+    course = concept.course
+    before = versioning.snapshot(concept)
+    new_slug = fields.get("slug", concept.slug)
+    if new_slug != concept.slug and course.concepts.filter(slug=new_slug).exists():
+        raise versioning.ContentError(f"a concept named {new_slug!r} already exists in this course")
+    if prerequisites is not None:
+        versioning.check_acyclic(course, concept.slug, prerequisites)
+    for key, value in fields.items():
+        setattr(concept, key, value)
+    concept.save()
+    if prerequisites is not None:
+        concept.prerequisites.set(course.concepts.filter(slug__in=prerequisites))
+        if concept.prerequisites_inferred:  # a person has now looked at the inferred graph and decided
+            concept.prerequisites_inferred = False
+            concept.save(update_fields=["prerequisites_inferred"])
+    after = versioning.snapshot(concept)
+    if after != before:
+        _version(course=course, obj=concept, user=user, action=ContentVersion.Action.UPDATE, before=before,
+                 after=after)
+    return concept
+
+
+def concept_prerequisite_add(*, concept: Concept, prerequisite: Concept, user: AbstractBaseUser) -> Concept:
+    current = list(concept.prerequisites.values_list("slug", flat=True))
+    return concept_update(concept=concept, user=user, fields={}, prerequisites=[*current, prerequisite.slug])
+
+
+@transaction.atomic
+def concept_delete(*, concept: Concept, user: AbstractBaseUser) -> None:
+    course = concept.course
+    for item in concept.items.all():
+        _version(course=course, obj=item, user=user, action=ContentVersion.Action.DELETE,
+                 before=versioning.snapshot(item), after=None)
+    _version(course=course, obj=concept, user=user, action=ContentVersion.Action.DELETE,
+             before=versioning.snapshot(concept), after=None)
+    concept.delete()
+
+
+@transaction.atomic
+def item_create(*, concept: Concept, user: AbstractBaseUser, fields: dict) -> Item:
+    if _course_item_slug_taken(concept.course, fields["slug"]):
+        raise versioning.ContentError(f"an item with id {fields['slug']!r} already exists in this course")
+    order = (concept.items.aggregate(m=Max("order"))["m"] or 0) + 1
+    fields = {"difficulty": fields.get("authored_difficulty") or 0.0, **fields}
+    item = Item.objects.create(concept=concept, order=order, **fields)
+    _version(course=concept.course, obj=item, user=user, action=ContentVersion.Action.CREATE, before=None,
+             after=versioning.snapshot(item))
+    return item
+
+
+@transaction.atomic
+def item_update(*, item: Item, user: AbstractBaseUser, fields: dict) -> Item:
+    course = item.concept.course
+    if "slug" in fields and _course_item_slug_taken(course, fields["slug"], exclude_pk=item.pk):
+        raise versioning.ContentError(f"an item with id {fields['slug']!r} already exists in this course")
+    before = versioning.snapshot(item)
+    if "authored_difficulty" in fields and fields["authored_difficulty"] != item.authored_difficulty:
+        item.difficulty = fields["authored_difficulty"] or 0.0  # a new authored estimate restarts calibration
+    for key, value in fields.items():
+        setattr(item, key, value)
+    item.save()
+    after = versioning.snapshot(item)
+    if after != before:
+        _version(course=course, obj=item, user=user, action=ContentVersion.Action.UPDATE, before=before, after=after)
+    return item
+
+
+def item_review(*, item: Item, user: AbstractBaseUser, status: str) -> Item:
+    """Approve (publish) or reject an item from the review queue."""
+    if status not in (Item.Status.PUBLISHED, Item.Status.REJECTED, Item.Status.REVIEW):
+        raise versioning.ContentError(f"unknown item status {status!r}")
+    return item_update(item=item, user=user, fields={"status": status})
+
+
+@transaction.atomic
+def item_delete(*, item: Item, user: AbstractBaseUser) -> None:
+    _version(course=item.concept.course, obj=item, user=user, action=ContentVersion.Action.DELETE,
+             before=versioning.snapshot(item), after=None)
+    item.delete()
+
+
+@transaction.atomic
+def version_revert(*, version: ContentVersion, user: AbstractBaseUser) -> ContentVersion:
+    """Put the object back as it was before `version`. The revert is itself a new version."""
+    course = version.course
+    current: Course | Concept | Item | None
+    if version.kind == ContentVersion.Kind.COURSE:
+        current = course
+    elif version.kind == ContentVersion.Kind.CONCEPT:
+        current = Concept.objects.filter(course=course, pk=version.object_id).first()
+    else:
+        current = Item.objects.filter(concept__course=course, pk=version.object_id).first()
+    before = versioning.snapshot(current) if current is not None else None
+    restored = versioning.restore(version)
+    obj = restored or current
+    return ContentVersion.objects.create(
+        course=course, kind=version.kind, object_id=obj.pk if obj is not None else version.object_id,
+        label=version.label, action=ContentVersion.Action.REVERT, before=before,
+        after=versioning.snapshot(restored) if restored is not None else None, reverts=version,
+        user=user if user.is_authenticated else None,
+    )
+
+
+# --- Import jobs: an upload, parsed and imported by a Celery task ---------------------------------------
+
+
+@transaction.atomic
+def import_job_create(*, user: AbstractBaseUser, filename: str, data: bytes, format: str) -> ImportJob:
+    from courses.import_tasks import import_job_run_task
+
+    job = ImportJob.objects.create(user=user, filename=filename, data=data, format=format,
+                                   message="Waiting for a worker")
+    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    return job
+
+
+def _job_progress(job: ImportJob, progress: int, message: str) -> None:
+    job.progress, job.message = progress, message
+    job.save(update_fields=["status", "progress", "message", "updated_at"])
+
+
+def import_job_run(*, job_id: int) -> ImportJob:
+    """Parse the upload and import it in one transaction: a malformed file imports nothing.
+
+    Progress is saved outside that transaction so that the page polling the job sees it move.
+    """
+    job = ImportJob.objects.get(pk=job_id)
+    if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED):
+        return job  # a redelivered task: it already ran
+    job.status = ImportJob.Status.RUNNING
+    _job_progress(job, 10, f"Reading {job.filename}")
+    try:
+        result = importing.parse_upload(job.filename, bytes(job.data), job.format)
+        spec = result.spec
+        existing = Course.objects.filter(slug=spec.slug).first()
+        if existing is not None and not Membership.objects.filter(
+                user=job.user, course=existing, role=Membership.Role.FACULTY).exists():
+            raise importing.ImportFailed(f"a course with slug {spec.slug!r} exists and you are not its faculty")
+        n_items = sum(len(c.items) for c in spec.concepts)
+        _job_progress(job, 50, f"Read {len(spec.concepts)} concepts and {n_items} items; importing")
+        origin = Item.Origin.AUTHORED if job.format == "folder" else Item.Origin.IMPORTED
+        with transaction.atomic():
+            course = course_import(spec=spec, origin=origin)
+            if existing is None:
+                membership_set(user=job.user, course=course, role=Membership.Role.FACULTY)
+            if result.assets:
+                importing.store_assets(course, result.assets)
+    except importing.ImportFailed as exc:
+        job.status, job.error, job.data = ImportJob.Status.FAILED, str(exc), b""
+        job.save(update_fields=["error", "data"])
+        _job_progress(job, 100, "Import failed; nothing was changed")
+        return job
+    job.status, job.course = ImportJob.Status.DONE, course
+    job.report = [{"path": i.path, "message": i.message, "severity": i.severity} for i in result.report]
+    job.data = b""  # imported: the upload is no longer needed
+    job.save(update_fields=["course", "report", "data"])
+    verb = "Updated" if existing is not None else "Created"
+    _job_progress(job, 100, f"{verb} {course.title}: {len(spec.concepts)} concepts, {n_items} items")
+    return job
 
 
 # --- Authoring: every change is versioned ---------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""Authoring forms: text a person types in, the fields of a Concept, an Item or a course's settings out.
+
+Lists are written one per line; feedback as `wrong answer => what it suggests`; template parameters as
+`n: 2, 9`. Item validation follows the folder format's rules (`courses.format`), so an item saved here
+exports and re-imports cleanly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import validate_slug
+
+from courses.checking import parse_expression
+from courses.format import ITEM_KINDS
+from courses.models import Concept, Course, Item
+
+MARKDOWN_HELP = "Markdown; math between $...$ or $$...$$."
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _textarea(rows: int = 5, preview: bool = True) -> forms.Textarea:
+    return forms.Textarea(attrs={"rows": rows, **({"data-preview": "1"} if preview else {})})
+
+
+class ConceptForm(forms.Form):
+    slug = forms.SlugField(max_length=100, help_text="Short id used in files and URLs, e.g. power-rule.")
+    title = forms.CharField(max_length=200)
+    prerequisites = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                              help_text="Concepts a student must master first.")
+    pain_first = forms.CharField(required=False, widget=_textarea(4), label="Pain first",
+                                 help_text="A problem the student cannot quite solve yet. " + MARKDOWN_HELP)
+    guess_first = forms.CharField(required=False, widget=_textarea(3), label="Guess first",
+                                  help_text="The prediction the student commits to before the explanation.")
+    guess_choices = forms.CharField(required=False, widget=_textarea(3, preview=False),
+                                    help_text="Choices for the guess, one per line (empty: free text).")
+    explanation = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
+    lesson = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
+
+    TEXT_FIELDS = ("pain_first", "guess_first", "explanation", "lesson")
+
+    def __init__(self, *args: Any, course: Course, concept: Concept | None = None, **kwargs: Any) -> None:
+        if concept is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "slug": concept.slug, "title": concept.title, "lesson": concept.lesson,
+                "pain_first": concept.pain_first, "guess_first": concept.guess_first,
+                "guess_choices": "\n".join(concept.guess_choices), "explanation": concept.explanation,
+                "prerequisites": list(concept.prerequisites.values_list("slug", flat=True)),
+            }
+        super().__init__(*args, **kwargs)
+        others = course.concepts.order_by("order")
+        if concept is not None:
+            others = others.exclude(pk=concept.pk)
+        self.fields["prerequisites"].choices = [(c.slug, c.title) for c in others]
+
+    def concept_fields(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {"slug": d["slug"], "title": d["title"], "lesson": d["lesson"], "pain_first": d["pain_first"],
+                "guess_first": d["guess_first"], "guess_choices": _lines(d["guess_choices"]),
+                "explanation": d["explanation"]}
+
+
+class ItemForm(forms.Form):
+    slug = forms.CharField(max_length=120, validators=[validate_slug], label="Id",
+                           help_text="Unique in the course, e.g. power-rule-3.")
+    kind = forms.ChoiceField(choices=[(k, k.replace("_", " ")) for k in ITEM_KINDS])
+    prompt = forms.CharField(widget=_textarea(4), help_text=MARKDOWN_HELP)
+    answer = forms.CharField(max_length=500, help_text="Numeric: a number. Multiple choice: the right choice's text. "
+                                                      "Symbolic/template: an expression such as 3*x**2.")
+    choices = forms.CharField(required=False, widget=_textarea(4, preview=False),
+                              help_text="Multiple choice: one choice per line.")
+    tolerance = forms.FloatField(required=False, min_value=0, help_text="Numeric: absolute tolerance.")
+    units = forms.CharField(required=False, max_length=40)
+    variables = forms.CharField(required=False, max_length=200, help_text="Symbolic: free symbols, comma separated.")
+    accept = forms.CharField(required=False, widget=_textarea(3, preview=False),
+                             help_text="Short text: other accepted answers, one per line.")
+    params = forms.CharField(required=False, widget=_textarea(2, preview=False),
+                             help_text="Template: one parameter per line, `name: low, high`.")
+    hints = forms.CharField(required=False, widget=_textarea(4, preview=False),
+                            help_text="One hint per line, from gentle to revealing.")
+    feedback = forms.CharField(required=False, widget=_textarea(3, preview=False),
+                               help_text="Misconceptions, one per line: `wrong answer => what it suggests`.")
+    authored_difficulty = forms.FloatField(required=False, label="Difficulty",
+                                           help_text="Logit shift: 0 average, +1 harder, -1 easier.")
+    solution = forms.CharField(required=False, widget=_textarea(4), help_text=MARKDOWN_HELP)
+    attribution = forms.CharField(required=False, max_length=300)
+    status = forms.ChoiceField(choices=Item.Status.choices, initial=Item.Status.PUBLISHED)
+
+    TEXT_FIELDS = ("prompt", "solution")
+
+    @staticmethod
+    def initial_for(item: Item) -> dict[str, Any]:
+        return {
+            "slug": item.slug, "kind": item.kind, "prompt": item.prompt, "answer": str(item.answer),
+            "choices": "\n".join(item.choices), "tolerance": item.tolerance, "units": item.units,
+            "variables": ", ".join(item.variables), "accept": "\n".join(item.accept),
+            "params": "\n".join(f"{k}: {v[0]}, {v[1]}" for k, v in item.params.items()),
+            "hints": "\n".join(item.hints), "feedback": "\n".join(f"{k} => {v}" for k, v in item.feedback.items()),
+            "authored_difficulty": item.authored_difficulty, "solution": item.solution,
+            "attribution": item.attribution, "status": item.status,
+        }
+
+    def clean_variables(self) -> list[str]:
+        names = [v.strip() for v in self.cleaned_data["variables"].split(",") if v.strip()]
+        for name in names:
+            if not name.isidentifier():
+                raise forms.ValidationError(f"{name!r} is not a variable name")
+        return names
+
+    def clean_params(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for line in _lines(self.cleaned_data["params"]):
+            name, _, bounds = line.partition(":")
+            try:
+                low, high = (int(b) for b in bounds.split(","))
+            except ValueError:
+                raise forms.ValidationError(f"write {line!r} as `name: low, high` with whole numbers") from None
+            if not name.strip().isidentifier() or low > high:
+                raise forms.ValidationError(f"{line!r}: a name, then low <= high")
+            out[name.strip()] = [low, high]
+        return out
+
+    def clean_feedback(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for line in _lines(self.cleaned_data["feedback"]):
+            wrong, sep, note = line.partition("=>")
+            if not sep or not wrong.strip() or not note.strip():
+                raise forms.ValidationError(f"write {line!r} as `wrong answer => what it suggests`")
+            out[wrong.strip()] = note.strip()
+        return out
+
+    def clean(self) -> dict[str, Any]:
+        d = super().clean()
+        kind, answer = d.get("kind"), (d.get("answer") or "").strip()
+        if kind is None or not answer:
+            return d
+        choices = _lines(d.get("choices", ""))
+        if kind == "numeric":
+            try:
+                float(answer)
+            except ValueError:
+                self.add_error("answer", "a numeric item's answer must be a number")
+        elif kind == "multiple_choice":
+            if len(choices) < 2:
+                self.add_error("choices", "a multiple-choice item needs at least two choices")
+            elif len(set(choices)) != len(choices):
+                self.add_error("choices", "two choices are the same")
+            elif answer not in choices:
+                self.add_error("answer", "the answer must be one of the choices, written exactly the same")
+        elif kind in ("symbolic", "template"):
+            try:
+                parse_expression(answer, list(d.get("variables") or []) + list(d.get("params") or {}))
+            except ValueError as exc:
+                self.add_error("answer", f"not a valid expression: {exc}")
+        return d
+
+    def item_fields(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        answer: Any = d["answer"].strip()
+        if d["kind"] == "numeric":
+            value = float(answer)
+            answer = int(value) if value.is_integer() else value
+        return {
+            "slug": d["slug"], "kind": d["kind"], "prompt": d["prompt"], "answer": answer,
+            "choices": _lines(d["choices"]) if d["kind"] == "multiple_choice" else [],
+            "tolerance": d["tolerance"], "units": d["units"], "variables": d["variables"],
+            "accept": _lines(d["accept"]), "params": d["params"], "hints": _lines(d["hints"]),
+            "feedback": d["feedback"], "authored_difficulty": d["authored_difficulty"], "solution": d["solution"],
+            "attribution": d["attribution"], "status": d["status"],
+        }
+
+
+class SettingsForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    target_low = forms.FloatField(min_value=0.05, max_value=0.95, label="Target band: lowest P(correct)",
+                                  help_text="Practice items are chosen so the student succeeds this often, or more.")
+    target_high = forms.FloatField(min_value=0.05, max_value=0.99, label="Target band: highest P(correct)")
+    mastery_threshold = forms.FloatField(min_value=0.5, max_value=0.99,
+                                         help_text="P(known) at which a concept counts as mastered.")
+    review_retention = forms.FloatField(min_value=0.5, max_value=0.99, label="Review target",
+                                        help_text="Recall probability at which a mastered concept is due for review.")
+    auto_publish_verified = forms.BooleanField(required=False, label="Publish verified generated items without review")
+
+    @staticmethod
+    def initial_for(course: Course) -> dict[str, Any]:
+        s = course.settings
+        band = s.get("target_band", [0.70, 0.85])
+        return {"title": course.title, "description": course.description, "target_low": band[0],
+                "target_high": band[1], "mastery_threshold": s.get("mastery_threshold", 0.95),
+                "review_retention": s.get("review_retention", 0.85),
+                "auto_publish_verified": s.get("auto_publish_verified", False)}
+
+    def clean(self) -> dict[str, Any]:
+        d = super().clean()
+        if d.get("target_low") is not None and d.get("target_high") is not None \
+                and d["target_low"] >= d["target_high"]:
+            self.add_error("target_high", "the highest must be above the lowest")
+        return d
+
+    def course_settings(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {"target_band": [d["target_low"], d["target_high"]], "mastery_threshold": d["mastery_threshold"],
+                "review_retention": d["review_retention"], "auto_publish_verified": d["auto_publish_verified"]}
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="A course folder as .zip, an OATutor source as .tar.gz, or a GIFT file (.gift).")
+
+
+class PrerequisiteForm(forms.Form):
+    """One edge of the graph, drawn from the overview page."""
+
+    concept = forms.ChoiceField()
+    prerequisite = forms.ChoiceField()
+
+    def __init__(self, *args: Any, course: Course, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(c.slug, c.title) for c in course.concepts.order_by("order")]
+        self.fields["concept"].choices = choices
+        self.fields["prerequisite"].choices = choices

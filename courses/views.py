@@ -1,0 +1,353 @@
+"""Faculty authoring pages under /teach/. Thin: check the role, call a service or a selector, render.
+
+Faculty of a course edit everything in it; TAs edit items (and work the review queue) but not the course's
+settings or its concepts; students and everyone else get 403.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from courses import importing, selectors, services
+from courses.checking import check_answer
+from courses.format import dump_course
+from courses.forms import ConceptForm, ImportForm, ItemForm, PrerequisiteForm, SettingsForm
+from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
+from courses.rendering import render_markdown
+from courses.versioning import ContentError
+
+FACULTY = (Membership.Role.FACULTY,)
+STAFF = (Membership.Role.FACULTY, Membership.Role.TA)
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+
+
+def teaching_course(request: HttpRequest, slug: str, roles: tuple[str, ...] = STAFF) -> tuple[Course, str]:
+    """The course and the user's role in it; 404 if there is no such course, 403 if the role may not do this."""
+    try:
+        course = selectors.course_get(slug=slug)
+    except Course.DoesNotExist:
+        raise Http404("No such course") from None
+    role = selectors.membership_role(user=request.user, course=course)
+    if role not in roles:
+        raise PermissionDenied("You do not teach this course in a role that may do this.")
+    return course, role
+
+
+def _page(request: HttpRequest, template: str, partial: str | None, context: dict) -> HttpResponse:
+    """One view per page: htmx requests get only the fragment."""
+    return render(request, partial if partial and request.htmx else template, context)
+
+
+def _wire_previews(form: ConceptForm | ItemForm, course: Course) -> None:
+    """Markdown fields preview themselves as the author types (rendered by the same code students see)."""
+    url = reverse("teach:preview", args=[course.slug])
+    for name in form.TEXT_FIELDS:
+        form.fields[name].widget.attrs.update({
+            "hx-post": url, "hx-trigger": "keyup changed delay:300ms", "hx-target": f"#preview-{name}",
+            "hx-vals": f'{{"field": "{name}"}}', "hx-sync": "this:replace",
+        })
+
+
+def _previews(form: ConceptForm | ItemForm) -> list[tuple[object, str]]:
+    """(bound field, rendered HTML of its current value) for the Markdown fields."""
+    return [(form[name], render_markdown(str(form[name].value() or ""))) for name in form.TEXT_FIELDS]
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "courses/index.html", {"courses": selectors.teaching_courses(user=request.user),
+                                                  "can_import": _may_import(request)})
+
+
+@login_required
+def course_overview(request: HttpRequest, slug: str) -> HttpResponse:
+    course, role = teaching_course(request, slug)
+    return render(request, "courses/course.html", _overview_context(course, role))
+
+
+def _overview_context(course: Course, role: str, **extra: object) -> dict:
+    concepts = course.concepts.prefetch_related("items", "prerequisites").order_by("order")
+    return {"course": course, "role": role, "is_faculty": role == Membership.Role.FACULTY, "concepts": concepts,
+            "graph": selectors.concept_graph_layout(course=course), "edge_form": PrerequisiteForm(course=course),
+            "review_count": selectors.review_queue(course=course).count(), **extra}
+
+
+@login_required
+@require_POST
+def edge_add(request: HttpRequest, slug: str) -> HttpResponse:
+    """Draw an edge in the graph: `prerequisite` must be mastered before `concept`. A cycle is refused, named."""
+    course, role = teaching_course(request, slug, FACULTY)
+    form = PrerequisiteForm(request.POST, course=course)
+    error = ""
+    if form.is_valid():
+        concept = course.concepts.get(slug=form.cleaned_data["concept"])
+        prereq = course.concepts.get(slug=form.cleaned_data["prerequisite"])
+        try:
+            services.concept_prerequisite_add(concept=concept, prerequisite=prereq, user=request.user)
+        except ContentError as exc:
+            error = str(exc)
+    else:
+        error = "Choose two concepts."
+    context = _overview_context(course, role, graph_error=error)
+    response = _page(request, "courses/course.html", "courses/partials/graph.html", context)
+    if error:
+        response.status_code = 422 if not request.htmx else 200
+    return response
+
+
+@login_required
+@require_POST
+def edge_remove(request: HttpRequest, slug: str) -> HttpResponse:
+    course, role = teaching_course(request, slug, FACULTY)
+    concept = get_object_or_404(Concept, course=course, slug=request.POST.get("concept", ""))
+    keep = [p for p in concept.prerequisites.values_list("slug", flat=True) if p != request.POST.get("prerequisite")]
+    services.concept_update(concept=concept, user=request.user, fields={}, prerequisites=keep)
+    return _page(request, "courses/course.html", "courses/partials/graph.html", _overview_context(course, role))
+
+
+@login_required
+def course_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    course, role = teaching_course(request, slug, FACULTY)
+    form = SettingsForm(request.POST or None, initial=SettingsForm.initial_for(course))
+    if request.method == "POST" and form.is_valid():
+        services.course_settings_update(course=course, user=request.user, title=form.cleaned_data["title"],
+                                        description=form.cleaned_data["description"],
+                                        settings=form.course_settings())
+        return redirect("teach:course", slug=course.slug)
+    return render(request, "courses/settings.html", {"course": course, "role": role, "form": form})
+
+
+@login_required
+def concept_new(request: HttpRequest, slug: str) -> HttpResponse:
+    course, role = teaching_course(request, slug, FACULTY)
+    form = ConceptForm(request.POST or None, course=course)
+    _wire_previews(form, course)
+    if request.method == "POST" and form.is_valid():
+        try:
+            concept = services.concept_create(course=course, user=request.user, fields=form.concept_fields(),
+                                              prerequisites=form.cleaned_data["prerequisites"])
+        except ContentError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("teach:concept", slug=course.slug, concept=concept.slug)
+    return render(request, "courses/concept_form.html",
+                  {"course": course, "role": role, "form": form, "previews": _previews(form), "concept": None})
+
+
+@login_required
+def concept_edit(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
+    course, role = teaching_course(request, slug, FACULTY)
+    obj = get_object_or_404(Concept, course=course, slug=concept)
+    form = ConceptForm(request.POST or None, course=course, concept=obj)
+    _wire_previews(form, course)
+    if request.method == "POST" and form.is_valid():
+        try:
+            obj = services.concept_update(concept=obj, user=request.user, fields=form.concept_fields(),
+                                          prerequisites=form.cleaned_data["prerequisites"])
+        except ContentError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("teach:concept", slug=course.slug, concept=obj.slug)
+    return render(request, "courses/concept_form.html", {
+        "course": course, "role": role, "form": form, "previews": _previews(form), "concept": obj,
+        "items": obj.items.order_by("order"),
+        "versions": selectors.content_versions(course=course, kind=ContentVersion.Kind.CONCEPT, object_id=obj.pk),
+    })
+
+
+@login_required
+@require_POST
+def concept_delete(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
+    course, _ = teaching_course(request, slug, FACULTY)
+    services.concept_delete(concept=get_object_or_404(Concept, course=course, slug=concept), user=request.user)
+    return redirect("teach:course", slug=course.slug)
+
+
+@login_required
+def item_new(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
+    course, role = teaching_course(request, slug)
+    parent = get_object_or_404(Concept, course=course, slug=concept)
+    form = ItemForm(request.POST or None, initial={"status": Item.Status.PUBLISHED, "kind": "numeric"})
+    _wire_previews(form, course)
+    if request.method == "POST" and form.is_valid():
+        try:
+            item = services.item_create(concept=parent, user=request.user, fields=form.item_fields())
+        except ContentError as exc:
+            form.add_error("slug", str(exc))
+        else:
+            return redirect("teach:item", slug=course.slug, pk=item.pk)
+    return render(request, "courses/item_form.html", _item_context(course, role, form, parent, None))
+
+
+@login_required
+def item_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    course, role = teaching_course(request, slug)
+    item = get_object_or_404(Item.objects.select_related("concept"), concept__course=course, pk=pk)
+    form = ItemForm(request.POST or None, initial=ItemForm.initial_for(item))
+    _wire_previews(form, course)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.item_update(item=item, user=request.user, fields=form.item_fields())
+        except ContentError as exc:
+            form.add_error("slug", str(exc))
+        else:
+            return redirect("teach:item", slug=course.slug, pk=item.pk)
+    return render(request, "courses/item_form.html", _item_context(course, role, form, item.concept, item))
+
+
+def _item_context(course: Course, role: str, form: ItemForm, concept: Concept, item: Item | None) -> dict:
+    kind = form["kind"].value()
+    choices = [c.strip() for c in str(form["choices"].value() or "").splitlines() if c.strip()]
+    return {
+        "course": course, "role": role, "form": form, "concept": concept, "item": item,
+        "previews": _previews(form), "try_choices": choices if kind == "multiple_choice" else [],
+        "versions": selectors.content_versions(course=course, kind=ContentVersion.Kind.ITEM, object_id=item.pk)
+        if item else [],
+    }
+
+
+@login_required
+@require_POST
+def item_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    course, _ = teaching_course(request, slug)
+    item = get_object_or_404(Item.objects.select_related("concept"), concept__course=course, pk=pk)
+    concept = item.concept
+    services.item_delete(item=item, user=request.user)
+    if selectors.membership_role(user=request.user, course=course) == Membership.Role.FACULTY:
+        return redirect("teach:concept", slug=course.slug, concept=concept.slug)
+    return redirect("teach:course", slug=course.slug)
+
+
+@login_required
+@require_POST
+def item_try(request: HttpRequest, slug: str) -> HttpResponse:
+    """"Try it as a student": grade an answer against the item as it stands in the form, saved or not,
+    with the same checker the tutor uses."""
+    course, _ = teaching_course(request, slug)
+    form = ItemForm(request.POST)
+    context: dict = {"course": course, "form": form}
+    if form.is_valid():
+        f = form.item_fields()
+        context["result"] = check_answer(f["kind"], f["answer"], request.POST.get("student_answer", ""),
+                                         tolerance=f["tolerance"], units=f["units"] or None, variables=f["variables"],
+                                         accept=f["accept"], feedback=f["feedback"])
+        context["feedback_html"] = render_markdown(context["result"].feedback)
+        context["solution_html"] = render_markdown(f["solution"])
+    return render(request, "courses/partials/try_result.html", context)
+
+
+@login_required
+@require_POST
+def preview(request: HttpRequest, slug: str) -> HttpResponse:
+    teaching_course(request, slug)
+    field = request.POST.get("field", "")
+    return HttpResponse(render_markdown(request.POST.get(field, "")))
+
+
+@login_required
+def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
+    course, role = teaching_course(request, slug)
+    items = [(item, render_markdown(item.prompt)) for item in selectors.review_queue(course=course)]
+    return render(request, "courses/review.html", {"course": course, "role": role, "items": items})
+
+
+@login_required
+@require_POST
+def review_decide(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    course, _ = teaching_course(request, slug)
+    item = get_object_or_404(Item, concept__course=course, pk=pk)
+    try:
+        item = services.item_review(item=item, user=request.user, status=request.POST.get("status", ""))
+    except ContentError as exc:
+        return HttpResponse(str(exc), status=400)
+    if request.htmx:
+        return render(request, "courses/partials/review_decided.html", {"course": course, "item": item})
+    return redirect("teach:review", slug=course.slug)
+
+
+@login_required
+def history(request: HttpRequest, slug: str) -> HttpResponse:
+    course, role = teaching_course(request, slug)
+    return render(request, "courses/history.html",
+                  {"course": course, "role": role, "versions": selectors.content_versions(course=course)})
+
+
+@login_required
+@require_POST
+def version_revert(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    course, role = teaching_course(request, slug)
+    version = get_object_or_404(ContentVersion, course=course, pk=pk)
+    if version.kind != ContentVersion.Kind.ITEM and role != Membership.Role.FACULTY:
+        raise PermissionDenied("Only faculty may revert changes to concepts and settings.")
+    try:
+        services.version_revert(version=version, user=request.user)
+    except ContentError as exc:
+        return render(request, "courses/history.html", {
+            "course": course, "role": role, "versions": selectors.content_versions(course=course), "error": str(exc)},
+            status=409)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = reverse("teach:history", args=[course.slug])
+    return redirect(next_url)
+
+
+@login_required
+def export(request: HttpRequest, slug: str) -> HttpResponse:
+    """The course folder (course.yaml + concepts/*.md) as a zip, the same format `import_course` reads."""
+    course, _ = teaching_course(request, slug, FACULTY)
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="tutor-export-") as tmp:
+        root = Path(tmp) / course.slug
+        dump_course(selectors.course_spec(course=course), root)
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(root.rglob("*")):
+                if file.is_file():
+                    archive.write(file, f"{course.slug}/{file.relative_to(root).as_posix()}")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{course.slug}.zip"'
+    return response
+
+
+def _may_import(request: HttpRequest) -> bool:
+    return request.user.is_staff or selectors.teaching_courses(user=request.user).filter(
+        memberships__role=Membership.Role.FACULTY).exists()
+
+
+@login_required
+def import_upload(request: HttpRequest) -> HttpResponse:
+    if not _may_import(request):
+        raise PermissionDenied("Only faculty may import courses.")
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            fmt = importing.format_for(upload.name)
+            if upload.size > MAX_UPLOAD_BYTES:
+                raise importing.ImportFailed(f"{upload.name}: larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
+        except importing.ImportFailed as exc:
+            form.add_error("file", str(exc))
+        else:
+            job = services.import_job_create(user=request.user, filename=upload.name, data=upload.read(), format=fmt)
+            return redirect("teach:import_job", pk=job.pk)
+    return render(request, "courses/import.html", {"form": form})
+
+
+@login_required
+def import_job(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        job = selectors.import_job_get(pk=pk, user=request.user)
+    except ImportJob.DoesNotExist:
+        raise Http404("No such import") from None
+    context = {"job": job, "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)}
+    return _page(request, "courses/import_job.html", "courses/partials/import_progress.html", context)

@@ -1,0 +1,330 @@
+"""Faculty authoring under /teach/: roles, the prerequisite graph, versions and revert, review queue,
+preview, try-it, settings, export and import."""
+
+import io
+import uuid
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from courses import selectors, services
+from courses.format import load_course
+from courses.models import Concept, ContentVersion, ImportJob, Item, Membership
+from courses.versioning import PrerequisiteCycle
+from tutor import services as tutor_services
+
+pytestmark = pytest.mark.django_db
+
+
+def _login(client, user):
+    client.force_login(user)
+    return client
+
+
+def _item_post(item: Item, **changes) -> dict:
+    from courses.forms import ItemForm
+
+    data = {k: ("" if v is None else v) for k, v in ItemForm.initial_for(item).items()}
+    data.update(changes)
+    return data
+
+
+def _authoring_urls(course, concept, item, version_pk):
+    s = course.slug
+    return [
+        reverse("teach:course", args=[s]), reverse("teach:edge_add", args=[s]),
+        reverse("teach:edge_remove", args=[s]), reverse("teach:settings", args=[s]),
+        reverse("teach:concept_new", args=[s]), reverse("teach:concept", args=[s, concept.slug]),
+        reverse("teach:concept_delete", args=[s, concept.slug]), reverse("teach:item_new", args=[s, concept.slug]),
+        reverse("teach:item", args=[s, item.pk]), reverse("teach:item_delete", args=[s, item.pk]),
+        reverse("teach:try", args=[s]), reverse("teach:preview", args=[s]), reverse("teach:review", args=[s]),
+        reverse("teach:review_decide", args=[s, item.pk]), reverse("teach:history", args=[s]),
+        reverse("teach:revert", args=[s, version_pk]), reverse("teach:export", args=[s]),
+        reverse("dashboard", args=[s]), reverse("dashboard_csv", args=[s]),
+    ]
+
+
+def test_a_prerequisite_that_closes_a_cycle_is_rejected_with_the_cycle_named(client, prof, course):
+    _login(client, prof)
+    response = client.post(reverse("teach:edge_add", args=[course.slug]), {"concept": "a", "prerequisite": "c"},
+                           HTTP_HX_REQUEST="true")
+    text = response.content.decode()
+    assert 'id="graph-error"' in text
+    assert "a → c → b → a" in text or "c → b → a → c" in text or "b → a → c → b" in text
+    assert not course.concepts.get(slug="a").prerequisites.exists()
+    with pytest.raises(PrerequisiteCycle) as exc:
+        services.concept_update(concept=course.concepts.get(slug="a"), user=prof, fields={}, prerequisites=["c"])
+    assert exc.value.cycle[0] == exc.value.cycle[-1] and set(exc.value.cycle) == {"a", "b", "c"}
+
+
+def test_an_acyclic_prerequisite_is_drawn_in_the_graph(client, prof, course):
+    _login(client, prof)
+    client.post(reverse("teach:edge_add", args=[course.slug]), {"concept": "c", "prerequisite": "a"})
+    page = client.get(reverse("teach:course", args=[course.slug])).content.decode()
+    assert 'data-edge="a->c"' in page and 'data-edge="a->b"' in page
+    assert ContentVersion.objects.filter(kind="concept", label="concept c", action="update").count() == 1
+
+
+def test_a_student_gets_403_on_every_authoring_url(client, alice, prof, course):
+    tutor_services.enrollment_create(user=alice, course=course)
+    concept = course.concepts.get(slug="a")
+    item = concept.items.first()
+    version = services.item_update(item=item, user=prof, fields={"prompt": "changed"})
+    _login(client, alice)
+    for url in _authoring_urls(course, concept, item, ContentVersion.objects.get(object_id=version.pk).pk):
+        assert client.get(url).status_code in (403, 405), url
+        assert client.post(url, {}).status_code == 403, url
+    assert client.get(reverse("teach:import")).status_code == 403
+
+
+def test_faculty_of_one_course_cannot_edit_another(client, prof, course, other_course):
+    concept = other_course.concepts.get(slug="a")
+    item = concept.items.first()
+    _login(client, prof)
+    assert client.get(reverse("teach:course", args=[course.slug])).status_code == 200
+    assert client.post(reverse("teach:item", args=[other_course.slug, item.pk]),
+                       _item_post(item, prompt="hijacked")).status_code == 403
+    assert client.post(reverse("teach:settings", args=[other_course.slug]), {"title": "x"}).status_code == 403
+    assert client.get(reverse("teach:concept", args=[other_course.slug, "a"])).status_code == 403
+    # an item of course B reached through course A's URL is not found
+    assert client.get(reverse("teach:item", args=[course.slug, item.pk])).status_code == 404
+    item.refresh_from_db()
+    assert item.prompt != "hijacked"
+
+
+def test_a_ta_edits_items_but_not_settings_or_concepts(client, bob, course):
+    services.membership_set(user=bob, course=course, role=Membership.Role.TA)
+    item = course.concepts.get(slug="a").items.get(slug="algebra-a-num")
+    _login(client, bob)
+    response = client.post(reverse("teach:item", args=[course.slug, item.pk]), _item_post(item, prompt="What is $3+1$?"))
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.prompt == "What is $3+1$?"
+    assert client.get(reverse("teach:settings", args=[course.slug])).status_code == 403
+    assert client.post(reverse("teach:concept", args=[course.slug, "a"]), {"slug": "a", "title": "x"}).status_code == 403
+    assert client.get(reverse("teach:concept_new", args=[course.slug])).status_code == 403
+    assert client.get(reverse("teach:export", args=[course.slug])).status_code == 403
+    assert client.get(reverse("teach:review", args=[course.slug])).status_code == 200
+
+
+def test_an_edit_creates_a_version_and_revert_restores_it(client, prof, course):
+    item = course.concepts.get(slug="a").items.get(slug="algebra-a-num")
+    _login(client, prof)
+    client.post(reverse("teach:item", args=[course.slug, item.pk]), _item_post(item, prompt="New prompt", answer="5"))
+    item.refresh_from_db()
+    assert (item.prompt, item.answer) == ("New prompt", 5)
+    edit = ContentVersion.objects.get(kind="item", object_id=item.pk)
+    assert edit.user == prof and edit.action == "update"
+    assert edit.before["prompt"] == "What is $2 + 2$?" and edit.after["prompt"] == "New prompt"
+    assert set(edit.changed_fields()) == {"prompt", "answer"}
+
+    response = client.post(reverse("teach:revert", args=[course.slug, edit.pk]))
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert (item.prompt, item.answer) == ("What is $2 + 2$?", 4)
+    revert = ContentVersion.objects.filter(kind="item", object_id=item.pk).first()
+    assert revert.action == "revert" and revert.reverts == edit and revert.after["prompt"] == "What is $2 + 2$?"
+    # the revert is itself revertible: undo the undo
+    services.version_revert(version=revert, user=prof)
+    item.refresh_from_db()
+    assert item.prompt == "New prompt"
+
+
+def test_a_deleted_concept_comes_back_with_its_prerequisites_on_revert(prof, course):
+    c = course.concepts.get(slug="c")
+    services.concept_delete(concept=c, user=prof)
+    assert not course.concepts.filter(slug="c").exists()
+    deletion = ContentVersion.objects.get(kind="concept", action="delete")
+    services.version_revert(version=deletion, user=prof)
+    restored = course.concepts.get(slug="c")
+    assert list(restored.prerequisites.values_list("slug", flat=True)) == ["b"]
+    for v in ContentVersion.objects.filter(kind="item", action="delete"):
+        services.version_revert(version=v, user=prof)
+    assert restored.items.count() == 3
+
+
+def test_faculty_create_a_concept_with_a_prerequisite_and_an_item(client, prof, course):
+    _login(client, prof)
+    response = client.post(reverse("teach:concept_new", args=[course.slug]), {
+        "slug": "d", "title": "Concept D", "prerequisites": ["c"], "lesson": "Lesson $x$", "pain_first": "",
+        "guess_first": "", "guess_choices": "", "explanation": "Why."})
+    assert response.status_code == 302
+    d = Concept.objects.get(course=course, slug="d")
+    assert list(d.prerequisites.values_list("slug", flat=True)) == ["c"]
+    response = client.post(reverse("teach:item_new", args=[course.slug, "d"]), {
+        "slug": "d-1", "kind": "multiple_choice", "prompt": "Pick 2.", "answer": "2", "choices": "1\n2\n3",
+        "status": "published", "hints": "It is even.", "feedback": "1 => Off by one."})
+    assert response.status_code == 302, response.content.decode()
+    item = d.items.get()
+    assert (item.choices, item.hints, item.feedback) == (["1", "2", "3"], ["It is even."], {"1": "Off by one."})
+    assert item.origin == "authored" and item.status == "published"
+    assert ContentVersion.objects.filter(action="create").count() == 2
+
+
+def test_an_item_is_validated_like_the_folder_format(client, prof, course):
+    _login(client, prof)
+    response = client.post(reverse("teach:item_new", args=[course.slug, "a"]), {
+        "slug": "bad", "kind": "multiple_choice", "prompt": "?", "answer": "4", "choices": "1\n2", "status": "published"})
+    assert response.status_code == 200
+    assert "must be one of the choices" in response.content.decode()
+    response = client.post(reverse("teach:item_new", args=[course.slug, "a"]), {
+        "slug": "algebra-b-num", "kind": "numeric", "prompt": "?", "answer": "4", "status": "published"})
+    assert "already exists in this course" in response.content.decode()
+
+
+def test_review_queue_items_never_reach_the_students_session(client, alice, prof, course):
+    a = course.concepts.get(slug="a")
+    for item in a.items.exclude(slug="algebra-a-sym"):
+        services.item_review(item=item, user=prof, status=Item.Status.REVIEW)
+    tutor_services.enrollment_create(user=alice, course=course)
+    tutor_services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
+    served = set()
+    for _ in range(4):
+        session = tutor_services.practice_start(user=alice, course=course)
+        served.add(session.item.slug)
+        tutor_services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                      answer="0")
+        session = tutor_services.session_advance(user=alice, course=course)
+    assert served == {"algebra-a-sym"}
+
+    _login(client, prof)
+    page = client.get(reverse("teach:review", args=[course.slug])).content.decode()
+    assert "algebra-a-num" in page and "algebra-a-mc" in page and "algebra-a-sym" not in page
+    num = a.items.get(slug="algebra-a-num")
+    response = client.post(reverse("teach:review_decide", args=[course.slug, num.pk]), {"status": "published"},
+                           HTTP_HX_REQUEST="true")
+    assert "approved" in response.content.decode()
+    assert list(selectors.review_queue(course=course).values_list("slug", flat=True)) == ["algebra-a-mc"]
+
+
+def test_markdown_preview_renders_math_and_drops_scripts(client, prof, course):
+    _login(client, prof)
+    response = client.post(reverse("teach:preview", args=[course.slug]),
+                           {"field": "lesson", "lesson": "**Bold** $x^2$ <script>alert(1)</script>"})
+    html = response.content.decode()
+    assert "<strong>Bold</strong>" in html and 'class="math inline"' in html and "<script>" not in html
+
+
+def test_try_it_as_a_student_grades_with_the_tutors_checker(client, prof, course):
+    item = course.concepts.get(slug="a").items.get(slug="algebra-a-sym")
+    _login(client, prof)
+    url = reverse("teach:try", args=[course.slug])
+    right = client.post(url, {**_item_post(item), "student_answer": "3x^2"}).content.decode()
+    assert 'data-correct="1"' in right
+    wrong = client.post(url, {**_item_post(item), "student_answer": "x^2"}).content.decode()
+    assert 'data-correct="0"' in wrong and "Keep the coefficient 3." in wrong
+    # the unsaved form is what is tried: change the key without saving
+    edited = client.post(url, {**_item_post(item, answer="x**2"), "student_answer": "x^2"}).content.decode()
+    assert 'data-correct="1"' in edited
+    unreadable = client.post(url, {**_item_post(item), "student_answer": "3x^^"}).content.decode()
+    assert "Can't read that" in unreadable
+
+
+def test_settings_form_updates_the_course_and_records_a_version(client, prof, course):
+    _login(client, prof)
+    response = client.post(reverse("teach:settings", args=[course.slug]), {
+        "title": "Algebra", "description": "d", "target_low": "0.6", "target_high": "0.8",
+        "mastery_threshold": "0.9", "review_retention": "0.8", "auto_publish_verified": "on"})
+    assert response.status_code == 302
+    course.refresh_from_db()
+    assert course.settings["target_band"] == [0.6, 0.8] and course.settings["auto_publish_verified"] is True
+    assert course.title == "Algebra"
+    bad = client.post(reverse("teach:settings", args=[course.slug]), {
+        "title": "Algebra", "target_low": "0.8", "target_high": "0.7", "mastery_threshold": "0.9",
+        "review_retention": "0.8"})
+    assert bad.status_code == 200 and "above the lowest" in bad.content.decode()
+    version = ContentVersion.objects.get(kind="course")
+    services.version_revert(version=version, user=prof)
+    course.refresh_from_db()
+    assert course.title == "Test algebra" and course.settings["target_band"] == [0.70, 0.85]
+
+
+def _export(client, course) -> bytes:
+    response = client.get(reverse("teach:export", args=[course.slug]))
+    assert response["Content-Type"] == "application/zip"
+    return response.content
+
+
+def test_export_is_a_course_folder_that_loads_back(client, prof, course, tmp_path):
+    services.item_review(item=Item.objects.get(slug="algebra-c-mc"), user=prof, status=Item.Status.REVIEW)
+    _login(client, prof)
+    zipfile.ZipFile(io.BytesIO(_export(client, course))).extractall(tmp_path)
+    spec = load_course(tmp_path / course.slug)
+    assert [c.slug for c in spec.concepts] == ["a", "b", "c"]
+    assert spec.concepts[1].prerequisites == ["a"]
+    assert [i.id for i in spec.concepts[2].items] == ["algebra-c-num", "algebra-c-sym"]  # review items stay home
+    assert spec.concepts[0].items[2].feedback == {"x**2": "Keep the coefficient 3."}
+
+
+def test_reimporting_an_exported_zip_updates_the_course_in_place(client, prof, course,
+                                                                 django_capture_on_commit_callbacks):
+    _login(client, prof)
+    data = _export(client, course)
+    item = Item.objects.get(slug="algebra-a-num")
+    services.item_update(item=item, user=prof, fields={"prompt": "Edited here"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("teach:import"), {"file": _upload("algebra.zip", data)})
+    job = ImportJob.objects.get()
+    assert response.url == reverse("teach:import_job", args=[job.pk])
+    page = client.get(response.url).content.decode()
+    job.refresh_from_db()
+    assert job.status == "done"
+    assert "Updated Test algebra: 3 concepts, 9 items" in page
+    assert 'hx-trigger="every 1s"' not in page  # finished: the page stops polling
+    assert Item.objects.get(pk=item.pk).prompt == "What is $2 + 2$?"  # same row, updated
+    assert Concept.objects.filter(course=course).count() == 3
+
+
+def _upload(name: str, data: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data)
+
+
+def test_a_malformed_upload_names_file_and_line_and_imports_nothing(client, prof, course,
+                                                                   django_capture_on_commit_callbacks):
+    _login(client, prof)
+    data = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(_export(client, course))) as src, zipfile.ZipFile(data, "w") as dst:
+        for name in src.namelist():
+            text = src.read(name).decode()
+            if name.endswith("concepts/b.md"):
+                text = text.replace("kind: multiple_choice", "kind: essay")
+            if name.endswith("course.yaml"):
+                text = text.replace("title: Test algebra", "title: Renamed")
+            dst.writestr(name, text)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("teach:import"), {"file": _upload("algebra.zip", data.getvalue())})
+    page = client.get(response.url).content.decode()
+    job = ImportJob.objects.get()
+    assert job.status == "failed"
+    assert job.error.startswith("algebra/concepts/b.md:") and "unknown item kind 'essay'" in job.error
+    assert int(job.error.split(":")[1]) > 1  # a line number
+    assert "Import failed; nothing was changed" in page and 'id="import-error"' in page
+    course.refresh_from_db()
+    assert course.title == "Test algebra"
+
+
+def test_importing_a_new_course_makes_the_uploader_its_faculty(client, prof, course,
+                                                              django_capture_on_commit_callbacks):
+    _login(client, prof)
+    data = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(_export(client, course))) as src, zipfile.ZipFile(data, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name.replace("algebra/", "copy/"),
+                         src.read(name).decode().replace("algebra-", "copy-")
+                         .replace("slug: algebra", "slug: algebra-copy"))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("teach:import"), {"file": _upload("copy.zip", data.getvalue())})
+    job = ImportJob.objects.get()
+    assert job.status == "done", job.error
+    assert selectors.membership_role(user=prof, course=job.course) == "faculty"
+    assert job.course.slug == "algebra-copy"
+
+
+def test_an_unknown_kind_of_file_is_refused_on_upload(client, prof, course):
+    _login(client, prof)
+    response = client.post(reverse("teach:import"), {"file": _upload("notes.docx", b"x")})
+    assert response.status_code == 200 and "unknown kind of file" in response.content.decode()
+    assert not ImportJob.objects.exists()
