@@ -125,6 +125,7 @@ class _Importer:
     skill_links: list[tuple[str, str, str]] = field(default_factory=list)  # (earlier, later, why)
     primary: dict[str, str] = field(default_factory=dict)  # step id -> the skill it is filed under
     slugs: dict[str, str] = field(default_factory=dict)  # skill -> concept slug
+    hints_seen: int = 0  # pathway entries of every step, imported or not
 
     def issue(self, rel: str, message: str, category: str, severity: str = "error") -> None:
         self.report.append(ImportIssue(self.src.where(rel), message, severity, category))
@@ -159,8 +160,8 @@ def load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportR
             seen_steps.add(step_id)
             _import_step(imp, problem_id, problem, index, step_id)
     for step_id in sorted(set(imp.skill_model) - seen_steps, key=_natural):
-        if not any(step_id.startswith(p) for p, _ in problems):
-            continue  # another course's step in a shared pool
+        if len(plans) > 1 and not any(step_id.startswith(p) for p, _ in problems):
+            continue  # most likely another course's step in a shared pool
         imp.issue("skillModel.json", f"skill model names step {step_id!r}, which has no step file", "dangling-skill",
                   "warning")
 
@@ -173,7 +174,9 @@ def load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportR
         concepts=concepts,
         attribution=_attribution(plan.get("courseOER", ""), plan.get("courseLicense", "")),
     )
-    return ImportResult(course, imp.report, imp.assets)
+    stats = {"problems": len(problems), "steps": len(seen_steps), "skills": len(concepts),
+             "lessons": len(lessons), "hints": imp.hints_seen}
+    return ImportResult(course, imp.report, imp.assets, stats)
 
 
 def _read_problems(imp: _Importer) -> list[tuple[str, dict[str, Any]]]:
@@ -210,6 +213,7 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
     text = _Text(imp, problem_id, rel, values)
     pathway_rel = f"{folder}/tutoring/{step_id}DefaultPathway.json"
     pathway = imp.src.json(pathway_rel) if imp.src.exists(pathway_rel) else []
+    imp.hints_seen += len(pathway) if isinstance(pathway, list) else 0
 
     kind_answer = _answer(imp, rel, step, values)
     if kind_answer is None:

@@ -27,6 +27,7 @@ class ImportResult:
     report: list[ImportIssue] = field(default_factory=list)
     # course-folder-relative path (e.g. "figures/p1/figure1.gif") -> bytes, written next to the course
     assets: dict[str, bytes] = field(default_factory=dict, repr=False)
+    stats: dict[str, int] = field(default_factory=dict)  # what the source held, e.g. {"problems": 1546, "steps": ...}
 
     def skipped(self) -> list[ImportIssue]:
         return [issue for issue in self.report if issue.severity == "error"]

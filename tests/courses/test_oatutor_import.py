@@ -90,7 +90,9 @@ def test_every_problem_is_imported_or_all_its_steps_reported(raw: Raw, imported:
     for pid in fully_skipped:
         assert all(step in skipped_steps(imported) for step in raw.steps if raw.problem_of[step] == pid)
     assert len(problems) + len(fully_skipped) == len(raw.problems)
-    assert imported.spec.description.endswith(f"{len(raw.problems)} problems.")
+    assert imported.stats["problems"] == len(raw.problems)
+    assert imported.stats["steps"] == len(raw.steps)
+    assert imported.stats["hints"] == sum(len(p) for p in raw.pathways.values())
 
 
 @needs_archive
