@@ -180,7 +180,8 @@ def item_generation(concept: ConceptBrief, n: int, kinds: tuple[str, ...] = ("nu
     user = (f"Concept: {concept.title}\n\nLesson:\n{_lesson(concept)}\n\n"
             f"Write {n} new practice items of these kinds: {', '.join(kinds)}.\n"
             "For every item give `check`: a SymPy expression that computes the answer from the problem "
-            "(use diff, integrate, limit, Rational, sqrt, ...), so that the key can be verified by machine. "
+            "(use diff, integrate, limit, Rational, sqrt, at(expr, x, value) to evaluate at a point, ...) and "
+            "that uses the problem's own numbers and variables, so that the key can be verified by machine. "
             "For multiple_choice, `answer` is the text of the one correct choice and the other choices are "
             "plausible mistakes. Use ** for powers in answer and check.\n"
             f"Do not repeat these existing items:\n{avoid}\n\nExample of the format:\n{json.dumps(example)}")

@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from tokenize import TokenError
 from typing import Any, Literal
 
@@ -34,17 +35,24 @@ KINDS = ("numeric", "multiple_choice", "symbolic", "short_text", "template")
 
 _ALPHABET = re.compile(r"^[A-Za-z0-9_\s+\-*/^().,]*$")
 _BAD_DOT = re.compile(r"(?<![0-9])\.|\.(?![0-9])")  # a dot is only a decimal point
-_BIG_POWER = re.compile(r"(\*\*|\^)\s*\(?\s*\d{4,}|(\*\*|\^)[^*^]*(\*\*|\^)|factorial\s*\(\s*\d{4,}")
+# No problem needs a seven-digit literal; and sympy computes factorial(9999) even unevaluated, so refuse
+# big literal arguments to the combinatorial functions before parsing.
+_BIG_LITERAL = re.compile(r"\d{7,}|(factorial|binomial|gamma)\s*\([^)]*(\d{4,}|factorial|binomial|gamma)")
+_MAX_DIGITS = 2000  # the largest number an expression may produce on the way
+_MAX_FACTORIAL = 500
 _FUNCTIONS: dict[str, Any] = {name: getattr(sympy, name) for name in (
     "diff", "integrate", "limit", "simplify", "expand", "factor", "Rational", "sqrt", "root", "sin", "cos", "tan",
     "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log", "pi", "E", "oo", "Abs", "binomial", "factorial",
-    "gcd", "lcm", "floor", "ceiling", "summation", "Integer", "Float", "Symbol", "Function",
+    "gcd", "lcm", "floor", "ceiling", "summation",
 )}
 _FUNCTIONS["ln"] = sympy.log
+_FUNCTIONS["at"] = lambda expr, var, value: sympy.sympify(expr).subs(var, value)  # at(diff(x**2, x), x, 3)
 _FUNCTIONS["e"] = sympy.E
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Used by the parser's own generated code (auto_symbol, auto_number), never allowed in the text.
-_PARSER_ONLY = frozenset({"Integer", "Float", "Symbol", "Function"})
+# Used by the parser's own generated code (auto_symbol, auto_number, evaluate=False), never in the text.
+_PARSER_ONLY = frozenset({"Integer", "Float", "Symbol", "Function", "Add", "Mul", "Pow", "Mod"})
+_PARSER_NAMES: dict[str, Any] = {name: getattr(sympy, name) for name in _PARSER_ONLY}
 
 
 class UnsafeExpression(ValueError):
@@ -58,8 +66,8 @@ def evaluate(text: str, variables: Iterable[str] = ()) -> sympy.Expr:
         raise ValueError("empty expression")
     if len(text) > 200 or not _ALPHABET.match(text) or "__" in text or _BAD_DOT.search(text):
         raise UnsafeExpression(f"not a plain expression: {text[:60]!r}")
-    if _BIG_POWER.search(text):
-        raise UnsafeExpression(f"powers or factorials too large to evaluate safely: {text[:60]!r}")
+    if _BIG_LITERAL.search(text):
+        raise UnsafeExpression(f"number too long in {text[:60]!r}")
     local: dict[str, Any] = dict(_FUNCTIONS)
     for name in variables:
         if not name.isidentifier() or name in _FUNCTIONS:
@@ -70,12 +78,17 @@ def evaluate(text: str, variables: Iterable[str] = ()) -> sympy.Expr:
     if unknown:
         raise UnsafeExpression(f"unknown names {sorted(unknown)} in {text[:60]!r}")
     # No builtins: the evaluated code can only reach the names above.
-    global_dict: dict[str, Any] = {"__builtins__": {}, **_FUNCTIONS}
+    global_dict: dict[str, Any] = {"__builtins__": {}, **_FUNCTIONS, **_PARSER_NAMES}
     try:
+        # First unevaluated, to refuse 9**9**9 or factorial(10**6) before anything computes them.
+        _refuse_huge(parse_expr(text, local_dict=local, global_dict=global_dict, evaluate=False,
+                                transformations=standard_transformations + (convert_xor,)), text)
         expr = parse_expr(text, local_dict=local, global_dict=global_dict,
                           transformations=standard_transformations + (convert_xor,))
-    except (SyntaxError, TypeError, ValueError, AttributeError, NameError, ZeroDivisionError,
+    except (SyntaxError, TypeError, ValueError, AttributeError, NameError, ZeroDivisionError, IndexError,
             sympy.SympifyError, TokenError, NotImplementedError) as exc:
+        if isinstance(exc, UnsafeExpression):
+            raise
         raise ValueError(f"could not evaluate {text[:60]!r}: {type(exc).__name__}") from exc
     if isinstance(expr, (list, tuple)) and len(expr) == 1:
         expr = expr[0]
@@ -87,6 +100,32 @@ def evaluate(text: str, variables: Iterable[str] = ()) -> sympy.Expr:
     if expr.has(sympy.Integral, sympy.Limit, sympy.Derivative):
         raise ValueError(f"sympy could not evaluate {text[:60]!r}")
     return expr  # type: ignore[return-value]
+
+
+def _digits(node: Any) -> float:
+    """An upper bound on log10 |value| of a numeric subtree (0 for anything symbolic)."""
+    if isinstance(node, sympy.Number):
+        return math.log10(abs(float(node))) if node != 0 and math.isfinite(float(node)) else 0.0
+    if isinstance(node, sympy.Pow):
+        base, exponent = _digits(node.base), _digits(node.exp)
+        if exponent > 4:  # an exponent above 10**4
+            return math.inf if base > 0 else 0.0
+        return max(base, 0.0) * 10**exponent
+    if isinstance(node, sympy.Mul):
+        return sum(max(_digits(a), 0.0) for a in node.args)
+    if isinstance(node, sympy.Add):
+        return max((_digits(a) for a in node.args), default=0.0) + 1
+    if isinstance(node, (sympy.factorial, sympy.binomial, sympy.gamma)):
+        n = max(_digits(a) for a in node.args)
+        return math.inf if n > math.log10(_MAX_FACTORIAL) else 0.0
+    return max((_digits(a) for a in node.args if isinstance(a, sympy.Basic)), default=0.0)
+
+
+def _refuse_huge(tree: Any, text: str) -> None:
+    roots = tree if isinstance(tree, (list, tuple)) else [tree]
+    for root in roots:
+        if isinstance(root, sympy.Basic) and _digits(root) > _MAX_DIGITS:
+            raise UnsafeExpression(f"numbers too large to evaluate safely in {text[:60]!r}")
 
 
 def equal(a: sympy.Expr, b: sympy.Expr) -> bool:
@@ -155,6 +194,12 @@ def _variables(candidate: dict[str, Any]) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+_OPERATIONS = {
+    "diff": ("derivative", "differentiate", "slope", "rate of change", "tangent"),
+    "integrate": ("integral", "antiderivative", "integrate", "area under"),
+    "limit": ("limit", "approaches"),
+}
+_USUAL_VARIABLES = ("x", "y", "z", "t")  # a lone "a" in a prompt is an article, a lone "x" is a variable
 _LETTERS = [c for c in "abcdfghijklmnopqrstuvwxyzABCDFGHJKLMNOPQRTUVWXYZ"]  # not e, E, I, S: constants
 
 
@@ -165,11 +210,36 @@ def _check(candidate: dict[str, Any], variables: list[str]) -> sympy.Expr | Verd
     # Single letters may be bound variables (integrate(x, (x, 0, 2))); the result is judged below.
     names = list(dict.fromkeys([*variables, *(c for c in _LETTERS if c not in _FUNCTIONS)]))
     try:
-        return evaluate(str(text), names)
+        value = evaluate(str(text), names)
     except UnsafeExpression as exc:
         return _reject("unsafe_expression", str(exc))
     except ValueError as exc:
         return _review("check_unevaluable", str(exc))
+    if candidate.get("kind") != "template":
+        # A check must compute *this* problem: a model that copies a check from another item would
+        # otherwise "verify" a consistently wrong key. Same numbers in prompt and check, or a person looks.
+        # Likewise a check must work on the prompt's variables: "slope of x^2 at x = 3" checked by 3**2
+        # uses the right numbers but never differentiates anything.
+        prompt = str(candidate.get("prompt", ""))
+        in_prompt, in_check = _numbers(prompt), _numbers(str(text))
+        if in_prompt != in_check:
+            missing = sorted(map(str, in_prompt ^ in_check))
+            return _review("check_mismatch", f"the prompt and the check do not use the same numbers ({', '.join(missing)})")
+        unused = sorted(v for v in {*variables, *_USUAL_VARIABLES}
+                        if re.search(rf"(?<![A-Za-z]){v}(?![A-Za-z])", prompt) and v not in _NAME.findall(str(text)))
+        if unused:
+            return _review("check_mismatch", f"the prompt is about {', '.join(unused)} but the check never uses it")
+        # And it must do what the prompt asks: a slope needs diff, an area integrate, a limit limit.
+        lowered = prompt.lower()
+        for operation, words in _OPERATIONS.items():
+            if any(w in lowered for w in words) and operation not in _NAME.findall(str(text)):
+                return _review("check_mismatch", f"the prompt asks for {operation} but the check does not use it")
+    return value
+
+
+def _numbers(text: str) -> set[Fraction]:
+    """The numbers a text mentions, 0 and 1 aside (they come and go with notation: x = x**1 = 1*x)."""
+    return {Fraction(n) for n in _NUMBER.findall(text)} - {Fraction(0), Fraction(1)}
 
 
 def _verify_value(candidate: dict[str, Any], kind: str) -> Verdict:
@@ -270,9 +340,6 @@ def _verify_template(candidate: dict[str, Any]) -> Verdict:
 
 
 # --- near-duplicates and a starting difficulty -------------------------------------------------------
-
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
 
 def is_near_duplicate(prompt: str, others: Iterable[str], threshold: float = 0.85) -> str | None:
     """The first of `others` that asks the same question (same numbers, nearly the same words), or None.

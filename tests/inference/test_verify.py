@@ -28,7 +28,7 @@ def test_a_generated_item_with_a_wrong_key_is_rejected() -> None:
 
 
 def test_a_numeric_key_is_recomputed_from_the_check() -> None:
-    item = {"kind": "numeric", "prompt": "What is the area under y = x from 0 to 2?", "answer": 2,
+    item = {"kind": "numeric", "prompt": "What is the area under the graph of x from 0 to 2?", "answer": 2,
             "check": "integrate(x, (x, 0, 2))"}
     assert verify(item).status == "verified"
     assert verify({**item, "answer": 4}).codes == ["wrong_key"]
@@ -126,3 +126,19 @@ def test_harder_work_gets_a_higher_starting_difficulty() -> None:
     hard = {"kind": "symbolic", "prompt": "Differentiate.", "answer": "0", "variables": ["x"],
             "check": "diff(sin(x**2) * exp(3*x) / (1 + x**2), x)"}
     assert -2 <= starting_difficulty(easy) < starting_difficulty(hard) <= 2
+
+
+def test_a_check_copied_from_another_problem_cannot_verify_a_wrong_key() -> None:
+    # Key and check agree with each other, but compute x^3's derivative for a question about x^4.
+    item = {"kind": "symbolic", "prompt": "Differentiate x^4 with respect to x.", "answer": "3*x**2",
+            "check": "diff(x**3, x)", "variables": ["x"]}
+    verdict = verify(item)
+    assert verdict.status == "review" and verdict.codes == ["check_mismatch"]
+
+
+def test_a_check_that_skips_the_operation_the_prompt_asks_for_goes_to_review() -> None:
+    # The slope of x^3 at 2 is 12; a model that evaluates f(2) = 8 writes a consistent but wrong check.
+    item = {"kind": "numeric", "prompt": "What is the slope of f(x) = x^3 at x = 2?", "answer": 8,
+            "check": "at(x**3, x, 2)"}
+    assert verify(item).codes == ["check_mismatch"]
+    assert verify({**item, "answer": 12, "check": "at(diff(x**3, x), x, 2)"}).status == "verified"
