@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import logging
 import threading
 import time
 import uuid
@@ -23,13 +22,10 @@ from django.template.loader import render_to_string
 from courses import selectors as course_selectors
 from courses.models import Course
 from courses.rendering import render_markdown
-from inference import BackendUnavailable
 from tutor import llm, services
 from tutor.models import Guess, TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state, stage_context
-
-log = logging.getLogger(__name__)
 
 _DONE = object()
 
@@ -129,7 +125,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         self.stream_task = None
 
     async def _stream_explanation(self, session: TutorSession, cancel: threading.Event) -> None:
-        request = await database_sync_to_async(self._explanation_request)(session)
+        request = await database_sync_to_async(self._explanation_request)(session, cancel)
         # Over the generation limit, the student still gets an explanation: the course's authored one.
         generate = await _ratelimit(key=f"generate:{self.scope['user'].pk}",
                                     limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
@@ -138,21 +134,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         loop = asyncio.get_running_loop()
 
         def produce() -> None:
-            # Runs in a worker thread: backends are plain iterators and may block on the network.
-            sent = False
+            # Runs in a worker thread: backends are plain iterators and may block on the network. The backend
+            # is wrapped with the authored fallback, so a dead model server ends in course text, not an error.
             try:
                 for chunk in backend.stream(request):
                     if cancel.is_set():
                         return
-                    sent = True
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            except BackendUnavailable as exc:
-                log.warning("inference backend unavailable, streaming authored text instead: %s", exc)
-                if not sent:
-                    for chunk in llm.authored_backend().stream(request):
-                        if cancel.is_set():
-                            return
-                        loop.call_soon_threadsafe(queue.put_nowait, chunk)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
@@ -166,7 +154,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 parts.append(chunk)
                 await self.send(text_data=f'<div id="explanation-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
         finally:
-            cancel.set()
+            cancel.set()  # the student left or the stream ended: the backend stops generating
             await asyncio.shield(producer)
         text = "".join(parts)
         await database_sync_to_async(services.explanation_store)(
@@ -175,13 +163,17 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             "tutor/partials/explanation_done.html",
             {"explanation_html": render_markdown(text), "step": session.step}))
 
-    def _explanation_request(self, session: TutorSession):
+    def _explanation_request(self, session: TutorSession, cancel: threading.Event):
         concept = session.concept
         state = knowledge_state(user=self.scope["user"], course=self.course)
+        threshold = services.course_mastery(self.course)
         titles = {c.slug: c.title for c in course_selectors.concept_graph(course=self.course)}
-        known = [titles[s] for s, cs in state.concepts.items() if s in titles and cs.p_known >= 0.95]
+        known = [titles[s] for s, cs in state.concepts.items() if s in titles and cs.p_known >= threshold]
+        prereqs = list(concept.prerequisites.values_list("slug", "title"))
+        shaky = [title for slug, title in prereqs if state.mastery(slug) < threshold]
         guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
-        return llm.explanation_request(concept=concept, known=known, guess=guess.text if guess else None)
+        return llm.explanation_request(concept=concept, known=known, shaky=shaky,
+                                       guess=guess.text if guess else None, cancel=cancel)
 
 
 async def _ratelimit(*, key: str, limit: int, period: int) -> bool:
