@@ -20,6 +20,7 @@ urlpatterns = [
     path("teach/<slug:slug>/dashboard/", faculty_views.dashboard, name="dashboard"),
     path("teach/<slug:slug>/dashboard.csv", faculty_views.dashboard_csv, name="dashboard_csv"),
     path("teach/", include("courses.urls")),
+    path("status/", views.system_status, name="system_status"),
     path("admin/", admin.site.urls),
     # Course figures. Fine for one machine; behind a proxy at scale, serve MEDIA_ROOT from the proxy instead.
     path(f"{settings.MEDIA_URL.strip('/')}/courses/<path:path>", serve,

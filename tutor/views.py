@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -69,3 +71,18 @@ def knowledge_map_view(request: HttpRequest, slug: str) -> HttpResponse:
     if _session_or_redirect(request, course) is None:
         return redirect("home")
     return render(request, "tutor/map.html", {"course": course, **knowledge_map(user=request.user, course=course)})
+
+
+@login_required
+def system_status(request: HttpRequest) -> HttpResponse:
+    """Faculty and staff see whether the model server is up, and since when it has been down."""
+    from courses.models import Membership
+    from inference.fallback import health_report
+    from tutor import llm
+
+    if not (request.user.is_staff or Membership.objects.filter(
+            user=request.user, role__in=[Membership.Role.FACULTY, Membership.Role.TA]).exists()):
+        raise PermissionDenied
+    backend = llm.backend()
+    return render(request, "tutor/status.html", {"configured": settings.TUTOR_LLM, "backend": backend.name,
+                                                  "health": health_report()})
