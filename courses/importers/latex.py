@@ -110,9 +110,10 @@ def _enclosed(text: str) -> bool:
 
 
 def _wrap(text: str) -> str:
-    """Parenthesise `text` unless it is already one atom: `12`, `x`, `2.5`, `(a+b)`."""
+    """Parenthesise `text` unless it is already one atom: `12`, `x`, `2.5`, `pi`, `(a+b)`. Not `2x`: the checker
+    reads `1/2x` as `x/2`."""
     text = text.strip()
-    if re.fullmatch(r"\w+(\.\d+)?", text) or _enclosed(text):
+    if re.fullmatch(r"\d+(\.\d+)?|[A-Za-z]", text) or text in GREEK or text == "pi" or _enclosed(text):
         return text
     return f"({text})"
 
