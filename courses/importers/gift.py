@@ -214,9 +214,13 @@ def _split_answers(body: str, path: str, line: int, name: str) -> list[dict[str,
 
 
 def _choices(body: str, path: str, line: int, name: str, report: list[ImportIssue],
-             extra: dict[str, Any]) -> dict[str, Any]:
+             extra: dict[str, Any]) -> dict[str, Any] | None:
     answers = _split_answers(body, path, line, name)
     right = [a for a in answers if a["correct"]]
+    if not right and any(a["weight"] > 0 for a in answers):
+        report.append(ImportIssue(f"{path}:{line}", f"question {name!r} gives partial credit for several choices "
+                                  "(a multiple-response question): skipped", "error", "multiple-response"))
+        return None
     if not right:
         raise CourseFormatError(path, line, f"question {name!r} has no right answer (mark one with '=')")
     extra["answers"] = answers

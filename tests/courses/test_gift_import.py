@@ -113,10 +113,12 @@ def test_multiline_answer_block_error_points_into_the_block(tmp_path: Path) -> N
     assert caught.value.line == 3
 
 
-def test_matching_questions_are_reported_not_imported() -> None:
-    result = load_gift("::M:: Match {=a -> 1 =b -> 2}\n\n::K:: Keep {=x ~y}\n", course_slug="m", title="M")
+def test_matching_and_multiple_response_questions_are_reported_not_imported() -> None:
+    result = load_gift("::M:: Match {=a -> 1 =b -> 2}\n\n::K:: Keep {=x ~y}\n\n"
+                       "::R:: Both {~%50%p ~%50%q ~%-100%r}\n", course_slug="m", title="M")
     assert [i.id for c in result.spec.concepts for i in c.items] == ["k"]
-    assert [i.category for i in result.report] == ["matching"]
+    assert [(i.category, i.path) for i in result.report] == [("matching", "<gift text>:1"),
+                                                             ("multiple-response", "<gift text>:5")]
 
 
 def test_load_any_detects_gift_and_names_valid_formats_for_unknown_ones(tmp_path: Path) -> None:
