@@ -33,6 +33,7 @@ from courses.importers.result import ImportIssue, ImportResult, slugify
 _FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))(?:##)?", re.IGNORECASE)
 _VARIABLE = re.compile(r"@\{(\w+)\}")
 _PLAIN_NUMBER = re.compile(r"-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?")
+_MAX_ARCHIVE_BYTES = 500 * 2**20  # JSON and figures only; the OpenStax algebra course is ~17 MiB
 _LINK = re.compile(r"^\s*(\S+)\s*<(.+)>\s*$")  # OATutor writes "https://url <Name>"
 
 
@@ -55,9 +56,15 @@ class _Source:
         if not tarfile.is_tarfile(path):
             raise CourseFormatError(path, None, "an OATutor source is a folder or a .tar.gz of one")
         files: dict[str, bytes] = {}
-        with tarfile.open(path) as tar:
+        total = 0
+        with tarfile.open(path) as tar:  # read into memory, never extracted: member names cannot escape
             for member in tar.getmembers():
-                handle = tar.extractfile(member) if member.isfile() else None
+                if not member.isfile() or not (member.name.endswith(".json") or "/figures/" in member.name):
+                    continue
+                total += member.size
+                if total > _MAX_ARCHIVE_BYTES:
+                    raise CourseFormatError(path, None, f"unpacks to more than {_MAX_ARCHIVE_BYTES // 2**20} MiB")
+                handle = tar.extractfile(member)
                 if handle is not None:
                     files[member.name.removeprefix("./")] = handle.read()
         plans_at = sorted((n for n in files if PurePosixPath(n).name == "coursePlans.json"), key=len)
