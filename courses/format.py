@@ -222,7 +222,7 @@ def _split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
     if not lines or lines[0].strip() != "---":
         raise CourseFormatError(path, 1, "a concept file must start with '---' and YAML front matter")
     for i, line in enumerate(lines[1:], start=1):
-        if line.strip() == "---":
+        if line.rstrip() == "---":  # at column 0 only: an indented "---" belongs to a YAML string
             return "".join(lines[1:i]), "".join(lines[i + 1:]), i + 2
     raise CourseFormatError(path, 1, "front matter is not closed by a second '---' line")
 

@@ -67,7 +67,7 @@ def test_awkward_values_survive_export_and_reimport(tmp_path: Path) -> None:
         ItemSpec(id="s", kind="short_text", prompt="Say yes.", answer="yes", accept=["on", "null", "1.0", "  x"]),
         ItemSpec(id="mc", kind="multiple_choice", prompt="Pick: `#`, `: `, `- `", answer="no",
                  choices=["no", "No", "~", "'quoted'", "1e3"], feedback={"No": "Case matters here.", "1e3": ""}),
-        ItemSpec(id="sym", kind="symbolic", prompt="$\\frac{1}{2}x$\n\n## not a heading inside YAML",
+        ItemSpec(id="sym", kind="symbolic", prompt="$\\frac{1}{2}x$\n\n## not a heading inside YAML\n---\nnor a front-matter end",
                  answer="x/2", variables=["x"], hints=["", "second"], extra={"nested": {"a": [1, {"b": None}]}}),
     ]
     spec = CourseSpec(slug="awkward", title="Awkward: a course", description="Line one\nline two",
