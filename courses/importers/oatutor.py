@@ -215,6 +215,9 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
     if not imp.src.exists(rel):
         imp.issue(folder, "step folder without a step file", "missing-file")
         return
+    if step_id in imp.primary:
+        imp.issue(rel, f"step id {step_id!r} is already used by another problem", "duplicate-id")
+        return
     step = imp.src.json(rel)
     values = _variable_values(imp, rel, problem, step)
     text = _Text(imp, problem_id, rel, values)

@@ -356,3 +356,13 @@ def test_not_an_oatutor_source_fails_loudly(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(CourseFormatError, match="no coursePlans.json"):
         load_oatutor(tmp_path / "empty")
+
+
+def test_a_step_id_used_twice_is_imported_once_and_reported(tmp_path: Path) -> None:
+    root = write_source(tmp_path / "dup", {
+        "p1": {"steps": {"s1": (numeric("$$1$$"), ["adding"], [])}},
+        "p2": {"steps": {"s1": (numeric("$$2$$"), ["adding"], [])}},
+    }, courses=["Course One"])
+    result = load_oatutor(root)
+    assert [i.answer for i in items_of(result).values()] == [1]
+    assert [(i.category, Path(i.path).parts[-4]) for i in result.skipped()] == [("duplicate-id", "p2")]
