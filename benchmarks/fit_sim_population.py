@@ -4,8 +4,8 @@
 
 Per-skill BKT (EM, `learner_model.bkt.fit_bkt`) on every student of the dataset; the JSON keeps only derived
 statistics: 11 evenly spaced quantiles from the 5th to the 95th percentile of p_init, p_learn, guess and slip across skills with enough
-answers, and the spread of student ability (sd of a student's logit shift of first-attempt success, after
-removing binomial noise). No answers, ids or per-skill values are written.
+answers, the spread of student ability (sd of a student's logit shift of first-attempt success, after
+removing binomial noise) and the spread of problem difficulty within a skill (logits, sampling noise removed). No answers, ids or per-skill values are written.
 """
 
 from __future__ import annotations
@@ -48,6 +48,25 @@ def ability_sd(log: Interactions, min_first_attempts: int = 10) -> float:
     return float(np.sqrt(true_var) / (p * (1 - p)))
 
 
+def item_difficulty_sd(log: Interactions, min_answers: int = 30) -> float:
+    """sd (logits) of problem difficulty within a skill, after removing the sampling noise of each estimate."""
+    if not log.has_items:
+        raise ValueError("item difficulty needs problem ids (use a dataset with them, e.g. assist2009)")
+    problems, row = np.unique(log.item, return_inverse=True)
+    n = np.bincount(row)
+    k = np.bincount(row, weights=log.correct.astype(float))
+    skill = np.zeros(len(problems), np.int64)
+    skill[row] = log.skill  # a problem's (first listed) skill
+    keep = n >= min_answers
+    p = (k[keep] + 0.5) / (n[keep] + 1.0)
+    logit = np.log(p / (1 - p))
+    noise = 1.0 / (n[keep] * p * (1 - p))  # delta-method variance of a logit estimate
+    skills, srow = np.unique(skill[keep], return_inverse=True)
+    centred = logit - (np.bincount(srow, weights=logit) / np.bincount(srow))[srow]
+    multi = np.bincount(srow)[srow] >= 2  # a skill with one problem says nothing about spread
+    return float(np.sqrt(max(float((centred[multi] ** 2).mean() - noise[multi].mean()), 0.0)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="assist2009")
@@ -67,6 +86,7 @@ def main() -> None:
         "p_slip": np.array([p.p_slip for p in kept]),
     }
     sd = ability_sd(log)
+    item_sd = item_difficulty_sd(log)
     out = {
         "source": f"per-skill BKT (EM) on {args.dataset}: {log.n_students} students, {len(log)} answers, "
                   f"{len(kept)} of {len(params)} skills with >= {args.min_answers} answers",
@@ -76,6 +96,7 @@ def main() -> None:
         "quantiles": {k: [round(float(x), 4) for x in np.quantile(v, QUANTILES)] for k, v in table.items()},
         "means": {k: round(float(v.mean()), 4) for k, v in table.items()},
         "ability_sd": round(sd, 3),
+        "item_difficulty_sd": round(item_sd, 3),
     }
     args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(out, indent=2))

@@ -52,7 +52,7 @@ class TeachingSettings:
     review_retention: float = 0.85  # FSRS target retention: a review is due when predicted recall falls to it
     guess_first_weight: float = 0.5  # evidence weight of an answer guessed before the lesson
     hint_weight: float = 0.6  # evidence weight multiplier per hint used
-    avoid_recent: int = 3  # do not repeat any of the last few items
+    avoid_recent: int = 2  # do not repeat the last items (more would often rule out every item in the band)
     after_mastery: str = "stop"  # "stop", or "practise_weakest" (the simulator keeps going until hidden mastery)
 
     @classmethod
@@ -79,12 +79,13 @@ class CourseModel:
         object.__setattr__(self, "items_by_concept", {k: tuple(v) for k, v in by_concept.items()})
         object.__setattr__(self, "titles", {c.slug: c.title for c in self.graph})
         object.__setattr__(self, "nodes", {c.slug: c for c in self.graph})
-        object.__setattr__(self, "item_difficulty", {i.id: i.difficulty for i in self.items})
+        object.__setattr__(self, "item_params", {i.id: _item_params(self.params[i.concept], i.difficulty)
+                                                 for i in self.items})
 
     items_by_concept: Mapping[str, tuple[ItemChoice, ...]] = field(init=False, repr=False, compare=False)
     titles: Mapping[str, str] = field(init=False, repr=False, compare=False)
     nodes: Mapping[str, ConceptNode] = field(init=False, repr=False, compare=False)
-    item_difficulty: Mapping[str, float] = field(init=False, repr=False, compare=False)
+    item_params: Mapping[str, BKTParams] = field(init=False, repr=False, compare=False)  # evidence per item
 
 
 @dataclass
@@ -126,6 +127,7 @@ class Step:
     p_correct: float | None  # the policy's prediction for this item
     in_band: bool
     reason: str  # one line the student can read
+    band_possible: bool = False  # some item of the concept had a predicted P(correct) in the band
 
 
 class Policy(Protocol):
@@ -173,6 +175,11 @@ class _MasteryLearning:
     def _p_known(self, state: LearnerState, slug: str) -> float:
         return state.knowledge.mastery(slug, self.course.params[slug])
 
+    def _beliefs(self, state: LearnerState) -> dict[str, float]:
+        """P(known) of every concept in one pass (the hot path of the per-item policies)."""
+        seen = state.knowledge.concepts
+        return {s: seen[s].p_known if s in seen else p.p_init for s, p in self.course.params.items()}
+
     def _mastered(self, state: LearnerState, slug: str) -> bool:
         return self._p_known(state, slug) >= self.settings.mastery
 
@@ -189,30 +196,37 @@ class _MasteryLearning:
         lo, hi = self.settings.band
         return item.id, p, lo <= p <= hi
 
-    def _effective_p_known(self, state: LearnerState, concept: str, now: datetime) -> float:
-        return self._p_known(state, concept)
+    def _recall(self, state: LearnerState, concept: str, now: datetime) -> float:
+        """P(still recalled | known): 1 unless the policy tracks forgetting."""
+        return 1.0
 
-    def _difficulty(self, item: str | None) -> float:
-        return self.course.item_difficulty.get(item, 0.0) if item is not None else 0.0
+    def _effective_p_known(self, state: LearnerState, concept: str, now: datetime) -> float:
+        return self._p_known(state, concept) * self._recall(state, concept, now)
 
     def next_step(self, state: LearnerState, now: datetime) -> Step:
         choice = self._choose_concept(state, now)
         if choice is None:
             if self.settings.after_mastery == "stop":
                 return Step("done", None, None, None, False, "You have mastered every concept in this course.")
+            beliefs = self._beliefs(state)
             concept = min((c.slug for c in self.course.graph),
-                          key=lambda s: (self._effective_p_known(state, s, now), self.course.nodes[s].order))
+                          key=lambda s: (beliefs[s] * self._recall(state, s, now), self.course.nodes[s].order))
             choice = ("review", concept, f"Extra practice on {self.course.titles[concept]}, your least secure concept.")
         kind, concept, reason = choice
-        item, p, in_band = self._choose_item(state, concept, self._effective_p_known(state, concept, now))
-        return Step(kind, concept, item, p, in_band, reason)
+        p_known = self._effective_p_known(state, concept, now)
+        item, p, in_band = self._choose_item(state, concept, p_known)
+        lo, hi = self.settings.band
+        params = self.course.params[concept]
+        possible = in_band or any(lo <= p_correct(p_known, params, i.difficulty) <= hi
+                                  for i in self.course.items_by_concept[concept])
+        return Step(kind, concept, item, p, in_band, reason, possible)
 
     def record(self, state: LearnerState, step: Step, correct: bool, now: datetime, *,
                hints_used: int = 0, guess_first: bool = False) -> None:
         if step.concept is None:
             raise ValueError("a 'done' step has nothing to record")
         concept = step.concept
-        params = _item_params(self.course.params[concept], self._difficulty(step.item))
+        params = self.course.item_params[step.item] if step.item is not None else self.course.params[concept]
         weight = (self.settings.guess_first_weight if guess_first else 1.0) * self.settings.hint_weight ** hints_used
         if step.kind == "review" and self.reviews:
             cs = state.knowledge.concept(concept, params)
@@ -240,8 +254,8 @@ class TutorPolicy(_MasteryLearning):
     name = "ours"
     reviews = True
 
-    def _effective_p_known(self, state: LearnerState, concept: str, now: datetime) -> float:
-        return self._p_known(state, concept) * state.reviews.retrievability(concept, now)
+    def _recall(self, state: LearnerState, concept: str, now: datetime) -> float:
+        return state.reviews.retrievability(concept, now)
 
     def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
         titles = self.course.titles
@@ -250,11 +264,12 @@ class TutorPolicy(_MasteryLearning):
                 days = state.reviews.days_since(concept, now)
                 return ("review", concept, f"Time to review {titles[concept]}: it has been {days:.0f} days, "
                         "and memory fades without practice.")
-        if state.current and not self._mastered(state, state.current):
+        ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
+        # the concept in progress stays only while ready: a failed review can unmaster one of its prerequisites
+        if state.current and any(c.slug == state.current for c in ready):
             pct = round(100 * self._p_known(state, state.current))
             return ("learn", state.current, f"Keep going with {titles[state.current]}: about {pct}% sure you have "
                     f"it, practice stops at {round(100 * self.settings.mastery)}%.")
-        ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
         if not ready:
             return None
         # the ready concept the student is closest to knowing costs the fewest items to master
@@ -313,10 +328,11 @@ class LowestMasteryPolicy(_MasteryLearning):
     name = "lowest_mastery"
 
     def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
-        open_ = [c for c in self.course.graph if not self._mastered(state, c.slug)]
+        beliefs = self._beliefs(state)
+        open_ = [c for c in self.course.graph if beliefs[c.slug] < self.settings.mastery]
         if not open_:
             return None
-        chosen = min(open_, key=lambda c: (self._p_known(state, c.slug), c.order))
+        chosen = min(open_, key=lambda c: (beliefs[c.slug], c.order))
         return ("learn", chosen.slug, f"{chosen.title} is your weakest skill.")
 
 

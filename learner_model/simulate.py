@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,6 +84,7 @@ class PopulationParams:
     leak: float = 0.15  # P(known at enrolment) multiplier when a prerequisite is unknown
     prereq_learn_factor: float = 0.3  # p_learn multiplier while a prerequisite is unlearned
     prereq_answer_penalty: float = 1.0  # logit penalty on answers while a prerequisite is unlearned
+    item_difficulty_sd: float = 0.7  # sd (logits) of item difficulty within a concept
     prior_stability_days: float = 20.0  # memory stability of concepts known at enrolment
     source: str = "provisional"  # where the quantiles came from
 
@@ -92,6 +94,7 @@ class PopulationParams:
         q = data["quantiles"]
         return cls(p_init=tuple(q["p_init"]), p_learn=tuple(q["p_learn"]), p_guess=tuple(q["p_guess"]),
                    p_slip=tuple(q["p_slip"]), ability_sd=float(data.get("ability_sd", 0.8)),
+                   item_difficulty_sd=float(data.get("item_difficulty_sd", 0.7)),
                    source=str(data.get("source", "unknown")))
 
 
@@ -126,10 +129,11 @@ class SimCourse:
 
 
 def make_course(n_concepts: int = 50, *, seed: int = 0, items_per_concept: int = 10,
-                population: PopulationParams | None = None, difficulty_sd: float = 1.2,
-                difficulty_noise: float = 0.3) -> SimCourse:
+                population: PopulationParams | None = None, difficulty_noise: float = 0.3) -> SimCourse:
     """A random DAG in authored (topological) order with an item bank whose difficulties spread around 0.
 
+    A concept's items sit at evenly spaced quantiles of N(0, item_difficulty_sd) (the spread of problem
+    difficulty within an ASSISTments skill), so every bank covers easy to hard alike.
     Concept i takes 1-3 prerequisites among the 8 concepts before it (about one in eight is a root),
     which gives long chains like a real syllabus. The tutor sees each item's difficulty with
     `difficulty_noise` logits of estimation error.
@@ -154,10 +158,11 @@ def make_course(n_concepts: int = 50, *, seed: int = 0, items_per_concept: int =
     slip = np.minimum(slip, 0.95 - guess)
     items: list[ItemChoice] = []
     true_difficulty: dict[str, float] = {}
-    ladder = np.linspace(-1.0, 1.0, items_per_concept) * difficulty_sd * 1.5
+    normal = NormalDist(0.0, pop.item_difficulty_sd)
+    ladder = [normal.inv_cdf((j + 0.5) / items_per_concept) for j in range(items_per_concept)]
     for node in nodes:
         for j, base in enumerate(ladder):
-            d = float(base + rng.normal(0.0, 0.3))
+            d = float(base)
             item_id = f"{node.slug}-i{j}"
             true_difficulty[item_id] = d
             items.append(ItemChoice(id=item_id, concept=node.slug,
@@ -318,11 +323,46 @@ class RunResult:
     practice: NDArray[np.int64]  # practice items (placement excluded)
     in_band_predicted: NDArray[np.int64]  # practice items whose predicted P(correct) was in the band
     in_band_true: NDArray[np.int64]  # practice items whose hidden expected P(correct) was in the band
+    band_possible: NDArray[np.int64]  # practice items where the bank had an item predicted in the band
     reviews: NDArray[np.int64]  # practice items the policy labelled "review"
     retention: NDArray[np.float64]  # share of the course recalled `retention_delay` days after mastery
     placement_questions: NDArray[np.int64]
     placement_accuracy: NDArray[np.float64]  # (S, budget + 1) share of concepts classified right after k questions
     learned_curve: NDArray[np.float32]  # (max_items + 1,) mean share of concepts learned after n items
+
+
+def run_placement(room: Classroom, course: CourseModel, settings: PlacementSettings
+                  ) -> tuple[list[Placement], NDArray[np.float64]]:
+    """Every student takes the diagnostic at enrolment (time 0; questions teach nothing).
+
+    Returns the finished placements and the (S, budget + 1) share of concepts classified right
+    (posterior >= 0.5 against the hidden knowledge at enrolment) after k questions.
+    """
+    population = room.population
+    n_s = population.n_students
+    index = {s: i for i, s in enumerate(population.course.slugs)}
+    budget = settings.max_questions
+    accuracy = np.zeros((n_s, budget + 1))
+    diagnostics = [Placement(course.graph, course.params, settings) for _ in range(n_s)]
+    truth = population.known0[:, [index[c.slug] for c in course.graph]]
+    for k in range(budget + 1):
+        active: list[int] = []
+        concepts: list[str] = []
+        for s, diag in enumerate(diagnostics):
+            post = diag.posterior()
+            accuracy[s, k] = np.mean(np.array([post[c.slug] >= 0.5 for c in course.graph]) == truth[s])
+            if diag.asked == k and (concept := diag.next_question()) is not None:
+                active.append(s)
+                concepts.append(concept)
+        if not active:
+            accuracy[:, k + 1:] = accuracy[:, k:k + 1]
+            break
+        items = [diagnostic_item(course.items, c) for c in concepts]
+        answers = room.answer(np.array(active), np.array([index[c] for c in concepts]), [i.id for i in items],
+                              0.0, learn=False)
+        for s, concept, item, ok in zip(active, concepts, items, answers, strict=True):
+            diagnostics[s].record(concept, bool(ok), difficulty=item.difficulty)
+    return diagnostics, accuracy
 
 
 def simulate_policy(population: Population, policy: Policy, course: CourseModel, *,
@@ -338,37 +378,18 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
     n_s = population.n_students
     index = {s: i for i, s in enumerate(population.course.slugs)}
     count = np.zeros(n_s, dtype=np.int64)
-    budget = placement.max_questions if placement else 0
-    accuracy = np.zeros((n_s, budget + 1))
-    asked = np.zeros(n_s, dtype=np.int64)
 
     def now_of(s: int) -> datetime:
         return EPOCH + timedelta(days=float(count[s]) / items_per_day)
 
     if placement is not None:
-        diagnostics = [Placement(course.graph, course.params, placement) for _ in range(n_s)]
-        truth = population.known0[:, [index[c.slug] for c in course.graph]]
-        for k in range(budget + 1):
-            active: list[int] = []
-            concepts: list[str] = []
-            for s, diag in enumerate(diagnostics):
-                post = diag.posterior()
-                accuracy[s, k] = np.mean(np.array([post[c.slug] >= 0.5 for c in course.graph]) == truth[s])
-                if asked[s] == k and (concept := diag.next_question()) is not None:
-                    active.append(s)
-                    concepts.append(concept)
-            if not active:
-                accuracy[:, k + 1:] = accuracy[:, k:k + 1]
-                break
-            items = [diagnostic_item(course.items, c) for c in concepts]
-            answers = room.answer(np.array(active), np.array([index[c] for c in concepts]), [i.id for i in items],
-                                  count[active] / items_per_day, learn=False)
-            for s, concept, item, ok in zip(active, concepts, items, answers, strict=True):
-                diagnostics[s].record(concept, bool(ok), difficulty=item.difficulty)
-                asked[s] += 1
-                count[s] += 1
+        diagnostics, accuracy = run_placement(room, course, placement)
+        asked = np.array([d.asked for d in diagnostics], dtype=np.int64)
+        count += asked
         states = [LearnerState.from_placement(d, course, now_of(s)) for s, d in enumerate(diagnostics)]
     else:
+        asked = np.zeros(n_s, dtype=np.int64)
+        accuracy = np.zeros((n_s, 1))
         states = [LearnerState(reviews=ReviewSchedule(desired_retention=course.settings.review_retention))
                   for _ in range(n_s)]
 
@@ -377,7 +398,7 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
         learned[s, :count[s] + 1] = room.learned[s].mean()
     done = room.learned.all(axis=1)
     finished_at = np.where(done, count, -1)
-    zeros = dict.fromkeys(("correct", "practice", "band_p", "band_t", "reviews"), 0)
+    zeros = dict.fromkeys(("correct", "practice", "band_p", "band_t", "band_ok", "reviews"), 0)
     tally = {k: np.zeros(n_s, dtype=np.int64) for k in zeros}
     lo, hi = course.settings.band
     while True:
@@ -397,16 +418,18 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
         when = count[act] / items_per_day
         p_true = room.p_correct(act, concept_idx, np.array([room.difficulty[i] for i in item_ids]), when)
         answers = room.answer(act, concept_idx, item_ids, when)
-        for s, step, ok, pt in zip(active, steps, answers, p_true, strict=True):
+        share = room.learned[act].mean(axis=1)
+        for s, step, ok, pt, sh in zip(active, steps, answers, p_true, share, strict=True):
             policy.record(states[s], step, bool(ok), now_of(s))
             count[s] += 1
             tally["practice"][s] += 1
             tally["correct"][s] += int(ok)
             tally["band_p"][s] += int(step.in_band)
             tally["band_t"][s] += int(lo <= pt <= hi)
+            tally["band_ok"][s] += int(step.band_possible)
             tally["reviews"][s] += int(step.kind == "review")
-            learned[s, count[s]] = room.learned[s].mean()
-            if room.learned[s].all():
+            learned[s, count[s]] = sh
+            if sh == 1.0:
                 done[s] = True
                 finished_at[s] = count[s]
                 learned[s, count[s]:] = 1.0
@@ -414,5 +437,6 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
     retention = room.retention(items / items_per_day + retention_delay)
     return RunResult(name=policy.name, items=items, reached=done, correct=tally["correct"],
                      practice=tally["practice"], in_band_predicted=tally["band_p"], in_band_true=tally["band_t"],
+                     band_possible=tally["band_ok"],
                      reviews=tally["reviews"], retention=retention, placement_questions=asked,
                      placement_accuracy=accuracy, learned_curve=learned.mean(axis=0))

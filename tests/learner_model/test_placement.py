@@ -1,0 +1,95 @@
+"""Placement: an adaptive diagnostic over the prerequisite graph, checked against simulated hidden truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from learner_model.knowledge import BKTParams
+from learner_model.placement import Placement, PlacementSettings
+from learner_model.select import ConceptNode
+from learner_model.simulate import Classroom, make_course, make_population, run_placement
+
+CHAIN = (
+    ConceptNode("a", "A", (), 0),
+    ConceptNode("b", "B", ("a",), 1),
+    ConceptNode("c", "C", ("b",), 2),
+    ConceptNode("d", "D", ("c",), 3),
+)
+PARAMS = {c.slug: BKTParams(p_init=0.5, p_guess=0.15, p_slip=0.1) for c in CHAIN}
+SMALL = PlacementSettings(n_particles=2000, max_questions=3)
+
+
+def test_placement_stops_at_the_question_budget() -> None:
+    course = make_course(30, seed=1)
+    placement = Placement(course.nodes, course.params, PlacementSettings(max_questions=5, n_particles=500))
+    asked = 0
+    while (concept := placement.next_question()) is not None:
+        placement.record(concept, asked % 2 == 0)
+        asked += 1
+    assert asked == 5
+    assert placement.done
+
+
+def test_student_can_stop_early_and_the_tutor_keeps_the_posterior() -> None:
+    placement = Placement(CHAIN, PARAMS, SMALL)
+    concept = placement.next_question()
+    assert concept is not None
+    placement.record(concept, True)
+    placement.stop()
+    assert placement.done and placement.next_question() is None
+    knowledge = placement.seed_knowledge()
+    assert set(knowledge.concepts) == {"a", "b", "c", "d"}
+
+
+def test_knowing_a_concept_makes_its_prerequisites_likely_known() -> None:
+    placement = Placement(CHAIN, PARAMS, SMALL)
+    before = placement.posterior()
+    placement.record("c", True)
+    after = placement.posterior()
+    assert after["a"] > before["a"] and after["b"] > before["b"]
+    assert after["b"] > 0.5
+
+
+def test_failing_a_concept_makes_what_depends_on_it_likely_unknown() -> None:
+    placement = Placement(CHAIN, PARAMS, SMALL)
+    before = placement.posterior()
+    placement.record("b", False)
+    after = placement.posterior()
+    assert after["c"] < before["c"] and after["d"] < before["d"]
+    assert after["d"] < 0.15
+
+
+def test_placement_round_trips_through_json() -> None:
+    placement = Placement(CHAIN, PARAMS, SMALL)
+    placement.record("b", True)
+    restored = Placement.from_dict(json.loads(json.dumps(placement.to_dict())), CHAIN, PARAMS)
+    assert restored.posterior() == pytest.approx(placement.posterior())
+    assert restored.next_question() == placement.next_question()
+
+
+def test_an_unknown_concept_is_refused_with_the_valid_ones() -> None:
+    placement = Placement(CHAIN, PARAMS, SMALL)
+    with pytest.raises(KeyError, match="the course has: a, b, c, d"):
+        placement.record("z", True)
+
+
+def test_graph_order_does_not_matter() -> None:
+    shuffled = (CHAIN[2], CHAIN[0], CHAIN[3], CHAIN[1])
+    a, b = Placement(CHAIN, PARAMS, SMALL), Placement(shuffled, PARAMS, SMALL)
+    a.record("c", True)
+    b.record("c", True)
+    assert a.posterior() == pytest.approx(b.posterior())
+
+
+@pytest.mark.slow
+def test_placement_classifies_more_concepts_right_than_the_prior_alone() -> None:
+    course = make_course(25, seed=3)
+    population = make_population(course, 60, seed=4)
+    _, accuracy = run_placement(Classroom.fresh(population, seed=5), course.model(),
+                                PlacementSettings(max_questions=10, n_particles=800))
+    mean = accuracy.mean(axis=0)
+    assert mean[-1] > mean[0] + 0.05
+    assert np.all(accuracy >= 0) and np.all(accuracy <= 1)

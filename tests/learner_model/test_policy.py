@@ -1,0 +1,167 @@
+"""Teaching policy: ready concepts only, items in the band, review when memory fades, stop at mastery."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from learner_model.knowledge import BKTParams, ConceptState, KnowledgeState, p_correct
+from learner_model.placement import Placement, PlacementSettings
+from learner_model.policy import (
+    CourseModel,
+    LearnerState,
+    TeachingSettings,
+    diagnostic_item,
+    make_policy,
+)
+from learner_model.select import ConceptNode, ItemChoice, choose_item, next_concept, ready_concepts
+from learner_model.simulate import make_course
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+GRAPH = (
+    ConceptNode("frac", "Fractions", (), 0),
+    ConceptNode("ratio", "Ratios", ("frac",), 1),
+    ConceptNode("lin", "Linear equations", (), 2),
+    ConceptNode("slope", "Slope", ("ratio", "lin"), 3),
+)
+PARAMS = {c.slug: BKTParams(p_init=0.2, p_learn=0.2, p_guess=0.2, p_slip=0.1) for c in GRAPH}
+ITEMS = tuple(ItemChoice(f"{c.slug}-{k}", c.slug, d) for c in GRAPH for k, d in enumerate((-2.0, -1.0, 0.0, 1.0)))
+
+
+def course(**overrides: object) -> CourseModel:
+    return CourseModel(GRAPH, ITEMS, PARAMS, TeachingSettings(**overrides))  # type: ignore[arg-type]
+
+
+def state_with(**p_known: float) -> LearnerState:
+    return LearnerState(knowledge=KnowledgeState({s: ConceptState(p_known=p) for s, p in p_known.items()}))
+
+
+def test_ours_never_offers_a_concept_whose_prerequisites_are_unmastered() -> None:
+    sim = make_course(25, seed=2)
+    model = sim.model()
+    policy = make_policy("ours", model, seed=0)
+    rng = random.Random(0)
+    for _student in range(4):
+        state = LearnerState()
+        now = NOW
+        for _ in range(300):
+            step = policy.next_step(state, now)
+            assert step.concept is not None
+            if step.kind == "learn":
+                for prereq in model.nodes[step.concept].prerequisites:
+                    assert state.knowledge.mastery(prereq, model.params[prereq]) >= model.settings.mastery
+            policy.record(state, step, rng.random() < 0.7, now)
+            now += timedelta(minutes=30)
+
+
+def test_prerequisites_placed_out_of_count_as_mastered() -> None:
+    model = course()
+    placement = Placement(GRAPH, PARAMS, PlacementSettings(n_particles=500, clip=0.0))
+    state = LearnerState.from_placement(placement, model, NOW)
+    for slug in ("frac", "ratio", "lin"):
+        state.knowledge.concepts[slug].p_known = 0.99  # as if the diagnostic proved them known
+    step = make_policy("ours", model).next_step(state, NOW)
+    assert step.concept == "slope"
+    assert step.reason == "You're ready for Slope because you know Ratios and Linear equations."
+
+
+@settings(max_examples=60, deadline=None)
+@given(p_known=st.floats(0.0, 0.94), difficulties=st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=8))
+def test_the_chosen_item_is_in_the_band_whenever_the_bank_has_one(p_known: float, difficulties: list[float]) -> None:
+    items = tuple(ItemChoice(f"frac-{k}", "frac", d) for k, d in enumerate(difficulties))
+    model = CourseModel(GRAPH, items, PARAMS, TeachingSettings(avoid_recent=0))
+    step = make_policy("ours", model).next_step(state_with(frac=p_known, lin=0.99), NOW)
+    assert step.concept == "frac" and step.item is not None
+    lo, hi = model.settings.band
+    predicted = [p_correct(p_known, PARAMS["frac"], d) for d in difficulties]
+    assert step.in_band == any(lo <= p <= hi for p in predicted)
+    assert step.p_correct == pytest.approx(predicted[int(step.item.split("-")[1])])
+
+
+def test_practice_stops_at_mastery() -> None:
+    model = course()
+    policy = make_policy("ours", model)
+    state = LearnerState()
+    first = policy.next_step(state, NOW)
+    for _ in range(30):
+        step = policy.next_step(state, NOW)
+        if step.concept != first.concept:
+            break
+        policy.record(state, step, True, NOW)
+    assert state.knowledge.mastery(first.concept, PARAMS[first.concept]) >= 0.95
+    assert policy.next_step(state, NOW).concept != first.concept
+
+
+def test_a_review_is_interleaved_when_retention_drops() -> None:
+    model = course()
+    policy = make_policy("ours", model)
+    state = state_with(frac=0.2, ratio=0.1, lin=0.1, slope=0.1)
+    while state.knowledge.concepts["frac"].p_known < 0.95:
+        policy.record(state, policy.next_step(state, NOW), True, NOW)
+    assert "frac" in state.reviews.cards
+    assert policy.next_step(state, NOW + timedelta(hours=1)).kind == "learn"
+    later = NOW + timedelta(days=30)
+    step = policy.next_step(state, later)
+    assert (step.kind, step.concept) == ("review", "frac")
+    assert step.reason.startswith("Time to review Fractions: it has been 30 days")
+    policy.record(state, step, True, later)
+    assert state.reviews.cards["frac"].due > later
+
+
+def test_hints_and_guesses_before_the_lesson_count_as_weaker_evidence() -> None:
+    model = course()
+    policy = make_policy("ours", model)
+    plain, hinted, guessed = state_with(frac=0.4), state_with(frac=0.4), state_with(frac=0.4)
+    step = policy.next_step(plain, NOW)
+    policy.record(plain, step, True, NOW)
+    policy.record(hinted, step, True, NOW, hints_used=2)
+    policy.record(guessed, step, True, NOW, guess_first=True)
+    assert plain.knowledge.concepts["frac"].p_known > hinted.knowledge.concepts["frac"].p_known > 0.4
+    assert plain.knowledge.concepts["frac"].p_known > guessed.knowledge.concepts["frac"].p_known > 0.4
+
+
+def test_a_finished_course_says_so() -> None:
+    step = make_policy("ours", course()).next_step(state_with(frac=0.99, ratio=0.99, lin=0.99, slope=0.99), NOW)
+    assert (step.kind, step.concept, step.item) == ("done", None, None)
+    assert step.reason == "You have mastered every concept in this course."
+
+
+def test_learner_state_round_trips_through_json() -> None:
+    model = course()
+    policy = make_policy("ours", model)
+    state = LearnerState()
+    for k in range(12):
+        policy.record(state, policy.next_step(state, NOW), k % 3 != 0, NOW)
+    restored = LearnerState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert restored.to_dict() == state.to_dict()
+    later = NOW + timedelta(days=9)
+    a, b = policy.next_step(restored, later), policy.next_step(state, later)
+    assert (a.kind, a.concept, a.item, a.reason) == (b.kind, b.concept, b.item, b.reason)
+    assert a.p_correct == pytest.approx(b.p_correct, abs=1e-5)  # beliefs are stored to 6 decimals
+
+
+def test_an_unknown_policy_name_fails_loudly() -> None:
+    with pytest.raises(ValueError, match="valid: ours, textbook, random_ready, lowest_mastery"):
+        make_policy("greedy", course())
+
+
+def test_baseline_lowest_mastery_ignores_the_graph() -> None:
+    step = make_policy("lowest_mastery", course()).next_step(state_with(frac=0.5, ratio=0.4, lin=0.6, slope=0.05), NOW)
+    assert step.concept == "slope"
+
+
+def test_the_diagnostic_item_is_the_most_average_one() -> None:
+    assert diagnostic_item(ITEMS, "ratio").id == "ratio-2"
+
+
+def test_select_v0_api_still_takes_one_shared_parameter_set() -> None:
+    shared = BKTParams()
+    state = KnowledgeState({"frac": ConceptState(p_known=0.97)})
+    assert [c.slug for c in ready_concepts(GRAPH, state, 0.95, shared)] == ["ratio", "lin"]
+    assert next_concept(GRAPH, state, 0.95, shared).concept == "ratio"
+    assert choose_item(ITEMS[:4], 0.9, shared) is not None

@@ -1,0 +1,117 @@
+"""Simulated students: reproducible, graph-consistent, and faithful to the effects they are meant to model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from learner_model.placement import PlacementSettings
+from learner_model.policy import make_policy
+from learner_model.simulate import (
+    POPULATION_FILE,
+    Classroom,
+    PopulationParams,
+    make_course,
+    make_population,
+    retrievability,
+    simulate_policy,
+)
+
+
+@pytest.fixture(scope="module")
+def world():  # type: ignore[no-untyped-def]
+    course = make_course(12, seed=7, items_per_concept=6)
+    return course, make_population(course, 12, seed=8)
+
+
+def _run(world, name: str, placement: bool = False):  # type: ignore[no-untyped-def]
+    course, population = world
+    model = course.model()
+    settings = PlacementSettings(max_questions=4, n_particles=300) if placement else None
+    return simulate_policy(population, make_policy(name, model, seed=1), model, placement=settings, seed=2,
+                           max_items=600)
+
+
+def test_same_seed_gives_the_same_simulation(world) -> None:  # type: ignore[no-untyped-def]
+    a, b = _run(world, "ours", placement=True), _run(world, "ours", placement=True)
+    np.testing.assert_array_equal(a.items, b.items)
+    np.testing.assert_array_equal(a.correct, b.correct)
+    np.testing.assert_array_equal(a.retention, b.retention)
+    np.testing.assert_array_equal(a.learned_curve, b.learned_curve)
+
+
+def test_every_policy_meets_the_same_hidden_students() -> None:
+    course = make_course(10, seed=3)
+    first, second = make_population(course, 20, seed=4), make_population(course, 20, seed=4)
+    np.testing.assert_array_equal(first.known0, second.known0)
+    np.testing.assert_array_equal(first.p_learn, second.p_learn)
+    room = Classroom.fresh(first, seed=0)
+    room.answer(np.arange(20), np.zeros(20, dtype=np.int64), [course.items[0].id] * 20, 0.0)
+    np.testing.assert_array_equal(first.known0, second.known0)  # a run never writes the hidden truth
+
+
+def test_simulation_ends_when_the_hidden_state_has_learned_everything(world) -> None:  # type: ignore[no-untyped-def]
+    result = _run(world, "textbook")
+    assert result.reached.mean() >= 0.75
+    assert np.all(result.items[~result.reached] == 600)  # the rest are counted at the cap, not dropped
+    assert np.all(np.diff(result.learned_curve) >= -1e-6)
+
+
+def test_knowledge_at_enrolment_follows_the_graph() -> None:
+    course = make_course(30, seed=5)
+    population = make_population(course, 3000, seed=6)
+    known, mask = population.known0, population.prereq_mask
+    with_prereqs, without = [], []
+    for c in range(len(course.nodes)):
+        if not mask[c].any():
+            continue
+        ok = known[:, mask[c]].all(axis=1)
+        with_prereqs.append(known[ok, c].mean())
+        without.append(known[~ok, c].mean())
+    assert np.mean(without) < 0.5 * np.mean(with_prereqs)
+
+
+def test_unlearned_prerequisites_slow_learning_and_worsen_answers() -> None:
+    course = make_course(10, seed=11)
+    child = next(i for i, n in enumerate(course.nodes) if n.prerequisites)
+    population = make_population(course, 4000, seed=12)
+    population.known0[:] = False
+    rates, accuracy = [], []
+    for prereqs_learned in (True, False):
+        room = Classroom.fresh(population, seed=13)
+        room.learned[:, population.prereq_mask[child]] = prereqs_learned
+        students = np.arange(4000)
+        item = [course.items[child * 10 + 5].id] * 4000
+        accuracy.append(room.answer(students, np.full(4000, child), item, 0.0, learn=False).mean())
+        room.answer(students, np.full(4000, child), item, 0.0)
+        rates.append(room.learned[:, child].mean())
+    assert rates[1] < 0.6 * rates[0]
+    assert accuracy[1] < accuracy[0]
+
+
+def test_memories_fade_and_spaced_recall_strengthens_them() -> None:
+    assert retrievability(5.0, 5.0) == pytest.approx(0.9)
+    assert retrievability(30.0, 5.0) < retrievability(10.0, 5.0) < 1.0
+    course = make_course(3, seed=0)
+    population = make_population(course, 2000, seed=1)
+    population.known0[:] = True
+    room = Classroom.fresh(population, seed=2)
+    room.stability[:] = 3.0
+    students, concept = np.arange(2000), np.zeros(2000, dtype=np.int64)
+    item = [course.items[5].id] * 2000
+    room.answer(students[:1000], concept[:1000], item[:1000], 0.05)  # massed: right after the last practice
+    room.answer(students[1000:], concept[1000:], item[1000:], 6.0)  # spaced
+    recalled_spaced = room.stability[1000:, 0][room.stability[1000:, 0] > 3.0]
+    assert room.stability[:1000, 0].mean() < recalled_spaced.mean()
+
+
+def test_the_population_file_is_fitted_and_loads() -> None:
+    data = json.loads(POPULATION_FILE.read_text())
+    params = PopulationParams.load()
+    for name in ("p_init", "p_learn", "p_guess", "p_slip"):
+        values = getattr(params, name)
+        assert len(values) == 11 and list(values) == sorted(values)
+        assert 0.0 <= values[0] and values[-1] <= 1.0
+    assert data["provisional"] is False, "run benchmarks/fit_sim_population.py to fit the population"
