@@ -1,0 +1,125 @@
+"""Faculty author a concept with a prerequisite and an item in the browser, try the item as a student,
+and a student then meets that concept and item in their session."""
+
+import pytest
+
+from courses.models import Concept, Item
+from learner_model.knowledge import ConceptState, KnowledgeState
+from tutor.models import KnowledgeRecord
+from tutor.services import enrollment_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _login(page, base, username, password):
+    page.context.clear_cookies()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_server_url, browser_page, course,
+                                                                         prof, alice, test_output):
+    page, base = browser_page, live_server_url
+    # alice has mastered b and c and nearly mastered a: once a is mastered, the new concept is the one ready
+    enrollment_create(user=alice, course=course)
+    state = KnowledgeState(concepts={"a": ConceptState(0.94, 6, 5), "b": ConceptState(0.99, 5, 5),
+                                     "c": ConceptState(0.99, 5, 5)})
+    KnowledgeRecord.objects.filter(user=alice, course=course).update(blob=state.to_blob())
+
+    # --- faculty: home shows the teaching links
+    _login(page, base, "prof", "pw-prof-123")
+    assert page.locator("text=Review queue").count() == 1
+    page.click("text=Author")
+    page.wait_for_selector("#concept-graph")
+    page.screenshot(path=test_output / "1-course-graph.png", full_page=True)
+
+    # --- a new concept with a prerequisite, lesson previewed live (Markdown + KaTeX)
+    page.click("#new-concept")
+    page.fill("#id_slug", "sums")
+    page.fill("#id_title", "Derivative of a sum")
+    page.check("input[name=prerequisites][value=a]")
+    page.fill("#id_pain_first", "Find the slope of $x^2 + 5x$ at $x = 1$.")
+    page.fill("#id_guess_first", "Is the derivative of a sum the sum of the derivatives?")
+    page.fill("#id_guess_choices", "yes\nno")
+    page.locator("#id_explanation").press_sequentially("Differentiate **term by term**: $(f+g)' = f' + g'$.")
+    page.wait_for_selector("#preview-explanation .katex")
+    assert "term by term" in page.inner_text("#preview-explanation strong")
+    page.locator("#id_lesson").press_sequentially("Sums: $$\\frac{d}{dx}(x^2 + 5x) = 2x + 5$$")
+    page.wait_for_selector("#preview-lesson .katex-display")
+    page.screenshot(path=test_output / "2-concept-form-preview.png", full_page=True)
+    page.click("#save-concept")
+    page.wait_for_url(f"{base}/teach/{course.slug}/concepts/sums/")
+    concept = Concept.objects.get(course=course, slug="sums")
+    assert list(concept.prerequisites.values_list("slug", flat=True)) == ["a"]
+
+    # --- an item, tried as a student: right, then wrong with the authored misconception
+    page.click("#new-item")
+    page.fill("#id_slug", "sums-1")
+    page.select_option("#id_kind", "symbolic")
+    page.locator("#id_prompt").press_sequentially("Differentiate $x^2 + 5x$.")
+    page.wait_for_selector("#preview-prompt .katex")
+    page.fill("#id_answer", "2*x + 5")
+    page.fill("#id_variables", "x")
+    page.fill("#id_hints", "Differentiate each term.")
+    page.fill("#id_feedback", "2*x => The derivative of 5x is 5, not 0.")
+    page.click("#save-item")
+    page.wait_for_selector("#try-it")
+    item = Item.objects.get(slug="sums-1")
+    assert item.status == "published" and item.answer == "2*x + 5"
+    page.fill("#try-answer", "5 + 2x")
+    page.click("#try-submit")
+    page.wait_for_selector('#try-feedback[data-correct="1"]')
+    page.screenshot(path=test_output / "3-try-right.png", full_page=True)
+    page.fill("#try-answer", "2x")
+    page.click("#try-submit")
+    page.wait_for_selector('#try-feedback[data-correct="0"]')
+    assert "derivative of 5x is 5" in page.inner_text("#try-feedback")
+    page.screenshot(path=test_output / "4-try-wrong.png", full_page=True)
+
+    # --- the graph shows the new arrow and refuses a cycle, naming it
+    page.goto(f"{base}/teach/{course.slug}/")
+    assert page.locator('#concept-graph path[data-edge="a->sums"]').count() == 1
+    page.select_option("select[name=prerequisite]", "sums")
+    page.select_option("select[name=concept]", "a")
+    page.click("#add-edge")
+    page.wait_for_selector("#graph-error")
+    assert "a → sums → a" in page.inner_text("#graph-error") or "sums → a → sums" in page.inner_text("#graph-error")
+    page.screenshot(path=test_output / "5-cycle-refused.png", full_page=True)
+
+    # --- the student masters a, and the tutor moves her on to the new concept and its item
+    _login(page, base, "alice", "pw-alice-123")
+    page.goto(f"{base}/learn/{course.slug}/")
+    page.wait_for_selector('#stage[data-phase="pain"]')
+    page.check("input[name=guess][value=yes]")
+    page.click("#commit-guess")
+    page.wait_for_selector("#start-practice")
+    page.click("#start-practice")
+    page.wait_for_selector('#stage[data-phase="practice"]')
+    served = Item.objects.get(pk=int(page.locator("section.item").get_attribute("id").removeprefix("item-")))
+    if served.kind == "multiple_choice":
+        page.check(f"input[name=answer][value='{served.answer}']")
+    else:
+        page.fill("#answer-input", str(served.answer))
+    page.click("#submit-answer")
+    page.wait_for_selector("#feedback")
+    assert "On to the next concept" in page.inner_text("#next")
+    page.click("#next")
+    page.wait_for_selector('#stage[data-phase="pain"]')
+    assert "Derivative of a sum" in page.inner_text("#stage h1")
+    assert "because you know Concept A" in page.inner_text("#reason")
+    page.screenshot(path=test_output / "6-student-new-concept.png", full_page=True)
+    page.check("input[name=guess][value=yes]")
+    page.click("#commit-guess")
+    page.wait_for_selector("#start-practice")
+    assert "term by term" in page.inner_text("#explanation")
+    page.click("#start-practice")
+    page.wait_for_selector(f"section#item-{item.pk}")
+    page.fill("#answer-input", "2x + 5")
+    page.screenshot(path=test_output / "7-student-new-item.png", full_page=True)
+    page.click("#submit-answer")
+    page.wait_for_selector("#feedback")
+    assert "Correct" in page.inner_text("#feedback")
+    page.screenshot(path=test_output / "8-student-correct.png", full_page=True)
