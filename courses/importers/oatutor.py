@@ -15,11 +15,9 @@ The source may be a folder or a .tar.gz of one; nothing here knows the database.
 
 from __future__ import annotations
 
-import json
 import re
-import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import sympy
@@ -28,78 +26,18 @@ from courses.checking import parse_expression
 from courses.format import ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
 from courses.importers.latex import LatexError, expression_variables, latex_to_expression, split_equation
 from courses.importers.result import ImportIssue, ImportResult, slugify
+from courses.importers.source import SourceFiles
 
 # `##figure1.gif##`; some texts end with `##figure1.gif` and no closing marks
 _FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))(?:##)?", re.IGNORECASE)
 _VARIABLE = re.compile(r"@\{(\w+)\}")
 _PLAIN_NUMBER = re.compile(r"-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?")
-_MAX_ARCHIVE_BYTES = 500 * 2**20  # JSON and figures only; the OpenStax algebra course is ~17 MiB
 _LINK = re.compile(r"^\s*(\S+)\s*<(.+)>\s*$")  # OATutor writes "https://url <Name>"
 
 
-# --- reading the source: a folder or a .tar.gz -------------------------------------------------------
-
-
-class _Source:
-    """The files of one OATutor source, by path relative to the folder holding coursePlans.json."""
-
-    def __init__(self, files: dict[str, bytes] | None, root: Path | None, label: str) -> None:
-        self._files, self._root, self.label = files, root, label
-
-    @classmethod
-    def open(cls, path: Path) -> _Source:
-        if path.is_dir():
-            plans = sorted(path.rglob("coursePlans.json"), key=lambda p: len(p.parts))
-            if not plans:
-                raise CourseFormatError(path, None, "not an OATutor source: no coursePlans.json in this folder")
-            return cls(None, plans[0].parent, str(plans[0].parent))
-        if not tarfile.is_tarfile(path):
-            raise CourseFormatError(path, None, "an OATutor source is a folder or a .tar.gz of one")
-        files: dict[str, bytes] = {}
-        total = 0
-        with tarfile.open(path) as tar:  # read into memory, never extracted: member names cannot escape
-            for member in tar.getmembers():
-                if not member.isfile() or not (member.name.endswith(".json") or "/figures/" in member.name):
-                    continue
-                total += member.size
-                if total > _MAX_ARCHIVE_BYTES:
-                    raise CourseFormatError(path, None, f"unpacks to more than {_MAX_ARCHIVE_BYTES // 2**20} MiB")
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    files[member.name.removeprefix("./")] = handle.read()
-        plans_at = sorted((n for n in files if PurePosixPath(n).name == "coursePlans.json"), key=len)
-        if not plans_at:
-            raise CourseFormatError(path, None, "not an OATutor source: no coursePlans.json in this archive")
-        prefix = str(PurePosixPath(plans_at[0]).parent)
-        prefix = "" if prefix == "." else prefix + "/"
-        return cls({n[len(prefix):]: b for n, b in files.items() if n.startswith(prefix)}, None,
-                   f"{path}/{prefix}".rstrip("/"))
-
-    def where(self, rel: str) -> str:
-        return f"{self.label}/{rel}"
-
-    def exists(self, rel: str) -> bool:
-        return rel in self._files if self._files is not None else (self._root / rel).is_file()  # type: ignore[operator]
-
-    def read(self, rel: str) -> bytes:
-        if self._files is not None:
-            return self._files[rel]
-        return (self._root / rel).read_bytes()  # type: ignore[operator]
-
-    def json(self, rel: str) -> Any:
-        try:
-            return json.loads(self.read(rel))
-        except json.JSONDecodeError as exc:
-            raise CourseFormatError(self.where(rel), exc.lineno, f"invalid JSON: {exc.msg}") from None
-
-    def children(self, rel: str) -> list[str]:
-        """Names of the sub-folders of `rel`."""
-        if self._files is not None:
-            prefix = rel.rstrip("/") + "/"
-            return sorted({n[len(prefix):].split("/", 1)[0] for n in self._files
-                           if n.startswith(prefix) and "/" in n[len(prefix):]})
-        folder = self._root / rel  # type: ignore[operator]
-        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+def _worth_reading(name: str) -> bool:
+    """JSON and figures: the OpenStax algebra course is ~17 MiB of them."""
+    return name.endswith(".json") or "/figures/" in name
 
 
 def _natural(text: str) -> list[Any]:
@@ -121,7 +59,7 @@ class _Lesson:
 
 @dataclass
 class _Importer:
-    src: _Source
+    src: SourceFiles
     course_name: str
     lessons: list[_Lesson]
     skill_model: dict[str, list[str]]
@@ -140,7 +78,7 @@ class _Importer:
 
 def load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportResult:
     """Read an OATutor source (folder or .tar.gz). `course_name` picks one course from a shared content pool."""
-    src = _Source.open(Path(path))
+    src = SourceFiles.open(Path(path), "coursePlans.json", keep=_worth_reading)
     plans = src.json("coursePlans.json")
     if not isinstance(plans, list) or not plans:
         raise CourseFormatError(src.where("coursePlans.json"), 1, "expected a list of courses")
