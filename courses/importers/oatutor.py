@@ -119,7 +119,7 @@ def load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportR
         concepts=concepts,
         attribution=_attribution(plan.get("courseOER", ""), plan.get("courseLicense", "")),
     )
-    stats = {"problems": len(problems), "steps": len(seen_steps), "skills": len(concepts),
+    stats = {"problems": len(problems), "steps": sum(len(p["_steps"]) for _, p in problems), "skills": len(concepts),
              "lessons": len(lessons), "hints": imp.hints_seen}
     return ImportResult(course, imp.report, imp.assets, stats)
 
