@@ -99,7 +99,7 @@ def edge_add(request: HttpRequest, slug: str) -> HttpResponse:
             error = str(exc)
     else:
         error = "Choose two concepts."
-    context = _overview_context(course, role, graph_error=error)
+    context = _overview_context(course, role, graph_error=error, edge_form=form)
     response = _page(request, "courses/course.html", "courses/partials/graph.html", context)
     if error:
         response.status_code = 422 if not request.htmx else 200

@@ -123,3 +123,30 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     page.wait_for_selector("#feedback")
     assert "Correct" in page.inner_text("#feedback")
     page.screenshot(path=test_output / "8-student-correct.png", full_page=True)
+
+    # --- back to faculty: the dashboard shows her, the review queue holds back a generated item, and the
+    # exported course re-imports in place with live progress
+    _login(page, base, "prof", "pw-prof-123")
+    page.goto(f"{base}/teach/{course.slug}/dashboard/")
+    row = page.locator('#heatmap tr[data-student="alice"]')
+    assert int(row.locator('td[data-concept="a"]').get_attribute("data-mastery")) >= 95
+    assert int(row.locator('td[data-concept="sums"]').get_attribute("data-mastery")) > 20
+    page.screenshot(path=test_output / "9-dashboard.png", full_page=True)
+
+    Item.objects.filter(slug="algebra-c-mc").update(status=Item.Status.REVIEW, origin=Item.Origin.GENERATED)
+    page.goto(f"{base}/teach/{course.slug}/review/")
+    page.screenshot(path=test_output / "10-review-queue.png", full_page=True)
+    page.click("#review-{} button.approve".format(Item.objects.get(slug="algebra-c-mc").pk))
+    page.wait_for_selector("section.review-item.decided")
+    assert Item.objects.get(slug="algebra-c-mc").status == Item.Status.PUBLISHED
+
+    exported = page.request.get(f"{base}/teach/{course.slug}/export/").body()
+    Item.objects.filter(slug="sums-1").update(prompt="Changed after the export")
+    page.goto(f"{base}/teach/import/")
+    page.set_input_files("#id_file", files=[{"name": f"{course.slug}.zip", "mimeType": "application/zip",
+                                             "buffer": exported}])
+    page.click("#start-import")
+    page.wait_for_selector('#import-job[data-status="done"]')
+    assert "Updated Test algebra: 4 concepts, 10 items" in page.inner_text("#import-job")
+    page.screenshot(path=test_output / "11-import-done.png", full_page=True)
+    assert Item.objects.get(slug="sums-1").prompt == "Differentiate $x^2 + 5x$."
