@@ -51,8 +51,8 @@ def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Exp
         expr = parse_expr(text, local_dict=local, transformations=_TRANSFORMS, evaluate=True)
     except (SyntaxError, TypeError, ValueError, sympy.SympifyError, TokenError) as exc:
         raise ValueError(f"could not read {text!r}") from exc
-    if not isinstance(expr, sympy.Basic):
-        raise ValueError(f"could not read {text!r}")
+    if not isinstance(expr, sympy.Expr):  # e.g. "Not a parabola" or "x | y" parse as logic, not an expression
+        raise ValueError(f"could not read {text!r} as an expression")
     return expr
 
 
