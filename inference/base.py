@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class BackendUnavailable(RuntimeError):
@@ -30,8 +30,8 @@ class GenerationRequest:
     max_tokens: int = 512
     temperature: float = 0.0
     seed: int | None = 0
-    json_schema: dict | None = None  # structured output where the backend supports it
-    metadata: dict = field(default_factory=dict)
+    json_schema: dict[str, Any] | None = None  # structured output where the backend supports it
+    metadata: dict[str, Any] = field(default_factory=dict)
     # Set by the caller when the student leaves: a backend stops generating (and frees the server slot)
     # at its next chunk. Closing the iterator has the same effect.
     cancel: threading.Event | None = field(default=None, compare=False, repr=False)

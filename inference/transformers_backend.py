@@ -50,7 +50,7 @@ def _load(path: str, device: str, dtype: str) -> _Loaded:
         if key not in _loaded:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=getattr(torch, dtype))
-            model.to(device).eval()
+            model.to(device).eval()  # type: ignore[arg-type]
             _loaded[key] = _Loaded(model, tokenizer, torch.device(device), threading.Lock())
         return _loaded[key]
 
@@ -67,16 +67,16 @@ class _Cancelled(StoppingCriteria):
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, model_path: str | Path, device: str | None = None, dtype: str | None = None,
+    def __init__(self, path: str | Path, device: str | None = None, dtype: str | None = None,
                  max_input_tokens: int = 4096, chunk_timeout_s: float = 120.0) -> None:
-        path = Path(model_path)
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+        directory = Path(path)
+        if not (directory / "config.json").is_file():
+            raise FileNotFoundError(f"{directory} is not a Hugging Face model directory (no config.json)")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
         self.max_input_tokens = max_input_tokens
         self.chunk_timeout_s = chunk_timeout_s
-        self._loaded = _load(str(path.resolve()), device, dtype)
+        self._loaded = _load(str(directory.resolve()), device, dtype)
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase:
@@ -86,7 +86,7 @@ class TransformersBackend:
         loaded = self._loaded
         inputs = self._encode(request)
         stop = threading.Event()
-        streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True,  # type: ignore[arg-type]
+        streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=self.chunk_timeout_s)
         sampling: dict[str, Any] = {"do_sample": False}
         if request.temperature > 0:
@@ -96,7 +96,7 @@ class TransformersBackend:
         def run() -> None:
             with loaded.lock:
                 if request.cancelled() or stop.is_set():
-                    streamer.end()
+                    streamer.end()  # type: ignore[no-untyped-call]
                     return
                 if request.temperature > 0 and request.seed is not None:
                     torch.manual_seed(request.seed)
@@ -110,7 +110,7 @@ class TransformersBackend:
                             **sampling)
                 except (RuntimeError, ValueError) as exc:  # CUDA OOM, bad input: reported to the consumer
                     failure.append(exc)
-                    streamer.end()
+                    streamer.end()  # type: ignore[no-untyped-call]
 
         threading.Thread(target=run, name="transformers-generate", daemon=True).start()
         try:

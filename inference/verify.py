@@ -99,7 +99,7 @@ def evaluate(text: str, variables: Iterable[str] = ()) -> sympy.Expr:
         raise ValueError(f"unknown function {sorted(map(str, unknown))[0]} in {text[:60]!r}")
     if expr.has(sympy.Integral, sympy.Limit, sympy.Derivative):
         raise ValueError(f"sympy could not evaluate {text[:60]!r}")
-    return expr  # type: ignore[return-value]
+    return expr
 
 
 def _digits(node: Any) -> float:

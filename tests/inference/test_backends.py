@@ -36,7 +36,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         request.getfixturevalue("llama_server")
         return get_backend("llamacpp", **request.getfixturevalue("llama_options"))
     model_dir: Path = request.getfixturevalue("tiny_model_dir")
-    return get_backend("transformers", model_path=model_dir)
+    return get_backend("transformers", path=model_dir)
 
 
 def test_backend_streams_text_in_several_chunks(backend: Backend) -> None:
@@ -120,7 +120,7 @@ def test_llamacpp_backend_reports_a_bad_request_as_unavailable(llama_server: Lla
 
 def test_transformers_backend_never_downloads(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="config.json"):
-        get_backend("transformers", model_path=tmp_path / "HuggingFaceTB/SmolLM2-135M-Instruct")
+        get_backend("transformers", path=tmp_path / "HuggingFaceTB/SmolLM2-135M-Instruct")
 
 
 def test_authored_backend_streams_the_course_text_word_by_word() -> None:
