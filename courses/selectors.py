@@ -167,3 +167,7 @@ def import_job_get(*, pk: int, user: AbstractBaseUser) -> ImportJob:
 def teaching_courses(*, user: AbstractBaseUser) -> QuerySet[Course]:
     return Course.objects.filter(memberships__user=user,
                                  memberships__role__in=[Membership.Role.FACULTY, Membership.Role.TA]).order_by("title")
+
+
+def is_faculty_anywhere(*, user: AbstractBaseUser) -> bool:
+    return Membership.objects.filter(user=user, role=Membership.Role.FACULTY).exists()
