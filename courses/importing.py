@@ -9,12 +9,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from django.conf import settings
-
 from courses.format import CourseFormatError
 from courses.importers import ImportResult, load_any
 from courses.importers.result import safe_relative_path
-from courses.models import Course
 
 UPLOAD_FORMATS = {  # file name ending -> importer name
     ".zip": "folder",
@@ -87,11 +84,3 @@ def _unzip_course(upload: Path, dest: Path) -> Path:
         raise ImportFailed(f"{upload.name}: no course.yaml at the top of the zip or in one folder inside it")
     return found[0].parent
 
-
-def store_assets(course: Course, assets: dict[str, bytes]) -> None:
-    """Figures and other files beside the course, under MEDIA_ROOT/courses/<slug>/."""
-    root = Path(settings.MEDIA_ROOT) / "courses" / course.slug
-    for rel, data in assets.items():
-        target = root / safe_relative_path(rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)

@@ -290,11 +290,9 @@ def import_job_run(*, job_id: int) -> ImportJob:
         _job_progress(job, 50, f"Read {len(spec.concepts)} concepts and {n_items} items; importing")
         origin = Item.Origin.AUTHORED if job.format == "folder" else Item.Origin.IMPORTED
         with transaction.atomic():
-            course = course_import(spec=spec, origin=origin)
+            course = course_import(spec=spec, origin=origin, assets=result.assets)
             if existing is None:
                 membership_set(user=job.user, course=course, role=Membership.Role.FACULTY)
-            if result.assets:
-                importing.store_assets(course, result.assets)
     except importing.ImportFailed as exc:
         job.status, job.error, job.data = ImportJob.Status.FAILED, str(exc), b""
         job.save(update_fields=["error", "data"])

@@ -4,8 +4,10 @@ preview, try-it, settings, export and import."""
 import io
 import uuid
 import zipfile
+from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from courses import selectors, services
@@ -328,3 +330,29 @@ def test_an_unknown_kind_of_file_is_refused_on_upload(client, prof, course):
     response = client.post(reverse("teach:import"), {"file": _upload("notes.docx", b"x")})
     assert response.status_code == 200 and "unknown kind of file" in response.content.decode()
     assert not ImportJob.objects.exists()
+
+
+def test_a_gift_upload_is_imported_as_a_new_course_with_the_importers_notes(client, prof, course,
+                                                                             django_capture_on_commit_callbacks):
+    sample = Path(__file__).parent / "data" / "sample.gift"
+    _login(client, prof)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("teach:import"), {"file": _upload("calc-quiz.gift", sample.read_bytes())})
+    job = ImportJob.objects.get()
+    assert job.status == "done", job.error
+    assert job.course.slug == "calc-quiz" and job.course.concepts.exists()
+    assert set(Item.objects.filter(concept__course=job.course).values_list("origin", flat=True)) == {"imported"}
+    page = client.get(reverse("teach:import_job", args=[job.pk])).content.decode()
+    assert f"Created {job.course.title}" in page
+
+
+def test_the_import_page_polls_while_the_job_runs(client, prof, course):
+    job = ImportJob.objects.create(user=prof, filename="x.zip", format="folder", data=b"", status="running",
+                                   progress=50, message="Read 3 concepts and 9 items; importing")
+    _login(client, prof)
+    fragment = client.get(reverse("teach:import_job", args=[job.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 1s"' in fragment and 'aria-valuenow="50"' in fragment
+    assert "<html" not in fragment  # htmx gets the fragment only
+    other = ImportJob.objects.create(user=course.memberships.get().user, filename="y.zip", format="folder", data=b"")
+    client.force_login(get_user_model().objects.create_user("mallory", password="pw-mallory-123"))
+    assert client.get(reverse("teach:import_job", args=[other.pk])).status_code == 404
