@@ -27,15 +27,25 @@ _SPACED = re.compile(r"\b(?:\w[ .\-_*]){3,}\w\b")
 
 _ATTACKS: dict[str, list[str]] = {
     "override": [
-        r"\b(ignore|disregard|forget|override|bypass|skip|drop|abandon)\b.{0,40}\b(previous|prior|above|earlier|preceding|all|your|the|any|these|those|system)\b.{0,30}\b(instructions?|rules?|prompts?|directions?|guidelines?|constraints?|guardrails?|restrictions?|programming)\b",
+        r"\b(ignore|disregard|forget|override|bypass)\b.{0,40}\b(previous|prior|above|earlier|preceding|all|your|any|these|those|system)\b.{0,30}\b(instructions?|rules?|prompts?|directions?|guidelines?|constraints?|guardrails?|restrictions?|programming)\b",
+        r"\b(ignore|disregard|override|bypass)\b.{0,20}\b(instructions|guardrails|system prompt|safety rules)\b",
         r"\bnew (instructions?|rules|role|persona|task|directive)s?\b",
-        r"\b(from now on|for the rest of this (chat|conversation))\b",
+        r"\bfor the rest of this (chat|conversation)\b",
+        r"\b(unrestricted|unfiltered|uncensored)\b",
         r"<\|?\s*(im_start|im_end|system|assistant|endoftext|user)\s*\|?>",
         r"(^|\n)\s*#*\s*(system|assistant|developer)\s*(message|prompt)?\s*:",
         r"\[/?(inst|system|sys)\]|<</?sys>>",
         r"\b(admin|developer|debug|maintenance|god|sudo|dan|jailbreak|unrestricted|unfiltered) mode\b",
         r"\bjailbr[eo]a?k",
         r"\b(stop being|you are no longer|you're no longer) (a|the|an)?\s*(teaching assistant|ta|tutor)\b",
+        # claims of authority and control of the output: the course never needs either
+        r"\b(system|admin|administrator|security|safety|developer) (override|update|notice|command)\b",
+        r"\b(this is|i am|i'm) (authori[sz]ed|allowed|permitted|the (admin|administrator|developer|system))\b",
+        r"\bauthori[sz]ed by (the )?(course )?(admin|administrator|developer|instructor|professor|university|staff)\b",
+        r"\bfor (debugging|testing|test|audit|evaluation) purposes\b",
+        r"\b(reply|respond|answer|output|print|say|write)\s+(only|exactly|just|nothing but)\s+(with\b|the (word|phrase|text|string)\b|[\"'“:])",
+        r"\b(tell|inform|warn|remind|ask) (all |the |other |every |my )?(students|classmates|everyone|users|learners|class)\b",
+        r"\b(log ?in|sign ?in|password|credentials?)\b.{0,60}https?://|https?://\S+.{0,60}\b(log ?in|sign ?in|password)\b",
     ],
     "role_play": [
         r"\b(pretend|roleplay|role-play|role play)\b",
@@ -62,9 +72,12 @@ _ATTACKS: dict[str, list[str]] = {
     "other_students": [
         r"\b(other|another|all|every|each|the other|my classmates?'?s?|classmates?)\s+(students?|learners?|users?|classmates?|people)\b.{0,60}\b(grades?|scores?|marks?|answers?|data|mastery|progress|e-?mails?|names?|records?|submissions?|attempts?|questions?|results?|information|info|details)\b",
         r"\b(grades?|scores?|marks?|answers?|data|mastery|progress|e-?mails?|submissions?|attempts?|results?|records?)\b.{0,30}\bof (other|another|all|every|the other) (students?|learners?|users?|classmates?)\b",
-        r"\b(what|how) did (student |user |learner )?[A-Z][a-z]+ (answer|score|get|submit|write)\b",
+        r"\b(what|how) did (student |user |learner )?(?-i:[A-Z][a-z]+) (answer|score|get|submit|write)\b",
         r"\b(student|user|learner) (id|number|#)\s*\d+\b",
         r"\bclassmates?'?s?\b.{0,40}\b(grades?|scores?|answers?|data|mastery|progress|e-?mails?|submissions?)\b",
+        r"\bwhat (did |has )?(?-i:[A-Z][a-z]+ [A-Z][a-z]+) (ask|asked|say|said|write|wrote|submit|submitted|score|scored|get|got)\b",
+        r"\b(his|her|their|(?-i:[A-Z][a-z]+)'s) (student )?(id|number|grades?|e-?mail|scores?|marks?|mastery|answers?|questions?)\b",
+        r"\bstudent (id|number|record)s?\b",
     ],
 }
 _COMPILED = {kind: [re.compile(p, re.IGNORECASE) for p in patterns] for kind, patterns in _ATTACKS.items()}
@@ -91,6 +104,9 @@ def _variants(text: str) -> Iterator[str]:
     yield plain
     yield plain.translate(_LEET)
     yield _SPACED.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), plain)
+    raw = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", text))
+    if re.search(r"(\b\w ){6,}", raw):  # "i g n o r e  a l l": letters one space apart, words two
+        yield re.sub(r"(?<=\w) (?=\w)", "", raw).replace("  ", " ")
     yield plain[::-1]
 
 
@@ -164,6 +180,11 @@ def _looks_enciphered(text: str) -> bool:
 # --- passages ---------------------------------------------------------------------------------------
 
 REMOVED = "[instruction-like text removed]"
+# Course text has no reason to address the bot: a sentence telling an AI, assistant or tutor what to do goes.
+_ADDRESSED = re.compile(
+    r"\b(ai|a\.i\.|assistants?|chat ?bots?|bots?|models?|llms?|language models?|tutors?|tas|teaching assistants?)\b"
+    r".{0,40}\b(must|should|shall|need to|needs to|are required to|is required to|have to|has to|always|never|will now)\b",
+    re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -180,7 +201,7 @@ def sanitize_passage(text: str) -> tuple[str, bool]:
         sentence = text[position:match.start()]
         separator = match.group(0)
         position = match.end()
-        if sentence.strip() and (_match(sentence) or any(True for _ in _decoded_blobs(sentence))
+        if sentence.strip() and (_match(sentence) or _ADDRESSED.search(sentence) or any(True for _ in _decoded_blobs(sentence))
                                  or _match(codecs.decode(sentence, "rot13"))):
             kept.append(REMOVED + separator)
             cut = True
