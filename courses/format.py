@@ -29,6 +29,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "mastery_threshold": 0.95,
     "review_retention": 0.85,
     "auto_publish_verified": False,
+    "placement_questions": 15,  # the adaptive diagnostic's budget at enrolment; 0 = no placement
 }
 
 

@@ -87,6 +87,8 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 await self._call(services.attempt_record, client_id=_uuid(content.get("client_id")),
                                  item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
                 await self._send_stage(await self._call(services.session_get), started)
+            elif action == "skip_placement":
+                await self._send_stage(await self._call(services.placement_skip), started)
             elif action == "next":
                 await self._send_stage(await self._call(services.session_advance, step=_uuid(content.get("step"))), started)
         except services.SessionError as exc:

@@ -15,7 +15,8 @@ class KnowledgeRecord(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="knowledge")
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
-    blob = models.TextField(default="")
+    blob = models.TextField(default="")  # learner_model.knowledge.KnowledgeState.to_blob()
+    policy = models.JSONField(default=dict)  # the policy's review cards, concept in progress, recent items
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -65,6 +66,7 @@ class TutorSession(models.Model):
     """Where a student is in the loop, so a reload or a dropped socket resumes exactly there."""
 
     class Phase(models.TextChoices):
+        PLACEMENT = "placement"  # the adaptive diagnostic at enrolment
         PAIN = "pain"  # pain-first problem + guess-first prompt
         EXPLAIN = "explain"  # explanation streamed
         PRACTICE = "practice"  # an item is on screen
@@ -77,6 +79,9 @@ class TutorSession(models.Model):
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PAIN)
     item = models.ForeignKey(Item, on_delete=models.SET_NULL, null=True, related_name="+")
     item_p_correct = models.FloatField(null=True)
+    step_kind = models.CharField(max_length=10, blank=True)  # "placement", "learn" or "review"
+    placement = models.JSONField(null=True, blank=True)  # learner_model.placement.Placement.to_dict() while it runs
+    introduced = models.JSONField(default=list, blank=True)  # concept slugs whose explanation the student has seen
     hints_shown = models.PositiveSmallIntegerField(default=0)
     last_attempt = models.ForeignKey(Attempt, on_delete=models.SET_NULL, null=True, related_name="+")
     reason = models.TextField(blank=True)  # one line the student can read: why this concept / item

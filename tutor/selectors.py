@@ -46,7 +46,8 @@ def stage_context(*, session: TutorSession) -> dict:
     if session.phase == TutorSession.Phase.EXPLAIN:
         ctx["explanation_html"] = render_markdown(session.explanation) if session.explanation else ""
         ctx["lesson_html"] = render_markdown(concept.lesson)
-    if session.phase in (TutorSession.Phase.PRACTICE, TutorSession.Phase.FEEDBACK) and session.item:
+    if session.phase in (TutorSession.Phase.PRACTICE, TutorSession.Phase.FEEDBACK, TutorSession.Phase.PLACEMENT) \
+            and session.item:
         item = session.item
         ctx["item"] = item
         ctx["item_html"] = render_markdown(item.prompt, asset_base=course_asset_url(session.course))

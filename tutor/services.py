@@ -1,7 +1,12 @@
-"""The student session: enrolment, the guess, the practice item, the graded answer, the next step.
+"""The student session: enrolment and placement, the guess, the practice item, the graded answer, the next step.
 
 Every write goes through here, inside a transaction. Consumers and views parse input and call one of these.
-The learner model is called with plain dataclasses; this module turns rows into them and persists the result.
+The learner model is called with plain dataclasses (`learner_model.placement`, `learner_model.policy`); this
+module turns rows into them and persists what comes back:
+
+    KnowledgeRecord.blob    the KnowledgeState (per-concept P(known)), read by the knowledge map and dashboards
+    KnowledgeRecord.policy  the rest of the policy's LearnerState: review cards, concept in progress, recent items
+    TutorSession.placement  the placement diagnostic while it runs
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -17,16 +23,25 @@ from courses import selectors as course_selectors
 from courses.checking import CheckResult, check_answer
 from courses.models import Concept, Course, Item, Membership
 from courses.services import membership_set
-from learner_model.knowledge import BKTParams, KnowledgeState, observe
-from learner_model.select import choose_item, next_concept
+from learner_model.knowledge import BKTParams, KnowledgeState
+from learner_model.placement import Placement, PlacementSettings
+from learner_model.policy import (
+    CourseModel,
+    LearnerState,
+    Step,
+    TeachingSettings,
+    TutorPolicy,
+    diagnostic_item,
+)
+from learner_model.review import ReviewSchedule
 from tutor.models import Attempt, Guess, KnowledgeRecord, TutorSession
-
-# An answer given after k hints is weaker evidence of knowing: weight 1, 0.6, 0.35, 0.2 ...
-HINT_EVIDENCE_WEIGHT = (1.0, 0.6, 0.35, 0.2)
 
 
 class SessionError(ValueError):
     """The request does not fit the session's state (e.g. an answer for an item no longer on screen)."""
+
+
+# --- the course as the learner model sees it ---------------------------------------------------------
 
 
 def bkt_params(concept: Concept) -> BKTParams:
@@ -43,64 +58,160 @@ def course_mastery(course: Course) -> float:
     return float(course.settings.get("mastery_threshold", 0.95))
 
 
-def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool = False) -> tuple[KnowledgeRecord, KnowledgeState]:
+_MODELS: dict[tuple, CourseModel] = {}
+
+
+def course_model(course: Course) -> CourseModel:
+    """Graph, published item bank and BKT parameters; cached per process until the course changes."""
+    key = (course.pk, course.updated_at, Item.objects.filter(concept__course=course).count(),
+           max(Item.objects.filter(concept__course=course).values_list("pk", flat=True), default=0))
+    model = _MODELS.get(key)
+    if model is None:
+        concepts = list(course.concepts.all())
+        items = []
+        for concept in concepts:
+            items.extend(course_selectors.item_choices(concept=concept))
+        model = CourseModel(graph=tuple(course_selectors.concept_graph(course=course)), items=tuple(items),
+                            params={c.slug: bkt_params(c) for c in concepts},
+                            settings=TeachingSettings.from_course(course.settings))
+        _MODELS.clear()  # one course at a time is plenty; a dict that never grows
+        _MODELS[key] = model
+    return model
+
+
+def _policy(course: Course) -> TutorPolicy:
+    return TutorPolicy(course_model(course))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- knowledge: load and save the learner state ------------------------------------------------------
+
+
+def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool = False) -> tuple[KnowledgeRecord, LearnerState]:
     qs = KnowledgeRecord.objects.select_for_update() if for_update else KnowledgeRecord.objects
     record, _ = qs.get_or_create(user=user, course=course)
-    return record, KnowledgeState.from_blob(record.blob)
+    extra = record.policy or {}
+    state = LearnerState(
+        knowledge=KnowledgeState.from_blob(record.blob),
+        reviews=ReviewSchedule.from_dict(extra["reviews"]) if extra.get("reviews")
+        else ReviewSchedule(desired_retention=float(course.settings.get("review_retention", 0.85))),
+        current=extra.get("current"), recent=list(extra.get("recent", [])),
+    )
+    return record, state
+
+
+def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
+    record.blob = state.knowledge.to_blob()
+    record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent}
+    record.save(update_fields=["blob", "policy", "updated_at"])
+
+
+# --- enrolment and placement -------------------------------------------------------------------------
+
+
+def placement_budget(course: Course) -> int:
+    return int(course.settings.get("placement_questions", 15))
 
 
 @transaction.atomic
 def enrollment_create(*, user: AbstractBaseUser, course: Course) -> TutorSession:
-    """Enrol a student (idempotent) and open their session on the first concept the tutor picks."""
+    """Enrol a student (idempotent) and start the placement diagnostic, or teaching if the course has none."""
     if course_selectors.membership_role(user=user, course=course) is None:
         membership_set(user=user, course=course, role=Membership.Role.STUDENT)
-    KnowledgeRecord.objects.get_or_create(user=user, course=course)
+    record, state = knowledge_load(user=user, course=course, for_update=True)
     session, created = TutorSession.objects.get_or_create(user=user, course=course)
     if created:
-        _choose_concept(session, KnowledgeState.from_blob(""))
+        budget = placement_budget(course)
+        if budget > 0 and course_model(course).items:
+            session.placement = Placement(list(course_model(course).graph), course_model(course).params,
+                                          PlacementSettings(max_questions=budget, seed=user.pk or 0)).to_dict()
+            _placement_next(session, record)
+        else:
+            _teach_next(session, record, state)
         session.save()
     return session
 
 
-def _choose_concept(session: TutorSession, state: KnowledgeState) -> None:
-    course = session.course
-    graph = course_selectors.concept_graph(course=course)
-    current = session.concept.slug if session.concept else None
-    decision = next_concept(graph, state, course_mastery(course), BKTParams(), current=current)
-    session.reason = decision.reason
-    session.item = None
-    session.item_p_correct = None
+def _placement(session: TutorSession) -> Placement:
+    model = course_model(session.course)
+    return Placement.from_dict(session.placement, list(model.graph), model.params)
+
+
+def _placement_next(session: TutorSession, record: KnowledgeRecord) -> None:
+    """Ask the next diagnostic question, or, when placement is over, seed the knowledge state and teach."""
+    placement = _placement(session)
+    concept = placement.next_question()
+    model = course_model(session.course)
+    if concept is None:
+        state = LearnerState.from_placement(placement, model, _now())
+        session.placement = None
+        _knowledge_save(record, state)
+        _teach_next(session, record, state)
+        placed = sum(1 for s in model.graph if state.knowledge.mastery(s.slug) >= model.settings.mastery)
+        session.reason = (f"Placement done after {placement.asked} questions: you already know {placed} of "
+                          f"{len(model.graph)} concepts. " + session.reason)
+        return
+    choice = diagnostic_item(model.items, concept, model.params[concept])
+    _show_item(session, Item.objects.select_related("concept").get(pk=int(choice.id)), None, "placement")
+    session.phase = TutorSession.Phase.PLACEMENT
+    session.reason = (f"Placement question {placement.asked + 1} (at most {placement.settings.max_questions}): "
+                      f"it tells the tutor what you already know, so you skip what you don't need.")
+
+
+@transaction.atomic
+def placement_skip(*, user: AbstractBaseUser, course: Course) -> TutorSession:
+    """The student stops the diagnostic; the tutor works with what it learned so far."""
+    session = _locked_session(user, course)
+    if session.phase != TutorSession.Phase.PLACEMENT or not session.placement:
+        return session
+    placement = _placement(session)
+    placement.stop()
+    session.placement = placement.to_dict()
+    record, _ = knowledge_load(user=user, course=course, for_update=True)
+    _placement_next(session, record)
+    session.save()
+    return session
+
+
+# --- teaching ----------------------------------------------------------------------------------------
+
+
+def _show_item(session: TutorSession, item: Item, p: float | None, kind: str) -> None:
+    session.concept = item.concept
+    session.item = item
+    session.item_p_correct = p
+    session.step_kind = kind
     session.hints_shown = 0
     session.last_attempt = None
+    session.step = uuid.uuid4()
+
+
+def _teach_next(session: TutorSession, record: KnowledgeRecord, state: LearnerState) -> None:
+    """Ask the policy for the next step; introduce a new concept (pain first, guess, explanation) before practice."""
+    step = _policy(session.course).next_step(state, _now())
+    _knowledge_save(record, state)  # the policy remembers the concept in progress
     session.explanation = ""
-    session.step = uuid.uuid4()
-    if decision.concept is None:
-        session.concept = None
-        session.phase = TutorSession.Phase.DONE
-    else:
-        session.concept = course_selectors.concept_get(course=course, slug=decision.concept)
-        session.phase = TutorSession.Phase.PAIN if session.concept.pain_first or session.concept.guess_first \
+    if step.kind == "done" or step.concept is None:
+        session.concept, session.item, session.phase, session.reason = None, None, TutorSession.Phase.DONE, step.reason
+        session.step = uuid.uuid4()
+        return
+    concept = session.course.concepts.get(slug=step.concept)
+    if step.kind == "learn" and concept.slug not in session.introduced:
+        session.concept, session.item, session.last_attempt = concept, None, None
+        session.phase = TutorSession.Phase.PAIN if concept.pain_first or concept.guess_first \
             else TutorSession.Phase.EXPLAIN
-
-
-def _choose_item(session: TutorSession, state: KnowledgeState) -> None:
-    concept = session.concept
-    assert concept is not None
-    params = bkt_params(concept)
-    recent = set(Attempt.objects.filter(user=session.user, concept=concept)
-                 .order_by("-created_at").values_list("item_id", flat=True)[:3])
-    choices = course_selectors.item_choices(concept=concept)
-    exclude = frozenset(str(pk) for pk in recent) if len(choices) > len(recent) else frozenset()
-    decision = choose_item(choices, state.mastery(concept.slug, params), params, course_band(session.course), exclude)
-    if decision is None:
+        session.reason = step.reason
+        session.step = uuid.uuid4()
+        return
+    if step.item is None:
         raise SessionError(f"concept {concept.slug!r} has no published items")
-    session.item = Item.objects.get(pk=int(decision.item))
-    session.item_p_correct = decision.p_correct
-    session.hints_shown = 0
+    _show_item(session, Item.objects.select_related("concept").get(pk=int(step.item)), step.p_correct, step.kind)
     session.phase = TutorSession.Phase.PRACTICE
-    session.step = uuid.uuid4()
-    session.reason = (f"This one should be a fair challenge: about {round(decision.p_correct * 100)}% "
-                      f"chance you get it right.")
+    chance = f"about {round(100 * step.p_correct)}% chance you get this one right" if step.p_correct is not None else ""
+    session.reason = f"{step.reason} {chance[:1].upper() + chance[1:]}." if chance else step.reason
 
 
 def session_get(*, user: AbstractBaseUser, course: Course) -> TutorSession:
@@ -138,14 +249,15 @@ def explanation_store(*, user: AbstractBaseUser, course: Course, concept_id: int
 
 @transaction.atomic
 def practice_start(*, user: AbstractBaseUser, course: Course, step: uuid.UUID | None = None) -> TutorSession:
-    """From the explanation (or after feedback) to a practice item at calibrated difficulty."""
+    """From the explanation to a practice item at calibrated difficulty."""
     session = _locked_session(user, course)
     if step is not None and step != session.step:
         return session  # already moved on
-    if session.phase not in (TutorSession.Phase.EXPLAIN, TutorSession.Phase.FEEDBACK):
+    if session.phase != TutorSession.Phase.EXPLAIN or session.concept is None:
         return session
-    _, state = knowledge_load(user=user, course=course)
-    _choose_item(session, state)
+    session.introduced = sorted(set(session.introduced) | {session.concept.slug})
+    record, state = knowledge_load(user=user, course=course, for_update=True)
+    _teach_next(session, record, state)
     session.save()
     return session
 
@@ -170,7 +282,7 @@ class AttemptOutcome:
 
 def attempt_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
                    answer: str) -> AttemptOutcome:
-    """Grade an answer, store it exactly once, and update the knowledge state.
+    """Grade an answer, store it exactly once, and update the knowledge state (or the placement).
 
     Idempotent on `client_id`: a resent answer returns the stored attempt and changes nothing.
     An unreadable answer (bad syntax) raises SessionError and is not counted.
@@ -196,7 +308,7 @@ def _outcome_for_existing(attempt: Attempt, user: AbstractBaseUser) -> AttemptOu
 def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
                     answer: str) -> AttemptOutcome:
     session = _locked_session(user, course)
-    if session.phase != TutorSession.Phase.PRACTICE or session.item_id != item_id:
+    if session.phase not in (TutorSession.Phase.PRACTICE, TutorSession.Phase.PLACEMENT) or session.item_id != item_id:
         raise SessionError("That question is no longer on screen.")
     item = session.item
     assert item is not None and session.concept is not None
@@ -206,84 +318,42 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     if result.error:
         raise SessionError(result.error)
     record, state = knowledge_load(user=user, course=course, for_update=True)
-    params = bkt_params(session.concept)
-    weight = HINT_EVIDENCE_WEIGHT[min(session.hints_shown, len(HINT_EVIDENCE_WEIGHT) - 1)]
-    concept_state = observe(state, session.concept.slug, result.correct, params, weight=weight, at=time.time())
-    record.blob = state.to_blob()
-    record.save(update_fields=["blob", "updated_at"])
-    attempt = Attempt.objects.create(
-        client_id=client_id, user=user, item=item, concept=session.concept, answer=answer[:300],
-        normalized=result.normalized[:300], correct=result.correct, hints_used=session.hints_shown,
-        p_correct_before=session.item_p_correct, mastery_after=concept_state.p_known, feedback=result.feedback,
-    )
+    attempt = Attempt(client_id=client_id, user=user, item=item, concept=session.concept, answer=answer[:300],
+                      normalized=result.normalized[:300], correct=result.correct, hints_used=session.hints_shown,
+                      p_correct_before=session.item_p_correct, feedback=result.feedback)
+    if session.phase == TutorSession.Phase.PLACEMENT:
+        # A diagnostic answer moves the placement belief; teaching starts from it when placement ends.
+        placement = _placement(session)
+        placement.record(session.concept.slug, result.correct, difficulty=item.difficulty)
+        session.placement = placement.to_dict()
+        attempt.save()
+        _placement_next(session, record)
+        session.save()
+        return AttemptOutcome(attempt=attempt, check=result, mastered=False)
+    step = Step(kind=session.step_kind or "learn", concept=session.concept.slug, item=str(item.pk),
+                p_correct=session.item_p_correct, in_band=False, reason="")
+    _policy(course).record(state, step, result.correct, _now(), hints_used=session.hints_shown)
+    mastery = state.knowledge.mastery(session.concept.slug)
+    state.knowledge.concepts[session.concept.slug].last_seen = time.time()
+    _knowledge_save(record, state)
+    attempt.mastery_after = mastery
+    attempt.save()
     session.phase = TutorSession.Phase.FEEDBACK
     session.last_attempt = attempt
     session.step = uuid.uuid4()
     session.save(update_fields=["phase", "last_attempt", "step", "updated_at"])
-    mastered = concept_state.p_known >= course_mastery(course)
-    return AttemptOutcome(attempt=attempt, check=result, mastered=mastered)
-
-
-def attempt_ingest(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
-                   answer: str) -> AttemptOutcome:
-    """An answer sent later, in a batch, by an offline or mobile client (through a Celery task).
-
-    Graded against its own item, stored exactly once (idempotent on `client_id`, like `attempt_record`) and
-    counted in the knowledge state. If the item is the one on screen in the live session, this is exactly
-    `attempt_record`; otherwise the session stays where it is. An unknown item or unreadable answer raises
-    SessionError.
-    """
-    existing = Attempt.objects.filter(client_id=client_id).select_related("item").first()
-    if existing is not None:
-        return _outcome_for_existing(existing, user)
-    try:
-        with transaction.atomic():
-            # Locking the session serialises this student's writes, so knowledge updates never interleave.
-            session = _locked_session(user, course)
-            if session.phase == TutorSession.Phase.PRACTICE and session.item_id == item_id:
-                return _attempt_record(user, course, client_id, item_id, answer)
-            return _attempt_ingest_offscreen(user, course, client_id, item_id, answer)
-    except IntegrityError:
-        existing = Attempt.objects.select_related("item").get(client_id=client_id)
-        return _outcome_for_existing(existing, user)
-
-
-def _attempt_ingest_offscreen(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
-                              answer: str) -> AttemptOutcome:
-    item = Item.objects.select_related("concept").filter(
-        pk=item_id, concept__course=course, status=Item.Status.PUBLISHED).first()
-    if item is None:
-        raise SessionError("unknown item")
-    result = check_answer(item.kind, item.answer, answer[:300], tolerance=item.tolerance,
-                          units=item.units or None, variables=item.variables, accept=item.accept,
-                          feedback=item.feedback)
-    if result.error:
-        raise SessionError(result.error)
-    record, state = knowledge_load(user=user, course=course, for_update=True)
-    concept_state = observe(state, item.concept.slug, result.correct, bkt_params(item.concept), at=time.time())
-    record.blob = state.to_blob()
-    record.save(update_fields=["blob", "updated_at"])
-    attempt = Attempt.objects.create(
-        client_id=client_id, user=user, item=item, concept=item.concept, answer=answer[:300],
-        normalized=result.normalized[:300], correct=result.correct, mastery_after=concept_state.p_known,
-        feedback=result.feedback,
-    )
-    return AttemptOutcome(attempt=attempt, check=result, mastered=concept_state.p_known >= course_mastery(course))
+    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course))
 
 
 @transaction.atomic
 def session_advance(*, user: AbstractBaseUser, course: Course, step: uuid.UUID | None = None) -> TutorSession:
-    """After feedback: another item on this concept, or, at mastery, on to the next concept."""
+    """After feedback: another item, a review, or, at mastery, the next concept, as the policy decides."""
     session = _locked_session(user, course)
     if step is not None and step != session.step:
         return session
-    if session.phase != TutorSession.Phase.FEEDBACK:
+    if session.phase not in (TutorSession.Phase.FEEDBACK, TutorSession.Phase.DONE):
         return session
-    _, state = knowledge_load(user=user, course=course)
-    assert session.concept is not None
-    if state.mastery(session.concept.slug, bkt_params(session.concept)) >= course_mastery(course):
-        _choose_concept(session, state)
-    else:
-        _choose_item(session, state)
+    record, state = knowledge_load(user=user, course=course, for_update=True)
+    _teach_next(session, record, state)
     session.save()
     return session

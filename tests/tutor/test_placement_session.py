@@ -1,0 +1,77 @@
+"""Placement at enrolment, then teaching chosen by the policy, through the session services."""
+
+import uuid
+
+import pytest
+
+from courses.services import course_import
+from tests.conftest import small_course_spec
+from tutor import services
+from tutor.models import Attempt, TutorSession
+from tutor.selectors import knowledge_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def placed_course(db):
+    spec = small_course_spec("placed")
+    spec.settings["placement_questions"] = 2
+    return course_import(spec=spec)
+
+
+def _answer(user, course, session, correct=True):
+    item = session.item
+    key = str(item.answer) if correct else ("x" if item.kind == "multiple_choice" else "12345")
+    return services.attempt_record(user=user, course=course, client_id=uuid.uuid4(), item_id=item.pk, answer=key)
+
+
+def test_enrolment_starts_with_a_placement_question(alice, placed_course):
+    session = services.enrollment_create(user=alice, course=placed_course)
+    assert session.phase == TutorSession.Phase.PLACEMENT
+    assert session.item is not None
+    assert "Placement question 1" in session.reason
+
+
+def test_placement_stops_at_its_question_budget_and_then_teaches(alice, placed_course):
+    session = services.enrollment_create(user=alice, course=placed_course)
+    asked = 0
+    while session.phase == TutorSession.Phase.PLACEMENT:
+        _answer(alice, placed_course, session)
+        session = services.session_get(user=alice, course=placed_course)
+        asked += 1
+        assert asked <= 2
+    assert session.phase in (TutorSession.Phase.PAIN, TutorSession.Phase.EXPLAIN, TutorSession.Phase.PRACTICE,
+                             TutorSession.Phase.DONE)
+    assert session.reason.startswith("Placement done after")
+    assert Attempt.objects.filter(user=alice).count() == asked
+
+
+def test_right_placement_answers_raise_what_the_tutor_believes(alice, bob, placed_course):
+    for user, correct in ((alice, True), (bob, False)):
+        session = services.enrollment_create(user=user, course=placed_course)
+        while session.phase == TutorSession.Phase.PLACEMENT:
+            _answer(user, placed_course, session, correct=correct)
+            session = services.session_get(user=user, course=placed_course)
+    strong = knowledge_state(user=alice, course=placed_course)
+    weak = knowledge_state(user=bob, course=placed_course)
+    assert sum(c.p_known for c in strong.concepts.values()) > sum(c.p_known for c in weak.concepts.values())
+
+
+def test_student_can_skip_the_rest_of_placement(alice, placed_course):
+    services.enrollment_create(user=alice, course=placed_course)
+    session = services.placement_skip(user=alice, course=placed_course)
+    assert session.phase != TutorSession.Phase.PLACEMENT
+    assert session.placement is None
+    assert "Placement done after 0 questions" in session.reason
+
+
+def test_the_policy_never_offers_a_concept_whose_prerequisites_are_unmastered(alice, course):
+    session = services.enrollment_create(user=alice, course=course)
+    assert session.concept.slug == "a"  # b needs a, c needs b
+    services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
+    session = services.practice_start(user=alice, course=course)
+    for _ in range(6):
+        assert session.concept.slug == "a"
+        _answer(alice, course, session, correct=False)
+        session = services.session_advance(user=alice, course=course)
