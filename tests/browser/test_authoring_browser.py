@@ -11,6 +11,17 @@ from tutor.services import enrollment_create
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+@pytest.fixture(autouse=True)
+def celery_inline():
+    """The import runs inside the request even when REDIS_URL points Celery at a broker (no worker here)."""
+    from tutor.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 def _login(page, base, username, password):
     page.context.clear_cookies()
     page.goto(f"{base}/accounts/login/")

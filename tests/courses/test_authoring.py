@@ -19,6 +19,17 @@ from tutor import services as tutor_services
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def celery_inline():
+    """Run the import task in-process even when REDIS_URL points Celery at a broker (no worker in tests)."""
+    from tutor.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 def _login(client, user):
     client.force_login(user)
     return client
