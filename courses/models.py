@@ -151,6 +151,11 @@ class ContentVersion(models.Model):
         before, after = self.before or {}, self.after or {}
         return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) for each changed field, for the history page."""
+        before, after = self.before or {}, self.after or {}
+        return [(k, before.get(k), after.get(k)) for k in self.changed_fields()]
+
 
 class ImportJob(models.Model):
     """An uploaded course file and the progress of importing it (a Celery task), polled by the import page."""

@@ -113,6 +113,12 @@ def _version(*, course: Course, obj: Course | Concept | Item, user: AbstractBase
     )
 
 
+def _lock_graph(course: Course) -> None:
+    # Two authors drawing arrows at once could each pass the cycle check and together close a cycle:
+    # changes to one course's graph take turns on the course row.
+    Course.objects.select_for_update().filter(pk=course.pk).first()
+
+
 def _course_item_slug_taken(course: Course, slug: str, exclude_pk: int | None = None) -> bool:
     # The folder format needs item ids unique across the course, not only within a concept.
     return Item.objects.filter(concept__course=course, slug=slug).exclude(pk=exclude_pk).exists()
@@ -133,6 +139,7 @@ def course_settings_update(*, course: Course, user: AbstractBaseUser, title: str
 @transaction.atomic
 def concept_create(*, course: Course, user: AbstractBaseUser, fields: dict, prerequisites: list[str]) -> Concept:
     """Create a concept. `fields` are Concept fields (slug, title, lesson, ...); prerequisites are slugs."""
+    _lock_graph(course)
     if course.concepts.filter(slug=fields["slug"]).exists():
         raise versioning.ContentError(f"a concept named {fields['slug']!r} already exists in this course")
     versioning.check_acyclic(course, fields["slug"], prerequisites)
@@ -154,6 +161,7 @@ def concept_update(*, concept: Concept, user: AbstractBaseUser, fields: dict,
     if new_slug != concept.slug and course.concepts.filter(slug=new_slug).exists():
         raise versioning.ContentError(f"a concept named {new_slug!r} already exists in this course")
     if prerequisites is not None:
+        _lock_graph(course)
         versioning.check_acyclic(course, concept.slug, prerequisites)
     for key, value in fields.items():
         setattr(concept, key, value)
@@ -233,6 +241,7 @@ def item_delete(*, item: Item, user: AbstractBaseUser) -> None:
 def version_revert(*, version: ContentVersion, user: AbstractBaseUser) -> ContentVersion:
     """Put the object back as it was before `version`. The revert is itself a new version."""
     course = version.course
+    _lock_graph(course)
     current: Course | Concept | Item | None
     if version.kind == ContentVersion.Kind.COURSE:
         current = course
