@@ -157,7 +157,7 @@ def load_course(path: str | Path) -> CourseSpec:
     manifest = root / "course.yaml"
     if not manifest.is_file():
         raise CourseFormatError(manifest, None, "course.yaml not found: a course folder starts with one")
-    data = _yaml(manifest.read_text(encoding="utf-8"), manifest)
+    data = _yaml(_read_text(manifest), manifest)
     if not isinstance(data, dict):
         raise CourseFormatError(manifest, 1, "course.yaml must be a mapping with slug, title and concepts")
     settings = dict(DEFAULT_SETTINGS)
@@ -199,12 +199,32 @@ def load_course(path: str | Path) -> CourseSpec:
     return course
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _check_settings(settings: dict[str, Any], path: Path, line: int | None) -> None:
     band = settings["target_band"]
-    if not (isinstance(band, list) and len(band) == 2 and 0 < float(band[0]) < float(band[1]) < 1):
+    lo, hi = (_number(band[0]), _number(band[1])) if isinstance(band, list) and len(band) == 2 else (None, None)
+    if lo is None or hi is None or not 0 < lo < hi < 1:
         raise CourseFormatError(path, line, f"settings.target_band must be [low, high] with 0 < low < high < 1, got {band!r}")
-    if not 0.5 <= float(settings["mastery_threshold"]) < 1:
-        raise CourseFormatError(path, line, "settings.mastery_threshold must lie in [0.5, 1)")
+    for key, low, high in (("mastery_threshold", 0.5, 1.0), ("review_retention", 0.5, 1.0)):
+        value = _number(settings.get(key))
+        if value is None or not low <= value < high:
+            raise CourseFormatError(path, line, f"settings.{key} must be a number in [{low}, {high}), got {settings.get(key)!r}")
+    questions = settings.get("placement_questions")
+    if not isinstance(questions, int) or isinstance(questions, bool) or not 0 <= questions <= 100:
+        raise CourseFormatError(path, line, f"settings.placement_questions must be an integer 0-100, got {questions!r}")
+    if not isinstance(settings.get("auto_publish_verified"), bool):
+        raise CourseFormatError(path, line, "settings.auto_publish_verified must be true or false")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise CourseFormatError(path, line, f"not valid UTF-8 text (byte {exc.start})") from None
 
 
 def _check_unique_item_ids(course: CourseSpec, root: Path) -> None:
@@ -231,7 +251,7 @@ def _split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
 def _load_concept_file(concept: ConceptSpec, path: Path) -> None:
     if not path.is_file():
         raise CourseFormatError(path, None, f"file for concept {concept.slug!r} not found")
-    front_text, body, body_line = _split_front_matter(path.read_text(encoding="utf-8"), path)
+    front_text, body, body_line = _split_front_matter(_read_text(path), path)
     front = _yaml(front_text, path, line_offset=1) or {}
     if not isinstance(front, dict):
         raise CourseFormatError(path, 2, "front matter must be a YAML mapping")

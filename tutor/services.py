@@ -299,6 +299,54 @@ def attempt_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UU
         return _outcome_for_existing(existing, user)
 
 
+def attempt_ingest(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
+                   answer: str) -> AttemptOutcome:
+    """An answer sent later, in a batch, by an offline or mobile client (through a Celery task).
+
+    Graded against its own item, stored exactly once (idempotent on `client_id`, like `attempt_record`) and
+    counted in the knowledge state. If the item is the one on screen in the live session, this is exactly
+    `attempt_record`; otherwise the session stays where it is. An unknown item or unreadable answer raises
+    SessionError.
+    """
+    existing = Attempt.objects.filter(client_id=client_id).select_related("item").first()
+    if existing is not None:
+        return _outcome_for_existing(existing, user)
+    try:
+        with transaction.atomic():
+            # Locking the session serialises this student's writes, so knowledge updates never interleave.
+            session = _locked_session(user, course)
+            if session.phase == TutorSession.Phase.PRACTICE and session.item_id == item_id:
+                return _attempt_record(user, course, client_id, item_id, answer)
+            return _attempt_ingest_offscreen(user, course, client_id, item_id, answer)
+    except IntegrityError:
+        existing = Attempt.objects.select_related("item").get(client_id=client_id)
+        return _outcome_for_existing(existing, user)
+
+
+def _attempt_ingest_offscreen(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
+                              answer: str) -> AttemptOutcome:
+    item = Item.objects.select_related("concept").filter(
+        pk=item_id, concept__course=course, status=Item.Status.PUBLISHED).first()
+    if item is None:
+        raise SessionError("unknown item")
+    result = check_answer(item.kind, item.answer, answer[:300], tolerance=item.tolerance,
+                          units=item.units or None, variables=item.variables, accept=item.accept,
+                          feedback=item.feedback)
+    if result.error:
+        raise SessionError(result.error)
+    record, state = knowledge_load(user=user, course=course, for_update=True)
+    step = Step(kind="learn", concept=item.concept.slug, item=str(item.pk), p_correct=None, in_band=False, reason="")
+    _policy(course).record(state, step, result.correct, _now())
+    mastery = state.knowledge.mastery(item.concept.slug)
+    _knowledge_save(record, state)
+    attempt = Attempt.objects.create(
+        client_id=client_id, user=user, item=item, concept=item.concept, answer=answer[:300],
+        normalized=result.normalized[:300], correct=result.correct, mastery_after=mastery,
+        feedback=result.feedback,
+    )
+    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course))
+
+
 def _outcome_for_existing(attempt: Attempt, user: AbstractBaseUser) -> AttemptOutcome:
     if attempt.user_id != user.pk:
         raise SessionError("unknown answer id")

@@ -122,10 +122,7 @@ def _mutate(text: str, rng: random.Random) -> str:
 
 # Crashes found by this fuzzer in code owned elsewhere: "file:function" -> what goes wrong. Any crash not listed
 # fails the test; listed ones make it xfail until fixed (then delete the entry).
-KNOWN_CRASHES = {
-    "format.py:_check_settings": "settings.target_band / mastery_threshold that are not numbers raise "
-                                 "TypeError/ValueError from float() instead of CourseFormatError",
-}
+KNOWN_CRASHES: dict[str, str] = {}
 KNOWN_CRASH_TYPES = (TypeError, ValueError, AttributeError, KeyError, IndexError)
 
 
@@ -180,9 +177,6 @@ def test_mutated_course_folders_fail_only_with_a_course_format_error_naming_the_
         pytest.xfail("known crashes: " + "; ".join(f"{site} ({KNOWN_CRASHES[site]})" for site in sorted(crashes)))
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError,
-                   reason="courses/format.py reads concept files with read_text(); invalid UTF-8 escapes as "
-                          "UnicodeDecodeError without file or line (owner: course format)")
 def test_a_file_that_is_not_utf8_is_a_course_format_error(good_folder):
     concept_file = next((good_folder / "concepts").glob("*.md"))
     concept_file.write_bytes(b"---\nitems: []\n---\n## Lesson\n\xbb\xff caf\xe9\n")

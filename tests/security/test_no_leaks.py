@@ -14,7 +14,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from courses.format import ConceptSpec, CourseSpec, ItemSpec
+from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
 from courses.services import course_import
 from tutor import services
 from tutor.models import TutorSession
@@ -34,7 +34,8 @@ def _spec() -> CourseSpec:
         ItemSpec(id="t", kind="short_text", prompt="Name it.", answer="ACCEPT-SECRET", accept=["ACCEPT-SECRET"],
                  **common),
     ]
-    return CourseSpec(slug="leaky", title="Leak test", concepts=[
+    # No placement: the test walks straight into the pain-first / explanation / practice loop.
+    return CourseSpec(slug="leaky", title="Leak test", settings={**DEFAULT_SETTINGS, "placement_questions": 0}, concepts=[
         ConceptSpec(slug="a", title="A", lesson="Lesson.", pain_first="Pain.", guess_first="Guess?",
                     explanation="Explained.", items=items)])
 
