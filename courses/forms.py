@@ -13,7 +13,8 @@ from django import forms
 from django.core.validators import validate_slug
 
 from courses.checking import parse_expression
-from courses.format import ITEM_KINDS
+from courses.format import ITEM_KINDS, ItemSpec
+from courses.item_templates import verify_template
 from courses.models import Concept, Course, Item
 
 MARKDOWN_HELP = "Markdown; math between $...$ or $$...$$."
@@ -156,7 +157,23 @@ class ItemForm(forms.Form):
                 parse_expression(answer, list(d.get("variables") or []) + list(d.get("params") or {}))
             except ValueError as exc:
                 self.add_error("answer", f"not a valid expression: {exc}")
+                return d
+        if kind == "template" and "params" in d and "variables" in d:
+            if not d["params"]:
+                self.add_error("params", "a template needs at least one parameter, e.g. `a: 2, 9`")
+            else:
+                # the same check generated templates get: several variants drawn and their keys graded
+                problems = verify_template(self.item_spec(), seeds=range(5))
+                if problems:
+                    self.add_error("answer", problems[0])
         return d
+
+    def item_spec(self) -> ItemSpec:
+        """The item as the pure-Python checkers take it (for templates: instantiate, verify)."""
+        d = self.cleaned_data
+        return ItemSpec(id=d.get("slug") or "item", kind=d["kind"], prompt=d.get("prompt", ""),
+                        answer=(d.get("answer") or "").strip(), variables=list(d.get("variables") or []),
+                        params=dict(d.get("params") or {}))
 
     def item_fields(self) -> dict[str, Any]:
         d = self.cleaned_data

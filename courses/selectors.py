@@ -74,12 +74,12 @@ def course_spec(*, course: Course) -> CourseSpec:
             slug=c.slug, title=c.title, prerequisites=sorted(p.slug for p in c.prerequisites.all()),
             lesson=c.lesson, pain_first=c.pain_first, guess_first=c.guess_first, guess_choices=list(c.guess_choices),
             explanation=c.explanation, prerequisites_inferred=c.prerequisites_inferred, extra=dict(c.extra),
-            items=[_item_spec(i) for i in items_by_concept.get(c.pk, [])],
+            items=[item_spec(item=i) for i in items_by_concept.get(c.pk, [])],
         ) for c in concepts],
     )
 
 
-def _item_spec(item: Item) -> ItemSpec:
+def item_spec(*, item: Item) -> ItemSpec:
     return ItemSpec(
         id=item.slug, kind=item.kind, prompt=item.prompt, answer=item.answer, choices=list(item.choices),
         tolerance=item.tolerance, units=item.units or None, variables=list(item.variables), accept=list(item.accept),

@@ -23,6 +23,7 @@ from courses import importing, selectors, services
 from courses.checking import check_answer
 from courses.format import dump_course
 from courses.forms import ConceptForm, ImportForm, ItemForm, PrerequisiteForm, SettingsForm
+from courses.item_templates import TemplateError, Variant, instantiate
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.rendering import render_markdown
 from courses.versioning import ContentError
@@ -203,14 +204,34 @@ def item_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             form.add_error("slug", str(exc))
         else:
             return redirect("teach:item", slug=course.slug, pk=item.pk)
-    return render(request, "courses/item_form.html", _item_context(course, role, form, item.concept, item))
+    return render(request, "courses/item_form.html",
+                  _item_context(course, role, form, item.concept, item, seed=_seed(request)))
 
 
-def _item_context(course: Course, role: str, form: ItemForm, concept: Concept, item: Item | None) -> dict:
+def _seed(request: HttpRequest) -> int:
+    try:
+        return int(request.POST.get("seed") or request.GET.get("seed") or 0)
+    except ValueError:
+        return 0
+
+
+def _template_variant(item: Item | None, seed: int) -> Variant | None:
+    if item is None or item.kind != "template":
+        return None
+    try:
+        return instantiate(selectors.item_spec(item=item), seed)
+    except TemplateError:
+        return None
+
+
+def _item_context(course: Course, role: str, form: ItemForm, concept: Concept, item: Item | None,
+                  seed: int = 0) -> dict:
     kind = form["kind"].value()
     choices = [c.strip() for c in str(form["choices"].value() or "").splitlines() if c.strip()]
+    variant = _template_variant(item, seed)
     return {
-        "course": course, "role": role, "form": form, "concept": concept, "item": item,
+        "course": course, "role": role, "form": form, "concept": concept, "item": item, "seed": seed,
+        "variant": variant, "variant_html": render_markdown(variant.prompt) if variant else "",
         "previews": _previews(form), "try_choices": choices if kind == "multiple_choice" else [],
         "versions": selectors.content_versions(course=course, kind=ContentVersion.Kind.ITEM, object_id=item.pk)
         if item else [],
@@ -239,7 +260,11 @@ def item_try(request: HttpRequest, slug: str) -> HttpResponse:
     context: dict = {"course": course, "form": form}
     if form.is_valid():
         f = form.item_fields()
-        context["result"] = check_answer(f["kind"], f["answer"], request.POST.get("student_answer", ""),
+        key = f["answer"]
+        if f["kind"] == "template":  # graded against the variant on screen, as the tutor will
+            variant = instantiate(form.item_spec(), _seed(request))
+            key, context["variant"] = variant.answer, variant
+        context["result"] = check_answer(f["kind"], key, request.POST.get("student_answer", ""),
                                          tolerance=f["tolerance"], units=f["units"] or None, variables=f["variables"],
                                          accept=f["accept"], feedback=f["feedback"])
         context["feedback_html"] = render_markdown(context["result"].feedback)

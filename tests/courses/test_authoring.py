@@ -367,3 +367,25 @@ def test_the_import_page_polls_while_the_job_runs(client, prof, course):
     other = ImportJob.objects.create(user=course.memberships.get().user, filename="y.zip", format="folder", data=b"")
     client.force_login(get_user_model().objects.create_user("mallory", password="pw-mallory-123"))
     assert client.get(reverse("teach:import_job", args=[other.pk])).status_code == 404
+
+
+def test_a_template_item_is_verified_and_tried_on_a_drawn_variant(client, prof, course):
+    _login(client, prof)
+    template = {"slug": "power-t", "kind": "template", "prompt": "Differentiate $x^{n}$.", "answer": "n*x**(n-1)",
+                "variables": "x", "params": "n: 2, 6", "status": "published"}
+    broken = client.post(reverse("teach:item_new", args=[course.slug, "a"]), {**template, "params": ""})
+    assert "needs at least one parameter" in broken.content.decode()
+    response = client.post(reverse("teach:item_new", args=[course.slug, "a"]), template)
+    assert response.status_code == 302
+    item = Item.objects.get(slug="power-t")
+    page = client.get(reverse("teach:item", args=[course.slug, item.pk]) + "?seed=3").content.decode()
+    from courses.item_templates import instantiate
+
+    variant = instantiate(selectors.item_spec(item=item), 3)
+    assert f"Differentiate $x^{variant.values['n']}$." not in page  # rendered, not raw
+    assert f"n = {variant.values['n']}" in page
+    url = reverse("teach:try", args=[course.slug])
+    right = client.post(url, {**_item_post(item), "seed": "3", "student_answer": variant.answer}).content.decode()
+    assert 'data-correct="1"' in right and variant.answer in right
+    generic = client.post(url, {**_item_post(item), "seed": "3", "student_answer": "n*x**(n-1)"}).content.decode()
+    assert "Can't read that" in generic or 'data-correct="0"' in generic  # the variant's numbers, not the letters
