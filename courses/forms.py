@@ -31,6 +31,8 @@ def _textarea(rows: int = 5, preview: bool = True) -> forms.Textarea:
 class ConceptForm(forms.Form):
     slug = forms.SlugField(max_length=100, help_text="Short id used in files and URLs, e.g. power-rule.")
     title = forms.CharField(max_length=200)
+    order = forms.IntegerField(required=False, min_value=0,
+                               help_text="Among concepts that are ready, the tutor offers the lowest first.")
     prerequisites = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                               help_text="Concepts a student must master first.")
     pain_first = forms.CharField(required=False, widget=_textarea(4), label="Pain first",
@@ -47,7 +49,7 @@ class ConceptForm(forms.Form):
     def __init__(self, *args: Any, course: Course, concept: Concept | None = None, **kwargs: Any) -> None:
         if concept is not None and "initial" not in kwargs:
             kwargs["initial"] = {
-                "slug": concept.slug, "title": concept.title, "lesson": concept.lesson,
+                "slug": concept.slug, "title": concept.title, "order": concept.order, "lesson": concept.lesson,
                 "pain_first": concept.pain_first, "guess_first": concept.guess_first,
                 "guess_choices": "\n".join(concept.guess_choices), "explanation": concept.explanation,
                 "prerequisites": list(concept.prerequisites.values_list("slug", flat=True)),
@@ -60,9 +62,12 @@ class ConceptForm(forms.Form):
 
     def concept_fields(self) -> dict[str, Any]:
         d = self.cleaned_data
-        return {"slug": d["slug"], "title": d["title"], "lesson": d["lesson"], "pain_first": d["pain_first"],
-                "guess_first": d["guess_first"], "guess_choices": _lines(d["guess_choices"]),
-                "explanation": d["explanation"]}
+        fields = {"slug": d["slug"], "title": d["title"], "lesson": d["lesson"], "pain_first": d["pain_first"],
+                  "guess_first": d["guess_first"], "guess_choices": _lines(d["guess_choices"]),
+                  "explanation": d["explanation"]}
+        if d.get("order") is not None:
+            fields["order"] = d["order"]
+        return fields
 
 
 class ItemForm(forms.Form):

@@ -143,8 +143,8 @@ def concept_create(*, course: Course, user: AbstractBaseUser, fields: dict, prer
     if course.concepts.filter(slug=fields["slug"]).exists():
         raise versioning.ContentError(f"a concept named {fields['slug']!r} already exists in this course")
     versioning.check_acyclic(course, fields["slug"], prerequisites)
-    order = (course.concepts.aggregate(m=Max("order"))["m"] or 0) + 1
-    concept = Concept.objects.create(course=course, order=order, **fields)
+    fields = {"order": (course.concepts.aggregate(m=Max("order"))["m"] or 0) + 1, **fields}
+    concept = Concept.objects.create(course=course, **fields)
     concept.prerequisites.set(course.concepts.filter(slug__in=prerequisites))
     _version(course=course, obj=concept, user=user, action=ContentVersion.Action.CREATE, before=None,
              after=versioning.snapshot(concept))
