@@ -177,10 +177,8 @@ def _url(route: str, row: Row, values: dict[str, str]) -> str:
 
 
 # Cells that are wrong today, with the reason; the test xfails on exactly these and fails on anything else.
-KNOWN_HOLES: dict[tuple[str, str], str] = {
-    ("teach/import/", "ta"): "courses.views._may_import filters courses having *any* faculty member, not the "
-                             "user's own faculty role, so a TA of a course with faculty may import courses",
-}
+# (Found and fixed: a TA could open teach/import/, by courses.views._may_import matching any course with faculty.)
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
 
 
 def test_url_authorization_matrix(people, course, other_course):

@@ -1,0 +1,605 @@
+"""Load: simulated students drive the real stack through the browser's own calls, ramping up concurrency.
+
+    . .venv/bin/activate && nice python benchmarks/load.py --levels 25,50,100,200,300,400 --stage-s 30
+
+The stack is started here, on loopback only: a throwaway PostgreSQL cluster (initdb under /tmp), Redis (a
+database number of the local server, or --redis-port to start one), the ASGI server (uvicorn, --workers
+processes) and a Celery worker. Each student logs in (GET + POST /accounts/login/), opens the session socket,
+commits a guess, receives the streamed explanation (tokens delivered are counted against tokens sent), starts
+practice, answers (right 75% of the time), asks for the next item, and every fifth answer also syncs through
+the offline batch API (`POST /api/learn/<course>/answers`, recorded by the Celery worker). Think time between
+actions is uniform in --think. Per concurrency level it prints p50/p95/p99 of the client round trip and of
+the server-side time (the consumer's `server-timing` comment; API: the Server-Timing header), errors and
+throughput, and stops ramping once the answer round trip p99 passes 1 s. --profile samples one server
+process with py-spy during the largest level and prints where the time goes.
+
+Bounded: every level lasts --stage-s seconds, every wait has a timeout, nothing leaves 127.0.0.1.
+The pieces (`ThrowawayPostgres`, `Stack`, `Student`) are reused by benchmarks/chaos.py and tests/chaos/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import html
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PASSWORD = "load-test-password-1"
+PG_BIN = Path("/usr/lib/postgresql") if Path("/usr/lib/postgresql").is_dir() else None
+_PIECES = re.compile(r"\S+\s*|\s+")  # the authored backend's chunking (inference/authored.py)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_tool(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}")) if PG_BIN else []
+    return str(found[-1]) if found else shutil.which(name) or name
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of our own under /tmp, on its own port, that we may stop and restart at will."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"tutor-pg-{self.port}-"))
+        os.chmod(self.dir, 0o777)
+        self.data = self.dir / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/tutor"
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+        subprocess.run(_as_postgres([_pg_tool("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                                     "--no-sync"]), check=True, capture_output=True, timeout=120)
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
+                       "max_connections = 300\nshared_buffers = 128MB\n")
+        self.start()
+        subprocess.run(_as_postgres([_pg_tool("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                                     "tutor"]), check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        subprocess.run(_as_postgres([_pg_tool("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
+                                     "-t", "60", "start"]), check=True, capture_output=True, timeout=90)
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(_as_postgres([_pg_tool("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60",
+                                     "stop"]), capture_output=True, timeout=90)
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@dataclass
+class Stack:
+    """The ASGI server and Celery worker(s) as separate processes, configured by environment like production."""
+
+    database_url: str
+    redis_url: str
+    workers: int = 2
+    server: str = "uvicorn"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    celery: list[subprocess.Popen] = field(default_factory=list)
+    logdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tutor-stack-")))
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TUTOR_", "DATABASE_", "REDIS_"))}
+        env.update({"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url, "TUTOR_LOG_LEVEL": "WARNING",
+                    "DJANGO_SETTINGS_MODULE": "tutor.settings", "PYTHONPATH": str(REPO)})
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        log = open(self.logdir / "server.log", "ab")
+        if self.server == "uvicorn":
+            cmd = [str(BIN / "uvicorn"), "tutor.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
+                   "--timeout-graceful-shutdown", "3"]
+        else:
+            cmd = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "tutor.asgi:application"]
+        self.processes.append(subprocess.Popen(cmd, cwd=REPO, env=self.env(), stdout=log, stderr=log,
+                                               start_new_session=True))
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base + "/accounts/login/", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"server did not come up; see {self.logdir / 'server.log'}")
+
+    def start_worker(self, name: str = "w") -> subprocess.Popen:
+        log = open(self.logdir / f"celery-{name}.log", "ab")
+        proc = subprocess.Popen([str(BIN / "celery"), "-A", "tutor", "worker", "-P", "solo", "-n", f"{name}@%h",
+                                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                                cwd=REPO, env=self.env(), stdout=log, stderr=log, start_new_session=True)
+        self.celery.append(proc)
+        return proc
+
+    def server_pids(self) -> list[int]:
+        """The processes that serve requests: uvicorn's workers (children of the supervisor) or daphne itself."""
+        pids = []
+        for proc in self.processes:
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+            kids = [int(p) for p in children.read_text().split()] if children.exists() else []
+            pids.extend(kids or [proc.pid])
+        return pids
+
+    def stop(self) -> None:
+        for proc in self.processes + self.celery:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes + self.celery:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def django_setup(database_url: str, redis_url: str) -> None:
+    """Point this process's Django at the stack's database (for preparing data and checking results)."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["REDIS_URL"] = redis_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tutor.settings")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+
+def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s") -> dict:
+    """Migrate, import the course, create and enrol the students. Returns what the simulated students need."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.core.management import call_command
+
+    from courses.format import load_course
+    from courses.models import Item
+    from courses.services import course_import
+    from tutor import services
+
+    call_command("migrate", verbosity=0)
+    course = course_import(spec=load_course(course_dir or REPO / "courses" / "demo" / "derivatives"))
+    users = get_user_model()
+    hashed = make_password(PASSWORD)  # one hash for all: creating hundreds of PBKDF2 hashes is not the test
+    existing = set(users.objects.filter(username__startswith=f"{prefix}-").values_list("username", flat=True))
+    users.objects.bulk_create([users(username=f"{prefix}-{i:04d}", password=hashed)
+                               for i in range(students) if f"{prefix}-{i:04d}" not in existing])
+    for user in users.objects.filter(username__startswith=f"{prefix}-"):
+        services.enrollment_create(user=user, course=course)
+    # Every tenth student logs in with a password (measured); the rest arrive with a session from earlier:
+    # PBKDF2 at Django's default cost is ~0.5 s of CPU per login, which would make the ramp a login storm.
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    sessions = {}
+    for i, user in enumerate(users.objects.filter(username__startswith=f"{prefix}-").order_by("username")):
+        if i % 10:
+            store = SessionStore()
+            store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), "django.contrib.auth.backends.ModelBackend"
+            store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+            store.create()
+            sessions[user.username] = store.session_key
+    answers = {}
+    for item in Item.objects.filter(concept__course=course):
+        answers[item.pk] = item.answer if item.kind != "multiple_choice" else str(item.answer)
+    explanations = {c.slug: c.explanation or c.lesson for c in course.concepts.all()}
+    titles = {c.title: c.slug for c in course.concepts.all()}
+    return {"course": course.slug, "answers": answers, "explanations": explanations, "titles": titles,
+            "usernames": [f"{prefix}-{i:04d}" for i in range(students)], "sessions": sessions,
+            "sent": set()}  # client_ids of every answer sent (socket and API), to count losses afterwards
+
+
+# --- the simulated student ---------------------------------------------------------------------------
+
+_PHASE = re.compile(r'data-phase="(\w+)"')
+_STEP = re.compile(r'name="step" value="([0-9a-f-]{36})"')
+_ITEM = re.compile(r'name="item" value="(\d+)"')
+_TIMING = re.compile(r"server-timing: app;dur=([\d.]+)")
+_TITLE = re.compile(r"<h1>(.*?)</h1>", re.S)
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.rtt: dict[str, list[float]] = collections.defaultdict(list)  # ms, client round trip
+        self.server: dict[str, list[float]] = collections.defaultdict(list)  # ms, as the server measured
+        self.errors: collections.Counter = collections.Counter()
+        self.tokens_sent = 0
+        self.tokens_delivered = 0
+        self.streams_mismatched = 0
+
+    def add(self, step: str, rtt_s: float, server_ms: float | None = None) -> None:
+        self.rtt[step].append(rtt_s * 1000)
+        if server_ms is not None:
+            self.server[step].append(server_ms)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+class StudentError(Exception):
+    pass
+
+
+class Student:
+    """One browser: an HTTP client with the session cookie, and the session websocket."""
+
+    def __init__(self, base: str, username: str, info: dict, stats_for, think: tuple[float, float],
+                 rng: random.Random, api_every: int = 5) -> None:
+        self.base, self.username, self.info = base, username, info
+        self.stats_for = stats_for  # () -> the Stats of the current level
+        self.think, self.rng, self.api_every = think, rng, api_every
+        self.ws = None
+        self.http = None
+        self.csrf = ""
+        self.answered = 0
+        self.last_frame = ""
+
+    async def login(self, session_key: str | None = None) -> None:
+        import httpx
+
+        self.http = httpx.AsyncClient(base_url=self.base, timeout=30, follow_redirects=False)
+        if session_key:  # already logged in (a cookie from an earlier visit)
+            self.http.cookies.set("sessionid", session_key, domain="127.0.0.1")
+            page = await self.http.get("/")
+            self.csrf = page.cookies.get("csrftoken") or self.http.cookies.get("csrftoken", "")
+            if page.status_code != 200:
+                raise StudentError(f"home {page.status_code}")
+            return
+        started = time.perf_counter()
+        page = await self.http.get("/accounts/login/")
+        self.csrf = page.cookies.get("csrftoken") or self.http.cookies.get("csrftoken", "")
+        response = await self.http.post("/accounts/login/", data={
+            "username": self.username, "password": PASSWORD, "csrfmiddlewaretoken": self.csrf},
+            headers={"Referer": self.base + "/accounts/login/"})
+        if response.status_code != 302:
+            raise StudentError(f"login {response.status_code}")
+        self.csrf = self.http.cookies.get("csrftoken", self.csrf)
+        self.stats_for().add("login", time.perf_counter() - started)
+
+    async def connect(self) -> str:
+        import websockets
+
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        started = time.perf_counter()
+        self.ws = await websockets.connect(
+            self.base.replace("http", "ws", 1) + f"/ws/learn/{self.info['course']}/",
+            additional_headers={"Cookie": cookie, "Origin": self.base}, open_timeout=30, max_size=2**22)
+        frame = await self.recv(lambda f: "data-phase" in f)
+        self.stats_for().add("connect", time.perf_counter() - started)
+        return frame
+
+    async def recv(self, until, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StudentError("timeout waiting for a frame")
+            frame = await asyncio.wait_for(self.ws.recv(), left)
+            if 'id="notice"' in frame and "data-phase" not in frame and "message" not in frame:
+                pass
+            if until(frame):
+                self.last_frame = frame
+                return frame
+
+    async def send(self, message: dict) -> None:
+        import json
+
+        await self.ws.send(json.dumps(message))
+
+    async def pause(self) -> None:
+        await asyncio.sleep(self.rng.uniform(*self.think))
+
+    async def step(self, stage: str) -> str:
+        """Act on the stage on screen; return the next stage frame."""
+        found = _PHASE.search(stage)
+        phase = found.group(1) if found else "explain"  # the explanation-done fragment carries no phase
+        if phase == "pain":
+            await self.pause()
+            return await self._guess_and_stream(stage)
+        if phase == "explain":
+            if 'id="start-practice"' not in stage:  # reconnected mid-stream: the server streams again
+                stage = await self.recv(lambda f: 'id="start-practice"' in f, timeout=120)
+            await self.pause()
+            return await self._timed({"action": "practice", "step": _STEP.search(stage).group(1)}, "practice")
+        if phase in ("practice", "placement"):  # placement: the diagnostic questions at enrolment
+            await self.pause()
+            return await self._answer(stage, "answer" if phase == "practice" else "placement_answer")
+        if phase == "feedback":
+            await self.pause()
+            return await self._timed({"action": "next", "step": _STEP.search(stage).group(1)}, "next")
+        raise StudentError(f"phase {phase}")  # done: not reached in a bounded run
+
+    async def _timed(self, message: dict, name: str) -> str:
+        started = time.perf_counter()
+        await self.send(message)
+        frame = await self.recv(lambda f: "data-phase" in f or 'id="notice"' in f)
+        timing = _TIMING.search(frame)
+        self.stats_for().add(name, time.perf_counter() - started, float(timing.group(1)) if timing else None)
+        if "data-phase" not in frame:
+            raise StudentError(f"{name}: notice instead of a stage")
+        return frame
+
+    async def _guess_and_stream(self, stage: str) -> str:
+        title = _TITLE.search(stage).group(1).strip()
+        slug = self.info["titles"].get(title)
+        started = time.perf_counter()
+        await self.send({"action": "guess", "client_id": str(uuid.uuid4()), "guess": "I think it grows"})
+        first = None
+        parts: list[str] = []
+        frame = ""
+        while 'id="start-practice"' not in frame:
+            frame = await self.recv(lambda f: True, timeout=120)
+            if 'id="explanation-stream"' in frame and "hx-swap-oob" in frame:
+                if first is None:
+                    first = time.perf_counter()
+                parts.append(frame)
+        stats = self.stats_for()
+        stats.add("stream_first_token", (first or time.perf_counter()) - started)
+        stats.add("stream_complete", time.perf_counter() - started)
+        expected = len(_PIECES.findall(self.info["explanations"].get(slug, ""))) if slug else None
+        if expected is not None:
+            stats.tokens_sent += expected
+            stats.tokens_delivered += len(parts)
+            if expected != len(parts):
+                stats.streams_mismatched += 1
+        return frame
+
+    async def _answer(self, stage: str, name: str) -> str:
+        item = int(_ITEM.search(stage).group(1))
+        key = self.info["answers"].get(item)
+        choices = re.findall(r'type="radio" name="answer" value="([^"]*)"', stage)
+        wrong = next((c for c in choices if c != str(key)), "0") if choices else "0"
+        answer = str(key) if key is not None and self.rng.random() < 0.75 else html.unescape(wrong)
+        client_id = str(uuid.uuid4())
+        self.info["sent"].add(client_id)
+        frame = await self._timed({"action": "answer", "client_id": client_id, "item": str(item),
+                                   "answer": answer}, name)
+        self.answered += 1
+        if self.api_every and self.answered % self.api_every == 0:
+            await self._api_sync(item, answer)
+        return frame
+
+    async def _api_sync(self, item: int, answer: str) -> None:
+        """An offline client's batch: two answers to the item just seen, through the API and Celery."""
+        import json
+
+        batch = [{"client_id": str(uuid.uuid4()), "item": item, "answer": answer} for _ in range(2)]
+        for entry in batch:
+            self.info["sent"].add(entry["client_id"])
+        started = time.perf_counter()
+        response = await self.http.post(f"/api/learn/{self.info['course']}/answers", content=json.dumps(
+            {"answers": batch}), headers={"Content-Type": "application/json", "X-CSRFToken": self.csrf,
+                                          "Referer": self.base + "/"})
+        timing = re.search(r"dur=([\d.]+)", response.headers.get("Server-Timing", ""))
+        self.stats_for().add("api_batch", time.perf_counter() - started, float(timing.group(1)) if timing else None)
+        if response.status_code != 202:
+            raise StudentError(f"api {response.status_code}")
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.http is not None:
+            await self.http.aclose()
+
+
+async def run_student(student: Student, stop: asyncio.Event) -> None:
+    try:
+        await student.login(student.info["sessions"].get(student.username))
+        stage = await student.connect()
+        while not stop.is_set():
+            stage = await student.step(stage)
+    except Exception as exc:  # any failure (timeout, closed socket, HTTP error) is one error; the run goes on
+        student.stats_for().errors[type(exc).__name__ + ": " + str(exc)[:60]] += 1
+    finally:
+        await student.close()
+
+
+STEPS = ("login", "connect", "placement_answer", "stream_first_token", "stream_complete", "practice", "answer", "next",
+         "api_batch")
+
+
+def report(level: int, seconds: float, stats: Stats) -> dict:
+    print(f"\n--- {level} concurrent students, {seconds:.0f} s ---")
+    print(f"{'step':<20}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'srv p50':>10}{'srv p95':>10}{'srv p99':>10}")
+    actions = 0
+    for step in STEPS:
+        rtt, srv = stats.rtt.get(step, []), stats.server.get(step, [])
+        actions += len(rtt) if step in ("placement_answer", "practice", "answer", "next", "api_batch") else 0
+        if not rtt:
+            continue
+        cells = [f"{pct(rtt, q):10.1f}" for q in (50, 95, 99)]
+        cells += [f"{pct(srv, q):10.1f}" if srv else f"{'-':>10}" for q in (50, 95, 99)]
+        print(f"{step:<20}{len(rtt):>7}" + "".join(cells))
+    cycle = [a + b for a, b in zip(stats.server.get("answer", []), stats.server.get("next", []), strict=False)]
+    out = {"level": level, "answers_per_s": len(stats.rtt.get("answer", [])) / seconds,
+           "actions_per_s": actions / seconds, "errors": sum(stats.errors.values()),
+           "answer_p99": pct(stats.rtt.get("answer", []), 99),
+           "answer_srv_p99": pct(stats.server.get("answer", []), 99),
+           "next_srv_p99": pct(stats.server.get("next", []), 99),
+           "answer_next_srv_p99": pct(cycle, 99) if cycle else float("nan"),
+           "tokens_sent": stats.tokens_sent, "tokens_delivered": stats.tokens_delivered}
+    print(f"throughput: {out['answers_per_s']:.1f} answers/s, {out['actions_per_s']:.1f} actions/s; "
+          f"errors: {out['errors']} {dict(stats.errors) if stats.errors else ''}")
+    print(f"server-side answer+next p99: {out['answer_next_srv_p99']:.1f} ms; streamed tokens sent "
+          f"{stats.tokens_sent}, delivered {stats.tokens_delivered}, streams with a gap {stats.streams_mismatched}")
+    return out
+
+
+def profile_summary(raw: Path, top: int = 18) -> None:
+    """py-spy's collapsed stacks -> the share of samples spent in (inclusive) our own and library functions."""
+    inclusive: collections.Counter = collections.Counter()
+    leaf: collections.Counter = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")"
+                  if " (" in f else f for f in stack.split(";")]
+        for name in set(frames):
+            inclusive[name] += n
+        leaf[frames[-1]] += n
+    print(f"\nprofile: {total} samples of one server process")
+    print("inclusive (share of samples with the function on the stack):")
+    for name, n in inclusive.most_common(200):
+        if any(key in name for key in ("tutor", "courses", "learner_model", "inference", "django", "channels",
+                                       "psycopg", "redis", "asgiref", "sympy", "json", "markdown", "nh3")):
+            print(f"  {100 * n / total:5.1f}%  {name}")
+            top -= 1
+            if top == 0:
+                break
+    print("self (leaf frames):")
+    for name, n in leaf.most_common(10):
+        print(f"  {100 * n / total:5.1f}%  {name}")
+
+
+async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, think: tuple[float, float],
+               seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000) -> list[dict]:
+    rng = random.Random(seed)
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task] = []
+    current = {"stats": Stats()}
+    results = []
+    usernames = iter(info["usernames"])
+    for level in levels:
+        current["stats"] = Stats()
+        while len(tasks) < level:
+            student = Student(stack.base, next(usernames), info, lambda: current["stats"], think,
+                              random.Random(rng.random()))
+            tasks.append(asyncio.create_task(run_student(student, stop)))
+            await asyncio.sleep(min(0.02, stage_s / 10 / max(1, level)))  # ramp gently within the first tenth
+        spy = None
+        if profile_at == level:
+            raw = stack.logdir / f"profile-{level}.txt"
+            pid = stack.server_pids()[0]
+            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(pid), "--duration",
+                                    str(int(stage_s * 0.8)), "--rate", "50", "--format", "raw", "-o", str(raw),
+                                    "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started = time.monotonic()
+        await asyncio.sleep(stage_s)
+        out = report(level, time.monotonic() - started, current["stats"])
+        results.append(out)
+        if spy is not None:
+            spy.wait(timeout=60)
+            if raw.exists():
+                profile_summary(raw)
+        if out["answer_p99"] > stop_after_p99_ms:
+            print(f"\nanswer round-trip p99 {out['answer_p99']:.0f} ms > {stop_after_p99_ms:.0f} ms at {level} "
+                  "students: stopping the ramp")
+            break
+    stop.set()
+    _, pending = await asyncio.wait(tasks, timeout=60)
+    for task in pending:
+        task.cancel()
+    return results
+
+
+def main() -> None:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="25,50,100,200,300,400")
+    parser.add_argument("--stage-s", type=float, default=30)
+    parser.add_argument("--think", default="1.0,3.0", help="seconds between a student's actions, uniform")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--stream-delay-s", default="0.02")
+    parser.add_argument("--conn-max-age", default="0")
+    parser.add_argument("--profile", action="store_true", help="py-spy one server process at 200 students")
+    parser.add_argument("--seed", type=int, default=8)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    think = tuple(float(x) for x in args.think.split(","))
+    pg = ThrowawayPostgres()
+    stack = None
+    try:
+        pg.init()
+        django_setup(pg.url, args.redis_url)
+        started = time.monotonic()
+        info = prepare(students=max(levels))
+        print(f"prepared {len(info['usernames'])} students in {time.monotonic() - started:.1f} s; course "
+              f"{info['course']!r}, {len(info['answers'])} items")
+        # No per-student answer limit here: a simulated student answers faster than the production limit allows.
+        stack = Stack(database_url=pg.url, redis_url=args.redis_url, workers=args.workers, server=args.server,
+                      extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
+                                 "DATABASE_CONN_MAX_AGE": args.conn_max_age, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"})
+        stack.start()
+        stack.start_worker()
+        print(f"stack: {args.server} x{args.workers} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
+              f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
+              f"CONN_MAX_AGE {args.conn_max_age}")
+        results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
+                                   200 if args.profile and 200 in levels else None))
+        print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
+              "server answer+next p99, errors, tokens sent/delivered")
+        for r in results:
+            print(f"  {r['level']:>4} {r['answers_per_s']:7.1f} {r['answer_p99']:9.1f} {r['answer_srv_p99']:8.1f} "
+                  f"{r['next_srv_p99']:8.1f} {r['answer_next_srv_p99']:8.1f} {r['errors']:>5} "
+                  f"{r['tokens_sent']}/{r['tokens_delivered']}")
+        broken = next((r["level"] for r in results if r["answer_p99"] > 1000), None)
+        print(f"answer round trip p99 passes 1 s at: {broken or 'not reached'}")
+        from tutor.models import Attempt
+
+        deadline = time.monotonic() + 60  # let the worker finish the last batches
+        while time.monotonic() < deadline:
+            stored = set(str(c) for c in Attempt.objects.values_list("client_id", flat=True))
+            if info["sent"] <= stored:
+                break
+            time.sleep(1)
+        print(f"answers sent: {len(info['sent'])}, stored: {len(stored & info['sent'])}, "
+              f"lost: {len(info['sent'] - stored)} (an answer cut off by the end of the run counts as lost)")
+    finally:
+        if stack is not None:
+            stack.stop()
+        pg.destroy()
+
+
+if __name__ == "__main__":
+    main()
