@@ -1,6 +1,6 @@
 """Load: simulated students drive the real stack through the browser's own calls, ramping up concurrency.
 
-    . .venv/bin/activate && nice python benchmarks/load.py --levels 25,50,100,200,300,400 --stage-s 30
+    . .venv/bin/activate && nice python benchmarks/load.py --levels 25,50,100,200,300,400 --stage-s 30 --profile-at 50
 
 The stack is started here, on loopback only: a throwaway PostgreSQL cluster (initdb under /tmp), Redis (a
 database number of the local server, or --redis-port to start one), the ASGI server (uvicorn, --workers
@@ -10,8 +10,8 @@ practice, answers (right 75% of the time), asks for the next item, and every fif
 the offline batch API (`POST /api/learn/<course>/answers`, recorded by the Celery worker). Think time between
 actions is uniform in --think. Per concurrency level it prints p50/p95/p99 of the client round trip and of
 the server-side time (the consumer's `server-timing` comment; API: the Server-Timing header), errors and
-throughput, and stops ramping once the answer round trip p99 passes 1 s. --profile samples one server
-process with py-spy during the largest level and prints where the time goes.
+throughput, and stops ramping once the answer round trip p99 passes 1 s. --profile-at N samples one server
+process with py-spy during level N and prints where the time goes.
 
 Bounded: every level lasts --stage-s seconds, every wait has a timeout, nothing leaves 127.0.0.1.
 The pieces (`ThrowawayPostgres`, `Stack`, `Student`) are reused by benchmarks/chaos.py and tests/chaos/.
@@ -552,7 +552,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--stream-delay-s", default="0.02")
     parser.add_argument("--conn-max-age", default="0")
-    parser.add_argument("--profile", action="store_true", help="py-spy one server process at 200 students")
+    parser.add_argument("--profile-at", type=int, default=None,
+                        help="py-spy one server process during this concurrency level")
     parser.add_argument("--seed", type=int, default=8)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
@@ -576,7 +577,7 @@ def main() -> None:
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
               f"CONN_MAX_AGE {args.conn_max_age}")
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
-                                   200 if args.profile and 200 in levels else None))
+                                   args.profile_at))
         print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
               "server answer+next p99, errors, tokens sent/delivered")
         for r in results:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.template.loader import render_to_string
 
 from courses import selectors as course_selectors
@@ -26,6 +28,8 @@ from tutor import llm, services
 from tutor.models import Guess, TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state, stage_context
+
+log = logging.getLogger(__name__)
 
 _DONE = object()
 
@@ -96,6 +100,12 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         except (ValueError, TypeError):
             await self.send(text_data=render_to_string("tutor/partials/notice.html",
                                                        {"message": "That message could not be read; please try again."}))
+        except (OperationalError, InterfaceError) as exc:
+            # The database is away (restarting, failing over): keep the socket open and say so; the page resends,
+            # and the next call opens a fresh connection. Answers are idempotent on client_id, so a resend is safe.
+            log.warning("database unavailable during %r: %s", action, exc)
+            await self.send(text_data=render_to_string("tutor/partials/notice.html", {
+                "message": "The tutor lost its connection for a moment and did not save that. Please try again."}))
 
     async def _call(self, service: Any, **kwargs: Any) -> Any:
         return await database_sync_to_async(service)(user=self.scope["user"], course=self.course, **kwargs)

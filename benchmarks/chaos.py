@@ -1,0 +1,538 @@
+"""Faults: the real stack under load while something breaks; each scenario prints lost / duplicated / 5xx counts.
+
+    . .venv/bin/activate && nice python benchmarks/chaos.py worker-kill --answers 10000 --kill-every 30
+    . .venv/bin/activate && nice python benchmarks/chaos.py socket-drop --students 20
+    . .venv/bin/activate && nice python benchmarks/chaos.py model-kill --students 20
+    . .venv/bin/activate && nice python benchmarks/chaos.py pg-restart --students 30
+
+worker-kill   answers sent as offline batches (POST /api/learn/<course>/answers) are recorded by two Celery
+              workers, one of which is killed with SIGKILL every --kill-every seconds and started again.
+              Lost: an answer accepted (202) but never stored. Applied twice: the knowledge state counted an
+              answer more than once (its per-concept attempt counters exceed the stored attempts).
+              The broker's visibility timeout is set to --visibility-s, deliberately: longer than any answer
+              task, short enough that a message held by a killed worker comes back within the run.
+socket-drop   students' sockets are cut (TCP abort) in the middle of the streamed explanation and right after
+              sending an answer; they reconnect and resend what the page had queued (same client_id), as the
+              htmx websocket extension does. The session must resume where it was; no answer lost.
+model-kill    TUTOR_LLM=openai against a small OpenAI-compatible streaming server started here, killed with
+              SIGKILL in the middle of students' streams and restarted. Every student must get a complete
+              explanation (the model's start, then the course's authored text), no 5xx from any page.
+pg-restart    the throwaway PostgreSQL cluster is restarted while students answer and load pages. Requests
+              in the gap fail cleanly (503 page, a notice on the socket, a retried task), the app recovers
+              without a restart, and no acknowledged answer is lost.
+
+Everything runs on 127.0.0.1 with its own PostgreSQL cluster under /tmp, and is bounded in time and count.
+`run_*` functions return a dict of counts, so tests/chaos/ runs the same scenarios in a short form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import (  # noqa: E402  (benchmarks/ is not a package)
+    BIN,
+    Stack,
+    Student,
+    StudentError,
+    ThrowawayPostgres,
+    django_setup,
+    free_port,
+    prepare,
+)
+
+READABLE_KINDS = ("numeric", "multiple_choice", "symbolic", "short_text")
+
+
+@contextmanager
+def environment(*, students: int, redis_db: int, extra_env: dict[str, str] | None = None, workers: int = 1,
+                celery_workers: int = 0):
+    """A prepared database and a running stack; torn down (cluster deleted) on the way out."""
+    pg = ThrowawayPostgres()
+    redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+    stack = None
+    try:
+        pg.init()
+        django_setup(pg.url, redis_url)
+        _flush_redis(redis_url)
+        info = prepare(students=students)
+        env = {"TUTOR_STREAM_DELAY_S": "0.01", "TUTOR_RATELIMIT_ANSWERS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
+        env.update(extra_env or {})
+        stack = Stack(database_url=pg.url, redis_url=redis_url, workers=workers, extra_env=env)
+        stack.start()
+        for n in range(celery_workers):
+            stack.start_worker(f"w{n}")
+        yield pg, stack, info
+    finally:
+        if stack is not None:
+            stack.stop()
+        pg.destroy()
+
+
+def _flush_redis(url: str) -> None:
+    """Empty our own Redis database number (never the shared db 0 that the test suites use)."""
+    import redis
+
+    assert not url.endswith("/0")
+    redis.Redis.from_url(url).flushdb()
+
+
+def _stored_client_ids() -> set[str]:
+    from tutor.models import Attempt
+
+    return {str(c) for c in Attempt.objects.values_list("client_id", flat=True)}
+
+
+def _applied_twice() -> int:
+    """Answers counted more than once by the knowledge state: per student, counted attempts minus stored ones."""
+    from learner_model.knowledge import KnowledgeState
+    from tutor.models import Attempt, KnowledgeRecord
+
+    extra = 0
+    for record in KnowledgeRecord.objects.all():
+        counted = sum(c.attempts for c in KnowledgeState.from_blob(record.blob).concepts.values())
+        stored = Attempt.objects.filter(user_id=record.user_id).count()
+        extra += max(0, counted - stored)
+    return extra
+
+
+# --- worker-kill -------------------------------------------------------------------------------------
+
+
+def run_worker_kill(*, answers: int = 10000, students: int = 50, batch: int = 50, kill_every: float = 30,
+                    visibility_s: int = 20, drain_s: float = 240, redis_db: int = 11) -> dict:
+    extra = {"CELERY_VISIBILITY_TIMEOUT": str(visibility_s)}
+    with environment(students=students, redis_db=redis_db, extra_env=extra, celery_workers=2) as (_, stack, info):
+        from courses.models import Item
+
+        items = [(pk, str(key)) for pk, key in info["answers"].items()
+                 if Item.objects.get(pk=pk).kind in READABLE_KINDS]
+        sent: set[str] = set()
+        statuses: dict[int, int] = {}
+        kills = 0
+        stop = threading.Event()
+
+        def killer() -> None:
+            nonlocal kills
+            while not stop.wait(kill_every):
+                index = kills % len(stack.celery)
+                victim = stack.celery[index]
+                os.killpg(victim.pid, signal.SIGKILL)  # the whole worker, mid-task: no chance to ack or requeue
+                victim.wait(timeout=10)
+                kills += 1
+                stack.start_worker(f"w{kills}")  # appended to stack.celery; it takes the victim's place
+                stack.celery[index] = stack.celery.pop()
+
+        async def student(name: str, count: int, rng: random.Random) -> None:
+            s = Student(stack.base, name, info, lambda: None, (0, 0), rng)
+            await s.login(info["sessions"].get(name) or None)
+            left = count
+            while left > 0:
+                n = min(batch, left)
+                body = [{"client_id": str(uuid.uuid4()), "item": pk, "answer": key}
+                        for pk, key in (rng.choice(items) for _ in range(n))]
+                for attempt in range(5):  # an offline client resends the same batch until it is accepted
+                    response = await s.http.post(f"/api/learn/{info['course']}/answers", content=json.dumps(
+                        {"answers": body}), headers={"Content-Type": "application/json", "X-CSRFToken": s.csrf,
+                                                     "Referer": stack.base + "/"})
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                    if response.status_code == 202:
+                        sent.update(a["client_id"] for a in body)
+                        break
+                    await asyncio.sleep(0.5 * (attempt + 1))
+                left -= n
+                await asyncio.sleep(rng.uniform(0.05, 0.3))
+            await s.close()
+
+        async def drive() -> None:
+            rng = random.Random(8)
+            names = info["usernames"]
+            per = [answers // len(names) + (1 if i < answers % len(names) else 0) for i in range(len(names))]
+            await asyncio.gather(*(student(n, c, random.Random(rng.random())) for n, c in zip(names, per, strict=True)
+                                   if c))
+
+        thread = threading.Thread(target=killer, daemon=True)
+        started = time.monotonic()
+        thread.start()
+        asyncio.run(drive())
+        sent_s = time.monotonic() - started
+        # Keep killing while the queue drains: the run is over when every answer is stored, or at drain_s.
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline and not sent <= _stored_client_ids():
+            time.sleep(2)
+        stop.set()
+        thread.join(timeout=30)
+        stored = _stored_client_ids()
+        out = {"scenario": "worker-kill", "answers_sent": len(sent), "stored": len(sent & stored),
+               "lost": len(sent - stored), "applied_twice": _applied_twice(), "kills": kills,
+               "http_5xx": sum(n for code, n in statuses.items() if code >= 500), "statuses": statuses,
+               "send_s": round(sent_s, 1), "total_s": round(time.monotonic() - started, 1),
+               "visibility_timeout_s": visibility_s}
+        return out
+
+
+# --- socket-drop -------------------------------------------------------------------------------------
+
+
+async def _abort(student: Student) -> None:
+    """Cut the TCP connection without a closing handshake, as a lost network does."""
+    student.ws.transport.abort()
+    await asyncio.sleep(0.05)
+
+
+def run_socket_drop(*, students: int = 20, rounds: int = 4, redis_db: int = 12) -> dict:
+    with environment(students=students, redis_db=redis_db, extra_env={"TUTOR_STREAM_DELAY_S": "0.02"}) as \
+            (_, stack, info):
+        counts = {"stream_drops": 0, "streams_resumed_complete": 0, "answer_drops": 0, "answers_resent": 0,
+                  "resumed_wrong_phase": 0, "errors": 0}
+        sent: set[str] = set()
+        errors: list[str] = []
+
+        async def one(name: str, rng: random.Random) -> None:
+            s = Student(stack.base, name, info, lambda: _NullStats(), (0, 0), rng)
+            try:
+                await s.login(info["sessions"].get(name))
+                stage = await s.connect()
+                await s.send({"action": "skip_placement"})
+                stage = await s.recv(lambda f: "data-phase" in f)
+                for _ in range(rounds):
+                    stage = await _drop_round(s, stage, rng)
+            except Exception as exc:  # counted and shown; the scenario reports rather than stops
+                counts["errors"] += 1
+                errors.append(f"{name}: {type(exc).__name__}: {exc}"[:200])
+            finally:
+                await s.close()
+
+        async def _drop_round(s: Student, stage: str, rng: random.Random) -> str:
+            phase = re.search(r'data-phase="(\w+)"', stage)
+            phase = phase.group(1) if phase else "explain"
+            if phase == "pain":
+                await s.send({"action": "guess", "client_id": str(uuid.uuid4()), "guess": "g"})
+                seen = 0
+                while seen < rng.randint(2, 6):  # cut the socket a few words into the stream
+                    frame = await s.recv(lambda f: True)
+                    seen += 'id="explanation-stream"' in frame and "hx-swap-oob" in frame
+                await _abort(s)
+                counts["stream_drops"] += 1
+                resumed = await s.connect()
+                if 'data-phase="explain"' not in resumed:
+                    counts["resumed_wrong_phase"] += 1
+                done = await s.recv(lambda f: 'id="start-practice"' in f, timeout=120)
+                counts["streams_resumed_complete"] += 1
+                return await s._timed({"action": "practice", "step": re.search(
+                    r'name="step" value="([0-9a-f-]{36})"', done).group(1)}, "practice")
+            if phase in ("practice", "placement"):
+                item = re.search(r'name="item" value="(\d+)"', stage).group(1)
+                message = {"action": "answer", "client_id": str(uuid.uuid4()), "item": item,
+                           "answer": str(info["answers"].get(int(item), "0"))}
+                sent.add(message["client_id"])
+                await s.send(message)
+                await _abort(s)  # cut right after sending: did the server get it? the page cannot know
+                counts["answer_drops"] += 1
+                resumed = await s.connect()
+                if 'data-phase="feedback"' in resumed or 'data-phase="pain"' in resumed or \
+                        'data-phase="placement"' in resumed and item not in resumed:
+                    return resumed  # it arrived before the cut; the page shows its result
+                await s.send(message)  # the ws extension resends its queue on reconnect: same client_id
+                counts["answers_resent"] += 1
+                return await s.recv(lambda f: "data-phase" in f or 'id="notice"' in f)
+            if phase == "feedback":
+                return await s._timed({"action": "next", "step": re.search(
+                    r'name="step" value="([0-9a-f-]{36})"', stage).group(1)}, "next")
+            if phase == "explain":
+                done = stage if 'id="start-practice"' in stage else await s.recv(
+                    lambda f: 'id="start-practice"' in f, timeout=120)
+                return await s._timed({"action": "practice", "step": re.search(
+                    r'name="step" value="([0-9a-f-]{36})"', done).group(1)}, "practice")
+            raise StudentError(f"phase {phase}")
+
+        async def drive() -> None:
+            rng = random.Random(9)
+            await asyncio.gather(*(one(n, random.Random(rng.random())) for n in info["usernames"][:students]))
+
+        asyncio.run(drive())
+        stored = _stored_client_ids()
+        return {"scenario": "socket-drop", **counts, "answers_sent": len(sent), "lost": len(sent - stored),
+                "applied_twice": _applied_twice(), "error_samples": errors[:5]}
+
+
+class _NullStats:
+    """Timing sink for scenarios that count outcomes, not latency."""
+
+    def add(self, *args, **kwargs) -> None:
+        pass
+
+
+# --- model-kill --------------------------------------------------------------------------------------
+
+FAKE_MODEL = r'''
+import asyncio, json, sys, time
+WORDS = ("The model explains this idea step by step, with a worked example and a check at the end. " * 4).split()
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    if scope["path"].endswith("/models"):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": json.dumps({"data": [{"id": "fake"}]}).encode()})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    for i, word in enumerate(WORDS):
+        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+                 "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+        await send({"type": "http.response.body", "body": f"data: {json.dumps(chunk)}\n\n".encode(), "more_body": True})
+        await asyncio.sleep(0.05)
+    done = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    await send({"type": "http.response.body", "body": f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode()})
+'''
+
+
+class FakeModelServer:
+    """A small OpenAI-compatible streaming server (uvicorn), to be killed and restarted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.path = Path(f"/tmp/tutor-fake-model-{self.port}.py")
+        self.path.write_text(FAKE_MODEL)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([str(BIN / "uvicorn"), f"{self.path.stem}:app", "--app-dir", "/tmp", "--port",
+                                      str(self.port), "--log-level", "warning"], start_new_session=True,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/models", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.kill()
+        self.path.unlink(missing_ok=True)
+
+
+def run_model_kill(*, students: int = 20, kills: int = 3, down_s: float = 3.0, redis_db: int = 13) -> dict:
+    model = FakeModelServer()
+    model.start()
+    extra = {"TUTOR_LLM": "openai", "TUTOR_LLM_URL": model.url, "TUTOR_LLM_MODEL": "fake",
+             "TUTOR_LLM_TTFT_LIMIT_S": "3", "TUTOR_RATELIMIT_GENERATIONS": "0"}
+    try:
+        with environment(students=students, redis_db=redis_db, extra_env=extra) as (_, stack, info):
+            counts = {"streams": 0, "complete": 0, "incomplete": 0, "page_5xx": 0, "pages": 0, "errors": 0,
+                      "kills": 0}
+            errors: list[str] = []
+
+            async def one(name: str, rng: random.Random) -> None:
+                s = Student(stack.base, name, info, lambda: _NullStats(), (0, 0), rng)
+                try:
+                    await s.login(info["sessions"].get(name))
+                    await s.connect()
+                    await s.send({"action": "skip_placement"})
+                    stage = await s.recv(lambda f: "data-phase" in f)
+                    for _ in range(3):  # three concepts' explanations each
+                        if 'data-phase="pain"' not in stage:
+                            break
+                        await s.send({"action": "guess", "client_id": str(uuid.uuid4()), "guess": "g"})
+                        counts["streams"] += 1
+                        text = []
+                        while True:
+                            frame = await s.recv(lambda f: True, timeout=90)
+                            if 'id="explanation-stream"' in frame:
+                                text.append(frame)
+                            if 'id="start-practice"' in frame:
+                                break
+                        complete = "id=\"explanation\"" in frame and len(text) > 3
+                        counts["complete" if complete else "incomplete"] += 1
+                        page = await s.http.get(f"/learn/{info['course']}/")
+                        counts["pages"] += 1
+                        counts["page_5xx"] += page.status_code >= 500
+                        stage = await _through_practice(s, frame, info)
+                except Exception as exc:  # counted and shown; the scenario reports rather than stops
+                    counts["errors"] += 1
+                    errors.append(f"{name}: {type(exc).__name__}: {exc}"[:200])
+                finally:
+                    await s.close()
+
+            async def killer() -> None:
+                for _ in range(kills):
+                    await asyncio.sleep(2.5)
+                    model.kill()  # mid-stream for whoever is streaming now
+                    counts["kills"] += 1
+                    await asyncio.sleep(down_s)
+                    await asyncio.to_thread(model.start)
+
+            async def drive() -> None:
+                rng = random.Random(10)
+                await asyncio.gather(killer(), *(one(n, random.Random(rng.random()))
+                                                 for n in info["usernames"][:students]))
+
+            asyncio.run(drive())
+            return {"scenario": "model-kill", **counts, "error_samples": errors[:5],
+                    "ta_bot": "not wired to a URL yet: the slow-embedding case is not exercised"}
+    finally:
+        model.stop()
+
+
+async def _through_practice(s: Student, done: str, info: dict) -> str:
+    """Practise, answer and go next until a new concept's pain-first screen (or a bounded number of steps)."""
+    stage = await s._timed({"action": "practice", "step": re.search(
+        r'name="step" value="([0-9a-f-]{36})"', done).group(1)}, "practice")
+    for _ in range(12):
+        phase = re.search(r'data-phase="(\w+)"', stage).group(1)
+        if phase == "pain":
+            return stage
+        if phase in ("practice", "placement"):
+            stage = await s._answer(stage, "answer")
+        elif phase == "feedback":
+            stage = await s._timed({"action": "next", "step": re.search(
+                r'name="step" value="([0-9a-f-]{36})"', stage).group(1)}, "next")
+        else:
+            return stage
+    return stage
+
+
+# --- pg-restart --------------------------------------------------------------------------------------
+
+
+def run_pg_restart(*, students: int = 30, seconds: float = 40, restart_at: float = 12, down_s: float = 5,
+                   redis_db: int = 14) -> dict:
+    with environment(students=students, redis_db=redis_db, celery_workers=1) as (pg, stack, info):
+        counts = {"requests": 0, "ok": 0, "http_503": 0, "http_500": 0, "socket_notices": 0, "socket_closed": 0,
+                  "after_recovery_ok": 0, "after_recovery_failed": 0}
+        phase = {"down": False, "recovered_at": None}
+        acknowledged: set[str] = set()
+        stop = asyncio.Event()
+
+        async def one(name: str, rng: random.Random) -> None:
+            s = Student(stack.base, name, info, lambda: _NullStats(), (0.2, 0.6), rng)
+            await s.login(info["sessions"].get(name))
+            while not stop.is_set():
+                try:
+                    if s.ws is None:
+                        stage = await s.connect()
+                    await asyncio.sleep(rng.uniform(0.2, 0.6))
+                    page = await s.http.get(f"/learn/{info['course']}/")
+                    _count(page.status_code)
+                    stage = await _socket_step(s, stage)
+                except StudentError:
+                    counts["socket_notices"] += 1
+                except Exception:  # the socket closed or the request failed: reconnect next time round
+                    counts["socket_closed"] += 1
+                    if s.ws is not None:
+                        await s.ws.close()
+                    s.ws = None
+                    await asyncio.sleep(0.5)
+            await s.close()
+
+        def _count(status: int) -> None:
+            counts["requests"] += 1
+            key = "ok" if status < 400 else f"http_{status}" if status in (500, 503) else "http_other"
+            counts[key] = counts.get(key, 0) + 1
+            if phase["recovered_at"] and time.monotonic() > phase["recovered_at"] + 3:
+                counts["after_recovery_ok" if status < 400 else "after_recovery_failed"] += 1
+
+        async def _socket_step(s: Student, stage: str) -> str:
+            found = re.search(r'data-phase="(\w+)"', stage)
+            current = found.group(1) if found else "explain"
+            if current in ("practice", "placement"):
+                item = re.search(r'name="item" value="(\d+)"', stage).group(1)
+                client_id = str(uuid.uuid4())
+                await s.send({"action": "answer", "client_id": client_id, "item": item,
+                              "answer": str(info["answers"].get(int(item), "0"))})
+                frame = await s.recv(lambda f: "data-phase" in f or 'id="notice"' in f)
+                if "data-phase" in frame:
+                    acknowledged.add(client_id)  # the student saw feedback: this answer must survive
+                    return frame
+                raise StudentError("notice")
+            return await s.step(stage)
+
+        async def restarter() -> None:
+            await asyncio.sleep(restart_at)
+            phase["down"] = True
+            await asyncio.to_thread(pg.stop, "fast")
+            await asyncio.sleep(down_s)
+            await asyncio.to_thread(pg.start)
+            phase["down"], phase["recovered_at"] = False, time.monotonic()
+            await asyncio.sleep(seconds - restart_at - down_s)
+            stop.set()
+
+        async def drive() -> None:
+            rng = random.Random(11)
+            await asyncio.gather(restarter(), *(one(n, random.Random(rng.random()))
+                                                for n in info["usernames"][:students]))
+
+        asyncio.run(drive())
+        from django.db import connection
+
+        connection.close()  # this process's connection died with the restart
+        stored = _stored_client_ids()
+        return {"scenario": "pg-restart", **counts, "answers_acknowledged": len(acknowledged),
+                "lost": len(acknowledged - stored), "server_restarted": False}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    p = sub.add_parser("worker-kill")
+    p.add_argument("--answers", type=int, default=10000)
+    p.add_argument("--students", type=int, default=50)
+    p.add_argument("--kill-every", type=float, default=30)
+    p.add_argument("--visibility-s", type=int, default=20)
+    p.add_argument("--drain-s", type=float, default=240)
+    p = sub.add_parser("socket-drop")
+    p.add_argument("--students", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=4)
+    p = sub.add_parser("model-kill")
+    p.add_argument("--students", type=int, default=20)
+    p.add_argument("--kills", type=int, default=3)
+    p = sub.add_parser("pg-restart")
+    p.add_argument("--students", type=int, default=30)
+    p.add_argument("--seconds", type=float, default=40)
+    args = vars(parser.parse_args())
+    scenario = args.pop("scenario")
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    runner = {"worker-kill": run_worker_kill, "socket-drop": run_socket_drop, "model-kill": run_model_kill,
+              "pg-restart": run_pg_restart}[scenario]
+    started = time.monotonic()
+    result = runner(**{k.replace("-", "_"): v for k, v in args.items()})
+    result["wall_s"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

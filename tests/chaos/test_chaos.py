@@ -1,0 +1,62 @@
+"""The fault scenarios of benchmarks/chaos.py in a short form (a few hundred events), against the real stack.
+
+Each runs as a subprocess with its own PostgreSQL cluster under /tmp, its own Redis database number, uvicorn and
+Celery workers, so it needs the PostgreSQL server binaries and a Redis on 127.0.0.1:6379: it runs in the second
+suite of `make test` (REDIS_URL set) and is skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: runs in the PostgreSQL + Redis suite"),
+    pytest.mark.skipif(not (shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))),
+                       reason="needs the PostgreSQL server binaries for a throwaway cluster"),
+]
+
+
+def _chaos(*args: str, timeout: int = 240) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "DJANGO_", "TUTOR_"))}
+    result = subprocess.run([sys.executable, "benchmarks/chaos.py", *args], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def test_killing_celery_workers_loses_and_doubles_no_answer():
+    out = _chaos("worker-kill", "--answers", "300", "--students", "6", "--kill-every", "4", "--visibility-s", "5",
+                 "--drain-s", "60")
+    assert out["answers_sent"] == 300 and out["kills"] >= 1, out
+    assert out["lost"] == 0 and out["applied_twice"] == 0 and out["http_5xx"] == 0, out
+
+
+def test_dropped_sockets_resume_the_session_and_lose_no_answer():
+    out = _chaos("socket-drop", "--students", "4", "--rounds", "3")
+    assert out["stream_drops"] >= 1 and out["answer_drops"] >= 1, out
+    assert out["streams_resumed_complete"] == out["stream_drops"], out
+    assert out["lost"] == 0 and out["applied_twice"] == 0 and out["resumed_wrong_phase"] == 0, out
+    assert out["errors"] == 0, out
+
+
+def test_model_server_killed_mid_stream_students_still_get_a_whole_explanation():
+    out = _chaos("model-kill", "--students", "4", "--kills", "1")
+    assert out["kills"] == 1 and out["streams"] >= 4, out
+    assert out["incomplete"] == 0 and out["page_5xx"] == 0 and out["errors"] == 0, out
+
+
+def test_postgres_restart_fails_cleanly_and_recovers_without_restarting_the_app():
+    out = _chaos("pg-restart", "--students", "6", "--seconds", "20")
+    assert out["http_500"] == 0, out  # the outage is a 503 with Retry-After, never a 500
+    assert out["after_recovery_ok"] > 0 and out["after_recovery_failed"] == 0, out
+    assert out["lost"] == 0, out
