@@ -10,7 +10,7 @@ every concept (or at --max-items). Policies:
   random_ready    a random concept among those whose prerequisites are mastered, to mastery
   lowest_mastery  OATutor / ASSISTments style: lowest-mastery skill first, BKT 0.95, no graph, no review
   ours            placement (15 questions) + graph + items in the target band + FSRS review
-  ours_no_place   ours without the placement diagnostic (ablation)
+  ours_no_place   ours without the placement diagnostic (only with --ablation)
 All use the same BKT parameters and the same item-difficulty-aware evidence. Prints one table; writes
 docs/img/policy_learning_curves.png and docs/img/placement_accuracy.png.
 """
@@ -36,6 +36,7 @@ from learner_model.placement import PlacementSettings  # noqa: E402
 from learner_model.policy import make_policy  # noqa: E402
 from learner_model.simulate import (  # noqa: E402
     Classroom,
+    PopulationParams,
     RunResult,
     make_course,
     make_population,
@@ -50,8 +51,8 @@ RUNS = {  # row name -> (policy, with placement)
     "random_ready": ("random_ready", False),
     "lowest_mastery": ("lowest_mastery", False),
     "ours": ("ours", True),
-    "ours_no_place": ("ours", False),
 }
+ABLATIONS = {"ours_no_place": ("ours", False)}  # with --ablation
 PLACEMENT_PRIORS = {  # curve label -> placement settings overrides
     "graph + ability prior (ours)": {},
     "ability prior, no graph": {"leak": 1.0},
@@ -67,18 +68,22 @@ class Setup:
     max_items: int
     questions: int
     particles: int
+    item_sd: float | None  # override of the fitted within-concept item difficulty spread (sensitivity runs)
 
 
 def _world(setup: Setup):  # type: ignore[no-untyped-def]
-    course = make_course(setup.concepts, seed=setup.seed)
-    population = make_population(course, setup.students, seed=setup.seed + 1)
+    params = PopulationParams.load()
+    if setup.item_sd is not None:
+        params = replace(params, item_difficulty_sd=setup.item_sd)
+    course = make_course(setup.concepts, seed=setup.seed, population=params)
+    population = make_population(course, setup.students, seed=setup.seed + 1, population=params)
     return course, population
 
 
 def run_one(setup: Setup, row: str) -> RunResult:
     course, population = _world(setup)
     model = course.model()
-    policy_name, with_placement = RUNS[row]
+    policy_name, with_placement = {**RUNS, **ABLATIONS}[row]
     placement = PlacementSettings(max_questions=setup.questions, n_particles=setup.particles, seed=setup.seed)
     result = simulate_policy(population, make_policy(policy_name, model, seed=setup.seed + 2), model,
                              placement=placement if with_placement else None, seed=setup.seed + 3,
@@ -163,19 +168,24 @@ def main() -> None:
     parser.add_argument("--max-items", type=int, default=3000)
     parser.add_argument("--questions", type=int, default=15, help="placement question budget")
     parser.add_argument("--particles", type=int, default=1000, help="placement belief particles")
+    parser.add_argument("--item-difficulty-sd", type=float, default=None,
+                        help="spread of item difficulty within a concept (default: the fitted value)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--ablation", action="store_true", help="also run ours without placement")
     args = parser.parse_args()
-    setup = Setup(args.students, args.concepts, args.seed, args.max_items, args.questions, args.particles)
+    setup = Setup(args.students, args.concepts, args.seed, args.max_items, args.questions, args.particles,
+                  args.item_difficulty_sd)
 
     started = time.time()
     course, population = _world(setup)
     print(f"course: {args.concepts} concepts, {sum(len(c.prerequisites) for c in course.nodes)} prerequisite edges; "
           f"population: {args.students} students, {population.known0.mean():.1%} of concepts known at enrolment "
-          f"({population.pop.source})")
+          f"({population.pop.source}); item difficulty sd {population.pop.item_difficulty_sd:.2f}")
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        runs = {row: pool.submit(run_one, setup, row) for row in RUNS}
+        rows = list(RUNS) + (list(ABLATIONS) if args.ablation else [])
+        runs = {row: pool.submit(run_one, setup, row) for row in rows}
         place = [pool.submit(placement_curve, setup, label) for label in PLACEMENT_PRIORS]
         results = {row: f.result() for row, f in runs.items()}
         curves = dict(f.result() for f in place)

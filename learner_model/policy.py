@@ -31,6 +31,7 @@ baselines (`textbook`, `random_ready`, `lowest_mastery`) exist to measure it aga
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -52,7 +53,7 @@ class TeachingSettings:
     review_retention: float = 0.85  # FSRS target retention: a review is due when predicted recall falls to it
     guess_first_weight: float = 0.5  # evidence weight of an answer guessed before the lesson
     hint_weight: float = 0.6  # evidence weight multiplier per hint used
-    avoid_recent: int = 2  # do not repeat the last items (more would often rule out every item in the band)
+    avoid_recent: int = 1  # do not repeat the last item (more would often rule out every item in the band)
     after_mastery: str = "stop"  # "stop", or "practise_weakest" (the simulator keeps going until hidden mastery)
 
     @classmethod
@@ -139,12 +140,21 @@ class Policy(Protocol):
                hints_used: int = 0, guess_first: bool = False) -> None: ...
 
 
-def diagnostic_item(items: Sequence[ItemChoice], concept: str) -> ItemChoice:
-    """The placement question for a concept: its item nearest average difficulty."""
+def diagnostic_item(items: Sequence[ItemChoice], concept: str, params: BKTParams | None = None) -> ItemChoice:
+    """The placement question for a concept: the item that best separates knowing it from not.
+
+    P(correct | known) - P(correct | unknown) peaks at the difficulty halfway between logit(1 - slip) and
+    logit(guess); without parameters, the item nearest average difficulty.
+    """
     candidates = [i for i in items if i.concept == concept]
     if not candidates:
         raise ValueError(f"concept {concept!r} has no items to ask")
-    return min(candidates, key=lambda i: (abs(i.difficulty), i.id))
+    target = 0.0 if params is None else (_logit(1.0 - params.p_slip) + _logit(params.p_guess)) / 2
+    return min(candidates, key=lambda i: (abs(i.difficulty - target), i.id))
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
 
 
 def _item_params(params: BKTParams, difficulty: float) -> BKTParams:
@@ -264,12 +274,12 @@ class TutorPolicy(_MasteryLearning):
                 days = state.reviews.days_since(concept, now)
                 return ("review", concept, f"Time to review {titles[concept]}: it has been {days:.0f} days, "
                         "and memory fades without practice.")
-        ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
         # the concept in progress stays only while ready: a failed review can unmaster one of its prerequisites
-        if state.current and any(c.slug == state.current for c in ready):
-            pct = round(100 * self._p_known(state, state.current))
-            return ("learn", state.current, f"Keep going with {titles[state.current]}: about {pct}% sure you have "
-                    f"it, practice stops at {round(100 * self.settings.mastery)}%.")
+        current = self.course.nodes.get(state.current) if state.current else None
+        if current is not None and not self._mastered(state, current.slug) and all(
+                self._mastered(state, p) for p in current.prerequisites if p in self.course.nodes):
+            return ("learn", current.slug, self._keep_going(state, current.slug))
+        ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
         if not ready:
             return None
         # the ready concept the student is closest to knowing costs the fewest items to master
@@ -279,6 +289,11 @@ class TutorPolicy(_MasteryLearning):
             known = " and ".join(titles[p] for p in chosen.prerequisites if p in titles)
             return ("learn", chosen.slug, f"You're ready for {chosen.title} because you know {known}.")
         return ("learn", chosen.slug, f"{chosen.title} needs nothing else first, so it is a good place to start.")
+
+    def _keep_going(self, state: LearnerState, concept: str) -> str:
+        pct = round(100 * self._p_known(state, concept))
+        return (f"Keep going with {self.course.titles[concept]}: about {pct}% sure you have it, practice stops at "
+                f"{round(100 * self.settings.mastery)}%.")
 
     def _choose_item(self, state: LearnerState, concept: str, p_known: float) -> tuple[str, float, bool]:
         decision = choose_item(self.course.items_by_concept[concept], p_known, self.course.params[concept],
@@ -300,8 +315,11 @@ class TextbookPolicy(_MasteryLearning):
     name = "textbook"
 
     def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        if state.current and not self._mastered(state, state.current):
+            return ("learn", state.current, f"{self.course.titles[state.current]} is next in the book.")
         for node in sorted(self.course.graph, key=lambda c: c.order):
             if not self._mastered(state, node.slug):
+                state.current = node.slug
                 return ("learn", node.slug, f"{node.title} is next in the book.")
         return None
 

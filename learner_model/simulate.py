@@ -357,7 +357,7 @@ def run_placement(room: Classroom, course: CourseModel, settings: PlacementSetti
         if not active:
             accuracy[:, k + 1:] = accuracy[:, k:k + 1]
             break
-        items = [diagnostic_item(course.items, c) for c in concepts]
+        items = [diagnostic_item(course.items, c, course.params[c]) for c in concepts]
         answers = room.answer(np.array(active), np.array([index[c] for c in concepts]), [i.id for i in items],
                               0.0, learn=False)
         for s, concept, item, ok in zip(active, concepts, items, answers, strict=True):
