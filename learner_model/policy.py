@@ -14,7 +14,8 @@ Intended call sequence for the tutor (services in `tutor/`, persisting `LearnerS
   1. Enrolment: `placement = Placement(course.graph, course.params)` (learner_model/placement.py);
      persist `placement.to_dict()`.
   2. Each placement question: `concept = placement.next_question()`; show
-     `diagnostic_item(course.items, concept)`; `placement.record(concept, correct, difficulty=...)`.
+     `item = diagnostic_item(course.items, concept, course.params[concept])`;
+     `placement.record(concept, correct, difficulty=item.difficulty)`.
      When it returns None (budget spent, nothing worth asking) or the student clicks "skip the rest"
      (`placement.stop()`), start teaching:
      `state = LearnerState.from_placement(placement, course, now)`.
@@ -24,7 +25,9 @@ Intended call sequence for the tutor (services in `tutor/`, persisting `LearnerS
 
 `TutorPolicy` ("ours") teaches only concepts whose prerequisites are mastered (or placed out of), picks
 the item whose predicted P(correct) is inside the course's target band, interleaves a review when FSRS
-says a mastered concept's retention has fallen to the target, and stops practice at mastery. The
+says a mastered concept's retention has fallen to the target, and stops practice at mastery. Every policy
+weighs evidence the same way: an answer counts through its item's difficulty (a correct answer to an easy
+item says less), an answer after hints or guessed before the lesson counts less. The
 baselines (`textbook`, `random_ready`, `lowest_mastery`) exist to measure it against
 (`benchmarks/policy_sim.py`). Django-free.
 """

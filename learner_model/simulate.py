@@ -396,7 +396,7 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
     learned = np.zeros((n_s, max_items + 1), dtype=np.float32)
     for s in range(n_s):
         learned[s, :count[s] + 1] = room.learned[s].mean()
-    done = room.learned.all(axis=1)
+    done: NDArray[np.bool_] = np.asarray(room.learned.all(axis=1))
     finished_at = np.where(done, count, -1)
     zeros = dict.fromkeys(("correct", "practice", "band_p", "band_t", "band_ok", "reviews"), 0)
     tally = {k: np.zeros(n_s, dtype=np.int64) for k in zeros}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -115,3 +117,20 @@ def test_the_population_file_is_fitted_and_loads() -> None:
         assert len(values) == 11 and list(values) == sorted(values)
         assert 0.0 <= values[0] and values[-1] <= 1.0
     assert data["provisional"] is False, "run benchmarks/fit_sim_population.py to fit the population"
+
+
+@pytest.mark.slow
+def test_the_committed_population_is_what_the_fit_script_produces(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from learner_model.data import shared_data_dir
+
+    if not (shared_data_dir() / "kt" / "assist2009").is_dir():
+        pytest.skip(f"ASSISTments 2009 not found under {shared_data_dir()}; set TUTOR_SHARED_DATA")
+    out = tmp_path / "population.json"
+    script = POPULATION_FILE.parent.parent / "benchmarks" / "fit_sim_population.py"
+    subprocess.run([sys.executable, str(script), "--out", str(out)], check=True, capture_output=True,
+                   cwd=POPULATION_FILE.parent.parent)
+    fitted, committed = json.loads(out.read_text()), json.loads(POPULATION_FILE.read_text())
+    for name, values in committed["quantiles"].items():
+        assert fitted["quantiles"][name] == pytest.approx(values, abs=1e-3)
+    assert fitted["ability_sd"] == pytest.approx(committed["ability_sd"], abs=1e-3)
+    assert fitted["item_difficulty_sd"] == pytest.approx(committed["item_difficulty_sd"], abs=1e-3)
