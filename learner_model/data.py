@@ -476,8 +476,10 @@ def load_folds(name: str, *, folds: list[int] | None = None) -> Iterator[Fold]:
         elif name == "assist2015":
             log = read_pykt(kt / "assist2015" / "pykt" / "train_valid.csv")
             valid_fold = (k + 1) % 5
-            yield Fold(log.select_students(log.fold != k), log.select_students(log.fold == k),
-                       log.select_students(log.fold == valid_fold))
+            # test fold k, early-stopping fold k+1, train on the other three (models that do not early-stop
+            # train on train + valid: see learner_model.evaluate)
+            yield Fold(log.select_students((log.fold != k) & (log.fold != valid_fold)),
+                       log.select_students(log.fold == k), log.select_students(log.fold == valid_fold))
         else:
             train, test = _single_split_files(kt, name)
             yield Fold(read(train), read(test))

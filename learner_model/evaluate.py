@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from learner_model.data import (
     Fold,
     Interactions,
     Protocol,
+    concat,
     load_folds,
     read,
     windows,
@@ -59,7 +60,12 @@ def evaluate_fold(model: KTModel, fold: Fold, protocol: Protocol,
     if isinstance(model, SequenceKTModel):
         model.fit(train, valid, log=log)
     else:
-        model.fit(train, valid)
+        # nothing to early-stop: the validation students are more training data
+        if valid is not None:
+            # window ids restart at 0 in each part: shift the validation windows past the training ones
+            valid = replace(valid, student=valid.student + int(train.student.max(initial=-1)) + 1)
+            train = concat([train, valid])
+        model.fit(train)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
     p = model.predict(test)

@@ -43,9 +43,10 @@ def position_major(student: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 @dataclass
 class RaschEloModel:
-    l2: float = 1e-3  # L2 penalty per parameter on the mean log-likelihood scale
+    l2: float = 0.5  # Gaussian prior N(0, 1) on abilities and difficulties (penalty l2 * x^2 on the summed loss)
+    l2_skill_ability: float = 5.0  # prior N(0, 0.1) on skill-specific abilities: few answers per student-skill
     skill_ability: bool = True  # per-skill abilities besides the global one
-    max_iter: int = 200
+    max_iter: int = 100
     name: str = "rasch-elo"
 
     def __post_init__(self) -> None:
@@ -63,7 +64,7 @@ class RaschEloModel:
         students = np.unique(train.student, return_inverse=True)[1]
         n_students = int(students.max()) + 1
         skill = torch.as_tensor(self.skills(train.skill))
-        item = torch.as_tensor(self.items(train.item) if train.has_items else np.zeros(len(train), np.int64))
+        item = torch.as_tensor(self._item_rows(train))
         st = torch.as_tensor(students)
         pair = st * self.skills.size + skill  # (N,) student-skill ability index
         y = torch.as_tensor(train.correct, dtype=torch.float64)
@@ -73,8 +74,7 @@ class RaschEloModel:
         b_skill = torch.zeros(self.skills.size, dtype=torch.float64, requires_grad=True)
         params = [theta, theta_k, b_item, b_skill]
         opt = torch.optim.LBFGS(params, max_iter=self.max_iter, line_search_fn="strong_wolfe", tolerance_change=1e-9)
-        # skill abilities are shrunk harder: a student has few answers per skill
-        k_l2 = 10 * self.l2 if self.skill_ability else 1e6
+        k_l2 = self.l2_skill_ability if self.skill_ability else 1e6
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
@@ -88,16 +88,24 @@ class RaschEloModel:
         opt.step(closure)
         self.item_b = b_item.detach().numpy().copy()
         self.skill_b = b_skill.detach().numpy().copy()
-        self.item_b[-1] = 0.0  # unseen items: skill difficulty only
-        self.var_global = float(theta.detach().var())
+        # MAP abilities are shrunk toward 0; add back their mean posterior variance (Laplace) for the prior
+        with torch.no_grad():
+            p = torch.sigmoid(theta[st] + theta_k[pair] - b_item[item] - b_skill[skill])
+            info = torch.zeros(n_students, dtype=torch.float64).index_add_(0, st, p * (1 - p))
+            self.var_global = float(theta.var() + (1.0 / (2 * self.l2 + info)).mean())
         used = torch.unique(pair)
         self.var_skill = float(theta_k.detach()[used].var()) if self.skill_ability else 0.0
         return self
 
     def _difficulty(self, log: Interactions) -> tuple[np.ndarray, np.ndarray]:
         skill = self.skills(log.skill)
-        item_b = self.item_b[self.items(log.item)] if log.has_items else 0.0
-        return skill, item_b + self.skill_b[skill]
+        return skill, self.item_b[self._item_rows(log)] + self.skill_b[skill]
+
+    def _item_rows(self, log: Interactions) -> np.ndarray:
+        # without item ids every answer uses the spare row, which then acts as the global intercept
+        if log.has_items and len(self.items.known):
+            return self.items(log.item)
+        return np.full(len(log), self.items.size - 1, np.int64)
 
     def predict(self, log: Interactions) -> np.ndarray:
         """Online: each answer is predicted from the same student's earlier answers only."""
@@ -144,7 +152,7 @@ class RaschEloModel:
 
     def difficulty_of(self, skill: int, item: int | None) -> float:
         k = int(self.skills(np.asarray([skill]))[0])
-        b = float(self.skill_b[k])
+        row = self.items.size - 1
         if item is not None and len(self.items.known):
-            b += float(self.item_b[int(self.items(np.asarray([item]))[0])])
-        return b
+            row = int(self.items(np.asarray([item]))[0])
+        return float(self.skill_b[k] + self.item_b[row])

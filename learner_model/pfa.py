@@ -124,7 +124,6 @@ class LogisticKTModel:
 
         opt.step(closure)
         self.weights = {name: v.detach().numpy().copy() for name, v in w.items()}
-        self.weights["b_item"][-1] = 0.0  # unseen items: skill difficulty only
         return self
 
     def predict(self, log: Interactions) -> np.ndarray:

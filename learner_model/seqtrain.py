@@ -131,7 +131,7 @@ def train_model(model: torch.nn.Module, train: Padded, valid: Padded | None, val
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            total += float(loss) * int(mask.sum())
+            total += float(loss.detach()) * int(mask.sum())
             count += int(mask.sum())
             if time.perf_counter() - started > cfg.max_seconds:
                 out_of_time = True

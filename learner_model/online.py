@@ -1,0 +1,225 @@
+"""The online form the tutor runs: one student, one answer at a time, the state a compact text blob.
+
+    online = load_online("var/learner_model/current.pt")     # any fitted model file (learner_model.models)
+    blob = online.update(blob, concept, item, correct)       # after each graded answer
+    p = online.predict(blob, concept, item)                   # P(next answer correct) for a candidate item
+
+`concept` and `item` are the integer ids the model was fitted on (the tutor fits on its own primary keys); ids the
+model never saw fall back to its "unseen" row. A blob of None or "" is a new student. Each model family has its own
+state: BKT keeps P(known) per concept (the `KnowledgeState` blob of `learner_model/knowledge.py`), Rasch-Elo a Gaussian
+belief per ability, PFA/Best-LR its counters, and the sequence models (DKT, AKT) the last window of answers, replayed
+through the network at each prediction. This module knows nothing of Django or storage.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from learner_model.bkt import BKTModel
+from learner_model.data import Interactions
+from learner_model.irt import RaschEloModel
+from learner_model.knowledge import BKTParams, KnowledgeState, observe
+from learner_model.knowledge import p_correct as bkt_p_correct
+from learner_model.models import KTModel, load_model
+from learner_model.pfa import RECENT_ALL, RECENT_SKILL, LogisticKTModel
+from learner_model.seqtrain import SequenceKTModel
+
+BLOB_VERSION = 1
+
+
+class OnlineModel(Protocol):
+    def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str: ...
+
+    def predict(self, state: str | None, concept: int, item: int | None) -> float: ...
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _load_json(state: str | None) -> dict[str, Any]:
+    if not state:
+        return {"v": BLOB_VERSION}
+    data: dict[str, Any] = json.loads(state)
+    if data.get("v") != BLOB_VERSION:
+        raise ValueError(f"online state blob has version {data.get('v')!r}, expected {BLOB_VERSION}")
+    return data
+
+
+def _dump_json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+class BKTOnline:
+    """BKT as the tutor's `KnowledgeState`; item-level guess/slip where the model has them."""
+
+    def __init__(self, model: BKTModel) -> None:
+        if model.params is None:
+            raise ValueError("BKTOnline needs a fitted BKTModel")
+        self.model = model
+        self._by_skill = {k: v for k, v in self._skill_params().items()}
+
+    def _skill_params(self) -> dict[int, BKTParams]:
+        p = self.model.params
+        assert p is not None
+        out = {}
+        for row in range(self.model.skills.size):
+            g = float(p.guess[row]) if not self.model.item_guess_slip else 0.2
+            s = float(p.slip[row]) if not self.model.item_guess_slip else 0.1
+            out[row] = BKTParams(p_init=float(p.prior[row]), p_learn=float(p.learn[row]), p_guess=g, p_slip=s,
+                                 p_forget=float(p.forget[row]))
+        return out
+
+    def params(self, concept: int, item: int | None) -> BKTParams:
+        row = int(self.model.skills(np.asarray([concept]))[0])
+        base = self._by_skill[row]
+        if not self.model.item_guess_slip:
+            return base
+        p = self.model.params
+        assert p is not None
+        item_row = int(self.model.items(np.asarray([item if item is not None else -1]))[0])
+        return BKTParams(p_init=base.p_init, p_learn=base.p_learn, p_guess=float(p.guess[item_row]),
+                         p_slip=float(p.slip[item_row]), p_forget=base.p_forget)
+
+    def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
+        ks = KnowledgeState.from_blob(state)
+        observe(ks, str(concept), correct, self.params(concept, item))
+        return ks.to_blob()
+
+    def predict(self, state: str | None, concept: int, item: int | None) -> float:
+        ks = KnowledgeState.from_blob(state)
+        params = self.params(concept, item)
+        return bkt_p_correct(ks.mastery(str(concept), params), params)
+
+
+class RaschEloOnline:
+    """Gaussian beliefs over the global and the concept's ability; state {"g": [mu, var], "k": {concept: ...}}."""
+
+    def __init__(self, model: RaschEloModel) -> None:
+        self.model = model
+
+    def predict(self, state: str | None, concept: int, item: int | None) -> float:
+        data = _load_json(state)
+        mu = data.get("g", [0.0])[0] + data.get("k", {}).get(str(concept), [0.0])[0]
+        return _sigmoid(mu - self.model.difficulty_of(concept, item))
+
+    def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
+        data = _load_json(state)
+        g = data.setdefault("g", [0.0, self.model.var_global])
+        ks = data.setdefault("k", {})
+        k = ks.setdefault(str(concept), [0.0, self.model.var_skill])
+        p = _sigmoid(g[0] + k[0] - self.model.difficulty_of(concept, item))
+        info = p * (1 - p)
+        y = 1.0 if correct else 0.0
+        g[1] = 1.0 / (1.0 / g[1] + info)
+        g[0] += g[1] * (y - p)
+        if self.model.skill_ability:
+            k[1] = 1.0 / (1.0 / k[1] + info)
+            k[0] += k[1] * (y - p)
+        return _dump_json(data)
+
+
+class LogisticOnline:
+    """PFA / Best-LR counters: overall, per concept and per item successes and failures, and recent answers
+    (kept as a string of '0'/'1', newest last)."""
+
+    def __init__(self, model: LogisticKTModel) -> None:
+        self.model = model
+        self.w = model.weights
+
+    def _features(self, data: dict[str, Any], concept: int, item: int | None) -> np.ndarray:
+        s_all, f_all, recent_all = data.get("a", [0, 0, ""])
+        s_sk, f_sk, recent_sk = data.get("k", {}).get(str(concept), [0, 0, ""])
+        s_it, f_it = data.get("i", {}).get(str(item), [0, 0]) if item is not None else (0, 0)
+
+        def share(bits: str) -> float:
+            return bits.count("1") / len(bits) - 0.5 if bits else 0.0
+
+        def last(bits: str) -> float:
+            return (1.0 if bits[-1] == "1" else -1.0) if bits else 0.0
+
+        return np.array([math.log1p(s_all), math.log1p(f_all), math.log1p(s_it), math.log1p(f_it),
+                         math.log1p(s_sk), math.log1p(f_sk), last(recent_sk), last(recent_all),
+                         share(recent_sk), share(recent_all), float(s_sk + f_sk == 0)])
+
+    def predict(self, state: str | None, concept: int, item: int | None) -> float:
+        data = _load_json(state)
+        x = self._features(data, concept, item)
+        k = int(self.model.skills(np.asarray([concept]))[0])
+        use_items = len(self.model.items.known) > 0 and item is not None
+        i = int(self.model.items(np.asarray([item]))[0]) if use_items else self.model.items.size - 1
+        w = self.w
+        logit = -w["b_skill"][k] - w["b_item"][i] + w["a_skill"][k] * x[4] + w["c_skill"][k] * x[5]
+        if self.model.variant == "best-lr":
+            logit += float(x @ w["dense"]) + w["bias"][0]
+        return _sigmoid(float(logit))
+
+    def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
+        data = _load_json(state)
+        bit = "1" if correct else "0"
+        a = data.setdefault("a", [0, 0, ""])
+        k = data.setdefault("k", {}).setdefault(str(concept), [0, 0, ""])
+        for counters, window in ((a, RECENT_ALL), (k, RECENT_SKILL)):
+            counters[0 if correct else 1] += 1
+            counters[2] = (counters[2] + bit)[-window:]
+        if item is not None:
+            it = data.setdefault("i", {}).setdefault(str(item), [0, 0])
+            it[0 if correct else 1] += 1
+        return _dump_json(data)
+
+
+class HistoryOnline:
+    """Sequence models: the state is the student's last `window - 1` answers (int32 triples, base64); a
+    prediction replays them with the candidate question through the network."""
+
+    def __init__(self, model: SequenceKTModel) -> None:
+        self.model = model
+        self.keep = model.train_config.window - 1
+
+    @staticmethod
+    def _decode(state: str | None) -> np.ndarray:
+        if not state:
+            return np.zeros((0, 3), np.int32)
+        raw = base64.b64decode(state)
+        if raw[:1] != bytes([BLOB_VERSION]):
+            raise ValueError(f"sequence state blob has version {raw[:1]!r}, expected {BLOB_VERSION}")
+        return np.frombuffer(raw[1:], np.int32).reshape(-1, 3)
+
+    @staticmethod
+    def _encode(history: np.ndarray) -> str:
+        return base64.b64encode(bytes([BLOB_VERSION]) + history.astype(np.int32).tobytes()).decode("ascii")
+
+    def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
+        history = self._decode(state)
+        row = np.array([[concept, -1 if item is None else item, int(correct)]], np.int32)
+        return self._encode(np.concatenate([history, row])[-self.keep:])
+
+    def predict(self, state: str | None, concept: int, item: int | None) -> float:
+        h = np.concatenate([self._decode(state), [[concept, -1 if item is None else item, 0]]]).astype(np.int64)
+        log = Interactions(np.zeros(len(h), np.int64), h[:, 0], h[:, 1], h[:, 2].astype(np.int8))
+        return float(self.model.predict(log)[-1])
+
+
+ONLINE: dict[type, Callable[[Any], OnlineModel]] = {
+    BKTModel: BKTOnline, RaschEloModel: RaschEloOnline, LogisticKTModel: LogisticOnline,
+    SequenceKTModel: HistoryOnline,
+}
+
+
+def online_for(model: KTModel) -> OnlineModel:
+    """The online form of a fitted model; raises for a model type with none."""
+    for cls, make in ONLINE.items():
+        if isinstance(model, cls):
+            return make(model)
+    raise TypeError(f"no online form for {type(model).__name__}; known: {', '.join(c.__name__ for c in ONLINE)}")
+
+
+def load_online(path: str | Path) -> OnlineModel:
+    return online_for(load_model(path))
