@@ -34,6 +34,8 @@ def _login(page, base, username, password):
 def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_server_url, browser_page, course,
                                                                          prof, alice, test_output):
     page, base = browser_page, live_server_url
+    page.add_init_script("document.addEventListener('htmx:wsAfterMessage',"
+                         " function () { window.wsMessages = (window.wsMessages || 0) + 1; });")
     # alice has mastered b and c and nearly mastered a: once a is mastered, the new concept is the one ready
     enrollment_create(user=alice, course=course)
     state = KnowledgeState(concepts={"a": ConceptState(0.94, 6, 5), "b": ConceptState(0.99, 5, 5),
@@ -103,6 +105,8 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     # --- the student masters a, and the tutor moves her on to the new concept and its item
     _login(page, base, "alice", "pw-alice-123")
     page.goto(f"{base}/learn/{course.slug}/")
+    # the socket re-sends the stage when it connects: choose the guess after that, or the choice is swapped away
+    page.wait_for_function("(window.wsMessages || 0) >= 1")
     page.wait_for_selector('#stage[data-phase="pain"]')
     page.check("input[name=guess][value=yes]")
     page.click("#commit-guess")
