@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from courses.format import load_course
-from inference.retrieval import CachingEmbedder, Chunk, SearchIndex, course_documents
-from inference.ta import PASSAGES, StudentState, TeachingAssistant
+from inference.retrieval import KIND_WEIGHTS, CachingEmbedder, Chunk, SearchIndex, course_documents
+from inference.ta import StudentState, TeachingAssistant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -81,16 +81,56 @@ def build(name: str) -> tuple[SearchIndex, TeachingAssistant]:
     return index, ta
 
 
-def first_relevant_rank(index: SearchIndex, q: Question, mode: str, fusion: str) -> int | None:
+def first_relevant_rank(index: SearchIndex, q: Question, mode: str, fusion: str, vector: np.ndarray) -> int | None:
     index.fusion = fusion
-    hits = index.search(q.text, k=K_MRR, mode=mode)
+    hits = index.search(q.text, k=K_MRR, mode=mode, query_vector=vector)
     return next((rank for rank, h in enumerate(hits, start=1) if q.relevant(h.chunk)), None)
 
 
+def retrieval_table(built: dict[str, SearchIndex], questions: list[Question], vectors: dict[str, np.ndarray],
+                    weights: dict[str, float]) -> dict[str, dict[str, list[float]]]:
+    """search label -> {"recall <course>": [...], "rr <course>": [...], "recall": [...], "rr": [...]}"""
+    rows: dict[str, dict[str, list[float]]] = {}
+    for label, mode, fusion in SEARCHES:
+        row = rows.setdefault(label, {})
+        for q in questions:
+            index = built[q.course]
+            index.kind_weights = weights
+            rank = first_relevant_rank(index, q, mode, fusion, vectors[q.id])
+            hit, rr = float(rank is not None and rank <= K_RECALL), 1 / rank if rank else 0.0
+            for key, value in ((f"recall {q.course}", hit), (f"rr {q.course}", rr), ("recall", hit), ("rr", rr)):
+                row.setdefault(key, []).append(value)
+    return rows
+
+
+def print_table(title: str, rows: dict[str, dict[str, list[float]]]) -> None:
+    print(f"\n{title}")
+    print(f"{'search':20} {'recall@5 demo':>14} {'MRR demo':>9} {'recall@5 oat':>13} {'MRR oat':>8} "
+          f"{'recall@5 all':>13} {'MRR all':>8}")
+    for label, r in rows.items():
+        cells = [f"{np.mean(r[key]) if key in r else float('nan'):{width}.3f}"
+                 for key, width in (("recall demo", 14), ("rr demo", 9), ("recall oatutor", 13), ("rr oatutor", 8),
+                                    ("recall", 13), ("rr", 8))]
+        print(f"{label:20} {' '.join(cells)}")
+
+
+def tune_weights(built: dict[str, SearchIndex], dev: list[Question], vectors: dict[str, np.ndarray]) -> dict[str, float]:
+    """Kind weights (item stems; hints and solutions) that maximise hybrid-RRF MRR on the dev half."""
+    best: tuple[float, dict[str, float]] = (-1.0, {})
+    for stem in (1.0, 0.85, 0.7, 0.55, 0.4):
+        for worked in (1.0, 0.85, 0.7):
+            weights = {"item": stem, "hint": worked, "solution": worked}
+            rows = retrieval_table(built, dev, vectors, weights)
+            score = float(np.mean(rows["hybrid rrf"]["rr"]))
+            print(f"  dev MRR (hybrid rrf) with stems x{stem}, hints/solutions x{worked}: {score:.3f}")
+            if score > best[0] + 1e-9:
+                best = (score, {k: v for k, v in weights.items() if v != 1.0})
+    return best[1]
+
+
 def evidence_signal(index: SearchIndex, q: Question) -> float:
-    """What the TA declines on: the best cosine among the hybrid candidates it would use."""
-    index.fusion = "rrf"
-    return max((h.dense for h in index.search(q.text, k=PASSAGES + 4)), default=-1.0)
+    """What the TA declines on: the best cosine between the question and any chunk of the course."""
+    return index.best_similarity(index.embedder.encode([q.text])[0])
 
 
 def tune_threshold(signals: list[tuple[float, bool]]) -> float:
@@ -111,45 +151,47 @@ def tune_threshold(signals: list[tuple[float, bool]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,oatutor")
-    courses = parser.parse_args().courses.split(",")
-    rows: dict[str, dict[str, list[float]]] = {}
-    all_signals: list[tuple[Question, float]] = []
+    parser.add_argument("--tune", action="store_true", help="choose kind weights on the dev half first")
+    args = parser.parse_args()
     built: dict[str, tuple[SearchIndex, TeachingAssistant]] = {}
-    for name in courses:
-        questions = load_questions(name)
+    questions: list[Question] = []
+    for name in args.courses.split(","):
+        course_questions = load_questions(name)
         index, ta = build(name)
         built[name] = (index, ta)
-        missing = [q.id for q in questions if q.answerable and not any(q.relevant(c) for c in index.chunks)]
+        missing = [q.id for q in course_questions if q.answerable and not any(q.relevant(c) for c in index.chunks)]
         if missing:
             raise SystemExit(f"{name}: no chunk holds the evidence of {missing}: fix the question set")
-        answerable = [q for q in questions if q.answerable]
-        print(f"\n{name}: {len(index)} chunks, {len(answerable)} answerable and "
-              f"{len(questions) - len(answerable)} unanswerable questions")
-        for label, mode, fusion in SEARCHES:
-            ranks = [first_relevant_rank(index, q, mode, fusion) for q in answerable]
-            rows.setdefault(label, {}).setdefault("recall", []).extend(r is not None and r <= K_RECALL for r in ranks)
-            rows[label].setdefault("rr", []).extend(1 / r if r else 0.0 for r in ranks)
-            rows[label].setdefault(f"recall {name}", []).extend(r is not None and r <= K_RECALL for r in ranks)
-            rows[label].setdefault(f"rr {name}", []).extend(1 / r if r else 0.0 for r in ranks)
-        all_signals += [(q, evidence_signal(index, q)) for q in questions]
+        answerable = sum(q.answerable for q in course_questions)
+        print(f"{name}: {len(index)} chunks, {answerable} answerable and {len(course_questions) - answerable} "
+              "unanswerable questions")
+        questions += course_questions
+    indexes = {name: index for name, (index, _) in built.items()}
+    vectors = {q.id: indexes[q.course].embedder.encode([q.text])[0] for q in questions}
+    answerable = [q for q in questions if q.answerable]
+    dev = [q for q in answerable if q.split == "dev"]
+    test = [q for q in answerable if q.split == "test"]
 
-    print(f"\n{'search':20} {'recall@5 demo':>14} {'MRR demo':>9} {'recall@5 oat':>13} {'MRR oat':>8} "
-          f"{'recall@5 all':>13} {'MRR all':>8}")
-    for label, _, _ in SEARCHES:
-        r = rows[label]
-        cells = [f"{np.mean(r[f'{m} {c}']) if f'{m} {c}' in r else float('nan'):{w}.3f}"
-                 for c in ("demo", "oatutor") for m, w in (("recall", 14 if c == "demo" else 13), ("rr", 9 if c == "demo" else 8))]
-        print(f"{label:20} {' '.join(cells)} {np.mean(r['recall']):13.3f} {np.mean(r['rr']):8.3f}")
+    weights = dict(KIND_WEIGHTS)
+    if args.tune:
+        weights = tune_weights(indexes, dev, vectors)
+        print(f"kind weights chosen on the dev half: {weights or 'none'} (inference/retrieval.py KIND_WEIGHTS)")
+    print_table("no kind weights, all answerable questions", retrieval_table(indexes, answerable, vectors, {}))
+    print_table(f"kind weights {weights}, test half only", retrieval_table(indexes, test, vectors, weights))
+    print_table(f"kind weights {weights}, all answerable questions", retrieval_table(indexes, answerable, vectors, weights))
 
-    threshold = tune_threshold([(s, q.answerable) for q, s in all_signals if q.split == "dev"])
-    print(f"\ndecline threshold tuned on the dev half ({sum(q.split == 'dev' for q, _ in all_signals)} questions): "
+    for index in indexes.values():
+        index.kind_weights = weights
+    signals = [(q, evidence_signal(built[q.course][0], q)) for q in questions]
+    threshold = tune_threshold([(s, q.answerable) for q, s in signals if q.split == "dev"])
+    print(f"\ndecline threshold tuned on the dev half ({sum(q.split == 'dev' for q, _ in signals)} questions): "
           f"best cosine < {threshold:.3f}")
-    test = [q for q, _ in all_signals if q.split == "test"]
     outcomes: dict[str, Counter[str]] = {"answerable": Counter(), "unanswerable": Counter()}
-    for q in test:
-        _, ta = built[q.course]
+    for q in (q for q, _ in signals if q.split == "test"):
+        ta = built[q.course][1]
         ta.decline_threshold = threshold
         reply = ta.answer(q.text, StudentState())
+        reply.text()
         outcomes["answerable" if q.answerable else "unanswerable"][reply.outcome] += 1
     a, u = outcomes["answerable"], outcomes["unanswerable"]
     n_a, n_u = sum(a.values()), sum(u.values())

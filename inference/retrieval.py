@@ -18,7 +18,7 @@ import io
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -36,6 +36,9 @@ MAX_CHUNK_CHARS = 900  # ~180 words: under MiniLM's 256-token window, small enou
 RRF_K = 60  # the constant of Cormack et al. (2009); ranks past ~100 barely count
 CANDIDATES = 100  # each retriever's top-N that fusion looks at
 DENSE_WEIGHT = 0.5  # normalised fusion: weight of the dense score (BM25 gets the rest)
+# A chunk's score is multiplied by its kind's weight: an exercise stem matches a question's wording but rarely
+# explains anything. Chosen on the dev half of the question sets (benchmarks/ta_eval.py --tune).
+KIND_WEIGHTS: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -347,11 +350,12 @@ class SearchIndex:
     """
 
     def __init__(self, embedder: Embedder | None = None, *, fusion: str = "rrf",
-                 max_chunk_chars: int = MAX_CHUNK_CHARS) -> None:
+                 kind_weights: Mapping[str, float] | None = None, max_chunk_chars: int = MAX_CHUNK_CHARS) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
         self.embedder = embedder or default_embedder()
         self.fusion = fusion
+        self.kind_weights = dict(KIND_WEIGHTS if kind_weights is None else kind_weights)
         self.max_chunk_chars = max_chunk_chars
         self._versions: dict[str, str] = {}  # doc id -> version indexed
         self._chunks: list[Chunk] = []
@@ -359,6 +363,7 @@ class SearchIndex:
         self._vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384)
         self._bm25 = _Bm25()
         self._bm25_stale = False
+        self._weight_cache: tuple[tuple, np.ndarray] | None = None
         self._lock = threading.RLock()
 
     # reading
@@ -434,6 +439,7 @@ class SearchIndex:
         self._tokens = [self._tokens[i] for i in keep]
         self._vectors = self._vectors[keep]
         self._bm25_stale = True
+        self._weight_cache = None
 
     def _append(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
         if len(chunks) != len(vectors):
@@ -442,6 +448,7 @@ class SearchIndex:
         self._tokens.extend(tokenize(_embedding_text(c)) for c in chunks)
         self._vectors = np.concatenate([self._vectors, vectors.reshape(-1, Embedder.dim)])
         self._bm25_stale = True
+        self._weight_cache = None
 
     def rebuild_bm25(self) -> None:
         with self._lock:
@@ -465,6 +472,7 @@ class SearchIndex:
             qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
             dense = vectors @ qv  # (n_chunks,)
             sparse = self._bm25.scores(tokenize(query), n)
+            weights = self._weights(chunks)
         allowed = np.ones(n, dtype=bool) if where is None else np.fromiter((where(c) for c in chunks), bool, n)
         if mode == "dense":
             fused = np.where(allowed, dense, -np.inf)
@@ -472,9 +480,23 @@ class SearchIndex:
             fused = np.where(allowed & (sparse > 0), sparse, -np.inf)
         else:
             fused = self._fuse(dense, sparse, allowed)
+        fused = np.where(np.isfinite(fused), fused * weights, -np.inf)
         order = _top(fused, k)
         return [Hit(chunk=chunks[i], score=float(fused[i]), dense=float(dense[i]), bm25=float(sparse[i]))
                 for i in order if np.isfinite(fused[i])]
+
+    def best_similarity(self, query_vector: np.ndarray) -> float:
+        """The highest cosine between the query and any chunk: "does the course talk about this at all?"."""
+        with self._lock:
+            return float((self._vectors @ query_vector).max()) if len(self._chunks) else -1.0
+
+    def _weights(self, chunks: list[Chunk]) -> np.ndarray:
+        """(n_chunks,) kind weights, recomputed only when the chunks or the weights change."""
+        key = tuple(sorted(self.kind_weights.items()))
+        if self._weight_cache is None or self._weight_cache[0] != key:
+            weights = np.fromiter((self.kind_weights.get(c.kind, 1.0) for c in chunks), np.float64, len(chunks))
+            self._weight_cache = (key, weights)
+        return self._weight_cache[1]
 
     def _fuse(self, dense: np.ndarray, sparse: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         fused = np.full(len(dense), -np.inf, dtype=np.float64)

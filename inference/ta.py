@@ -156,10 +156,11 @@ class TeachingAssistant:
         blocked_items = student.graded_item_ids | ({student.current_item.id} if student.current_item else set())
         hits = self.index.search(question, k=PASSAGES + 4, query_vector=query_vector,
                                  where=lambda c: not (c.item_id in blocked_items and c.kind in ("hint", "solution")))
-        # A passage that would show a protected key is not given to the model nor quoted, wherever it comes from.
-        hits = [h for h in hits if guard.violation(h.chunk.text) != "answer key"][:PASSAGES]
-        best = max((h.dense for h in hits), default=-1.0)
-        if best < self.decline_threshold:
+        # A passage holding protected text (a key of the current or a graded item, another student's name) is
+        # neither given to the model nor quoted, wherever it comes from.
+        hits = [h for h in hits if not guard.violation(h.chunk.text)][:PASSAGES]
+        best = self.index.best_similarity(query_vector)
+        if best < self.decline_threshold or not hits:
             return TAReply("declined", guard.filter(iter([DECLINE])), escalate_offered=True,
                            reason=f"best passage cosine {best:.2f} < {self.decline_threshold:.2f}", guard=guard)
 

@@ -169,3 +169,19 @@ def test_an_uploaded_pdf_is_indexed_page_by_page_with_page_links(embedder: Embed
     idx = SearchIndex(embedder)
     idx.upsert(docs)
     assert idx.search("what does the midterm cover", k=1)[0].chunk.url == "/files/syllabus.pdf#page=1"
+
+
+def test_kind_weights_let_a_lesson_outrank_an_exercise_that_repeats_the_question(index: SearchIndex) -> None:
+    question = "Differentiate x^5"
+    assert index.search(question, k=1, mode="dense")[0].chunk.kind in ("item", "hint", "solution")
+    index.kind_weights = {"item": 0.1, "hint": 0.1, "solution": 0.1}
+    try:
+        assert index.search(question, k=1, mode="dense")[0].chunk.kind == "lesson"
+    finally:
+        index.kind_weights = {}
+
+
+def test_best_similarity_is_high_for_course_topics_and_low_for_others(index: SearchIndex) -> None:
+    on_topic = index.best_similarity(index.embedder.encode(["the chain rule for compositions"])[0])
+    off_topic = index.best_similarity(index.embedder.encode(["recipe for banana bread"])[0])
+    assert on_topic > 0.5 > off_topic
