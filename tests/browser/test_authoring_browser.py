@@ -165,3 +165,38 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     assert "Updated Test algebra: 4 concepts, 10 items" in page.inner_text("#import-job")
     page.screenshot(path=test_output / "11-import-done.png", full_page=True)
     assert Item.objects.get(slug="sums-1").prompt == "Differentiate $x^2 + 5x$."
+
+
+def test_class_dashboard_shows_heatmap_stuck_students_and_misconceptions(live_server_url, browser_page, course,
+                                                                         prof, alice, bob, test_output):
+    import uuid
+
+    from django.contrib.auth import get_user_model
+
+    from tutor.models import Attempt
+
+    page, base = browser_page, live_server_url
+    students = [alice, bob] + [get_user_model().objects.create_user(f"student{i}", password="pw-123-abc")
+                               for i in range(4)]
+    for n, student in enumerate(students):
+        enrollment_create(user=student, course=course)
+        state = KnowledgeState(concepts={"a": ConceptState(min(0.99, 0.3 + 0.15 * n), 4, 3),
+                                         "b": ConceptState(0.1 + 0.1 * n, 3, 1)})
+        KnowledgeRecord.objects.filter(user=student, course=course).update(blob=state.to_blob())
+    sym = Item.objects.get(slug="algebra-b-sym")
+    for student in students[:2]:  # both stuck on b, giving the misconception the item names
+        for answer in ["x**2", "x**2", "x**3", "x**2", "x"]:
+            Attempt.objects.create(client_id=uuid.uuid4(), user=student, item=sym, concept=sym.concept, answer=answer,
+                                   normalized=answer, correct=False, mastery_after=0.1,
+                                   feedback=sym.feedback.get(answer, ""))
+    _login(page, base, "prof", "pw-prof-123")
+    page.click("text=Dashboard")
+    page.wait_for_selector("#heatmap")
+    assert page.locator("#heatmap tbody tr").count() == 6
+    assert page.locator("#stuck tbody tr[data-student]").count() == 2
+    assert "Keep the coefficient 3." in page.inner_text("#wrong-answers")
+    assert page.locator('#drift tr[data-item="algebra-b-sym"]').count() == 1  # authored 0.8, all wrong
+    page.screenshot(path=test_output / "dashboard.png", full_page=True)
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    assert download.value.suggested_filename == f"{course.slug}-mastery.csv"
