@@ -37,23 +37,53 @@ class CheckResult:
     error: str = ""  # the answer could not be read (e.g. bad syntax); never counted as an attempt
 
 
+_PARSER_NAMES = {name: getattr(sympy, name) for name in ("Integer", "Float", "Rational", "Symbol", "Function",
+                                                          "Add", "Mul", "Pow")}
+_BAD_DOT = re.compile(r"(?<![0-9])\.|\.(?![0-9])")  # a dot is only ever a decimal point
+_MAX_EXPONENT = 1000  # 9^9^9 would keep a worker busy for hours
+
+
 def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Expr:
-    """Parse a student's or author's expression. Raises ValueError with a readable reason."""
+    """Parse a student's or author's expression. Raises ValueError with a readable reason.
+
+    Untrusted input: sympy's parser evaluates Python, so the text may only use numbers, operators, declared
+    variables and the whitelisted functions above. No builtins are reachable, no attribute access (a dot is a
+    decimal point), and huge powers are refused before anything is computed.
+    """
     text = text.strip().replace("\\cdot", "*").replace("·", "*").replace("−", "-")
     if not text:
         raise ValueError("empty expression")
-    if len(text) > 300 or not _SAFE_EXPR.match(text) or "__" in text:
+    if len(text) > 300 or not _SAFE_EXPR.match(text) or "__" in text or _BAD_DOT.search(text):
         raise ValueError("use numbers, letters, + - * / ^ and parentheses only")
     local = dict(_NAMES)
     for v in variables or []:
         local[v] = sympy.Symbol(v)
+    global_dict = {"__builtins__": {}, **_PARSER_NAMES}
     try:
-        expr = parse_expr(text, local_dict=local, transformations=_TRANSFORMS, evaluate=True)
-    except (SyntaxError, TypeError, ValueError, sympy.SympifyError, TokenError) as exc:
+        raw = parse_expr(text, local_dict=local, global_dict=global_dict, transformations=_TRANSFORMS, evaluate=False)
+        _refuse_huge(raw, text)
+        expr = parse_expr(text, local_dict=local, global_dict=global_dict, transformations=_TRANSFORMS, evaluate=True)
+    except (SyntaxError, TypeError, ValueError, AttributeError, NameError, ZeroDivisionError,
+            sympy.SympifyError, TokenError) as exc:
         raise ValueError(f"could not read {text!r}") from exc
     if not isinstance(expr, sympy.Expr):  # e.g. "Not a parabola" or "x | y" parse as logic, not an expression
         raise ValueError(f"could not read {text!r} as an expression")
     return expr
+
+
+def _refuse_huge(expr: object, text: str) -> None:
+    if not isinstance(expr, sympy.Basic):
+        return
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Pow) and node.exp.is_number:
+            try:
+                big = abs(float(node.exp)) > _MAX_EXPONENT
+            except (TypeError, ValueError, OverflowError):
+                big = True
+            if big:
+                raise ValueError(f"the powers in {text!r} are too large to check")
+        if isinstance(node, sympy.Integer) and abs(int(node)) > 10**15:
+            raise ValueError(f"a number in {text!r} is too large to check")
 
 
 def symbolically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:

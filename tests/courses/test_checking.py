@@ -1,0 +1,62 @@
+"""The answer checker takes untrusted text from students: it must grade, never execute."""
+
+import time
+
+import pytest
+
+from courses.checking import check_answer, parse_expression
+
+
+def _chr_encoded(code: str) -> str:
+    return "+".join(f"chr({ord(ch)})" for ch in code)
+
+
+@pytest.mark.parametrize("kind", ["symbolic", "numeric"])
+def test_an_answer_cannot_run_python(tmp_path, kind):
+    marker = tmp_path / "pwned"
+    payload = f"exec({_chr_encoded(f'open({str(marker)!r}, {chr(39)}w{chr(39)})')})"
+    assert len(payload) > 0
+    check_answer(kind, "x" if kind == "symbolic" else 1, payload[:300], variables=["x"])
+    check_answer(kind, "x" if kind == "symbolic" else 1, "exec(chr(49))", variables=["x"])
+    assert not marker.exists()
+
+
+def test_attribute_access_is_refused():
+    result = check_answer("symbolic", "x", "x.func", variables=["x"])
+    assert result.error and not result.correct
+
+
+def test_huge_powers_are_refused_quickly():
+    start = time.perf_counter()
+    result = check_answer("symbolic", "x", "9^9^9^9", variables=["x"])
+    assert result.error
+    assert time.perf_counter() - start < 2
+
+
+@pytest.mark.parametrize("typed, key", [
+    ("7x^6", "7*x**6"), ("e^x cos(x)", "exp(x)*cos(x)"), ("1/(x ln 10)", "1/(x*log(10))"),
+    ("(5/3)(x^2)^(1/3)", "(5/3)*x**(2/3)"), ("3sin(x)^2cos(x)", "3*sin(x)**2*cos(x)"),
+])
+def test_equivalent_forms_are_accepted(typed, key):
+    assert check_answer("symbolic", key, typed, variables=["x"]).correct
+
+
+def test_a_wrong_expression_is_wrong():
+    assert not check_answer("symbolic", "2*x", "3x", variables=["x"]).correct
+
+
+def test_numeric_tolerance_and_expressions():
+    assert check_answer("numeric", 3.14159, "3.14", tolerance=0.01).correct
+    assert check_answer("numeric", 0.5, "1/2").correct
+    assert not check_answer("numeric", 0.5, "0.6", tolerance=0.01).correct
+
+
+def test_words_and_logic_are_graded_wrong_not_a_crash():
+    for text in ("Not a parabola", "x | y", "x & y"):
+        result = check_answer("symbolic", "x**2", text, variables=["x"])
+        assert not result.correct
+
+
+def test_parse_errors_are_value_errors():
+    with pytest.raises(ValueError):
+        parse_expression("(x +", ["x"])
