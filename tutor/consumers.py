@@ -7,11 +7,13 @@ JSON (its fields plus HEADERS) and swaps every element we send into the element 
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -32,6 +34,13 @@ from tutor.selectors import knowledge_state, stage_context
 log = logging.getLogger(__name__)
 
 _DONE = object()
+
+
+@functools.cache
+def _stream_pool() -> ThreadPoolExecutor:
+    """Threads for generation streams, sized by a setting. asyncio's default pool has min(32, CPUs + 4) threads:
+    on 2 cores only 6 students could stream at once and the rest waited seconds for their first token."""
+    return ThreadPoolExecutor(max_workers=settings.TUTOR_STREAM_THREADS, thread_name_prefix="tutor-stream")
 
 
 class SessionConsumer(AsyncJsonWebsocketConsumer):
@@ -156,7 +165,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 
-        producer = loop.run_in_executor(None, produce)
+        producer = loop.run_in_executor(_stream_pool(), produce)
         parts: list[str] = []
         try:
             while True:
