@@ -14,6 +14,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
 from courses import selectors as course_selectors
 from courses.models import Course, Item, Membership
@@ -121,12 +123,14 @@ def stuck_students(*, course: Course, window: int = STUCK_WINDOW, min_failures: 
     threshold = course_mastery(course)
     titles = dict(course.concepts.values_list("slug", "title"))
     recent: dict[tuple[int, str], list[Attempt]] = defaultdict(list)
-    attempts = (Attempt.objects.filter(concept__course=course).select_related("user", "concept")
+    # only each student's last `window` attempts per concept leave the database
+    newest_first = [F("created_at").desc(), F("pk").desc()]
+    attempts = (Attempt.objects.filter(concept__course=course)
+                .annotate(rank=Window(RowNumber(), partition_by=[F("user_id"), F("concept_id")], order_by=newest_first))
+                .filter(rank__lte=window).select_related("user", "concept")
                 .order_by("user_id", "concept_id", "-created_at", "-pk"))
-    for a in attempts.iterator():
-        key = (a.user_id, a.concept.slug)
-        if len(recent[key]) < window:
-            recent[key].append(a)
+    for a in attempts:
+        recent[(a.user_id, a.concept.slug)].append(a)
     out = []
     for (_, slug), last in recent.items():
         failures = sum(not a.correct for a in last)

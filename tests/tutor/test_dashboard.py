@@ -55,6 +55,10 @@ def test_a_student_failing_repeatedly_without_progress_is_stuck(klass, alice, bo
     # alice also fails often, but her mastery climbs: she is learning, not stuck
     for i, answer in enumerate(["x", "x**2", "3*x**2", "x**2", "3*x**2", "3*x**2"]):
         _attempts(alice, b_sym, [answer], mastery=0.2 + 0.1 * i)
+    # bob failed a lot on a long ago, but his last six answers there are right: only the recent window counts
+    a_num = Item.objects.get(slug="algebra-a-num")
+    _attempts(bob, a_num, ["5"] * 8, mastery=0.1)
+    _attempts(bob, a_num, ["4"] * 6, mastery=0.1)
     stuck = dashboard.stuck_students(course=klass)
     assert [(s.student, s.concept, s.failures, s.window) for s in stuck] == [("bob", "b", 5, 5)]
 
