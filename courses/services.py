@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
+from django.db.models.deletion import Collector
 
 from courses import importing, versioning
 from courses.format import CourseSpec, ItemSpec
@@ -183,9 +184,25 @@ def concept_prerequisite_add(*, concept: Concept, prerequisite: Concept, user: A
     return concept_update(concept=concept, user=user, fields={}, prerequisites=[*current, prerequisite.slug])
 
 
+def _refuse_if_students_would_lose_work(obj: Concept | Item, noun: str) -> None:
+    """Deleting content that other apps' rows point at (students' answers, guesses) would delete those rows
+    too, and a revert could not bring them back. Ask for a rejection instead. Found generically, through the
+    cascade Django would run, so that `courses/` need not know what the tutor stores."""
+    collector = Collector(using="default")
+    collector.collect([obj])
+    lost = sum(len(rows) for model, rows in collector.data.items() if model._meta.app_label != "courses")
+    if lost:
+        what = "its items' " if noun == "concept" else ""
+        raise versioning.ContentError(
+            f"Students have already answered {what}this {noun} ({lost} record{'s' if lost != 1 else ''}); deleting it "
+            f"would delete their work. Reject {'its items' if noun == 'concept' else 'it'} instead: students stop "
+            "seeing it and their history is kept.")
+
+
 @transaction.atomic
 def concept_delete(*, concept: Concept, user: AbstractBaseUser) -> None:
     course = concept.course
+    _refuse_if_students_would_lose_work(concept, "concept")
     for item in concept.items.all():
         _version(course=course, obj=item, user=user, action=ContentVersion.Action.DELETE,
                  before=versioning.snapshot(item), after=None)
@@ -232,6 +249,7 @@ def item_review(*, item: Item, user: AbstractBaseUser, status: str) -> Item:
 
 @transaction.atomic
 def item_delete(*, item: Item, user: AbstractBaseUser) -> None:
+    _refuse_if_students_would_lose_work(item, "item")
     _version(course=item.concept.course, obj=item, user=user, action=ContentVersion.Action.DELETE,
              before=versioning.snapshot(item), after=None)
     item.delete()

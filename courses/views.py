@@ -170,8 +170,14 @@ def concept_edit(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
 @login_required
 @require_POST
 def concept_delete(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
-    course, _ = teaching_course(request, slug, FACULTY)
-    services.concept_delete(concept=get_object_or_404(Concept, course=course, slug=concept), user=request.user)
+    course, role = teaching_course(request, slug, FACULTY)
+    obj = get_object_or_404(Concept, course=course, slug=concept)
+    try:
+        services.concept_delete(concept=obj, user=request.user)
+    except ContentError as exc:
+        return render(request, "courses/refused.html", {"course": course, "role": role, "message": str(exc),
+                                                        "back": reverse("teach:concept", args=[slug, concept])},
+                      status=409)
     return redirect("teach:course", slug=course.slug)
 
 
@@ -241,11 +247,15 @@ def _item_context(course: Course, role: str, form: ItemForm, concept: Concept, i
 @login_required
 @require_POST
 def item_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    course, _ = teaching_course(request, slug)
+    course, role = teaching_course(request, slug)
     item = get_object_or_404(Item.objects.select_related("concept"), concept__course=course, pk=pk)
     concept = item.concept
-    services.item_delete(item=item, user=request.user)
-    if selectors.membership_role(user=request.user, course=course) == Membership.Role.FACULTY:
+    try:
+        services.item_delete(item=item, user=request.user)
+    except ContentError as exc:
+        return render(request, "courses/refused.html", {"course": course, "role": role, "message": str(exc),
+                                                        "back": reverse("teach:item", args=[slug, pk])}, status=409)
+    if role == Membership.Role.FACULTY:
         return redirect("teach:concept", slug=course.slug, concept=concept.slug)
     return redirect("teach:course", slug=course.slug)
 

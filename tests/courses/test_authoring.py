@@ -389,3 +389,21 @@ def test_a_template_item_is_verified_and_tried_on_a_drawn_variant(client, prof, 
     assert 'data-correct="1"' in right and variant.answer in right
     generic = client.post(url, {**_item_post(item), "seed": "3", "student_answer": "n*x**(n-1)"}).content.decode()
     assert "Can't read that" in generic or 'data-correct="0"' in generic  # the variant's numbers, not the letters
+
+
+def test_content_students_have_answered_is_rejected_not_deleted(client, alice, prof, course):
+    tutor_services.enrollment_create(user=alice, course=course)
+    tutor_services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
+    session = tutor_services.practice_start(user=alice, course=course)
+    tutor_services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                  answer="4")
+    _login(client, prof)
+    response = client.post(reverse("teach:item_delete", args=[course.slug, session.item_id]))
+    assert response.status_code == 409 and "Reject it instead" in response.content.decode()
+    assert Item.objects.filter(pk=session.item_id).exists()
+    response = client.post(reverse("teach:concept_delete", args=[course.slug, "a"]))
+    assert response.status_code == 409 and course.concepts.filter(slug="a").exists()
+    # content nobody has answered goes, and can come back
+    unanswered = Item.objects.get(slug="algebra-c-num")
+    assert client.post(reverse("teach:item_delete", args=[course.slug, unanswered.pk])).status_code == 302
+    assert not Item.objects.filter(slug="algebra-c-num").exists()
