@@ -46,7 +46,7 @@ class RaschEloModel:
     l2: float = 0.5  # Gaussian prior N(0, 1) on abilities and difficulties (penalty l2 * x^2 on the summed loss)
     l2_skill_ability: float = 5.0  # prior N(0, 0.1) on skill-specific abilities: few answers per student-skill
     skill_ability: bool = True  # per-skill abilities besides the global one
-    max_iter: int = 100
+    max_iter: int = 60
     name: str = "rasch-elo"
 
     def __post_init__(self) -> None:

@@ -28,7 +28,14 @@ from learner_model.irt import RaschEloModel
 from learner_model.knowledge import BKTParams, KnowledgeState, observe
 from learner_model.knowledge import p_correct as bkt_p_correct
 from learner_model.models import KTModel, load_model
-from learner_model.pfa import RECENT_ALL, RECENT_SKILL, LogisticKTModel
+from learner_model.pfa import (
+    ABILITY_PRIOR,
+    N_PATTERNS,
+    RECENT_ABILITY,
+    RECENT_ALL,
+    RECENT_SKILL,
+    LogisticKTModel,
+)
 from learner_model.seqtrain import SequenceKTModel
 
 BLOB_VERSION = 1
@@ -127,48 +134,69 @@ class RaschEloOnline:
 
 
 class LogisticOnline:
-    """PFA / Best-LR counters: overall, per concept and per item successes and failures, and recent answers
-    (kept as a string of '0'/'1', newest last)."""
+    """PFA / Best-LR counters, mirroring `learner_model.pfa.features` answer by answer. State:
+    "a": [successes, failures, last RECENT_ALL answers as '0'/'1' (newest last), last concept, run length on it,
+          sum of residuals (answer - skill base rate), the last RECENT_ABILITY residuals]
+    "k": {concept: [successes, failures, last RECENT_SKILL answers]}, "i": {item: [successes, failures]}"""
 
     def __init__(self, model: LogisticKTModel) -> None:
         self.model = model
         self.w = model.weights
 
-    def _features(self, data: dict[str, Any], concept: int, item: int | None) -> np.ndarray:
-        s_all, f_all, recent_all = data.get("a", [0, 0, ""])
+    def _skill_row(self, concept: int) -> int:
+        return int(self.model.skills(np.asarray([concept]))[0])
+
+    def _features(self, data: dict[str, Any], concept: int, item: int | None) -> tuple[np.ndarray, int, int]:
+        s_all, f_all, recent_all, last_concept, run, res_sum, res_recent = data.get(
+            "a", [0, 0, "", None, 0, 0.0, []])
         s_sk, f_sk, recent_sk = data.get("k", {}).get(str(concept), [0, 0, ""])
         s_it, f_it = data.get("i", {}).get(str(item), [0, 0]) if item is not None else (0, 0)
 
         def share(bits: str) -> float:
             return bits.count("1") / len(bits) - 0.5 if bits else 0.0
 
-        def last(bits: str) -> float:
-            return (1.0 if bits[-1] == "1" else -1.0) if bits else 0.0
+        def back(bits: str, k: int) -> float:
+            return (1.0 if bits[-k] == "1" else -1.0) if len(bits) >= k else 0.0
 
-        return np.array([math.log1p(s_all), math.log1p(f_all), math.log1p(s_it), math.log1p(f_it),
-                         math.log1p(s_sk), math.log1p(f_sk), last(recent_sk), last(recent_all),
-                         share(recent_sk), share(recent_all), float(s_sk + f_sk == 0)])
+        def pattern(bits: str) -> int:
+            return int((back(bits, 1) + 1) * 9 + (back(bits, 2) + 1) * 3 + (back(bits, 3) + 1))
+
+        streak = len(recent_sk) - len(recent_sk.rstrip("1"))
+        first = float(s_sk + f_sk == 0)
+        ability = res_sum / (s_all + f_all + ABILITY_PRIOR)
+        ability_recent = sum(res_recent) / (len(res_recent) + ABILITY_PRIOR)
+        x = np.array([math.log1p(s_all), math.log1p(f_all), math.log1p(s_it), math.log1p(f_it),
+                      math.log1p(s_sk), math.log1p(f_sk), back(recent_sk, 1), back(recent_all, 1),
+                      share(recent_sk), share(recent_all), first, math.log1p(streak),
+                      math.log1p(run if last_concept == concept else 0), ability, ability_recent, ability * first])
+        return x, pattern(recent_sk), pattern(recent_all)
 
     def predict(self, state: str | None, concept: int, item: int | None) -> float:
-        data = _load_json(state)
-        x = self._features(data, concept, item)
-        k = int(self.model.skills(np.asarray([concept]))[0])
+        x, pat_skill, pat_all = self._features(_load_json(state), concept, item)
+        k = self._skill_row(concept)
         use_items = len(self.model.items.known) > 0 and item is not None
         i = int(self.model.items(np.asarray([item]))[0]) if use_items else self.model.items.size - 1
         w = self.w
         logit = -w["b_skill"][k] - w["b_item"][i] + w["a_skill"][k] * x[4] + w["c_skill"][k] * x[5]
         if self.model.variant == "best-lr":
-            logit += float(x @ w["dense"]) + w["bias"][0]
+            logit += float(x @ w["dense"]) + w["bias"][0] + w["l_skill"][k] * x[6]
+            logit += w["pattern_skill"][pat_skill] + w["pattern_all"][pat_all]
+            logit += w["pattern_by_skill"][k * N_PATTERNS + pat_skill]
         return _sigmoid(float(logit))
 
     def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
         data = _load_json(state)
         bit = "1" if correct else "0"
-        a = data.setdefault("a", [0, 0, ""])
+        a = data.setdefault("a", [0, 0, "", None, 0, 0.0, []])
         k = data.setdefault("k", {}).setdefault(str(concept), [0, 0, ""])
         for counters, window in ((a, RECENT_ALL), (k, RECENT_SKILL)):
             counters[0 if correct else 1] += 1
             counters[2] = (counters[2] + bit)[-window:]
+        a[4] = a[4] + 1 if a[3] == concept else 1
+        a[3] = concept
+        residual = float(correct) - float(self.model.base_rate[self._skill_row(concept)])
+        a[5] += residual
+        a[6] = (a[6] + [round(residual, 6)])[-RECENT_ABILITY:]
         if item is not None:
             it = data.setdefault("i", {}).setdefault(str(item), [0, 0])
             it[0 if correct else 1] += 1

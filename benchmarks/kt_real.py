@@ -1,0 +1,170 @@
+"""Knowledge tracing on real students (issue 3): every model, ASSISTments 2009 and 2015, pyBKT as the reference.
+
+One process runs, on each fold of each dataset and under its published protocol (learner_model.evaluate):
+  ASSIST2009  AKT's problem-id split (akt_pid/, 5 folds by student; early stopping on AKT's valid fold)
+  AS2015      pyKT train_valid.csv, 5-fold CV (test fold k, early stopping on fold k+1, train on the rest)
+every model of learner_model.models, plus pyBKT 1.4.3 (standard BKT, its defaults: 5 random restarts, parallel) on
+the same windows, and prints one table: AUC (mean ± sd over folds), accuracy, RMSE, fit seconds, batch predict
+µs per answer, and the p99 of one online update + prediction through learner_model.online.
+
+pyBKT needs numpy<2.4 and scikit-learn<1.8, so it lives in its own environment. Without make:
+    python -m venv .bench-venv
+    .bench-venv/bin/pip install /opt/wheels/torch-2.13.0+cpu-*.whl 'pyBKT==1.4.3' 'numpy<2.4' 'scikit-learn<1.8'
+    (or: .bench-venv/bin/pip install torch==2.13.0 -e '.[bench]' with the CPU torch index)
+    OMP_NUM_THREADS=1 nice .bench-venv/bin/python benchmarks/kt_real.py [--folds 0,1,2,3,4] [--pybkt-folds 0]
+        [--neural-folds 0,1,2,3,4] [--neural-seconds 600] [--models bkt,best-lr,...]
+Run from the repo root. Without pyBKT installed the pyBKT rows are skipped (said so in the output).
+pyBKT alone takes minutes per fold: --pybkt-folds restricts it (default: fold 0 only); the BKT speed ratio is then
+taken on the folds both ran. Neural models (dkt, akt) are capped at --neural-seconds of training per fold and run
+on --neural-folds (default: all).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # two shared cores: oversubscribed BLAS threads are slower, not faster
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from learner_model.data import DATASETS, Fold, Interactions, load_folds, windows  # noqa: E402
+from learner_model.evaluate import FoldResult, evaluate_fold  # noqa: E402
+from learner_model.metrics import score  # noqa: E402
+from learner_model.models import MODELS, get_model  # noqa: E402
+from learner_model.online import online_for  # noqa: E402
+from learner_model.seqtrain import SequenceKTModel, TrainConfig  # noqa: E402
+
+NEURAL = ("dkt", "dkt-rasch", "akt")
+DEFAULT_MODELS = ("bkt", "bkt-forget", "kt-idem", "rasch-elo", "pfa", "best-lr", "dkt", "akt")
+
+
+def pybkt_fold(fold: Fold, dataset: str) -> FoldResult | None:
+    """Standard BKT by pyBKT on the same windows and the same training students as our models."""
+    try:
+        import pandas as pd
+        from pyBKT.models import Model
+    except ImportError:
+        return None
+    protocol = DATASETS[dataset].protocol
+
+    def frame(log: Interactions) -> pd.DataFrame:
+        w = windows(log, length=protocol.window, min_length=protocol.min_length, score_first=protocol.score_first)
+        d = w.data
+        return pd.DataFrame({"order_id": np.arange(len(d)), "user_id": d.student.astype(str),
+                             "skill_name": d.skill.astype(str), "correct": d.correct.astype(int),
+                             "scored": w.scored})
+
+    train = frame(fold.train)
+    if fold.valid is not None:  # our non-neural models train on train + valid: so does pyBKT
+        valid = frame(fold.valid)
+        valid["user_id"] = "v" + valid["user_id"]
+        valid["order_id"] += len(train)
+        train = pd.concat([train, valid], ignore_index=True)
+    test = frame(fold.test)
+    model = Model(seed=42)
+    started = time.perf_counter()
+    model.fit(data=train)
+    fit_s = time.perf_counter() - started
+    started = time.perf_counter()
+    pred = model.predict(data=test).sort_values("order_id")
+    predict_us = (time.perf_counter() - started) / len(test) * 1e6
+    scored = pred["scored"].to_numpy(bool)
+    return FoldResult(score(pred["correct"].to_numpy()[scored], pred["correct_predictions"].to_numpy()[scored]),
+                      fit_s, predict_us)
+
+
+def online_p99_ms(model: object, test: Interactions, n: int = 2000) -> float:
+    """p99 of one update + one prediction through the blob interface, replaying test answers."""
+    online = online_for(model)  # type: ignore[arg-type]
+    blobs: dict[int, str | None] = {}
+    took = []
+    for i in range(min(n, len(test))):
+        s, k = int(test.student[i]), int(test.skill[i])
+        item = int(test.item[i]) if test.item[i] >= 0 else None
+        started = time.perf_counter()
+        online.predict(blobs.get(s), k, item)
+        blobs[s] = online.update(blobs.get(s), k, item, bool(test.correct[i]))
+        took.append(time.perf_counter() - started)
+    return float(np.percentile(took, 99) * 1e3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="assist2009,assist2015")
+    ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    ap.add_argument("--folds", default="0,1,2,3,4")
+    ap.add_argument("--neural-folds", default="0,1,2,3,4")
+    ap.add_argument("--pybkt-folds", default="0", help="folds on which to run pyBKT ('' for none)")
+    ap.add_argument("--neural-seconds", type=float, default=600.0, help="training cap per fold for dkt/akt")
+    args = ap.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    for m in models:
+        if m not in MODELS:
+            raise SystemExit(f"unknown model {m!r}; known: {', '.join(MODELS)}")
+    folds = [int(x) for x in args.folds.split(",")]
+    neural_folds = {int(x) for x in args.neural_folds.split(",") if x}
+    pybkt_folds = {int(x) for x in args.pybkt_folds.split(",") if x}
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}, "
+          f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
+
+    rows: list[tuple[str, str, list[FoldResult], float | None]] = []
+    for dataset in args.datasets.split(","):
+        protocol = DATASETS[dataset].protocol
+        results: dict[str, list[FoldResult]] = {m: [] for m in models + ["pyBKT"]}
+        p99: dict[str, float] = {}
+        for k, fold in zip(folds, load_folds(dataset, folds=folds), strict=True):
+            for name in models:
+                if name in NEURAL and k not in neural_folds:
+                    continue
+                options = {"train_config": TrainConfig(max_seconds=args.neural_seconds, threads=1)} \
+                    if name in NEURAL else {}
+                model = get_model(name, **options)
+                r = evaluate_fold(model, fold, protocol, log=lambda s: None)
+                results[name].append(r)
+                extra = f" ({model.report.get('epochs')} epochs)" if isinstance(model, SequenceKTModel) else ""
+                print(f"{dataset} fold {k} {name}: AUC {r.scores.auc:.4f}  fit {r.fit_seconds:.1f}s{extra}",
+                      flush=True)
+                if name not in p99:
+                    test = windows(fold.test, length=protocol.window).data
+                    p99[name] = online_p99_ms(model, test, n=500 if name in NEURAL else 2000)
+            if k in pybkt_folds:
+                r = pybkt_fold(fold, dataset)
+                if r is None:
+                    print("pyBKT not importable here: run in .bench-venv (see the docstring)", flush=True)
+                else:
+                    results["pyBKT"].append(r)
+                    print(f"{dataset} fold {k} pyBKT: AUC {r.scores.auc:.4f}  fit {r.fit_seconds:.1f}s", flush=True)
+        for name, rs in results.items():
+            if rs:
+                rows.append((name, dataset, rs, p99.get(name)))
+        if results["pyBKT"] and results.get("bkt"):
+            n = len(results["pyBKT"])
+            ours = [r for k, r in zip(folds, results["bkt"], strict=False) if k in pybkt_folds][:n]
+            ratio = np.mean([r.fit_seconds for r in results["pyBKT"]]) / np.mean([r.fit_seconds for r in ours])
+            auc_gap = np.mean([r.scores.auc for r in ours]) - np.mean([r.scores.auc for r in results["pyBKT"]])
+            print(f"{dataset}: BKT fit speed vs pyBKT on the same fold(s): {ratio:.1f}x; AUC ours - pyBKT: "
+                  f"{auc_gap:+.4f}", flush=True)
+
+    print()
+    print("| model | dataset | folds | AUC | accuracy | RMSE | fit s / fold | predict µs / answer | online p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, dataset, rs, p in rows:
+        a = [r.scores.auc for r in rs]
+        print(f"| {name} | {dataset} | {len(rs)} | {np.mean(a):.4f} ± {np.std(a):.4f} | "
+              f"{np.mean([r.scores.accuracy for r in rs]):.4f} | {np.mean([r.scores.rmse for r in rs]):.4f} | "
+              f"{np.mean([r.fit_seconds for r in rs]):.1f} | {np.mean([r.predict_us_per_answer for r in rs]):.2f} | "
+              f"{'' if p is None else f'{p:.3f}'} |")
+    print(f"\nload average at end {os.getloadavg()[0]:.1f} (2 cores shared with other jobs)")
+
+
+if __name__ == "__main__":
+    main()
