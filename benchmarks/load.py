@@ -155,15 +155,6 @@ class Stack:
         self.celery.append(proc)
         return proc
 
-    def server_pids(self) -> list[int]:
-        """The processes that serve requests: uvicorn's workers (children of the supervisor) or daphne itself."""
-        pids = []
-        for proc in self.processes:
-            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-            kids = [int(p) for p in children.read_text().split()] if children.exists() else []
-            pids.extend(kids or [proc.pid])
-        return pids
-
     def stop(self) -> None:
         for proc in self.processes + self.celery:
             if proc.poll() is None:
@@ -278,6 +269,7 @@ class Student:
         self.csrf = ""
         self.answered = 0
         self.last_frame = ""
+        self.stream_timeout = 120.0  # seconds to wait for a whole explanation
 
     async def login(self, session_key: str | None = None) -> None:
         import httpx
@@ -343,7 +335,7 @@ class Student:
             return await self._guess_and_stream(stage)
         if phase == "explain":
             if 'id="start-practice"' not in stage:  # reconnected mid-stream: the server streams again
-                stage = await self.recv(lambda f: 'id="start-practice"' in f, timeout=120)
+                stage = await self.recv(lambda f: 'id="start-practice"' in f, timeout=self.stream_timeout)
             await self.pause()
             return await self._timed({"action": "practice", "step": _STEP.search(stage).group(1)}, "practice")
         if phase in ("practice", "placement"):  # placement: the diagnostic questions at enrolment
@@ -373,7 +365,7 @@ class Student:
         parts: list[str] = []
         frame = ""
         while 'id="start-practice"' not in frame:
-            frame = await self.recv(lambda f: True, timeout=120)
+            frame = await self.recv(lambda f: True, timeout=self.stream_timeout)
             if 'id="explanation-stream"' in frame and "hx-swap-oob" in frame:
                 if first is None:
                     first = time.perf_counter()
@@ -484,7 +476,7 @@ def profile_summary(raw: Path, top: int = 18) -> None:
         for name in set(frames):
             inclusive[name] += n
         leaf[frames[-1]] += n
-    print(f"\nprofile: {total} samples of one server process")
+    print(f"\nprofile: {total} samples of the server's worker processes (py-spy, 50 Hz, active threads only)")
     print("inclusive (share of samples with the function on the stack):")
     for name, n in inclusive.most_common(200):
         if any(key in name for key in ("tutor", "courses", "learner_model", "inference", "django", "channels",
@@ -516,8 +508,8 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
         spy = None
         if profile_at == level:
             raw = stack.logdir / f"profile-{level}.txt"
-            pid = stack.server_pids()[0]
-            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(pid), "--duration",
+            pid = stack.processes[0].pid  # uvicorn's supervisor; --subprocesses samples its workers
+            spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(pid), "--duration",
                                     str(int(stage_s * 0.8)), "--rate", "50", "--format", "raw", "-o", str(raw),
                                     "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.monotonic()

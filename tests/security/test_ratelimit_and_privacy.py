@@ -150,3 +150,28 @@ def test_purge_deletes_only_attempts_past_retention(alice, course, settings):
     assert deleted["tutor.Attempt"] == 1
     assert Attempt.objects.count() == kept
     assert not Attempt.objects.filter(pk=outcome.attempt.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_answers_over_the_socket_are_rate_limited(alice, course, settings):
+    from channels.db import database_sync_to_async
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from tutor.routing import websocket_urlpatterns
+
+    settings.TUTOR_RATELIMIT_ANSWERS = 2
+    await database_sync_to_async(_practise)(alice, course)
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/learn/{course.slug}/")
+    communicator.scope["user"] = alice
+    assert (await communicator.connect())[0]
+    await communicator.receive_from(timeout=5)
+    notices = []
+    for _ in range(3):  # answers to an item not on screen: refused by the service, but still counted
+        await communicator.send_json_to({"action": "answer", "client_id": str(uuid.uuid4()), "item": "0",
+                                         "answer": "4"})
+        notices.append(await communicator.receive_from(timeout=5))
+    assert "no longer on screen" in notices[0] and "no longer on screen" in notices[1]
+    assert "answering very fast" in notices[2]
+    await communicator.disconnect()
