@@ -69,12 +69,15 @@ class Setup:
     questions: int
     particles: int
     item_sd: float | None  # override of the fitted within-concept item difficulty spread (sensitivity runs)
+    prereq_learn_factor: float | None  # override of the assumed learning slow-down without prerequisites
 
 
 def _world(setup: Setup):  # type: ignore[no-untyped-def]
     params = PopulationParams.load()
     if setup.item_sd is not None:
         params = replace(params, item_difficulty_sd=setup.item_sd)
+    if setup.prereq_learn_factor is not None:
+        params = replace(params, prereq_learn_factor=setup.prereq_learn_factor)
     course = make_course(setup.concepts, seed=setup.seed, population=params)
     population = make_population(course, setup.students, seed=setup.seed + 1, population=params)
     return course, population
@@ -170,19 +173,22 @@ def main() -> None:
     parser.add_argument("--particles", type=int, default=1000, help="placement belief particles")
     parser.add_argument("--item-difficulty-sd", type=float, default=None,
                         help="spread of item difficulty within a concept (default: the fitted value)")
+    parser.add_argument("--prereq-learn-factor", type=float, default=None,
+                        help="p_learn multiplier while a prerequisite is unlearned (default: the simulator's 0.3)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="also run ours without placement")
     args = parser.parse_args()
     setup = Setup(args.students, args.concepts, args.seed, args.max_items, args.questions, args.particles,
-                  args.item_difficulty_sd)
+                  args.item_difficulty_sd, args.prereq_learn_factor)
 
     started = time.time()
     course, population = _world(setup)
     print(f"course: {args.concepts} concepts, {sum(len(c.prerequisites) for c in course.nodes)} prerequisite edges; "
           f"population: {args.students} students, {population.known0.mean():.1%} of concepts known at enrolment "
-          f"({population.pop.source}); item difficulty sd {population.pop.item_difficulty_sd:.2f}")
+          f"({population.pop.source}); item difficulty sd {population.pop.item_difficulty_sd:.2f}, "
+          f"p_learn x{population.pop.prereq_learn_factor} while a prerequisite is unlearned")
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         rows = list(RUNS) + (list(ABLATIONS) if args.ablation else [])
         runs = {row: pool.submit(run_one, setup, row) for row in rows}
