@@ -59,14 +59,20 @@ def item_choices(*, concept: Concept) -> list[ItemChoice]:
 
 # --- Authoring ----------------------------------------------------------------------------------------
 
+ITEM_STATUS_KEY = "status"  # in an exported item's `extra`: review or rejected (published items carry none)
+
 
 def course_spec(*, course: Course) -> CourseSpec:
-    """The course as the folder format holds it (`dump_course` writes it out): published items only, so that
-    an exported course re-imported elsewhere shows students exactly what they see here."""
+    """The course as the folder format holds it (`dump_course` writes it out). Every item is kept; one not
+    published carries `extra: {status: review|rejected}`, which the import job puts back (`ITEM_STATUS_KEY`)."""
     concepts = course.concepts.prefetch_related("prerequisites").order_by("order")
-    items_by_concept: dict[int, list[Item]] = {}
-    for item in Item.objects.filter(concept__course=course, status=Item.Status.PUBLISHED).order_by("order", "pk"):
-        items_by_concept.setdefault(item.concept_id, []).append(item)
+    items_by_concept: dict[int, list[ItemSpec]] = {}
+    for item in Item.objects.filter(concept__course=course).order_by("order", "pk"):
+        spec = item_spec(item=item)
+        spec.extra.pop(ITEM_STATUS_KEY, None)
+        if item.status != Item.Status.PUBLISHED:
+            spec.extra[ITEM_STATUS_KEY] = item.status
+        items_by_concept.setdefault(item.concept_id, []).append(spec)
     return CourseSpec(
         slug=course.slug, title=course.title, description=course.description,
         settings={**DEFAULT_SETTINGS, **course.settings}, attribution=course.attribution,
@@ -74,7 +80,7 @@ def course_spec(*, course: Course) -> CourseSpec:
             slug=c.slug, title=c.title, prerequisites=sorted(p.slug for p in c.prerequisites.all()),
             lesson=c.lesson, pain_first=c.pain_first, guess_first=c.guess_first, guess_choices=list(c.guess_choices),
             explanation=c.explanation, prerequisites_inferred=c.prerequisites_inferred, extra=dict(c.extra),
-            items=[item_spec(item=i) for i in items_by_concept.get(c.pk, [])],
+            items=items_by_concept.get(c.pk, []),
         ) for c in concepts],
     )
 

@@ -7,12 +7,13 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 from django.db.models.deletion import Collector
 
 from courses import importing, versioning
 from courses.format import CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
+from courses.selectors import ITEM_STATUS_KEY
 
 
 def _item_fields(spec: ItemSpec, order: int) -> dict:
@@ -296,6 +297,17 @@ def _job_progress(job: ImportJob, progress: int, message: str) -> None:
     job.save(update_fields=["status", "progress", "message", "updated_at"])
 
 
+def _statuses_take(spec: CourseSpec) -> dict[str, list[str]]:
+    """Item statuses an export recorded in `extra` (see `selectors.course_spec`), removed from the spec."""
+    out: dict[str, list[str]] = {}
+    for concept in spec.concepts:
+        for item in concept.items:
+            status = item.extra.pop(ITEM_STATUS_KEY, None)
+            if status in (Item.Status.REVIEW, Item.Status.REJECTED):
+                out.setdefault(status, []).append(item.id)
+    return out
+
+
 def import_job_run(*, job_id: int) -> ImportJob:
     """Parse the upload and import it in one transaction: a malformed file imports nothing.
 
@@ -316,8 +328,11 @@ def import_job_run(*, job_id: int) -> ImportJob:
         n_items = sum(len(c.items) for c in spec.concepts)
         _job_progress(job, 50, f"Read {len(spec.concepts)} concepts and {n_items} items; importing")
         origin = Item.Origin.AUTHORED if job.format == "folder" else Item.Origin.IMPORTED
+        statuses = _statuses_take(spec)
         with transaction.atomic():
             course = course_import(spec=spec, origin=origin, assets=result.assets)
+            for status, slugs in statuses.items():
+                Item.objects.filter(concept__course=course, slug__in=slugs).update(status=status)
             if existing is None:
                 membership_set(user=job.user, course=course, role=Membership.Role.FACULTY)
     except importing.ImportFailed as exc:
@@ -332,3 +347,17 @@ def import_job_run(*, job_id: int) -> ImportJob:
     verb = "Updated" if existing is not None else "Created"
     _job_progress(job, 100, f"{verb} {course.title}: {len(spec.concepts)} concepts, {n_items} items")
     return job
+
+
+# Step size of the online difficulty update; small, so that one student's bad day moves an item little.
+CALIBRATION_RATE = 0.05
+
+
+def item_calibrate(*, item_id: int, predicted: float, correct: bool) -> None:
+    """Move an item's difficulty towards what students show: answered worse than predicted, it gets harder.
+
+    Elo-style gradient step on the logit scale, d <- d + rate * (p - y), done in the database so that
+    concurrent answers never overwrite each other.
+    """
+    Item.objects.filter(pk=item_id).update(difficulty=F("difficulty") + CALIBRATION_RATE * (predicted - float(correct)))
+

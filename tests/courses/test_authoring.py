@@ -266,14 +266,17 @@ def test_export_is_a_course_folder_that_loads_back(client, prof, course, tmp_pat
     spec = load_course(tmp_path / course.slug)
     assert [c.slug for c in spec.concepts] == ["a", "b", "c"]
     assert spec.concepts[1].prerequisites == ["a"]
-    assert [i.id for i in spec.concepts[2].items] == ["algebra-c-num", "algebra-c-sym"]  # review items stay home
+    assert [(i.id, i.extra) for i in spec.concepts[2].items] == [
+        ("algebra-c-num", {}), ("algebra-c-mc", {"status": "review"}), ("algebra-c-sym", {})]
     assert spec.concepts[0].items[2].feedback == {"x**2": "Keep the coefficient 3."}
 
 
 def test_reimporting_an_exported_zip_updates_the_course_in_place(client, prof, course,
                                                                  django_capture_on_commit_callbacks):
     _login(client, prof)
+    services.item_review(item=Item.objects.get(slug="algebra-c-mc"), user=prof, status=Item.Status.REVIEW)
     data = _export(client, course)
+    services.item_review(item=Item.objects.get(slug="algebra-c-mc"), user=prof, status=Item.Status.PUBLISHED)
     item = Item.objects.get(slug="algebra-a-num")
     services.item_update(item=item, user=prof, fields={"prompt": "Edited here"})
     with django_capture_on_commit_callbacks(execute=True):
@@ -287,6 +290,8 @@ def test_reimporting_an_exported_zip_updates_the_course_in_place(client, prof, c
     assert 'hx-trigger="every 1s"' not in page  # finished: the page stops polling
     assert Item.objects.get(pk=item.pk).prompt == "What is $2 + 2$?"  # same row, updated
     assert Concept.objects.filter(course=course).count() == 3
+    waiting = Item.objects.get(slug="algebra-c-mc")  # the exported status comes back, and leaves no trace
+    assert waiting.status == Item.Status.REVIEW and "status" not in waiting.extra
 
 
 def _upload(name: str, data: bytes):
