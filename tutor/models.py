@@ -94,3 +94,94 @@ class TutorSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of user {self.user_id} in course {self.course_id} ({self.phase})"
+
+
+# --- The TA-bot (issue #7): the course's texts as searchable chunks, and students' questions ----------------
+
+
+class TAIndex(models.Model):
+    """The state of one course's TA search index: bumped `version` tells every process to reload its copy."""
+
+    class Status(models.TextChoices):
+        EMPTY = "empty"
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    course = models.OneToOneField(Course, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField(default=0)  # +1 on every reindex that changed a chunk
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.EMPTY)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent of the current reindex
+    message = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"TA index of course {self.course_id} v{self.version} ({self.status})"
+
+
+class TAChunk(models.Model):
+    """One searchable passage with its embedding (`inference.retrieval.Chunk` plus the vector)."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    doc_id = models.CharField(max_length=300)
+    doc_version = models.CharField(max_length=40)  # Document.version: equal means no re-embedding needed
+    chunk_id = models.CharField(max_length=320)
+    url = models.CharField(max_length=500)
+    title = models.CharField(max_length=500)
+    text = models.TextField()
+    kind = models.CharField(max_length=20)
+    concept = models.CharField(max_length=100, blank=True)
+    item_id = models.CharField(max_length=120, blank=True)
+    vector = models.BinaryField()  # 384 little-endian float32 (retrieval.vector_to_bytes)
+
+    class Meta:
+        indexes = [models.Index(fields=["course", "doc_id"])]
+
+    def __str__(self) -> str:
+        return self.chunk_id
+
+
+class TADocument(models.Model):
+    """A Markdown or PDF file faculty uploaded for the TA to search (and students to read)."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=200)
+    filename = models.CharField(max_length=255)
+    kind = models.CharField(max_length=10)  # "markdown" or "pdf"
+    data = models.BinaryField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class TAQuestion(models.Model):
+    """A student's question to the TA-bot, its answer, and (when escalated) the faculty's answer."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ta_questions")
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
+    question = models.TextField()
+    answer = models.TextField(blank=True)  # Markdown as streamed (the guard already applied)
+    outcome = models.CharField(max_length=12, blank=True)  # TAReply.outcome
+    reason = models.CharField(max_length=300, blank=True)
+    citations = models.JSONField(default=list, blank=True)  # [{"n", "url", "title"}]
+    concepts = models.JSONField(default=list, blank=True)  # concept slugs the question was about (light evidence)
+    escalated = models.BooleanField(default=False)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    faculty_answer = models.TextField(blank=True)
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    shared = models.BooleanField(default=True)  # the faculty answer goes into the index (without who asked)
+    hidden_by_student = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "course", "created_at"]),
+                   models.Index(fields=["course", "escalated", "answered_at"])]
+
+    def __str__(self) -> str:
+        return f"TA question {self.pk} ({self.outcome})"
