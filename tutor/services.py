@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from courses import selectors as course_selectors
 from courses.checking import CheckResult, check_answer
 from courses.models import Concept, Course, Item, Membership
-from courses.services import membership_set
+from courses.services import item_calibrate, membership_set
 from learner_model.knowledge import BKTParams, KnowledgeState
 from learner_model.placement import Placement, PlacementSettings
 from learner_model.policy import (
@@ -386,6 +386,8 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     _knowledge_save(record, state)
     attempt.mastery_after = mastery
     attempt.save()
+    if session.item_p_correct is not None and session.hints_shown == 0:
+        item_calibrate(item_id=item.pk, predicted=session.item_p_correct, correct=result.correct)
     session.phase = TutorSession.Phase.FEEDBACK
     session.last_attempt = attempt
     session.step = uuid.uuid4()

@@ -129,3 +129,13 @@ def test_bob_never_sees_alices_knowledge(alice, bob, course):
     services.enrollment_create(user=bob, course=course)
     assert knowledge_state(user=bob, course=course).concepts == {}
     assert services.session_get(user=bob, course=course).phase == TutorSession.Phase.PAIN
+
+
+def test_items_calibrate_online_from_real_answers(alice, course):
+    session = _to_practice(alice, course)
+    item = session.item
+    before = item.difficulty
+    wrong = "x" if item.kind == "multiple_choice" else "999"
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=item.pk, answer=wrong)
+    item.refresh_from_db()
+    assert item.difficulty > before  # missed when predicted likely right: the item is harder than we thought
