@@ -28,6 +28,7 @@ import sympy
 
 from courses.checking import check_answer, parse_expression, symbolically_equal
 from courses.format import ItemSpec
+from inference.verify import evaluate
 
 MAX_DRAWS = 50  # redraws before a template is declared unusable
 
@@ -112,7 +113,9 @@ def verify_template(item: ItemSpec, seeds: Iterable[int] = range(25)) -> list[st
             problems.append(f"seed {seed}: the grader rejects the key {variant.answer!r} ({graded.error})")
         if check_text:
             try:
-                check = parse_expression(str(check_text), names)
+                # The check is author-written maths (diff, integrate, ...), evaluated by the verifier's
+                # whitelisted evaluator; student answers never get those functions.
+                check = evaluate(str(check_text), names)
             except ValueError as exc:
                 return [f"check {check_text!r} is not an expression: {exc}"]
             expected = check.subs({sympy.Symbol(n): v for n, v in variant.values.items()}).doit()

@@ -79,6 +79,7 @@ class TutorSession(models.Model):
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.PAIN)
     item = models.ForeignKey(Item, on_delete=models.SET_NULL, null=True, related_name="+")
     item_p_correct = models.FloatField(null=True)
+    item_seed = models.PositiveIntegerField(default=0)  # which variant of a template item is on screen
     step_kind = models.CharField(max_length=10, blank=True)  # "placement", "learn" or "review"
     placement = models.JSONField(null=True, blank=True)  # learner_model.placement.Placement.to_dict() while it runs
     introduced = models.JSONField(default=list, blank=True)  # concept slugs whose explanation the student has seen

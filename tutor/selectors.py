@@ -14,7 +14,7 @@ from courses.selectors import course_asset_url
 from learner_model.knowledge import BKTParams, KnowledgeState
 from learner_model.select import ConceptNode
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
-from tutor.services import bkt_params, course_mastery
+from tutor.services import bkt_params, course_mastery, item_variant
 
 
 def knowledge_state(*, user: AbstractBaseUser, course: Course) -> KnowledgeState:
@@ -50,7 +50,9 @@ def stage_context(*, session: TutorSession) -> dict:
             and session.item:
         item = session.item
         ctx["item"] = item
-        ctx["item_html"] = render_markdown(item.prompt, asset_base=course_asset_url(session.course))
+        variant = item_variant(item, session.item_seed)
+        ctx["item_html"] = render_markdown(variant.prompt if variant else item.prompt,
+                                           asset_base=course_asset_url(session.course))
         ctx["choices"] = item.choices if item.kind == "multiple_choice" else []
         ctx["hints_html"] = [render_markdown(h) for h in item.hints[: session.hints_shown]]
         ctx["more_hints"] = session.hints_shown < len(item.hints)

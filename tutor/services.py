@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 
 from courses import selectors as course_selectors
 from courses.checking import CheckResult, check_answer
+from courses.item_templates import Variant, instantiate
 from courses.models import Concept, Course, Item, Membership
 from courses.services import item_calibrate, membership_set
 from learner_model.knowledge import BKTParams, KnowledgeState
@@ -187,6 +188,7 @@ def _show_item(session: TutorSession, item: Item, p: float | None, kind: str) ->
     session.hints_shown = 0
     session.last_attempt = None
     session.step = uuid.uuid4()
+    session.item_seed = session.step.int % 2**31  # a fresh variant of a template item each time it is shown
 
 
 def _teach_next(session: TutorSession, record: KnowledgeRecord, state: LearnerState) -> None:
@@ -273,6 +275,22 @@ def hint_reveal(*, user: AbstractBaseUser, course: Course, shown: int) -> TutorS
     return session
 
 
+def item_variant(item: Item, seed: int) -> Variant | None:
+    """The concrete variant of a template item for this seed (prompt with numbers, key computed by sympy)."""
+    if item.kind != Item.Kind.TEMPLATE:
+        return None
+    return instantiate(course_selectors.item_spec(item=item), seed)
+
+
+def item_check(item: Item, answer: str, *, seed: int = 0) -> CheckResult:
+    """Grade an answer to an item; a template item is graded against the variant the student saw."""
+    variant = item_variant(item, seed)
+    key = variant.answer if variant else item.answer
+    variables = list(variant.variables) if variant else item.variables
+    return check_answer(item.kind, key, answer, tolerance=item.tolerance, units=item.units or None,
+                        variables=variables, accept=item.accept, feedback=item.feedback)
+
+
 @dataclass(frozen=True)
 class AttemptOutcome:
     attempt: Attempt
@@ -329,9 +347,7 @@ def _attempt_ingest_offscreen(user: AbstractBaseUser, course: Course, client_id:
         pk=item_id, concept__course=course, status=Item.Status.PUBLISHED).first()
     if item is None:
         raise SessionError("unknown item")
-    result = check_answer(item.kind, item.answer, answer[:300], tolerance=item.tolerance,
-                          units=item.units or None, variables=item.variables, accept=item.accept,
-                          feedback=item.feedback)
+    result = item_check(item, answer[:300])  # a template item answered offline is graded on variant 0
     if result.error:
         raise SessionError(result.error)
     record, state = knowledge_load(user=user, course=course, for_update=True)
@@ -360,9 +376,7 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
         raise SessionError("That question is no longer on screen.")
     item = session.item
     assert item is not None and session.concept is not None
-    result = check_answer(item.kind, item.answer, answer[:300], tolerance=item.tolerance,
-                          units=item.units or None, variables=item.variables, accept=item.accept,
-                          feedback=item.feedback)
+    result = item_check(item, answer[:300], seed=session.item_seed)
     if result.error:
         raise SessionError(result.error)
     record, state = knowledge_load(user=user, course=course, for_update=True)

@@ -139,3 +139,23 @@ def test_items_calibrate_online_from_real_answers(alice, course):
     services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=item.pk, answer=wrong)
     item.refresh_from_db()
     assert item.difficulty > before  # missed when predicted likely right: the item is harder than we thought
+
+
+def test_a_template_item_shows_a_concrete_variant_and_grades_against_its_own_key(alice, db):
+    from courses.format import ItemSpec
+    from courses.item_templates import instantiate
+    from courses.selectors import item_spec
+    from courses.services import course_import
+    from tests.conftest import small_course_spec
+
+    spec = small_course_spec("templated")
+    spec.concepts[0].items = [ItemSpec(id="t-1", kind="template", prompt="Differentiate ${a}x^{n}$.",
+                                       answer="a*n*x**(n-1)", params={"a": [2, 9], "n": [2, 6]}, variables=["x"])]
+    course = course_import(spec=spec)
+    session = _to_practice(alice, course)
+    variant = instantiate(item_spec(item=session.item), session.item_seed)
+    html = render_to_string("tutor/partials/stage.html", stage_context(session=session))
+    assert variant.prompt.split("$")[1] in html and "{a}" not in html
+    outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                      answer=variant.answer)
+    assert outcome.attempt.correct
