@@ -267,7 +267,7 @@ class CachingEmbedder(Embedder):
             self._memo.update({k: v for (k, _), v in zip(missing, vectors, strict=True)})
             if len(missing) > 1:  # queries are not worth a rewrite of the file
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(self.path, **self._memo)
+                np.savez(self.path, **self._memo)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._memo[k] for k in keys]).astype(np.float32)
@@ -363,7 +363,7 @@ class SearchIndex:
         self._vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384)
         self._bm25 = _Bm25()
         self._bm25_stale = False
-        self._weight_cache: tuple[tuple, np.ndarray] | None = None
+        self._weight_cache: tuple[tuple[tuple[str, float], ...], np.ndarray] | None = None
         self._lock = threading.RLock()
 
     # reading
@@ -374,6 +374,10 @@ class SearchIndex:
     @property
     def chunks(self) -> list[Chunk]:
         return list(self._chunks)
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """A document's chunks in reading order."""
+        return [c for c in self._chunks if c.doc_id == doc_id]
 
     def chunk(self, chunk_id: str) -> Chunk:
         for chunk in self._chunks:

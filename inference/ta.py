@@ -162,14 +162,14 @@ class TeachingAssistant:
         best = self.index.best_similarity(query_vector)
         if best < self.decline_threshold or not hits:
             return TAReply("declined", guard.filter(iter([DECLINE])), escalate_offered=True,
-                           reason=f"best passage cosine {best:.2f} < {self.decline_threshold:.2f}", guard=guard)
+                           reason=f"best cosine to any course passage {best:.2f} < {self.decline_threshold:.2f}", guard=guard)
 
         concepts = list(dict.fromkeys(h.chunk.concept for h in hits if h.chunk.concept))
         level = self.level(concepts[0] if concepts else "", student.mastery)
         guard = self._guard(student, level=level)
         basics = self._basics(concepts[0], student.mastery, {h.chunk.id for h in hits}) if level == "beginner" and concepts else []
         citations = self._citations([*basics, *(h.chunk for h in hits)])
-        quoted = self._quoted(question, citations, level, concepts, basics_count=len(basics))
+        quoted = self._quoted(citations, concepts, basics_count=len(basics))
         if self.backend is None or self.backend.name == "authored":
             return TAReply("quoted", guard.filter(iter([quoted])), citations, concepts, level, guard=guard,
                            reason=f"no generation backend; best cosine {best:.2f}")
@@ -190,7 +190,7 @@ class TeachingAssistant:
                       key=lambda p: mastery.get(p, 0.5))
         out = []
         for prereq in weak[:2]:
-            lesson = [c for c in self.index.chunks if c.doc_id == f"{prereq}#lesson" and c.id not in already]
+            lesson = [c for c in self.index.chunks_of(f"{prereq}#lesson") if c.id not in already]
             if lesson:
                 out.append(lesson[0])
         return out
@@ -212,7 +212,7 @@ class TeachingAssistant:
                                        where=lambda c: c.kind == "item" and c.item_id in student.graded_item_ids)
             if graded and (graded[0].dense >= INTEGRITY_SIMILARITY or _contains_stem(question, graded[0].chunk.text)):
                 chunk = graded[0].chunk
-                lesson = next((c for c in self.index.chunks if c.doc_id == f"{chunk.concept}#lesson"), None)
+                lesson = next(iter(self.index.chunks_of(f"{chunk.concept}#lesson")), None)
                 text = ("That looks like a graded exercise, so I can't work it out for you: the grade should show "
                         "what you can do. ")
                 text += (f"The lesson [{lesson.title}]({lesson.url}) covers what you need." if lesson
@@ -240,8 +240,7 @@ class TeachingAssistant:
             out.append(Citation(n=n, url=chunk.url, title=chunk.title, text=clean, chunk_id=chunk.id))
         return out
 
-    def _quoted(self, question: str, citations: list[Citation], level: str, concepts: list[str],
-                basics_count: int) -> str:
+    def _quoted(self, citations: list[Citation], concepts: list[str], basics_count: int) -> str:
         topic = self.concept_titles.get(concepts[0], concepts[0]) if concepts else "this"
         if basics_count:
             opening = f"Here is what the course says. Since **{topic}** builds on earlier ideas, the basics come first."
