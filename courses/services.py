@@ -167,7 +167,8 @@ def concept_update(*, concept: Concept, user: AbstractBaseUser, fields: dict,
         versioning.check_acyclic(course, concept.slug, prerequisites)
     for key, value in fields.items():
         setattr(concept, key, value)
-    concept.save()
+    if fields:  # only what the author changed: a generation job may be writing its progress to `extra`
+        concept.save(update_fields=list(fields))
     if prerequisites is not None:
         concept.prerequisites.set(course.concepts.filter(slug__in=prerequisites))
         if concept.prerequisites_inferred:  # a person has now looked at the inferred graph and decided

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:slug>/settings/", views.course_settings, name="settings"),
     path("<slug:slug>/concepts/new/", views.concept_new, name="concept_new"),
     path("<slug:slug>/concepts/<slug:concept>/", views.concept_edit, name="concept"),
+    path("<slug:slug>/concepts/<slug:concept>/generate/", views.concept_generation, name="concept_generation"),
     path("<slug:slug>/concepts/<slug:concept>/delete/", views.concept_delete, name="concept_delete"),
     path("<slug:slug>/concepts/<slug:concept>/items/new/", views.item_new, name="item_new"),
     path("<slug:slug>/items/<int:pk>/", views.item_edit, name="item"),

@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -163,8 +164,38 @@ def concept_edit(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
     return render(request, "courses/concept_form.html", {
         "course": course, "role": role, "form": form, "previews": _previews(form), "concept": obj,
         "items": obj.items.order_by("order"),
+        **_generation_context(obj),
         "versions": selectors.content_versions(course=course, kind=ContentVersion.Kind.CONCEPT, object_id=obj.pk),
     })
+
+
+def _generation_context(concept: Concept) -> dict:
+    progress = concept.extra.get("item_generation") if isinstance(concept.extra, dict) else None
+    return {"generation": progress, "generating": bool(progress) and progress.get("percent", 100) < 100}
+
+
+@login_required
+def concept_generation(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
+    """Start generating items for the concept (POST), or show how far the job has got (GET, polled)."""
+    course, role = teaching_course(request, slug, FACULTY)
+    obj = get_object_or_404(Concept, course=course, slug=concept)
+    error = ""
+    if request.method == "POST":
+        try:
+            n = max(1, min(20, int(request.POST.get("n", "5"))))
+        except ValueError:
+            n = 5
+        if settings.TUTOR_LLM == "authored":
+            error = "Generating items needs a language model: set TUTOR_LLM (see README, Configuration)."
+        else:
+            from courses.tasks import item_generate_batch_task
+
+            obj.extra = {**obj.extra, "item_generation": {"percent": 0, "message": "Queued", "requested": n}}
+            obj.save(update_fields=["extra"])
+            item_generate_batch_task.delay(obj.pk, n)
+            obj.refresh_from_db(fields=["extra"])
+    context = {"course": course, "role": role, "concept": obj, "generation_error": error, **_generation_context(obj)}
+    return _page(request, "courses/concept_generation.html", "courses/partials/generation.html", context)
 
 
 @login_required

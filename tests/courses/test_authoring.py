@@ -412,3 +412,33 @@ def test_content_students_have_answered_is_rejected_not_deleted(client, alice, p
     unanswered = Item.objects.get(slug="algebra-c-num")
     assert client.post(reverse("teach:item_delete", args=[course.slug, unanswered.pk])).status_code == 302
     assert not Item.objects.filter(slug="algebra-c-num").exists()
+
+
+def test_generating_items_without_a_model_says_what_is_missing(client, prof, course, settings):
+    settings.TUTOR_LLM = "authored"
+    _login(client, prof)
+    url = reverse("teach:concept_generation", args=[course.slug, "a"])
+    response = client.post(url, {"n": "3"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "needs a language model" in response and "<html" not in response
+    assert "item_generation" not in course.concepts.get(slug="a").extra
+
+
+def test_generation_progress_is_polled_until_done(client, prof, bob, course):
+    a = course.concepts.get(slug="a")
+    a.extra = {"item_generation": {"percent": 40, "message": "Call 1: 2 of 5 items stored"}}
+    a.save(update_fields=["extra"])
+    _login(client, prof)
+    url = reverse("teach:concept_generation", args=[course.slug, "a"])
+    running = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 1s"' in running and "2 of 5 items stored" in running
+    # an author saving the concept meanwhile does not wipe the job's progress
+    services.concept_update(concept=a, user=prof, fields={"title": "Renamed A"})
+    a.refresh_from_db()
+    assert a.extra["item_generation"]["percent"] == 40
+    a.extra = {"item_generation": {"percent": 100, "message": "Done: 0 published, 3 for review, 1 rejected"}}
+    a.save(update_fields=["extra"])
+    done = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'hx-trigger="every 1s"' not in done and "3 for review" in done
+    services.membership_set(user=bob, course=course, role=Membership.Role.TA)
+    client.force_login(bob)
+    assert client.post(url, {"n": "3"}).status_code == 403

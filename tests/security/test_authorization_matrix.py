@@ -79,6 +79,7 @@ EXPECTATIONS: dict[str, Row] = {
     "teach/<slug:slug>/concepts/new/": Row("GET", FACULTY, C),
     "teach/<slug:slug>/concepts/<slug:concept>/": Row("GET", FACULTY, {"slug": "{course}", "concept": "a"}),
     "teach/<slug:slug>/concepts/<slug:concept>/delete/": Row("POST", FACULTY, {"slug": "{course}", "concept": "a"}),
+    "teach/<slug:slug>/concepts/<slug:concept>/generate/": Row("GET", FACULTY, {"slug": "{course}", "concept": "a"}),
     "teach/<slug:slug>/concepts/<slug:concept>/items/new/": Row("GET", STAFF, {"slug": "{course}", "concept": "a"}),
     "teach/<slug:slug>/items/<int:pk>/": Row("GET", STAFF, {"slug": "{course}", "pk": "{item}"}),
     "teach/<slug:slug>/items/<int:pk>/delete/": Row("POST", STAFF, {"slug": "{course}", "pk": "{item}"}),
