@@ -60,12 +60,18 @@ class Placement:
         ordered = _topological(self.graph)
         self._slugs = [c.slug for c in ordered]
         self._index = {s: i for i, s in enumerate(self._slugs)}
-        p_init = tuple(self.params[s].p_init for s in self._slugs)
-        self._particles = _prior_particles(ordered, p_init, self.settings.leak, self.settings.ability_sd,
-                                           self.settings.n_particles, self.settings.seed)  # (M, C) bool
+        p_init = np.clip([self.params[s].p_init for s in self._slugs], 1e-4, 1 - 1e-4)
+        self._base = np.log(p_init) - np.log1p(-p_init)  # (C,) logit p_init
+        self._parents = [[self._index[p] for p in c.prerequisites if p in self._index] for c in ordered]
+        self._children = [[d for d in range(len(ordered)) if c in self._parents[d]] for c in range(len(ordered))]
+        self._particles, self._ability = _prior_particles(ordered, tuple(p_init), self.settings.leak,
+                                                          self.settings.ability_sd, self.settings.n_particles,
+                                                          self.settings.seed)  # (M, C) bool, (M,)
         self._log_w = np.zeros(self.settings.n_particles)
-        for concept, correct, difficulty in self.answers:
-            self._reweight(concept, correct, difficulty)
+        self._loglik = np.zeros((2, len(ordered)))  # log P(answers on c | c unknown / known)
+        replay, self.answers = self.answers, []
+        for concept, correct, difficulty in replay:
+            self.record(concept, correct, difficulty=difficulty)
 
     # --- the protocol the tutor calls ---------------------------------------------------------------
 
@@ -88,6 +94,8 @@ class Placement:
             raise KeyError(f"unknown concept {concept!r}; the course has: {', '.join(self._slugs)}")
         self.answers.append((concept, bool(correct), float(difficulty)))
         self._reweight(concept, bool(correct), float(difficulty))
+        if 1.0 / np.sum(self._weights() ** 2) < self.settings.n_particles / 2:
+            self._resample_move()
 
     def stop(self) -> None:
         """The student chose to stop; the tutor works with what it has."""
@@ -133,9 +141,52 @@ class Placement:
 
     def _reweight(self, concept: str, correct: bool, difficulty: float) -> None:
         p_known, p_unknown = self._answer_probs(concept, difficulty)
-        known = self._particles[:, self._index[concept]]
-        p = np.where(known, p_known, p_unknown)
-        self._log_w += np.log(p if correct else 1.0 - p)
+        c = self._index[concept]
+        log_known = np.log(p_known if correct else 1.0 - p_known)
+        log_unknown = np.log(p_unknown if correct else 1.0 - p_unknown)
+        self._loglik[:, c] += (log_unknown, log_known)
+        self._log_w += np.where(self._particles[:, c], log_known, log_unknown)
+
+    def _log_prior(self, c: int, value: NDArray[np.bool_], parents_known: NDArray[np.bool_],
+                   ability: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(M,) log P(concept c = value | its prerequisites known or not, ability) under the graph prior."""
+        p = 1.0 / (1.0 + np.exp(-(self._base[c] + ability)))
+        p = np.where(parents_known, p, self.settings.leak * p)
+        return np.asarray(np.log(np.where(value, p, 1.0 - p)))
+
+    def _resample_move(self, sweeps: int = 2) -> None:
+        """Resample the particles by weight, then Gibbs-sweep them toward the posterior given every answer.
+
+        Without the move step a few thousand prior draws collapse onto a handful after ~10 answers and
+        the marginals become noise. Seeded by the answer count, so a replay from `to_dict` is identical.
+        """
+        rng = np.random.default_rng([self.settings.seed, len(self.answers)])
+        m, n_c = self._particles.shape
+        positions = (rng.random() + np.arange(m)) / m  # systematic resampling
+        pick = np.minimum(np.searchsorted(np.cumsum(self._weights()), positions), m - 1)
+        known, ability = self._particles[pick].copy(), self._ability[pick].copy()
+        yes, no = np.ones(m, dtype=bool), np.zeros(m, dtype=bool)
+        for _ in range(sweeps):
+            for c in range(n_c):
+                # P(c | everything else) ∝ P(c | its prerequisites) · Π P(child | its prerequisites) · P(answers | c)
+                ok = known[:, self._parents[c]].all(axis=1)
+                log_yes = self._log_prior(c, yes, ok, ability) + self._loglik[1, c]
+                log_no = self._log_prior(c, no, ok, ability) + self._loglik[0, c]
+                for d in self._children[c]:
+                    others_ok = known[:, [q for q in self._parents[d] if q != c]].all(axis=1)
+                    log_yes += self._log_prior(d, known[:, d], others_ok, ability)
+                    log_no += self._log_prior(d, known[:, d], no, ability)
+                known[:, c] = rng.random(m) < 1.0 / (1.0 + np.exp(log_no - log_yes))
+            if self.settings.ability_sd > 0:  # random-walk Metropolis on the ability
+                proposal = ability + rng.normal(0.0, 0.3, m)
+                log_ratio = (ability ** 2 - proposal ** 2) / (2 * self.settings.ability_sd ** 2)
+                for c in range(n_c):
+                    ok = known[:, self._parents[c]].all(axis=1)
+                    log_ratio += (self._log_prior(c, known[:, c], ok, proposal)
+                                  - self._log_prior(c, known[:, c], ok, ability))
+                ability = np.where(np.log(rng.random(m)) < log_ratio, proposal, ability)
+        self._particles, self._ability = known, ability
+        self._log_w = np.zeros(m)
 
     def _best_question(self) -> tuple[str | None, float]:
         """The unasked concept whose answer is expected to tell most (bits) about the whole course's marginals.
@@ -186,8 +237,11 @@ def _entropy(p: NDArray[np.float64]) -> NDArray[np.float64]:
 
 @lru_cache(maxsize=8)
 def _prior_particles(graph: tuple[ConceptNode, ...], p_init: tuple[float, ...], leak: float, ability_sd: float,
-                     n: int, seed: int) -> NDArray[np.bool_]:
-    """(n, C) knowledge states drawn from the graph prior; cached because every student of a course shares it."""
+                     n: int, seed: int) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """(n, C) knowledge states and (n,) abilities drawn from the graph prior.
+
+    Cached (read-only) because every student of a course starts from the same draw.
+    """
     rng = np.random.default_rng(seed)
     index = {c.slug: i for i, c in enumerate(graph)}
     base = np.log(np.clip(p_init, 1e-4, 1 - 1e-4)) - np.log1p(-np.clip(p_init, 1e-4, 1 - 1e-4))
@@ -200,4 +254,6 @@ def _prior_particles(graph: tuple[ConceptNode, ...], p_init: tuple[float, ...], 
         ok = known[:, prereqs].all(axis=1) if prereqs else np.ones(n, dtype=bool)
         known[:, i] = u[:, i] < np.where(ok, p[:, i], leak * p[:, i])
     known.setflags(write=False)
-    return known
+    ability = ability[:, 0]
+    ability.setflags(write=False)
+    return known, ability
