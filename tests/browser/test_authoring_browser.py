@@ -65,6 +65,7 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     page.screenshot(path=test_output / "2-concept-form-preview.png", full_page=True)
     page.click("#save-concept")
     page.wait_for_url(f"{base}/teach/{course.slug}/concepts/sums/")
+    page.screenshot(path=test_output / "2b-concept-saved.png", full_page=True)
     concept = Concept.objects.get(course=course, slug="sums")
     assert list(concept.prerequisites.values_list("slug", flat=True)) == ["a"]
 
