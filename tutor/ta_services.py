@@ -1,6 +1,367 @@
 """The TA-bot in the product (issue #7): index a course's texts, answer students' questions, escalate to faculty.
 
-Work in progress by the TA-wiring helper; `inference/ta.py` and `inference/retrieval.py` hold the Django-free core.
+`inference/retrieval.py` and `inference/ta.py` know nothing of Django; this module turns rows into their inputs
+and persists their outputs:
+
+    TAChunk     every passage a student may read (lessons, explanations, item stems, hints, worked solutions,
+                faculty answers, uploaded Markdown/PDF), with its embedding: a restart never re-embeds
+    TAIndex     per course: `version` (bumped when chunks change) and the progress of the last reindex
+    TAQuestion  a student's question, the streamed answer, and the faculty answer when escalated
+
+Each process keeps one `SearchIndex` per course in memory, loaded from TAChunk rows and reloaded when
+`TAIndex.version` moves. Answer keys are never indexed; the live items' keys go to the output guard.
 """
 
 from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from courses import selectors as course_selectors
+from courses.models import Course, Item
+from inference.retrieval import (
+    Chunk,
+    Document,
+    SearchIndex,
+    course_documents,
+    default_embedder,
+    faculty_answer_document,
+    markdown_document,
+    pdf_documents,
+)
+from inference.ta import CurrentItem, StudentState, TAReply, TeachingAssistant
+from tutor import llm, ta_selectors
+from tutor.models import TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
+from tutor.ratelimit import ratelimit_check
+from tutor.selectors import knowledge_state
+from tutor.services import bkt_params
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+EMBED_BATCH_DOCS = 50  # documents embedded between two progress updates
+EARLIER_QUESTIONS = 5  # the student's last questions, checked together for split prompt injections
+DECLINED_MESSAGE = "The course materials don't cover this."
+
+
+class TAError(ValueError):
+    """The request cannot be served as asked (empty question, over the rate limit, unreadable upload)."""
+
+
+class TARateLimited(TAError):
+    pass
+
+
+# --- URLs of the places chunks link to ------------------------------------------------------------------
+
+
+def concept_base_url(course: Course) -> str:
+    """Lessons link to `<base>/<concept>/#lesson`, item texts to `<base>/<concept>/items/<item>/#exercise`."""
+    return f"/learn/{course.slug}/concept"
+
+
+def faq_url(question: TAQuestion) -> str:
+    return f"/learn/{question.course.slug}/faq/{question.pk}/"
+
+
+def document_url(document: TADocument) -> str:
+    return f"/learn/{document.course.slug}/documents/{document.pk}/"
+
+
+# --- documents and indexing -------------------------------------------------------------------------------
+
+
+def ta_documents(*, course: Course) -> list[Document]:
+    """Every text of the course a student may read, as retrieval documents. Only published items; no keys."""
+    spec = course_selectors.course_spec(course=course)
+    for concept in spec.concepts:  # review and rejected items are not shown to students: not indexed either
+        concept.items = [i for i in concept.items if course_selectors.ITEM_STATUS_KEY not in i.extra]
+    docs = course_documents(spec, base_url=concept_base_url(course))
+    answered = TAQuestion.objects.filter(course=course, shared=True).exclude(faculty_answer="").select_related("course")
+    for q in answered.order_by("pk"):
+        docs.append(faculty_answer_document(id=f"faculty/{q.pk}", url=faq_url(q), question=q.question,
+                                            answer=q.faculty_answer, concept=(q.concepts or [""])[0]))
+    for d in TADocument.objects.filter(course=course).select_related("course").order_by("pk"):
+        docs.extend(upload_documents(document=d))
+    return docs
+
+
+def upload_documents(*, document: TADocument) -> list[Document]:
+    data = bytes(document.data)
+    if document.kind == "pdf":
+        return pdf_documents(id=f"upload/{document.pk}", url=document_url(document), title=document.title, data=data)
+    return [markdown_document(id=f"upload/{document.pk}", url=document_url(document), title=document.title,
+                              text=data.decode("utf-8", errors="replace"))]
+
+
+@dataclass(frozen=True)
+class ReindexOutcome:
+    version: int
+    embedded_documents: int
+    removed_documents: int
+    unchanged_documents: int
+
+    def as_dict(self) -> dict[str, int]:
+        return self.__dict__.copy()
+
+
+def ta_index_rebuild(*, course: Course, progress: Callable[[int, str], None] | None = None) -> ReindexOutcome:
+    """Bring the stored chunks up to date with the course: embed only documents whose version changed,
+    drop documents that are gone, and bump the index version (so every process reloads) if anything moved."""
+    state, _ = TAIndex.objects.get_or_create(course=course)
+    _index_status(state, TAIndex.Status.RUNNING, 0, "Reading the course")
+    try:
+        docs = ta_documents(course=course)
+        stored = dict(TAChunk.objects.filter(course=course).values_list("doc_id", "doc_version").distinct())
+        fresh = [d for d in docs if stored.get(d.id) != d.version]
+        gone = set(stored) - {d.id for d in docs}
+        rows: list[TAChunk] = []
+        for start in range(0, len(fresh), EMBED_BATCH_DOCS):
+            batch = fresh[start:start + EMBED_BATCH_DOCS]
+            rows.extend(_chunk_rows(course, batch))
+            done = min(len(fresh), start + EMBED_BATCH_DOCS)
+            percent = round(90 * done / len(fresh))
+            _index_status(state, TAIndex.Status.RUNNING, percent, f"Embedded {done} of {len(fresh)} changed texts")
+            if progress:
+                progress(percent, state.message)
+        with transaction.atomic():
+            TAChunk.objects.filter(course=course, doc_id__in=[d.id for d in fresh] + sorted(gone)).delete()
+            TAChunk.objects.bulk_create(rows, batch_size=500)
+            state = TAIndex.objects.select_for_update().get(pk=state.pk)
+            if fresh or gone:
+                state.version += 1
+            state.status, state.progress = TAIndex.Status.DONE, 100
+            state.message = (f"{len(docs)} texts indexed: {len(fresh)} (re)embedded, {len(gone)} removed, "
+                             f"{len(docs) - len(fresh)} unchanged")
+            state.save(update_fields=["version", "status", "progress", "message", "updated_at"])
+    except Exception as exc:
+        # A worker's failure must show on the faculty page, not only in a log; the error still propagates.
+        _index_status(state, TAIndex.Status.FAILED, state.progress, f"Reindexing failed: {exc}"[:300])
+        raise
+    return ReindexOutcome(version=state.version, embedded_documents=len(fresh), removed_documents=len(gone),
+                          unchanged_documents=len(docs) - len(fresh))
+
+
+def _chunk_rows(course: Course, docs: list[Document]) -> list[TAChunk]:
+    index = SearchIndex(default_embedder())
+    index.upsert(docs)
+    vectors = index.vectors()
+    versions = {d.id: d.version for d in docs}
+    return [TAChunk(course=course, doc_id=c.doc_id, doc_version=versions[c.doc_id], chunk_id=c.id, url=c.url,
+                    title=c.title[:500], text=c.text, kind=c.kind, concept=c.concept, item_id=c.item_id,
+                    vector=vectors[c.id]) for c in index.chunks]
+
+
+def _index_status(state: TAIndex, status: str, progress: int, message: str) -> None:
+    state.status, state.progress, state.message = status, progress, message[:300]
+    state.save(update_fields=["status", "progress", "message", "updated_at"])
+
+
+def ta_index_schedule(*, course: Course) -> TAIndex:
+    """Queue a reindex (Celery; inline in eager mode) once the current transaction has committed."""
+    from tutor.ta_tasks import ta_index_rebuild_task
+
+    state, _ = TAIndex.objects.get_or_create(course=course)
+    _index_status(state, TAIndex.Status.QUEUED, 0, "Waiting for a worker")
+    transaction.on_commit(lambda: ta_index_rebuild_task.delay(course_id=course.pk))
+    return state
+
+
+# --- the in-process search index ----------------------------------------------------------------------------
+
+_INDEXES: dict[int, tuple[int, SearchIndex]] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def course_index(*, course: Course) -> SearchIndex:
+    """The course's SearchIndex, loaded from its stored chunks once per index version (built on first use)."""
+    state = TAIndex.objects.filter(course=course).first()
+    if state is None or (state.version == 0 and state.status != TAIndex.Status.DONE):
+        ta_index_rebuild(course=course)
+        state = TAIndex.objects.get(course=course)
+    cached = _INDEXES.get(course.pk)
+    if cached is not None and cached[0] == state.version:
+        return cached[1]
+    with _INDEXES_LOCK:
+        cached = _INDEXES.get(course.pk)
+        if cached is not None and cached[0] == state.version:
+            return cached[1]
+        rows = list(TAChunk.objects.filter(course=course).order_by("pk"))
+        index = SearchIndex(default_embedder())
+        index.load([Chunk(id=r.chunk_id, doc_id=r.doc_id, url=r.url, title=r.title, text=r.text, kind=r.kind,
+                          concept=r.concept, item_id=r.item_id) for r in rows],
+                   [bytes(r.vector) for r in rows], {r.doc_id: r.doc_version for r in rows})
+        _INDEXES[course.pk] = (state.version, index)
+        return index
+
+
+def index_cache_clear() -> None:
+    with _INDEXES_LOCK:
+        _INDEXES.clear()
+
+
+# --- asking ---------------------------------------------------------------------------------------------------
+
+
+def teaching_assistant(*, course: Course) -> TeachingAssistant:
+    graph = course_selectors.concept_graph(course=course)
+    live = Item.objects.filter(concept__course=course, status=Item.Status.PUBLISHED).values_list("slug", "answer")
+    backend = llm.backend()
+    return TeachingAssistant(course_index(course=course), backend=None if backend.name == "authored" else backend,
+                             course_title=course.title, prerequisites={c.slug: list(c.prerequisites) for c in graph},
+                             concept_titles={c.slug: c.title for c in graph}, answer_keys=dict(live))
+
+
+def student_state(*, user: AbstractBaseUser, course: Course) -> StudentState:
+    """Mastery per concept, the item on screen (practice or placement) and the items not to be solved for them:
+    the other published items of the concept being practised, which the tutor may serve next."""
+    knowledge = knowledge_state(user=user, course=course)
+    mastery = {c.slug: knowledge.mastery(c.slug, bkt_params(c)) for c in course.concepts.all()}
+    item, siblings = ta_selectors.protected_items(user=user, course=course)
+    current = None
+    if item is not None:
+        hints_seen = TutorSession.objects.filter(user=user, course=course).values_list("hints_shown", flat=True).first()
+        current = CurrentItem(id=item.slug, stem=item.prompt, hints=tuple(str(h) for h in item.hints),
+                              hints_seen=hints_seen or 0, concept=item.concept.slug)
+    graded = frozenset(i.slug for i in siblings)
+    earlier = TAQuestion.objects.filter(user=user, course=course).order_by("-created_at")
+    return StudentState(mastery=mastery, current_item=current, graded_item_ids=graded,
+                        earlier_questions=tuple(reversed(earlier.values_list("question", flat=True)[:EARLIER_QUESTIONS])))
+
+
+@dataclass
+class TAAsk:
+    question: TAQuestion
+    reply: TAReply
+
+
+def ta_question_ask(*, user: AbstractBaseUser, course: Course, question: str) -> TAAsk:
+    """Store the question and start the TA's reply; the caller consumes `reply.stream` and then calls
+    `ta_question_finish` with the text. Over the per-student rate limit it raises TARateLimited."""
+    question = question.strip()
+    if not question:
+        raise TAError("Type a question first.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise TAError(f"Please keep questions under {MAX_QUESTION_CHARS} characters.")
+    if not ratelimit_check(key=f"ta:{user.pk}", limit=settings.TUTOR_RATELIMIT_TA_QUESTIONS, period=60):
+        raise TARateLimited("You've asked a lot of questions in the last minute. Take a moment with the answers, "
+                            "then ask again in a minute.")
+    ta = teaching_assistant(course=course)
+    reply = ta.answer(question, student_state(user=user, course=course))
+    if ta.backend is None:  # a quoted answer is one piece: paced word by word like authored explanations
+        reply.stream = _paced(reply.stream, settings.TUTOR_STREAM_DELAY_S)
+    row = TAQuestion.objects.create(
+        user=user, course=course, question=question, outcome=reply.outcome, reason=reply.reason[:300],
+        citations=[{"n": c.n, "url": c.url, "title": c.title} for c in reply.citations], concepts=reply.concepts)
+    return TAAsk(question=row, reply=reply)
+
+
+def _paced(stream: Iterator[str], delay_s: float) -> Iterator[str]:
+    """The same text, re-cut into words (after the output guard, so nothing it stopped comes back)."""
+    for chunk in stream:
+        for word in _WORDS.findall(chunk) or [chunk]:
+            yield word
+            if delay_s > 0:
+                time.sleep(delay_s)
+
+
+_WORDS = re.compile(r"\s*\S+\s*")
+
+
+def ta_question_finish(*, question: TAQuestion, text: str) -> TAQuestion:
+    """Keep the reply as the student saw it (after the output guard)."""
+    question.answer = text
+    question.save(update_fields=["answer", "updated_at"])
+    return question
+
+
+def ta_question_answer(*, user: AbstractBaseUser, course: Course, question: str) -> TAQuestion:
+    """Ask and wait for the whole reply (the page's form without websocket, the tests)."""
+    asked = ta_question_ask(user=user, course=course, question=question)
+    return ta_question_finish(question=asked.question, text=asked.reply.text())
+
+
+def _own_question(user: AbstractBaseUser, course: Course, question_id: int) -> TAQuestion:
+    return TAQuestion.objects.select_related("course").get(pk=question_id, user=user, course=course,
+                                                           hidden_by_student=False)
+
+
+@transaction.atomic
+def ta_question_escalate(*, user: AbstractBaseUser, course: Course, question_id: int) -> TAQuestion:
+    """Send one's own question to the course's faculty (idempotent). Another student's id is DoesNotExist."""
+    q = _own_question(user, course, question_id)
+    if not q.escalated:
+        q.escalated, q.escalated_at = True, datetime.now(UTC)
+        q.save(update_fields=["escalated", "escalated_at", "updated_at"])
+    return q
+
+
+def ta_question_answer_by_faculty(*, user: AbstractBaseUser, course: Course, question_id: int, answer: str,
+                                  shared: bool = True) -> TAQuestion:
+    """Faculty answer an escalated question: the student sees it in their log, and (if `shared`) it goes into
+    the course's index at once (without who asked), so the TA finds it for the next student."""
+    answer = answer.strip()
+    if not answer:
+        raise TAError("Write an answer first.")
+    with transaction.atomic():
+        q = TAQuestion.objects.select_for_update().get(pk=question_id, course=course, escalated=True)
+        q.faculty_answer, q.answered_by, q.answered_at, q.shared = answer, user, datetime.now(UTC), shared
+        q.save(update_fields=["faculty_answer", "answered_by", "answered_at", "shared", "updated_at"])
+    ta_index_rebuild(course=course)  # incremental: embeds this one answer (a few chunks), nothing else
+    return q
+
+
+def ta_question_delete(*, user: AbstractBaseUser, course: Course, question_id: int) -> None:
+    """A student removes a question from their log. One whose faculty answer is shared with the class stays,
+    anonymous, in the course's answers (it helps others); it is hidden from the student's log. Others are deleted."""
+    q = _own_question(user, course, question_id)
+    if q.faculty_answer and q.shared:
+        q.hidden_by_student = True
+        q.save(update_fields=["hidden_by_student", "updated_at"])
+    else:
+        q.delete()
+
+
+# --- uploads --------------------------------------------------------------------------------------------------
+
+
+def ta_document_upload(*, user: AbstractBaseUser, course: Course, filename: str, data: bytes,
+                       title: str = "") -> TADocument:
+    """Store a Markdown or PDF file for the TA and queue a reindex."""
+    name = filename.rsplit("/", 1)[-1]
+    lower = name.lower()
+    if lower.endswith(".pdf"):
+        kind = "pdf"
+        if not data.startswith(b"%PDF"):
+            raise TAError(f"{name} does not look like a PDF file.")
+    elif lower.endswith((".md", ".markdown", ".txt")):
+        kind = "markdown"
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TAError(f"{name} is not UTF-8 text.") from None
+    else:
+        raise TAError("Upload a Markdown (.md) or PDF (.pdf) file.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise TAError(f"{name} is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    with transaction.atomic():
+        document = TADocument.objects.create(course=course, title=(title.strip() or name)[:200], filename=name[:255],
+                                             kind=kind, data=data, uploaded_by=user)
+        ta_index_schedule(course=course)
+    return document
+
+
+def ta_document_delete(*, course: Course, document_id: int) -> None:
+    with transaction.atomic():
+        TADocument.objects.filter(course=course, pk=document_id).delete()
+        ta_index_schedule(course=course)

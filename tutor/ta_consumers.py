@@ -1,0 +1,111 @@
+"""The TA-bot's websocket: a question in, the answer streamed out piece by piece, then the finished card.
+
+Thin: parse, call `ta_services.ta_question_ask`, relay the reply's stream from a worker thread (the same pool and
+pattern as the session's explanation stream), store the text, render the card. The htmx websocket extension
+sends the form as JSON and swaps every element we send by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import InterfaceError, OperationalError
+from django.template.loader import render_to_string
+
+from courses import selectors as course_selectors
+from courses.models import Course
+from tutor import ta_services
+from tutor.consumers import _stream_pool
+from tutor.models import TAQuestion, TutorSession
+from tutor.ta_selectors import question_card
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+class TAConsumer(AsyncJsonWebsocketConsumer):
+    course: Course
+    stream_task: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        course = await database_sync_to_async(self._enrolled_course)(self.scope["url_route"]["kwargs"]["slug"])
+        if course is None:
+            await self.close(code=4403)
+            return
+        self.course = course
+        await self.accept()
+
+    def _enrolled_course(self, slug: str) -> Course | None:
+        course = Course.objects.filter(slug=slug).first()
+        if course is None or course_selectors.membership_role(user=self.scope["user"], course=course) is None:
+            return None
+        return course if TutorSession.objects.filter(user=self.scope["user"], course=course).exists() else None
+
+    async def disconnect(self, code: int) -> None:
+        if self.stream_task is not None and not self.stream_task.done():
+            self.stream_task.cancel()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or content.get("action") != "ask":
+            return
+        if self.stream_task is not None and not self.stream_task.done():
+            await self._notice("One question at a time: wait for this answer to finish.")
+            return
+        try:
+            asked = await database_sync_to_async(ta_services.ta_question_ask)(
+                user=self.scope["user"], course=self.course, question=str(content.get("question", "")))
+        except ta_services.TAError as exc:
+            await self._notice(str(exc))
+            return
+        except (OperationalError, InterfaceError) as exc:
+            # The database is away for a moment: keep the socket, say so; the student can ask again.
+            log.warning("database unavailable during a TA question: %s", exc)
+            await self._notice("The tutor lost its connection for a moment. Please ask again.")
+            return
+        await self.send(text_data=render_to_string("tutor/ta/partials/streaming.html", {"q": asked.question}))
+        self.stream_task = asyncio.create_task(self._relay(asked))
+
+    async def _relay(self, asked: ta_services.TAAsk) -> None:
+        queue: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def produce() -> None:
+            # A worker thread: the reply's stream may block on a model server (or on the embedding model).
+            try:
+                for chunk in asked.reply.stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        producer = loop.run_in_executor(_stream_pool(), produce)
+        parts: list[str] = []
+        try:
+            while True:
+                chunk = await queue.get()
+                if chunk is _DONE:
+                    break
+                parts.append(chunk)
+                await self.send(text_data=f'<div id="ta-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
+        finally:
+            await asyncio.shield(producer)
+        question = await database_sync_to_async(ta_services.ta_question_finish)(question=asked.question,
+                                                                              text="".join(parts))
+        await self.send(text_data=await database_sync_to_async(_render_done)(question))
+
+    async def _notice(self, message: str) -> None:
+        await self.send(text_data=render_to_string("tutor/ta/partials/notice.html", {"message": message}))
+
+
+def _render_done(question: TAQuestion) -> str:
+    return render_to_string("tutor/ta/partials/done.html", {"card": question_card(question=question),
+                                                            "course": question.course})

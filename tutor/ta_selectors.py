@@ -1,0 +1,127 @@
+"""Reads for the TA-bot's pages: a student's own question log, the faculty's queue, and the read-only places the
+TA's citations link to (a concept's lesson, an exercise, a faculty answer, an uploaded document)."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+
+from courses.models import Concept, Course, Item, Membership
+from courses.rendering import render_markdown
+from courses.selectors import course_asset_url
+from inference.retrieval import slugify
+from tutor.models import TADocument, TAIndex, TAQuestion, TutorSession
+
+
+def may_read_course(*, user: AbstractBaseUser, course: Course) -> bool:
+    """Students, TAs and faculty of the course read its lessons and the TA's sources."""
+    return user.is_authenticated and Membership.objects.filter(user=user, course=course).exists()
+
+
+def student_questions(*, user: AbstractBaseUser, course: Course, limit: int = 50) -> QuerySet[TAQuestion]:
+    """The student's own log, newest first. Nobody else's, whatever the caller passes."""
+    return (TAQuestion.objects.filter(user=user, course=course, hidden_by_student=False)
+            .select_related("answered_by").order_by("-created_at", "-pk")[:limit])
+
+
+def faculty_questions(*, course: Course, show: str = "escalated", limit: int = 200) -> QuerySet[TAQuestion]:
+    """For faculty and TAs of the course: "escalated" (waiting first), "answered" or "all" questions."""
+    qs = TAQuestion.objects.filter(course=course).select_related("user", "answered_by")
+    if show == "escalated":
+        qs = qs.filter(escalated=True, answered_at__isnull=True).order_by("escalated_at", "pk")
+    elif show == "answered":
+        qs = qs.filter(escalated=True, answered_at__isnull=False).order_by("-answered_at", "-pk")
+    else:
+        qs = qs.order_by("-created_at", "-pk")
+    return qs[:limit]
+
+
+def waiting_count(*, course: Course) -> int:
+    return TAQuestion.objects.filter(course=course, escalated=True, answered_at__isnull=True).count()
+
+
+def ta_index_state(*, course: Course) -> TAIndex | None:
+    return TAIndex.objects.filter(course=course).first()
+
+
+def ta_documents_list(*, course: Course) -> QuerySet[TADocument]:
+    return TADocument.objects.filter(course=course).defer("data").order_by("-created_at")
+
+
+@dataclass(frozen=True)
+class QuestionCard:
+    question: TAQuestion
+    answer_html: str
+    faculty_html: str
+
+
+def question_card(*, question: TAQuestion) -> QuestionCard:
+    return QuestionCard(question=question, answer_html=render_markdown(question.answer),
+                        faculty_html=render_markdown(question.faculty_answer) if question.faculty_answer else "")
+
+
+_HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def with_anchors(rendered: str) -> str:
+    """Give each heading of sanitised HTML the id the TA's chunk links use (retrieval.slugify of its text)."""
+
+    def anchor(match: re.Match[str]) -> str:
+        text = html.unescape(_TAG.sub("", match.group(2)))
+        return f'<h{match.group(1)} id="{html.escape(slugify(text))}">{match.group(2)}</h{match.group(1)}>'
+
+    return _HEADING.sub(anchor, rendered)
+
+
+def concept_page(*, course: Course, concept: Concept) -> dict:
+    """The lesson and explanation as the TA indexes them ("## Lesson", "## Explanation"), and the exercises."""
+    asset_base = course_asset_url(course)
+    sections = [(kind, heading, with_anchors(render_markdown(f"## {heading}\n\n{text}", asset_base=asset_base)))
+                for kind, heading, text in (("lesson", "Lesson", concept.lesson),
+                                            ("explanation", "Explanation", concept.explanation)) if text.strip()]
+    items = concept.items.filter(status=Item.Status.PUBLISHED).order_by("order")
+    return {"course": course, "concept": concept, "sections": sections, "items": items}
+
+
+def protected_items(*, user: AbstractBaseUser, course: Course) -> tuple[Item | None, list[Item]]:
+    """The item on the student's screen (practice or placement) and the other published items of its concept,
+    which the tutor may serve next: the TA will not solve them, and their pages hide hints and solutions."""
+    session = TutorSession.objects.select_related("item__concept").filter(user=user, course=course).first()
+    if session is None or session.item is None or session.phase not in (TutorSession.Phase.PRACTICE,
+                                                                        TutorSession.Phase.PLACEMENT):
+        return None, []
+    siblings = Item.objects.filter(concept=session.item.concept, status=Item.Status.PUBLISHED).exclude(pk=session.item.pk)
+    return session.item, list(siblings)
+
+
+def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
+    """An exercise's stem, hints and worked solution (never the key); for an exercise the student is on or may be
+    served next, only the stem (the same rule the TA follows when it searches)."""
+    asset_base = course_asset_url(course)
+    stem = item.prompt
+    if item.choices:
+        stem += "\n\n" + "\n".join(f"- {choice}" for choice in item.choices)
+    parts = [f"## Exercise\n\n{stem}"]
+    current, siblings = protected_items(user=user, course=course)
+    protected = item.pk in {i.pk for i in siblings} | ({current.pk} if current else set())
+    if not protected:
+        parts += [f"## Hint {n}\n\n{hint}" for n, hint in enumerate(item.hints, start=1)]
+        if item.solution.strip():
+            parts.append(f"## Worked solution\n\n{item.solution}")
+    return {"course": course, "concept": item.concept, "item": item, "protected": protected,
+            "on_screen": current is not None and current.pk == item.pk,
+            "body_html": with_anchors(render_markdown("\n\n".join(parts), asset_base=asset_base))}
+
+
+def faq_entry(*, course: Course, pk: int) -> TAQuestion:
+    """A faculty answer shared with the class: the question and the answer, never who asked."""
+    return TAQuestion.objects.get(pk=pk, course=course, shared=True, escalated=True, answered_at__isnull=False)
+
+
+def ta_document_get(*, course: Course, pk: int) -> TADocument:
+    return TADocument.objects.get(pk=pk, course=course)
