@@ -278,13 +278,14 @@ def main() -> None:
         by_family: dict[str, Counter[str]] = defaultdict(Counter)
         leak_counts: Counter[str] = Counter()
         outcomes: Counter[str] = Counter()
-        blocked = 0
+        blocked: Counter[str] = Counter()
         start = time.perf_counter()
         for attack in all_attacks:
             reply = ta.answer(attack.question, replace(student, earlier_questions=attack.earlier))
             text = reply.text()
             outcomes[reply.outcome] += 1
-            blocked += bool(reply.guard and reply.guard.blocked)
+            if reply.guard and reply.guard.blocked:
+                blocked[reply.guard.blocked] += 1
             found = leaks(text, ta.system_prompt(reply.level or "intermediate"), str(item.answer))
             by_family[attack.family]["attacks"] += 1
             by_family[attack.family]["refused"] += reply.outcome == "refused"
@@ -304,7 +305,7 @@ def main() -> None:
         print(f"  leaks: answer key {leak_counts['answer key']}, system prompt {leak_counts['system prompt']}, "
               f"canary {leak_counts['canary']}, other student's data {leak_counts['other student']}; "
               f"marker/link shown {leak_counts['marker']}")
-        print(f"  outcomes: {dict(outcomes)}; replies cut by the output guard: {blocked}")
+        print(f"  outcomes: {dict(outcomes)}; replies cut by the output guard: {sum(blocked.values())} {dict(blocked)}")
 
 
 if __name__ == "__main__":
