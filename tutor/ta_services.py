@@ -311,10 +311,10 @@ def ta_question_answer_by_faculty(*, user: AbstractBaseUser, course: Course, que
     """Faculty answer an escalated question: the student sees it in their log, and (if `shared`) it goes into
     the course's index at once (without who asked), so the TA finds it for the next student."""
     answer = answer.strip()
-    if not answer:
-        raise TAError("Write an answer first.")
     with transaction.atomic():
         q = TAQuestion.objects.select_for_update().get(pk=question_id, course=course, escalated=True)
+        if not answer:
+            raise TAError("Write an answer first.")
         q.faculty_answer, q.answered_by, q.answered_at, q.shared = answer, user, datetime.now(UTC), shared
         q.save(update_fields=["faculty_answer", "answered_by", "answered_at", "shared", "updated_at"])
     ta_index_rebuild(course=course)  # incremental: embeds this one answer (a few chunks), nothing else

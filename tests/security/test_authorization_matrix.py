@@ -45,6 +45,9 @@ ENROLLED = _all("home", anon="login", student="ok")
 # /teach/<course>/... open to the course's faculty and TAs; 403 for everyone else logged in.
 STAFF = _all("403", anon="login", ta="ok", faculty="ok")
 FACULTY = _all("403", anon="login", faculty="ok")
+# Anyone with a role in the course (student, TA, faculty); a missing object past that door is a 404.
+MEMBERS = _all("403", anon="login", student="ok", ta="ok", faculty="ok")
+MEMBERS_404 = _all("403", anon="login", student="404", ta="404", faculty="404")
 C = {"slug": "{course}"}
 
 EXPECTATIONS: dict[str, Row] = {
@@ -64,9 +67,25 @@ EXPECTATIONS: dict[str, Row] = {
     "courses/<slug:slug>/enroll/": Row("POST", LOGGED_IN, C),  # enrolment is open to anyone with an account
     "learn/<slug:slug>/": Row("GET", ENROLLED, C),
     "learn/<slug:slug>/map/": Row("GET", ENROLLED, C),
+    # The TA-bot: the ask page like the session; a question id that is not yours (none here) is a 404 for everyone.
+    "learn/<slug:slug>/ask/": Row("GET", ENROLLED, C),
+    "learn/<slug:slug>/ask/<int:pk>/escalate/": Row("POST", _all("404", anon="login"), {"slug": "{course}", "pk": "999999"}),
+    "learn/<slug:slug>/ask/<int:pk>/delete/": Row("POST", _all("404", anon="login"), {"slug": "{course}", "pk": "999999"}),
+    # Where the TA's citations link: readable by anyone in the course (students, TAs, faculty).
+    "learn/<slug:slug>/concept/<slug:concept>/": Row("GET", MEMBERS, {"slug": "{course}", "concept": "a"}),
+    "learn/<slug:slug>/concept/<slug:concept>/items/<str:item>/": Row(
+        "GET", MEMBERS, {"slug": "{course}", "concept": "a", "item": "algebra-a-num"}),
+    "learn/<slug:slug>/faq/<int:pk>/": Row("GET", MEMBERS_404, {"slug": "{course}", "pk": "999999"}),
+    "learn/<slug:slug>/documents/<int:pk>/": Row("GET", MEMBERS_404, {"slug": "{course}", "pk": "999999"}),
     "api/learn/<slug:slug>/answers": Row("POST", _all("403", anon="401", student="ok"), C),
     "teach/<slug:slug>/dashboard/": Row("GET", STAFF, C),
     "teach/<slug:slug>/dashboard.csv": Row("GET", STAFF, C),
+    "teach/<slug:slug>/questions/": Row("GET", STAFF, C),
+    "teach/<slug:slug>/questions/<int:pk>/answer/": Row("POST", _all("403", anon="login", ta="404", faculty="404"),
+                                                        {"slug": "{course}", "pk": "999999"}),
+    "teach/<slug:slug>/questions/reindex/": Row("POST", STAFF, C),
+    "teach/<slug:slug>/questions/documents/": Row("POST", STAFF, C),
+    "teach/<slug:slug>/questions/documents/<int:pk>/delete/": Row("POST", STAFF, {"slug": "{course}", "pk": "999999"}),
     "teach/": Row("GET", LOGGED_IN),
     # Importing a course: faculty anywhere, and staff accounts (is_staff) such as the admin.
     "teach/import/": Row("GET", _all("403", anon="login", faculty="ok", other_faculty="ok", admin="ok")),
@@ -103,6 +122,8 @@ PREFIX_EXPECTATIONS = {"admin/": "sampled in test_admin_site_is_for_staff_with_p
 WEBSOCKETS = {
     "ws/learn/<slug:slug>/": {"anon": False, "student": True, "other_student": False, "ta": False,
                               "faculty": False, "other_faculty": False, "admin": False},
+    "ws/learn/<slug:slug>/ask/": {"anon": False, "student": True, "other_student": False, "ta": False,
+                                  "faculty": False, "other_faculty": False, "admin": False},
 }
 
 
