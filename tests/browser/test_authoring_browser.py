@@ -45,6 +45,7 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     # --- faculty: home shows the teaching links
     _login(page, base, "prof", "pw-prof-123")
     assert page.locator("text=Review queue").count() == 1
+    page.screenshot(path=test_output / "0-home.png", full_page=True)
     page.click("text=Author")
     page.wait_for_selector("#concept-graph")
     page.screenshot(path=test_output / "1-course-graph.png", full_page=True)
