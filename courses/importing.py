@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from courses.format import CourseFormatError
@@ -43,20 +44,24 @@ def parse_upload(filename: str, data: bytes, fmt: str) -> ImportResult:
         upload.write_bytes(data)
         try:
             if fmt == "folder":
-                return load_any(_unzip_course(upload, root / "course"), "folder")
-            return load_any(upload, fmt)
+                result = load_any(_unzip_course(upload, root / "course"), "folder")
+            else:
+                result = load_any(upload, fmt)
         except CourseFormatError as exc:
             where = _relative(exc.path, root)
             raise ImportFailed(f"{where}:{exc.line}: {exc.message}" if exc.line else f"{where}: {exc.message}") from None
         except (ValueError, OSError) as exc:
             raise ImportFailed(f"{filename}: {str(exc).replace(tmp + '/', '')}") from None
+    # the importer names files by where they were unpacked: show them as they are inside the upload
+    result.report = [replace(issue, path=_relative(issue.path, root)) for issue in result.report]
+    return result
 
 
 def _relative(path: str, root: Path) -> str:
-    p = Path(path)
     for base in (root / "course", root):
-        if p.is_relative_to(base):
-            return p.relative_to(base).as_posix()
+        prefix = f"{base}/"
+        if path.startswith(prefix):
+            return path[len(prefix):]
     return path
 
 

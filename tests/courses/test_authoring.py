@@ -442,3 +442,50 @@ def test_generation_progress_is_polled_until_done(client, prof, bob, course):
     services.membership_set(user=bob, course=course, role=Membership.Role.TA)
     client.force_login(bob)
     assert client.post(url, {"n": "3"}).status_code == 403
+
+
+def _oatutor_tarball() -> bytes:
+    """A one-problem OATutor source: a numeric step, and an essay step the importer reports and skips."""
+    import json
+    import tarfile
+
+    step = {"problemType": "TextBox", "answerType": "arithmetic", "stepAnswer": ["$$4$$"]}
+    essay = {"problemType": "TextBox", "answerType": "short-essay", "stepAnswer": [""]}
+    files = {
+        "src/coursePlans.json": [{"courseName": "Tiny OER", "lessons": [
+            {"id": "L1", "name": "Lesson 1", "topics": "Adding", "learningObjectives": {"adding": 0.9}}]}],
+        "src/skillModel.json": {"p1a": ["adding"], "p1b": ["adding"]},
+        "src/defaultBKTParams.json": {"adding": {"probMastery": 0.2, "probTransit": 0.1, "probSlip": 0.1,
+                                                 "probGuess": 0.25}},
+        "src/content-pool/p1/p1.json": {"id": "p1", "title": "Two and two", "body": "Add.", "courseName": "Tiny OER",
+                                        "lessonId": "L1", "variabilization": {}},
+        "src/content-pool/p1/steps/p1a/p1a.json": {"id": "p1a", "stepTitle": "2 + 2?", "stepBody": "",
+                                                   "variabilization": {}, **step},
+        "src/content-pool/p1/steps/p1a/tutoring/p1aDefaultPathway.json": [],
+        "src/content-pool/p1/steps/p1b/p1b.json": {"id": "p1b", "stepTitle": "Why?", "stepBody": "",
+                                                   "variabilization": {}, **essay},
+        "src/content-pool/p1/steps/p1b/tutoring/p1bDefaultPathway.json": [],
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in files.items():
+            data = json.dumps(content).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_an_oatutor_archive_is_imported_with_its_report_in_the_page(client, prof, course,
+                                                                    django_capture_on_commit_callbacks):
+    _login(client, prof)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("teach:import"), {"file": _upload("tiny.tar.gz", _oatutor_tarball())})
+    job = ImportJob.objects.get()
+    assert job.status == "done", job.error
+    items = Item.objects.filter(concept__course=job.course)
+    assert list(items.values_list("kind", "answer")) == [("numeric", 4)]
+    assert any("short-essay" in r["message"] or "essay" in r["message"] for r in job.report)
+    assert not any("tutor-import-" in r["path"] for r in job.report)  # paths as inside the upload
+    page = client.get(response.url).content.decode()
+    assert "note" in page and "p1b" in page
