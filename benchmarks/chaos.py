@@ -546,6 +546,8 @@ def main() -> None:
     p = sub.add_parser("pg-restart")
     p.add_argument("--students", type=int, default=30)
     p.add_argument("--seconds", type=float, default=40)
+    p.add_argument("--restart-at", type=float, default=12)
+    p.add_argument("--down-s", type=float, default=5)
     args = vars(parser.parse_args())
     scenario = args.pop("scenario")
     import logging

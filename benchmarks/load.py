@@ -462,32 +462,45 @@ def report(level: int, seconds: float, stats: Stats) -> dict:
     return out
 
 
-def profile_summary(raw: Path, top: int = 18) -> None:
-    """py-spy's collapsed stacks -> the share of samples spent in (inclusive) our own and library functions."""
+IDLE_LEAVES = ("select (", "wait (", "_worker (", "sleep", "AuthoredBackend.stream (", "get (queue.py")
+
+
+def profile_summary(raw: Path, top: int = 22) -> None:
+    """py-spy's collapsed stacks -> where the busy samples are: our functions and the libraries they call.
+
+    Samples whose leaf is waiting (the event loop's select, an idle pool thread, the authored backend's pacing
+    sleep) are counted apart, so that the shares are of the time the server was doing something."""
     inclusive: collections.Counter = collections.Counter()
     leaf: collections.Counter = collections.Counter()
-    total = 0
+    total = busy = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
         total += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].split("/")[-1] + ")"
-                  if " (" in f else f for f in stack.split(";")]
-        for name in set(frames):
-            inclusive[name] += n
-        leaf[frames[-1]] += n
-    print(f"\nprofile: {total} samples of the server's worker processes (py-spy, 50 Hz, active threads only)")
-    print("inclusive (share of samples with the function on the stack):")
-    for name, n in inclusive.most_common(200):
-        if any(key in name for key in ("tutor", "courses", "learner_model", "inference", "django", "channels",
-                                       "psycopg", "redis", "asgiref", "sympy", "json", "markdown", "nh3")):
-            print(f"  {100 * n / total:5.1f}%  {name}")
-            top -= 1
-            if top == 0:
-                break
-    print("self (leaf frames):")
+        frames = stack.split(";")
+        if any(marker in frames[-1] for marker in IDLE_LEAVES) and "psycopg" not in frames[-1]:
+            continue
+        busy += n
+        for frame in set(frames):
+            name, _, where = frame.partition(" (")
+            path = where.split(":")[0]
+            path = path.split("site-packages/")[-1].replace(str(REPO) + "/", "")
+            if path.startswith(("tutor/", "courses/", "learner_model/", "inference/", "django/db/backends/base",
+                                "django/template/loader", "psycopg/connection", "sympy/parsing", "channels/db")):
+                inclusive[f"{name} ({path})"] += n
+        name, _, where = frames[-1].partition(" (")
+        leaf[f"{name} ({where.split(':')[0].split('/')[-1]})"] += n
+    if not busy:
+        print("\nprofile: no busy samples")
+        return
+    print(f"\nprofile: {total} samples of the server's worker processes (py-spy, 50 Hz); busy {busy} "
+          f"({100 * busy / total:.0f}%), the rest waiting in the event loop, idle threads or the stream's pacing")
+    print("busy samples with the function on the stack (inclusive):")
+    for name, n in inclusive.most_common(top):
+        print(f"  {100 * n / busy:5.1f}%  {name}")
+    print("busy samples by leaf frame (self):")
     for name, n in leaf.most_common(10):
-        print(f"  {100 * n / total:5.1f}%  {name}")
+        print(f"  {100 * n / busy:5.1f}%  {name}")
 
 
 async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, think: tuple[float, float],

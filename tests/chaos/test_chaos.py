@@ -56,7 +56,7 @@ def test_model_server_killed_mid_stream_students_still_get_a_whole_explanation()
 
 
 def test_postgres_restart_fails_cleanly_and_recovers_without_restarting_the_app():
-    out = _chaos("pg-restart", "--students", "6", "--seconds", "30")
+    out = _chaos("pg-restart", "--students", "6", "--seconds", "22", "--restart-at", "6", "--down-s", "4")
     assert out["http_500"] == 0, out  # the outage is a 503 with Retry-After, never a 500
     assert out["before_failed"] == 0 and out["after_recovery_ok"] > 0 and out["after_recovery_failed"] == 0, out
     assert out["lost"] == 0, out
