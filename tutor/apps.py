@@ -6,4 +6,6 @@ class TutorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tutor import ta_tasks  # noqa: F401  registers the TA reindex task with Celery
+        from tutor import ta_signals, ta_tasks  # noqa: F401  ta_tasks registers the TA reindex task with Celery
+
+        ta_signals.connect()
