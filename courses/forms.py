@@ -24,6 +24,20 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
+HINT_SEPARATOR = "---"
+
+
+def _hints(text: str) -> list[str]:
+    """Hints separated by lines holding only ---; each hint keeps its own line breaks (paragraphs, lists)."""
+    hints: list[list[str]] = [[]]
+    for line in (text or "").splitlines():
+        if line.strip() == HINT_SEPARATOR:
+            hints.append([])
+        else:
+            hints[-1].append(line.rstrip())
+    return [text for text in ("\n".join(h).strip() for h in hints) if text]
+
+
 def _textarea(rows: int = 5, preview: bool = True) -> forms.Textarea:
     return forms.Textarea(attrs={"rows": rows, **({"data-preview": "1"} if preview else {})})
 
@@ -86,8 +100,9 @@ class ItemForm(forms.Form):
                              help_text="Short text: other accepted answers, one per line.")
     params = forms.CharField(required=False, widget=_textarea(2, preview=False),
                              help_text="Template: one parameter per line, `name: low, high`.")
-    hints = forms.CharField(required=False, widget=_textarea(4, preview=False),
-                            help_text="One hint per line, from gentle to revealing.")
+    hints = forms.CharField(required=False, widget=_textarea(5, preview=False),
+                            help_text="From gentle to revealing. Markdown; a hint may span lines: separate hints "
+                                      "with a line holding only ---.")
     feedback = forms.CharField(required=False, widget=_textarea(3, preview=False),
                                help_text="Misconceptions, one per line: `wrong answer => what it suggests`.")
     authored_difficulty = forms.FloatField(required=False, label="Difficulty",
@@ -105,7 +120,7 @@ class ItemForm(forms.Form):
             "choices": "\n".join(item.choices), "tolerance": item.tolerance, "units": item.units,
             "variables": ", ".join(item.variables), "accept": "\n".join(item.accept),
             "params": "\n".join(f"{k}: {v[0]}, {v[1]}" for k, v in item.params.items()),
-            "hints": "\n".join(item.hints), "feedback": "\n".join(f"{k} => {v}" for k, v in item.feedback.items()),
+            "hints": f"\n{HINT_SEPARATOR}\n".join(item.hints), "feedback": "\n".join(f"{k} => {v}" for k, v in item.feedback.items()),
             "authored_difficulty": item.authored_difficulty, "solution": item.solution,
             "attribution": item.attribution, "status": item.status,
         }
@@ -190,7 +205,7 @@ class ItemForm(forms.Form):
             "slug": d["slug"], "kind": d["kind"], "prompt": d["prompt"], "answer": answer,
             "choices": _lines(d["choices"]) if d["kind"] == "multiple_choice" else [],
             "tolerance": d["tolerance"], "units": d["units"], "variables": d["variables"],
-            "accept": _lines(d["accept"]), "params": d["params"], "hints": _lines(d["hints"]),
+            "accept": _lines(d["accept"]), "params": d["params"], "hints": _hints(d["hints"]),
             "feedback": d["feedback"], "authored_difficulty": d["authored_difficulty"], "solution": d["solution"],
             "attribution": d["attribution"], "status": d["status"],
         }

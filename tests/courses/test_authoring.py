@@ -489,3 +489,13 @@ def test_an_oatutor_archive_is_imported_with_its_report_in_the_page(client, prof
     assert not any("tutor-import-" in r["path"] for r in job.report)  # paths as inside the upload
     page = client.get(response.url).content.decode()
     assert "note" in page and "p1b" in page
+
+
+def test_editing_an_item_keeps_hints_that_span_several_lines(client, prof, course):
+    item = Item.objects.get(slug="algebra-a-num")
+    services.item_update(item=item, user=prof, fields={"hints": ["**Think**\n\nAdd the ones.", "Count: 2, 3, 4."]})
+    _login(client, prof)
+    client.post(reverse("teach:item", args=[course.slug, item.pk]), _item_post(item, prompt="What is $2+2$?"))
+    item.refresh_from_db()
+    assert item.prompt == "What is $2+2$?"
+    assert item.hints == ["**Think**\n\nAdd the ones.", "Count: 2, 3, 4."]
