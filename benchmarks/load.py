@@ -145,7 +145,8 @@ class Stack:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        raise RuntimeError(f"server did not come up; see {self.logdir / 'server.log'}")
+        log = (self.logdir / "server.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"server did not come up; its log ends:\n{log}")
 
     def start_worker(self, name: str = "w") -> subprocess.Popen:
         log = open(self.logdir / f"celery-{name}.log", "ab")
@@ -165,6 +166,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
+        shutil.rmtree(self.logdir, ignore_errors=True)
 
 
 def django_setup(database_url: str, redis_url: str) -> None:
@@ -533,7 +535,7 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
             spy.wait(timeout=60)
             if raw.exists():
                 profile_summary(raw)
-        if out["answer_p99"] > stop_after_p99_ms:
+        if stop_after_p99_ms and out["answer_p99"] > stop_after_p99_ms:
             print(f"\nanswer round-trip p99 {out['answer_p99']:.0f} ms > {stop_after_p99_ms:.0f} ms at {level} "
                   "students: stopping the ramp")
             break
@@ -560,6 +562,8 @@ def main() -> None:
     parser.add_argument("--profile-at", type=int, default=None,
                         help="py-spy one server process during this concurrency level")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--keep-ramping", action="store_true",
+                        help="go on to the last level even after the answer p99 passed 1 s")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     think = tuple(float(x) for x in args.think.split(","))
@@ -582,7 +586,7 @@ def main() -> None:
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
               f"CONN_MAX_AGE {args.conn_max_age}")
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
-                                   args.profile_at))
+                                   args.profile_at, 0 if args.keep_ramping else 1000))
         print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
               "server answer+next p99, errors, tokens sent/delivered")
         for r in results:
