@@ -1,0 +1,87 @@
+"""A student asks the TA something the course does not cover, sends it to the teacher, the teacher answers on
+the faculty page, and the student sees the answer, in a real browser over the real websocket."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from courses.models import Membership
+from courses.services import course_import, membership_set
+from tests.tutor.test_ta_services import OUT_OF_COURSE, calc_spec
+from tutor import services, ta_services
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _log_in(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_declined_question_goes_to_the_teacher_and_the_answer_comes_back(live_server_url, browser_page, alice,
+                                                                          settings, test_output):
+    settings.TUTOR_LLM = "authored"
+    page, base = browser_page, live_server_url
+    ta_services.index_cache_clear()
+    calc = course_import(spec=calc_spec())
+    services.enrollment_create(user=alice, course=calc)
+    prof = get_user_model().objects.create_user(username="prof-calc", password="pw-prof-calc-123")
+    membership_set(user=prof, course=calc, role=Membership.Role.FACULTY)
+    ta_services.ta_index_rebuild(course=calc)  # what the import's reindex would have done
+
+    # The student finds the TA from the session page and asks a question from the course: quoted, with links.
+    _log_in(page, base, "alice", "pw-alice-123")
+    page.goto(f"{base}/learn/{calc.slug}/")
+    page.click("#ask-ta")
+    page.wait_for_url(f"{base}/learn/{calc.slug}/ask/")
+    page.wait_for_function("document.querySelector('.ta[hx-ext]') && window.htmx")
+    page.wait_for_timeout(300)  # the socket opens
+    page.fill("#ta-question", "Why does the power rule work?")
+    page.click("#ta-ask")
+    page.wait_for_selector("#ta-stream")
+    page.wait_for_function("(window.taStreamChunks || 0) >= 3")
+    page.screenshot(path=test_output / "1-answer-streaming.png", full_page=True)
+    page.wait_for_selector("#ta-log article[data-outcome=quoted]")
+    assert page.locator("#ta-log article[data-outcome=quoted] a[href*='/concept/']").count() >= 1
+    assert page.evaluate("window.taStreamChunks") >= 5
+    page.screenshot(path=test_output / "2-answer-with-sources.png", full_page=True)
+    page.locator("#ta-log article[data-outcome=quoted] a[href*='/concept/']").first.click()
+    page.wait_for_url(f"**/learn/{calc.slug}/concept/**")
+    page.screenshot(path=test_output / "3-cited-place.png", full_page=True)
+
+    # Something the course does not cover: declined, and sent to the teacher.
+    page.goto(f"{base}/learn/{calc.slug}/ask/")
+    page.wait_for_timeout(300)
+    page.fill("#ta-question", OUT_OF_COURSE)
+    page.click("#ta-ask")
+    declined = page.locator("#ta-log article[data-outcome=declined]")
+    declined.wait_for()
+    assert "The course materials don't cover this" in declined.inner_text()
+    page.screenshot(path=test_output / "4-declined.png", full_page=True)
+    declined.locator("button.ta-escalate").click()
+    page.wait_for_selector("#ta-log article[data-outcome=declined] .badge-waiting")
+    page.screenshot(path=test_output / "5-sent-to-teacher.png", full_page=True)
+
+    # The teacher answers on the faculty page.
+    faculty = page.context.browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+    _log_in(faculty, base, "prof-calc", "pw-prof-calc-123")
+    faculty.goto(f"{base}/teach/{calc.slug}/questions/")
+    card = faculty.locator("#ta-questions article", has_text="Mona Lisa")
+    card.wait_for()
+    assert "alice" in card.inner_text()
+    card.locator("textarea").fill("Leonardo da Vinci painted it; it hangs in the **Louvre**, in Paris.")
+    faculty.screenshot(path=test_output / "6-faculty-answers.png", full_page=True)
+    card.locator("button[type=submit]").click()
+    faculty.wait_for_selector("#ta-notice")
+    faculty.goto(f"{base}/teach/{calc.slug}/questions/?show=answered")
+    faculty.screenshot(path=test_output / "7-faculty-answered.png", full_page=True)
+
+    # The student sees the answer with a badge.
+    page.goto(f"{base}/learn/{calc.slug}/ask/")
+    answered = page.locator("#ta-log article", has_text="Mona Lisa")
+    assert "Answered by your teacher" in answered.inner_text() and "Louvre" in answered.inner_text()
+    page.screenshot(path=test_output / "8-student-sees-answer.png", full_page=True)
