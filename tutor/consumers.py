@@ -16,7 +16,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -28,7 +27,7 @@ from courses.models import Course
 from courses.rendering import render_markdown
 from tutor import llm, services
 from tutor.models import Guess, TutorSession
-from tutor.ratelimit import ratelimit_check
+from tutor.ratelimit import aratelimit_check
 from tutor.selectors import knowledge_state, stage_context
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 shown = int(content.get("shown", -1))
                 await self._send_stage(await self._call(services.hint_reveal, shown=shown), started)
             elif action == "answer":
-                if not await _ratelimit(key=f"answers:{self.scope['user'].pk}",
+                if not await aratelimit_check(key=f"answers:{self.scope['user'].pk}",
                                         limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
                     raise services.SessionError("You're answering very fast: take a breath and try again in a minute.")
                 await self._call(services.attempt_record, client_id=_uuid(content.get("client_id")),
@@ -148,7 +147,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def _stream_explanation(self, session: TutorSession, cancel: threading.Event) -> None:
         request = await database_sync_to_async(self._explanation_request)(session, cancel)
         # Over the generation limit, the student still gets an explanation: the course's authored one.
-        generate = await _ratelimit(key=f"generate:{self.scope['user'].pk}",
+        generate = await aratelimit_check(key=f"generate:{self.scope['user'].pk}",
                                     limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
         backend = llm.backend() if generate else llm.authored_backend()
         queue: asyncio.Queue = asyncio.Queue()
@@ -195,11 +194,6 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
         return llm.explanation_request(concept=concept, known=known, shaky=shaky,
                                        guess=guess.text if guess else None, cancel=cancel)
-
-
-async def _ratelimit(*, key: str, limit: int, period: int) -> bool:
-    # The limiter may talk to Redis: off the event loop, but not on the thread kept for database work.
-    return await sync_to_async(ratelimit_check, thread_sensitive=False)(key=key, limit=limit, period=period)
 
 
 def _uuid(value: Any) -> uuid.UUID:
