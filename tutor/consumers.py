@@ -94,7 +94,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 await self._send_stage(await self._call(services.hint_reveal, shown=shown), started)
             elif action == "answer":
                 if not await aratelimit_check(key=f"answers:{self.scope['user'].pk}",
-                                        limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
+                                              limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
                     raise services.SessionError("You're answering very fast: take a breath and try again in a minute.")
                 await self._call(services.attempt_record, client_id=_uuid(content.get("client_id")),
                                  item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
@@ -148,7 +148,7 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         request = await database_sync_to_async(self._explanation_request)(session, cancel)
         # Over the generation limit, the student still gets an explanation: the course's authored one.
         generate = await aratelimit_check(key=f"generate:{self.scope['user'].pk}",
-                                    limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
+                                          limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
         backend = llm.backend() if generate else llm.authored_backend()
         queue: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
