@@ -41,9 +41,9 @@ from learner_model.evaluate import FoldResult, evaluate_fold  # noqa: E402
 from learner_model.metrics import score  # noqa: E402
 from learner_model.models import MODELS, get_model  # noqa: E402
 from learner_model.online import online_for  # noqa: E402
-from learner_model.seqtrain import SequenceKTModel, TrainConfig  # noqa: E402
+from learner_model.seqtrain import TrainConfig  # noqa: E402
 
-NEURAL = ("dkt", "dkt-rasch", "akt")
+NEURAL = ("dkt", "dkt-rasch", "akt", "best-lr+dkt")
 DEFAULT_MODELS = ("bkt", "bkt-forget", "kt-idem", "rasch-elo", "pfa", "best-lr", "dkt", "akt")
 
 
@@ -130,7 +130,7 @@ def main() -> None:
                 model = get_model(name, **options)
                 r = evaluate_fold(model, fold, protocol, log=lambda s: None)
                 results[name].append(r)
-                extra = f" ({model.report.get('epochs')} epochs)" if isinstance(model, SequenceKTModel) else ""
+                extra = f" ({model.report.get('epochs')} epochs)" if hasattr(model, "report") else ""
                 print(f"{dataset} fold {k} {name}: AUC {r.scores.auc:.4f}  fit {r.fit_seconds:.1f}s{extra}",
                       flush=True)
                 if name not in p99:

@@ -35,9 +35,10 @@ from learner_model.data import (
 )
 from learner_model.metrics import Scores, score
 from learner_model.models import MODELS, KTModel, get_model, save_model
-from learner_model.seqtrain import SequenceKTModel, TrainConfig
+from learner_model.seqtrain import TrainConfig
 
 PROTOCOLS = {"pykt": PYKT, "akt": AKT}
+NEURAL = ("dkt", "dkt-rasch", "akt", "best-lr+dkt")  # models with a training-time budget
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ def evaluate_fold(model: KTModel, fold: Fold, protocol: Protocol,
     valid = cut(fold.valid)[0] if fold.valid is not None else None
     test, scored = cut(fold.test)
     started = time.perf_counter()
-    if isinstance(model, SequenceKTModel):
-        model.fit(train, valid, log=log)
+    if getattr(model, "early_stops", False):
+        model.fit(train, valid, log=log)  # type: ignore[call-arg]
     else:
         # nothing to early-stop: the validation students are more training data
         if valid is not None:
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     model: KTModel | None = None
     for k, fold in enumerate(folds):
         options = {"train_config": TrainConfig(max_seconds=args.max_train_seconds, threads=1)} \
-            if args.model in ("dkt", "dkt-rasch", "akt") else {}
+            if args.model in NEURAL else {}
         model = get_model(args.model, **options)
         r = evaluate_fold(model, fold, protocol)
         s = r.scores

@@ -20,6 +20,7 @@ import torch
 
 from learner_model.bkt import BKTModel
 from learner_model.data import Interactions
+from learner_model.ensemble import StackedKTModel
 from learner_model.irt import RaschEloModel
 from learner_model.pfa import LogisticKTModel
 from learner_model.seqtrain import SequenceKTModel, TrainConfig
@@ -50,6 +51,7 @@ MODELS: dict[str, Callable[..., KTModel]] = {
     "dkt": lambda **kw: SequenceKTModel("dkt", **kw),
     "dkt-rasch": lambda **kw: SequenceKTModel("dkt-rasch", **kw),
     "akt": lambda **kw: SequenceKTModel("akt", **kw),
+    "best-lr+dkt": lambda **kw: StackedKTModel(**kw),
 }
 
 

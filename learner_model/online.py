@@ -24,6 +24,7 @@ import numpy as np
 
 from learner_model.bkt import BKTModel
 from learner_model.data import Interactions
+from learner_model.ensemble import StackedKTModel
 from learner_model.irt import RaschEloModel
 from learner_model.knowledge import BKTParams, KnowledgeState, observe
 from learner_model.knowledge import p_correct as bkt_p_correct
@@ -235,9 +236,30 @@ class HistoryOnline:
         return float(self.model.predict(log)[-1])
 
 
+class StackedOnline:
+    """Both members' states in one blob: {"lr": ..., "seq": ...}."""
+
+    def __init__(self, model: StackedKTModel) -> None:
+        self.model = model
+        self.lr = LogisticOnline(model.lr)
+        self.seq = HistoryOnline(model.seq)
+
+    def predict(self, state: str | None, concept: int, item: int | None) -> float:
+        data = _load_json(state)
+        p_lr = self.lr.predict(data.get("lr"), concept, item)
+        p_seq = self.seq.predict(data.get("seq"), concept, item)
+        return float(self.model.combine(p_lr, p_seq))
+
+    def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
+        data = _load_json(state)
+        data["lr"] = self.lr.update(data.get("lr"), concept, item, correct)
+        data["seq"] = self.seq.update(data.get("seq"), concept, item, correct)
+        return _dump_json(data)
+
+
 ONLINE: dict[type, Callable[[Any], OnlineModel]] = {
     BKTModel: BKTOnline, RaschEloModel: RaschEloOnline, LogisticKTModel: LogisticOnline,
-    SequenceKTModel: HistoryOnline,
+    SequenceKTModel: HistoryOnline, StackedKTModel: StackedOnline,
 }
 
 

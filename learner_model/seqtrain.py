@@ -162,6 +162,8 @@ ARCHITECTURES = ("dkt", "dkt-rasch", "akt")
 class SequenceKTModel:
     """A torch sequence model (DKT or AKT) with its id maps, behind the same fit/predict interface as BKT."""
 
+    early_stops = True  # fit(train, valid): stops on the validation students
+
     def __init__(self, arch: str, *, train_config: TrainConfig | None = None, dim: int = 64,
                  name: str | None = None) -> None:
         if arch not in ARCHITECTURES:

@@ -20,10 +20,10 @@ import numpy as np
 from django.conf import settings
 
 from learner_model.data import PYKT, Fold, Interactions, windows
-from learner_model.evaluate import evaluate_fold
+from learner_model.evaluate import NEURAL, evaluate_fold
 from learner_model.models import KTModel, get_model, load_model, save_model
 from learner_model.online import OnlineModel, online_for
-from learner_model.seqtrain import SequenceKTModel, TrainConfig
+from learner_model.seqtrain import TrainConfig
 
 Progress = Callable[[str, float], None]  # message, fraction done in [0, 1]
 
@@ -76,7 +76,7 @@ def _student_folds(log: Interactions, n_folds: int, seed: int) -> list[Fold]:
 
 
 def _make(name: str, train_seconds: float) -> KTModel:
-    if name in ("dkt", "dkt-rasch", "akt"):
+    if name in NEURAL:
         return get_model(name, train_config=TrainConfig(max_seconds=train_seconds, threads=1))
     return get_model(name)
 
@@ -135,8 +135,8 @@ def learner_model_refit(*, model_name: str = "best-lr", course_id: int | None = 
     say("fitting on every student", 0.92)
     model = _make(model_name, train_seconds)
     train = windows(log, length=PYKT.window, min_length=1, score_first=True).data
-    if isinstance(model, SequenceKTModel):
-        model.fit(train, log=lambda _: None)
+    if getattr(model, "early_stops", False):
+        model.fit(train, log=lambda _: None)  # type: ignore[call-arg]
     else:
         model.fit(train)
     version = int(current["version"]) + 1 if current is not None else 1  # type: ignore[call-overload]

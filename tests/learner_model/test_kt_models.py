@@ -13,7 +13,7 @@ from learner_model.models import MODELS, UnknownModel, get_model, load_model, sa
 from learner_model.online import online_for
 from learner_model.seqtrain import TrainConfig
 
-NEURAL = ("dkt", "dkt-rasch", "akt")
+NEURAL = ("dkt", "dkt-rasch", "akt", "best-lr+dkt")
 
 
 def synthetic_log(n_students: int, seed: int) -> Interactions:
@@ -37,8 +37,11 @@ def synthetic_log(n_students: int, seed: int) -> Interactions:
 
 
 def make(name: str) -> object:
+    config = TrainConfig(max_epochs=2, batch_size=16, threads=1, window=50)
+    if name == "best-lr+dkt":
+        return get_model(name, train_config=config)
     if name in NEURAL:
-        return get_model(name, train_config=TrainConfig(max_epochs=2, batch_size=16, threads=1, window=50), dim=16)
+        return get_model(name, train_config=config, dim=16)
     return get_model(name)
 
 
