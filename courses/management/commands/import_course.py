@@ -28,6 +28,11 @@ class Command(BaseCommand):
         course = course_import(spec=result.spec, origin=origin, assets=result.assets)
         items = sum(len(c.items) for c in result.spec.concepts)
         self.stdout.write(f"Imported {course.slug!r}: {len(result.spec.concepts)} concepts, {items} items.")
+        # The TA-bot's search index (tutor owns it): changed texts are embedded again, by a Celery worker or inline.
+        from tutor.ta_services import ta_index_schedule
+
+        ta_index_schedule(course=course)
+        self.stdout.write("TA index: reindex queued (inline when Celery runs eagerly).")
         if result.report:
             self.stdout.write(f"{len(result.skipped())} parts could not be used, "
                               f"{len(result.report) - len(result.skipped())} warnings:")
