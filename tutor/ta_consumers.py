@@ -62,7 +62,9 @@ class TAConsumer(AsyncJsonWebsocketConsumer):
             await self._notice("One question at a time: wait for this answer to finish.")
             return
         try:
-            asked = await database_sync_to_async(ta_services.ta_question_ask)(
+            # Off the shared database thread: embedding the question (and, once per process, loading the course's
+            # index) takes long enough to hold up every other student's socket on it.
+            asked = await database_sync_to_async(ta_services.ta_question_ask, thread_sensitive=False)(
                 user=self.scope["user"], course=self.course, question=str(content.get("question", "")))
         except ta_services.TAError as exc:
             await self._notice(str(exc))

@@ -342,8 +342,14 @@ def ta_document_upload(*, user: AbstractBaseUser, course: Course, filename: str,
     lower = name.lower()
     if lower.endswith(".pdf"):
         kind = "pdf"
-        if not data.startswith(b"%PDF"):
-            raise TAError(f"{name} does not look like a PDF file.")
+        from pypdf.errors import PdfReadError
+
+        try:  # read it now, so a broken file is refused here and not found by the reindex later
+            pages = pdf_documents(id="check", url="", title=name, data=data)
+        except (PdfReadError, ValueError, KeyError) as exc:
+            raise TAError(f"{name} could not be read as a PDF ({exc}).") from None
+        if not pages:
+            raise TAError(f"{name} has no text the TA could read (a scan without OCR?).")
     elif lower.endswith((".md", ".markdown", ".txt")):
         kind = "markdown"
         try:

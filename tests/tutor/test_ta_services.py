@@ -266,3 +266,41 @@ def test_exercise_pages_hide_hints_and_solution_of_the_exercise_on_screen_only(a
     on_screen = client.get(f"/learn/{calc.slug}/concept/power-rule/items/pr-1/").content.decode()
     assert "Differentiate" in on_screen and "Term by term" not in on_screen and "Differentiate term by term" not in on_screen
     assert "6 / 3" in client.get(f"/learn/{calc.slug}/concept/slopes/items/sl-1/").content.decode()
+
+
+def _text_pdf(text: str) -> bytes:
+    import io
+
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(612, 792)
+    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                             NameObject("/BaseFont"): NameObject("/Helvetica")})
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})})
+    stream = DecodedStreamObject()
+    stream.set_data(f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode())
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_an_uploaded_pdf_is_cited_by_page_and_a_broken_one_is_refused(alice, calc, calc_prof):
+    from tutor.models import TADocument
+
+    enrol(alice, calc)
+    with pytest.raises(ta_services.TAError):
+        ta_services.ta_document_upload(user=calc_prof, course=calc, filename="broken.pdf", data=b"%PDF-1.4 garbage")
+    assert not TADocument.objects.exists()
+    ta_services.ta_document_upload(user=calc_prof, course=calc, filename="exam.pdf", title="Exam information",
+                                   data=_text_pdf("The midterm exam takes place in lecture hall C-12 on Friday morning."))
+    ta_services.ta_index_rebuild(course=calc)  # what the queued task does
+    q = ta_services.ta_question_answer(user=alice, course=calc, question="Where does the midterm exam take place?")
+    assert q.outcome == "quoted" and "C-12" in q.answer
+    url = next(c["url"] for c in q.citations if "/documents/" in c["url"])
+    assert url.endswith("#page=1")
+    response = logged_in(alice).get(url.partition("#")[0])
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
