@@ -181,6 +181,20 @@ def concept_update(*, concept: Concept, user: AbstractBaseUser, fields: dict,
     return concept
 
 
+@transaction.atomic
+def concepts_confirm_inferred(*, course: Course, user: AbstractBaseUser) -> int:
+    """Faculty have looked at an importer's guessed prerequisites and accept them as they are."""
+    confirmed = 0
+    for concept in course.concepts.filter(prerequisites_inferred=True):
+        before = versioning.snapshot(concept)
+        concept.prerequisites_inferred = False
+        concept.save(update_fields=["prerequisites_inferred"])
+        _version(course=course, obj=concept, user=user, action=ContentVersion.Action.UPDATE, before=before,
+                 after=versioning.snapshot(concept))
+        confirmed += 1
+    return confirmed
+
+
 def concept_prerequisite_add(*, concept: Concept, prerequisite: Concept, user: AbstractBaseUser) -> Concept:
     current = list(concept.prerequisites.values_list("slug", flat=True))
     return concept_update(concept=concept, user=user, fields={}, prerequisites=[*current, prerequisite.slug])

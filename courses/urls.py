@@ -11,6 +11,7 @@ urlpatterns = [
     path("<slug:slug>/", views.course_overview, name="course"),
     path("<slug:slug>/graph/edge/", views.edge_add, name="edge_add"),
     path("<slug:slug>/graph/edge/remove/", views.edge_remove, name="edge_remove"),
+    path("<slug:slug>/graph/confirm/", views.graph_confirm, name="graph_confirm"),
     path("<slug:slug>/settings/", views.course_settings, name="settings"),
     path("<slug:slug>/concepts/new/", views.concept_new, name="concept_new"),
     path("<slug:slug>/concepts/<slug:concept>/", views.concept_edit, name="concept"),

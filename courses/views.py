@@ -82,7 +82,8 @@ def _overview_context(course: Course, role: str, **extra: object) -> dict:
     concepts = course.concepts.prefetch_related("items", "prerequisites").order_by("order")
     return {"course": course, "role": role, "is_faculty": role == Membership.Role.FACULTY, "concepts": concepts,
             "graph": selectors.concept_graph_layout(course=course), "edge_form": PrerequisiteForm(course=course),
-            "review_count": selectors.review_queue(course=course).count(), **extra}
+            "review_count": selectors.review_queue(course=course).count(),
+            "inferred_count": course.concepts.filter(prerequisites_inferred=True).count(), **extra}
 
 
 @login_required
@@ -106,6 +107,14 @@ def edge_add(request: HttpRequest, slug: str) -> HttpResponse:
     if error:
         response.status_code = 422 if not request.htmx else 200
     return response
+
+
+@login_required
+@require_POST
+def graph_confirm(request: HttpRequest, slug: str) -> HttpResponse:
+    course, _ = teaching_course(request, slug, FACULTY)
+    services.concepts_confirm_inferred(course=course, user=request.user)
+    return redirect("teach:course", slug=course.slug)
 
 
 @login_required

@@ -499,3 +499,14 @@ def test_editing_an_item_keeps_hints_that_span_several_lines(client, prof, cours
     item.refresh_from_db()
     assert item.prompt == "What is $2+2$?"
     assert item.hints == ["**Think**\n\nAdd the ones.", "Count: 2, 3, 4."]
+
+
+def test_faculty_confirm_an_inferred_graph_in_one_step(client, prof, course):
+    course.concepts.exclude(slug="a").update(prerequisites_inferred=True)
+    _login(client, prof)
+    page = client.get(reverse("teach:course", args=[course.slug])).content.decode()
+    assert "guessed the prerequisites of 2 concepts" in page
+    client.post(reverse("teach:graph_confirm", args=[course.slug]))
+    assert not course.concepts.filter(prerequisites_inferred=True).exists()
+    assert ContentVersion.objects.filter(kind="concept", action="update").count() == 2
+    assert "guessed the prerequisites" not in client.get(reverse("teach:course", args=[course.slug])).content.decode()

@@ -94,6 +94,7 @@ EXPECTATIONS: dict[str, Row] = {
     "teach/<slug:slug>/": Row("GET", STAFF, C),
     "teach/<slug:slug>/graph/edge/": Row("POST", FACULTY, C),
     "teach/<slug:slug>/graph/edge/remove/": Row("POST", FACULTY, C, {"concept": "b", "prerequisite": "a"}),
+    "teach/<slug:slug>/graph/confirm/": Row("POST", FACULTY, C),
     "teach/<slug:slug>/settings/": Row("GET", FACULTY, C),
     "teach/<slug:slug>/concepts/new/": Row("GET", FACULTY, C),
     "teach/<slug:slug>/concepts/<slug:concept>/": Row("GET", FACULTY, {"slug": "{course}", "concept": "a"}),
