@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import threading
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -80,11 +81,15 @@ class TAConsumer(AsyncJsonWebsocketConsumer):
     async def _relay(self, asked: ta_services.TAAsk) -> None:
         queue: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
+        cancel = threading.Event()
 
         def produce() -> None:
-            # A worker thread: the reply's stream may block on a model server (or on the embedding model).
+            # A worker thread: the reply's stream may block on a model server. Stopping early closes the stream
+            # (a generated reply stops generating) when the student leaves.
             try:
                 for chunk in asked.reply.stream:
+                    if cancel.is_set():
+                        return
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, _DONE)
@@ -99,9 +104,11 @@ class TAConsumer(AsyncJsonWebsocketConsumer):
                 parts.append(chunk)
                 await self.send(text_data=f'<div id="ta-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
         finally:
+            cancel.set()
             await asyncio.shield(producer)
-        question = await database_sync_to_async(ta_services.ta_question_finish)(question=asked.question,
-                                                                              text="".join(parts))
+            # Whatever reached the student is kept, also when they left mid-answer.
+            question = await database_sync_to_async(ta_services.ta_question_finish)(question=asked.question,
+                                                                                  text="".join(parts))
         await self.send(text_data=await database_sync_to_async(_render_done)(question))
 
     async def _notice(self, message: str) -> None:
