@@ -304,3 +304,20 @@ def test_an_uploaded_pdf_is_cited_by_page_and_a_broken_one_is_refused(alice, cal
     assert url.endswith("#page=1")
     response = logged_in(alice).get(url.partition("#")[0])
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+
+
+def test_a_placement_question_on_screen_is_not_solved_either(alice, calc):
+    session = enrol(alice, calc)
+    item = Concept.objects.get(course=calc, slug="slopes").items.get(slug="sl-1")
+    TutorSession.objects.filter(pk=session.pk).update(phase=TutorSession.Phase.PLACEMENT, item=item,
+                                                      concept=item.concept, hints_shown=0)
+    q = ta_services.ta_question_answer(user=alice, course=calc,
+                                       question="A line rises 6 over a run of 3. What is its slope?")
+    assert q.outcome == "integrity" and "Rise over run." in q.answer  # hint 1 of 1, with the reason
+
+
+def test_the_form_without_websocket_returns_the_answer_card_to_htmx(alice, calc):
+    enrol(alice, calc)
+    response = logged_in(alice).post(f"/learn/{calc.slug}/ask/", {"question": OUT_OF_COURSE}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200 and 'data-outcome="declined"' in body and "Send to my teacher" in body
