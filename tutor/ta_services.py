@@ -135,9 +135,11 @@ def ta_index_rebuild(*, course: Course, progress: Callable[[int, str], None] | N
             if progress:
                 progress(percent, state.message)
         with transaction.atomic():
+            # The row lock serialises two reindexes of one course (a first question racing the import's task):
+            # each replaces the chunks of the documents it embedded, so none is stored twice.
+            state = TAIndex.objects.select_for_update().get(pk=state.pk)
             TAChunk.objects.filter(course=course, doc_id__in=[d.id for d in fresh] + sorted(gone)).delete()
             TAChunk.objects.bulk_create(rows, batch_size=500)
-            state = TAIndex.objects.select_for_update().get(pk=state.pk)
             if fresh or gone:
                 state.version += 1
             state.status, state.progress = TAIndex.Status.DONE, 100
