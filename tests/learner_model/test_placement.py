@@ -86,10 +86,10 @@ def test_graph_order_does_not_matter() -> None:
 
 @pytest.mark.slow
 def test_placement_classifies_more_concepts_right_than_the_prior_alone() -> None:
-    course = make_course(25, seed=3)
-    population = make_population(course, 60, seed=4)
+    course = make_course(20, seed=3)
+    population = make_population(course, 30, seed=4)
     _, accuracy = run_placement(Classroom.fresh(population, seed=5), course.model(),
-                                PlacementSettings(max_questions=10, n_particles=800))
+                                PlacementSettings(max_questions=8, n_particles=400))
     mean = accuracy.mean(axis=0)
     assert mean[-1] > mean[0] + 0.05
     assert np.all(accuracy >= 0) and np.all(accuracy <= 1)
