@@ -67,6 +67,10 @@ def course_import(*, spec: CourseSpec, origin: str = Item.Origin.AUTHORED, asset
         keep = []
         for i, item in enumerate(c.items):
             fields = _item_fields(item, i)
+            # An exported course keeps unpublished items as `extra.status`; they stay out of students' sight.
+            status = fields["extra"].get(ITEM_STATUS_KEY)
+            if status in (Item.Status.REVIEW, Item.Status.REJECTED):
+                fields["status"] = status
             existing = Item.objects.filter(concept=concept, slug=item.id).first()
             if existing is None:
                 fields["difficulty"] = item.difficulty or 0.0

@@ -60,8 +60,6 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         session = await self._call(services.session_get)
         await self._send_stage(session)
-        if session.phase == TutorSession.Phase.EXPLAIN and not session.explanation:
-            self._start_stream(session)
 
     def _enrolled_course(self, slug: str) -> Course | None:
         course = Course.objects.filter(slug=slug).first()
@@ -84,8 +82,6 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
                 session = await self._call(services.guess_record, client_id=_uuid(content.get("client_id")),
                                            text=str(content.get("guess", "")))
                 await self._send_stage(session, started)
-                if session.phase == TutorSession.Phase.EXPLAIN and not session.explanation:
-                    self._start_stream(session)
             elif action == "practice":
                 self._stop_stream()
                 await self._send_stage(await self._call(services.practice_start, step=_uuid(content.get("step"))), started)
@@ -124,6 +120,11 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             # Server-side time of the action (services + rendering), for load tests; htmx ignores comments.
             text += f"<!-- server-timing: app;dur={(time.perf_counter() - started) * 1000:.2f} -->"
         await self.send(text_data=text)
+        # Whatever moved the student into the explanation (a guess, "next" onto a concept with no pain-first
+        # problem, the end of placement), the explanation starts streaming now, not at the next reload.
+        if session.phase == TutorSession.Phase.EXPLAIN and not session.explanation and \
+                (self.stream_task is None or self.stream_task.done()):
+            self._start_stream(session)
 
     def _render_stage(self, session: TutorSession) -> str:
         session.refresh_from_db()

@@ -49,7 +49,17 @@ def content_changed(sender: type, instance: Any, update_fields: frozenset[str] |
         transaction.on_commit(lambda: ta_index_rebuild_task.delay(course_id=course_id))
 
 
+def course_imported(sender: type, course: Course, **kwargs: Any) -> None:
+    """A course was (re)imported: index its texts now (a Celery worker, or inline when Celery runs eagerly)."""
+    from tutor.ta_services import ta_index_schedule
+
+    ta_index_schedule(course=course)
+
+
 def connect() -> None:
+    from courses.signals import course_imported as imported
+
+    imported.connect(course_imported, dispatch_uid="ta-index-course-imported")
     for model in (Course, Concept, Item):
         post_save.connect(content_changed, sender=model, dispatch_uid=f"ta-reindex-save-{model.__name__}")
         post_delete.connect(content_changed, sender=model, dispatch_uid=f"ta-reindex-delete-{model.__name__}")

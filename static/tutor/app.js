@@ -19,6 +19,10 @@
   document.addEventListener("htmx:wsAfterMessage", all);
   document.addEventListener("htmx:afterSwap", all);
   document.addEventListener("htmx:oobAfterSwap", all);
+  // Count frames, so tests can wait for the socket's first stage (it replaces the page's stage on connect).
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    window.tutorFrames = (window.tutorFrames || 0) + 1;
+  });
   // Count streamed increments so tests (and curious people) can see the explanation arrive piece by piece.
   document.addEventListener("htmx:wsAfterMessage", function (evt) {
     var msg = evt.detail && evt.detail.message;

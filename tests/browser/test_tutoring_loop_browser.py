@@ -25,6 +25,7 @@ def test_new_student_completes_a_tutoring_loop(live_server_url, browser_page, co
 
     # 1. pain-first problem, 2. guess first
     page.wait_for_selector('#stage[data-phase="pain"]')
+    page.wait_for_function("(window.tutorFrames || 0) >= 1")  # the socket's stage has replaced the page's
     assert "Pain" in page.inner_text(".pain")
     page.screenshot(path=test_output / "1-pain-and-guess.png", full_page=True)
     page.check("input[name=guess][value=yes]")

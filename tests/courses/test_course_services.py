@@ -74,3 +74,16 @@ def test_unknown_prerequisite_is_reported_with_the_manifest_line(tmp_path: Path)
 def test_relative_figures_resolve_to_the_course_media_url():
     html = render_markdown("![graph](figures/p1/figure1.gif)", asset_base="/media/courses/algebra/")
     assert 'src="/media/courses/algebra/figures/p1/figure1.gif"' in html
+
+
+def test_an_exported_item_waiting_for_review_stays_unpublished_when_reimported(tmp_path: Path):
+    from courses.format import dump_course
+    from courses.selectors import course_spec
+
+    course = course_import(spec=small_course_spec())
+    Item.objects.filter(slug="algebra-a-mc").update(status=Item.Status.REVIEW)
+    dump_course(course_spec(course=course), tmp_path / "algebra")
+    Course.objects.all().delete()
+    call_command("import_course", str(tmp_path / "algebra"))
+    assert Item.objects.get(slug="algebra-a-mc").status == Item.Status.REVIEW
+    assert Item.objects.get(slug="algebra-a-num").status == Item.Status.PUBLISHED

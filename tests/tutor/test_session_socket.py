@@ -116,3 +116,25 @@ async def test_unreadable_answer_gets_a_notice_not_a_crash(enrolled, course):
     frame = await communicator.receive_from(timeout=5)
     assert 'id="notice"' in frame
     await communicator.disconnect()
+
+
+async def test_moving_onto_a_concept_without_pain_first_streams_its_explanation_at_once(enrolled, course):
+    from channels.db import database_sync_to_async
+
+    from courses.models import Concept
+
+    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
+    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    await database_sync_to_async(services.attempt_record)(user=enrolled, course=course, client_id=uuid.uuid4(),
+                                                          item_id=session.item_id, answer="4")
+    # The next concept the policy picks has no pain-first problem and has not been introduced.
+    await database_sync_to_async(Concept.objects.filter(course=course).update)(pain_first="", guess_first="")
+    await database_sync_to_async(TutorSession.objects.filter(user=enrolled).update)(introduced=[])
+    communicator, _ = await _connect(enrolled, course)
+    await communicator.receive_from(timeout=5)
+    session = await database_sync_to_async(services.session_get)(user=enrolled, course=course)
+    await communicator.send_json_to({"action": "next", "step": str(session.step)})
+    frames = await _receive_until(communicator, 'id="start-practice"')
+    assert any('data-phase="explain"' in f for f in frames)
+    assert any('id="explanation-stream"' in f for f in frames)
+    await communicator.disconnect()

@@ -4,6 +4,7 @@ from courses.format import CourseFormatError
 from courses.importers import IMPORTERS, load_any
 from courses.models import Item
 from courses.services import course_import
+from courses.signals import course_imported
 
 
 class Command(BaseCommand):
@@ -28,11 +29,8 @@ class Command(BaseCommand):
         course = course_import(spec=result.spec, origin=origin, assets=result.assets)
         items = sum(len(c.items) for c in result.spec.concepts)
         self.stdout.write(f"Imported {course.slug!r}: {len(result.spec.concepts)} concepts, {items} items.")
-        # The TA-bot's search index (tutor owns it): changed texts are embedded again, by a Celery worker or inline.
-        from tutor.ta_services import ta_index_schedule
-
-        ta_index_schedule(course=course)
-        self.stdout.write("TA index: reindex queued (inline when Celery runs eagerly).")
+        # Listeners (the TA-bot's search index) refresh what they derive from the course.
+        course_imported.send(sender=self.__class__, course=course)
         if result.report:
             self.stdout.write(f"{len(result.skipped())} parts could not be used, "
                               f"{len(result.report) - len(result.skipped())} warnings:")
