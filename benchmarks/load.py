@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import collections
 import html
+import io
 import os
 import random
 import re
@@ -505,6 +506,84 @@ def profile_summary(raw: Path, top: int = 22) -> None:
         print(f"  {100 * n / busy:5.1f}%  {name}")
 
 
+def service_floor(info: dict, students: int = 4, top: int = 25) -> None:
+    """The hot path with nobody else on the server: each action's service + rendering, in this process, on the
+    same PostgreSQL, under cProfile. What one student costs; under load, queueing comes on top."""
+    import cProfile
+    import pstats
+
+    from django.contrib.auth import get_user_model
+    from django.template.loader import render_to_string
+
+    from courses.models import Course
+    from tutor import services
+    from tutor.selectors import stage_context
+
+    course = Course.objects.get(slug=info["course"])
+    times: dict[str, list[float]] = collections.defaultdict(list)
+    profile = cProfile.Profile()
+
+    queries: dict[str, list[int]] = collections.defaultdict(list)
+
+    def timed(name: str, fn):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        if profiling:  # the second half of the students: under cProfile, not timed (the profiler slows calls)
+            profile.enable()
+            result = fn()
+            profile.disable()
+            return result
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            result = fn()
+            times[name].append((time.perf_counter() - started) * 1000)
+        queries[name].append(len(captured))
+        return result
+
+    def render(user):
+        session = services.session_get(user=user, course=course)
+        return render_to_string("tutor/partials/stage.html", stage_context(session=session))
+
+    users = list(get_user_model().objects.filter(username__in=info["usernames"][-2 * students:]))
+    for index, user in enumerate(users):
+        profiling = index >= students
+        for _ in range(4):
+            session = services.session_get(user=user, course=course)
+            if session.phase != "placement":
+                break
+            timed("placement_answer", lambda s=session, u=user: services.attempt_record(
+                user=u, course=course, client_id=uuid.uuid4(), item_id=s.item_id, answer=str(info["answers"][s.item_id])))
+            timed("render_stage", lambda u=user: render(u))
+        services.placement_skip(user=user, course=course)
+        for _ in range(6):
+            session = services.session_get(user=user, course=course)
+            if session.phase == "pain":
+                timed("guess", lambda u=user: services.guess_record(user=u, course=course, client_id=uuid.uuid4(),
+                                                                   text="g"))
+                services.explanation_store(user=user, course=course, concept_id=session.concept_id, text="x")
+                timed("practice", lambda u=user: services.practice_start(user=u, course=course))
+                session = services.session_get(user=user, course=course)
+            if session.phase != "practice":
+                break
+            timed("answer", lambda s=session, u=user: services.attempt_record(
+                user=u, course=course, client_id=uuid.uuid4(), item_id=s.item_id, answer=str(info["answers"][s.item_id])))
+            timed("render_stage", lambda u=user: render(u))
+            timed("next", lambda u=user: services.session_advance(user=u, course=course))
+            timed("render_stage", lambda u=user: render(u))
+    print(f"\nservice floor: {students} students one at a time, in-process, same PostgreSQL (no server, no queue); "
+          f"{students} more under cProfile for the hot path")
+    for name, values in times.items():
+        print(f"  {name:<18} n={len(values):3}  p50 {pct(values, 50):6.1f} ms  p95 {pct(values, 95):6.1f} ms  "
+              f"SQL queries p50 {pct(queries[name], 50):.0f}")
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(150)
+    lines = [line for line in out.getvalue().splitlines() if re.search(r"(tutor|courses|learner_model)/", line)]
+    print("  hot path, cumulative (ncalls tottime percall cumtime percall function):")
+    for line in lines[:top]:
+        print("   ", line.replace(str(REPO) + "/", ""))
+
+
 async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, think: tuple[float, float],
                seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000) -> list[dict]:
     rng = random.Random(seed)
@@ -562,6 +641,7 @@ def main() -> None:
     parser.add_argument("--profile-at", type=int, default=None,
                         help="py-spy one server process during this concurrency level")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--floor", action="store_true", help="first time the hot path in-process, one student at a time")
     parser.add_argument("--keep-ramping", action="store_true",
                         help="go on to the last level even after the answer p99 passed 1 s")
     args = parser.parse_args()
@@ -576,6 +656,8 @@ def main() -> None:
         info = prepare(students=max(levels))
         print(f"prepared {len(info['usernames'])} students in {time.monotonic() - started:.1f} s; course "
               f"{info['course']!r}, {len(info['answers'])} items")
+        if args.floor:
+            service_floor(info)
         # No per-student answer limit here: a simulated student answers faster than the production limit allows.
         stack = Stack(database_url=pg.url, redis_url=args.redis_url, workers=args.workers, server=args.server,
                       extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
