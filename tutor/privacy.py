@@ -1,7 +1,7 @@
 """A person's own data: export it all, delete the account, and purge logs past their retention period.
 
-Export and delete find the person's rows through the user model's relations, so a model added later
-(TA-bot conversations, review schedules) is exported and deleted without touching this file. Retention is a
+Export and delete find the person's rows through the user model's relations (a foreign key named `user`), so
+a model added later (TA-bot conversations, review schedules) is exported and deleted without touching this file. Retention is a
 table below: which model, which timestamp field, which setting holds the number of days (0 = keep forever).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from django.apps import apps
@@ -31,19 +32,26 @@ class Retention:
     model: str  # "app_label.ModelName"
     field: str  # the timestamp that ages
     setting: str  # days to keep; 0 = forever
+    keep: dict[str, Any] = dataclass_field(default_factory=dict)  # rows matching this are never purged
 
 
 RETENTION = [
     Retention("tutor.Attempt", "created_at", "TUTOR_ATTEMPT_RETENTION_DAYS"),
     Retention("tutor.Guess", "created_at", "TUTOR_ATTEMPT_RETENTION_DAYS"),
+    # TA-bot conversations; a question whose faculty answer was shared is course material (the FAQ), kept.
+    Retention("tutor.TAQuestion", "created_at", "TUTOR_TA_RETENTION_DAYS", keep={"shared": True,
+                                                                                  "faculty_answer__gt": ""}),
 ]
+# Rows are a person's own through a foreign key named `user`; other keys to the user model name an actor
+# (`answered_by`, `uploaded_by`), and exporting through them would hand one person another's questions.
+_OWNER_FIELDS = {"user"}
 
 
 def _owned_relations(user_model: type[models.Model]) -> list[tuple[type[models.Model], str]]:
-    """(model, field name) for every foreign key or one-to-one that points at the user model."""
+    """(model, field name) for every foreign key or one-to-one named `user` that points at the user model."""
     out = []
     for rel in user_model._meta.related_objects:
-        if rel.many_to_many or not rel.field.concrete:
+        if rel.many_to_many or not rel.field.concrete or rel.field.name not in _OWNER_FIELDS:
             continue
         model = rel.related_model
         if model._meta.label_lower in _EXPORT_SKIP:
@@ -91,6 +99,9 @@ def retention_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
             continue
         cutoff = now - dt.timedelta(days=days)
         with transaction.atomic():
-            count, _ = model._default_manager.filter(**{f"{rule.field}__lt": cutoff}).delete()
+            rows = model._default_manager.filter(**{f"{rule.field}__lt": cutoff})
+            if rule.keep:
+                rows = rows.exclude(**rule.keep)
+            count, _ = rows.delete()
         deleted[rule.model] = count
     return deleted

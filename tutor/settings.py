@@ -151,6 +151,7 @@ TUTOR_STREAM_DELAY_S = env_float("TUTOR_STREAM_DELAY_S", 0.02)  # authored text:
 # --- Tutoring ----------------------------------------------------------------------------------------
 TUTOR_DEMO_COURSE = BASE_DIR / "courses" / "demo" / "derivatives"
 TUTOR_ATTEMPT_RETENTION_DAYS = env_int("TUTOR_ATTEMPT_RETENTION_DAYS", 0)  # 0 = keep forever
+TUTOR_TA_RETENTION_DAYS = env_int("TUTOR_TA_RETENTION_DAYS", 0)  # TA-bot conversations; 0 = keep forever
 
 # --- Rate limits (per user, or per client address before login; 0 = off) --------------------------------
 TUTOR_RATELIMIT_ANSWERS = env_int("TUTOR_RATELIMIT_ANSWERS", 60)  # answers per minute, websocket and API together

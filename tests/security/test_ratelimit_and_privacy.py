@@ -175,3 +175,22 @@ async def test_answers_over_the_socket_are_rate_limited(alice, course, settings)
     assert "no longer on screen" in notices[0] and "no longer on screen" in notices[1]
     assert "answering very fast" in notices[2]
     await communicator.disconnect()
+
+
+def test_ta_conversations_are_purged_but_shared_faculty_answers_kept(alice, prof, course, settings, client):
+    from tutor.models import TAQuestion
+    from tutor.privacy import retention_purge
+
+    old = timezone.now() - dt.timedelta(days=40)
+    plain = TAQuestion.objects.create(user=alice, course=course, question="ALICE-PRIVATE-QUESTION")
+    faq = TAQuestion.objects.create(user=alice, course=course, question="q", faculty_answer="a", shared=True,
+                                    answered_by=prof)
+    fresh = TAQuestion.objects.create(user=alice, course=course, question="new")
+    TAQuestion.objects.filter(pk__in=[plain.pk, faq.pk]).update(created_at=old)
+    settings.TUTOR_TA_RETENTION_DAYS = 30
+    assert retention_purge()["tutor.TAQuestion"] == 1
+    assert set(TAQuestion.objects.values_list("pk", flat=True)) == {faq.pk, fresh.pk}
+    # The faculty member who answered does not get the student's questions in their own export.
+    TAQuestion.objects.filter(pk=fresh.pk).update(answered_by=prof, question="ALICE-PRIVATE-QUESTION")
+    client.force_login(prof)
+    assert b"ALICE-PRIVATE-QUESTION" not in client.get(reverse("account_export")).content
