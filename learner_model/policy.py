@@ -47,6 +47,7 @@ from learner_model.review import ReviewSchedule
 from learner_model.select import ConceptNode, ItemChoice, choose_item, mastered_concepts, ready_concepts
 
 STATE_VERSION = 1
+AFTER_MASTERY = ("stop", "practise_weakest")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,12 @@ class TeachingSettings:
     hint_weight: float = 0.6  # evidence weight multiplier per hint used
     avoid_recent: int = 1  # do not repeat the last item (more would often rule out every item in the band)
     after_mastery: str = "stop"  # "stop", or "practise_weakest" (the simulator keeps going until hidden mastery)
+
+    def __post_init__(self) -> None:
+        if self.after_mastery not in AFTER_MASTERY:
+            raise ValueError(f"after_mastery must be one of {', '.join(AFTER_MASTERY)}, got {self.after_mastery!r}")
+        if not 0.0 < self.band[0] < self.band[1] < 1.0:
+            raise ValueError(f"band must be (low, high) with 0 < low < high < 1, got {self.band!r}")
 
     @classmethod
     def from_course(cls, settings: Mapping[str, Any], **overrides: Any) -> TeachingSettings:
@@ -79,6 +86,8 @@ class CourseModel:
     def __post_init__(self) -> None:
         by_concept: dict[str, list[ItemChoice]] = {c.slug: [] for c in self.graph}
         for item in self.items:
+            if item.concept not in by_concept:
+                raise ValueError(f"item {item.id!r} belongs to {item.concept!r}, which is not in the course graph")
             by_concept[item.concept].append(item)
         object.__setattr__(self, "items_by_concept", {k: tuple(v) for k, v in by_concept.items()})
         object.__setattr__(self, "titles", {c.slug: c.title for c in self.graph})

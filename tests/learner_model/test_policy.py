@@ -165,3 +165,14 @@ def test_select_v0_api_still_takes_one_shared_parameter_set() -> None:
     assert [c.slug for c in ready_concepts(GRAPH, state, 0.95, shared)] == ["ratio", "lin"]
     assert next_concept(GRAPH, state, 0.95, shared).concept == "ratio"
     assert choose_item(ITEMS[:4], 0.9, shared) is not None
+
+
+def test_settings_refuse_an_unknown_after_mastery_rule() -> None:
+    with pytest.raises(ValueError, match="stop, practise_weakest"):
+        TeachingSettings(after_mastery="loop")
+
+
+def test_course_settings_carry_the_band_and_mastery() -> None:
+    settings = TeachingSettings.from_course({"target_band": [0.6, 0.8], "mastery_threshold": 0.9,
+                                             "review_retention": 0.8})
+    assert (settings.band, settings.mastery, settings.review_retention) == ((0.6, 0.8), 0.9, 0.8)
