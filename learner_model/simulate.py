@@ -393,13 +393,12 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
         states = [LearnerState(reviews=ReviewSchedule(desired_retention=course.settings.review_retention))
                   for _ in range(n_s)]
 
-    learned = np.zeros((n_s, max_items + 1), dtype=np.float32)
-    for s in range(n_s):
-        learned[s, :count[s] + 1] = room.learned[s].mean()
     done: NDArray[np.bool_] = np.asarray(room.learned.all(axis=1))
+    learned = np.zeros((n_s, max_items + 1), dtype=np.float32)  # share learned after n items, per student
+    for s in range(n_s):
+        learned[s, :None if done[s] else count[s] + 1] = room.learned[s].mean()
     finished_at = np.where(done, count, -1)
-    zeros = dict.fromkeys(("correct", "practice", "band_p", "band_t", "band_ok", "reviews"), 0)
-    tally = {k: np.zeros(n_s, dtype=np.int64) for k in zeros}
+    tally = {k: np.zeros(n_s, dtype=np.int64) for k in ("correct", "practice", "band_p", "band_t", "band_ok", "reviews")}
     lo, hi = course.settings.band
     while True:
         active = [s for s in range(n_s) if not done[s] and count[s] < max_items]
