@@ -5,13 +5,14 @@ The course is the imported OATutor "OpenStax: College Algebra" (1,827 items, 284
 Vectors are cached in var/ta_cache/ so a re-run does not re-embed the course; queries are always embedded
 for real (the cache is bypassed for them).
 
-    nice -n 10 python benchmarks/ta_search_speed.py [--queries 500]
+    python benchmarks/ta_search_speed.py [--queries 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from dataclasses import replace
@@ -46,7 +47,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
 
     index, docs, build_s = oatutor_index()
@@ -64,22 +65,23 @@ def main() -> None:
 
     for q in queries[:30]:  # warm-up: model graph, BM25 matrices, numpy buffers
         index.search(q, k=5)
-    timings: dict[str, list[float]] = {"embed query": [], "hybrid (total)": [], "dense (given vector)": [],
-                                       "bm25": []}
+    stages = ("hybrid (total)", "embed query", "dense (given vector)", "bm25")
+    wall: dict[str, list[float]] = {s: [] for s in stages}
+    cpu: dict[str, list[float]] = {s: [] for s in stages}  # this process's CPU time, all threads
     for q in queries:
-        t0 = time.perf_counter()
-        index.search(q, k=5)
-        t1 = time.perf_counter()
-        vector = live.encode([q])[0]
-        t2 = time.perf_counter()
-        index.search(q, k=5, mode="dense", query_vector=vector)
-        t3 = time.perf_counter()
-        index.search(q, k=5, mode="bm25", query_vector=vector)
-        t4 = time.perf_counter()
-        timings["hybrid (total)"].append(t1 - t0)
-        timings["embed query"].append(t2 - t1)
-        timings["dense (given vector)"].append(t3 - t2)
-        timings["bm25"].append(t4 - t3)
+        vector = None
+        for stage in stages:
+            w0, c0 = time.perf_counter(), time.process_time()
+            if stage == "hybrid (total)":
+                index.search(q, k=5)
+            elif stage == "embed query":
+                vector = live.encode([q])[0]
+            elif stage == "dense (given vector)":
+                index.search(q, k=5, mode="dense", query_vector=vector)
+            else:
+                index.search(q, k=5, mode="bm25", query_vector=vector)
+            wall[stage].append(time.perf_counter() - w0)
+            cpu[stage].append(time.process_time() - c0)
 
     # Incremental reindex: one lesson edited, one upload added then removed.
     index.embedder = cached
@@ -100,17 +102,18 @@ def main() -> None:
     print(f"course: OATutor OpenStax College Algebra, {len(docs)} documents, {len(index)} chunks")
     print(f"index build: {build_s:.1f} s ({'vectors from cache' if build_s < 60 else 'embedded now'})")
     print(f"queries: {len(queries)} after 30 warm-up, k=5, torch threads {__import__('torch').get_num_threads()}")
-    print(f"{'stage':24} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for stage, samples in timings.items():
-        p = percentiles(samples)
-        print(f"{stage:24} {p['p50']:8.1f} {p['p95']:8.1f} {p['p99']:8.1f} {p['max']:8.1f}")
+    print(f"{'stage':24} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}   {'CPU p50':>8} {'CPU p99':>8}")
+    for stage in stages:
+        p, c = percentiles(wall[stage]), percentiles(cpu[stage])
+        print(f"{stage:24} {p['p50']:8.1f} {p['p95']:8.1f} {p['p99']:8.1f} {p['max']:8.1f}   {c['p50']:8.1f} {c['p99']:8.1f}")
     print(f"reindex one edited lesson: {1000 * (t1 - t0):.0f} ms ({change.embedded_chunks} chunks re-embedded), "
           f"then BM25 rebuild over {len(index)} chunks: {1000 * (t2 - t1):.0f} ms")
     print(f"add one upload: {1000 * (t3 - t2):.0f} ms; remove it: {1000 * (t4 - t3):.0f} ms "
           "(BM25 rebuilt lazily at the next search)")
-    hybrid_p99 = percentiles(timings["hybrid (total)"])["p99"]
-    print(f"hybrid query p99 {hybrid_p99:.1f} ms: {'within' if hybrid_p99 <= 50 else 'OVER'} the 50 ms target;"
-          f" mean {1000 * statistics.mean(timings['hybrid (total)']):.1f} ms")
+    hybrid_p99 = percentiles(wall["hybrid (total)"])["p99"]
+    print(f"hybrid query p99 {hybrid_p99:.1f} ms wall: {'within' if hybrid_p99 <= 50 else 'OVER'} the 50 ms target;"
+          f" mean {1000 * statistics.mean(wall['hybrid (total)']):.1f} ms; load average at the end "
+          f"{os.getloadavg()[0]:.1f} (other engineers' jobs share the 2 cores)")
 
 
 if __name__ == "__main__":

@@ -219,8 +219,10 @@ class Embedder:
 
     dim = 384
 
-    def __init__(self, model_path: str | Path | None = None, device: str = "cpu") -> None:
-        self.model_path, self.device = model_path, device
+    def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int | None = 1) -> None:
+        # One thread by default: a query is one short sentence, and on a shared CPU torch's extra threads
+        # spin-wait for cores they do not get (measured: 162 ms of CPU per query with 2 threads under load).
+        self.model_path, self.device, self.threads = model_path, device, threads
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -228,7 +230,11 @@ class Embedder:
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship in a package; never the network
+                import torch
                 from sentence_transformers import SentenceTransformer
+
+                if self.threads:
+                    torch.set_num_threads(self.threads)  # process-wide: the embedder is this process's torch user
 
                 path = self.model_path
                 if path is None:
@@ -251,8 +257,9 @@ class CachingEmbedder(Embedder):
     """An Embedder that remembers vectors by text hash in an .npz file: benchmarks re-run on a 10,000-chunk
     course without re-embedding it (the tutor itself keeps vectors in the database instead)."""
 
-    def __init__(self, path: str | Path, model_path: str | Path | None = None, device: str = "cpu") -> None:
-        super().__init__(model_path, device)
+    def __init__(self, path: str | Path, model_path: str | Path | None = None, device: str = "cpu",
+                 threads: int | None = 1) -> None:
+        super().__init__(model_path, device, threads)
         self.path = Path(path)
         self._memo: dict[str, np.ndarray] = {}
         if self.path.is_file():
