@@ -38,7 +38,7 @@ CANDIDATES = 100  # each retriever's top-N that fusion looks at
 DENSE_WEIGHT = 0.5  # normalised fusion: weight of the dense score (BM25 gets the rest)
 # A chunk's score is multiplied by its kind's weight: an exercise stem matches a question's wording but rarely
 # explains anything. Chosen on the dev half of the question sets (benchmarks/ta_eval.py --tune).
-KIND_WEIGHTS: dict[str, float] = {}
+KIND_WEIGHTS: dict[str, float] = {"item": 0.55, "hint": 0.7, "solution": 0.7}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from inference.base import Backend, BackendUnavailable, GenerationRequest, Messa
 from inference.retrieval import Chunk, SearchIndex
 from inference.ta_safety import OutputGuard, classify_question, sanitize_passage, wrap_passage
 
-DECLINE_THRESHOLD = 0.45  # cosine of the best passage; tuned on the dev half of benchmarks/data/ta_questions_*.json
+DECLINE_THRESHOLD = 0.455  # best cosine to any passage; tuned on the dev half of benchmarks/data/ta_questions_*.json
 INTEGRITY_SIMILARITY = 0.80  # cosine of question and an item's stem above which the question *is* the item
 PASSAGES = 4  # passages given to the model or quoted
 QUOTE_CHARS = 600  # an extractive quote is cut at a sentence end near this length
