@@ -167,8 +167,8 @@ class TeachingAssistant:
         concepts = list(dict.fromkeys(h.chunk.concept for h in hits if h.chunk.concept))
         level = self.level(concepts[0] if concepts else "", student.mastery)
         guard = self._guard(student, level=level)
-        basics = self._basics(concepts[0], student.mastery, {h.chunk.id for h in hits}) if level == "beginner" and concepts else []
-        citations = self._citations([*basics, *(h.chunk for h in hits)])
+        basics = self._basics(concepts[0], student.mastery) if level == "beginner" and concepts else []
+        citations = self._citations([*basics, *(h.chunk for h in hits if h.chunk not in basics)])
         quoted = self._quoted(citations, concepts, basics_count=len(basics))
         if self.backend is None or self.backend.name == "authored":
             return TAReply("quoted", guard.filter(iter([quoted])), citations, concepts, level, guard=guard,
@@ -184,16 +184,11 @@ class TeachingAssistant:
         p = mastery.get(concept, 0.5)  # unknown: neither basics-first nor terse
         return next(name for bound, name in LEVELS if p < bound)
 
-    def _basics(self, concept: str, mastery: Mapping[str, float], already: set[str]) -> list[Chunk]:
+    def _basics(self, concept: str, mastery: Mapping[str, float]) -> list[Chunk]:
         """The opening of the lesson of each weak prerequisite (mastery < 0.6), weakest first, at most two."""
         weak = sorted((p for p in self.prerequisites.get(concept, []) if mastery.get(p, 0.5) < 0.6),
                       key=lambda p: mastery.get(p, 0.5))
-        out = []
-        for prereq in weak[:2]:
-            lesson = [c for c in self.index.chunks_of(f"{prereq}#lesson") if c.id not in already]
-            if lesson:
-                out.append(lesson[0])
-        return out
+        return [lesson[0] for lesson in (self.index.chunks_of(f"{p}#lesson") for p in weak[:2]) if lesson]
 
     # academic integrity
 
