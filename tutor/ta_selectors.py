@@ -40,6 +40,18 @@ def faculty_questions(*, course: Course, show: str = "escalated", limit: int = 2
     return qs[:limit]
 
 
+def question_topics(*, course: Course, recent: int = 500, top: int = 8) -> list[tuple[str, int]]:
+    """(concept title, questions) over the course's last `recent` questions: what students ask the TA about,
+    by the concept its best passages came from (the light evidence each question leaves)."""
+    titles = dict(course.concepts.values_list("slug", "title"))
+    counts: dict[str, int] = {}
+    for concepts in TAQuestion.objects.filter(course=course).order_by("-created_at").values_list("concepts", flat=True)[:recent]:
+        if concepts:
+            counts[concepts[0]] = counts.get(concepts[0], 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return [(titles.get(slug, slug), n) for slug, n in ranked]
+
+
 def waiting_count(*, course: Course) -> int:
     return TAQuestion.objects.filter(course=course, escalated=True, answered_at__isnull=True).count()
 

@@ -157,7 +157,8 @@ def faculty_questions(request: HttpRequest, slug: str) -> HttpResponse:
     cards = [ta_selectors.question_card(question=q) for q in ta_selectors.faculty_questions(course=course, show=show)]
     return render(request, "tutor/ta/questions.html", {
         "course": course, "role": role, "show": show, "tabs": FACULTY_TABS, "cards": cards,
-        "waiting": ta_selectors.waiting_count(course=course), "index": ta_selectors.ta_index_state(course=course),
+        "waiting": ta_selectors.waiting_count(course=course), "topics": ta_selectors.question_topics(course=course),
+        "index": ta_selectors.ta_index_state(course=course),
         "documents": ta_selectors.ta_documents_list(course=course), "message": request.GET.get("message", "")[:200]})
 
 

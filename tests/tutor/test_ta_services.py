@@ -119,8 +119,10 @@ def test_escalated_question_answered_by_faculty_reaches_the_student_and_the_next
     q = ta_services.ta_question_answer(user=alice, course=calc, question=OUT_OF_COURSE)
     assert logged_in(alice).post(f"/learn/{calc.slug}/ask/{q.pk}/escalate/").status_code == 302
     faculty = logged_in(calc_prof)
+    ta_services.ta_question_answer(user=bob, course=calc, question="Why does the power rule work?")
     queue = faculty.get(f"/teach/{calc.slug}/questions/").content.decode()
     assert OUT_OF_COURSE in queue and "alice" in queue
+    assert "Students ask most about: The power rule (1)" in queue
     response = faculty.post(f"/teach/{calc.slug}/questions/{q.pk}/answer/",
                             {"answer": "Leonardo da Vinci painted the Mona Lisa; it hangs in the Louvre in Paris.",
                              "shared": "on"})
