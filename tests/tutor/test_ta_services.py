@@ -174,7 +174,8 @@ def test_a_live_items_key_never_reaches_the_model_or_the_answer(alice, calc, mon
     assert not TAChunk.objects.filter(course=calc, text__contains=KEY, kind__in=["item", "lesson", "hint"]).exists()
 
 
-def test_bob_cannot_read_or_touch_alices_questions(alice, bob, calc, other_course):
+def test_bob_cannot_read_or_touch_alices_questions_but_faculty_of_the_course_can_read_them(
+        alice, bob, calc, calc_prof, other_course):
     enrol(alice, calc)
     enrol(bob, calc)
     q = ta_services.ta_question_answer(user=alice, course=calc, question="Why does the power rule work?")
@@ -185,6 +186,8 @@ def test_bob_cannot_read_or_touch_alices_questions(alice, bob, calc, other_cours
     assert bob_client.get(f"/learn/{calc.slug}/faq/{q.pk}/").status_code == 404  # not a shared faculty answer
     assert bob_client.get(f"/teach/{calc.slug}/questions/").status_code == 403
     assert TAQuestion.objects.filter(pk=q.pk, escalated=False).exists()
+    assert "Why does the power rule work?" in logged_in(calc_prof).get(
+        f"/teach/{calc.slug}/questions/?show=all").content.decode()
     # Faculty of another course cannot read this course's questions either.
     from django.contrib.auth import get_user_model
 
