@@ -24,6 +24,7 @@ import asyncio
 import collections
 import html
 import io
+import json
 import os
 import random
 import re
@@ -226,6 +227,8 @@ def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s")
 
 # --- the simulated student ---------------------------------------------------------------------------
 
+TA_QUESTIONS = ["What does the derivative mean?", "Why is the limit of a sum the sum of the limits?",
+                "How do I use the power rule?", "What is a secant line?", "Is every continuous function smooth?"]
 _PHASE = re.compile(r'data-phase="(\w+)"')
 _STEP = re.compile(r'name="step" value="([0-9a-f-]{36})"')
 _ITEM = re.compile(r'name="item" value="(\d+)"')
@@ -263,7 +266,7 @@ class Student:
     """One browser: an HTTP client with the session cookie, and the session websocket."""
 
     def __init__(self, base: str, username: str, info: dict, stats_for, think: tuple[float, float],
-                 rng: random.Random, api_every: int = 5) -> None:
+                 rng: random.Random, api_every: int = 5, ta_every: int = 0) -> None:
         self.base, self.username, self.info = base, username, info
         self.stats_for = stats_for  # () -> the Stats of the current level
         self.think, self.rng, self.api_every = think, rng, api_every
@@ -273,6 +276,8 @@ class Student:
         self.answered = 0
         self.last_frame = ""
         self.stream_timeout = 120.0  # seconds to wait for a whole explanation
+        self.ta_ws = None
+        self.ta_every = ta_every  # every n-th answer, a question to the TA-bot (0 = never)
 
     async def login(self, session_key: str | None = None) -> None:
         import httpx
@@ -322,8 +327,6 @@ class Student:
                 return frame
 
     async def send(self, message: dict) -> None:
-        import json
-
         await self.ws.send(json.dumps(message))
 
     async def pause(self) -> None:
@@ -397,12 +400,37 @@ class Student:
         self.answered += 1
         if self.api_every and self.answered % self.api_every == 0:
             await self._api_sync(item, answer)
+        if self.ta_every and name == "answer" and self.answered % self.ta_every == 0:
+            await self.ask_ta()
         return frame
+
+    async def ask_ta(self) -> None:
+        """A question to the TA-bot over its own socket: time to the first streamed piece and to the card."""
+        import websockets
+
+        if self.ta_ws is None:
+            cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+            self.ta_ws = await websockets.connect(
+                self.base.replace("http", "ws", 1) + f"/ws/learn/{self.info['course']}/ask/",
+                additional_headers={"Cookie": cookie, "Origin": self.base}, open_timeout=30, max_size=2**22)
+        started = time.perf_counter()
+        await self.ta_ws.send(json.dumps({"action": "ask", "question": self.rng.choice(TA_QUESTIONS)}))
+        first = None
+        deadline = time.monotonic() + self.stream_timeout
+        while True:
+            frame = await asyncio.wait_for(self.ta_ws.recv(), max(0.1, deadline - time.monotonic()))
+            if 'class="notice"' in frame:
+                raise StudentError("TA notice: " + re.sub(r"<[^>]+>", "", frame).strip()[:60])
+            if 'id="ta-stream"' in frame and "hx-swap-oob" in frame and first is None:
+                first = time.perf_counter()
+            if 'id="ta-log"' in frame:
+                break
+        stats = self.stats_for()
+        stats.add("ta_first_token", (first or time.perf_counter()) - started)
+        stats.add("ta_complete", time.perf_counter() - started)
 
     async def _api_sync(self, item: int, answer: str) -> None:
         """An offline client's batch: two answers to the item just seen, through the API and Celery."""
-        import json
-
         batch = [{"client_id": str(uuid.uuid4()), "item": item, "answer": answer} for _ in range(2)]
         for entry in batch:
             self.info["sent"].add(entry["client_id"])
@@ -416,6 +444,8 @@ class Student:
             raise StudentError(f"api {response.status_code}")
 
     async def close(self) -> None:
+        if self.ta_ws is not None:
+            await self.ta_ws.close()
         if self.ws is not None:
             await self.ws.close()
         if self.http is not None:
@@ -435,7 +465,7 @@ async def run_student(student: Student, stop: asyncio.Event) -> None:
 
 
 STEPS = ("login", "connect", "placement_answer", "stream_first_token", "stream_complete", "practice", "answer", "next",
-         "api_batch")
+         "api_batch", "ta_first_token", "ta_complete")
 
 
 def report(level: int, seconds: float, stats: Stats) -> dict:
@@ -585,7 +615,7 @@ def service_floor(info: dict, students: int = 4, top: int = 25) -> None:
 
 
 async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, think: tuple[float, float],
-               seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000) -> list[dict]:
+               seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000, ta_every: int = 4) -> list[dict]:
     rng = random.Random(seed)
     stop = asyncio.Event()
     tasks: list[asyncio.Task] = []
@@ -596,7 +626,7 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
         current["stats"] = Stats()
         while len(tasks) < level:
             student = Student(stack.base, next(usernames), info, lambda: current["stats"], think,
-                              random.Random(rng.random()))
+                              random.Random(rng.random()), ta_every=ta_every)
             tasks.append(asyncio.create_task(run_student(student, stop)))
             await asyncio.sleep(min(0.02, stage_s / 10 / max(1, level)))  # ramp gently within the first tenth
         spy = None
@@ -641,6 +671,7 @@ def main() -> None:
     parser.add_argument("--profile-at", type=int, default=None,
                         help="py-spy one server process during this concurrency level")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--ta-every", type=int, default=4, help="a TA-bot question every n-th answer (0 = none)")
     parser.add_argument("--floor", action="store_true", help="first time the hot path in-process, one student at a time")
     parser.add_argument("--keep-ramping", action="store_true",
                         help="go on to the last level even after the answer p99 passed 1 s")
@@ -661,6 +692,7 @@ def main() -> None:
         # No per-student answer limit here: a simulated student answers faster than the production limit allows.
         stack = Stack(database_url=pg.url, redis_url=args.redis_url, workers=args.workers, server=args.server,
                       extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
+                                 "TUTOR_RATELIMIT_TA_QUESTIONS": "0",
                                  "DATABASE_CONN_MAX_AGE": args.conn_max_age, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"})
         stack.start()
         stack.start_worker()
@@ -668,7 +700,7 @@ def main() -> None:
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
               f"CONN_MAX_AGE {args.conn_max_age}")
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
-                                   args.profile_at, 0 if args.keep_ramping else 1000))
+                                   args.profile_at, 0 if args.keep_ramping else 1000, args.ta_every))
         print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
               "server answer+next p99, errors, tokens sent/delivered")
         for r in results:
