@@ -7,13 +7,11 @@ JSON (its fields plus HEADERS) and swaps every element we send into the element 
 from __future__ import annotations
 
 import asyncio
-import functools
 import html
 import logging
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -29,17 +27,10 @@ from tutor import llm, services
 from tutor.models import Guess, TutorSession
 from tutor.ratelimit import aratelimit_check
 from tutor.selectors import knowledge_state, stage_context
+from tutor.streaming import relay
 
 log = logging.getLogger(__name__)
 
-_DONE = object()
-
-
-@functools.cache
-def _stream_pool() -> ThreadPoolExecutor:
-    """Threads for generation streams, sized by a setting. asyncio's default pool has min(32, CPUs + 4) threads:
-    on 2 cores only 6 students could stream at once and the rest waited seconds for their first token."""
-    return ThreadPoolExecutor(max_workers=settings.TUTOR_STREAM_THREADS, thread_name_prefix="tutor-stream")
 
 
 class SessionConsumer(AsyncJsonWebsocketConsumer):
@@ -151,32 +142,13 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         generate = await aratelimit_check(key=f"generate:{self.scope['user'].pk}",
                                           limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
         backend = llm.backend() if generate else llm.authored_backend()
-        queue: asyncio.Queue = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-
-        def produce() -> None:
-            # Runs in a worker thread: backends are plain iterators and may block on the network. The backend
-            # is wrapped with the authored fallback, so a dead model server ends in course text, not an error.
-            try:
-                for chunk in backend.stream(request):
-                    if cancel.is_set():
-                        return
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-
-        producer = loop.run_in_executor(_stream_pool(), produce)
         parts: list[str] = []
-        try:
-            while True:
-                chunk = await queue.get()
-                if chunk is _DONE:
-                    break
-                parts.append(chunk)
-                await self.send(text_data=f'<div id="explanation-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
-        finally:
-            cancel.set()  # the student left or the stream ended: the backend stops generating
-            await asyncio.shield(producer)
+
+        async def send(chunk: str) -> None:
+            await self.send(text_data=f'<div id="explanation-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
+
+        # The backend is wrapped with the authored fallback: a dead model server ends in course text, not an error.
+        await relay(backend.stream(request), cancel=cancel, send=send, parts=parts)
         text = "".join(parts)
         await database_sync_to_async(services.explanation_store)(
             user=self.scope["user"], course=self.course, concept_id=session.concept_id, text=text)

@@ -21,13 +21,12 @@ from django.template.loader import render_to_string
 from courses import selectors as course_selectors
 from courses.models import Course
 from tutor import ta_services
-from tutor.consumers import _stream_pool
 from tutor.models import TAQuestion, TutorSession
+from tutor.streaming import relay
 from tutor.ta_selectors import question_card
 
 log = logging.getLogger(__name__)
 
-_DONE = object()
 
 
 class TAConsumer(AsyncJsonWebsocketConsumer):
@@ -79,33 +78,14 @@ class TAConsumer(AsyncJsonWebsocketConsumer):
         self.stream_task = asyncio.create_task(self._relay(asked))
 
     async def _relay(self, asked: ta_services.TAAsk) -> None:
-        queue: asyncio.Queue = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        cancel = threading.Event()
-
-        def produce() -> None:
-            # A worker thread: the reply's stream may block on a model server. Stopping early closes the stream
-            # (a generated reply stops generating) when the student leaves.
-            try:
-                for chunk in asked.reply.stream:
-                    if cancel.is_set():
-                        return
-                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-
-        producer = loop.run_in_executor(_stream_pool(), produce)
         parts: list[str] = []
+
+        async def send(chunk: str) -> None:
+            await self.send(text_data=f'<div id="ta-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
+
         try:
-            while True:
-                chunk = await queue.get()
-                if chunk is _DONE:
-                    break
-                parts.append(chunk)
-                await self.send(text_data=f'<div id="ta-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
+            await relay(asked.reply.stream, cancel=threading.Event(), send=send, parts=parts)
         finally:
-            cancel.set()
-            await asyncio.shield(producer)
             # Whatever reached the student is kept, also when they left mid-answer.
             question = await database_sync_to_async(ta_services.ta_question_finish)(question=asked.question,
                                                                                   text="".join(parts))
