@@ -7,12 +7,11 @@ also works as a plain POST), and the read-only places the TA's citations link to
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from courses import selectors as course_selectors
@@ -159,7 +158,7 @@ def faculty_questions(request: HttpRequest, slug: str) -> HttpResponse:
         "course": course, "role": role, "show": show, "tabs": FACULTY_TABS, "cards": cards,
         "waiting": ta_selectors.waiting_count(course=course), "topics": ta_selectors.question_topics(course=course),
         "index": ta_selectors.ta_index_state(course=course),
-        "documents": ta_selectors.ta_documents_list(course=course), "message": request.GET.get("message", "")[:200]})
+        "documents": ta_selectors.ta_documents_list(course=course)})
 
 
 @login_required
@@ -173,12 +172,13 @@ def faculty_answer(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     except TAQuestion.DoesNotExist:
         raise Http404("No such escalated question") from None
     except ta_services.TAError as exc:
-        return _back(course, str(exc))
-    return _back(course, "Answer sent to the student.")
+        return _back(request, course, str(exc))
+    return _back(request, course, "Answer sent to the student.")
 
 
-def _back(course: Course, message: str) -> HttpResponse:
-    return redirect(f"{reverse('ta_questions', args=[course.slug])}?{urlencode({'message': message})}")
+def _back(request: HttpRequest, course: Course, message: str) -> HttpResponse:
+    messages.info(request, message)
+    return redirect("ta_questions", slug=course.slug)
 
 
 @login_required
@@ -186,7 +186,7 @@ def _back(course: Course, message: str) -> HttpResponse:
 def reindex(request: HttpRequest, slug: str) -> HttpResponse:
     course, _ = teaching_course(request, slug)
     ta_services.ta_index_schedule(course=course)
-    return _back(course, "Reindexing: only texts that changed are embedded again.")
+    return _back(request, course, "Reindexing: only texts that changed are embedded again.")
 
 
 @login_required
@@ -195,15 +195,15 @@ def document_upload(request: HttpRequest, slug: str) -> HttpResponse:
     course, _ = teaching_course(request, slug)
     upload = request.FILES.get("file")
     if upload is None:
-        return _back(course, "Choose a .md or .pdf file.")
+        return _back(request, course, "Choose a .md or .pdf file.")
     if upload.size > ta_services.MAX_UPLOAD_BYTES:
-        return _back(course, "That file is too large.")
+        return _back(request, course, "That file is too large.")
     try:
         doc = ta_services.ta_document_upload(user=request.user, course=course, filename=upload.name,
                                              data=upload.read(), title=request.POST.get("title", ""))
     except ta_services.TAError as exc:
-        return _back(course, str(exc))
-    return _back(course, f"Uploaded {doc.filename}; the TA will search it once reindexing is done.")
+        return _back(request, course, str(exc))
+    return _back(request, course, f"Uploaded {doc.filename}; the TA will search it once reindexing is done.")
 
 
 @login_required
@@ -211,4 +211,4 @@ def document_upload(request: HttpRequest, slug: str) -> HttpResponse:
 def document_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     course, _ = teaching_course(request, slug)
     ta_services.ta_document_delete(course=course, document_id=pk)
-    return _back(course, "Document removed from the TA's sources.")
+    return _back(request, course, "Document removed from the TA's sources.")
