@@ -7,7 +7,8 @@ database number of the local server, or --redis-port to start one), the ASGI ser
 processes) and a Celery worker. Each student logs in (GET + POST /accounts/login/), opens the session socket,
 commits a guess, receives the streamed explanation (tokens delivered are counted against tokens sent), starts
 practice, answers (right 75% of the time), asks for the next item, and every fifth answer also syncs through
-the offline batch API (`POST /api/learn/<course>/answers`, recorded by the Celery worker). Think time between
+the offline batch API (`POST /api/learn/<course>/answers`, recorded by the Celery worker), and every
+--ta-every-th answer asks the TA-bot a question over its socket (`ws/learn/<course>/ask/`). Think time between
 actions is uniform in --think. Per concurrency level it prints p50/p95/p99 of the client round trip and of
 the server-side time (the consumer's `server-timing` comment; API: the Server-Timing header), errors and
 throughput, and stops ramping once the answer round trip p99 passes 1 s. --profile-at N samples one server
