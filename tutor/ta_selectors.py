@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 
+from courses import selectors as course_selectors
 from courses.models import Concept, Course, Item, Membership
 from courses.rendering import render_markdown
 from courses.selectors import course_asset_url
 from inference.retrieval import slugify
-from tutor.models import TADocument, TAIndex, TAQuestion, TutorSession
+from tutor.models import Attempt, TADocument, TAIndex, TAQuestion, TutorSession
 
 
 def may_read_course(*, user: AbstractBaseUser, course: Course) -> bool:
@@ -123,7 +124,9 @@ def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
     protected = item.pk in {i.pk for i in siblings} | ({current.pk} if current else set())
     if not protected:
         parts += [f"## Hint {n}\n\n{hint}" for n, hint in enumerate(item.hints, start=1)]
-        if item.solution.strip():
+        # A worked solution carries the key: a student sees it once they have answered this exercise.
+        teaches = course_selectors.membership_role(user=user, course=course) in (Membership.Role.FACULTY, Membership.Role.TA)
+        if item.solution.strip() and (teaches or Attempt.objects.filter(user=user, item=item).exists()):
             parts.append(f"## Worked solution\n\n{item.solution}")
     return {"course": course, "concept": item.concept, "item": item, "protected": protected,
             "on_screen": current is not None and current.pk == item.pk,
