@@ -115,8 +115,10 @@ class LearnerState:
         """Beliefs seeded from the diagnostic; concepts it places out of start their review schedule."""
         state = cls(knowledge=placement.seed_knowledge(),
                     reviews=ReviewSchedule(desired_retention=course.settings.review_retention))
-        for slug in mastered_concepts(course.graph, state.knowledge, course.settings.mastery, course.params):
-            state.reviews.start(slug, now, strong=True)
+        placed_out = mastered_concepts(course.graph, state.knowledge, course.settings.mastery, course.params)
+        for concept in course.graph:  # graph order, not set order: str hashes differ between processes
+            if concept.slug in placed_out:
+                state.reviews.start(concept.slug, now, strong=True)
         return state
 
     def to_dict(self) -> dict[str, Any]:

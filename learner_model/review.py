@@ -55,7 +55,7 @@ class ReviewSchedule:
 
     def due(self, at: datetime) -> list[str]:
         """Concepts whose predicted retention has fallen to the target, most overdue first."""
-        return sorted((c for c, card in self.cards.items() if card.due <= at), key=lambda c: self.cards[c].due)
+        return sorted((c for c, card in self.cards.items() if card.due <= at), key=lambda c: (self.cards[c].due, c))
 
     def days_since(self, concept: str, at: datetime) -> float:
         card = self.cards.get(concept)
