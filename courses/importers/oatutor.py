@@ -76,8 +76,26 @@ class _Importer:
         self.report.append(ImportIssue(self.src.where(rel), message, severity, category))
 
 
+# What malformed JSON of the right syntax but the wrong shape raises inside the importer.
+_MALFORMED = (TypeError, AttributeError, KeyError, ValueError, IndexError)
+
+
 def load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportResult:
-    """Read an OATutor source (folder or .tar.gz). `course_name` picks one course from a shared content pool."""
+    """Read an OATutor source (folder or .tar.gz). `course_name` picks one course from a shared content pool.
+
+    A source whose course plan or skill model has the wrong shape fails as a CourseFormatError naming the file;
+    a malformed problem or step is reported with its path and skipped, and the rest imports.
+    """
+    try:
+        return _load_oatutor(path, course_name=course_name)
+    except CourseFormatError:
+        raise
+    except _MALFORMED as exc:
+        raise CourseFormatError(path, None, f"malformed OATutor source (coursePlans.json, skillModel.json or "
+                                            f"defaultBKTParams.json has an unexpected shape): {type(exc).__name__}: {exc}") from None
+
+
+def _load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportResult:
     src = SourceFiles.open(Path(path), "coursePlans.json", keep=_worth_reading)
     plans = src.json("coursePlans.json")
     if not isinstance(plans, list) or not plans:
@@ -103,7 +121,12 @@ def load_oatutor(path: str | Path, *, course_name: str | None = None) -> ImportR
     for problem_id, problem in problems:
         for index, step_id in enumerate(problem["_steps"]):
             seen_steps.add(step_id)
-            _import_step(imp, problem_id, problem, index, step_id)
+            try:
+                _import_step(imp, problem_id, problem, index, step_id)
+            except _MALFORMED as exc:
+                # Real content has odd shapes; one broken step is reported with its file, the rest imports.
+                imp.issue(f"content-pool/{problem_id}/steps/{step_id}/{step_id}.json",
+                          f"malformed step, skipped: {type(exc).__name__}: {exc}", "malformed")
     for step_id in sorted(set(imp.skill_model) - seen_steps, key=_natural):
         if len(plans) > 1 and not any(step_id.startswith(p) for p, _ in problems):
             continue  # most likely another course's step in a shared pool
@@ -134,6 +157,9 @@ def _read_problems(imp: _Importer) -> list[tuple[str, dict[str, Any]]]:
             imp.issue(f"content-pool/{problem_id}", "problem folder without a problem file", "missing-file")
             continue
         problem = imp.src.json(rel)
+        if not isinstance(problem, dict):
+            imp.issue(rel, f"a problem file must hold a JSON object, not {type(problem).__name__}", "malformed")
+            continue
         if imp.course_name and problem.get("courseName", imp.course_name) != imp.course_name:
             continue
         if problem.get("lessonId") not in lesson_index:

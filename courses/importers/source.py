@@ -60,9 +60,12 @@ class SourceFiles:
         return rel in self._files if self._files is not None else (self._root / rel).is_file()  # type: ignore[operator]
 
     def read(self, rel: str) -> bytes:
-        if self._files is not None:
-            return self._files[rel]
-        return (self._root / rel).read_bytes()  # type: ignore[operator]
+        try:
+            if self._files is not None:
+                return self._files[rel]
+            return (self._root / rel).read_bytes()  # type: ignore[operator]
+        except (KeyError, FileNotFoundError, IsADirectoryError):
+            raise CourseFormatError(self.where(rel), None, "file not found") from None
 
     def json(self, rel: str) -> Any:
         try:
