@@ -14,6 +14,7 @@ from courses import importing, versioning
 from courses.format import CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.selectors import ITEM_STATUS_KEY
+from courses.signals import course_imported
 
 
 def _item_fields(spec: ItemSpec, order: int) -> dict:
@@ -365,6 +366,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
     job.save(update_fields=["course", "report", "data"])
     verb = "Updated" if existing is not None else "Created"
     _job_progress(job, 100, f"{verb} {course.title}: {len(spec.concepts)} concepts, {n_items} items")
+    course_imported.send(sender=ImportJob, course=course)  # e.g. the TA-bot indexes the new texts
     return job
 
 
