@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -136,23 +135,3 @@ def test_the_committed_population_is_what_the_fit_script_produces(tmp_path) -> N
     assert fitted["ability_sd"] == pytest.approx(committed["ability_sd"], abs=1e-3)
     assert fitted["item_difficulty_sd"] == pytest.approx(committed["item_difficulty_sd"], abs=1e-3)
 
-
-_RUN_IN_A_FRESH_PROCESS = """
-from learner_model.placement import PlacementSettings
-from learner_model.policy import make_policy
-from learner_model.simulate import make_course, make_population, simulate_policy
-course = make_course(12, seed=7, items_per_concept=6)
-population = make_population(course, 8, seed=8)
-model = course.model()
-r = simulate_policy(population, make_policy("ours", model, seed=1), model,
-                    placement=PlacementSettings(max_questions=4, n_particles=300), seed=2, max_items=600)
-print(r.items.tolist(), r.correct.tolist(), r.reviews.tolist())
-"""
-
-
-def test_the_simulation_does_not_depend_on_string_hashing() -> None:
-    root = POPULATION_FILE.parent.parent
-    outputs = {subprocess.run([sys.executable, "-c", _RUN_IN_A_FRESH_PROCESS], check=True, capture_output=True,
-                              text=True, cwd=root, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
-               for seed in ("1", "2")}
-    assert len(outputs) == 1
