@@ -234,7 +234,9 @@ class Embedder:
                 from sentence_transformers import SentenceTransformer
 
                 if self.threads:
-                    torch.set_num_threads(self.threads)  # process-wide: the embedder is this process's torch user
+                    # Process-wide: a `transformers` backend in the same process gets it too. threads=None leaves
+                    # torch's own setting alone.
+                    torch.set_num_threads(self.threads)
 
                 path = self.model_path
                 if path is None:
