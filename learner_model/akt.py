@@ -53,7 +53,8 @@ class MonotonicAttention(nn.Module):
         bias = bias.masked_fill(dist < 0, float("-inf"))  # no attention to the future
         out = nn.functional.scaled_dot_product_attention(
             q, k, v, attn_mask=bias.unsqueeze(0))  # no attention dropout: it costs a third of a CPU step
-        return self.proj(out.transpose(1, 2).reshape(b, t, d))  # (B, T, d)
+        projected: torch.Tensor = self.proj(out.transpose(1, 2).reshape(b, t, d))  # (B, T, d)
+        return projected
 
 
 class Block(nn.Module):
@@ -69,7 +70,8 @@ class Block(nn.Module):
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         x = self.norm1(query + self.drop(self.attn(query, key, value)))
-        return self.norm2(x + self.drop(self.ff(x)))
+        normed: torch.Tensor = self.norm2(x + self.drop(self.ff(x)))
+        return normed
 
 
 class AKT(nn.Module):
@@ -106,4 +108,5 @@ class AKT(nn.Module):
         keys = torch.cat([start_k, xq[:, :-1]], dim=1)  # (B, T, d)
         values = torch.cat([start_v, yk[:, :-1]], dim=1)  # (B, T, d)
         h = self.retriever(xq, keys, values)  # (B, T, d)
-        return self.out(torch.cat([h, x], dim=-1)).squeeze(-1) - mu.squeeze(-1)  # (B, T)
+        logit: torch.Tensor = self.out(torch.cat([h, x], dim=-1)).squeeze(-1) - mu.squeeze(-1)  # (B, T)
+        return logit

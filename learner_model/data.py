@@ -71,7 +71,7 @@ class Interactions:
         """(N,) 0-based index of each row within its student's sequence."""
         starts = self.sequence_starts()
         lengths = np.diff(starts)
-        return np.arange(len(self)) - np.repeat(starts[:-1], lengths)
+        return np.asarray(np.arange(len(self)) - np.repeat(starts[:-1], lengths), np.int64)
 
     def take(self, rows: np.ndarray) -> Interactions:
         return Interactions(self.student[rows], self.skill[rows], self.item[rows], self.correct[rows],

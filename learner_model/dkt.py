@@ -54,7 +54,7 @@ class DKT(nn.Module):
             answer = answer + mu * self.item_answer_variation(answer_index)
         h, _ = self.lstm(answer)  # (B, T, d): state after answer t
         h_prev = torch.cat([self.h0.expand(b, 1, -1), h[:, :-1]], dim=1)  # (B, T, d): state before answer t
-        logit = self.out(torch.cat([h_prev, question], dim=-1)).squeeze(-1)  # (B, T)
+        logit: torch.Tensor = self.out(torch.cat([h_prev, question], dim=-1)).squeeze(-1)  # (B, T)
         if self.cfg.items:
             logit = logit - mu.squeeze(-1)
         return logit

@@ -25,7 +25,7 @@ _EPS = 1e-6
 
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
+    return np.asarray(np.log(p / (1 - p)))
 
 
 class StackedKTModel:
@@ -52,10 +52,10 @@ class StackedKTModel:
         def closure() -> torch.Tensor:
             opt.zero_grad()
             loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w[:2] + w[2], y)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[no-untyped-call]
         self.weights = w.detach().numpy().copy()
         return self
 

@@ -82,10 +82,10 @@ class RaschEloModel:
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
             n = len(y)
             loss = loss + (self.l2 * (theta.pow(2).sum() + b_item.pow(2).sum()) + k_l2 * theta_k.pow(2).sum()) / n
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[no-untyped-call]
         self.item_b = b_item.detach().numpy().copy()
         self.skill_b = b_skill.detach().numpy().copy()
         # MAP abilities are shrunk toward 0; add back their mean posterior variance (Laplace) for the prior

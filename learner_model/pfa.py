@@ -180,10 +180,10 @@ class LogisticKTModel:
             opt.zero_grad()
             loss = torch.nn.functional.binary_cross_entropy_with_logits(self._logit(w, skill, item, x, patterns), y)
             loss = loss + self.l2 * sum(v.pow(2).sum() for v in w.values()) * (1000.0 / n)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[no-untyped-call]
         self.weights = {name: v.detach().numpy().copy() for name, v in w.items()}
         return self
 

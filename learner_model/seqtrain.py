@@ -82,7 +82,7 @@ def _length_buckets(p: Padded, batch_size: int, rng: np.random.Generator) -> np.
     chunk = 50 * batch_size
     parts = [c[np.argsort(-lengths[c], kind="stable")] for c in np.array_split(order, max(1, len(order) // chunk))]
     batches = [b for part in parts for b in np.array_split(part, max(1, int(np.ceil(len(part) / batch_size))))]
-    rng.shuffle(batches)  # type: ignore[arg-type]
+    rng.shuffle(batches)
     return np.concatenate(batches) if batches else order
 
 
@@ -128,7 +128,7 @@ def train_model(model: torch.nn.Module, train: Padded, valid: Padded | None, val
             logits = model(skill, item, correct)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], correct[mask])
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             total += float(loss.detach()) * int(mask.sum())
