@@ -484,7 +484,8 @@ class SearchIndex:
                 return []
             qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
             dense = vectors @ qv  # (n_chunks,)
-            sparse = self._bm25.scores(tokenize(query), n)
+            # Dense-only searches (the integrity check) skip BM25; its scores are then reported as 0.
+            sparse = self._bm25.scores(tokenize(query), n) if mode != "dense" else np.zeros(n, dtype=np.float32)
             weights = self._weights(chunks)
         allowed = np.ones(n, dtype=bool) if where is None else np.fromiter((where(c) for c in chunks), bool, n)
         if mode == "dense":
