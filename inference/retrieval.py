@@ -235,8 +235,13 @@ class Embedder:
 
                 if self.threads:
                     # Process-wide: a `transformers` backend in the same process gets it too. threads=None leaves
-                    # torch's own setting alone.
+                    # torch's and BLAS's own settings alone. BLAS (numpy's matrix-vector product) is limited too:
+                    # its idle threads spin after each search and take the core torch needs for the next query
+                    # (measured: hybrid search CPU p50 29 ms -> 12 ms, see benchmarks/RESULTS.md).
+                    from threadpoolctl import threadpool_limits
+
                     torch.set_num_threads(self.threads)
+                    threadpool_limits(limits=self.threads, user_api="blas")
 
                 path = self.model_path
                 if path is None:
