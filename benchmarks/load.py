@@ -668,7 +668,7 @@ def main() -> None:
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--stream-delay-s", default="0.02")
-    parser.add_argument("--conn-max-age", default="0")
+    parser.add_argument("--conn-max-age", default=None, help="DATABASE_CONN_MAX_AGE for the server (default: settings')")
     parser.add_argument("--profile-at", type=int, default=None,
                         help="py-spy one server process during this concurrency level")
     parser.add_argument("--seed", type=int, default=8)
@@ -694,12 +694,13 @@ def main() -> None:
         stack = Stack(database_url=pg.url, redis_url=args.redis_url, workers=args.workers, server=args.server,
                       extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
                                  "TUTOR_RATELIMIT_TA_QUESTIONS": "0",
-                                 "DATABASE_CONN_MAX_AGE": args.conn_max_age, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"})
+                                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+                                 **({"DATABASE_CONN_MAX_AGE": args.conn_max_age} if args.conn_max_age else {})})
         stack.start()
         stack.start_worker()
         print(f"stack: {args.server} x{args.workers} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
-              f"CONN_MAX_AGE {args.conn_max_age}")
+              f"CONN_MAX_AGE {args.conn_max_age or 'settings default'}")
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
                                    args.profile_at, 0 if args.keep_ramping else 1000, args.ta_every))
         print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
