@@ -48,8 +48,9 @@ NEURAL = ("dkt", "dkt-rasch", "akt", "best-lr+dkt")
 DEFAULT_MODELS = ("bkt", "bkt-forget", "kt-idem", "rasch-elo", "pfa", "best-lr", "dkt", "akt")
 
 
-def pybkt_fold(fold: Fold, dataset: str) -> FoldResult | None:
-    """Standard BKT by pyBKT on the same windows and the same training students as our models."""
+def pybkt_fold(fold: Fold, dataset: str, n_skills: int = 0) -> FoldResult | None:
+    """Standard BKT by pyBKT on the same windows and the same training students as our models.
+    With n_skills > 0, only the answers on the fold's n_skills most frequent skills (see pybkt_vs_ours)."""
     try:
         import pandas as pd
         from pyBKT.models import Model
@@ -64,6 +65,8 @@ def pybkt_fold(fold: Fold, dataset: str) -> FoldResult | None:
                              "skill_name": d.skill.astype(str), "correct": d.correct.astype(int),
                              "scored": w.scored})
 
+    if n_skills:
+        fold = _top_skills(fold, n_skills)
     train = frame(fold.train)
     if fold.valid is not None:  # our non-neural models train on train + valid: so does pyBKT
         valid = frame(fold.valid)
@@ -81,6 +84,28 @@ def pybkt_fold(fold: Fold, dataset: str) -> FoldResult | None:
     scored = pred["scored"].to_numpy(bool)
     return FoldResult(score(pred["correct"].to_numpy()[scored], pred["correct_predictions"].to_numpy()[scored]),
                       fit_s, predict_us)
+
+
+def _top_skills(fold: Fold, n_skills: int) -> Fold:
+    counts = np.bincount(fold.train.skill)
+    keep = np.argsort(-counts, kind="stable")[:n_skills]
+
+    def only(log: Interactions | None) -> Interactions | None:
+        return None if log is None else log.select_students(np.isin(log.skill, keep))
+
+    return Fold(only(fold.train), only(fold.test), only(fold.valid))  # type: ignore[arg-type]
+
+
+def pybkt_vs_ours(fold: Fold, dataset: str, n_skills: int) -> None:
+    """pyBKT and our standard BKT on the same few skills (pure-Python pyBKT is too slow for all of them here)."""
+    ref = pybkt_fold(fold, dataset, n_skills)
+    if ref is None:
+        print("pyBKT not importable here: run in .bench-venv (see the docstring)", flush=True)
+        return
+    ours = evaluate_fold(get_model("bkt"), _top_skills(fold, n_skills), DATASETS[dataset].protocol)
+    print(f"{dataset} {n_skills} most frequent skills: pyBKT AUC {ref.scores.auc:.4f} fit {ref.fit_seconds:.1f}s | "
+          f"bkt AUC {ours.scores.auc:.4f} fit {ours.fit_seconds:.2f}s | fit speed ratio "
+          f"{ref.fit_seconds / ours.fit_seconds:.0f}x", flush=True)
 
 
 def online_ms(model: object, test: Interactions, n: int = 2000) -> tuple[float, float]:
@@ -105,6 +130,8 @@ def main() -> None:
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--neural-folds", default="0,1,2,3,4")
     ap.add_argument("--pybkt-folds", default="0", help="folds on which to run pyBKT ('' for none)")
+    ap.add_argument("--pybkt-skills", type=int, default=0,
+                    help="only compare pyBKT and our bkt on fold 0's N most frequent skills, then stop")
     ap.add_argument("--neural-seconds", type=float, default=600.0, help="training cap per fold for dkt/akt")
     args = ap.parse_args()
     models = [m for m in args.models.split(",") if m]
@@ -117,6 +144,10 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}, "
           f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
 
+    if args.pybkt_skills:
+        for dataset in args.datasets.split(","):
+            pybkt_vs_ours(next(load_folds(dataset, folds=[folds[0]])), dataset, args.pybkt_skills)
+        return
     rows: list[tuple[str, str, list[FoldResult], tuple[float, float] | None]] = []
     for dataset in args.datasets.split(","):
         protocol = DATASETS[dataset].protocol

@@ -21,6 +21,7 @@ def simulate_rasch(n_students: int, difficulties: np.ndarray, seed: int) -> tupl
     return Interactions(student, np.zeros(len(p), np.int64), item, correct), theta
 
 
+@pytest.mark.slow
 def test_rasch_recovers_item_difficulties() -> None:
     # 40 answers per student: with few answers each, joint estimation shrinks the difficulties toward 0
     difficulties = np.linspace(-1.5, 1.5, 40)
@@ -35,6 +36,7 @@ def test_rasch_recovers_item_difficulties() -> None:
     assert model.var_global == pytest.approx(1.0, abs=0.15)
 
 
+@pytest.mark.slow
 def test_online_ability_separates_strong_from_weak_students() -> None:
     difficulties = np.linspace(-1, 1, 10)
     train, _ = simulate_rasch(3000, difficulties, seed=1)
