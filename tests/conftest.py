@@ -108,3 +108,10 @@ def test_output(request) -> Path:
     path = TEST_OUTPUT / request.node.name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_background_warm_up(settings):
+    """The TA warm-up thread would outlive a test's database; tests that need the index build it themselves."""
+    settings.TUTOR_TA_WARMUP = False
+

@@ -148,6 +148,7 @@ TUTOR_LLM_URL = env_str("TUTOR_LLM_URL", "")  # OpenAI-compatible base URL, e.g.
 TUTOR_LLM_MODEL = env_str("TUTOR_LLM_MODEL", "")
 TUTOR_LLM_PATH = env_str("TUTOR_LLM_PATH", "")  # transformers model directory or GGUF file
 TUTOR_LLM_TTFT_LIMIT_S = env_float("TUTOR_LLM_TTFT_LIMIT_S", 5.0)
+TUTOR_TA_WARMUP = env_bool("TUTOR_TA_WARMUP", True)  # load the TA's model + index in the background on first visit
 TUTOR_STREAM_THREADS = env_int("TUTOR_STREAM_THREADS", 128)  # concurrent generation streams per ASGI process
 TUTOR_STREAM_DELAY_S = env_float("TUTOR_STREAM_DELAY_S", 0.02)  # authored text: pace per word, for readability
 

@@ -207,6 +207,31 @@ def course_index(*, course: Course) -> SearchIndex:
         return index
 
 
+_WARMED: set[int] = set()
+
+
+def ta_warm_up(*, course: Course) -> None:
+    """Load the embedding model and the course's index in the background, once per course and process.
+
+    Called when a student opens their session or the TA page: the first question would otherwise wait for both
+    (over a minute on 2 busy cores), so by the time they have typed it, the TA is ready.
+    """
+    if not settings.TUTOR_TA_WARMUP or course.pk in _WARMED:
+        return
+    _WARMED.add(course.pk)
+
+    def warm() -> None:
+        from django.db import connection
+
+        try:
+            course_index(course=course)
+            default_embedder().encode(["warm up"])  # the model itself loads lazily, on the first encode
+        finally:
+            connection.close()  # this thread's own connection
+
+    threading.Thread(target=warm, name=f"ta-warm-up-{course.pk}", daemon=True).start()
+
+
 def index_cache_clear() -> None:
     with _INDEXES_LOCK:
         _INDEXES.clear()

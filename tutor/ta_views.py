@@ -47,6 +47,7 @@ def ask(request: HttpRequest, slug: str) -> HttpResponse:
     course = _course_or_404(slug)
     if not TutorSession.objects.filter(user=request.user, course=course).exists():
         return redirect("home")
+    ta_services.ta_warm_up(course=course)
     message = ""
     if request.method == "POST":  # without the websocket: the whole answer at once
         try:

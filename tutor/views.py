@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from courses import selectors as course_selectors
 from courses.models import Course
-from tutor import services
+from tutor import services, ta_services
 from tutor.models import TutorSession
 from tutor.selectors import knowledge_map, stage_context
 
@@ -62,6 +62,7 @@ def session(request: HttpRequest, slug: str) -> HttpResponse:
     tutor_session = _session_or_redirect(request, course)
     if tutor_session is None:
         return redirect("home")
+    ta_services.ta_warm_up(course=course)  # the TA-bot is ready by the time the student has a question
     return render(request, "tutor/session.html", {"course": course, **stage_context(session=tutor_session)})
 
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from courses.format import load_course
 from courses.models import Membership
 from courses.services import course_import, membership_set
+from courses.signals import course_imported
 
 DEMO_USERS = {
     # username: (password, role)
@@ -36,6 +37,7 @@ class Command(BaseCommand):
                 enrollment_create(user=user, course=course)
             else:
                 membership_set(user=user, course=course, role=role)
+        course_imported.send(sender=self.__class__, course=course)  # the TA-bot indexes the course now
         self.stdout.write(self.style.SUCCESS(f"Demo course {course.title!r} loaded."))
         for username, (password, role) in DEMO_USERS.items():
             self.stdout.write(f"  {role:8} login: {username} / {password}")
