@@ -32,11 +32,11 @@ from tutor.streaming import relay
 log = logging.getLogger(__name__)
 
 
+class CourseConsumer(AsyncJsonWebsocketConsumer):
+    """A socket scoped to one course of the URL: anonymous visitors are closed with 4401, outsiders with 4403."""
 
-class SessionConsumer(AsyncJsonWebsocketConsumer):
     course: Course
     stream_task: asyncio.Task | None = None
-    stream_cancel: threading.Event | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -49,6 +49,19 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
             return
         self.course = course
         await self.accept()
+        await self.connected()
+
+    async def connected(self) -> None:
+        """After the handshake: send what the page needs first."""
+
+    def _enrolled_course(self, slug: str) -> Course | None:
+        raise NotImplementedError
+
+
+class SessionConsumer(CourseConsumer):
+    stream_cancel: threading.Event | None = None
+
+    async def connected(self) -> None:
         session = await self._call(services.session_get)
         await self._send_stage(session)
 

@@ -14,13 +14,13 @@ import threading
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import InterfaceError, OperationalError
 from django.template.loader import render_to_string
 
 from courses import selectors as course_selectors
 from courses.models import Course
 from tutor import ta_services
+from tutor.consumers import CourseConsumer
 from tutor.models import TAQuestion, TutorSession
 from tutor.streaming import relay
 from tutor.ta_selectors import question_card
@@ -28,22 +28,7 @@ from tutor.ta_selectors import question_card
 log = logging.getLogger(__name__)
 
 
-
-class TAConsumer(AsyncJsonWebsocketConsumer):
-    course: Course
-    stream_task: asyncio.Task | None = None
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
-        course = await database_sync_to_async(self._enrolled_course)(self.scope["url_route"]["kwargs"]["slug"])
-        if course is None:
-            await self.close(code=4403)
-            return
-        self.course = course
-        await self.accept()
+class TAConsumer(CourseConsumer):
 
     def _enrolled_course(self, slug: str) -> Course | None:
         course = Course.objects.filter(slug=slug).first()
