@@ -32,6 +32,14 @@ async def _receive_until(communicator, marker: str, limit: int = 500) -> list[st
     raise AssertionError(f"{marker!r} never arrived")
 
 
+async def _at_practice(user, course):
+    """Past the guess and the explanation: a practice item is on screen."""
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(services.guess_record)(user=user, course=course, client_id=uuid.uuid4(), text="y")
+    return await database_sync_to_async(services.practice_start)(user=user, course=course)
+
+
 @pytest.fixture
 def enrolled(alice, course, settings):
     settings.TUTOR_STREAM_DELAY_S = 0.0
@@ -67,8 +75,7 @@ async def test_guess_then_explanation_streams_in_several_increments(enrolled, co
 async def test_answer_sent_twice_over_the_socket_is_stored_once(enrolled, course):
     from channels.db import database_sync_to_async
 
-    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
-    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    session = await _at_practice(enrolled, course)
     communicator, _ = await _connect(enrolled, course)
     await communicator.receive_from(timeout=5)
     message = {"action": "answer", "client_id": str(uuid.uuid4()), "item": str(session.item_id), "answer": "4"}
@@ -84,8 +91,7 @@ async def test_answer_sent_twice_over_the_socket_is_stored_once(enrolled, course
 async def test_dropped_socket_loses_no_answer(enrolled, course):
     from channels.db import database_sync_to_async
 
-    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
-    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    session = await _at_practice(enrolled, course)
     communicator, _ = await _connect(enrolled, course)
     await communicator.receive_from(timeout=5)
     message = {"action": "answer", "client_id": str(uuid.uuid4()), "item": str(session.item_id), "answer": "4"}
@@ -105,10 +111,8 @@ async def test_dropped_socket_loses_no_answer(enrolled, course):
 
 
 async def test_unreadable_answer_gets_a_notice_not_a_crash(enrolled, course):
-    from channels.db import database_sync_to_async
 
-    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
-    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    session = await _at_practice(enrolled, course)
     communicator, _ = await _connect(enrolled, course)
     await communicator.receive_from(timeout=5)
     await communicator.send_json_to({"action": "answer", "client_id": "not-a-uuid", "item": str(session.item_id),
@@ -123,8 +127,7 @@ async def test_moving_onto_a_concept_without_pain_first_streams_its_explanation_
 
     from courses.models import Concept
 
-    await database_sync_to_async(services.guess_record)(user=enrolled, course=course, client_id=uuid.uuid4(), text="y")
-    session = await database_sync_to_async(services.practice_start)(user=enrolled, course=course)
+    session = await _at_practice(enrolled, course)
     await database_sync_to_async(services.attempt_record)(user=enrolled, course=course, client_id=uuid.uuid4(),
                                                           item_id=session.item_id, answer="4")
     # The next concept the policy picks has no pain-first problem and has not been introduced.
