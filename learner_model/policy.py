@@ -23,6 +23,12 @@ Intended call sequence for the tutor (services in `tutor/`, persisting `LearnerS
      grade it; `policy.record(state, step, correct, now, hints_used=..., guess_first=...)`;
      persist `state.to_dict()`. `step.kind == "done"`: the course is mastered and nothing is due.
 
+Item choice and the prediction shown with it go through one interface, a `Predictor`: by default BKT
+through the item's difficulty; when the tutor has refitted a model on its own attempt log
+(`learner_model.online`), that model, wrapped by `LearnedPredictor`, predicts P(correct) for each candidate
+item and is updated with every answer; its state is `LearnerState.model`. Mastery, the graph and review stay
+on the per-concept BKT beliefs, which is what "mastered" means to the student and the teacher.
+
 `TutorPolicy` ("ours") teaches only concepts whose prerequisites are mastered (or placed out of), picks
 the item whose predicted P(correct) is inside the course's target band, interleaves a review when FSRS
 says a mastered concept's retention has fallen to the target, and stops practice at mastery. Every policy
@@ -39,12 +45,15 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from learner_model.knowledge import BKTParams, KnowledgeState, observe, p_correct
 from learner_model.placement import Placement
 from learner_model.review import ReviewSchedule
 from learner_model.select import ConceptNode, ItemChoice, choose_item, mastered_concepts, ready_concepts
+
+if TYPE_CHECKING:
+    from learner_model.online import OnlineModel
 
 STATE_VERSION = 1
 AFTER_MASTERY = ("stop", "practise_weakest")
@@ -109,6 +118,8 @@ class LearnerState:
     reviews: ReviewSchedule = field(default_factory=ReviewSchedule)
     current: str | None = None  # the concept being learned
     recent: list[str] = field(default_factory=list)  # last item ids, newest last
+    model: str | None = None  # the learned predictor's state blob (`Predictor`), None for a new student
+    model_version: int | None = None  # the predictor version that wrote `model`
 
     @classmethod
     def from_placement(cls, placement: Placement, course: CourseModel, now: datetime) -> LearnerState:
@@ -123,7 +134,8 @@ class LearnerState:
 
     def to_dict(self) -> dict[str, Any]:
         return {"v": STATE_VERSION, "knowledge": self.knowledge.to_blob(), "reviews": self.reviews.to_dict(),
-                "current": self.current, "recent": list(self.recent)}
+                "current": self.current, "recent": list(self.recent), "model": self.model,
+                "model_version": self.model_version}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearnerState:
@@ -131,7 +143,7 @@ class LearnerState:
             raise ValueError(f"learner state has version {data.get('v')!r}, expected {STATE_VERSION}")
         return cls(knowledge=KnowledgeState.from_blob(data["knowledge"]),
                    reviews=ReviewSchedule.from_dict(data["reviews"]), current=data["current"],
-                   recent=list(data["recent"]))
+                   recent=list(data["recent"]), model=data.get("model"), model_version=data.get("model_version"))
 
 
 @dataclass(frozen=True)
@@ -143,6 +155,36 @@ class Step:
     in_band: bool
     reason: str  # one line the student can read
     band_possible: bool = False  # some item of the concept had a predicted P(correct) in the band
+
+
+class Predictor(Protocol):
+    """P(next answer correct) from a model with its own per-student state blob, in the course's ids."""
+
+    version: int
+
+    def predict(self, state: str | None, concept: str, item: str) -> float: ...
+
+    def update(self, state: str | None, concept: str, item: str, correct: bool) -> str: ...
+
+
+@dataclass(frozen=True)
+class LearnedPredictor:
+    """A refitted model's online form (`learner_model.online`), which knows concepts and items by integer id.
+
+    `concept_ids` maps the course's concept slugs to the ids the model was fitted on; item ids are the
+    course's item ids as integers. A concept or item the model never saw (-1 for a slug it has no id for)
+    falls back to the model's "unseen" row.
+    """
+
+    model: OnlineModel
+    concept_ids: Mapping[str, int]
+    version: int
+
+    def predict(self, state: str | None, concept: str, item: str) -> float:
+        return self.model.predict(state, self.concept_ids.get(concept, -1), int(item))
+
+    def update(self, state: str | None, concept: str, item: str, correct: bool) -> str:
+        return self.model.update(state, self.concept_ids.get(concept, -1), int(item), correct)
 
 
 class Policy(Protocol):
@@ -191,10 +233,18 @@ class _MasteryLearning:
     name = "abstract"
     reviews = False
 
-    def __init__(self, course: CourseModel, *, seed: int = 0) -> None:
+    def __init__(self, course: CourseModel, *, seed: int = 0, predictor: Predictor | None = None) -> None:
         self.course = course
         self.settings = course.settings
         self.rng = random.Random(seed)
+        self.predictor = predictor
+
+    def _predict(self, state: LearnerState, concept: str, item: ItemChoice, p_known: float) -> float:
+        """P(correct) on `item`: the learned predictor's when there is one, else BKT's through its difficulty."""
+        if self.predictor is not None:  # a state written by another model version is not this model's to read
+            blob = state.model if state.model_version == self.predictor.version else None
+            return self.predictor.predict(blob, concept, item.id)
+        return p_correct(p_known, self.course.params[concept], item.difficulty)
 
     def _p_known(self, state: LearnerState, slug: str) -> float:
         return state.knowledge.mastery(slug, self.course.params[slug])
@@ -216,7 +266,7 @@ class _MasteryLearning:
         items = self.course.items_by_concept[concept]
         fresh = [i for i in items if i.id not in state.recent] or list(items)
         item = self.rng.choice(fresh)
-        p = p_correct(p_known, self.course.params[concept], item.difficulty)
+        p = self._predict(state, concept, item, p_known)
         lo, hi = self.settings.band
         return item.id, p, lo <= p <= hi
 
@@ -240,8 +290,7 @@ class _MasteryLearning:
         p_known = self._effective_p_known(state, concept, now)
         item, p, in_band = self._choose_item(state, concept, p_known)
         lo, hi = self.settings.band
-        params = self.course.params[concept]
-        possible = in_band or any(lo <= p_correct(p_known, params, i.difficulty) <= hi
+        possible = in_band or any(lo <= self._predict(state, concept, i, p_known) <= hi
                                   for i in self.course.items_by_concept[concept])
         return Step(kind, concept, item, p, in_band, reason, possible)
 
@@ -267,6 +316,16 @@ class _MasteryLearning:
                 state.current = None
         if step.item is not None:
             state.recent = (state.recent + [step.item])[-self.settings.avoid_recent:]
+            if self.predictor is not None:
+                self.model_observe(state, concept, step.item, correct)
+
+    def model_observe(self, state: LearnerState, concept: str, item: str, correct: bool) -> None:
+        """Count a graded answer in the learned predictor's state (placement answers come in here too)."""
+        if self.predictor is None:
+            return
+        if state.model_version != self.predictor.version:
+            state.model, state.model_version = None, self.predictor.version
+        state.model = self.predictor.update(state.model, concept, item, correct)
 
 
 # --- ours --------------------------------------------------------------------------------------------
@@ -310,11 +369,14 @@ class TutorPolicy(_MasteryLearning):
                 f"{round(100 * self.settings.mastery)}%.")
 
     def _choose_item(self, state: LearnerState, concept: str, p_known: float) -> tuple[str, float, bool]:
-        decision = choose_item(self.course.items_by_concept[concept], p_known, self.course.params[concept],
-                               band=self.settings.band, exclude=frozenset(state.recent))
+        def predict(item: ItemChoice) -> float:
+            return self._predict(state, concept, item, p_known)
+
+        items, params = self.course.items_by_concept[concept], self.course.params[concept]
+        decision = choose_item(items, p_known, params, band=self.settings.band, exclude=frozenset(state.recent),
+                               predict=predict)
         if decision is None:  # every item was seen just now: repeat rather than stall
-            decision = choose_item(self.course.items_by_concept[concept], p_known, self.course.params[concept],
-                                   band=self.settings.band)
+            decision = choose_item(items, p_known, params, band=self.settings.band, predict=predict)
         if decision is None:
             raise ValueError(f"concept {concept!r} has no items")
         return decision.item, decision.p_correct, decision.in_band
@@ -373,9 +435,9 @@ POLICIES: dict[str, type[_MasteryLearning]] = {
 }
 
 
-def make_policy(name: str, course: CourseModel, *, seed: int = 0) -> Policy:
+def make_policy(name: str, course: CourseModel, *, seed: int = 0, predictor: Predictor | None = None) -> Policy:
     try:
         cls = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r}; valid: {', '.join(POLICIES)}") from None
-    return cls(course, seed=seed)
+    return cls(course, seed=seed, predictor=predictor)

@@ -8,7 +8,7 @@ these in `learner_model/policy.py`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from learner_model.knowledge import BKTParams, KnowledgeState, p_correct
@@ -84,8 +84,12 @@ def next_concept(graph: Sequence[ConceptNode], state: KnowledgeState, mastery: f
 
 
 def choose_item(items: Sequence[ItemChoice], p_known: float, params: BKTParams,
-                band: tuple[float, float] = (0.70, 0.85), exclude: frozenset[str] = frozenset()) -> ItemDecision | None:
-    """The item whose predicted P(correct) is nearest the target band (inside it when possible)."""
+                band: tuple[float, float] = (0.70, 0.85), exclude: frozenset[str] = frozenset(),
+                predict: Callable[[ItemChoice], float] | None = None) -> ItemDecision | None:
+    """The item whose predicted P(correct) is nearest the target band (inside it when possible).
+
+    The prediction is BKT's (`p_known` through the item's difficulty) unless `predict` gives another model's.
+    """
     lo, hi = band
     mid = (lo + hi) / 2
     best: ItemDecision | None = None
@@ -93,7 +97,7 @@ def choose_item(items: Sequence[ItemChoice], p_known: float, params: BKTParams,
     for item in items:
         if item.id in exclude:
             continue
-        p = p_correct(p_known, params, item.difficulty)
+        p = predict(item) if predict is not None else p_correct(p_known, params, item.difficulty)
         distance = 0.0 if lo <= p <= hi else min(abs(p - lo), abs(p - hi))
         key = (distance, abs(p - mid))
         if best_key is None or key < best_key:

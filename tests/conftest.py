@@ -115,3 +115,9 @@ def _no_background_warm_up(settings):
     """The TA warm-up thread would outlive a test's database; tests that need the index build it themselves."""
     settings.TUTOR_TA_WARMUP = False
 
+
+
+@pytest.fixture(autouse=True)
+def _no_refitted_model(settings, tmp_path_factory):
+    """A model refitted on this machine (var/learner_model) must not change what the tests' sessions choose."""
+    settings.LEARNER_MODEL_DIR = tmp_path_factory.mktemp("learner_model")

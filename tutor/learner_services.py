@@ -1,4 +1,4 @@
-"""Refitting the knowledge-tracing model from the tutor's own attempt log, and finding the model in use.
+"""Refitting the knowledge-tracing model from the tutor's own attempt log (which model is in use: learner_selectors).
 
 The tutor's `Attempt` rows become a `learner_model.data.Interactions` log (student = user pk, skill = concept pk,
 item = item pk, in answer order). A refit cross-validates the candidate model by student, fits it on everyone,
@@ -14,21 +14,16 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 
 from learner_model.data import PYKT, Fold, Interactions, windows
 from learner_model.evaluate import NEURAL, evaluate_fold
-from learner_model.models import KTModel, get_model, load_model, save_model
-from learner_model.online import OnlineModel, online_for
+from learner_model.models import KTModel, get_model, save_model
 from learner_model.seqtrain import TrainConfig
+from tutor.learner_selectors import POINTER, learner_model_current, learner_model_dir
 
 Progress = Callable[[str, float], None]  # message, fraction done in [0, 1]
-
-POINTER = "current.json"
-
 
 class RefitError(Exception):
     pass
@@ -47,10 +42,6 @@ class RefitOutcome:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def _model_dir() -> Path:
-    return Path(getattr(settings, "LEARNER_MODEL_DIR", Path(settings.BASE_DIR) / "var" / "learner_model"))
 
 
 def attempt_log_export(*, course_id: int | None = None) -> Interactions:
@@ -91,23 +82,6 @@ def _cv_auc(name: str, folds: list[Fold], progress: Progress, start: float, span
     return float(np.mean(aucs))
 
 
-def learner_model_current() -> dict[str, object] | None:
-    """The pointer to the model in use: {"version", "file", "model", "cv_auc", ...}, or None before any refit."""
-    path = _model_dir() / POINTER
-    if not path.exists():
-        return None
-    data: dict[str, object] = json.loads(path.read_text())
-    return data
-
-
-def learner_model_online() -> OnlineModel | None:
-    """The online form of the model in use, or None before any refit."""
-    current = learner_model_current()
-    if current is None:
-        return None
-    return online_for(load_model(_model_dir() / str(current["file"])))
-
-
 def learner_model_refit(*, model_name: str = "best-lr", course_id: int | None = None, n_folds: int = 5,
                         min_students: int = 10, seed: int = 0, train_seconds: float = 600.0,
                         progress: Progress | None = None) -> RefitOutcome:
@@ -140,7 +114,7 @@ def learner_model_refit(*, model_name: str = "best-lr", course_id: int | None = 
     else:
         model.fit(train)
     version = int(current["version"]) + 1 if current is not None else 1  # type: ignore[call-overload]
-    directory = _model_dir()
+    directory = learner_model_dir()
     directory.mkdir(parents=True, exist_ok=True)
     filename = f"kt-v{version}-{model_name}.pt"
     save_model(model, directory / filename)

@@ -5,7 +5,12 @@ The learner model is called with plain dataclasses (`learner_model.placement`, `
 module turns rows into them and persists what comes back:
 
     KnowledgeRecord.blob    the KnowledgeState (per-concept P(known)), read by the knowledge map and dashboards
-    KnowledgeRecord.policy  the rest of the policy's LearnerState: review cards, concept in progress, recent items
+    KnowledgeRecord.policy  the rest of the policy's LearnerState: review cards, concept in progress, recent items,
+                            and the learned predictor's state (`model`, `model_version`) once a refit is in use
+
+Item choice goes through the policy's predictor: the refitted model in use (tutor.learner_selectors), else BKT.
+Every graded answer, placement included, updates it; a student whose stored predictor state belongs to an older
+model version is replayed from their attempt log once, on the next load.
     TutorSession.placement  the placement diagnostic while it runs
 """
 
@@ -28,6 +33,7 @@ from learner_model.knowledge import BKTParams, KnowledgeState
 from learner_model.placement import Placement, PlacementSettings
 from learner_model.policy import (
     CourseModel,
+    LearnedPredictor,
     LearnerState,
     Step,
     TeachingSettings,
@@ -35,6 +41,7 @@ from learner_model.policy import (
     diagnostic_item,
 )
 from learner_model.review import ReviewSchedule
+from tutor.learner_selectors import course_predictor
 from tutor.models import Attempt, Guess, KnowledgeRecord, TutorSession
 
 
@@ -81,7 +88,7 @@ def course_model(course: Course) -> CourseModel:
 
 
 def _policy(course: Course) -> TutorPolicy:
-    return TutorPolicy(course_model(course))
+    return TutorPolicy(course_model(course), predictor=course_predictor(course))
 
 
 def _now() -> datetime:
@@ -100,13 +107,28 @@ def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool =
         reviews=ReviewSchedule.from_dict(extra["reviews"]) if extra.get("reviews")
         else ReviewSchedule(desired_retention=float(course.settings.get("review_retention", 0.85))),
         current=extra.get("current"), recent=list(extra.get("recent", [])),
+        model=extra.get("model"), model_version=extra.get("model_version"),
     )
+    predictor = course_predictor(course)
+    if predictor is not None and state.model_version != predictor.version:
+        _predictor_replay(state, predictor, user=user, course=course)
     return record, state
+
+
+def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user: AbstractBaseUser,
+                      course: Course) -> None:
+    """Rebuild the predictor's state from the student's attempt log (a new model version is in use)."""
+    state.model, state.model_version = None, predictor.version
+    answers = (Attempt.objects.filter(user=user, concept__course=course).order_by("created_at", "id")
+               .values_list("concept__slug", "item_id", "correct"))
+    for concept, item, correct in answers:
+        state.model = predictor.update(state.model, concept, str(item), correct)
 
 
 def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
     record.blob = state.knowledge.to_blob()
-    record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent}
+    record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent,
+                     "model": state.model, "model_version": state.model_version}
     record.save(update_fields=["blob", "policy", "updated_at"])
 
 
@@ -148,6 +170,8 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord) -> None:
     model = course_model(session.course)
     if concept is None:
         state = LearnerState.from_placement(placement, model, _now())
+        extra = record.policy or {}  # the predictor has seen the diagnostic answers (`_attempt_record`)
+        state.model, state.model_version = extra.get("model"), extra.get("model_version")
         session.placement = None
         _knowledge_save(record, state)
         _teach_next(session, record, state)
@@ -388,6 +412,10 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
         placement = _placement(session)
         placement.record(session.concept.slug, result.correct, difficulty=item.difficulty)
         session.placement = placement.to_dict()
+        policy = _policy(course)
+        if policy.predictor is not None:
+            policy.model_observe(state, session.concept.slug, str(item.pk), result.correct)
+            _knowledge_save(record, state)
         attempt.save()
         _placement_next(session, record)
         session.save()

@@ -187,3 +187,44 @@ def test_reviews_due_together_come_in_a_fixed_order() -> None:
     assert schedule.due(NOW + timedelta(days=60)) == ["frac", "lin", "slope"]
     restored = ReviewSchedule.from_dict(json.loads(json.dumps(schedule.to_dict())))
     assert restored.due(NOW + timedelta(days=60)) == ["frac", "lin", "slope"]
+
+
+class _TableModel:
+    """A learned model stand-in: P(correct) from a fixed table per item, its state the answers seen so far."""
+
+    version = 3
+
+    def __init__(self, table: dict[str, float]) -> None:
+        self.table = table
+
+    def predict(self, state: str | None, concept: str, item: str) -> float:
+        return self.table[item]
+
+    def update(self, state: str | None, concept: str, item: str, correct: bool) -> str:
+        return (state or "") + ("1" if correct else "0")
+
+
+def test_with_a_learned_predictor_the_item_is_chosen_by_its_prediction_not_bkts() -> None:
+    # BKT at p_known 0.2 would choose the easiest item (-2.0); the learned model says only frac-2 is in the band
+    table = {i.id: 0.3 for i in ITEMS} | {"frac-2": 0.78}
+    policy = make_policy("ours", course(), predictor=_TableModel(table))
+    step = policy.next_step(state_with(frac=0.2), NOW)
+    assert (step.item, step.p_correct, step.in_band) == ("frac-2", 0.78, True)
+
+
+def test_every_recorded_answer_updates_the_learned_predictors_state() -> None:
+    policy = make_policy("ours", course(), predictor=_TableModel({i.id: 0.5 for i in ITEMS}))
+    state = state_with()
+    for correct in (True, False, True):
+        step = policy.next_step(state, NOW)
+        policy.record(state, step, correct, NOW)
+    assert (state.model, state.model_version) == ("101", 3)
+    assert LearnerState.from_dict(json.loads(json.dumps(state.to_dict()))).model == "101"
+
+
+def test_a_predictor_state_from_another_model_version_is_not_used() -> None:
+    policy = make_policy("ours", course(), predictor=_TableModel({i.id: 0.5 for i in ITEMS}))
+    state = state_with()
+    state.model, state.model_version = "111", 2
+    policy.model_observe(state, "frac", "frac-0", False)
+    assert (state.model, state.model_version) == ("0", 3)
