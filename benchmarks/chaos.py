@@ -7,8 +7,14 @@
 
 worker-kill   answers sent as offline batches (POST /api/learn/<course>/answers) are recorded by two Celery
               workers, one of which is killed with SIGKILL every --kill-every seconds and started again.
-              Lost: an answer accepted (202) but never stored. Applied twice: the knowledge state counted an
-              answer more than once (its per-concept attempt counters exceed the stored attempts).
+              Each simulated client follows the API's resend protocol: it keeps every accepted answer until
+              GET /api/learn/<course>/answers?ids=... lists it as stored, and re-POSTs (same client_id) those
+              still missing once --resend-after-s (doubled each round, up to 4x) have passed since it last
+              sent them and as long since any of its answers was newly listed as stored, at most
+              --resend-rounds times. Lost: an answer accepted (202) and still not stored when its client gave
+              up (every round used, or --drain-s after its last batch). --drop-queued N deletes N queued
+              messages outright, so the resend path is exercised even in a run where kombu loses none. Applied twice: the knowledge state counted an answer
+              more than once (its per-concept attempt counters exceed the stored attempts).
               The broker's visibility timeout is set to --visibility-s, deliberately: longer than any answer
               task, short enough that a message held by a killed worker comes back within the run.
 socket-drop   students' sockets are cut (TCP abort) in the middle of the streamed explanation and right after
@@ -119,16 +125,50 @@ def _applied_twice() -> int:
 # --- worker-kill -------------------------------------------------------------------------------------
 
 
+def _broker_holds_messages(redis_url: str) -> bool:
+    """Whether kombu's Redis transport holds any message: queued (the `celery` lists) or delivered and not yet
+    acknowledged (the `unacked` hash; acks_late keeps a message there until its task returned)."""
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    return bool(r.hlen("unacked")) or any(r.type(k) == b"list" and r.llen(k) for k in r.scan_iter("celery*"))
+
+
+def _drop_newest_message(redis_url: str) -> str | None:
+    """Delete the newest queued answer task, as the broker does when it loses one; its client_id, or None."""
+    import base64
+
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    for key in r.scan_iter("celery*"):
+        if r.type(key) == b"list" and (raw := r.lpop(key)) is not None:  # kombu LPUSHes, workers BRPOP
+            _, kwargs, _ = json.loads(base64.b64decode(json.loads(raw)["body"]))
+            return kwargs["client_id"]
+    return None
+
+
 def run_worker_kill(*, answers: int = 10000, students: int = 50, batch: int = 50, kill_every: float = 30,
-                    visibility_s: int = 20, drain_s: float = 240, redis_db: int = 11) -> dict:
+                    visibility_s: int = 20, drain_s: float = 240, resend_after_s: float | None = None,
+                    resend_rounds: int = 5, poll_s: float = 2, drop_queued: int = 0, redis_db: int = 11) -> dict:
     extra = {"CELERY_VISIBILITY_TIMEOUT": str(visibility_s)}
+    # Resending before a killed worker's message could have come back (visibility timeout) would mostly resend
+    # answers that are only late; harmless, but it inflates the count and the queue.
+    resend_after_s = 2 * visibility_s if resend_after_s is None else resend_after_s
     with environment(students=students, redis_db=redis_db, extra_env=extra, celery_workers=2) as (_, stack, info):
         from courses.models import Item
+        from tutor.api_views import MAX_STATUS_IDS
 
         items = [(pk, str(key)) for pk, key in info["answers"].items()
                  if Item.objects.get(pk=pk).kind in READABLE_KINDS]
-        sent: set[str] = set()
-        statuses: dict[int, int] = {}
+        url = f"/api/learn/{info['course']}/answers"
+        sent: set[str] = set()  # accepted (202) at least once
+        gave_up: set[str] = set()  # never listed as stored after the client's last resend round
+        statuses: dict[str, int] = {}
+        counts = {"resent": 0, "resent_when_broker_empty": 0, "status_checks": 0}
+        resent_ids: set[str] = set()
+        send_ends: list[float] = []
+        dropped: list[str] = []  # answers whose queued message this run deleted (--drop-queued)
         kills = 0
         stop = threading.Event()
 
@@ -143,25 +183,85 @@ def run_worker_kill(*, answers: int = 10000, students: int = 50, batch: int = 50
                 stack.start_worker(f"w{kills}")  # appended to stack.celery; it takes the victim's place
                 stack.celery[index] = stack.celery.pop()
 
-        async def student(name: str, count: int, rng: random.Random) -> None:
+        def backoff(resends: int) -> float:
+            """Seconds to wait after the n-th send: doubling to 4x, so an answer far back in a long queue is
+            resent a few times, not at every look."""
+            return resend_after_s * min(2 ** resends, 4)
+
+        def count(method: str, status: int) -> None:
+            statuses[f"{method} {status}"] = statuses.get(f"{method} {status}", 0) + 1
+
+        async def post(s: Student, body: list[dict]) -> bool:
+            """POST a batch until it is accepted (a few tries, as an offline client retries a failed upload)."""
+            for attempt in range(5):
+                response = await s.http.post(url, content=json.dumps({"answers": body}), headers={
+                    "Content-Type": "application/json", "X-CSRFToken": s.csrf, "Referer": stack.base + "/"})
+                count("POST", response.status_code)
+                if response.status_code == 202:
+                    return True
+                await asyncio.sleep(0.5 * (attempt + 1))
+            return False
+
+        async def stored_among(s: Student, ids: list[str]) -> set[str]:
+            found: set[str] = set()
+            for i in range(0, len(ids), MAX_STATUS_IDS):
+                response = await s.http.get(url, params={"ids": ",".join(ids[i:i + MAX_STATUS_IDS])})
+                count("GET", response.status_code)
+                counts["status_checks"] += 1
+                if response.status_code == 200:  # anything else: nothing learnt, ask again next round
+                    found.update(response.json()["stored"])
+            return found
+
+        async def student(name: str, total: int, rng: random.Random) -> None:
             s = Student(stack.base, name, info, lambda: _NullStats(), (0, 0), rng)
             await s.login(info["sessions"].get(name) or None)
-            left = count
+            pending: dict[str, dict] = {}  # accepted, not yet listed as stored: the client keeps these
+            last_sent: dict[str, float] = {}
+            resends: dict[str, int] = {}
+            left = total
             while left > 0:
                 n = min(batch, left)
                 body = [{"client_id": str(uuid.uuid4()), "item": pk, "answer": key}
                         for pk, key in (rng.choice(items) for _ in range(n))]
-                for attempt in range(5):  # an offline client resends the same batch until it is accepted
-                    response = await s.http.post(f"/api/learn/{info['course']}/answers", content=json.dumps(
-                        {"answers": body}), headers={"Content-Type": "application/json", "X-CSRFToken": s.csrf,
-                                                     "Referer": stack.base + "/"})
-                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                    if response.status_code == 202:
-                        sent.update(a["client_id"] for a in body)
-                        break
-                    await asyncio.sleep(0.5 * (attempt + 1))
+                if await post(s, body):
+                    sent.update(a["client_id"] for a in body)
+                    pending.update((a["client_id"], a) for a in body)
+                    last_sent.update((a["client_id"], time.monotonic()) for a in body)
                 left -= n
                 await asyncio.sleep(rng.uniform(0.05, 0.3))
+            send_ends.append(time.monotonic())
+            if len(dropped) < drop_queued and (lost_message := await asyncio.to_thread(
+                    _drop_newest_message, stack.redis_url)) is not None:
+                dropped.append(lost_message)
+            deadline = time.monotonic() + drain_s
+            last_arrival = time.monotonic()
+            while pending and time.monotonic() < deadline:
+                await asyncio.sleep(poll_s)
+                # Asked before the status check: if the broker held nothing then, a missing answer's message is gone.
+                broker_empty = not await asyncio.to_thread(_broker_holds_messages, stack.redis_url)
+                arrived = await stored_among(s, list(pending))
+                for client_id in arrived:
+                    pending.pop(client_id, None)
+                now = time.monotonic()
+                last_arrival = now if arrived else last_arrival
+                due = [a for c, a in pending.items() if resends.get(c, 0) < resend_rounds and
+                       now - last_sent[c] >= backoff(resends.get(c, 0))]
+                # Resend only once none of ours has arrived for as long: while answers keep arriving the queue is
+                # moving and the missing ones are probably behind. (`broker_empty` is for the count: no client sees it.)
+                if due and now - last_arrival >= resend_after_s:
+                    for i in range(0, len(due), batch):
+                        chunk = due[i:i + batch]
+                        if await post(s, chunk):
+                            for a in chunk:
+                                last_sent[a["client_id"]] = time.monotonic()
+                                resends[a["client_id"]] = resends.get(a["client_id"], 0) + 1
+                                resent_ids.add(a["client_id"])
+                            counts["resent"] += len(chunk)
+                            counts["resent_when_broker_empty"] += len(chunk) * broker_empty
+                if all(resends.get(c, 0) >= resend_rounds and now - last_sent[c] >= backoff(resend_rounds)
+                       for c in pending):
+                    break  # every round used and waited out: the client gives up on what is left
+            gave_up.update(pending)
             await s.close()
 
         async def drive() -> None:
@@ -174,21 +274,21 @@ def run_worker_kill(*, answers: int = 10000, students: int = 50, batch: int = 50
         thread = threading.Thread(target=killer, daemon=True)
         started = time.monotonic()
         thread.start()
-        asyncio.run(drive())
-        sent_s = time.monotonic() - started
-        # Keep killing while the queue drains: the run is over when every answer is stored, or at drain_s.
-        deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline and not sent <= _stored_client_ids():
-            time.sleep(2)
+        asyncio.run(drive())  # sending, then each client's status checks and resends; workers die throughout
         stop.set()
         thread.join(timeout=30)
         stored = _stored_client_ids()
-        out = {"scenario": "worker-kill", "answers_sent": len(sent), "stored": len(sent & stored),
-               "lost": len(sent - stored), "applied_twice": _applied_twice(), "kills": kills,
-               "http_5xx": sum(n for code, n in statuses.items() if code >= 500), "statuses": statuses,
-               "send_s": round(sent_s, 1), "total_s": round(time.monotonic() - started, 1),
-               "visibility_timeout_s": visibility_s}
-        return out
+        return {"scenario": "worker-kill", "answers_sent": len(sent), "stored": len(sent & stored),
+                "lost": len(sent - stored), "client_gave_up": len(gave_up), "resent": counts["resent"],
+                "resent_answers": len(resent_ids), "resent_when_broker_empty": counts["resent_when_broker_empty"],
+                "status_checks": counts["status_checks"], "dropped_by_us": len(dropped),
+                "dropped_stored": len(set(dropped) & stored),
+                "applied_twice": _applied_twice(), "kills": kills,
+                "http_5xx": sum(n for key, n in statuses.items() if int(key.split()[1]) >= 500),
+                "statuses": statuses, "send_s": round(max(send_ends, default=started) - started, 1),
+                "total_s": round(time.monotonic() - started, 1),
+                "visibility_timeout_s": visibility_s, "resend_after_s": resend_after_s,
+                "resend_rounds": resend_rounds}
 
 
 # --- socket-drop -------------------------------------------------------------------------------------
@@ -536,7 +636,12 @@ def main() -> None:
     p.add_argument("--students", type=int, default=50)
     p.add_argument("--kill-every", type=float, default=30)
     p.add_argument("--visibility-s", type=int, default=20)
-    p.add_argument("--drain-s", type=float, default=240)
+    p.add_argument("--drain-s", type=float, default=240, help="how long a client checks and resends, at most")
+    p.add_argument("--resend-after-s", type=float, default=None, help="default: twice --visibility-s")
+    p.add_argument("--resend-rounds", type=int, default=5)
+    p.add_argument("--poll-s", type=float, default=2)
+    p.add_argument("--drop-queued", type=int, default=0,
+                   help="delete this many queued messages (one per client, after it sent), as a broker losing them")
     p = sub.add_parser("socket-drop")
     p.add_argument("--students", type=int, default=20)
     p.add_argument("--rounds", type=int, default=4)

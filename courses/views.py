@@ -28,6 +28,7 @@ from courses.item_templates import TemplateError, Variant, instantiate
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.rendering import render_markdown
 from courses.versioning import ContentError
+from tutor.ratelimit import RateLimited, ratelimit_enforce
 
 FACULTY = (Membership.Role.FACULTY,)
 STAFF = (Membership.Role.FACULTY, Membership.Role.TA)
@@ -189,6 +190,7 @@ def concept_generation(request: HttpRequest, slug: str, concept: str) -> HttpRes
     course, role = teaching_course(request, slug, FACULTY)
     obj = get_object_or_404(Concept, course=course, slug=concept)
     error = ""
+    retry_after = 0  # seconds, when over the rate limit
     if request.method == "POST":
         try:
             n = max(1, min(20, int(request.POST.get("n", "5"))))
@@ -197,14 +199,27 @@ def concept_generation(request: HttpRequest, slug: str, concept: str) -> HttpRes
         if settings.TUTOR_LLM == "authored":
             error = "Generating items needs a language model: set TUTOR_LLM (see README, Configuration)."
         else:
-            from courses.tasks import item_generate_batch_task
+            try:  # each job calls the model many times: a faculty member starts a bounded number per hour
+                ratelimit_enforce(key=f"item-generation:{request.user.pk}",
+                                  limit=settings.TUTOR_RATELIMIT_ITEM_GENERATIONS, period=3600)
+            except RateLimited as exc:
+                retry_after = exc.retry_after
+                error = (f"You have started {settings.TUTOR_RATELIMIT_ITEM_GENERATIONS} generation jobs in the "
+                         f"last hour, the most allowed. Review what they produced; you can start another in "
+                         f"{max(1, round(retry_after / 60))} min.")
+            else:
+                from courses.tasks import item_generate_batch_task
 
-            obj.extra = {**obj.extra, "item_generation": {"percent": 0, "message": "Queued", "requested": n}}
-            obj.save(update_fields=["extra"])
-            item_generate_batch_task.delay(obj.pk, n)
-            obj.refresh_from_db(fields=["extra"])
+                obj.extra = {**obj.extra, "item_generation": {"percent": 0, "message": "Queued", "requested": n}}
+                obj.save(update_fields=["extra"])
+                item_generate_batch_task.delay(obj.pk, n)
+                obj.refresh_from_db(fields=["extra"])
     context = {"course": course, "role": role, "concept": obj, "generation_error": error, **_generation_context(obj)}
-    return _page(request, "courses/concept_generation.html", "courses/partials/generation.html", context)
+    response = _page(request, "courses/concept_generation.html", "courses/partials/generation.html", context)
+    if retry_after and not request.htmx:  # htmx swaps only 2xx: its partial carries the message with a 200
+        response.status_code = 429
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @login_required

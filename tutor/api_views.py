@@ -3,6 +3,10 @@
 Thin: authenticate, check membership, validate, rate-limit, enqueue one `attempt_ingest_task` per answer.
 The answers are recorded by a Celery worker; each carries the client's own `client_id`, so a batch resent
 after a timeout (or redelivered after a worker died) is stored once.
+
+A 202 means queued, not stored: a broker can still lose a message (kombu's Redis transport, when a worker is
+SIGKILLed at the wrong moment). So the client keeps each answer until `GET .../answers?ids=...` lists it as
+stored, and re-POSTs the ones still missing after a while; resending is harmless.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from courses import selectors as course_selectors
 from courses.models import Course
+from tutor import selectors
 from tutor.models import TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.tasks import attempt_ingest_task
 
 MAX_BATCH = 200  # answers per request; an offline day's work fits comfortably
+MAX_STATUS_IDS = MAX_BATCH  # ids per status check: one full batch; 200 UUIDs keep the URL under 8 KB
 
 
 def _error(status: int, message: str, **extra: Any) -> JsonResponse:
@@ -40,10 +46,8 @@ def _parse_answer(raw: Any) -> tuple[uuid.UUID, int, str]:
     return client_id, item, str(answer)[:300]
 
 
-@require_POST
-def answers_submit(request: HttpRequest, slug: str) -> JsonResponse:
-    """POST {"answers": [{"client_id": uuid, "item": id, "answer": "..."}]} -> 202 with the ids queued."""
-    started = time.perf_counter()
+def _enrolled_course(request: HttpRequest, slug: str) -> Course | JsonResponse:
+    """The course, if the caller is a logged-in student enrolled in it; otherwise the refusal to send."""
     if not request.user.is_authenticated:
         return _error(401, "log in first")
     course = Course.objects.filter(slug=slug).first()
@@ -52,6 +56,47 @@ def answers_submit(request: HttpRequest, slug: str) -> JsonResponse:
     if course_selectors.membership_role(user=request.user, course=course) is None or \
             not TutorSession.objects.filter(user=request.user, course=course).exists():
         return _error(403, "not enrolled in this course")
+    return course
+
+
+@require_http_methods(["GET", "POST"])
+def answers(request: HttpRequest, slug: str) -> JsonResponse:
+    """The course's answers for this student: GET reads which are stored, POST sends a batch."""
+    return answers_status(request, slug) if request.method == "GET" else answers_submit(request, slug)
+
+
+@require_GET
+def answers_status(request: HttpRequest, slug: str) -> JsonResponse:
+    """GET ?ids=<uuid>,<uuid>,... -> {"stored": [...], "missing": [...]}, each in the order asked.
+
+    "missing" is not yet stored for this student in this course: still queued, lost, rejected, or someone
+    else's id (which reads exactly like one never sent)."""
+    course = _enrolled_course(request, slug)
+    if isinstance(course, JsonResponse):
+        return course
+    raw = [part.strip() for value in request.GET.getlist("ids") for part in value.split(",") if part.strip()]
+    if not raw:
+        return _error(400, "give the answers' client ids: ?ids=<uuid>,<uuid>,...")
+    if len(raw) > MAX_STATUS_IDS:
+        return _error(400, f"at most {MAX_STATUS_IDS} ids per request, got {len(raw)}")
+    asked: dict[uuid.UUID, None] = {}  # de-duplicated, in the order asked
+    for part in raw:
+        try:
+            asked[uuid.UUID(part)] = None
+        except ValueError:
+            return _error(400, f"not a client id (a UUID): {part[:40]!r}")
+    stored = selectors.attempts_stored(user=request.user, course=course, client_ids=asked)
+    return JsonResponse({"stored": [str(c) for c in asked if c in stored],
+                         "missing": [str(c) for c in asked if c not in stored]})
+
+
+@require_POST
+def answers_submit(request: HttpRequest, slug: str) -> JsonResponse:
+    """POST {"answers": [{"client_id": uuid, "item": id, "answer": "..."}]} -> 202 with the ids queued."""
+    started = time.perf_counter()
+    course = _enrolled_course(request, slug)
+    if isinstance(course, JsonResponse):
+        return course
     if not ratelimit_check(key=f"answers:{request.user.pk}", limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
         response = _error(429, "too many answers; slow down")
         response["Retry-After"] = "60"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -138,3 +139,12 @@ def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
     height = 40 + (max(rows, default=0) + 1) * (NODE_H + GAP_Y)
     return {"nodes": list(nodes.values()), "edges": edges, "width": width, "height": height,
             "node_w": NODE_W, "node_h": NODE_H, "mastered_count": len(mastered), "total": len(graph)}
+
+
+def attempts_stored(*, user: AbstractBaseUser, course: Course, client_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `client_ids` are stored as this user's attempts in this course (the batch API's resend check).
+
+    An id stored for someone else, or in another course, reads as not stored: the answer reveals nothing
+    beyond the caller's own answers."""
+    return set(Attempt.objects.filter(user=user, concept__course=course, client_id__in=list(client_ids))
+               .values_list("client_id", flat=True))

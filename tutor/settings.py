@@ -168,6 +168,7 @@ TUTOR_RATELIMIT_ANSWERS = env_int("TUTOR_RATELIMIT_ANSWERS", 60)  # answers per 
 TUTOR_RATELIMIT_GENERATIONS = env_int("TUTOR_RATELIMIT_GENERATIONS", 20)  # generated explanations per minute
 TUTOR_RATELIMIT_TA_QUESTIONS = env_int("TUTOR_RATELIMIT_TA_QUESTIONS", 10)  # TA-bot questions per minute
 TUTOR_RATELIMIT_LOGIN_FAILURES = env_int("TUTOR_RATELIMIT_LOGIN_FAILURES", 10)  # failed logins per 15 minutes
+TUTOR_RATELIMIT_ITEM_GENERATIONS = env_int("TUTOR_RATELIMIT_ITEM_GENERATIONS", 10)  # item-generation jobs per hour
 
 # --- Production hardening (applies when TUTOR_PRODUCTION=1; see README "Production") ---------------
 if env_bool("TUTOR_PRODUCTION", False):

@@ -1,4 +1,5 @@
-"""Rate limits (answers over HTTP, login failures), the privacy pages and the retention purge, on the real DB."""
+"""Rate limits (answers over HTTP, login failures, item generation), the batch API's status check, the privacy
+pages and the retention purge, on the real DB."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_answer_api_refuses_strangers_and_garbage(client, alice, bob, course):
     client.force_login(bob)
     assert client.post(url, body, content_type="application/json").status_code == 403
     client.force_login(alice)
-    assert client.get(url).status_code == 405
+    assert client.put(url, body, content_type="application/json").status_code == 405
     for garbage in ["not json", "[]", '{"answers": []}', '{"answers": [{"client_id": "x", "item": 1}]}',
                     json.dumps({"answers": [{"client_id": str(uuid.uuid4()), "item": "one", "answer": "4"}]})]:
         assert client.post(url, garbage, content_type="application/json").status_code == 400
@@ -80,6 +81,60 @@ def test_answer_api_is_rate_limited(client, alice, course, settings):
         body = json.dumps({"answers": [{"client_id": str(uuid.uuid4()), "item": session.item_id, "answer": "4"}]})
         codes.append(client.post(url, body, content_type="application/json").status_code)
     assert codes == [202, 202, 202, 429, 429]
+
+
+def test_answer_status_lists_only_this_students_stored_answers(client, alice, bob, course):
+    session = _practise(alice, course)
+    mine, queued, unknown = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    services.attempt_record(user=alice, course=course, client_id=mine, item_id=session.item_id, answer="4")
+    bobs = uuid.uuid4()
+    services.attempt_record(user=bob, course=course, client_id=bobs, item_id=_practise(bob, course).item_id,
+                            answer="4")
+    client.force_login(alice)
+    url = reverse("api_answers", args=[course.slug])
+    response = client.get(url, {"ids": f"{queued},{mine},{bobs},{unknown},{mine}"})
+    assert response.status_code == 200
+    # Bob's id reads exactly like one never sent; repeats are answered once; the order is the one asked.
+    assert response.json() == {"stored": [str(mine)], "missing": [str(queued), str(bobs), str(unknown)]}
+    assert client.get(url, {"ids": [str(mine), str(unknown)]}).json()["stored"] == [str(mine)]  # ?ids=a&ids=b
+
+
+def test_answer_status_refuses_strangers_and_malformed_ids(client, alice, bob, course):
+    from tutor.api_views import MAX_STATUS_IDS
+
+    _practise(alice, course)
+    url = reverse("api_answers", args=[course.slug])
+    ids = {"ids": str(uuid.uuid4())}
+    assert client.get(url, ids).status_code == 401
+    client.force_login(bob)
+    assert client.get(url, ids).status_code == 403
+    client.force_login(alice)
+    assert client.get(reverse("api_answers", args=["nope"]), ids).status_code == 404
+    too_many = ",".join(str(uuid.uuid4()) for _ in range(MAX_STATUS_IDS + 1))
+    for query, message in [({}, "?ids="), ({"ids": ""}, "?ids="), ({"ids": f"{uuid.uuid4()},x-1"}, "'x-1'"),
+                           ({"ids": too_many}, f"at most {MAX_STATUS_IDS}")]:
+        response = client.get(url, query)
+        assert response.status_code == 400 and message in response.json()["error"], query
+    assert client.get(url, {"ids": ",".join(str(uuid.uuid4()) for _ in range(MAX_STATUS_IDS))}).status_code == 200
+
+
+def test_faculty_starting_too_many_generation_jobs_is_told_when_to_retry(client, prof, course, settings, monkeypatch):
+    from courses.tasks import item_generate_batch_task
+
+    queued = []  # the broker is outside the process: record what would be queued instead
+    monkeypatch.setattr(item_generate_batch_task, "delay", lambda *args: queued.append(args))
+    settings.TUTOR_LLM = "openai"
+    settings.TUTOR_RATELIMIT_ITEM_GENERATIONS = 2
+    client.force_login(prof)
+    url = reverse("teach:concept_generation", args=[course.slug, "a"])
+    assert [client.post(url, {"n": "3"}, HTTP_HX_REQUEST="true").status_code for _ in range(2)] == [200, 200]
+    assert len(queued) == 2
+    refused = client.post(url, {"n": "3"}, HTTP_HX_REQUEST="true")  # htmx swaps only 2xx: the message, in a 200
+    assert refused.status_code == 200 and "2 generation jobs in the last hour" in refused.content.decode()
+    page = client.post(url, {"n": "3"})
+    assert page.status_code == 429 and 0 < int(page["Retry-After"]) <= 3601
+    assert "you can start another in" in page.content.decode()
+    assert len(queued) == 2
 
 
 def test_login_is_throttled_after_repeated_failures(client, alice, settings):
