@@ -3,23 +3,33 @@
     python benchmarks/fit_sim_population.py [--dataset assist2009] [--min-answers 200]
 
 Per-skill BKT (EM, `learner_model.bkt.fit_bkt`) on every student of the dataset; the JSON keeps only derived
-statistics: 11 evenly spaced quantiles from the 5th to the 95th percentile of p_init, p_learn, guess and slip across skills with enough
-answers, the spread of student ability (sd of a student's logit shift of first-attempt success, after
-removing binomial noise) and the spread of problem difficulty within a skill (logits, sampling noise removed). No answers, ids or per-skill values are written.
+statistics: 11 evenly spaced quantiles from the 5th to the 95th percentile of p_init, p_learn, guess and slip
+across skills with enough answers; the spread of student ability; and the item banks: per skill with enough
+problems, 11 quantiles (min to max) of its problems' Rasch difficulties (`learner_model.irt`), centred on the
+skill's median problem. No answers, ids or per-skill BKT values are written.
+
+Student ability is fitted in two steps. The data give the sd of a student's logit shift of first-attempt success
+beyond skill mix and binomial noise (`answer_ability_sd`). The simulator's ability shifts *knowledge* at
+enrolment, and guess/slip blur knowledge into answers, so the simulator needs a larger sd to produce the same
+answer-level spread: `ability_sd` is the knowledge-level sd at which simulated first attempts on a calibration
+course give the data's statistic (bisection; the simulated statistic is computed by the same function).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from learner_model.bkt import fit_bkt
 from learner_model.data import Interactions, load_dataset
-from learner_model.simulate import POPULATION_FILE
+from learner_model.irt import RaschEloModel
+from learner_model.simulate import POPULATION_FILE, Classroom, PopulationParams, make_course, make_population
 
 # 5th to 95th percentile: EM pushes a few sparse skills onto the bounds (p_learn = 0 or 1), which are not students
 QUANTILES = np.linspace(0.05, 0.95, 11)
@@ -67,6 +77,52 @@ def item_difficulty_sd(log: Interactions, min_answers: int = 30) -> float:
     return float(np.sqrt(max(float((centred[multi] ** 2).mean() - noise[multi].mean()), 0.0)))
 
 
+def skill_item_banks(log: Interactions, min_answers: int = 30, min_items: int = 10) -> list[list[float]]:
+    """Per skill with >= `min_items` problems of >= `min_answers` answers: 11 quantiles (min to max, logits) of its
+    problems' Rasch difficulties, centred on the skill's median problem. Rasch (student ability + problem
+    difficulty) rather than raw success rates, so that problems answered by weaker students do not look harder."""
+    model = RaschEloModel(skill_ability=False, max_iter=100).fit(log)
+    rows = model.items(log.item)
+    n = np.bincount(rows, minlength=model.items.size)
+    skill = np.zeros(model.items.size, np.int64)
+    skill[rows] = log.skill  # a problem's (first listed) skill
+    keep = n >= min_answers
+    keep[-1] = False  # the spare row (unseen problems)
+    banks = []
+    for s in np.unique(skill[keep]):
+        b = model.item_b[keep & (skill == s)]
+        if len(b) >= min_items:
+            banks.append([round(float(x), 3) for x in np.quantile(b - np.median(b), np.linspace(0.0, 1.0, 11))])
+    return banks
+
+
+def simulated_answer_ability_sd(params: PopulationParams, n_students: int = 3000, seed: int = 12345) -> float:
+    """The `ability_sd` statistic of simulated first attempts (one middle item per concept, at enrolment)."""
+    course = make_course(50, seed=seed, population=params)
+    population = make_population(course, n_students, seed=seed + 1, population=params)
+    room = Classroom.fresh(population, seed=seed + 2)
+    n_c = len(course.nodes)
+    student, concept = np.repeat(np.arange(n_students), n_c), np.tile(np.arange(n_c), n_students)
+    by_concept = course.model().items_by_concept
+    middle = {n.slug: sorted(by_concept[n.slug], key=lambda i: i.difficulty)[len(by_concept[n.slug]) // 2].id
+              for n in course.nodes}
+    correct = room.answer(student, concept, [middle[course.nodes[c].slug] for c in concept], 0.0, learn=False)
+    log = Interactions(student=student.astype(np.int64), skill=concept.astype(np.int64),
+                       item=np.full(len(student), -1, np.int64), correct=correct.astype(np.int8))
+    return ability_sd(log)
+
+
+def knowledge_ability_sd(target: float, params: PopulationParams, lo: float = 0.2, hi: float = 4.0) -> float:
+    """The knowledge-level ability sd whose simulated first attempts show the data's answer-level `target`."""
+    for _ in range(12):  # the statistic grows with the sd; 12 halvings: ~0.001 logit
+        mid = (lo + hi) / 2
+        if simulated_answer_ability_sd(replace(params, ability_sd=mid)) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="assist2009")
@@ -87,19 +143,29 @@ def main() -> None:
     }
     sd = ability_sd(log)
     item_sd = item_difficulty_sd(log)
+    banks = skill_item_banks(log)
+    quantiles = {k: [round(float(x), 4) for x in np.quantile(v, QUANTILES)] for k, v in table.items()}
+    fitted = PopulationParams(p_init=tuple(quantiles["p_init"]), p_learn=tuple(quantiles["p_learn"]),
+                              p_guess=tuple(quantiles["p_guess"]), p_slip=tuple(quantiles["p_slip"]),
+                              item_banks=tuple(tuple(b) for b in banks))
+    knowledge_sd = knowledge_ability_sd(sd, fitted)
     out = {
         "source": f"per-skill BKT (EM) on {args.dataset}: {log.n_students} students, {len(log)} answers, "
                   f"{len(kept)} of {len(params)} skills with >= {args.min_answers} answers",
         "provisional": False,
         "command": f"python benchmarks/fit_sim_population.py --dataset {args.dataset} --min-answers {args.min_answers}",
         "quantile_levels": [round(float(q), 3) for q in QUANTILES],
-        "quantiles": {k: [round(float(x), 4) for x in np.quantile(v, QUANTILES)] for k, v in table.items()},
+        "quantiles": quantiles,
         "means": {k: round(float(v.mean()), 4) for k, v in table.items()},
-        "ability_sd": round(sd, 3),
+        "answer_ability_sd": round(sd, 3),
+        "ability_sd": round(knowledge_sd, 3),
         "item_difficulty_sd": round(item_sd, 3),
+        "item_banks": banks,
     }
-    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(out, indent=2))
+    # one line per list of numbers: the item banks would otherwise take 600 lines
+    text = re.sub(r"\[([-0-9.,\s]+)\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", json.dumps(out, indent=2))
+    args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
     print(f"fitted in {time.time() - started:.0f} s -> {args.out}")
 
 

@@ -32,10 +32,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from learner_model.placement import PlacementSettings  # noqa: E402
+from learner_model.placement import Placement, PlacementSettings  # noqa: E402
 from learner_model.policy import make_policy  # noqa: E402
 from learner_model.simulate import (  # noqa: E402
     Classroom,
+    Population,
     PopulationParams,
     RunResult,
     make_course,
@@ -74,8 +75,8 @@ class Setup:
 
 def _world(setup: Setup):  # type: ignore[no-untyped-def]
     params = PopulationParams.load()
-    if setup.item_sd is not None:
-        params = replace(params, item_difficulty_sd=setup.item_sd)
+    if setup.item_sd is not None:  # an invented N(0, sd) ladder instead of the fitted real skills' banks
+        params = replace(params, item_difficulty_sd=setup.item_sd, item_banks=())
     if setup.prereq_learn_factor is not None:
         params = replace(params, prereq_learn_factor=setup.prereq_learn_factor)
     course = make_course(setup.concepts, seed=setup.seed, population=params)
@@ -100,6 +101,51 @@ def placement_curve(setup: Setup, label: str) -> tuple[str, np.ndarray]:
                                  **PLACEMENT_PRIORS[label])
     _, accuracy = run_placement(Classroom.fresh(population, seed=setup.seed + 3), course.model(), settings)
     return label, accuracy
+
+
+def blanket_ceiling(population: Population) -> float:
+    """Share of concepts a classifier gets right without asking about them, knowing the student's true ability
+    and the true state of every *other* concept (its Markov blanket in the simulator's enrolment model).
+
+    An upper bound on what placement can reach on concepts it does not ask about: 15 questions cannot reveal
+    more than the other 49 concepts and the ability.
+    """
+    pop, known, mask = population.pop, population.known0, population.prereq_mask
+    p = 1.0 / (1.0 + np.exp(-(np.log(population.course.p_init / (1 - population.course.p_init))[None, :]
+                              + population.ability[:, None])))  # (S, C)
+
+    def log_prior(c: int, state: np.ndarray) -> np.ndarray:  # (S,) log P(state[:, c] | its prerequisites)
+        q = np.where((~(mask[c] & ~state)).all(axis=1), p[:, c], pop.leak * p[:, c])
+        return np.where(state[:, c], np.log(q), np.log1p(-q))
+
+    right = []
+    for c in range(known.shape[1]):
+        yes, no = known.copy(), known.copy()
+        yes[:, c], no[:, c] = True, False
+        odds = sum(log_prior(d, yes) - log_prior(d, no) for d in [c, *np.flatnonzero(mask[:, c])])
+        right.append(((odds > 0) == known[:, c]).mean())
+    return float(np.mean(right))
+
+
+def placement_cost(setup: Setup, repeats: int = 5) -> tuple[float, float]:
+    """Median and max ms of one live placement answer (from_dict + record + next_question + to_dict), one thread."""
+    course, _ = _world(setup)
+    graph, params = list(course.nodes), course.params
+    settings = PlacementSettings(max_questions=setup.questions, seed=setup.seed)
+    Placement(graph, params, settings)  # the per-course prior cloud is drawn once per process, not per answer
+    rng = np.random.default_rng(setup.seed)
+    times = []
+    for _ in range(repeats):
+        stored = Placement(graph, params, settings).to_dict()
+        concept = Placement.from_dict(stored, graph, params).next_question()
+        while concept is not None:
+            start = time.perf_counter()
+            placement = Placement.from_dict(stored, graph, params)
+            placement.record(concept, bool(rng.random() < 0.5), difficulty=float(rng.normal(0, 0.3)))
+            concept = placement.next_question()
+            stored = placement.to_dict()
+            times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times)), 1000 * float(np.max(times))
 
 
 def _table(results: dict[str, RunResult]) -> str:
@@ -170,7 +216,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-items", type=int, default=3000)
     parser.add_argument("--questions", type=int, default=15, help="placement question budget")
-    parser.add_argument("--particles", type=int, default=1000, help="placement belief particles")
+    parser.add_argument("--particles", type=int, default=PlacementSettings().n_particles,
+                        help="placement prior knowledge states")
     parser.add_argument("--item-difficulty-sd", type=float, default=None,
                         help="spread of item difficulty within a concept (default: the fitted value)")
     parser.add_argument("--prereq-learn-factor", type=float, default=None,
@@ -203,6 +250,11 @@ def main() -> None:
         mean = acc.mean(axis=0)
         marks = ", ".join(f"{k} q: {mean[k]:.1%}" for k in (0, 5, 10, len(mean) - 1))
         print(f"placement, {label}: {marks}")
+    print(f"placement ceiling on a concept it does not ask about (true ability and every other concept known): "
+          f"{blanket_ceiling(population):.1%}")
+    median_ms, max_ms = placement_cost(setup)
+    print(f"placement cost per answer (from_dict + record + next_question + to_dict, {args.concepts} concepts, "
+          f"one thread): median {median_ms:.1f} ms, max {max_ms:.1f} ms")
     if not args.no_plots:
         _plots(results, curves, args.out, args.max_items)
         print(f"plots -> {args.out}/policy_learning_curves.png, {args.out}/placement_accuracy.png")

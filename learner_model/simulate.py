@@ -84,7 +84,9 @@ class PopulationParams:
     leak: float = 0.15  # P(known at enrolment) multiplier when a prerequisite is unknown
     prereq_learn_factor: float = 0.3  # p_learn multiplier while a prerequisite is unlearned
     prereq_answer_penalty: float = 1.0  # logit penalty on answers while a prerequisite is unlearned
-    item_difficulty_sd: float = 0.7  # sd (logits) of item difficulty within a concept
+    item_difficulty_sd: float = 0.7  # sd (logits) of item difficulty within a concept, when no item_banks
+    # per real skill: 11 quantiles (min to max) of its problems' Rasch difficulties; a concept takes one skill's
+    item_banks: tuple[tuple[float, ...], ...] = ()
     prior_stability_days: float = 20.0  # memory stability of concepts known at enrolment
     source: str = "provisional"  # where the quantiles came from
 
@@ -95,6 +97,7 @@ class PopulationParams:
         return cls(p_init=tuple(q["p_init"]), p_learn=tuple(q["p_learn"]), p_guess=tuple(q["p_guess"]),
                    p_slip=tuple(q["p_slip"]), ability_sd=float(data.get("ability_sd", 0.8)),
                    item_difficulty_sd=float(data.get("item_difficulty_sd", 0.7)),
+                   item_banks=tuple(tuple(float(x) for x in b) for b in data.get("item_banks", ())),
                    source=str(data.get("source", "unknown")))
 
 
@@ -132,8 +135,10 @@ def make_course(n_concepts: int = 50, *, seed: int = 0, items_per_concept: int =
                 population: PopulationParams | None = None, difficulty_noise: float = 0.3) -> SimCourse:
     """A random DAG in authored (topological) order with an item bank whose difficulties spread around 0.
 
-    A concept's items sit at evenly spaced quantiles of N(0, item_difficulty_sd) (the spread of problem
-    difficulty within an ASSISTments skill), so every bank covers easy to hard alike.
+    With fitted `item_banks` (the default population), each concept takes the problems of one real
+    ASSISTments 2009 skill (drawn at random): its items sit at evenly spaced quantiles from the skill's
+    easiest to its hardest problem (Rasch difficulties, centred on the skill's median problem). Without
+    them, at evenly spaced quantiles of N(0, item_difficulty_sd).
     Concept i takes 1-3 prerequisites among the 8 concepts before it (about one in eight is a root),
     which gives long chains like a real syllabus. The tutor sees each item's difficulty with
     `difficulty_noise` logits of estimation error.
@@ -159,8 +164,12 @@ def make_course(n_concepts: int = 50, *, seed: int = 0, items_per_concept: int =
     items: list[ItemChoice] = []
     true_difficulty: dict[str, float] = {}
     normal = NormalDist(0.0, pop.item_difficulty_sd)
-    ladder = [normal.inv_cdf((j + 0.5) / items_per_concept) for j in range(items_per_concept)]
-    for node in nodes:
+    ladders = [[normal.inv_cdf((j + 0.5) / items_per_concept) for j in range(items_per_concept)]] * n_concepts
+    if pop.item_banks:
+        levels = np.linspace(0.0, 1.0, items_per_concept)
+        ladders = [list(np.interp(levels, np.linspace(0.0, 1.0, len(bank)), bank))
+                   for bank in (pop.item_banks[k] for k in rng.integers(len(pop.item_banks), size=n_concepts))]
+    for node, ladder in zip(nodes, ladders, strict=True):
         for j, base in enumerate(ladder):
             d = float(base)
             item_id = f"{node.slug}-i{j}"
@@ -189,6 +198,7 @@ class Population:
     slip: NDArray[np.float64]  # (C,)
     prereq_mask: NDArray[np.bool_]  # (C, C) [c, p] = p is a prerequisite of c
     seed: int
+    ability: NDArray[np.float64]  # (S,) logit shift of every p_init (only bounds and diagnostics read it)
 
     @property
     def n_students(self) -> int:
@@ -217,7 +227,7 @@ def make_population(course: SimCourse, n_students: int, *, seed: int = 0,
     guess = np.array([course.params[n.slug].p_guess for n in course.nodes])
     slip = np.array([course.params[n.slug].p_slip for n in course.nodes])
     return Population(course=course, pop=pop, known0=known0, p_learn=p_learn, guess=guess, slip=slip,
-                      prereq_mask=prereq_mask, seed=seed)
+                      prereq_mask=prereq_mask, seed=seed, ability=ability[:, 0])
 
 
 @dataclass
@@ -345,6 +355,7 @@ def run_placement(room: Classroom, course: CourseModel, settings: PlacementSetti
     accuracy = np.zeros((n_s, budget + 1))
     diagnostics = [Placement(course.graph, course.params, settings) for _ in range(n_s)]
     truth = population.known0[:, [index[c.slug] for c in course.graph]]
+    shown: list[set[str]] = [set() for _ in range(n_s)]
     for k in range(budget + 1):
         active: list[int] = []
         concepts: list[str] = []
@@ -357,11 +368,14 @@ def run_placement(room: Classroom, course: CourseModel, settings: PlacementSetti
         if not active:
             accuracy[:, k + 1:] = accuracy[:, k:k + 1]
             break
-        items = [diagnostic_item(course.items, c, course.params[c]) for c in concepts]
+        # a concept asked again gets the best separating item not shown yet (as a tutor would)
+        items = [diagnostic_item([i for i in course.items_by_concept[c] if i.id not in shown[s]], c, course.params[c])
+                 for s, c in zip(active, concepts, strict=True)]
         answers = room.answer(np.array(active), np.array([index[c] for c in concepts]), [i.id for i in items],
                               0.0, learn=False)
         for s, concept, item, ok in zip(active, concepts, items, answers, strict=True):
             diagnostics[s].record(concept, bool(ok), difficulty=item.difficulty)
+            shown[s].add(item.id)
     return diagnostics, accuracy
 
 

@@ -19,7 +19,7 @@ CHAIN = (
     ConceptNode("d", "D", ("c",), 3),
 )
 PARAMS = {c.slug: BKTParams(p_init=0.5, p_guess=0.15, p_slip=0.1) for c in CHAIN}
-SMALL = PlacementSettings(n_particles=2000, max_questions=3)
+SMALL = PlacementSettings(n_particles=4000, max_questions=3)
 
 
 def test_placement_stops_at_the_question_budget() -> None:
@@ -68,6 +68,38 @@ def test_placement_round_trips_through_json() -> None:
     restored = Placement.from_dict(json.loads(json.dumps(placement.to_dict())), CHAIN, PARAMS)
     assert restored.posterior() == pytest.approx(placement.posterior())
     assert restored.next_question() == placement.next_question()
+
+
+def test_a_stored_placement_stays_compact() -> None:
+    course = make_course(50, seed=2)
+    placement = Placement(course.nodes, course.params, PlacementSettings(max_questions=15, seed=7))
+    for k in range(15):
+        concept = placement.next_question()
+        assert concept is not None
+        placement.record(concept, k % 3 != 0, difficulty=0.123456)
+    assert len(json.dumps(placement.to_dict())) < 600  # answers and non-default settings, no particles
+
+
+def test_a_version_1_placement_keeps_its_answers_and_budget() -> None:
+    old = {"v": 1, "answers": [["b", True, 0.0], ["d", False, 0.5]], "stopped": False,
+           "settings": {"max_questions": 6, "n_particles": 4000, "leak": 0.15, "ability_sd": 0.8,
+                        "min_information": 0.02, "clip": 0.02, "seed": 3}}
+    restored = Placement.from_dict(old, CHAIN, PARAMS)
+    assert restored.answers == [("b", True, 0.0), ("d", False, 0.5)]
+    assert restored.settings.max_questions == 6 and restored.settings.seed == 3
+
+
+def test_a_placement_of_an_unknown_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="version 9"):
+        Placement.from_dict({"v": 9, "answers": [], "stopped": False, "settings": {}}, CHAIN, PARAMS)
+
+
+def test_no_concept_is_asked_more_often_than_allowed() -> None:
+    placement = Placement(CHAIN, PARAMS, PlacementSettings(max_questions=8, max_per_concept=2))
+    while (concept := placement.next_question()) is not None:
+        placement.record(concept, False)
+    counts = {c: sum(1 for a, _, _ in placement.answers if a == c) for c in PARAMS}
+    assert max(counts.values()) <= 2
 
 
 def test_an_unknown_concept_is_refused_with_the_valid_ones() -> None:
