@@ -40,6 +40,6 @@ lint: install-test
 
 # pyBKT (the published reference for benchmarks/kt_real.py) pins numpy<2.4 and scikit-learn<1.8,
 # so it gets its own environment instead of holding the app's numpy back.
+# scripts/bench_env.sh builds pyBKT's C++ extension (a plain pip install silently falls back to pure Python).
 bench-env:
-	$(PYTHON) -m venv .bench-venv
-	.bench-venv/bin/pip install -q -e '.[bench]'
+	PYTHON=$(PYTHON) bash scripts/bench_env.sh
