@@ -6,6 +6,10 @@ DKT's "one output per skill" layer and lets the same weights score skills with f
 question embedding adds a Rasch term (a scalar difficulty per item times a per-skill direction, as in AKT), which
 helps where problem ids exist.
 
+`DKTCell` is the same network one answer at a time, in numpy, for the tutor's online form
+(`learner_model/online.py`): the LSTM state (h, c) is carried between answers, so an update is one LSTM step and a
+prediction one readout, instead of a replay of the history.
+
 Training, batching and saving live in `learner_model/seqtrain.py` and `learner_model/models.py`.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -58,3 +63,58 @@ class DKT(nn.Module):
         if self.cfg.items:
             logit = logit - mu.squeeze(-1)
         return logit
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
+
+
+class DKTCell:
+    """`DKT.forward` one answer at a time (eval mode, float32). Embedding tables are multiplied once by the weights
+    that read them, so a step is a row lookup plus one (d, 4d) product and a readout one (d, d) product.
+
+    Indices are the network's: skill 1..n_skills (0 = padding), item 1..n_items. `h` is None before any answer.
+    """
+
+    def __init__(self, net: DKT) -> None:
+        cfg = net.cfg
+        w = {k: v.detach().float().numpy() for k, v in net.state_dict().items()}
+        self.dim, self.items = cfg.dim, cfg.items
+        d = cfg.dim
+        w_ih, w_hh = w["lstm.weight_ih_l0"], w["lstm.weight_hh_l0"]  # (4d, d) each, gates in torch's order i, f, g, o
+        bias = w["lstm.bias_ih_l0"] + w["lstm.bias_hh_l0"]  # (4d,)
+        self.answer_gates = w["answer_emb.weight"] @ w_ih.T + bias  # (2(S+1), 4d): input part of the gates
+        self.hh = np.ascontiguousarray(w_hh.T)  # (d, 4d)
+        w1, b1 = w["out.0.weight"], w["out.0.bias"]  # (d, 2d): [h_prev, question] -> hidden
+        self.h_hidden = np.ascontiguousarray(w1[:, :d].T)  # (d, d)
+        self.question_hidden = w["skill_emb.weight"] @ w1[:, d:].T + b1  # (S+1, d)
+        self.w2, self.b2 = w["out.3.weight"][0], float(w["out.3.bias"][0])  # (d,), scalar
+        self.h0 = w["h0"].reshape(d)  # (d,) the "no history yet" readout state
+        if cfg.items:
+            self.mu = w["item_difficulty.weight"][:, 0]  # (I+1,)
+            self.answer_variation_gates = w["item_answer_variation.weight"] @ w_ih.T  # (2(S+1), 4d)
+            self.skill_variation_hidden = w["skill_variation.weight"] @ w1[:, d:].T  # (S+1, d)
+
+    def step(self, h: np.ndarray | None, c: np.ndarray | None, skill: int, item: int,
+             correct: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The LSTM state after one more answer; (h, c) = (None, None) before the first."""
+        a = 2 * skill + int(correct)
+        gates = self.answer_gates[a].copy()  # (4d,)
+        if self.items:
+            gates += self.mu[item] * self.answer_variation_gates[a]
+        if h is not None and c is not None:
+            gates += h @ self.hh
+        d = self.dim
+        i, f, o = _sigmoid(gates[:d]), _sigmoid(gates[d:2 * d]), _sigmoid(gates[3 * d:])
+        c_new = i * np.tanh(gates[2 * d:3 * d]) + (f * c if c is not None else 0.0)
+        h_new = o * np.tanh(c_new)
+        return h_new.astype(np.float32), c_new.astype(np.float32)
+
+    def logits(self, h: np.ndarray | None, skill: int, items: np.ndarray) -> np.ndarray:
+        """(n,) logits of the next answer on one skill, for each of n candidate item indices."""
+        base = (self.h0 if h is None else h) @ self.h_hidden + self.question_hidden[skill]  # (d,)
+        if not self.items:
+            return np.full(len(items), float(np.maximum(base, 0.0) @ self.w2 + self.b2))
+        mu = self.mu[items]  # (n,)
+        hidden = np.maximum(base + mu[:, None] * self.skill_variation_hidden[skill], 0.0)  # (n, d)
+        return np.asarray(hidden @ self.w2 + self.b2 - mu)

@@ -3,27 +3,36 @@
     online = load_online("var/learner_model/current.pt")     # any fitted model file (learner_model.models)
     blob = online.update(blob, concept, item, correct)       # after each graded answer
     p = online.predict(blob, concept, item)                   # P(next answer correct) for a candidate item
+    ps = online.predict_many(blob, concept, items)            # the same for every candidate item of a concept
 
 `concept` and `item` are the integer ids the model was fitted on (the tutor fits on its own primary keys); ids the
 model never saw fall back to its "unseen" row. A blob of None or "" is a new student. Each model family has its own
 state: BKT keeps P(known) per concept (the `KnowledgeState` blob of `learner_model/knowledge.py`), Rasch-Elo a Gaussian
-belief per ability, PFA/Best-LR its counters, and the sequence models (DKT, AKT) the last window of answers, replayed
-through the network at each prediction. This module knows nothing of Django or storage.
+belief per ability, PFA/Best-LR its counters, DKT its LSTM state (h, c) plus the last window of answers (so that a
+refitted model rebuilds the state instead of discarding it), and AKT the last window of answers, replayed through the
+attention network at each prediction (AKT has no recurrent state to carry: its online form is the replay).
+
+A blob written by an older version of this module, or by another family of model, raises ValueError: the caller
+then starts that student's state afresh. This module knows nothing of Django or storage.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import math
-from collections.abc import Callable
+import struct
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from learner_model.bkt import BKTModel
-from learner_model.data import Interactions
+from learner_model.data import IdMap, Interactions
+from learner_model.dkt import DKT, DKTCell
 from learner_model.ensemble import StackedKTModel
 from learner_model.irt import RaschEloModel
 from learner_model.knowledge import BKTParams, KnowledgeState, observe
@@ -39,13 +48,21 @@ from learner_model.pfa import (
 )
 from learner_model.seqtrain import SequenceKTModel
 
-BLOB_VERSION = 1
+BLOB_VERSION = 1  # JSON blobs (Rasch-Elo, PFA/Best-LR, stacked) and the AKT history blob
+DKT_BLOB_VERSION = 2  # the DKT state blob (version 1 was the replayed history, now AKT's only)
 
 
 class OnlineModel(Protocol):
+    """What the tutor calls. The online classes below subclass it explicitly to inherit `predict_many`."""
+
     def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str: ...
 
     def predict(self, state: str | None, concept: int, item: int | None) -> float: ...
+
+    def predict_many(self, state: str | None, concept: int, items: Sequence[int | None]) -> np.ndarray:
+        """(n,) P(correct) of the next answer for each candidate item of one concept (one call per item here;
+        models that can batch override it)."""
+        return np.array([self.predict(state, concept, item) for item in items], float)
 
 
 def _sigmoid(x: float) -> float:
@@ -65,7 +82,7 @@ def _dump_json(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-class BKTOnline:
+class BKTOnline(OnlineModel):
     """BKT as the tutor's `KnowledgeState`; item-level guess/slip where the model has them."""
 
     def __init__(self, model: BKTModel) -> None:
@@ -107,7 +124,7 @@ class BKTOnline:
         return bkt_p_correct(ks.mastery(str(concept), params), params)
 
 
-class RaschEloOnline:
+class RaschEloOnline(OnlineModel):
     """Gaussian beliefs over the global and the concept's ability; state {"g": [mu, var], "k": {concept: ...}}."""
 
     def __init__(self, model: RaschEloModel) -> None:
@@ -134,7 +151,7 @@ class RaschEloOnline:
         return _dump_json(data)
 
 
-class LogisticOnline:
+class LogisticOnline(OnlineModel):
     """PFA / Best-LR counters, mirroring `learner_model.pfa.features` answer by answer. State:
     "a": [successes, failures, last RECENT_ALL answers as '0'/'1' (newest last), last concept, run length on it,
           sum of residuals (answer - skill base rate), the last RECENT_ABILITY residuals]
@@ -204,9 +221,107 @@ class LogisticOnline:
         return _dump_json(data)
 
 
-class HistoryOnline:
-    """Sequence models: the state is the student's last `window - 1` answers (int32 triples, base64); a
-    prediction replays them with the candidate question through the network."""
+class DKTOnline(OnlineModel):
+    """DKT carrying its LSTM state: an update is one LSTM step, a prediction one readout (`learner_model.dkt.DKTCell`).
+
+    The LSTM runs over the student's whole history without restarting; the batch model (`SequenceKTModel.predict`)
+    cuts histories into windows of `window` answers as the evaluation protocols do, so the two agree on the first
+    window and the online form remembers further back after it.
+
+    Blob: base64 of, little-endian,
+        header   version (u8, 2), b"D", model fingerprint (u32), answers seen (u32)
+        state    h, c (float32, dim each), absent before the first answer
+        history  the last window - 1 answers as int32 pairs (concept, 2 * item + correct), item -1 = none
+    The fingerprint (crc32 of the weights and id maps) tells whether the state came from this very network; when
+    the model was refitted since, the state is rebuilt by replaying the history through the new network (once).
+    """
+
+    _HEADER = struct.Struct("<BcII")
+
+    def __init__(self, model: SequenceKTModel) -> None:
+        if not isinstance(model.net, DKT):
+            raise ValueError(f"DKTOnline needs a fitted DKT network, got {type(model.net).__name__}")
+        self.cell = DKTCell(model.net)
+        self.keep = model.train_config.window - 1
+        self._skill_index = self._index(model.skills)
+        self._item_index = self._index(model.items) if self.cell.items and len(model.items.known) else {}
+        self._spare_skill = model.skills.size  # network index of skills unseen in training
+        self._spare_item = model.items.size if self._item_index else 1
+        digest = zlib.crc32(np.asarray(model.skills.known, np.int64).tobytes())
+        digest = zlib.crc32(np.asarray(model.items.known, np.int64).tobytes(), digest)
+        for tensor in model.net.state_dict().values():
+            digest = zlib.crc32(tensor.detach().float().numpy().tobytes(), digest)
+        self.fingerprint = digest
+
+    @staticmethod
+    def _index(ids: IdMap) -> dict[int, int]:
+        return {int(raw): row + 1 for row, raw in enumerate(ids.known)}  # network rows: 0 = padding
+
+    def _skill(self, concept: int) -> int:
+        return self._skill_index.get(concept, self._spare_skill)
+
+    def _item(self, item: int | None) -> int:
+        if not self._item_index:
+            return 1
+        return self._spare_item if item is None else self._item_index.get(item, self._spare_item)
+
+    def _decode(self, state: str | None) -> tuple[np.ndarray | None, np.ndarray | None, int, np.ndarray]:
+        """h, c (None before the first answer), answers seen, history (k, 2)."""
+        if not state:
+            return None, None, 0, np.zeros((0, 2), np.int32)
+        try:
+            raw = base64.b64decode(state, validate=True)
+            version, kind, fingerprint, seen = self._HEADER.unpack_from(raw)
+        except (binascii.Error, struct.error):
+            raise ValueError("not a DKT online state blob (another model family's, or corrupt)") from None
+        if version != DKT_BLOB_VERSION or kind != b"D":
+            raise ValueError(f"DKT online state blob has version {version} kind {kind!r}, expected "
+                             f"{DKT_BLOB_VERSION} b'D' (written by an older version or another model)")
+        d = self.cell.dim
+        at = self._HEADER.size
+        h = c = None
+        if seen:
+            if len(raw) < at + 8 * d:
+                raise ValueError(f"DKT online state blob holds a state narrower than this model's ({d})")
+            h = np.frombuffer(raw, np.float32, d, at)
+            c = np.frombuffer(raw, np.float32, d, at + 4 * d)
+            at += 8 * d
+        if (len(raw) - at) % 8:
+            raise ValueError("DKT online state blob is truncated")
+        history = np.frombuffer(raw, np.int32, offset=at).reshape(-1, 2)
+        if seen and fingerprint != self.fingerprint:
+            h, c = self._replay(history)  # another network wrote this state: rebuild it from the answers
+        return h, c, seen, history
+
+    def _replay(self, history: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        h = c = None
+        for concept, packed in history.tolist():
+            item = packed >> 1  # floor division: -1 (no item) packs to -2 or -1
+            h, c = self.cell.step(h, c, self._skill(concept), self._item(None if item < 0 else item), bool(packed & 1))
+        return h, c
+
+    def _encode(self, h: np.ndarray, c: np.ndarray, seen: int, history: np.ndarray) -> str:
+        raw = self._HEADER.pack(DKT_BLOB_VERSION, b"D", self.fingerprint, seen) + h.tobytes() + c.tobytes()
+        return base64.b64encode(raw + history.astype(np.int32).tobytes()).decode("ascii")
+
+    def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
+        h, c, seen, history = self._decode(state)
+        h, c = self.cell.step(h, c, self._skill(concept), self._item(item), correct)
+        row = np.array([[concept, 2 * (-1 if item is None else item) + int(correct)]], np.int32)
+        return self._encode(h, c, seen + 1, np.concatenate([history, row])[-self.keep:])
+
+    def predict(self, state: str | None, concept: int, item: int | None) -> float:
+        return float(self.predict_many(state, concept, [item])[0])
+
+    def predict_many(self, state: str | None, concept: int, items: Sequence[int | None]) -> np.ndarray:
+        h = self._decode(state)[0]
+        logits = self.cell.logits(h, self._skill(concept), np.array([self._item(i) for i in items], np.int64))
+        return np.asarray(1.0 / (1.0 + np.exp(-logits)))
+
+
+class HistoryOnline(OnlineModel):
+    """AKT: the state is the student's last `window - 1` answers (int32 triples, base64); a prediction replays them
+    with the candidate question through the network. Attention over the history has no recurrent state to carry."""
 
     def __init__(self, model: SequenceKTModel) -> None:
         self.model = model
@@ -216,9 +331,13 @@ class HistoryOnline:
     def _decode(state: str | None) -> np.ndarray:
         if not state:
             return np.zeros((0, 3), np.int32)
-        raw = base64.b64decode(state)
-        if raw[:1] != bytes([BLOB_VERSION]):
-            raise ValueError(f"sequence state blob has version {raw[:1]!r}, expected {BLOB_VERSION}")
+        try:
+            raw = base64.b64decode(state, validate=True)
+        except binascii.Error:
+            raise ValueError("not an AKT online state blob (another model family's, or corrupt)") from None
+        if raw[:1] != bytes([BLOB_VERSION]) or (len(raw) - 1) % 12:
+            raise ValueError(f"AKT online state blob has version {raw[:1]!r} or a length not of answers, expected "
+                             f"version {BLOB_VERSION}")
         return np.frombuffer(raw[1:], np.int32).reshape(-1, 3)
 
     @staticmethod
@@ -236,19 +355,24 @@ class HistoryOnline:
         return float(self.model.predict(log)[-1])
 
 
-class StackedOnline:
+class StackedOnline(OnlineModel):
     """Both members' states in one blob: {"lr": ..., "seq": ...}."""
 
     def __init__(self, model: StackedKTModel) -> None:
         self.model = model
         self.lr = LogisticOnline(model.lr)
-        self.seq = HistoryOnline(model.seq)
+        self.seq = DKTOnline(model.seq)
 
     def predict(self, state: str | None, concept: int, item: int | None) -> float:
         data = _load_json(state)
         p_lr = self.lr.predict(data.get("lr"), concept, item)
         p_seq = self.seq.predict(data.get("seq"), concept, item)
         return float(self.model.combine(p_lr, p_seq))
+
+    def predict_many(self, state: str | None, concept: int, items: Sequence[int | None]) -> np.ndarray:
+        data = _load_json(state)
+        p_lr = self.lr.predict_many(data.get("lr"), concept, items)
+        return self.model.combine(p_lr, self.seq.predict_many(data.get("seq"), concept, items))
 
     def update(self, state: str | None, concept: int, item: int | None, correct: bool) -> str:
         data = _load_json(state)
@@ -257,9 +381,13 @@ class StackedOnline:
         return _dump_json(data)
 
 
+def _sequence_online(model: SequenceKTModel) -> OnlineModel:
+    return DKTOnline(model) if isinstance(model.net, DKT) else HistoryOnline(model)
+
+
 ONLINE: dict[type, Callable[[Any], OnlineModel]] = {
     BKTModel: BKTOnline, RaschEloModel: RaschEloOnline, LogisticKTModel: LogisticOnline,
-    SequenceKTModel: HistoryOnline, StackedKTModel: StackedOnline,
+    SequenceKTModel: _sequence_online, StackedKTModel: StackedOnline,
 }
 
 

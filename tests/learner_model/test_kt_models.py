@@ -12,6 +12,7 @@ from learner_model.data import Interactions
 from learner_model.models import MODELS, UnknownModel, get_model, load_model, save_model
 from learner_model.online import online_for
 from learner_model.seqtrain import TrainConfig
+from tests.learner_model.test_online import replay
 
 NEURAL = ("dkt", "dkt-rasch", "akt", "best-lr+dkt")
 
@@ -83,15 +84,9 @@ def test_online_form_agrees_with_batch_prediction(name: str) -> None:
     model = make(name)
     model.fit(train)  # type: ignore[attr-defined]
     batch = model.predict(test)  # type: ignore[attr-defined]
-    online = online_for(model)  # type: ignore[arg-type]
-    blobs: dict[int, str | None] = {}
-    got = []
-    for i in range(len(test)):
-        s, k, item = int(test.student[i]), int(test.skill[i]), int(test.item[i])
-        got.append(online.predict(blobs.get(s), k, item))
-        blobs[s] = online.update(blobs.get(s), k, item, bool(test.correct[i]))
-    # sequence models replay the last window only: compare where the history fits in it
+    got, blobs = replay(online_for(model), test)  # type: ignore[arg-type]
+    # the batch sequence models restart at each window of 50: compare where the history fits in the first one
     n = 49 if name in NEURAL else len(test)
     first_rows = test.position() < n
-    np.testing.assert_allclose(np.array(got)[first_rows], batch[first_rows], atol=1e-5)
+    np.testing.assert_allclose(got[first_rows], batch[first_rows], atol=1e-5)
     assert all(len(b or "") < 4000 for b in blobs.values())
