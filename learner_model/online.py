@@ -319,6 +319,9 @@ class DKTOnline(OnlineModel):
         return np.asarray(1.0 / (1.0 + np.exp(-logits)))
 
 
+_UNSEEN_ITEM = 2**62  # an item id no model is fitted on
+
+
 class HistoryOnline(OnlineModel):
     """AKT: the state is the student's last `window - 1` answers (int32 triples, base64); a prediction replays them
     with the candidate question through the network. Attention over the history has no recurrent state to carry."""
@@ -350,9 +353,17 @@ class HistoryOnline(OnlineModel):
         return self._encode(np.concatenate([history, row])[-self.keep:])
 
     def predict(self, state: str | None, concept: int, item: int | None) -> float:
-        h = np.concatenate([self._decode(state), [[concept, -1 if item is None else item, 0]]]).astype(np.int64)
-        log = Interactions(np.zeros(len(h), np.int64), h[:, 0], h[:, 1], h[:, 2].astype(np.int8))
-        return float(self.model.predict(log)[-1])
+        return float(self.predict_many(state, concept, [item])[0])
+
+    def predict_many(self, state: str | None, concept: int, items: Sequence[int | None]) -> np.ndarray:
+        """One batch of n sequences, the history followed by each candidate: one forward pass for all of them."""
+        history = self._decode(state).astype(np.int64)  # (k, 3)
+        n, k = len(items), len(history)
+        candidates = np.array([[concept, -1 if i is None else i, 0] for i in items], np.int64)  # (n, 3)
+        rows = np.concatenate([np.broadcast_to(history, (n, k, 3)), candidates[:, None, :]], axis=1).reshape(-1, 3)
+        rows[rows[:, 1] < 0, 1] = _UNSEEN_ITEM  # no item: the spare row, without turning items off for the batch
+        log = Interactions(np.repeat(np.arange(n), k + 1), rows[:, 0], rows[:, 1], rows[:, 2].astype(np.int8))
+        return np.asarray(self.model.predict(log).reshape(n, k + 1)[:, -1])
 
 
 class StackedOnline(OnlineModel):

@@ -76,6 +76,18 @@ def test_predict_many_scores_every_candidate_item_as_predict_does(dkt: SequenceK
     np.testing.assert_allclose(many, [online.predict(blob, 1, i) for i in candidates], atol=1e-7)
 
 
+def test_akt_scores_all_candidates_in_one_replay_as_one_at_a_time() -> None:
+    akt = get_model("akt", train_config=TrainConfig(max_epochs=1, batch_size=16, threads=1, window=WINDOW), dim=16)
+    akt.fit(long_log(30, 20, seed=5))  # type: ignore[attr-defined]
+    online = online_for(akt)
+    blob = None
+    for item, correct in [(3, True), (9, False), (10, True)]:
+        blob = online.update(blob, item // 8, item, correct)
+    candidates = [8, 9, 15, 999, None]
+    np.testing.assert_allclose(online.predict_many(blob, 1, candidates),
+                               [online.predict(blob, 1, i) for i in candidates], atol=1e-6)
+
+
 def test_a_refitted_dkt_rebuilds_the_state_from_the_stored_answers(dkt: SequenceKTModel) -> None:
     answers = long_log(1, WINDOW - 5, seed=2)  # fits in the stored history: the rebuilt state is exact
     old_blob = replay(online_for(dkt), answers)[1][0]  # type: ignore[arg-type]
