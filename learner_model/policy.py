@@ -162,7 +162,7 @@ class Predictor(Protocol):
 
     version: int
 
-    def predict(self, state: str | None, concept: str, item: str) -> float: ...
+    def predict_many(self, state: str | None, concept: str, items: Sequence[str]) -> Sequence[float]: ...
 
     def update(self, state: str | None, concept: str, item: str, correct: bool) -> str: ...
 
@@ -180,8 +180,9 @@ class LearnedPredictor:
     concept_ids: Mapping[str, int]
     version: int
 
-    def predict(self, state: str | None, concept: str, item: str) -> float:
-        return self.model.predict(state, self.concept_ids.get(concept, -1), int(item))
+    def predict_many(self, state: str | None, concept: str, items: Sequence[str]) -> Sequence[float]:
+        return [float(p) for p in self.model.predict_many(state, self.concept_ids.get(concept, -1),
+                                                          [int(i) for i in items])]
 
     def update(self, state: str | None, concept: str, item: str, correct: bool) -> str:
         return self.model.update(state, self.concept_ids.get(concept, -1), int(item), correct)
@@ -239,12 +240,16 @@ class _MasteryLearning:
         self.rng = random.Random(seed)
         self.predictor = predictor
 
-    def _predict(self, state: LearnerState, concept: str, item: ItemChoice, p_known: float) -> float:
-        """P(correct) on `item`: the learned predictor's when there is one, else BKT's through its difficulty."""
+    def _predictions(self, state: LearnerState, concept: str, p_known: float) -> dict[str, float]:
+        """P(correct) on each item of `concept`: the learned predictor's when there is one (one batched call),
+        else BKT's through each item's difficulty."""
+        items = self.course.items_by_concept[concept]
         if self.predictor is not None:  # a state written by another model version is not this model's to read
             blob = state.model if state.model_version == self.predictor.version else None
-            return self.predictor.predict(blob, concept, item.id)
-        return p_correct(p_known, self.course.params[concept], item.difficulty)
+            return dict(zip((i.id for i in items),
+                            self.predictor.predict_many(blob, concept, [i.id for i in items]), strict=True))
+        params = self.course.params[concept]
+        return {i.id: p_correct(p_known, params, i.difficulty) for i in items}
 
     def _p_known(self, state: LearnerState, slug: str) -> float:
         return state.knowledge.mastery(slug, self.course.params[slug])
@@ -261,12 +266,13 @@ class _MasteryLearning:
         """(kind, concept, reason), or None when every concept is mastered and nothing is due."""
         raise NotImplementedError
 
-    def _choose_item(self, state: LearnerState, concept: str, p_known: float) -> tuple[str, float, bool]:
+    def _choose_item(self, state: LearnerState, concept: str, p_known: float,
+                     predictions: Mapping[str, float]) -> tuple[str, float, bool]:
         """A random item the student has not just seen (the baselines' rule)."""
         items = self.course.items_by_concept[concept]
         fresh = [i for i in items if i.id not in state.recent] or list(items)
         item = self.rng.choice(fresh)
-        p = self._predict(state, concept, item, p_known)
+        p = predictions[item.id]
         lo, hi = self.settings.band
         return item.id, p, lo <= p <= hi
 
@@ -288,10 +294,10 @@ class _MasteryLearning:
             choice = ("review", concept, f"Extra practice on {self.course.titles[concept]}, your least secure concept.")
         kind, concept, reason = choice
         p_known = self._effective_p_known(state, concept, now)
-        item, p, in_band = self._choose_item(state, concept, p_known)
+        predictions = self._predictions(state, concept, p_known)
+        item, p, in_band = self._choose_item(state, concept, p_known, predictions)
         lo, hi = self.settings.band
-        possible = in_band or any(lo <= self._predict(state, concept, i, p_known) <= hi
-                                  for i in self.course.items_by_concept[concept])
+        possible = in_band or any(lo <= q <= hi for q in predictions.values())
         return Step(kind, concept, item, p, in_band, reason, possible)
 
     def record(self, state: LearnerState, step: Step, correct: bool, now: datetime, *,
@@ -368,9 +374,10 @@ class TutorPolicy(_MasteryLearning):
         return (f"Keep going with {self.course.titles[concept]}: about {pct}% sure you have it, practice stops at "
                 f"{round(100 * self.settings.mastery)}%.")
 
-    def _choose_item(self, state: LearnerState, concept: str, p_known: float) -> tuple[str, float, bool]:
+    def _choose_item(self, state: LearnerState, concept: str, p_known: float,
+                     predictions: Mapping[str, float]) -> tuple[str, float, bool]:
         def predict(item: ItemChoice) -> float:
-            return self._predict(state, concept, item, p_known)
+            return predictions[item.id]
 
         items, params = self.course.items_by_concept[concept], self.course.params[concept]
         decision = choose_item(items, p_known, params, band=self.settings.band, exclude=frozenset(state.recent),

@@ -197,8 +197,8 @@ class _TableModel:
     def __init__(self, table: dict[str, float]) -> None:
         self.table = table
 
-    def predict(self, state: str | None, concept: str, item: str) -> float:
-        return self.table[item]
+    def predict_many(self, state: str | None, concept: str, items: list[str]) -> list[float]:
+        return [self.table[i] for i in items]
 
     def update(self, state: str | None, concept: str, item: str, correct: bool) -> str:
         return (state or "") + ("1" if correct else "0")

@@ -47,7 +47,7 @@ def test_the_practice_item_is_predicted_by_the_refitted_model(alice, refitted):
     predictor = course_predictor(refitted)
     extra = _policy_extra(alice, refitted)
     assert predictor is not None and extra["model_version"] == 1
-    expected = predictor.predict(extra["model"], session.concept.slug, str(session.item_id))
+    [expected] = predictor.predict_many(extra["model"], session.concept.slug, [str(session.item_id)])
     assert session.item_p_correct == pytest.approx(expected)
 
 
