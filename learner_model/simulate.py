@@ -97,6 +97,9 @@ class PopulationParams:
         return cls(p_init=tuple(q["p_init"]), p_learn=tuple(q["p_learn"]), p_guess=tuple(q["p_guess"]),
                    p_slip=tuple(q["p_slip"]), ability_sd=float(data.get("ability_sd", 0.8)),
                    item_difficulty_sd=float(data.get("item_difficulty_sd", 0.7)),
+                   leak=float(data.get("leak", 0.15)),
+                   prereq_learn_factor=float(data.get("prereq_learn_factor", 0.3)),
+                   prereq_answer_penalty=float(data.get("prereq_answer_penalty", 1.0)),
                    item_banks=tuple(tuple(float(x) for x in b) for b in data.get("item_banks", ())),
                    source=str(data.get("source", "unknown")))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -61,9 +62,13 @@ def test_simulation_ends_when_the_hidden_state_has_learned_everything(world) -> 
     assert np.all(np.diff(result.learned_curve) >= -1e-6)
 
 
+# strong prerequisite effects (the simulator's earlier assumption): the fitted ones are too small to test the mechanism
+STRONG = replace(PopulationParams.load(), leak=0.15, prereq_learn_factor=0.3, prereq_answer_penalty=1.0)
+
+
 def test_knowledge_at_enrolment_follows_the_graph() -> None:
-    course = make_course(30, seed=5)
-    population = make_population(course, 3000, seed=6)
+    course = make_course(30, seed=5, population=STRONG)
+    population = make_population(course, 3000, seed=6, population=STRONG)
     known, mask = population.known0, population.prereq_mask
     with_prereqs, without = [], []
     for c in range(len(course.nodes)):
@@ -76,9 +81,9 @@ def test_knowledge_at_enrolment_follows_the_graph() -> None:
 
 
 def test_unlearned_prerequisites_slow_learning_and_worsen_answers() -> None:
-    course = make_course(10, seed=11)
+    course = make_course(10, seed=11, population=STRONG)
     child = next(i for i, n in enumerate(course.nodes) if n.prerequisites)
-    population = make_population(course, 4000, seed=12)
+    population = make_population(course, 4000, seed=12, population=STRONG)
     population.known0[:] = False
     rates, accuracy = [], []
     for prereqs_learned in (True, False):
@@ -117,6 +122,17 @@ def test_the_population_file_is_fitted_and_loads() -> None:
         assert len(values) == 11 and list(values) == sorted(values)
         assert 0.0 <= values[0] and values[-1] <= 1.0
     assert data["provisional"] is False, "run benchmarks/fit_sim_population.py to fit the population"
+    assert "assumed" not in data["prerequisite_fit"], "the committed population fits its prerequisite effects"
+    assert 0.0 < params.leak <= 1.0 and 0.0 < params.prereq_learn_factor <= 1.0 and params.prereq_answer_penalty >= 0
+    assert params.item_banks and all(list(b) == sorted(b) for b in params.item_banks)
+
+
+def test_a_concept_takes_its_item_difficulties_from_a_real_skill() -> None:
+    params = PopulationParams.load()
+    course = make_course(5, seed=1, items_per_concept=11, difficulty_noise=0.0)
+    for node in course.nodes:
+        ladder = sorted(course.true_difficulty[i.id] for i in course.items if i.concept == node.slug)
+        assert any(ladder == pytest.approx(list(bank)) for bank in params.item_banks)
 
 
 @pytest.mark.slow
@@ -134,4 +150,7 @@ def test_the_committed_population_is_what_the_fit_script_produces(tmp_path) -> N
         assert fitted["quantiles"][name] == pytest.approx(values, abs=1e-3)
     assert fitted["ability_sd"] == pytest.approx(committed["ability_sd"], abs=1e-3)
     assert fitted["item_difficulty_sd"] == pytest.approx(committed["item_difficulty_sd"], abs=1e-3)
+    for name in ("leak", "prereq_learn_factor", "prereq_answer_penalty"):
+        assert fitted[name] == pytest.approx(committed[name], abs=0.01)
+    np.testing.assert_allclose(np.array(fitted["item_banks"]), np.array(committed["item_banks"]), atol=0.01)
 
