@@ -105,7 +105,8 @@ class DKTCell:
         if h is not None and c is not None:
             gates += h @ self.hh
         d = self.dim
-        i, f, o = _sigmoid(gates[:d]), _sigmoid(gates[d:2 * d]), _sigmoid(gates[3 * d:])
+        sig = _sigmoid(gates)  # the i, f and o gates; g (the third quarter) goes through tanh instead
+        i, f, o = sig[:d], sig[d:2 * d], sig[3 * d:]
         c_new = i * np.tanh(gates[2 * d:3 * d]) + (f * c if c is not None else 0.0)
         h_new = o * np.tanh(c_new)
         return h_new.astype(np.float32), c_new.astype(np.float32)
