@@ -11,10 +11,14 @@ worker-kill   answers sent as offline batches (POST /api/learn/<course>/answers)
               GET /api/learn/<course>/answers?ids=... lists it as stored, and re-POSTs (same client_id) those
               still missing once --resend-after-s (doubled each round, up to 4x) have passed since it last
               sent them and as long since any of its answers was newly listed as stored, at most
-              --resend-rounds times. Lost: an answer accepted (202) and still not stored when its client gave
-              up (every round used, or --drain-s after its last batch). --drop-queued N deletes N queued
-              messages outright, so the resend path is exercised even in a run where kombu loses none. Applied twice: the knowledge state counted an answer
-              more than once (its per-concept attempt counters exceed the stored attempts).
+              --resend-rounds times; it gives up after --drain-s with none newly stored.
+              Lost: an answer accepted (202) and never stored, neither before its client gave up nor once the
+              queue has drained after that (a minute at most). Resent counts answers that were only late (the
+              client cannot tell late from lost); resent_when_broker_empty, those resent while the broker held
+              no message at all, whose original was certainly gone. --drop-queued N deletes N queued messages
+              outright, so the resend path is exercised even in a run where kombu loses none.
+              Applied twice: the knowledge state counted an answer more than once (its per-concept attempt
+              counters exceed the stored attempts).
               The broker's visibility timeout is set to --visibility-s, deliberately: longer than any answer
               task, short enough that a message held by a killed worker comes back within the run.
 socket-drop   students' sockets are cut (TCP abort) in the middle of the streamed explanation and right after
@@ -169,6 +173,7 @@ def run_worker_kill(*, answers: int = 10000, students: int = 50, batch: int = 50
         resent_ids: set[str] = set()
         send_ends: list[float] = []
         dropped: list[str] = []  # answers whose queued message this run deleted (--drop-queued)
+        drops_left = list(range(drop_queued))
         kills = 0
         stop = threading.Event()
 
@@ -230,12 +235,12 @@ def run_worker_kill(*, answers: int = 10000, students: int = 50, batch: int = 50
                 left -= n
                 await asyncio.sleep(rng.uniform(0.05, 0.3))
             send_ends.append(time.monotonic())
-            if len(dropped) < drop_queued and (lost_message := await asyncio.to_thread(
-                    _drop_newest_message, stack.redis_url)) is not None:
-                dropped.append(lost_message)
-            deadline = time.monotonic() + drain_s
+            if drops_left:
+                drops_left.pop()  # before the await: clients finishing together must not all take the last turn
+                if (lost_message := await asyncio.to_thread(_drop_newest_message, stack.redis_url)) is not None:
+                    dropped.append(lost_message)
             last_arrival = time.monotonic()
-            while pending and time.monotonic() < deadline:
+            while pending and time.monotonic() - last_arrival < drain_s:  # give up after drain_s with nothing new
                 await asyncio.sleep(poll_s)
                 # Asked before the status check: if the broker held nothing then, a missing answer's message is gone.
                 broker_empty = not await asyncio.to_thread(_broker_holds_messages, stack.redis_url)
@@ -277,6 +282,10 @@ def run_worker_kill(*, answers: int = 10000, students: int = 50, batch: int = 50
         asyncio.run(drive())  # sending, then each client's status checks and resends; workers die throughout
         stop.set()
         thread.join(timeout=30)
+        # A client that gave up may have left answers still queued: they are late, not lost, once stored.
+        settle = time.monotonic() + 60
+        while time.monotonic() < settle and _broker_holds_messages(stack.redis_url):
+            time.sleep(1)
         stored = _stored_client_ids()
         return {"scenario": "worker-kill", "answers_sent": len(sent), "stored": len(sent & stored),
                 "lost": len(sent - stored), "client_gave_up": len(gave_up), "resent": counts["resent"],
@@ -636,7 +645,8 @@ def main() -> None:
     p.add_argument("--students", type=int, default=50)
     p.add_argument("--kill-every", type=float, default=30)
     p.add_argument("--visibility-s", type=int, default=20)
-    p.add_argument("--drain-s", type=float, default=240, help="how long a client checks and resends, at most")
+    p.add_argument("--drain-s", type=float, default=240,
+                   help="a client gives up after this long with none of its answers newly stored")
     p.add_argument("--resend-after-s", type=float, default=None, help="default: twice --visibility-s")
     p.add_argument("--resend-rounds", type=int, default=5)
     p.add_argument("--poll-s", type=float, default=2)
