@@ -6,6 +6,7 @@ browser by the vendored KaTeX. nh3 removes anything executable after rendering.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -43,7 +44,14 @@ def render_markdown(text: str, *, asset_base: str | None = None) -> str:
     `asset_base` (e.g. "/media/courses/algebra/") resolves relative image paths such as figures/p1/fig.gif,
     which is how course folders reference their own files.
     """
-    raw = _md.render(text or "")
+    return _render(text or "", asset_base)
+
+
+# The output depends only on the arguments, so the same prompt, hint or lesson is rendered once per process, not
+# on every stage a student is shown (rendering was ~15% of a stage's time); an edited text is a new key.
+@functools.lru_cache(maxsize=4096)
+def _render(text: str, asset_base: str | None) -> str:
+    raw = _md.render(text)
 
     def resolve(tag: str, attribute: str, value: str) -> str | None:
         if asset_base and tag == "img" and attribute == "src" and not _ABSOLUTE.match(value):

@@ -7,11 +7,14 @@ JSON (its fields plus HEADERS) and swaps every element we send into the element 
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -32,6 +35,22 @@ from tutor.streaming import relay
 log = logging.getLogger(__name__)
 
 
+@functools.cache
+def db_pool() -> ThreadPoolExecutor:
+    """Threads for the consumers' database work, sized by TUTOR_DB_THREADS; each keeps its own connection.
+
+    Channels' `database_sync_to_async` runs every call of a process on one thread (thread_sensitive), so one
+    student's answer waited for everyone else's: 88% of the load test's busy samples were that queue."""
+    return ThreadPoolExecutor(max_workers=settings.TUTOR_DB_THREADS, thread_name_prefix="tutor-db")
+
+
+def db(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` as a coroutine function run on `db_pool()`. Channels' wrapper closes unusable or expired
+    connections before and after each call (`close_old_connections`), as it does on its own thread; a student's
+    calls still run one after another, since a consumer awaits each before it reads the next message."""
+    return database_sync_to_async(fn, thread_sensitive=False, executor=db_pool())
+
+
 class CourseConsumer(AsyncJsonWebsocketConsumer):
     """A socket scoped to one course of the URL: anonymous visitors are closed with 4401, outsiders with 4403."""
 
@@ -43,7 +62,7 @@ class CourseConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        course = await database_sync_to_async(self._enrolled_course)(self.scope["url_route"]["kwargs"]["slug"])
+        course = await db(self._enrolled_course)(self.scope["url_route"]["kwargs"]["slug"])
         if course is None:
             await self.close(code=4403)
             return
@@ -62,8 +81,7 @@ class SessionConsumer(CourseConsumer):
     stream_cancel: threading.Event | None = None
 
     async def connected(self) -> None:
-        session = await self._call(services.session_get)
-        await self._send_stage(session)
+        await self._act(services.session_get)
 
     def _enrolled_course(self, slug: str) -> Course | None:
         course = Course.objects.filter(slug=slug).first()
@@ -83,26 +101,23 @@ class SessionConsumer(CourseConsumer):
         started = time.perf_counter()
         try:
             if action == "guess":
-                session = await self._call(services.guess_record, client_id=_uuid(content.get("client_id")),
-                                           text=str(content.get("guess", "")))
-                await self._send_stage(session, started)
+                await self._act(services.guess_record, started, client_id=_uuid(content.get("client_id")),
+                                text=str(content.get("guess", "")))
             elif action == "practice":
                 self._stop_stream()
-                await self._send_stage(await self._call(services.practice_start, step=_uuid(content.get("step"))), started)
+                await self._act(services.practice_start, started, step=_uuid(content.get("step")))
             elif action == "hint":
-                shown = int(content.get("shown", -1))
-                await self._send_stage(await self._call(services.hint_reveal, shown=shown), started)
+                await self._act(services.hint_reveal, started, shown=int(content.get("shown", -1)))
             elif action == "answer":
                 if not await aratelimit_check(key=f"answers:{self.scope['user'].pk}",
                                               limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
                     raise services.SessionError("You're answering very fast: take a breath and try again in a minute.")
-                await self._call(services.attempt_record, client_id=_uuid(content.get("client_id")),
-                                 item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
-                await self._send_stage(await self._call(services.session_get), started)
+                await self._act(_answer, started, client_id=_uuid(content.get("client_id")),
+                                item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
             elif action == "skip_placement":
-                await self._send_stage(await self._call(services.placement_skip), started)
+                await self._act(services.placement_skip, started)
             elif action == "next":
-                await self._send_stage(await self._call(services.session_advance, step=_uuid(content.get("step"))), started)
+                await self._act(services.session_advance, started, step=_uuid(content.get("step")))
         except services.SessionError as exc:
             await self.send(text_data=render_to_string("tutor/partials/notice.html", {"message": str(exc)}))
         except (ValueError, TypeError):
@@ -115,11 +130,10 @@ class SessionConsumer(CourseConsumer):
             await self.send(text_data=render_to_string("tutor/partials/notice.html", {
                 "message": "The tutor lost its connection for a moment and did not save that. Please try again."}))
 
-    async def _call(self, service: Any, **kwargs: Any) -> Any:
-        return await database_sync_to_async(service)(user=self.scope["user"], course=self.course, **kwargs)
-
-    async def _send_stage(self, session: TutorSession, started: float | None = None) -> None:
-        text = await database_sync_to_async(self._render_stage)(session)
+    async def _act(self, service: Callable[..., TutorSession], started: float | None = None, **kwargs: Any) -> None:
+        """Call one service, render the stage it leads to and send it. Service and rendering run in one trip to a
+        database thread: each trip costs a thread hop and a connection health check (a round trip to PostgreSQL)."""
+        session, text = await db(self._serve)(service, **kwargs)
         if started is not None:
             # Server-side time of the action (services + rendering), for load tests; htmx ignores comments.
             text += f"<!-- server-timing: app;dur={(time.perf_counter() - started) * 1000:.2f} -->"
@@ -130,9 +144,10 @@ class SessionConsumer(CourseConsumer):
                 (self.stream_task is None or self.stream_task.done()):
             self._start_stream(session)
 
-    def _render_stage(self, session: TutorSession) -> str:
-        session.refresh_from_db()
-        return render_to_string("tutor/partials/stage.html", stage_context(session=session))
+    def _serve(self, service: Callable[..., TutorSession], **kwargs: Any) -> tuple[TutorSession, str]:
+        session = service(user=self.scope["user"], course=self.course, **kwargs)
+        # `session` is as the service saved it, with its concept, item, last attempt and course loaded: no reload.
+        return session, render_to_string("tutor/partials/stage.html", stage_context(session=session))
 
     # --- streaming the explanation ------------------------------------------------------------------
 
@@ -150,7 +165,7 @@ class SessionConsumer(CourseConsumer):
         self.stream_task = None
 
     async def _stream_explanation(self, session: TutorSession, cancel: threading.Event) -> None:
-        request = await database_sync_to_async(self._explanation_request)(session, cancel)
+        request = await db(self._explanation_request)(session, cancel)
         # Over the generation limit, the student still gets an explanation: the course's authored one.
         generate = await aratelimit_check(key=f"generate:{self.scope['user'].pk}",
                                           limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
@@ -163,7 +178,7 @@ class SessionConsumer(CourseConsumer):
         # The backend is wrapped with the authored fallback: a dead model server ends in course text, not an error.
         await relay(backend.stream(request), cancel=cancel, send=send, parts=parts)
         text = "".join(parts)
-        await database_sync_to_async(services.explanation_store)(
+        await db(services.explanation_store)(
             user=self.scope["user"], course=self.course, concept_id=session.concept_id, text=text)
         await self.send(text_data=render_to_string(
             "tutor/partials/explanation_done.html",
@@ -180,6 +195,12 @@ class SessionConsumer(CourseConsumer):
         guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
         return llm.explanation_request(concept=concept, known=known, shaky=shaky,
                                        guess=guess.text if guess else None, cancel=cancel)
+
+
+def _answer(*, user: Any, course: Course, **answer: Any) -> TutorSession:
+    """Record an answer and read the session it leaves (the feedback stage), for `_act`."""
+    services.attempt_record(user=user, course=course, **answer)
+    return services.session_get(user=user, course=course)
 
 
 def _uuid(value: Any) -> uuid.UUID:

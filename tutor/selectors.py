@@ -19,8 +19,12 @@ from tutor.services import bkt_params, course_mastery, item_variant
 
 
 def knowledge_state(*, user: AbstractBaseUser, course: Course) -> KnowledgeState:
-    record = KnowledgeRecord.objects.filter(user=user, course=course).first()
-    return KnowledgeState.from_blob(record.blob if record else "")
+    return _knowledge_state(user.pk, course.pk)
+
+
+def _knowledge_state(user_id: int, course_id: int) -> KnowledgeState:
+    blob = KnowledgeRecord.objects.filter(user_id=user_id, course_id=course_id).values_list("blob", flat=True).first()
+    return KnowledgeState.from_blob(blob or "")
 
 
 def stage_context(*, session: TutorSession) -> dict:
@@ -37,7 +41,7 @@ def stage_context(*, session: TutorSession) -> dict:
     }
     if concept is None:
         return ctx
-    state = knowledge_state(user=session.user, course=session.course)
+    state = _knowledge_state(session.user_id, session.course_id)  # by ids: the user row is not needed
     ctx["mastery"] = round(100 * state.mastery(concept.slug, bkt_params(concept)))
     ctx["mastery_target"] = round(100 * course_mastery(session.course))
     if session.phase == TutorSession.Phase.PAIN:
@@ -62,7 +66,9 @@ def stage_context(*, session: TutorSession) -> dict:
         attempt: Attempt = session.last_attempt
         ctx["attempt"] = attempt
         ctx["feedback_html"] = render_markdown(attempt.feedback) if attempt.feedback else ""
-        ctx["solution_html"] = render_markdown(attempt.item.solution) if attempt.item.solution else ""
+        # The attempt is on the item on screen (loaded with the session): no second fetch of the same row.
+        attempted = session.item if session.item and session.item.pk == attempt.item_id else attempt.item
+        ctx["solution_html"] = render_markdown(attempted.solution) if attempted.solution else ""
         ctx["mastered"] = (attempt.mastery_after or 0) >= course_mastery(session.course)
     return ctx
 

@@ -16,13 +16,18 @@ model version is replayed from their attempt log once, on the next load.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from redis.exceptions import RedisError
 
 from courses import selectors as course_selectors
 from courses.checking import CheckResult, check_answer
@@ -66,25 +71,93 @@ def course_mastery(course: Course) -> float:
     return float(course.settings.get("mastery_threshold", 0.95))
 
 
-_MODELS: dict[tuple, CourseModel] = {}
+log = logging.getLogger(__name__)
+
+_MODELS: dict[int, tuple[str, CourseModel]] = {}  # course id -> (content version it was built at, model)
+_VERSIONS: dict[int, tuple[float, str]] = {}  # course id -> (time.monotonic() when read from the cache, version)
+# How long a process trusts the content version it last read, so that an action costs no cache round trip either
+# (they were 14% of the busy time at 100 students). A change made in this process is seen at once (the receiver
+# below forgets the version); one made in another process within this many seconds.
+CONTENT_VERSION_TTL_S = 1.0
 
 
 def course_model(course: Course) -> CourseModel:
-    """Graph, published item bank and BKT parameters; cached per process until the course changes."""
-    key = (course.pk, course.updated_at, Item.objects.filter(concept__course=course).count(),
-           max(Item.objects.filter(concept__course=course).values_list("pk", flat=True), default=0))
-    model = _MODELS.get(key)
-    if model is None:
-        concepts = list(course.concepts.all())
-        items = []
-        for concept in concepts:
-            items.extend(course_selectors.item_choices(concept=concept))
-        model = CourseModel(graph=tuple(course_selectors.concept_graph(course=course)), items=tuple(items),
-                            params={c.slug: bkt_params(c) for c in concepts},
-                            settings=TeachingSettings.from_course(course.settings))
-        _MODELS.clear()  # one course at a time is plenty; a dict that never grows
-        _MODELS[key] = model
+    """Graph, published item bank and BKT parameters; cached per process until the course's content changes.
+
+    No query when nothing changed, and at most one cache read a second (`course_content_version`)."""
+    version = course_content_version(course.pk)  # read before the rows: a change committed meanwhile rebuilds again
+    cached = _MODELS.get(course.pk)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    concepts = list(course.concepts.all())
+    items = []
+    for concept in concepts:
+        items.extend(course_selectors.item_choices(concept=concept))
+    settings = Course.objects.values_list("settings", flat=True).get(pk=course.pk)  # the caller's row may be old
+    model = CourseModel(graph=tuple(course_selectors.concept_graph(course=course)), items=tuple(items),
+                        params={c.slug: bkt_params(c) for c in concepts},
+                        settings=TeachingSettings.from_course(settings))
+    _MODELS[course.pk] = (version, model)
     return model
+
+
+def _content_version_key(course_id: int) -> str:
+    return f"course-content-version:{course_id}"
+
+
+def course_content_version(course_id: int) -> str:
+    """A token that changes whenever the course's concepts, items, prerequisites or settings change (the signal
+    receivers below), shared by every process through the cache (Redis when REDIS_URL is set).
+
+    Item difficulty calibrated online (`item_calibrate`, a queryset update) does not change it: a process keeps
+    the difficulties it read until the content changes, as before. If the cache is unreachable the token is new
+    on every call, so the model is rebuilt from the database: slower, never stale."""
+    now = time.monotonic()
+    known = _VERSIONS.get(course_id)
+    if known is not None and now - known[0] < CONTENT_VERSION_TTL_S:
+        return known[1]
+    key = _content_version_key(course_id)
+    try:
+        version = cache.get(key)
+        if version is None:  # never changed since the cache started, or the cache lost it: start a token
+            cache.add(key, uuid.uuid4().hex, timeout=None)
+            version = cache.get(key)
+    except RedisError as exc:
+        log.warning("cache unavailable, rebuilding the course model from the database: %s", exc)
+        return uuid.uuid4().hex
+    if version is None:  # a cache that keeps nothing (DummyCache): never trust a cached model
+        return uuid.uuid4().hex
+    _VERSIONS[course_id] = (now, version)
+    return version
+
+
+def _course_content_changed(sender: type, instance: Any, **kwargs: Any) -> None:
+    action = kwargs.get("action")  # m2m_changed only: act once, after the prerequisites changed
+    if action is not None and not action.startswith("post_"):
+        return
+    if isinstance(instance, Course):
+        course_id = instance.pk
+    elif isinstance(instance, Concept):
+        course_id = instance.course_id
+    else:  # an Item
+        course_id = Concept.objects.filter(pk=instance.concept_id).values_list("course_id", flat=True).first()
+    if course_id is None:
+        return
+    _VERSIONS.pop(course_id, None)
+
+    def bump() -> None:
+        cache.set(_content_version_key(course_id), uuid.uuid4().hex, timeout=None)
+        _VERSIONS.pop(course_id, None)
+
+    # After the commit: a process rebuilding in between would otherwise keep the old rows under the new token.
+    # Robust: the change is committed either way; a cache that is down is logged, not turned into a failed edit.
+    transaction.on_commit(bump, robust=True)
+
+
+for _model in (Course, Concept, Item):
+    post_save.connect(_course_content_changed, sender=_model, dispatch_uid=f"course-model-save-{_model.__name__}")
+    post_delete.connect(_course_content_changed, sender=_model, dispatch_uid=f"course-model-delete-{_model.__name__}")
+m2m_changed.connect(_course_content_changed, sender=Concept.prerequisites.through, dispatch_uid="course-model-graph")
 
 
 def _policy(course: Course) -> TutorPolicy:
@@ -224,7 +297,8 @@ def _teach_next(session: TutorSession, record: KnowledgeRecord, state: LearnerSt
         session.concept, session.item, session.phase, session.reason = None, None, TutorSession.Phase.DONE, step.reason
         session.step = uuid.uuid4()
         return
-    concept = session.course.concepts.get(slug=step.concept)
+    concept = session.concept if session.concept is not None and session.concept.slug == step.concept \
+        else session.course.concepts.get(slug=step.concept)  # most steps stay on the concept already loaded
     if step.kind == "learn" and concept.slug not in session.introduced:
         session.concept, session.item, session.last_attempt = concept, None, None
         session.phase = TutorSession.Phase.PAIN if concept.pain_first or concept.guess_first \

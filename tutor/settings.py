@@ -156,6 +156,9 @@ TUTOR_LLM_PATH = env_str("TUTOR_LLM_PATH", "")  # transformers model directory o
 TUTOR_LLM_TTFT_LIMIT_S = env_float("TUTOR_LLM_TTFT_LIMIT_S", 5.0)
 TUTOR_TA_WARMUP = env_bool("TUTOR_TA_WARMUP", True)  # load the TA's model + index in the background on first visit
 TUTOR_STREAM_THREADS = env_int("TUTOR_STREAM_THREADS", 128)  # concurrent generation streams per ASGI process
+# Database threads per ASGI process for the session socket's service calls, each with its own connection (so at most
+# this many PostgreSQL connections per process from sockets). SQLite takes one writer at a time: one thread there.
+TUTOR_DB_THREADS = env_int("TUTOR_DB_THREADS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4)
 TUTOR_STREAM_DELAY_S = env_float("TUTOR_STREAM_DELAY_S", 0.02)  # authored text: pace per word, for readability
 
 # --- Tutoring ----------------------------------------------------------------------------------------

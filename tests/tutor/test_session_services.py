@@ -159,3 +159,28 @@ def test_a_template_item_shows_a_concrete_variant_and_grades_against_its_own_key
     outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
                                       answer=variant.answer)
     assert outcome.attempt.correct
+
+
+def test_feedback_stage_renders_in_two_queries_with_the_solution(alice, course, django_assert_num_queries):
+    session = _to_practice(alice, course)
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="5")
+    with django_assert_num_queries(2):  # the session with its concept, item, attempt and course; the knowledge
+        session = services.session_get(user=alice, course=course)
+        html = render_to_string("tutor/partials/stage.html", stage_context(session=session))
+    assert 'data-phase="feedback"' in html and "2 + 2 = 4" in html
+
+
+def test_next_item_renders_from_the_session_the_service_returned_in_one_query(alice, course,
+                                                                              django_assert_num_queries):
+    session = _to_practice(alice, course)
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="4")
+    session = services.session_advance(user=alice, course=course)
+    with django_assert_num_queries(1):  # the knowledge state, for the mastery bar
+        html = render_to_string("tutor/partials/stage.html", stage_context(session=session))
+    assert f'name="item" value="{session.item_id}"' in html
+
+
+def test_knowledge_state_of_an_anonymous_visitor_is_empty(course):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert knowledge_state(user=AnonymousUser(), course=course).concepts == {}

@@ -236,7 +236,10 @@ def test_editing_an_indexed_course_queues_one_reindex(calc, settings, django_cap
         for concept in Concept.objects.filter(course=calc):
             concept.lesson += "\n\nA sentence added by the author."
             concept.save()
-    assert len(callbacks) == 1  # two concepts changed, one reindex
+    # Two concepts changed, one reindex. (Other receivers add callbacks of their own, e.g. the course model's
+    # content version: only the TA's reindex callbacks are counted.)
+    reindexes = [c for c in callbacks if c.__qualname__ == "content_changed.<locals>.<lambda>"]
+    assert len(reindexes) == 1
     if settings.CELERY_TASK_ALWAYS_EAGER:
         assert TAIndex.objects.get(course=calc).status == TAIndex.Status.DONE
         assert TAChunk.objects.filter(course=calc, text__contains="added by the author").count() == 2

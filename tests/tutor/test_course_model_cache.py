@@ -1,0 +1,56 @@
+"""The course model (graph, item bank, parameters) is cached per process and content version: no query per
+action, and every committed edit (an item published, an arrow drawn, new settings) reaches the next step."""
+
+import pytest
+
+from courses import services as course_services
+from courses.models import Concept, Item
+from tutor import services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_course_model_is_built_once_and_then_costs_no_query(course, django_assert_num_queries):
+    first = services.course_model(course)
+    with django_assert_num_queries(0):
+        assert services.course_model(course) is first
+
+
+def test_an_item_published_after_the_model_was_cached_becomes_choosable(course, prof,
+                                                                        django_capture_on_commit_callbacks):
+    concept = course.concepts.get(slug="a")
+    with django_capture_on_commit_callbacks(execute=True):
+        draft = course_services.item_create(concept=concept, user=prof, fields={
+            "slug": "a-draft", "kind": "numeric", "prompt": "What is $3 + 3$?", "answer": 6,
+            "status": Item.Status.REVIEW})
+    assert str(draft.pk) not in {i.id for i in services.course_model(course).items}
+    with django_capture_on_commit_callbacks(execute=True):
+        course_services.item_review(item=draft, user=prof, status=Item.Status.PUBLISHED)
+    assert str(draft.pk) in {i.id for i in services.course_model(course).items}
+
+
+def test_a_prerequisite_drawn_after_the_model_was_cached_is_in_the_graph(course, prof,
+                                                                       django_capture_on_commit_callbacks):
+    services.course_model(course)
+    a, c = Concept.objects.get(course=course, slug="a"), Concept.objects.get(course=course, slug="c")
+    with django_capture_on_commit_callbacks(execute=True):
+        course_services.concept_prerequisite_add(concept=c, prerequisite=a, user=prof)
+    graph = {node.slug: node.prerequisites for node in services.course_model(course).graph}
+    assert set(graph["c"]) == {"a", "b"}
+
+
+def test_new_course_settings_reach_a_caller_holding_the_old_course_row(course, prof,
+                                                                       django_capture_on_commit_callbacks):
+    held = type(course).objects.get(pk=course.pk)  # e.g. a socket that loaded the course when it connected
+    services.course_model(held)
+    with django_capture_on_commit_callbacks(execute=True):
+        course_services.course_settings_update(course=course, user=prof, title=course.title,
+                                               description=course.description, settings={"target_band": [0.5, 0.6]})
+    assert services.course_model(held).settings.band == (0.5, 0.6)
+
+
+def test_a_change_rolled_back_keeps_the_cached_model(course, prof, django_capture_on_commit_callbacks):
+    model = services.course_model(course)
+    with django_capture_on_commit_callbacks(execute=False):  # the edit never commits: its callbacks never run
+        course.concepts.filter(slug="a").first().save()
+    assert services.course_model(course) is model
