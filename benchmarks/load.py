@@ -245,6 +245,7 @@ class Stats:
         self.tokens_sent = 0
         self.tokens_delivered = 0
         self.streams_mismatched = 0
+        self.finished = 0  # students who completed the course and left
 
     def add(self, step: str, rtt_s: float, server_ms: float | None = None) -> None:
         self.rtt[step].append(rtt_s * 1000)
@@ -261,6 +262,10 @@ def pct(values: list[float], q: float) -> float:
 
 class StudentError(Exception):
     pass
+
+
+class StudentFinished(Exception):
+    """The student finished the course (the tutor shows "Course complete"): they leave; not an error."""
 
 
 class Student:
@@ -351,7 +356,9 @@ class Student:
         if phase == "feedback":
             await self.pause()
             return await self._timed({"action": "next", "step": _STEP.search(stage).group(1)}, "next")
-        raise StudentError(f"phase {phase}")  # done: not reached in a bounded run
+        if phase == "done":  # since the placement and learner-model updates, a fast student can finish in a run
+            raise StudentFinished()
+        raise StudentError(f"phase {phase}")
 
     async def _timed(self, message: dict, name: str) -> str:
         started = time.perf_counter()
@@ -360,7 +367,7 @@ class Student:
         timing = _TIMING.search(frame)
         self.stats_for().add(name, time.perf_counter() - started, float(timing.group(1)) if timing else None)
         if "data-phase" not in frame:
-            raise StudentError(f"{name}: notice instead of a stage")
+            raise StudentError(f"{name}: notice instead of a stage: " + re.sub(r"<[^>]+>", "", frame).strip()[:60])
         return frame
 
     async def _guess_and_stream(self, stage: str) -> str:
@@ -459,6 +466,8 @@ async def run_student(student: Student, stop: asyncio.Event) -> None:
         stage = await student.connect()
         while not stop.is_set():
             stage = await student.step(stage)
+    except StudentFinished:
+        student.stats_for().finished += 1
     except Exception as exc:  # any failure (timeout, closed socket, HTTP error) is one error; the run goes on
         student.stats_for().errors[type(exc).__name__ + ": " + str(exc)[:60]] += 1
     finally:
@@ -488,12 +497,50 @@ def report(level: int, seconds: float, stats: Stats) -> dict:
            "answer_srv_p99": pct(stats.server.get("answer", []), 99),
            "next_srv_p99": pct(stats.server.get("next", []), 99),
            "answer_next_srv_p99": pct(cycle, 99) if cycle else float("nan"),
-           "tokens_sent": stats.tokens_sent, "tokens_delivered": stats.tokens_delivered}
+           "tokens_sent": stats.tokens_sent, "tokens_delivered": stats.tokens_delivered, "finished": stats.finished}
     print(f"throughput: {out['answers_per_s']:.1f} answers/s, {out['actions_per_s']:.1f} actions/s; "
-          f"errors: {out['errors']} {dict(stats.errors) if stats.errors else ''}")
+          f"errors: {out['errors']} {dict(stats.errors) if stats.errors else ''}; "
+          f"students who finished the course and left: {stats.finished}")
     print(f"server-side answer+next p99: {out['answer_next_srv_p99']:.1f} ms; streamed tokens sent "
           f"{stats.tokens_sent}, delivered {stats.tokens_delivered}, streams with a gap {stats.streams_mismatched}")
     return out
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_tree_seconds(roots: list[int]) -> float:
+    """CPU seconds (user + system) of these processes and every descendant, including children already reaped
+    (a PostgreSQL backend that exited is in its postmaster's cutime)."""
+    stats: dict[int, tuple[int, float, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the process ended while we looked
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _CLK_TCK,
+                                  (int(fields[13]) + int(fields[14])) / _CLK_TCK)
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for pid, (ppid, _, _) in stats.items():
+        children[ppid].append(pid)
+    total, todo = 0.0, [pid for pid in roots if pid in stats]
+    while todo:
+        pid = todo.pop()
+        total += stats[pid][1] + stats[pid][2]
+        todo.extend(children[pid])
+    return total
+
+
+def cpu_by_part(stack: Stack, pg: ThrowawayPostgres) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack, and by this process (the simulated students)."""
+    postmaster = (pg.data / "postmaster.pid").read_text().split()[0]
+    own = os.times()
+    return {"server": _cpu_tree_seconds([p.pid for p in stack.processes]),
+            "postgres": _cpu_tree_seconds([int(postmaster)]),
+            "celery": _cpu_tree_seconds([p.pid for p in stack.celery]),
+            "students": own.user + own.system}
 
 
 IDLE_LEAVES = ("select (", "wait (", "_worker (", "sleep", "AuthoredBackend.stream (", "get (queue.py")
@@ -507,8 +554,18 @@ def profile_summary(raw: Path, top: int = 22) -> None:
     inclusive: collections.Counter = collections.Counter()
     leaf: collections.Counter = collections.Counter()
     total = busy = 0
+    # One record per stack, "frame;frame;... count"; a process frame quotes its command line, which may itself
+    # span lines (py-spy 0.4, --subprocesses), so a record ends only at a line that ends in a count.
+    records, pending = [], ""
     for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
+        pending += line
+        if re.search(r" \d+$", pending):
+            records.append(pending)
+            pending = ""
+        else:
+            pending += "\n"
+    for record in records:
+        stack, _, count = record.rpartition(" ")
         n = int(count)
         total += n
         frames = stack.split(";")
@@ -616,7 +673,8 @@ def service_floor(info: dict, students: int = 4, top: int = 25) -> None:
 
 
 async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, think: tuple[float, float],
-               seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000, ta_every: int = 4) -> list[dict]:
+               seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000, ta_every: int = 4,
+               cpu=None, profile_gil: bool = False) -> list[dict]:
     rng = random.Random(seed)
     stop = asyncio.Event()
     tasks: list[asyncio.Task] = []
@@ -636,10 +694,21 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
             pid = stack.processes[0].pid  # uvicorn's supervisor; --subprocesses samples its workers
             spy = subprocess.Popen([str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(pid), "--duration",
                                     str(int(stage_s * 0.8)), "--rate", "50", "--format", "raw", "-o", str(raw),
-                                    "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    "--nonblocking", *(["--gil"] if profile_gil else [])],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.monotonic()
+        cpu_before = cpu() if cpu else None
         await asyncio.sleep(stage_s)
         out = report(level, time.monotonic() - started, current["stats"])
+        if cpu_before is not None:
+            used = {part: seconds - cpu_before[part] for part, seconds in cpu().items()}
+            elapsed = time.monotonic() - started
+            actions = out["actions_per_s"] * elapsed
+            print(f"CPU used over the level, s (of {os.cpu_count() * elapsed:.0f} core-seconds): " + ", ".join(
+                f"{part} {seconds:.1f}" for part, seconds in used.items())
+                + f"; server + PostgreSQL per action: {1000 * (used['server'] + used['postgres']) / max(1, actions):.1f} ms"
+                + f"; machine load average {os.getloadavg()[0]:.1f}")
+            out["cpu_ms_per_action"] = 1000 * (used["server"] + used["postgres"]) / max(1, actions)
         results.append(out)
         if spy is not None:
             spy.wait(timeout=60)
@@ -669,8 +738,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--stream-delay-s", default="0.02")
     parser.add_argument("--conn-max-age", default=None, help="DATABASE_CONN_MAX_AGE for the server (default: settings')")
+    parser.add_argument("--db-threads", default=None,
+                        help="TUTOR_DB_THREADS for the server: database threads per process (default: settings')")
     parser.add_argument("--profile-at", type=int, default=None,
                         help="py-spy one server process during this concurrency level")
+    parser.add_argument("--profile-gil", action="store_true",
+                        help="profile only the thread holding the GIL: where the server's CPU goes, not its waits")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--ta-every", type=int, default=4, help="a TA-bot question every n-th answer (0 = none)")
     parser.add_argument("--floor", action="store_true", help="first time the hot path in-process, one student at a time")
@@ -695,20 +768,23 @@ def main() -> None:
                       extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
                                  "TUTOR_RATELIMIT_TA_QUESTIONS": "0",
                                  "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-                                 **({"DATABASE_CONN_MAX_AGE": args.conn_max_age} if args.conn_max_age else {})})
+                                 **({"DATABASE_CONN_MAX_AGE": args.conn_max_age} if args.conn_max_age else {}),
+                                 **({"TUTOR_DB_THREADS": args.db_threads} if args.db_threads else {})})
         stack.start()
         stack.start_worker()
         print(f"stack: {args.server} x{args.workers} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
-              f"CONN_MAX_AGE {args.conn_max_age or 'settings default'}")
+              f"CONN_MAX_AGE {args.conn_max_age or 'settings default'}; "
+              f"database threads per process {args.db_threads or 'settings default'}")
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
-                                   args.profile_at, 0 if args.keep_ramping else 1000, args.ta_every))
+                                   args.profile_at, 0 if args.keep_ramping else 1000, args.ta_every,
+                                   cpu=lambda: cpu_by_part(stack, pg), profile_gil=args.profile_gil))
         print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
-              "server answer+next p99, errors, tokens sent/delivered")
+              "server answer+next p99, errors, tokens sent/delivered, finished the course")
         for r in results:
             print(f"  {r['level']:>4} {r['answers_per_s']:7.1f} {r['answer_p99']:9.1f} {r['answer_srv_p99']:8.1f} "
                   f"{r['next_srv_p99']:8.1f} {r['answer_next_srv_p99']:8.1f} {r['errors']:>5} "
-                  f"{r['tokens_sent']}/{r['tokens_delivered']}")
+                  f"{r['tokens_sent']}/{r['tokens_delivered']} {r['finished']:>4}")
         broken = next((r["level"] for r in results if r["answer_p99"] > 1000), None)
         print(f"answer round trip p99 passes 1 s at: {broken or 'not reached'}")
         from tutor.models import Attempt
