@@ -187,7 +187,8 @@ def _table(results: dict[str, RunResult]) -> str:
     return "\n".join(lines)
 
 
-def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Path, max_items: int) -> None:
+def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Path, max_items: int,
+           ceiling: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,6 +216,9 @@ def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Pa
         mean = acc.mean(axis=0)
         ax.plot(np.arange(len(mean)), mean, marker="o", markersize=3, label=label)
     ax.axhline(0.9, color="grey", linestyle="--", linewidth=1, label="target 90 %")
+    ax.axhline(ceiling, color="black", linestyle=":", linewidth=1,
+               label=f"unasked concept, true ability and all else known ({ceiling:.0%})")
+    ax.set_ylim(top=0.95)
     ax.set_xlabel("placement questions asked")
     ax.set_ylabel("concepts classified correctly (mastered or not)")
     ax.set_title("Adaptive placement vs the simulator's hidden truth")
@@ -272,13 +276,14 @@ def main() -> None:
         mean = acc.mean(axis=0)
         marks = ", ".join(f"{k} q: {mean[k]:.1%}" for k in (0, 5, 10, len(mean) - 1))
         print(f"placement, {label}: {marks}")
+    ceiling = blanket_ceiling(population)
     print(f"placement ceiling on a concept it does not ask about (true ability and every other concept known): "
-          f"{blanket_ceiling(population):.1%}")
+          f"{ceiling:.1%}")
     median_ms, max_ms = placement_cost(setup)
     print(f"placement cost per answer (from_dict + record + next_question + to_dict, {args.concepts} concepts, "
           f"one thread, CPU time): median {median_ms:.1f} ms, max {max_ms:.1f} ms")
     if not args.no_plots:
-        _plots(results, curves, args.out, args.max_items)
+        _plots(results, curves, args.out, args.max_items, ceiling)
         print(f"plots -> {args.out}/policy_learning_curves.png, {args.out}/placement_accuracy.png")
     print(f"wall {time.time() - started:.0f} s on {platform.machine()}, {os.cpu_count()} CPUs, {args.workers} workers")
 

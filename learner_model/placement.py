@@ -235,7 +235,7 @@ def _accuracy(p: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
     return np.asarray(np.maximum(q, 1 - q).sum(axis=-1))
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=8)  # a 50-concept course's cloud is ~7.5 MB
 def _prior_cloud(graph: tuple[ConceptNode, ...], p_init: tuple[float, ...], leak: float, ability_sd: float,
                  n: int) -> _Cloud:
     """n knowledge states drawn from the graph prior, in `graph` (topological) order.
