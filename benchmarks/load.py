@@ -109,6 +109,7 @@ class Stack:
     workers: int = 2
     server: str = "uvicorn"
     extra_env: dict[str, str] = field(default_factory=dict)
+    ws_deflate: bool = True  # uvicorn's default: compress every websocket frame (daphne, as deployed, does not)
     port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen] = field(default_factory=list)
     celery: list[subprocess.Popen] = field(default_factory=list)
@@ -130,7 +131,7 @@ class Stack:
         if self.server == "uvicorn":
             cmd = [str(BIN / "uvicorn"), "tutor.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
                    "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
-                   "--timeout-graceful-shutdown", "3"]
+                   "--timeout-graceful-shutdown", "3", "--ws-per-message-deflate", str(self.ws_deflate).lower()]
         else:
             cmd = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "tutor.asgi:application"]
         self.processes.append(subprocess.Popen(cmd, cwd=REPO, env=self.env(), stdout=log, stderr=log,
@@ -735,6 +736,8 @@ def main() -> None:
     parser.add_argument("--think", default="1.0,3.0", help="seconds between a student's actions, uniform")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument("--no-ws-deflate", action="store_true",
+                        help="uvicorn without per-message-deflate (daphne, the deployed server, never compresses)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--stream-delay-s", default="0.02")
     parser.add_argument("--conn-max-age", default=None, help="DATABASE_CONN_MAX_AGE for the server (default: settings')")
@@ -765,6 +768,7 @@ def main() -> None:
             service_floor(info)
         # No per-student answer limit here: a simulated student answers faster than the production limit allows.
         stack = Stack(database_url=pg.url, redis_url=args.redis_url, workers=args.workers, server=args.server,
+                      ws_deflate=not args.no_ws_deflate,
                       extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
                                  "TUTOR_RATELIMIT_TA_QUESTIONS": "0",
                                  "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
@@ -772,7 +776,7 @@ def main() -> None:
                                  **({"TUTOR_DB_THREADS": args.db_threads} if args.db_threads else {})})
         stack.start()
         stack.start_worker()
-        print(f"stack: {args.server} x{args.workers} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
+        print(f"stack: {args.server} x{args.workers}{' without ws deflate' if args.no_ws_deflate else ''} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
               f"CONN_MAX_AGE {args.conn_max_age or 'settings default'}; "
               f"database threads per process {args.db_threads or 'settings default'}")

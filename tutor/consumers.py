@@ -188,10 +188,11 @@ class SessionConsumer(CourseConsumer):
         concept = session.concept
         state = knowledge_state(user=self.scope["user"], course=self.course)
         threshold = services.course_mastery(self.course)
-        titles = {c.slug: c.title for c in course_selectors.concept_graph(course=self.course)}
+        graph = services.course_model(self.course).graph  # cached per content version: no query
+        titles = {c.slug: c.title for c in graph}
         known = [titles[s] for s, cs in state.concepts.items() if s in titles and cs.p_known >= threshold]
-        prereqs = list(concept.prerequisites.values_list("slug", "title"))
-        shaky = [title for slug, title in prereqs if state.mastery(slug) < threshold]
+        prereqs = next((c.prerequisites for c in graph if c.slug == concept.slug), ())
+        shaky = [titles[slug] for slug in prereqs if state.mastery(slug) < threshold]
         guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
         return llm.explanation_request(concept=concept, known=known, shaky=shaky,
                                        guess=guess.text if guess else None, cancel=cancel)

@@ -54,3 +54,21 @@ def test_a_change_rolled_back_keeps_the_cached_model(course, prof, django_captur
     with django_capture_on_commit_callbacks(execute=False):  # the edit never commits: its callbacks never run
         course.concepts.filter(slug="a").first().save()
     assert services.course_model(course) is model
+
+
+def test_explanation_prompt_builds_on_what_the_student_knows_from_the_cached_graph(alice, course):
+    from types import SimpleNamespace
+
+    from learner_model.knowledge import ConceptState, KnowledgeState
+    from tutor.consumers import SessionConsumer
+    from tutor.models import KnowledgeRecord
+
+    services.enrollment_create(user=alice, course=course)
+    KnowledgeRecord.objects.filter(user=alice, course=course).update(
+        blob=KnowledgeState(concepts={"a": ConceptState(p_known=0.99)}).to_blob())
+    consumer = SessionConsumer()
+    consumer.scope, consumer.course = {"user": alice}, course
+    c = course.concepts.get(slug="c")  # c needs b, which alice is unsure about; she knows a
+    prompt = " ".join(m.content for m in consumer._explanation_request(SimpleNamespace(concept=c), None).messages)
+    assert "The student already knows: Concept A." in prompt
+    assert "They are unsure about: Concept B;" in prompt
