@@ -22,12 +22,16 @@ fi
 
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/pip" install -q 'numpy<2.4' setuptools wheel
-"$VENV/bin/pip" install -q --no-build-isolation --no-cache-dir --no-binary pyBKT --no-deps 'pyBKT==1.4.3'
+compiled() { "$VENV/bin/python" -c "from pyBKT.fit import E_step; assert E_step.__file__.endswith('.so')" 2>/dev/null; }
+if ! compiled; then  # absent, or the pure-Python fallback of an earlier install: (re)build it
+  "$VENV/bin/pip" install -q --force-reinstall --no-build-isolation --no-cache-dir --no-binary pyBKT --no-deps \
+    'pyBKT==1.4.3'
+fi
 "$VENV/bin/pip" install -q -e '.[bench]'
 "$VENV/bin/python" - <<'PY'
-from pyBKT.fit import E_step
-
-if not E_step.__file__.endswith(".so"):
-    raise SystemExit(f"pyBKT installed without its C++ extension ({E_step.__file__}); see scripts/bench_env.sh")
+try:
+    from pyBKT.fit import E_step  # only the C++ build has this module
+except ImportError:
+    raise SystemExit("pyBKT installed without its C++ extension; see scripts/bench_env.sh") from None
 print(f"pyBKT C++ extension: {E_step.__file__}")
 PY
