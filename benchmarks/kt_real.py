@@ -9,15 +9,17 @@ the same windows, and prints one table: AUC (mean ± sd over folds), accuracy, R
 on the first fold each model runs, one torch thread, --online-repeats times over the same answers: the table shows
 the best repeat's percentiles and the worst repeat's p99, because on shared cores the tail is the scheduler's).
 
-pyBKT needs numpy<2.4 and scikit-learn<1.8, so it lives in its own environment. Without make:
-    python -m venv .bench-venv
-    .bench-venv/bin/pip install /opt/wheels/torch-2.13.0+cpu-*.whl 'pyBKT==1.4.3' 'numpy<2.4' 'scikit-learn<1.8'
-    (or: .bench-venv/bin/pip install torch==2.13.0 -e '.[bench]' with the CPU torch index)
+pyBKT needs numpy<2.4 and scikit-learn<1.8, so it lives in its own environment, built by `make bench-env`
+(scripts/bench_env.sh: a plain `pip install pyBKT` silently gives its pure-Python fallback, hundreds of times
+slower than the C++ extension that script builds). Then:
     OMP_NUM_THREADS=1 nice .bench-venv/bin/python benchmarks/kt_real.py [--folds 0,1,2,3,4] [--pybkt-folds 0]
         [--neural-folds 0,1,2,3,4] [--neural-seconds 600] [--models bkt,best-lr,...] [--online-repeats 5]
 Run from the repo root. Without pyBKT installed the pyBKT rows are skipped (said so in the output).
-pyBKT alone takes minutes per fold: --pybkt-folds restricts it (default: fold 0 only); the BKT speed ratio is then
-taken on the folds both ran. Neural models (dkt, akt) are capped at --neural-seconds of training per fold and run
+pyBKT against our bkt alone, fitted alternately --fit-repeats times on the same load:
+    OMP_NUM_THREADS=1 nice .bench-venv/bin/python benchmarks/kt_real.py --pybkt-vs-bkt \
+        --datasets assist2009-piech,assist2009,assist2015 --folds 0
+pyBKT (C++) fits a fold in seconds; --pybkt-folds restricts it (default: fold 0 only) and the BKT speed ratio is
+then taken on the folds both ran, each fitted once: --pybkt-vs-bkt times them fairly on shared cores. Neural models (dkt, akt) are capped at --neural-seconds of training per fold and run
 on --neural-folds (default: all).
 """
 
@@ -99,16 +101,24 @@ def _top_skills(fold: Fold, n_skills: int) -> Fold:
     return Fold(only(fold.train), only(fold.test), only(fold.valid))  # type: ignore[arg-type]
 
 
-def pybkt_vs_ours(fold: Fold, dataset: str, n_skills: int) -> None:
-    """pyBKT and our standard BKT on the same few skills (pure-Python pyBKT is too slow for all of them here)."""
-    ref = pybkt_fold(fold, dataset, n_skills)
-    if ref is None:
-        print("pyBKT not importable here: run in .bench-venv (see the docstring)", flush=True)
-        return
-    ours = evaluate_fold(get_model("bkt"), _top_skills(fold, n_skills), DATASETS[dataset].protocol)
-    print(f"{dataset} {n_skills} most frequent skills: pyBKT AUC {ref.scores.auc:.4f} fit {ref.fit_seconds:.1f}s | "
-          f"bkt AUC {ours.scores.auc:.4f} fit {ours.fit_seconds:.2f}s | fit speed ratio "
-          f"{ref.fit_seconds / ours.fit_seconds:.0f}x", flush=True)
+def pybkt_vs_ours(fold: Fold, dataset: str, n_skills: int, repeats: int) -> None:
+    """pyBKT and our standard BKT on the same windows (all skills, or fold's n_skills most frequent), each fitted
+    `repeats` times, alternately, so that both see the same load on shared cores; the ratio is of the best fits."""
+    ours_fold = _top_skills(fold, n_skills) if n_skills else fold
+    refs, ours = [], []
+    for _ in range(repeats):
+        ref = pybkt_fold(fold, dataset, n_skills)
+        if ref is None:
+            print("pyBKT not importable here: run in .bench-venv (see the docstring)", flush=True)
+            return
+        refs.append(ref)
+        ours.append(evaluate_fold(get_model("bkt"), ours_fold, DATASETS[dataset].protocol))
+    ref_s, our_s = [r.fit_seconds for r in refs], [r.fit_seconds for r in ours]
+    what = f"{n_skills} most frequent skills" if n_skills else "all skills"
+    print(f"{dataset} {what}: pyBKT AUC {refs[0].scores.auc:.4f} fit {min(ref_s):.2f}-{max(ref_s):.2f}s | "
+          f"bkt AUC {ours[0].scores.auc:.4f} fit {min(our_s):.2f}-{max(our_s):.2f}s | AUC ours - pyBKT "
+          f"{ours[0].scores.auc - refs[0].scores.auc:+.4f} | fit speed ratio (best of {repeats} each) "
+          f"{min(ref_s) / min(our_s):.1f}x", flush=True)
 
 
 @dataclass(frozen=True)
@@ -156,8 +166,11 @@ def main() -> None:
     ap.add_argument("--folds", default="0,1,2,3,4")
     ap.add_argument("--neural-folds", default="0,1,2,3,4")
     ap.add_argument("--pybkt-folds", default="0", help="folds on which to run pyBKT ('' for none)")
+    ap.add_argument("--pybkt-vs-bkt", action="store_true",
+                    help="only compare pyBKT and our bkt on the first of --folds of each dataset, then stop")
     ap.add_argument("--pybkt-skills", type=int, default=0,
-                    help="only compare pyBKT and our bkt on fold 0's N most frequent skills, then stop")
+                    help="with --pybkt-vs-bkt (implied): only the fold's N most frequent skills (0 = all)")
+    ap.add_argument("--fit-repeats", type=int, default=3, help="with --pybkt-vs-bkt: fits of each, alternately")
     ap.add_argument("--neural-seconds", type=float, default=600.0, help="training cap per fold for dkt/akt")
     ap.add_argument("--online-repeats", type=int, default=5, help="replays of the test answers for online timing")
     args = ap.parse_args()
@@ -172,9 +185,9 @@ def main() -> None:
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}, "
           f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
 
-    if args.pybkt_skills:
+    if args.pybkt_vs_bkt or args.pybkt_skills:
         for dataset in args.datasets.split(","):
-            pybkt_vs_ours(next(load_folds(dataset, folds=[folds[0]])), dataset, args.pybkt_skills)
+            pybkt_vs_ours(next(load_folds(dataset, folds=[folds[0]])), dataset, args.pybkt_skills, args.fit_repeats)
         return
     rows: list[tuple[str, str, list[FoldResult], OnlineTiming | None]] = []
     for dataset in args.datasets.split(","):
