@@ -19,8 +19,8 @@ pyBKT against our bkt alone, fitted alternately --fit-repeats times on the same 
     OMP_NUM_THREADS=1 nice .bench-venv/bin/python benchmarks/kt_real.py --pybkt-vs-bkt \
         --datasets assist2009-piech,assist2009,assist2015 --folds 0
 pyBKT (C++) fits a fold in seconds; --pybkt-folds restricts it (default: fold 0 only) and the BKT speed ratio is
-then taken on the folds both ran, each fitted once: --pybkt-vs-bkt times them fairly on shared cores. Neural models (dkt, akt) are capped at --neural-seconds of training per fold and run
-on --neural-folds (default: all).
+then taken on the folds both ran, each fitted once: --pybkt-vs-bkt times them fairly on shared cores. Neural models
+(dkt, akt) are capped at --neural-seconds of training per fold and run on --neural-folds (default: all).
 """
 
 from __future__ import annotations
