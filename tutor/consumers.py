@@ -40,7 +40,8 @@ def db_pool() -> ThreadPoolExecutor:
     """Threads for the consumers' database work, sized by TUTOR_DB_THREADS; each keeps its own connection.
 
     Channels' `database_sync_to_async` runs every call of a process on one thread (thread_sensitive), so one
-    student's answer waited for everyone else's: 88% of the load test's busy samples were that queue."""
+    student's answer waited for everyone else's, PostgreSQL round trips included: at 50 students most of an
+    answer's server-side time was that queue (benchmarks/RESULTS.md, Load)."""
     return ThreadPoolExecutor(max_workers=settings.TUTOR_DB_THREADS, thread_name_prefix="tutor-db")
 
 
