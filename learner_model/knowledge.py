@@ -12,6 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 STATE_VERSION = 1
+# P(known) is kept within [P_KNOWN_MARGIN, 1 - P_KNOWN_MARGIN]. Without a margin a run of right answers drives it to
+# exactly 1.0 (in the blob's 6 decimals after ~12 answers, in a float after ~20), and with no forgetting no wrong
+# answer can lower it again. The margin survives `to_blob`'s rounding; offline BKT (bkt.py) clamps the same way.
+P_KNOWN_MARGIN = 1e-6
 
 
 @dataclass(frozen=True)
@@ -107,14 +111,19 @@ def posterior(p_known: float, correct: bool, params: BKTParams, weight: float = 
     return p_known + weight * (full - p_known)
 
 
+def clamp_known(p: float) -> float:
+    """P(known) within the margin (see `P_KNOWN_MARGIN`)."""
+    return min(max(p, P_KNOWN_MARGIN), 1.0 - P_KNOWN_MARGIN)
+
+
 def observe(state: KnowledgeState, slug: str, correct: bool, params: BKTParams,
             *, weight: float = 1.0, learn: bool = True, at: float | None = None) -> ConceptState:
     """Update one concept with one graded answer and return its new state."""
     cs = state.concept(slug, params)
-    p = posterior(cs.p_known, correct, params, weight)
+    p = posterior(clamp_known(cs.p_known), correct, params, weight)  # clamped too: states saved before the margin
     if learn:
         p = p * (1.0 - params.p_forget) + (1.0 - p) * params.p_learn
-    cs.p_known = min(max(p, 0.0), 1.0)
+    cs.p_known = clamp_known(p)
     cs.attempts += 1
     cs.correct += int(correct)
     if at is not None:
