@@ -101,3 +101,24 @@ def test_batch_prediction_matches_the_online_knowledge_state() -> None:
         k = int(log.skill[i])
         assert p_correct(ks.mastery(str(k), params[k]), params[k]) == pytest.approx(p[i], abs=1e-9)
         observe(ks, str(k), bool(log.correct[i]), params[k])
+
+
+def test_wrong_answers_lower_the_prediction_after_a_long_run_of_right_answers() -> None:
+    # P(unknown) computed as 1 - P(known) used to round to 0 after ~20 right answers; with no forgetting, no wrong
+    # answer could lower the prediction after that
+    model = BKTModel()
+    model.load_state({"skills": [0], "items": [], "prior": [0.3, 0.3], "learn": [0.1, 0.1], "forget": [0.0, 0.0],
+                      "guess": [0.2, 0.2], "slip": [0.1, 0.1]})
+    answers = [1] * 40 + [0] * 30
+    n = len(answers)
+    log = Interactions(np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, -1), np.array(answers, np.int8))
+    p = model.predict(log)
+    after_wrong = p[41:]
+    assert np.all(np.diff(after_wrong[:10]) < 0)
+    assert after_wrong[-1] < 0.3
+    # the tutor's online update clamps the same way, so the two agree at the extremes too
+    params = model.skill_params()[0]
+    state = KnowledgeState()
+    for i, correct in enumerate(answers):
+        assert p_correct(state.mastery("0", params), params) == pytest.approx(p[i], abs=1e-9)
+        observe(state, "0", bool(correct), params)
