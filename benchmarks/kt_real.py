@@ -18,6 +18,7 @@ Run from the repo root. Without pyBKT installed the pyBKT rows are skipped (said
 pyBKT against our bkt alone, fitted alternately --fit-repeats times on the same load:
     OMP_NUM_THREADS=1 nice .bench-venv/bin/python benchmarks/kt_real.py --pybkt-vs-bkt \
         --datasets assist2009-piech,assist2009,assist2015 --folds 0
+(add --pybkt-fits 1 for one EM run per skill, like ours, instead of pyBKT's default 5 random restarts).
 pyBKT (C++) fits a fold in seconds; --pybkt-folds restricts it (default: fold 0 only) and the BKT speed ratio is
 then taken on the folds both ran, each fitted once: --pybkt-vs-bkt times them fairly on shared cores. Neural models
 (dkt, akt) are capped at --neural-seconds of training per fold and run on --neural-folds (default: all).
@@ -53,9 +54,10 @@ NEURAL = ("dkt", "dkt-rasch", "akt", "best-lr+dkt")
 DEFAULT_MODELS = ("bkt", "bkt-forget", "kt-idem", "rasch-elo", "pfa", "best-lr", "dkt", "akt")
 
 
-def pybkt_fold(fold: Fold, dataset: str, n_skills: int = 0) -> FoldResult | None:
+def pybkt_fold(fold: Fold, dataset: str, n_skills: int = 0, num_fits: int = 5) -> FoldResult | None:
     """Standard BKT by pyBKT on the same windows and the same training students as our models.
-    With n_skills > 0, only the answers on the fold's n_skills most frequent skills (see pybkt_vs_ours)."""
+    With n_skills > 0, only the answers on the fold's n_skills most frequent skills (see pybkt_vs_ours).
+    num_fits: pyBKT's random restarts per skill (its default 5; our bkt fits once, from one fixed start)."""
     try:
         import pandas as pd
         from pyBKT.models import Model
@@ -79,7 +81,7 @@ def pybkt_fold(fold: Fold, dataset: str, n_skills: int = 0) -> FoldResult | None
         valid["order_id"] += len(train)
         train = pd.concat([train, valid], ignore_index=True)
     test = frame(fold.test)
-    model = Model(seed=42)
+    model = Model(seed=42, num_fits=num_fits)
     started = time.perf_counter()
     model.fit(data=train)
     fit_s = time.perf_counter() - started
@@ -101,13 +103,13 @@ def _top_skills(fold: Fold, n_skills: int) -> Fold:
     return Fold(only(fold.train), only(fold.test), only(fold.valid))  # type: ignore[arg-type]
 
 
-def pybkt_vs_ours(fold: Fold, dataset: str, n_skills: int, repeats: int) -> None:
+def pybkt_vs_ours(fold: Fold, dataset: str, n_skills: int, repeats: int, num_fits: int = 5) -> None:
     """pyBKT and our standard BKT on the same windows (all skills, or fold's n_skills most frequent), each fitted
     `repeats` times, alternately, so that both see the same load on shared cores; the ratio is of the best fits."""
     ours_fold = _top_skills(fold, n_skills) if n_skills else fold
     refs, ours = [], []
     for _ in range(repeats):
-        ref = pybkt_fold(fold, dataset, n_skills)
+        ref = pybkt_fold(fold, dataset, n_skills, num_fits)
         if ref is None:
             print("pyBKT not importable here: run in .bench-venv (see the docstring)", flush=True)
             return
@@ -115,7 +117,7 @@ def pybkt_vs_ours(fold: Fold, dataset: str, n_skills: int, repeats: int) -> None
         ours.append(evaluate_fold(get_model("bkt"), ours_fold, DATASETS[dataset].protocol))
     ref_s, our_s = [r.fit_seconds for r in refs], [r.fit_seconds for r in ours]
     what = f"{n_skills} most frequent skills" if n_skills else "all skills"
-    print(f"{dataset} {what}: pyBKT AUC {refs[0].scores.auc:.4f} fit {min(ref_s):.2f}-{max(ref_s):.2f}s | "
+    print(f"{dataset} {what}: pyBKT ({num_fits} fits/skill) AUC {refs[0].scores.auc:.4f} fit {min(ref_s):.2f}-{max(ref_s):.2f}s | "
           f"bkt AUC {ours[0].scores.auc:.4f} fit {min(our_s):.2f}-{max(our_s):.2f}s | AUC ours - pyBKT "
           f"{ours[0].scores.auc - refs[0].scores.auc:+.4f} | fit speed ratio (best of {repeats} each) "
           f"{min(ref_s) / min(our_s):.1f}x", flush=True)
@@ -171,6 +173,8 @@ def main() -> None:
     ap.add_argument("--pybkt-skills", type=int, default=0,
                     help="with --pybkt-vs-bkt (implied): only the fold's N most frequent skills (0 = all)")
     ap.add_argument("--fit-repeats", type=int, default=3, help="with --pybkt-vs-bkt: fits of each, alternately")
+    ap.add_argument("--pybkt-fits", type=int, default=5,
+                    help="with --pybkt-vs-bkt: pyBKT's random restarts per skill (its default 5; our bkt fits once)")
     ap.add_argument("--neural-seconds", type=float, default=600.0, help="training cap per fold for dkt/akt")
     ap.add_argument("--online-repeats", type=int, default=5, help="replays of the test answers for online timing")
     args = ap.parse_args()
@@ -187,7 +191,8 @@ def main() -> None:
 
     if args.pybkt_vs_bkt or args.pybkt_skills:
         for dataset in args.datasets.split(","):
-            pybkt_vs_ours(next(load_folds(dataset, folds=[folds[0]])), dataset, args.pybkt_skills, args.fit_repeats)
+            pybkt_vs_ours(next(load_folds(dataset, folds=[folds[0]])), dataset, args.pybkt_skills, args.fit_repeats,
+                          args.pybkt_fits)
         return
     rows: list[tuple[str, str, list[FoldResult], OnlineTiming | None]] = []
     for dataset in args.datasets.split(","):
