@@ -9,3 +9,6 @@ class TutorConfig(AppConfig):
         from tutor import ta_signals, ta_tasks  # noqa: F401  ta_tasks registers the TA reindex task with Celery
 
         ta_signals.connect()
+        from tutor import services
+
+        services.course_model_signals_connect()

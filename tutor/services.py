@@ -107,7 +107,7 @@ def _content_version_key(course_id: int) -> str:
 
 def course_content_version(course_id: int) -> str:
     """A token that changes whenever the course's concepts, items, prerequisites or settings change (the signal
-    receivers below), shared by every process through the cache (Redis when REDIS_URL is set).
+    receivers connected by `course_model_signals_connect`), shared by every process through the cache (Redis when REDIS_URL is set).
 
     Item difficulty calibrated online (`item_calibrate`, a queryset update) does not change it: a process keeps
     the difficulties it read until the content changes, as before. If the cache is unreachable the token is new
@@ -154,10 +154,14 @@ def _course_content_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     transaction.on_commit(bump, robust=True)
 
 
-for _model in (Course, Concept, Item):
-    post_save.connect(_course_content_changed, sender=_model, dispatch_uid=f"course-model-save-{_model.__name__}")
-    post_delete.connect(_course_content_changed, sender=_model, dispatch_uid=f"course-model-delete-{_model.__name__}")
-m2m_changed.connect(_course_content_changed, sender=Concept.prerequisites.through, dispatch_uid="course-model-graph")
+def course_model_signals_connect() -> None:
+    """Bump a course's content version whenever its content changes (called once, from `TutorConfig.ready`)."""
+    for model in (Course, Concept, Item):
+        post_save.connect(_course_content_changed, sender=model, dispatch_uid=f"course-model-save-{model.__name__}")
+        post_delete.connect(_course_content_changed, sender=model,
+                            dispatch_uid=f"course-model-delete-{model.__name__}")
+    m2m_changed.connect(_course_content_changed, sender=Concept.prerequisites.through,
+                        dispatch_uid="course-model-graph")
 
 
 def _policy(course: Course) -> TutorPolicy:
