@@ -45,9 +45,9 @@ class PlacementSettings:
     max_questions: int = 15  # the question budget
     n_particles: int = 30000  # prior knowledge states in the belief cloud (drawn once per course)
     # the next three are the population's, fitted on ASSISTments 2009 (learner_model/sim_population.json)
-    leak: float = 0.969  # P(known) multiplier for a concept whose prerequisites are not all known
+    leak: float = 0.966  # P(known) multiplier for a concept whose prerequisites are not all known
     ability_sd: float = 2.49  # sd of the student's logit shift of every p_init (knowledge level)
-    prereq_penalty: float = 0.165  # logits off an answer while one of the concept's prerequisites is unknown
+    prereq_penalty: float = 0.153  # logits off an answer while one of the concept's prerequisites is unknown
     max_per_concept: int = 2  # questions about one concept (each a different item)
     entropy_weight: float = 0.1  # weight of the expected entropy drop (bits) next to expected accuracy gain
     min_information: float = 0.005  # stop when no question is expected to tell this much (bits)
