@@ -6,6 +6,8 @@ Every kind of item is checked here, by the tutor when a student answers and by f
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -131,10 +133,35 @@ def _strip_units(text: str, units: str | None) -> str:
     return text
 
 
+CHECK_MEMO_SIZE = 4096  # graded answers remembered per process (each a few hundred bytes with its key)
+
+
 def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = None, units: str | None = None,
                  variables: list[str] | None = None, accept: list[str] | None = None,
                  feedback: dict[str, str] | None = None) -> CheckResult:
-    """Grade `answer` against `key` for an item of `kind`. See `courses.format.ItemSpec` for the fields."""
+    """Grade `answer` against `key` for an item of `kind`. See `courses.format.ItemSpec` for the fields.
+
+    Memoised per process (LRU, `CHECK_MEMO_SIZE`): the result depends only on these arguments, many students
+    send the same answers, and sympy's simplification was 12-22% of the server's CPU under load. The memo is
+    keyed on every argument as JSON (a template item's key and variables are its variant's, so the seed is in
+    them); the result is a frozen dataclass, shared safely. Arguments that are not JSON are checked uncached."""
+    try:
+        arguments = json.dumps([kind, key, answer, tolerance, units, variables, accept, feedback])
+    except (TypeError, ValueError):  # e.g. a key that is a sympy expression: nothing to key the memo on
+        return _check(kind, key, answer, tolerance=tolerance, units=units, variables=variables, accept=accept,
+                      feedback=feedback)
+    return _check_memoised(arguments)
+
+
+@functools.lru_cache(maxsize=CHECK_MEMO_SIZE)
+def _check_memoised(arguments: str) -> CheckResult:
+    kind, key, answer, tolerance, units, variables, accept, feedback = json.loads(arguments)
+    return _check(kind, key, answer, tolerance=tolerance, units=units, variables=variables, accept=accept,
+                  feedback=feedback)
+
+
+def _check(kind: str, key: Any, answer: str, *, tolerance: float | None, units: str | None,
+           variables: list[str] | None, accept: list[str] | None, feedback: dict[str, str] | None) -> CheckResult:
     answer = (answer or "").strip()
     if not answer:
         return CheckResult(False, "", error="Please enter an answer.")

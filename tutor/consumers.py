@@ -200,9 +200,9 @@ class SessionConsumer(CourseConsumer):
 
 
 def _answer(*, user: Any, course: Course, **answer: Any) -> TutorSession:
-    """Record an answer and read the session it leaves (the feedback stage), for `_act`."""
-    services.attempt_record(user=user, course=course, **answer)
-    return services.session_get(user=user, course=course)
+    """Record an answer and return the session it leaves (the feedback stage), for `_act`; a resend reads it."""
+    outcome = services.attempt_record(user=user, course=course, **answer)
+    return outcome.session if outcome.session is not None else services.session_get(user=user, course=course)
 
 
 def _uuid(value: Any) -> uuid.UUID:

@@ -17,8 +17,10 @@ model version is replayed from their attempt log once, on the next load.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -240,10 +242,37 @@ def _placement(session: TutorSession) -> Placement:
     return Placement.from_dict(session.placement, list(model.graph), model.params)
 
 
-def _placement_next(session: TutorSession, record: KnowledgeRecord) -> None:
-    """Ask the next diagnostic question, or, when placement is over, seed the knowledge state and teach."""
-    placement = _placement(session)
+# (course id, content version, settings, answers, stopped) -> the next question. The choice is a deterministic
+# function of these (learner_model.placement: one shared prior cloud per course), and students who gave the same
+# answers to the same items get the same next question: at 200 students `_best_question` was 12-26% of the
+# server's CPU. The answers' difficulties are the exact floats the belief used, so a hit is the same choice.
+_NEXT_QUESTIONS: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()
+_NEXT_QUESTIONS_LOCK = threading.Lock()  # the socket's database threads share it
+NEXT_QUESTIONS_MEMO = 4096
+
+
+def _placement_question(course: Course, placement: Placement) -> str | None:
+    """`placement.next_question()`, remembered per process for placements in the same state."""
+    key = (course.pk, course_content_version(course.pk), placement.settings, tuple(placement.answers),
+           placement.stopped)
+    with _NEXT_QUESTIONS_LOCK:
+        if key in _NEXT_QUESTIONS:
+            _NEXT_QUESTIONS.move_to_end(key)
+            return _NEXT_QUESTIONS[key]
     concept = placement.next_question()
+    with _NEXT_QUESTIONS_LOCK:
+        _NEXT_QUESTIONS[key] = concept
+        if len(_NEXT_QUESTIONS) > NEXT_QUESTIONS_MEMO:
+            _NEXT_QUESTIONS.popitem(last=False)
+    return concept
+
+
+def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: Placement | None = None) -> None:
+    """Ask the next diagnostic question, or, when placement is over, seed the knowledge state and teach.
+
+    `placement` is the session's placement when the caller has it already (rebuilding it replays every answer)."""
+    placement = placement if placement is not None else _placement(session)
+    concept = _placement_question(session.course, placement)
     model = course_model(session.course)
     if concept is None:
         state = LearnerState.from_placement(placement, model, _now())
@@ -273,7 +302,7 @@ def placement_skip(*, user: AbstractBaseUser, course: Course) -> TutorSession:
     placement.stop()
     session.placement = placement.to_dict()
     record, _ = knowledge_load(user=user, course=course, for_update=True)
-    _placement_next(session, record)
+    _placement_next(session, record, placement)
     session.save()
     return session
 
@@ -398,6 +427,9 @@ class AttemptOutcome:
     attempt: Attempt
     check: CheckResult | None  # None when the attempt had already been recorded (a resend)
     mastered: bool
+    # The live session as this answer left it, its concept, item, last attempt and course loaded (what
+    # `session_get` would read, without the query); None for a resend and for an answer recorded off screen.
+    session: TutorSession | None = None
 
 
 def attempt_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
@@ -407,15 +439,20 @@ def attempt_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UU
     Idempotent on `client_id`: a resent answer returns the stored attempt and changes nothing.
     An unreadable answer (bad syntax) raises SessionError and is not counted.
     """
-    existing = Attempt.objects.filter(client_id=client_id).select_related("item").first()
-    if existing is not None:
-        return _outcome_for_existing(existing, user)
+    # Insert first: the unique client_id decides, so a new answer costs no look-up. A resend almost always finds
+    # the session moved on (SessionError) and, rarely, the same item asked again (the insert fails and the whole
+    # transaction rolls back); either way it gets the stored attempt, as a look-up beforehand would have given.
     try:
         with transaction.atomic():
             return _attempt_record(user, course, client_id, item_id, answer)
     except IntegrityError:
-        # The same client_id raced in on another connection and won: that one is the stored attempt.
+        # A resend, or the same client_id raced in on another connection and won: that one is the stored attempt.
         existing = Attempt.objects.select_related("item").get(client_id=client_id)
+        return _outcome_for_existing(existing, user)
+    except SessionError:
+        existing = Attempt.objects.filter(client_id=client_id).select_related("item").first()
+        if existing is None:
+            raise
         return _outcome_for_existing(existing, user)
 
 
@@ -495,9 +532,9 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
             policy.model_observe(state, session.concept.slug, str(item.pk), result.correct)
             _knowledge_save(record, state)
         attempt.save()
-        _placement_next(session, record)
+        _placement_next(session, record, placement)
         session.save()
-        return AttemptOutcome(attempt=attempt, check=result, mastered=False)
+        return AttemptOutcome(attempt=attempt, check=result, mastered=False, session=session)
     step = Step(kind=session.step_kind or "learn", concept=session.concept.slug, item=str(item.pk),
                 p_correct=session.item_p_correct, in_band=False, reason="")
     _policy(course).record(state, step, result.correct, _now(), hints_used=session.hints_shown)
@@ -512,7 +549,7 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     session.last_attempt = attempt
     session.step = uuid.uuid4()
     session.save(update_fields=["phase", "last_attempt", "step", "updated_at"])
-    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course))
+    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course), session=session)
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from courses import checking
 from courses.checking import check_answer, parse_expression
 
 
@@ -60,3 +61,33 @@ def test_words_and_logic_are_graded_wrong_not_a_crash():
 def test_parse_errors_are_value_errors():
     with pytest.raises(ValueError):
         parse_expression("(x +", ["x"])
+
+
+def test_a_remembered_grade_equals_a_fresh_check():
+    checking._check_memoised.cache_clear()
+    args = ("symbolic", "2*x", "3x")
+    opts = {"variables": ["x"], "feedback": {"3*x": "You added the exponent to the coefficient."}}
+    fresh = check_answer(*args, **opts)
+    hits = checking._check_memoised.cache_info().hits
+    remembered = check_answer(*args, **opts)
+    assert checking._check_memoised.cache_info().hits == hits + 1
+    checking._check_memoised.cache_clear()
+    assert remembered == fresh == check_answer(*args, **opts)
+    assert fresh.feedback == "You added the exponent to the coefficient." and not fresh.correct
+
+
+def test_the_memo_never_grades_one_items_answer_against_anothers_key():
+    checking._check_memoised.cache_clear()
+    # The same text sent to items (or template variants) that differ in one field each gets that item's grade.
+    assert check_answer("symbolic", "6*x", "6x", variables=["x"]).correct
+    assert not check_answer("symbolic", "8*x", "6x", variables=["x"]).correct  # another variant's key
+    assert check_answer("symbolic", "6*x", "6x", variables=["x"], feedback={"6x": "a"}).feedback == ""
+    assert check_answer("symbolic", "5*x", "6x", variables=["x"], feedback={"6x": "a"}).feedback == "a"
+    assert check_answer("symbolic", "5*x", "6x", variables=["x"], feedback={"6x": "b"}).feedback == "b"
+    assert check_answer("multiple_choice", "1", "1").correct
+    assert not check_answer("multiple_choice", "1.0", "1").correct
+    assert check_answer("numeric", 1.0, "1.05", tolerance=0.1).correct
+    assert not check_answer("numeric", 1.0, "1.05", tolerance=0.01).correct
+    assert check_answer("short_text", "chain rule", "Chain rule.").correct
+    assert not check_answer("short_text", "product rule", "Chain rule.").correct
+    assert check_answer("short_text", "product rule", "Chain rule.", accept=["chain rule"]).correct

@@ -75,3 +75,18 @@ def test_the_policy_never_offers_a_concept_whose_prerequisites_are_unmastered(al
         assert session.concept.slug == "a"
         _answer(alice, course, session, correct=False)
         session = services.session_advance(user=alice, course=course)
+
+
+def test_students_with_the_same_placement_answers_get_the_question_a_fresh_placement_chooses(alice, bob,
+                                                                                            placed_course):
+    services._NEXT_QUESTIONS.clear()
+    sessions = []
+    for user in (alice, bob):
+        session = services.enrollment_create(user=user, course=placed_course)
+        _answer(user, placed_course, session, correct=False)
+        sessions.append(services.session_get(user=user, course=placed_course))
+    alices, bobs = sessions
+    assert alices.phase == TutorSession.Phase.PLACEMENT and alices.item_id == bobs.item_id
+    fresh = services.Placement.from_dict(alices.placement, list(services.course_model(placed_course).graph),
+                                         services.course_model(placed_course).params)
+    assert fresh.next_question() == alices.concept.slug

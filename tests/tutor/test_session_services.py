@@ -184,3 +184,44 @@ def test_knowledge_state_of_an_anonymous_visitor_is_empty(course):
     from django.contrib.auth.models import AnonymousUser
 
     assert knowledge_state(user=AnonymousUser(), course=course).concepts == {}
+
+
+def _stage_html(session):
+    context = stage_context(session=session)
+    context["client_id"] = "the-form-id"  # a fresh id per render
+    return render_to_string("tutor/partials/stage.html", context)
+
+
+def test_an_answer_returns_the_session_it_leaves_as_a_fresh_read_would(alice, course, django_assert_num_queries):
+    session = _to_practice(alice, course)
+    outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                      answer="5")
+    with django_assert_num_queries(1):  # the knowledge state, for the mastery bar: no reload of the session
+        html = _stage_html(outcome.session)
+    assert 'data-phase="feedback"' in html and "2 + 2 = 4" in html
+    assert html == _stage_html(services.session_get(user=alice, course=course))
+
+
+def test_a_resend_that_finds_its_item_on_screen_again_is_stored_once_and_changes_nothing(alice, course):
+    session = _to_practice(alice, course)
+    cid = uuid.uuid4()
+    first = services.attempt_record(user=alice, course=course, client_id=cid, item_id=session.item_id, answer="4")
+    TutorSession.objects.filter(pk=session.pk).update(phase=TutorSession.Phase.PRACTICE)  # the item asked again
+    again = services.attempt_record(user=alice, course=course, client_id=cid, item_id=session.item_id, answer="4")
+    assert again.attempt.pk == first.attempt.pk and again.check is None and again.session is None
+    assert Attempt.objects.filter(user=alice).count() == 1
+    assert knowledge_state(user=alice, course=course).concepts["a"].attempts == 1
+    assert services.session_get(user=alice, course=course).phase == TutorSession.Phase.PRACTICE  # rolled back
+
+
+def test_an_answer_id_already_used_by_bob_is_refused_to_alice(alice, bob, course):
+    bobs = _to_practice(bob, course)
+    cid = uuid.uuid4()
+    services.attempt_record(user=bob, course=course, client_id=cid, item_id=bobs.item_id, answer="4")
+    session = _to_practice(alice, course)
+    with pytest.raises(services.SessionError, match="unknown answer id"):
+        services.attempt_record(user=alice, course=course, client_id=cid, item_id=session.item_id, answer="4")
+    with pytest.raises(services.SessionError, match="unknown answer id"):  # her item no longer on screen
+        services.attempt_record(user=alice, course=course, client_id=cid, item_id=bobs.item_id + 999, answer="4")
+    assert not Attempt.objects.filter(user=alice).exists()
+    assert services.session_get(user=alice, course=course).phase == TutorSession.Phase.PRACTICE
