@@ -184,8 +184,14 @@ def django_setup(database_url: str, redis_url: str) -> None:
     django.setup()
 
 
-def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s") -> dict:
-    """Migrate, import the course, create and enrol the students. Returns what the simulated students need."""
+def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s", offline: bool = False) -> dict:
+    """Migrate, import the course, create and enrol the students. Returns what the simulated students need.
+
+    `offline`: each student also gets a partner account, `<name>-offline`, an offline client's student who is not
+    online, and the student's batches go out under it (`Student._api_sync`). Sent from the online student's own
+    account, a batch of answers to the item just answered that was still queued when that item came back on
+    screen was recorded as the answer to it (`attempt_ingest`, by design), and the student's own answer was
+    then refused ("no longer on screen"): no real client answers the same item online and offline at once."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
@@ -200,8 +206,9 @@ def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s")
     users = get_user_model()
     hashed = make_password(PASSWORD)  # one hash for all: creating hundreds of PBKDF2 hashes is not the test
     existing = set(users.objects.filter(username__startswith=f"{prefix}-").values_list("username", flat=True))
-    users.objects.bulk_create([users(username=f"{prefix}-{i:04d}", password=hashed)
-                               for i in range(students) if f"{prefix}-{i:04d}" not in existing])
+    names = [f"{prefix}-{i:04d}" for i in range(students)]
+    names += [f"{name}-offline" for name in names] if offline else []
+    users.objects.bulk_create([users(username=name, password=hashed) for name in names if name not in existing])
     for user in users.objects.filter(username__startswith=f"{prefix}-"):
         services.enrollment_create(user=user, course=course)
     # Every tenth student logs in with a password (measured); the rest arrive with a session from earlier:
@@ -210,7 +217,10 @@ def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s")
     from django.contrib.sessions.backends.db import SessionStore
 
     sessions = {}
-    for i, user in enumerate(users.objects.filter(username__startswith=f"{prefix}-").order_by("username")):
+    online = [u for u in users.objects.filter(username__startswith=f"{prefix}-").order_by("username")
+              if not u.username.endswith("-offline")]
+    offline_devices = users.objects.filter(username__startswith=f"{prefix}-", username__endswith="-offline")
+    for i, user in [*enumerate(online), *((1, u) for u in offline_devices)]:
         if i % 10:
             store = SessionStore()
             store[SESSION_KEY], store[BACKEND_SESSION_KEY] = str(user.pk), "django.contrib.auth.backends.ModelBackend"
@@ -285,6 +295,8 @@ class Student:
         self.stream_timeout = 120.0  # seconds to wait for a whole explanation
         self.ta_ws = None
         self.ta_every = ta_every  # every n-th answer, a question to the TA-bot (0 = never)
+        self.offline_http = None  # the partner account's client, when `prepare(offline=True)` made one
+        self.offline_csrf = ""
 
     async def login(self, session_key: str | None = None) -> None:
         import httpx
@@ -439,13 +451,25 @@ class Student:
         stats.add("ta_complete", time.perf_counter() - started)
 
     async def _api_sync(self, item: int, answer: str) -> None:
-        """An offline client's batch: two answers to the item just seen, through the API and Celery."""
+        """An offline client's batch: two answers to the item just seen, through the API and Celery; sent under
+        the student's offline partner account when there is one (`prepare(offline=True)`)."""
+        import httpx
+
+        http, csrf = self.http, self.csrf
+        partner = self.info["sessions"].get(f"{self.username}-offline")
+        if partner is not None:
+            if self.offline_http is None:
+                self.offline_http = httpx.AsyncClient(base_url=self.base, timeout=30, follow_redirects=False)
+                self.offline_http.cookies.set("sessionid", partner, domain="127.0.0.1")
+                page = await self.offline_http.get("/")
+                self.offline_csrf = page.cookies.get("csrftoken") or self.offline_http.cookies.get("csrftoken", "")
+            http, csrf = self.offline_http, self.offline_csrf
         batch = [{"client_id": str(uuid.uuid4()), "item": item, "answer": answer} for _ in range(2)]
         for entry in batch:
             self.info["sent"].add(entry["client_id"])
         started = time.perf_counter()
-        response = await self.http.post(f"/api/learn/{self.info['course']}/answers", content=json.dumps(
-            {"answers": batch}), headers={"Content-Type": "application/json", "X-CSRFToken": self.csrf,
+        response = await http.post(f"/api/learn/{self.info['course']}/answers", content=json.dumps(
+            {"answers": batch}), headers={"Content-Type": "application/json", "X-CSRFToken": csrf,
                                           "Referer": self.base + "/"})
         timing = re.search(r"dur=([\d.]+)", response.headers.get("Server-Timing", ""))
         self.stats_for().add("api_batch", time.perf_counter() - started, float(timing.group(1)) if timing else None)
@@ -459,6 +483,8 @@ class Student:
             await self.ws.close()
         if self.http is not None:
             await self.http.aclose()
+        if self.offline_http is not None:
+            await self.offline_http.aclose()
 
 
 async def run_student(student: Student, stop: asyncio.Event) -> None:
@@ -655,9 +681,11 @@ def service_floor(info: dict, students: int = 4, top: int = 25) -> None:
                 session = services.session_get(user=user, course=course)
             if session.phase != "practice":
                 break
-            timed("answer", lambda s=session, u=user: services.attempt_record(
+            outcome = timed("answer", lambda s=session, u=user: services.attempt_record(
                 user=u, course=course, client_id=uuid.uuid4(), item_id=s.item_id, answer=str(info["answers"][s.item_id])))
-            timed("render_stage", lambda u=user: render(u))
+            # As the socket does: the feedback stage from the session the answer returned, not read again.
+            timed("render_feedback", lambda o=outcome: render_to_string("tutor/partials/stage.html",
+                                                                        stage_context(session=o.session)))
             timed("next", lambda u=user: services.session_advance(user=u, course=course))
             timed("render_stage", lambda u=user: render(u))
     print(f"\nservice floor: {students} students one at a time, in-process, same PostgreSQL (no server, no queue); "
@@ -750,6 +778,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--ta-every", type=int, default=4, help="a TA-bot question every n-th answer (0 = none)")
     parser.add_argument("--floor", action="store_true", help="first time the hot path in-process, one student at a time")
+    parser.add_argument("--offline-same-account", action="store_true",
+                        help="send the offline batches under the online student's own account (the old harness: "
+                             "a queued batch can answer the item back on screen, refusing the student's answer)")
     parser.add_argument("--keep-ramping", action="store_true",
                         help="go on to the last level even after the answer p99 passed 1 s")
     args = parser.parse_args()
@@ -761,7 +792,7 @@ def main() -> None:
         pg.init()
         django_setup(pg.url, args.redis_url)
         started = time.monotonic()
-        info = prepare(students=max(levels))
+        info = prepare(students=max(levels), offline=not args.offline_same_account)
         print(f"prepared {len(info['usernames'])} students in {time.monotonic() - started:.1f} s; course "
               f"{info['course']!r}, {len(info['answers'])} items")
         if args.floor:
