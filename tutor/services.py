@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -253,8 +253,9 @@ NEXT_QUESTIONS_MEMO = 4096
 
 def _placement_question(course: Course, placement: Placement) -> str | None:
     """`placement.next_question()`, remembered per process for placements in the same state."""
-    key = (course.pk, course_content_version(course.pk), placement.settings, tuple(placement.answers),
-           placement.stopped)
+    # Not the settings' seed: it is the student's id, kept in stored dicts; the belief never reads it.
+    key = (course.pk, course_content_version(course.pk), replace(placement.settings, seed=0),
+           tuple(placement.answers), placement.stopped)
     with _NEXT_QUESTIONS_LOCK:
         if key in _NEXT_QUESTIONS:
             _NEXT_QUESTIONS.move_to_end(key)

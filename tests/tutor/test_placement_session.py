@@ -87,6 +87,7 @@ def test_students_with_the_same_placement_answers_get_the_question_a_fresh_place
         sessions.append(services.session_get(user=user, course=placed_course))
     alices, bobs = sessions
     assert alices.phase == TutorSession.Phase.PLACEMENT and alices.item_id == bobs.item_id
+    assert len(services._NEXT_QUESTIONS) == 2  # the first question and the second, each chosen once for both
     fresh = services.Placement.from_dict(alices.placement, list(services.course_model(placed_course).graph),
                                          services.course_model(placed_course).params)
     assert fresh.next_question() == alices.concept.slug
