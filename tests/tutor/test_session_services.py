@@ -225,3 +225,17 @@ def test_an_answer_id_already_used_by_bob_is_refused_to_alice(alice, bob, course
         services.attempt_record(user=alice, course=course, client_id=cid, item_id=bobs.item_id + 999, answer="4")
     assert not Attempt.objects.filter(user=alice).exists()
     assert services.session_get(user=alice, course=course).phase == TutorSession.Phase.PRACTICE
+
+
+def test_a_queued_offline_answer_to_the_item_back_on_screen_is_its_answer_and_the_live_one_is_refused(alice, course):
+    # What load.py's offline batch did from the student's own account (the "no longer on screen" error under load):
+    # answers to the item just answered, still queued when the policy showed that item again.
+    session = _to_practice(alice, course)
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="4")
+    TutorSession.objects.filter(pk=session.pk).update(phase=TutorSession.Phase.PRACTICE)  # the item shown again
+    queued = services.attempt_ingest(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                     answer="4")
+    assert queued.session.phase == TutorSession.Phase.FEEDBACK  # recorded as the live answer, by design
+    with pytest.raises(services.SessionError, match="no longer on screen"):
+        services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                answer="4")
