@@ -286,7 +286,12 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
         session.reason = (f"Placement done after {placement.asked} questions: you already know {placed} of "
                           f"{len(model.graph)} concepts. " + session.reason)
         return
-    choice = diagnostic_item(model.items, concept, model.params[concept])
+    items = model.items
+    if any(asked == concept for asked, _, _ in placement.answers):  # asked again: another item, if it has one
+        shown = {str(pk) for pk in Attempt.objects.filter(user_id=session.user_id, concept__course=session.course,
+                                                            concept__slug=concept).values_list("item_id", flat=True)}
+        items = tuple(i for i in model.items if i.concept == concept and i.id not in shown) or model.items
+    choice = diagnostic_item(items, concept, model.params[concept])
     _show_item(session, Item.objects.select_related("concept").get(pk=int(choice.id)), None, "placement")
     session.phase = TutorSession.Phase.PLACEMENT
     session.reason = (f"Placement question {placement.asked + 1} (at most {placement.settings.max_questions}): "

@@ -91,3 +91,25 @@ def test_students_with_the_same_placement_answers_get_the_question_a_fresh_place
     fresh = services.Placement.from_dict(alices.placement, list(services.course_model(placed_course).graph),
                                          services.course_model(placed_course).params)
     assert fresh.next_question() == alices.concept.slug
+
+
+def test_a_concept_asked_again_in_placement_gets_another_item(alice, db):
+    from courses.models import Item
+
+    spec = small_course_spec("placed-twice")
+    spec.settings["placement_questions"] = 8
+    course = course_import(spec=spec)
+    session = services.enrollment_create(user=alice, course=course)
+    right = True
+    while session.phase == TutorSession.Phase.PLACEMENT:
+        _answer(alice, course, session, correct=right)
+        right = not right  # mixed answers keep concepts uncertain, so some are asked twice
+        session = services.session_get(user=alice, course=course)
+    asked: dict[str, list[int]] = {}
+    for concept, item in Attempt.objects.filter(user=alice).order_by("id").values_list("concept__slug", "item_id"):
+        asked.setdefault(concept, []).append(item)
+    repeated = {c: items for c, items in asked.items() if len(items) > 1}
+    assert repeated, asked
+    for concept, items in repeated.items():
+        bank = Item.objects.filter(concept__course=course, concept__slug=concept, status=Item.Status.PUBLISHED).count()
+        assert len(set(items)) == min(len(items), bank), (concept, items)
