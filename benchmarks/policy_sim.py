@@ -5,7 +5,9 @@
 One synthetic course (a random prerequisite DAG, fixed seed) and one simulated population (fixed seed,
 drawn from learner_model/sim_population.json, fitted on ASSISTments 2009). Every policy meets the same
 hidden students from the same starting state; a run ends when the student's hidden state has learned
-every concept (or at --max-items). Policies:
+every concept (or at --max-items). A second count stops where a student would: when the policy's own beliefs
+say every concept is mastered and no review is due (`tutor_says_mastered`), with the share of concepts truly
+learned at that moment (below 100 %: the tutor let the student go too early). Policies:
   textbook        mastery learning (BKT 0.95) in authored order
   random_ready    a random concept among those whose prerequisites are mastered, to mastery
   lowest_mastery  OATutor / ASSISTments style: lowest-mastery skill first, BKT 0.95, no graph, no review
@@ -166,13 +168,16 @@ def placement_cost(setup: Setup, repeats: int = 5) -> tuple[float, float]:
 
 def _table(results: dict[str, RunResult]) -> str:
     base = float(np.median(results[BASELINE].items))
-    head = ("| policy | items to mastery: median | p90 | × baseline (median) | mastered within cap | success rate "
-            "| in band (predicted) | band reachable | in band (hidden P) | review items | retention +30 d "
+    base_declared = float(np.median(results[BASELINE].items_to_declared))
+    head = ("| policy | items to mastery: median | p90 | × baseline (median) | mastered within cap "
+            "| items until the tutor says mastered: median | p90 | × baseline | hidden share learned then "
+            "| success rate | in band (predicted) | band reachable | in band (hidden P) | review items | retention +30 d "
             "| placement accuracy (0 → k q) | questions |")
     lines = [head, "|" + "|".join("---" for _ in range(head.count("|") - 1)) + "|"]
     for name, r in results.items():
         practice = max(int(r.practice.sum()), 1)
         med = float(np.median(r.items))
+        declared = float(np.median(r.items_to_declared))
         if r.placement_questions.any():
             acc = r.placement_accuracy.mean(axis=0)
             place = f"{acc[0]:.1%} → {acc[-1]:.1%}"
@@ -181,6 +186,8 @@ def _table(results: dict[str, RunResult]) -> str:
             place, questions = "-", "0"
         lines.append(
             f"| {name} | {med:.0f} | {np.percentile(r.items, 90):.0f} | {med / base:.2f} | {r.reached.mean():.1%} "
+            f"| {declared:.0f} | {np.percentile(r.items_to_declared, 90):.0f} | {declared / base_declared:.2f} "
+            f"| {r.hidden_share_at_declared.mean():.1%} "
             f"| {r.correct.sum() / practice:.1%} | {r.in_band_predicted.sum() / practice:.1%} "
             f"| {r.band_possible.sum() / practice:.1%} | {r.in_band_true.sum() / practice:.1%} "
             f"| {r.reviews.sum() / practice:.1%} | {r.retention.mean():.1%} | {place} | {questions} |")
@@ -271,7 +278,14 @@ def main() -> None:
     print(_table(results))
     ours, base = results["ours"], results[BASELINE]
     print(f"\nours / {BASELINE}: median items {np.median(ours.items) / np.median(base.items):.2f}×, "
-          f"mean items {ours.items.mean() / base.items.mean():.2f}× (censored runs count as {args.max_items})")
+          f"mean items {ours.items.mean() / base.items.mean():.2f}× (censored runs count as {args.max_items}); "
+          f"until the tutor says mastered: median {np.median(ours.items_to_declared) / np.median(base.items_to_declared):.2f}×, "
+          f"mean {ours.items_to_declared.mean() / base.items_to_declared.mean():.2f}×")
+    for name, r in results.items():
+        early = r.hidden_share_at_declared < 1.0
+        print(f"{name}: declared mastered within the cap {r.declared.mean():.1%}; declared with a concept still "
+              f"unlearned {early.mean():.1%} of students; hidden share learned then: mean "
+              f"{r.hidden_share_at_declared.mean():.1%}, p10 {np.percentile(r.hidden_share_at_declared, 10):.1%}")
     for label, acc in curves.items():
         mean = acc.mean(axis=0)
         marks = ", ".join(f"{k} q: {mean[k]:.1%}" for k in (0, 5, 10, len(mean) - 1))

@@ -342,6 +342,20 @@ class RunResult:
     placement_questions: NDArray[np.int64]
     placement_accuracy: NDArray[np.float64]  # (S, budget + 1) share of concepts classified right after k questions
     learned_curve: NDArray[np.float32]  # (max_items + 1,) mean share of concepts learned after n items
+    # the stop a student actually sees: items (placement included) until the policy's own beliefs say the course is
+    # mastered (`tutor_says_mastered`); practice goes on past the hidden-truth stop until then, or to the item cap
+    items_to_declared: NDArray[np.int64]
+    declared: NDArray[np.bool_]  # the policy declared the course mastered within the item cap
+    hidden_share_at_declared: NDArray[np.float64]  # share of concepts truly learned at that moment (at the cap if not)
+
+
+def tutor_says_mastered(state: LearnerState, course: CourseModel, now: datetime) -> bool:
+    """What `policy.next_step` treats as the end of the course with `after_mastery="stop"`: every concept's BKT
+    P(known) is at the mastery threshold and no review is due (only ours schedules reviews)."""
+    mastery = course.settings.mastery
+    if any(state.knowledge.mastery(slug, params) < mastery for slug, params in course.params.items()):
+        return False
+    return not state.reviews.due(now)
 
 
 def run_placement(room: Classroom, course: CourseModel, settings: PlacementSettings
@@ -390,6 +404,10 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
     Students move in lockstep, one item each per round, so the simulator's draws are vectorised; each
     student's clock is `items answered / items_per_day` days since enrolment. With `placement`, each
     student first takes the adaptive diagnostic (questions count as items; they teach nothing).
+
+    Every figure but the `*declared` ones is measured at that hidden-truth stop. Then a student whose policy
+    has not yet declared the course mastered (`tutor_says_mastered`) keeps practising until it does, or to
+    `max_items`: this overtime runs after the main loop, so it draws nothing the main loop's figures depend on.
     """
     room = Classroom.fresh(population, seed=seed)
     n_s = population.n_students
@@ -415,6 +433,14 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
     for s in range(n_s):
         learned[s, :None if done[s] else count[s] + 1] = room.learned[s].mean()
     finished_at = np.where(done, count, -1)
+    declared_at = np.full(n_s, -1, dtype=np.int64)
+    share_at_declared = np.zeros(n_s)
+
+    def note_declared(s: int) -> None:
+        if declared_at[s] < 0 and tutor_says_mastered(states[s], course, now_of(s)):
+            declared_at[s] = count[s]
+            share_at_declared[s] = room.learned[s].mean()
+
     tally = {k: np.zeros(n_s, dtype=np.int64) for k in ("correct", "practice", "band_p", "band_t", "band_ok", "reviews")}
     lo, hi = course.settings.band
     while True:
@@ -423,6 +449,7 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
             break
         steps = []
         for s in active:
+            note_declared(s)
             step = policy.next_step(states[s], now_of(s))
             if step.concept is None or step.item is None:
                 raise RuntimeError(f"policy {policy.name!r} stopped before the course was learned; "
@@ -451,8 +478,27 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
                 learned[s, count[s]:] = 1.0
     items = np.where(done, finished_at, max_items)
     retention = room.retention(items / items_per_day + retention_delay)
+
+    while True:  # overtime: practice the hidden truth no longer needs, until the policy declares mastery
+        active = [s for s in range(n_s) if declared_at[s] < 0 and count[s] < max_items]
+        for s in active:
+            note_declared(s)
+        active = [s for s in active if declared_at[s] < 0]
+        if not active:
+            break
+        steps = [policy.next_step(states[s], now_of(s)) for s in active]
+        act = np.array(active)
+        answers = room.answer(act, np.array([index[st.concept] for st in steps if st.concept is not None]),
+                              [st.item for st in steps if st.item is not None], count[act] / items_per_day)
+        for s, step, ok in zip(active, steps, answers, strict=True):
+            policy.record(states[s], step, bool(ok), now_of(s))
+            count[s] += 1
+    declared = declared_at >= 0
+    share_at_declared[~declared] = room.learned[~declared].mean(axis=1)  # at the cap
     return RunResult(name=policy.name, items=items, reached=done, correct=tally["correct"],
                      practice=tally["practice"], in_band_predicted=tally["band_p"], in_band_true=tally["band_t"],
                      band_possible=tally["band_ok"],
                      reviews=tally["reviews"], retention=retention, placement_questions=asked,
-                     placement_accuracy=accuracy, learned_curve=learned.mean(axis=0))
+                     placement_accuracy=accuracy, learned_curve=learned.mean(axis=0),
+                     items_to_declared=np.where(declared, declared_at, max_items), declared=declared,
+                     hidden_share_at_declared=share_at_declared)

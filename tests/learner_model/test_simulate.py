@@ -62,6 +62,26 @@ def test_simulation_ends_when_the_hidden_state_has_learned_everything(world) -> 
     assert np.all(np.diff(result.learned_curve) >= -1e-6)
 
 
+@pytest.mark.parametrize("name", ["lowest_mastery", "ours"])
+def test_the_tutor_stop_is_counted_where_the_policy_declares_the_course_mastered(world, name: str) -> None:  # type: ignore[no-untyped-def]
+    result = _run(world, name, placement=name == "ours")
+    assert result.declared.mean() >= 0.75
+    assert np.all(result.items_to_declared[~result.declared] == 600)
+    both = result.declared & result.reached
+    # the hidden state only gains concepts: declared before the hidden stop leaves one unlearned, at or after it none
+    np.testing.assert_array_equal(result.hidden_share_at_declared[both] == 1.0,
+                                  result.items_to_declared[both] >= result.items[both])
+
+
+def test_a_tutor_that_believes_everything_known_lets_the_student_go_at_once(world) -> None:  # type: ignore[no-untyped-def]
+    course, population = world
+    sure = course.model()
+    sure = replace(sure, params={slug: replace(p, p_init=0.99) for slug, p in sure.params.items()})
+    result = simulate_policy(population, make_policy("lowest_mastery", sure, seed=1), sure, seed=2, max_items=600)
+    np.testing.assert_array_equal(result.items_to_declared, 0)
+    np.testing.assert_allclose(result.hidden_share_at_declared, population.known0.mean(axis=1))
+
+
 # strong prerequisite effects (the simulator's earlier assumption): the fitted ones are too small to test the mechanism
 STRONG = replace(PopulationParams.load(), leak=0.15, prereq_learn_factor=0.3, prereq_answer_penalty=1.0)
 
