@@ -126,3 +126,20 @@ def test_placement_classifies_more_concepts_right_than_the_prior_alone() -> None
     mean = accuracy.mean(axis=0)
     assert mean[-1] > mean[0] + 0.05
     assert np.all(accuracy >= 0) and np.all(accuracy <= 1)
+
+
+def test_seeded_beliefs_are_calibrated_against_the_hidden_truth() -> None:
+    # among concepts seeded at P(known) ~ x, about x are truly known: the tutor starts teaching from honest beliefs
+    course = make_course(15, seed=21)
+    population = make_population(course, 300, seed=22)
+    pop = population.pop
+    settings = PlacementSettings(max_questions=5, n_particles=5000, leak=pop.leak, ability_sd=pop.ability_sd,
+                                 prereq_penalty=pop.prereq_answer_penalty)
+    diagnostics, _ = run_placement(Classroom.fresh(population, seed=23), course.model(), settings)
+    seeded = np.array([[d.seed_knowledge().mastery(s) for s in course.slugs] for d in diagnostics])  # (S, C)
+    truth = population.known0
+    bins = np.minimum((seeded * 5).astype(int), 4)
+    for b in np.unique(bins):
+        in_bin = bins == b
+        if in_bin.sum() >= 200:
+            assert truth[in_bin].mean() == pytest.approx(seeded[in_bin].mean(), abs=0.07)  # BKT p_init: off by 0.14
