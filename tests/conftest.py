@@ -121,3 +121,17 @@ def _no_background_warm_up(settings):
 def _no_refitted_model(settings, tmp_path_factory):
     """A model refitted on this machine (var/learner_model) must not change what the tests' sessions choose."""
     settings.LEARNER_MODEL_DIR = tmp_path_factory.mktemp("learner_model")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_other_connections_before_teardown(django_db_setup, django_db_blocker):
+    """The session socket's database threads keep their connections open, and PostgreSQL refuses to drop a test
+    database that others are using (it was left behind, one per run): end them before pytest-django drops it."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
