@@ -25,8 +25,10 @@ the weights are recomputed from the answers, which is cheap (one gather per answ
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +40,12 @@ from learner_model.select import ConceptNode
 
 PLACEMENT_VERSION = 2
 CLOUD_SEED = 20260105  # the prior cloud is the course's, not the student's: every student shares one draw
+# The next question is a deterministic function of the course (graph, parameters), the settings bar the seed, and
+# the answers, so placements in the same state share one choice per process: many students give the same first
+# answers, and `_best_question` was 12-26% of the live server's CPU at 200 students (benchmarks/load.py).
+NEXT_QUESTION_MEMO = 4096
+_next_questions: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()
+_next_questions_lock = threading.Lock()  # a server process answers from several threads
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,8 @@ class Placement:
         self._slip = np.array([self.params[c].p_slip for c in self._slugs])
         p_init = tuple(float(np.clip(self.params[c].p_init, 1e-4, 1 - 1e-4)) for c in self._slugs)
         self._cloud = _prior_cloud(ordered, p_init, s.leak, s.ability_sd, s.n_particles)
+        # everything the choice depends on but the answers (the seed is kept in stored dicts, never read)
+        self._course_key = (ordered, p_init, tuple(self._guess), tuple(self._slip), replace(s, seed=0))
         self._log_w = np.zeros(s.n_particles)
         self._asked = np.zeros(len(ordered), dtype=np.int64)
         replay, self.answers = self.answers, []
@@ -102,7 +112,17 @@ class Placement:
         """The concept to ask about next, or None when the diagnostic is over."""
         if self.stopped or self.asked >= self.settings.max_questions:
             return None
-        return self._best_question()[0]
+        key = (self._course_key, tuple(self.answers))
+        with _next_questions_lock:
+            if key in _next_questions:
+                _next_questions.move_to_end(key)
+                return _next_questions[key]
+        concept = self._best_question()[0]
+        with _next_questions_lock:
+            _next_questions[key] = concept
+            if len(_next_questions) > NEXT_QUESTION_MEMO:
+                _next_questions.popitem(last=False)
+        return concept
 
     def record(self, concept: str, correct: bool, *, difficulty: float = 0.0) -> None:
         if concept not in self._index:

@@ -17,11 +17,9 @@ model version is replayed from their attempt log once, on the next load.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -242,38 +240,12 @@ def _placement(session: TutorSession) -> Placement:
     return Placement.from_dict(session.placement, list(model.graph), model.params)
 
 
-# (course id, content version, settings, answers, stopped) -> the next question. The choice is a deterministic
-# function of these (learner_model.placement: one shared prior cloud per course), and students who gave the same
-# answers to the same items get the same next question: at 200 students `_best_question` was 12-26% of the
-# server's CPU. The answers' difficulties are the exact floats the belief used, so a hit is the same choice.
-_NEXT_QUESTIONS: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()
-_NEXT_QUESTIONS_LOCK = threading.Lock()  # the socket's database threads share it
-NEXT_QUESTIONS_MEMO = 4096
-
-
-def _placement_question(course: Course, placement: Placement) -> str | None:
-    """`placement.next_question()`, remembered per process for placements in the same state."""
-    # Not the settings' seed: it is the student's id, kept in stored dicts; the belief never reads it.
-    key = (course.pk, course_content_version(course.pk), replace(placement.settings, seed=0),
-           tuple(placement.answers), placement.stopped)
-    with _NEXT_QUESTIONS_LOCK:
-        if key in _NEXT_QUESTIONS:
-            _NEXT_QUESTIONS.move_to_end(key)
-            return _NEXT_QUESTIONS[key]
-    concept = placement.next_question()
-    with _NEXT_QUESTIONS_LOCK:
-        _NEXT_QUESTIONS[key] = concept
-        if len(_NEXT_QUESTIONS) > NEXT_QUESTIONS_MEMO:
-            _NEXT_QUESTIONS.popitem(last=False)
-    return concept
-
-
 def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: Placement | None = None) -> None:
     """Ask the next diagnostic question, or, when placement is over, seed the knowledge state and teach.
 
     `placement` is the session's placement when the caller has it already (rebuilding it replays every answer)."""
     placement = placement if placement is not None else _placement(session)
-    concept = _placement_question(session.course, placement)
+    concept = placement.next_question()
     model = course_model(session.course)
     if concept is None:
         state = LearnerState.from_placement(placement, model, _now())

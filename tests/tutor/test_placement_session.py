@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from courses.services import course_import
+from learner_model import placement as placement_module
 from tests.conftest import small_course_spec
 from tutor import services
 from tutor.models import Attempt, TutorSession
@@ -79,7 +80,7 @@ def test_the_policy_never_offers_a_concept_whose_prerequisites_are_unmastered(al
 
 def test_students_with_the_same_placement_answers_get_the_question_a_fresh_placement_chooses(alice, bob,
                                                                                             placed_course):
-    services._NEXT_QUESTIONS.clear()
+    placement_module._next_questions.clear()
     sessions = []
     for user in (alice, bob):
         session = services.enrollment_create(user=user, course=placed_course)
@@ -87,7 +88,7 @@ def test_students_with_the_same_placement_answers_get_the_question_a_fresh_place
         sessions.append(services.session_get(user=user, course=placed_course))
     alices, bobs = sessions
     assert alices.phase == TutorSession.Phase.PLACEMENT and alices.item_id == bobs.item_id
-    assert len(services._NEXT_QUESTIONS) == 2  # the first question and the second, each chosen once for both
+    assert len(placement_module._next_questions) == 2  # the first question and the second, each chosen once for both
     fresh = services.Placement.from_dict(alices.placement, list(services.course_model(placed_course).graph),
                                          services.course_model(placed_course).params)
     assert fresh.next_question() == alices.concept.slug
