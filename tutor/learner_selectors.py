@@ -11,6 +11,8 @@ a model exists: a web process that never refitted never pays for it.
 from __future__ import annotations
 
 import json
+import logging
+import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +26,10 @@ if TYPE_CHECKING:
 
 POINTER = "current.json"
 
-_loaded: dict[tuple[str, int], tuple[dict[str, object], OnlineModel]] = {}  # (pointer path, mtime) -> model
+log = logging.getLogger(__name__)
+
+# (pointer path, mtime) -> (pointer, model), or None when that pointer's model could not be loaded
+_loaded: dict[tuple[str, int], tuple[dict[str, object], OnlineModel] | None] = {}
 _predictors: dict[tuple[int, str, int], LearnedPredictor] = {}  # (course, file, version) -> predictor
 
 
@@ -42,7 +47,10 @@ def learner_model_current() -> dict[str, object] | None:
 
 
 def _model_in_use() -> tuple[dict[str, object], OnlineModel] | None:
-    """(pointer, online model), loaded once per pointer change; None before any refit."""
+    """(pointer, online model), loaded once per pointer change; None before any refit.
+
+    A pointer whose model cannot be read (file missing, corrupt, of another format version) is logged once and
+    treated as no refit: the session predicts with BKT rather than failing every student's action."""
     path = learner_model_dir() / POINTER
     try:
         key = (str(path), path.stat().st_mtime_ns)
@@ -52,10 +60,13 @@ def _model_in_use() -> tuple[dict[str, object], OnlineModel] | None:
         from learner_model.models import load_model
         from learner_model.online import online_for
 
-        current = json.loads(path.read_text())
-        model = online_for(load_model(learner_model_dir() / str(current["file"])))
         _loaded.clear()  # one model in use per process
-        _loaded[key] = (current, model)
+        try:
+            current = json.loads(path.read_text())
+            _loaded[key] = (current, online_for(load_model(learner_model_dir() / str(current["file"]))))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, pickle.UnpicklingError):
+            log.exception("the learner model named by %s cannot be loaded; predicting with BKT until a refit", path)
+            _loaded[key] = None
     return _loaded[key]
 
 

@@ -83,3 +83,20 @@ def test_without_a_refit_the_session_predicts_with_bkt(alice, course):
     assert course_predictor(course) is None
     assert _policy_extra(alice, course)["model"] is None
     assert session.item_p_correct is not None
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_a_model_file_that_cannot_be_read_falls_back_to_bkt(alice, refitted, settings, damage):
+    import json
+    from pathlib import Path
+
+    pointer = json.loads((Path(settings.LEARNER_MODEL_DIR) / "current.json").read_text())
+    model_file = Path(settings.LEARNER_MODEL_DIR) / pointer["file"]
+    if damage == "missing":
+        model_file.unlink()
+    else:
+        model_file.write_bytes(b"not a model file")
+    (Path(settings.LEARNER_MODEL_DIR) / "current.json").write_text(json.dumps(pointer | {"version": 2}))
+    session = _to_practice(alice, refitted)
+    assert course_predictor(refitted) is None
+    assert session.item_p_correct is not None and _policy_extra(alice, refitted)["model"] is None
