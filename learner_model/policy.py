@@ -308,9 +308,12 @@ class _MasteryLearning:
         params = self.course.item_params[step.item] if step.item is not None else self.course.params[concept]
         weight = (self.settings.guess_first_weight if guess_first else 1.0) * self.settings.hint_weight ** hints_used
         if step.kind == "review" and self.reviews:
-            cs = state.knowledge.concept(concept, params)
-            # believed known then, and recalled now only with FSRS's predicted retrievability
-            cs.p_known *= state.reviews.retrievability(concept, now)
+            # A review answer is evidence through the forgetting curve: a concept still known is recalled with
+            # FSRS's predicted retrievability R, else answered like an unknown one, so a lapse after a long gap
+            # says "forgotten, review again" more than "never learned, teach it again".
+            recall = state.reviews.retrievability(concept, now)
+            recalled_correct = recall * (1.0 - params.p_slip) + (1.0 - recall) * params.p_guess
+            params = replace(params, p_slip=1.0 - recalled_correct)
             state.reviews.record(concept, correct, now)
         # a guess before the lesson is evidence about prior knowledge, not a practice opportunity
         observe(state.knowledge, concept, correct, params, weight=weight, learn=not guess_first,
@@ -361,8 +364,9 @@ class TutorPolicy(_MasteryLearning):
         ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
         if not ready:
             return None
-        # the ready concept the student is closest to knowing costs the fewest items to master
-        chosen = max(ready, key=lambda c: (self._p_known(state, c.slug), -c.order))
+        # the ready concept one item is most likely to teach: P(not known yet) x P(learned from one item)
+        params = self.course.params
+        chosen = max(ready, key=lambda c: ((1.0 - self._p_known(state, c.slug)) * params[c.slug].p_learn, -c.order))
         state.current = chosen.slug
         if chosen.prerequisites:
             known = " and ".join(titles[p] for p in chosen.prerequisites if p in titles)

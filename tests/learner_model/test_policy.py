@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -114,11 +115,43 @@ def test_a_review_is_interleaved_when_retention_drops() -> None:
     assert state.reviews.cards["frac"].due > later
 
 
+def test_a_review_answer_is_read_through_the_forgetting_curve() -> None:
+    model = course()
+    policy = make_policy("ours", model)
+    state = state_with(frac=0.2, ratio=0.1, lin=0.1, slope=0.1)
+    while state.knowledge.concepts["frac"].p_known < 0.95:
+        policy.record(state, policy.next_step(state, NOW), True, NOW)
+    later = NOW + timedelta(days=30)
+    remembered, lapsed = (LearnerState.from_dict(json.loads(json.dumps(state.to_dict()))) for _ in range(2))
+    step = policy.next_step(remembered, later)
+    assert (step.kind, step.concept) == ("review", "frac")
+    policy.record(remembered, step, True, later)
+    policy.record(lapsed, step, False, later)
+    # recalled after 30 days: still mastered, no second round of practice before what depends on it
+    assert remembered.knowledge.concepts["frac"].p_known >= 0.95
+    # a lapse is mostly forgetting: it costs less belief than the same wrong answer with nothing to forget,
+    # and FSRS brings the review back sooner
+    fresh = state_with(frac=state.knowledge.concepts["frac"].p_known)
+    policy.record(fresh, replace(step, kind="learn"), False, later)
+    assert fresh.knowledge.concepts["frac"].p_known < lapsed.knowledge.concepts["frac"].p_known
+    assert lapsed.reviews.cards["frac"].due < remembered.reviews.cards["frac"].due
+
+
+def test_ours_starts_the_ready_concept_one_item_is_most_likely_to_teach() -> None:
+    params = {**PARAMS, "lin": BKTParams(p_init=0.2, p_learn=0.05, p_guess=0.2, p_slip=0.1)}
+    model = CourseModel(GRAPH, ITEMS, params, TeachingSettings())
+    # frac and lin are both ready; lin is the less known, but frac is learned four times as fast per item
+    assert make_policy("ours", model).next_step(state_with(frac=0.5, lin=0.3), NOW).concept == "frac"
+    # same learning rates: the less known one
+    assert make_policy("ours", course()).next_step(state_with(frac=0.5, lin=0.3), NOW).concept == "lin"
+
+
 def test_hints_and_guesses_before_the_lesson_count_as_weaker_evidence() -> None:
     model = course()
     policy = make_policy("ours", model)
-    plain, hinted, guessed = state_with(frac=0.4), state_with(frac=0.4), state_with(frac=0.4)
+    plain, hinted, guessed = (state_with(frac=0.4, lin=0.99) for _ in range(3))
     step = policy.next_step(plain, NOW)
+    assert step.concept == "frac"
     policy.record(plain, step, True, NOW)
     policy.record(hinted, step, True, NOW, hints_used=2)
     policy.record(guessed, step, True, NOW, guess_first=True)
