@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 
 from courses.models import Concept, Course, Item
+
+if TYPE_CHECKING:
+    from learner_model.knowledge import KnowledgeState
 
 
 class KnowledgeRecord(models.Model):
@@ -89,6 +93,11 @@ class TutorSession(models.Model):
     explanation = models.TextField(blank=True)  # the text streamed for the current concept, once complete
     step = models.UUIDField(default=uuid.uuid4)  # changes on every transition; forms carry it to reject stale clicks
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not a field: the student's knowledge state as the service that returned this session left it (what a read of
+    # their KnowledgeRecord would give after its commit), so the stage it renders needs no second read; None on a
+    # session read from the database (`tutor.services.session_get`), whose render reads the record.
+    knowledge: KnowledgeState | None = None
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "course"], name="session_one_per_course")]

@@ -28,7 +28,10 @@ def _knowledge_state(user_id: int, course_id: int) -> KnowledgeState:
 
 
 def stage_context(*, session: TutorSession) -> dict:
-    """Everything the stage template needs for the session's current phase. Answer keys only after an attempt."""
+    """Everything the stage template needs for the session's current phase. Answer keys only after an attempt.
+
+    The mastery bar uses `session.knowledge` when the service that returned the session carried it (the socket
+    renders what a service returned), else reads the student's KnowledgeRecord (a page load)."""
     concept = session.concept
     ctx: dict = {
         "session": session,
@@ -41,7 +44,8 @@ def stage_context(*, session: TutorSession) -> dict:
     }
     if concept is None:
         return ctx
-    state = _knowledge_state(session.user_id, session.course_id)  # by ids: the user row is not needed
+    state = session.knowledge if session.knowledge is not None \
+        else _knowledge_state(session.user_id, session.course_id)  # by ids: the user row is not needed
     ctx["mastery"] = round(100 * state.mastery(concept.slug, bkt_params(concept)))
     ctx["mastery_target"] = round(100 * course_mastery(session.course))
     if session.phase == TutorSession.Phase.PAIN:

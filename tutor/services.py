@@ -209,6 +209,14 @@ def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
     record.save(update_fields=["blob", "policy", "updated_at"])
 
 
+def _with_knowledge(session: TutorSession, record: KnowledgeRecord) -> TutorSession:
+    """`session`, carrying the knowledge state as this transaction leaves it, for the stage the socket renders next
+    (`stage_context`), which then reads no KnowledgeRecord. `record.blob` is the row's blob: as loaded, or as
+    `_knowledge_save` last wrote it; parsed from it, the state is exactly what a read after the commit gives."""
+    session.knowledge = KnowledgeState.from_blob(record.blob)
+    return session
+
+
 # --- enrolment and placement -------------------------------------------------------------------------
 
 
@@ -232,7 +240,7 @@ def enrollment_create(*, user: AbstractBaseUser, course: Course) -> TutorSession
         else:
             _teach_next(session, record, state)
         session.save()
-    return session
+    return _with_knowledge(session, record)
 
 
 def _placement(session: TutorSession) -> Placement:
@@ -282,7 +290,7 @@ def placement_skip(*, user: AbstractBaseUser, course: Course) -> TutorSession:
     record, _ = knowledge_load(user=user, course=course, for_update=True)
     _placement_next(session, record, placement)
     session.save()
-    return session
+    return _with_knowledge(session, record)
 
 
 # --- teaching ----------------------------------------------------------------------------------------
@@ -370,7 +378,7 @@ def practice_start(*, user: AbstractBaseUser, course: Course, step: uuid.UUID | 
     record, state = knowledge_load(user=user, course=course, for_update=True)
     _teach_next(session, record, state)
     session.save()
-    return session
+    return _with_knowledge(session, record)
 
 
 @transaction.atomic
@@ -406,7 +414,8 @@ class AttemptOutcome:
     check: CheckResult | None  # None when the attempt had already been recorded (a resend)
     mastered: bool
     # The live session as this answer left it, its concept, item, last attempt and course loaded (what
-    # `session_get` would read, without the query); None for a resend and for an answer recorded off screen.
+    # `session_get` would read, without the query) and its knowledge state (`session.knowledge`, what the stage's
+    # mastery bar would read); None for a resend and for an answer recorded off screen.
     session: TutorSession | None = None
 
 
@@ -512,7 +521,7 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
         attempt.save()
         _placement_next(session, record, placement)
         session.save()
-        return AttemptOutcome(attempt=attempt, check=result, mastered=False, session=session)
+        return AttemptOutcome(attempt=attempt, check=result, mastered=False, session=_with_knowledge(session, record))
     step = Step(kind=session.step_kind or "learn", concept=session.concept.slug, item=str(item.pk),
                 p_correct=session.item_p_correct, in_band=False, reason="")
     _policy(course).record(state, step, result.correct, _now(), hints_used=session.hints_shown)
@@ -527,7 +536,8 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     session.last_attempt = attempt
     session.step = uuid.uuid4()
     session.save(update_fields=["phase", "last_attempt", "step", "updated_at"])
-    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course), session=session)
+    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course),
+                          session=_with_knowledge(session, record))
 
 
 @transaction.atomic
@@ -541,4 +551,4 @@ def session_advance(*, user: AbstractBaseUser, course: Course, step: uuid.UUID |
     record, state = knowledge_load(user=user, course=course, for_update=True)
     _teach_next(session, record, state)
     session.save()
-    return session
+    return _with_knowledge(session, record)

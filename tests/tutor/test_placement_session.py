@@ -114,3 +114,28 @@ def test_a_concept_asked_again_in_placement_gets_another_item(alice, db):
     for concept, items in repeated.items():
         bank = Item.objects.filter(concept__course=course, concept__slug=concept, status=Item.Status.PUBLISHED).count()
         assert len(set(items)) == min(len(items), bank), (concept, items)
+
+
+def test_the_answer_that_ends_placement_renders_the_seeded_knowledge_without_reading_it(alice, placed_course):
+    """The last placement answer seeds the knowledge state (a new state, saved inside the placement's end) and
+    starts teaching: the session it returns carries that state, and renders as a fresh read of the page does."""
+    from django.db import connection
+    from django.template.loader import render_to_string
+    from django.test.utils import CaptureQueriesContext
+
+    from tutor.selectors import stage_context
+
+    def html(session):
+        context = stage_context(session=session)
+        context["client_id"] = "the-form-id"  # a fresh id per render
+        return render_to_string("tutor/partials/stage.html", context)
+
+    session = services.enrollment_create(user=alice, course=placed_course)
+    while session.phase == TutorSession.Phase.PLACEMENT:
+        session = _answer(alice, placed_course, session).session
+        with CaptureQueriesContext(connection) as render:
+            page = html(session)
+        assert len(render) == 0
+        assert page == html(services.session_get(user=alice, course=placed_course))
+    assert session.reason.startswith("Placement done after")
+    assert session.knowledge.concepts == knowledge_state(user=alice, course=placed_course).concepts

@@ -170,14 +170,15 @@ def test_feedback_stage_renders_in_two_queries_with_the_solution(alice, course, 
     assert 'data-phase="feedback"' in html and "2 + 2 = 4" in html
 
 
-def test_next_item_renders_from_the_session_the_service_returned_in_one_query(alice, course,
-                                                                              django_assert_num_queries):
+def test_next_item_renders_from_the_session_the_service_returned_without_a_query(alice, course,
+                                                                                 django_assert_num_queries):
     session = _to_practice(alice, course)
     services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="4")
     session = services.session_advance(user=alice, course=course)
-    with django_assert_num_queries(1):  # the knowledge state, for the mastery bar
-        html = render_to_string("tutor/partials/stage.html", stage_context(session=session))
+    with django_assert_num_queries(0):  # the knowledge state for the mastery bar came with the session
+        html = _stage_html(session)
     assert f'name="item" value="{session.item_id}"' in html
+    assert html == _stage_html(services.session_get(user=alice, course=course))
 
 
 def test_knowledge_state_of_an_anonymous_visitor_is_empty(course):
@@ -196,9 +197,46 @@ def test_an_answer_returns_the_session_it_leaves_as_a_fresh_read_would(alice, co
     session = _to_practice(alice, course)
     outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
                                       answer="5")
-    with django_assert_num_queries(1):  # the knowledge state, for the mastery bar: no reload of the session
+    with django_assert_num_queries(0):  # no reload of the session, nor of the knowledge state it left
         html = _stage_html(outcome.session)
     assert 'data-phase="feedback"' in html and "2 + 2 = 4" in html
+    assert html == _stage_html(services.session_get(user=alice, course=course))
+
+
+def _knowledge_reads(queries) -> int:
+    return sum(1 for q in queries if q["sql"].startswith("SELECT") and '"tutor_knowledgerecord"' in q["sql"])
+
+
+@pytest.mark.parametrize("correct", [True, False])
+def test_an_answer_and_the_stage_it_leaves_read_the_knowledge_record_once(alice, course, correct):
+    """What the socket runs per answer (the service, then the stage it renders) reads the student's knowledge
+    once, locked, to update it; the render used to read it again. Same page as a fresh read gives."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    session = _to_practice(alice, course)
+    with CaptureQueriesContext(connection) as service:
+        outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(),
+                                          item_id=session.item_id, answer="4" if correct else "5")
+    with CaptureQueriesContext(connection) as render:
+        html = _stage_html(outcome.session)
+    assert len(render) == 0 and _knowledge_reads(service) == 1
+    fresh = services.session_get(user=alice, course=course)
+    assert fresh.knowledge is None  # read from the database: the render reads the record
+    with CaptureQueriesContext(connection) as fresh_render:
+        assert html == _stage_html(fresh)
+    assert _knowledge_reads(fresh_render) == 1
+    assert outcome.session.knowledge.concepts == knowledge_state(user=alice, course=course).concepts
+
+
+def test_every_service_that_loads_the_knowledge_hands_it_to_the_render(alice, course, django_assert_num_queries):
+    session = services.enrollment_create(user=alice, course=course)
+    assert session.knowledge is not None
+    guessed = services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
+    assert guessed.knowledge is None  # the guess does not load the knowledge: its render reads it
+    session = services.practice_start(user=alice, course=course)
+    with django_assert_num_queries(0):
+        html = _stage_html(session)
     assert html == _stage_html(services.session_get(user=alice, course=course))
 
 
