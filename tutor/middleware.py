@@ -1,7 +1,8 @@
 """A database outage (PostgreSQL restarting, a failover) answers 503 with Retry-After, not a 500 and a traceback.
 
-Connections are opened per request with health checks (settings: conn_health_checks), so once the database is
-back the next request simply works: nothing has to be restarted.
+Under ASGI each request runs on a thread of its own (asgiref's ThreadSensitiveContext), so on a connection of its
+own: once the database is back the next request simply works; nothing has to be restarted. (The socket's database
+threads keep theirs: see `conn_health_checks` in tutor/settings.py.)
 """
 
 from __future__ import annotations

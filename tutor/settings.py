@@ -77,9 +77,18 @@ DATABASES = {
     "default": dj_database_url.parse(
         _DATABASE_URL,
         # Keep server connections open between requests: opening one per request was 10% of the load test's busy
-        # time. Health checks (below) replace a connection that died with a database restart.
+        # time.
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if _DATABASE_URL.startswith("sqlite") else 60),
-        conn_health_checks=True,
+        # Off: a health check is a `SELECT 1` round trip on the first use of a connection after every
+        # `close_old_connections()`, and Channels calls that before and after each `database_sync_to_async` call,
+        # so it cost one round trip per socket action (6% of the busy time at 200 students). Without it, a kept
+        # connection that died with a database restart is still replaced: its first use fails (the socket answers
+        # with a "try again" notice; an answer's Celery task retries), Django marks it errored, and the
+        # `close_old_connections()` after that call closes it; the next call connects afresh. So after a restart
+        # each kept connection fails once (one per socket database thread per process, one per Celery worker)
+        # where the check would have replaced it unseen. Views are not concerned: under ASGI each request runs on
+        # a new thread, so on a new connection. DATABASE_CONN_HEALTH_CHECKS=1 buys that back for the round trip.
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
