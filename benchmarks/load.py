@@ -12,7 +12,9 @@ the offline batch API (`POST /api/learn/<course>/answers`, recorded by the Celer
 actions is uniform in --think. Per concurrency level it prints p50/p95/p99 of the client round trip and of
 the server-side time (the consumer's `server-timing` comment; API: the Server-Timing header), errors and
 throughput, and stops ramping once the answer round trip p99 passes 1 s. --profile-at N samples one server
-process with py-spy during level N and prints where the time goes.
+process with py-spy during level N and prints where the time goes. By default a level's figures include its new
+students' arrival (logins, page loads, placement); --warmup-s S measures each level only once they have arrived
+(steady state at N students) and reports the arrival window on its own.
 
 Bounded: every level lasts --stage-s seconds, every wait has a timeout, nothing leaves 127.0.0.1.
 The pieces (`ThrowawayPostgres`, `Stack`, `Student`) are reused by benchmarks/chaos.py and tests/chaos/.
@@ -297,6 +299,7 @@ class Student:
         self.ta_every = ta_every  # every n-th answer, a question to the TA-bot (0 = never)
         self.offline_http = None  # the partner account's client, when `prepare(offline=True)` made one
         self.offline_csrf = ""
+        self.arrived = False  # logged in, page loaded, placement over: what --warmup-s waits for
 
     async def login(self, session_key: str | None = None) -> None:
         import httpx
@@ -492,6 +495,7 @@ async def run_student(student: Student, stop: asyncio.Event) -> None:
         await student.login(student.info["sessions"].get(student.username))
         stage = await student.connect()
         while not stop.is_set():
+            student.arrived = student.arrived or 'data-phase="placement"' not in stage
             stage = await student.step(stage)
     except StudentFinished:
         student.stats_for().finished += 1
@@ -505,8 +509,8 @@ STEPS = ("login", "connect", "placement_answer", "stream_first_token", "stream_c
          "api_batch", "ta_first_token", "ta_complete")
 
 
-def report(level: int, seconds: float, stats: Stats) -> dict:
-    print(f"\n--- {level} concurrent students, {seconds:.0f} s ---")
+def report(level: int, seconds: float, stats: Stats, window: str = "") -> dict:
+    print(f"\n--- {level} concurrent students, {seconds:.0f} s{window} ---")
     print(f"{'step':<20}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'srv p50':>10}{'srv p95':>10}{'srv p99':>10}")
     actions = 0
     for step in STEPS:
@@ -523,6 +527,7 @@ def report(level: int, seconds: float, stats: Stats) -> dict:
            "answer_p99": pct(stats.rtt.get("answer", []), 99),
            "answer_srv_p99": pct(stats.server.get("answer", []), 99),
            "next_srv_p99": pct(stats.server.get("next", []), 99),
+           "placement_srv_p99": pct(stats.server.get("placement_answer", []), 99),
            "answer_next_srv_p99": pct(cycle, 99) if cycle else float("nan"),
            "tokens_sent": stats.tokens_sent, "tokens_delivered": stats.tokens_delivered, "finished": stats.finished}
     print(f"throughput: {out['answers_per_s']:.1f} answers/s, {out['actions_per_s']:.1f} actions/s; "
@@ -703,20 +708,44 @@ def service_floor(info: dict, students: int = 4, top: int = 25) -> None:
 
 async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, think: tuple[float, float],
                seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000, ta_every: int = 4,
-               cpu=None, profile_gil: bool = False) -> list[dict]:
+               cpu=None, profile_gil: bool = False, warmup_s: float = 0,
+               arrivals: list[dict] | None = None) -> list[dict]:
+    """Each level: its new students arrive, then `stage_s` seconds are measured. With `warmup_s` > 0 the
+    measurement starts only once the level's new students have arrived (logged in, page loaded, placement over;
+    at least `warmup_s` after the level began, at most 3x that): steady state at `level` students. The arrival
+    window is reported on its own and appended to `arrivals`. With 0 (the default) the level's arrivals fall
+    inside its measured window, as before."""
     rng = random.Random(seed)
     stop = asyncio.Event()
     tasks: list[asyncio.Task] = []
+    students: list[Student] = []
     current = {"stats": Stats()}
     results = []
     usernames = iter(info["usernames"])
     for level in levels:
         current["stats"] = Stats()
+        arriving_since = time.monotonic()
+        newcomers = len(tasks)
         while len(tasks) < level:
             student = Student(stack.base, next(usernames), info, lambda: current["stats"], think,
                               random.Random(rng.random()), ta_every=ta_every)
+            students.append(student)
             tasks.append(asyncio.create_task(run_student(student, stop)))
             await asyncio.sleep(min(0.02, stage_s / 10 / max(1, level)))  # ramp gently within the first tenth
+        if warmup_s > 0:
+            await asyncio.sleep(max(0.0, warmup_s - (time.monotonic() - arriving_since)))
+            pending = [(s, t) for s, t in zip(students[newcomers:], tasks[newcomers:], strict=True)]
+            while time.monotonic() - arriving_since < 3 * warmup_s and \
+                    not all(s.arrived or t.done() for s, t in pending):
+                await asyncio.sleep(0.5)
+            late = sum(1 for s, t in pending if not (s.arrived or t.done()))
+            out = report(level, time.monotonic() - arriving_since, current["stats"],
+                         f" of arrival ({len(pending)} new students; {late} still in placement at its end): "
+                         "not in the level's figures")
+            out["late"] = late
+            if arrivals is not None:
+                arrivals.append(out)
+            current["stats"] = Stats()
         spy = None
         if profile_at == level:
             raw = stack.logdir / f"profile-{level}.txt"
@@ -783,6 +812,9 @@ def main() -> None:
                              "a queued batch can answer the item back on screen, refusing the student's answer)")
     parser.add_argument("--keep-ramping", action="store_true",
                         help="go on to the last level even after the answer p99 passed 1 s")
+    parser.add_argument("--warmup-s", type=float, default=0,
+                        help="measure each level only after its new students have arrived (logged in, placed; "
+                             "at least this long, at most 3x): steady state. 0 = measure from the level's start")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     think = tuple(float(x) for x in args.think.split(","))
@@ -811,15 +843,23 @@ def main() -> None:
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
               f"CONN_MAX_AGE {args.conn_max_age or 'settings default'}; "
               f"database threads per process {args.db_threads or 'settings default'}")
+        arrivals: list[dict] = []
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
                                    args.profile_at, 0 if args.keep_ramping else 1000, args.ta_every,
-                                   cpu=lambda: cpu_by_part(stack, pg), profile_gil=args.profile_gil))
+                                   cpu=lambda: cpu_by_part(stack, pg), profile_gil=args.profile_gil,
+                                   warmup_s=args.warmup_s, arrivals=arrivals))
         print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
               "server answer+next p99, errors, tokens sent/delivered, finished the course")
         for r in results:
             print(f"  {r['level']:>4} {r['answers_per_s']:7.1f} {r['answer_p99']:9.1f} {r['answer_srv_p99']:8.1f} "
                   f"{r['next_srv_p99']:8.1f} {r['answer_next_srv_p99']:8.1f} {r['errors']:>5} "
-                  f"{r['tokens_sent']}/{r['tokens_delivered']} {r['finished']:>4}")
+                  f"{r['tokens_sent']}/{r['tokens_delivered']} {r['finished']:>4}"
+                  + (" (steady state, after the arrival below)" if args.warmup_s else ""))
+        for r in arrivals:
+            print(f"  {r['level']:>4} {r['answers_per_s']:7.1f} {r['answer_p99']:9.1f} {r['answer_srv_p99']:8.1f} "
+                  f"{r['next_srv_p99']:8.1f} {r['answer_next_srv_p99']:8.1f} {r['errors']:>5} "
+                  f"{r['tokens_sent']}/{r['tokens_delivered']} {r['finished']:>4} (arrival window; "
+                  f"placement answer srv p99 {r['placement_srv_p99']:.1f}; {r['late']} still in placement)")
         broken = next((r["level"] for r in results if r["answer_p99"] > 1000), None)
         print(f"answer round trip p99 passes 1 s at: {broken or 'not reached'}")
         from tutor.models import Attempt
