@@ -39,7 +39,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from learner_model.placement import Placement, PlacementSettings  # noqa: E402
-from learner_model.policy import make_policy  # noqa: E402
+from learner_model.policy import TeachingSettings, make_policy  # noqa: E402
 from learner_model.simulate import (  # noqa: E402
     POPULATION_FILE,
     Classroom,
@@ -61,6 +61,8 @@ RUNS = {  # row name -> (policy, with placement)
     "ours": ("ours", True),
 }
 ABLATIONS = {"ours_no_place": ("ours", False)}  # with --ablation
+# with --equal-quality: the baseline made stricter, until it lets students go as sure as ours does
+STRICTER = {f"lowest_mastery@{m}": m for m in (0.98, 0.99, 0.995)}
 PLACEMENT_PRIORS = {  # curve label -> placement settings overrides
     "graph + ability prior (ours)": {},
     "one question per concept": {"max_per_concept": 1},
@@ -104,8 +106,12 @@ def placement_settings(setup: Setup, population: Population, **overrides: float)
 
 def run_one(setup: Setup, row: str) -> RunResult:
     course, population = _world(setup)
-    model = course.model()
-    policy_name, with_placement = {**RUNS, **ABLATIONS}[row]
+    if row in STRICTER:
+        model = course.model(TeachingSettings(mastery=STRICTER[row], after_mastery="practise_weakest"))
+        policy_name, with_placement = BASELINE, False
+    else:
+        model = course.model()
+        policy_name, with_placement = {**RUNS, **ABLATIONS}[row]
     placement = placement_settings(setup, population)
     result = simulate_policy(population, make_policy(policy_name, model, seed=setup.seed + 2), model,
                              placement=placement if with_placement else None, seed=setup.seed + 3,
@@ -194,6 +200,27 @@ def _table(results: dict[str, RunResult]) -> str:
     return "\n".join(lines)
 
 
+def _equal_quality(results: dict[str, RunResult]) -> str:
+    """Ours against the baseline at the same quality of release: the baseline's stricter thresholds let students go
+    later and surer; interpolate its items-to-release at ours's share of concepts truly learned then."""
+    ours = results["ours"]
+    rows = [BASELINE, *STRICTER]
+    quality = np.array([results[r].hidden_share_at_declared.mean() for r in rows])
+    medians = np.array([np.median(results[r].items_to_declared) for r in rows])
+    means = np.array([results[r].items_to_declared.mean() for r in rows])
+    target = ours.hidden_share_at_declared.mean()
+    line = ", ".join(f"{r} {q:.1%} at {m:.0f} items (mean {a:.0f})" for r, q, m, a in zip(rows, quality, medians, means,
+                                                                                         strict=True))
+    if not quality[0] <= target <= quality[-1] or np.any(np.diff(quality) <= 0):
+        return f"equal quality: ours lets students go with {target:.1%} learned; baseline: {line} (no interpolation)"
+    median_at, mean_at = np.interp(target, quality, medians), np.interp(target, quality, means)
+    return (f"equal quality: ours lets students go with {target:.1%} of concepts truly learned after "
+            f"{np.median(ours.items_to_declared):.0f} items (median; mean {ours.items_to_declared.mean():.0f}); the "
+            f"baseline, made stricter until it does the same, needs {median_at:.0f} (mean {mean_at:.0f}): ours "
+            f"{np.median(ours.items_to_declared) / median_at:.2f}x (mean {ours.items_to_declared.mean() / mean_at:.2f}x)."
+            f"\n  baseline by threshold: {line}")
+
+
 def _placement_effect(ours: RunResult, no_place: RunResult, population: Population) -> str:
     """Placement's effect paired per student (same hidden student, with minus without), by share known at enrolment.
 
@@ -220,18 +247,37 @@ def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Pa
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, (ax, tradeoff) = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(max_items + 1)
     for name, r in results.items():
+        if name in STRICTER:  # the same choices as the baseline until it believes everything mastered
+            continue
         ax.plot(x, r.learned_curve, label=f"{name} (median {np.median(r.items):.0f})",
                 linewidth=2.2 if name == "ours" else 1.4)
     ax.set_xlabel("items answered (placement questions included)")
     ax.set_ylabel("share of concepts learned (hidden truth)")
-    ax.set_title("Simulated students, 50-concept course: learning per item")
-    ax.set_xlim(0, max_items)
-    ax.set_ylim(0, 1.01)
+    ax.set_title("Learning per item")
+    ax.set_xlim(0, min(max_items, 1500))
+    ax.set_ylim(0.6, 1.005)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    # what each policy costs until it lets the student go, against how much was truly learned by then
+    strict = [BASELINE, *(r for r in STRICTER if r in results)]
+    if len(strict) > 1:
+        tradeoff.plot([np.median(results[r].items_to_declared) for r in strict],
+                      [100 * results[r].hidden_share_at_declared.mean() for r in strict], color="grey", marker="o",
+                      linewidth=1, label="lowest_mastery at mastery 0.95 / 0.98 / 0.99 / 0.995")
+    for name, r in results.items():
+        if name in STRICTER:
+            continue
+        tradeoff.plot(np.median(r.items_to_declared), 100 * r.hidden_share_at_declared.mean(), marker="*" if name ==
+                      "ours" else "o", markersize=14 if name == "ours" else 7, linestyle="none", label=name)
+    tradeoff.set_xlabel("items until the tutor says the course is mastered (median)")
+    tradeoff.set_ylabel("% of concepts truly learned then (mean)")
+    tradeoff.set_title("Cost and quality of the tutor's stop")
+    tradeoff.grid(alpha=0.3)
+    tradeoff.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Simulated students (fitted to ASSISTments 2009), 50-concept course")
     fig.tight_layout()
     fig.savefig(out / "policy_learning_curves.png", dpi=120)
     plt.close(fig)
@@ -273,6 +319,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="also run ours without placement")
+    parser.add_argument("--equal-quality", action="store_true",
+                        help="also run the baseline with mastery thresholds 0.98, 0.99, 0.995 (compare at equal learning)")
     args = parser.parse_args()
     setup = Setup(args.students, args.concepts, args.seed, args.max_items, args.questions, args.particles,
                   args.item_difficulty_sd, args.prereq_learn_factor, args.population)
@@ -288,7 +336,7 @@ def main() -> None:
           f"x{population.pop.leak}, p_learn x{population.pop.prereq_learn_factor}, answers "
           f"-{population.pop.prereq_answer_penalty} logit")
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        rows = list(RUNS) + (list(ABLATIONS) if args.ablation else [])
+        rows = list(RUNS) + (list(ABLATIONS) if args.ablation else []) + (list(STRICTER) if args.equal_quality else [])
         runs = {row: pool.submit(run_one, setup, row) for row in rows}
         place = [pool.submit(placement_curve, setup, label) for label in PLACEMENT_PRIORS]
         results = {row: f.result() for row, f in runs.items()}
@@ -304,6 +352,8 @@ def main() -> None:
         print(f"{name}: declared mastered within the cap {r.declared.mean():.1%}; declared with a concept still "
               f"unlearned {early.mean():.1%} of students; hidden share learned then: mean "
               f"{r.hidden_share_at_declared.mean():.1%}, p10 {np.percentile(r.hidden_share_at_declared, 10):.1%}")
+    if args.equal_quality:
+        print(_equal_quality(results))
     if "ours_no_place" in results:
         print(_placement_effect(results["ours"], results["ours_no_place"], population))
     for label, acc in curves.items():
