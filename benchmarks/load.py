@@ -569,10 +569,14 @@ def cpu_by_part(stack: Stack, pg: ThrowawayPostgres) -> dict[str, float]:
     """CPU seconds used so far by each part of the stack, and by this process (the simulated students)."""
     postmaster = (pg.data / "postmaster.pid").read_text().split()[0]
     own = os.times()
-    return {"server": _cpu_tree_seconds([p.pid for p in stack.processes]),
-            "postgres": _cpu_tree_seconds([int(postmaster)]),
-            "celery": _cpu_tree_seconds([p.pid for p in stack.celery]),
-            "students": own.user + own.system}
+    parts = {"server": _cpu_tree_seconds([p.pid for p in stack.processes]),
+             "postgres": _cpu_tree_seconds([int(postmaster)]),
+             "celery": _cpu_tree_seconds([p.pid for p in stack.celery]),
+             "students": own.user + own.system}
+    # Everything else the machine ran (other people's jobs on a shared machine): all busy CPU less ours.
+    jiffies = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = (sum(jiffies[:8]) - jiffies[3] - jiffies[4]) / _CLK_TCK  # all but idle and iowait (guest is in user)
+    return {**parts, "other": busy - sum(parts.values())}
 
 
 IDLE_LEAVES = ("select (", "wait (", "_worker (", "sleep", "AuthoredBackend.stream (", "get (queue.py")
@@ -767,6 +771,7 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
                 + f"; server + PostgreSQL per action: {1000 * (used['server'] + used['postgres']) / max(1, actions):.1f} ms"
                 + f"; machine load average {os.getloadavg()[0]:.1f}")
             out["cpu_ms_per_action"] = 1000 * (used["server"] + used["postgres"]) / max(1, actions)
+            out["cpu_other_s"] = used["other"]
         results.append(out)
         if spy is not None:
             spy.wait(timeout=60)
