@@ -13,6 +13,7 @@ reindex one document at a time.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -36,6 +37,8 @@ from inference.retrieval_documents import markdown_document as markdown_document
 from inference.retrieval_documents import pdf_documents as pdf_documents
 from inference.retrieval_documents import slugify as slugify
 
+log = logging.getLogger(__name__)
+
 FUSIONS = ("rrf", "normalised")
 MODES = ("hybrid", "dense", "bm25")
 RRF_K = 60  # the constant of Cormack et al. (2009); ranks past ~100 barely count
@@ -50,7 +53,7 @@ KIND_WEIGHTS: dict[str, float] = {"item": 0.55, "hint": 0.7, "solution": 0.7}
 class Hit:
     chunk: Chunk
     score: float  # the fused score that orders hits (rrf or normalised, per the index's fusion)
-    dense: float  # cosine similarity of query and chunk, in [-1, 1]; the "is this in the course?" signal
+    dense: float  # cosine similarity of query and chunk, in [-1, 1]; the "is this in the course?" signal (0 in bm25 mode)
     bm25: float
 
 # --- embeddings ---------------------------------------------------------------------------------------
@@ -76,6 +79,32 @@ class Embedder:
         self.model_path, self.device, self.threads = model_path, device, threads
         self._model: Any = None
         self._lock = threading.Lock()
+        self._loaded = threading.Event()  # set once the model is in memory; never cleared
+        self._loader: threading.Thread | None = None
+        self._loader_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether `encode` can run without loading the model first. Never waits (the load holds `_lock`)."""
+        return self._loaded.is_set()
+
+    def load_in_background(self, wait_s: float = 0.0) -> bool:
+        """Start loading the model in a daemon thread unless it is loaded or already loading, wait up to `wait_s`
+        seconds for it, and say whether it is loaded. A load that failed is retried by the next call."""
+        if self.loaded:
+            return True
+        with self._loader_lock:
+            if self._loader is None or not self._loader.is_alive():
+                self._loader = threading.Thread(target=self._load_logged, name="embedder-load", daemon=True)
+                self._loader.start()
+        return self._loaded.wait(wait_s) if wait_s > 0 else self.loaded
+
+    def _load_logged(self) -> None:
+        try:
+            self._load()
+        except Exception:
+            # A thread's exception would only reach stderr; callers go on without the model and retry later.
+            log.exception("loading the embedding model failed")
 
     def _load(self) -> Any:
         with self._lock:
@@ -100,6 +129,7 @@ class Embedder:
 
                     path = get_model_path()
                 self._model = SentenceTransformer(str(path), device=self.device)
+                self._loaded.set()
         return self._model
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
@@ -163,6 +193,17 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN)
 
 
+# Words a question is phrased with, whatever its topic: left out when asking whether the course uses its terms.
+QUESTION_WORDS = ("why how what when where which who whom whose do does did can could would should shall may might "
+                  "must i me my you your we our he she his her its them from about have has had been being get come "
+                  "so than too very just also only explain mean tell please")
+
+
+@cache
+def _question_words() -> frozenset[str]:
+    return frozenset(tokenize(QUESTION_WORDS))
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case words and numbers, English stop words out, Snowball-stemmed. Single letters stay
     (math variables: "x", "f") because a question about "f of x" should still match."""
@@ -193,6 +234,10 @@ class _Bm25:
         if not known:
             return np.zeros(n, dtype=np.float32)
         return np.asarray(self._model.get_scores(known), dtype=np.float32)[:n]
+
+    def known(self, tokens: set[str]) -> set[str]:
+        """Those of `tokens` that occur in some chunk."""
+        return tokens & self._model.vocab_dict.keys() if self._model is not None else set()
 
 
 # --- the index ----------------------------------------------------------------------------------------
@@ -338,8 +383,13 @@ class SearchIndex:
             chunks, vectors, n = self._chunks, self._vectors, len(self._chunks)
             if n == 0:
                 return []
-            qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
-            dense = vectors @ qv  # (n_chunks,)
+            # BM25 alone needs no embedding model (the TA answers with it while the model loads); dense scores
+            # are then reported as 0, as BM25's are in a dense-only search.
+            if mode == "bm25":
+                dense = np.zeros(n, dtype=np.float32)
+            else:
+                qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
+                dense = vectors @ qv  # (n_chunks,)
             # Dense-only searches (the integrity check) skip BM25; its scores are then reported as 0.
             sparse = self._bm25.scores(tokenize(query), n) if mode != "dense" else np.zeros(n, dtype=np.float32)
             weights = self._weights(chunks)
@@ -359,6 +409,17 @@ class SearchIndex:
         """The highest cosine between the query and any chunk: "does the course talk about this at all?"."""
         with self._lock:
             return float((self._vectors @ query_vector).max()) if len(self._chunks) else -1.0
+
+    def term_coverage(self, query: str) -> float:
+        """The share of the query's distinct terms that occur in some chunk: BM25's "does the course talk about
+        this at all?", for when there is no embedding to compare (0 for a query without terms)."""
+        terms = set(tokenize(query)) - _question_words()
+        if not terms:
+            return 0.0
+        if self._bm25_stale:
+            self.rebuild_bm25()
+        with self._lock:
+            return len(self._bm25.known(terms)) / len(terms)
 
     def _weights(self, chunks: list[Chunk]) -> np.ndarray:
         """(n_chunks,) kind weights, recomputed only when the chunks or the weights change."""

@@ -114,6 +114,9 @@ def test_output(request) -> Path:
 def _no_background_warm_up(settings):
     """The TA warm-up thread would outlive a test's database; tests that need the index build it themselves."""
     settings.TUTOR_TA_WARMUP = False
+    # Questions wait for the embedding model (hybrid search) whichever test loads it first; the lexical answers given
+    # while it loads are tested on their own (tests/tutor/test_ta_services.py).
+    settings.TUTOR_TA_EMBED_WAIT_S = 600.0
 
 
 

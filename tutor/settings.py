@@ -164,6 +164,8 @@ TUTOR_LLM_MODEL = env_str("TUTOR_LLM_MODEL", "")
 TUTOR_LLM_PATH = env_str("TUTOR_LLM_PATH", "")  # transformers model directory or GGUF file
 TUTOR_LLM_TTFT_LIMIT_S = env_float("TUTOR_LLM_TTFT_LIMIT_S", 5.0)
 TUTOR_TA_WARMUP = env_bool("TUTOR_TA_WARMUP", True)  # load the TA's model + index in the background on first visit
+# A TA question waits at most this long for the embedding model to load, then is answered by BM25 alone meanwhile.
+TUTOR_TA_EMBED_WAIT_S = env_float("TUTOR_TA_EMBED_WAIT_S", 0.0)
 TUTOR_STREAM_THREADS = env_int("TUTOR_STREAM_THREADS", 128)  # concurrent generation streams per ASGI process
 # Database threads per ASGI process for the session socket's service calls, each with its own connection (so at most
 # this many PostgreSQL connections per process from sockets). SQLite takes one writer at a time: one thread there.

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -31,7 +32,9 @@ from courses.models import Course, Item
 from inference.retrieval import (
     Chunk,
     Document,
+    Embedder,
     SearchIndex,
+    chunk_document,
     course_documents,
     default_embedder,
     faculty_answer_document,
@@ -185,10 +188,17 @@ _INDEXES: dict[int, tuple[int, SearchIndex]] = {}
 _INDEXES_LOCK = threading.Lock()
 
 
-def course_index(*, course: Course) -> SearchIndex:
-    """The course's SearchIndex, loaded from its stored chunks once per index version (built on first use)."""
+def course_index(*, course: Course, lexical: bool = False) -> SearchIndex:
+    """The course's SearchIndex, loaded from its stored chunks once per index version (built on first use).
+
+    `lexical`: the caller will search by BM25 alone because the embedding model is not loaded. The stored chunks
+    serve as they are (their vectors were computed earlier); a course never indexed is not built now, which would
+    wait for the model: its texts are chunked in memory without vectors instead, until the import's reindex, the
+    warm-up or the first question after the model has loaded stores them."""
     state = TAIndex.objects.filter(course=course).first()
     if state is None or (state.version == 0 and state.status != TAIndex.Status.DONE):
+        if lexical:
+            return _lexical_index(course)
         ta_index_rebuild(course=course)
         state = TAIndex.objects.get(course=course)
     cached = _INDEXES.get(course.pk)
@@ -207,25 +217,48 @@ def course_index(*, course: Course) -> SearchIndex:
         return index
 
 
+_LEXICAL_INDEXES: dict[int, SearchIndex] = {}
+
+
+def _lexical_index(course: Course) -> SearchIndex:
+    """A never-indexed course's chunks with zero vectors: BM25 can rank them, dense search cannot."""
+    with _INDEXES_LOCK:
+        index = _LEXICAL_INDEXES.get(course.pk)
+        if index is None:
+            docs = ta_documents(course=course)
+            chunks = [c for d in docs for c in chunk_document(d)]
+            index = SearchIndex(default_embedder())
+            index.load(chunks, np.zeros((len(chunks), Embedder.dim), dtype=np.float32), {d.id: d.version for d in docs})
+            _LEXICAL_INDEXES[course.pk] = index
+        return index
+
+
+def embedding_model_ready() -> bool:
+    """Whether this process can embed a question now. If not, the model starts loading in the background (once) and
+    the caller waits at most `TUTOR_TA_EMBED_WAIT_S` for it: a question asked meanwhile is answered by BM25 alone
+    rather than waiting the minute or more a load takes on a busy machine."""
+    return default_embedder().load_in_background(wait_s=settings.TUTOR_TA_EMBED_WAIT_S)
+
+
 _WARMED: set[int] = set()
 
 
 def ta_warm_up(*, course: Course) -> None:
     """Load the embedding model and the course's index in the background, once per course and process.
 
-    Called when a student opens their session or the TA page: the first question would otherwise wait for both
-    (over a minute on 2 busy cores), so by the time they have typed it, the TA is ready.
+    Called when a student opens their session or the TA page: both take a while (over a minute on 2 busy cores),
+    so they start before the first question. One asked sooner is answered by BM25 (`embedding_model_ready`).
     """
     if not settings.TUTOR_TA_WARMUP or course.pk in _WARMED:
         return
     _WARMED.add(course.pk)
+    default_embedder().load_in_background()  # the one loader thread that questions asked meanwhile also wait on
 
     def warm() -> None:
         from django.db import connection
 
         try:
             course_index(course=course)
-            default_embedder().encode(["warm up"])  # the model itself loads lazily, on the first encode
         finally:
             connection.close()  # this thread's own connection
 
@@ -235,16 +268,18 @@ def ta_warm_up(*, course: Course) -> None:
 def index_cache_clear() -> None:
     with _INDEXES_LOCK:
         _INDEXES.clear()
+        _LEXICAL_INDEXES.clear()
 
 
 # --- asking ---------------------------------------------------------------------------------------------------
 
 
-def teaching_assistant(*, course: Course) -> TeachingAssistant:
+def teaching_assistant(*, course: Course, lexical: bool = False) -> TeachingAssistant:
     graph = course_selectors.concept_graph(course=course)
     live = Item.objects.filter(concept__course=course, status=Item.Status.PUBLISHED).values_list("slug", "answer")
     backend = llm.backend()
-    return TeachingAssistant(course_index(course=course), backend=None if backend.name == "authored" else backend,
+    return TeachingAssistant(course_index(course=course, lexical=lexical),
+                             backend=None if backend.name == "authored" else backend,
                              course_title=course.title, prerequisites={c.slug: list(c.prerequisites) for c in graph},
                              concept_titles={c.slug: c.title for c in graph}, answer_keys=dict(live))
 
@@ -283,8 +318,9 @@ def ta_question_ask(*, user: AbstractBaseUser, course: Course, question: str) ->
     if not ratelimit_check(key=f"ta:{user.pk}", limit=settings.TUTOR_RATELIMIT_TA_QUESTIONS, period=60):
         raise TARateLimited("You've asked a lot of questions in the last minute. Take a moment with the answers, "
                             "then ask again in a minute.")
-    ta = teaching_assistant(course=course)
-    reply = ta.answer(question, student_state(user=user, course=course))
+    lexical = not embedding_model_ready()
+    ta = teaching_assistant(course=course, lexical=lexical)
+    reply = ta.answer(question, student_state(user=user, course=course), lexical=lexical)
     if ta.backend is None:  # a quoted answer is one piece: paced word by word like authored explanations
         reply.stream = _paced(reply.stream, settings.TUTOR_STREAM_DELAY_S)
     row = TAQuestion.objects.create(

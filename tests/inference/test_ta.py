@@ -6,11 +6,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from inference.base import BackendUnavailable, GenerationRequest
-from inference.retrieval import Document, Embedder, SearchIndex, course_documents, default_embedder
+from inference.retrieval import (
+    Document,
+    Embedder,
+    SearchIndex,
+    chunk_document,
+    course_documents,
+    default_embedder,
+)
 from inference.ta import CurrentItem, StudentState, TeachingAssistant
 from inference.ta_safety import REMOVED, OutputGuard, classify_question, sanitize_passage
 
@@ -260,3 +268,32 @@ def test_another_students_name_in_a_faculty_answer_is_never_shown(embedder: Embe
     reply = assistant(idx, backend, private_strings=["Bob Smith"]).answer("Does the power rule work for x^0?")
     assert "Bob Smith" not in reply.text()
     assert all("Bob Smith" not in m.content for r in backend.requests for m in r.messages)
+
+
+class NoModel(Embedder):
+    """An embedding model still loading: anything that needs it fails the test."""
+
+    def _load(self) -> object:
+        raise AssertionError("the embedding model was used")
+
+
+def test_without_the_embedding_model_bm25_answers_declines_and_protects_exercises_alike() -> None:
+    chunks = [c for d in course_documents(course()) for c in chunk_document(d)]
+    lexical = SearchIndex(NoModel())
+    lexical.load(chunks, np.zeros((len(chunks), Embedder.dim), dtype=np.float32))  # stored without vectors
+    ta = assistant(lexical)
+
+    reply = ta.answer("Why does the power rule work? Where does n x^(n-1) come from?", lexical=True)
+    text = reply.text()
+    assert reply.outcome == "quoted" and reply.concepts[0] == "power-rule" and "lexical" in reply.reason
+    assert reply.citations[0].url == "/courses/calc/power-rule/#why-it-works" and "binomial" in text
+
+    declined = ta.answer("Who painted the Mona Lisa?", lexical=True)
+    assert declined.outcome == "declined" and declined.escalate_offered and not declined.citations
+
+    for question in ("What's the answer to this one?", "Differentiate f(x) = x^7 + 2x + 5 with respect to x"):
+        held = ta.answer(question, WORKING_ON_PR1, lexical=True)
+        assert held.outcome == "integrity" and KEY not in held.text(), question
+    graded = ta.answer("Let h(x) = (x^2+1)^3. Compute h'(2) using the chain rule.",
+                       StudentState(graded_item_ids=frozenset({"cr-exam"})), lexical=True)
+    assert graded.outcome == "integrity" and "54" not in graded.text()

@@ -5,6 +5,7 @@ student's questions are theirs alone. Against the real database, with the real e
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
 from courses.models import Concept, Course, Membership
 from courses.services import course_import, membership_set
 from inference.base import GenerationRequest
+from inference.retrieval import Embedder
 from tutor import llm, services, ta_services
 from tutor.models import TAChunk, TAIndex, TAQuestion, TutorSession
 
@@ -334,3 +336,77 @@ def test_the_form_without_websocket_returns_the_answer_card_to_htmx(alice, calc)
     response = logged_in(alice).post(f"/learn/{calc.slug}/ask/", {"question": OUT_OF_COURSE}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200 and 'data-outcome="declined"' in body and "Send to my teacher" in body
+
+
+class GatedEmbedder(Embedder):
+    """The real model behind a gate: its load starts when asked and ends only when the test opens the gate, as a load
+    that takes a minute on a busy machine would. A request that waited for it would hang here."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.load_started = threading.Event()
+        self.abandoned = False
+
+    def _load(self) -> object:
+        self.load_started.set()
+        if not self.gate.wait(timeout=120) or self.abandoned:
+            raise RuntimeError("the test ended before the model was let load")
+        return super()._load()
+
+
+@pytest.fixture
+def loading_model(monkeypatch, settings) -> Iterator[GatedEmbedder]:
+    """This process's embedding model is still loading, and questions do not wait for it (the default)."""
+    settings.TUTOR_TA_EMBED_WAIT_S = 0.0
+    embedder = GatedEmbedder()
+    monkeypatch.setattr(ta_services, "default_embedder", lambda: embedder)
+    yield embedder
+    embedder.abandoned = not embedder.loaded
+    embedder.gate.set()
+
+
+@pytest.fixture
+def indexed_calc(calc) -> Course:
+    """Indexed with the real model before this process began (list it before `loading_model`)."""
+    ta_services.ta_index_rebuild(course=calc)
+    ta_services.index_cache_clear()
+    return calc
+
+
+def test_a_question_asked_while_the_model_loads_is_answered_from_the_course_with_links_then_hybrid_once_loaded(
+        alice, indexed_calc, loading_model):
+    calc = indexed_calc
+    enrol(alice, calc)
+    response = logged_in(alice).post(f"/learn/{calc.slug}/ask/", {"question": "Why does the power rule work?"},
+                                     HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200 and 'data-outcome="quoted"' in body
+    assert 'href="/learn/calc/concept/power-rule/' in body and "binomial" in body
+    stored = TAQuestion.objects.get(user=alice)
+    assert "lexical" in stored.reason and stored.citations and "power-rule" in stored.concepts
+    assert loading_model.load_started.wait(timeout=10) and not loading_model.loaded  # loading, in the background
+
+    loading_model.gate.set()
+    assert loading_model.load_in_background(wait_s=120)
+    q = ta_services.ta_question_answer(user=alice, course=calc, question="Why does the power rule work?")
+    assert q.outcome == "quoted" and "best cosine" in q.reason and "lexical" not in q.reason
+
+
+def test_while_the_model_loads_an_out_of_course_question_is_declined_with_the_button_to_send_it(
+        alice, indexed_calc, loading_model):
+    calc = indexed_calc
+    enrol(alice, calc)
+    response = logged_in(alice).post(f"/learn/{calc.slug}/ask/", {"question": OUT_OF_COURSE}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200 and 'data-outcome="declined"' in body and "Send to my teacher" in body
+    assert not loading_model.loaded
+
+
+def test_a_course_never_indexed_is_answered_from_its_texts_while_the_model_loads_and_nothing_is_stored(
+        alice, calc, loading_model):
+    enrol(alice, calc)
+    q = ta_services.ta_question_answer(user=alice, course=calc, question="Why does the power rule work?")
+    assert q.outcome == "quoted" and "lexical" in q.reason and "binomial" in q.answer
+    assert any(c["url"].startswith("/learn/calc/concept/power-rule/") for c in q.citations)
+    assert not TAChunk.objects.filter(course=calc).exists() and not loading_model.loaded
