@@ -3,6 +3,7 @@
     . .venv/bin/activate && nice python benchmarks/chaos.py worker-kill --answers 10000 --kill-every 30
     . .venv/bin/activate && nice python benchmarks/chaos.py socket-drop --students 20
     . .venv/bin/activate && nice python benchmarks/chaos.py model-kill --students 20
+    . .venv/bin/activate && nice python benchmarks/chaos.py ta-slow-embed --students 20 --load-s 60
     . .venv/bin/activate && nice python benchmarks/chaos.py pg-restart --students 30
 
 worker-kill   answers sent as offline batches (POST /api/learn/<course>/answers) are recorded by two Celery
@@ -27,6 +28,10 @@ socket-drop   students' sockets are cut (TCP abort) in the middle of the streame
 model-kill    TUTOR_LLM=openai against a small OpenAI-compatible streaming server started here, killed with
               SIGKILL in the middle of students' streams and restarted. Every student must get a complete
               explanation (the model's start, then the course's authored text), no 5xx from any page.
+ta-slow-embed every server process's embedding model takes --load-s longer to load (a shim under
+              benchmarks/shims/, on the servers' PYTHONPATH only) while students load pages and ask the TA-bot
+              over its socket. Each question must be answered at once, from the course by BM25 with its links
+              (or declined), none with a 5xx; once a model has loaded, answers come from hybrid search again.
 pg-restart    the throwaway PostgreSQL cluster is restarted while students answer and load pages. Requests
               in the gap fail cleanly (503 page, a notice on the socket, a retried task), the app recovers
               without a restart, and no acknowledged answer is lost.
@@ -57,12 +62,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import (  # noqa: E402  (benchmarks/ is not a package)
     BIN,
+    REPO,
     Stack,
     Student,
     StudentError,
     ThrowawayPostgres,
     django_setup,
     free_port,
+    pct,
     prepare,
 )
 
@@ -389,6 +396,18 @@ def run_socket_drop(*, students: int = 20, rounds: int = 4, redis_db: int = 12) 
                 "applied_twice": _applied_twice(), "error_samples": errors[:5]}
 
 
+def _run_students(one, usernames: list[str], *, seed: int, alongside=None) -> None:
+    """Run `one(name, rng)` for every student at once (each with its own seeded rng), and the scenario's own
+    coroutine `alongside()` (the fault, the clock) with them; return when all have ended."""
+
+    async def drive() -> None:
+        rng = random.Random(seed)
+        await asyncio.gather(*([alongside()] if alongside else []),
+                             *(one(n, random.Random(rng.random())) for n in usernames))
+
+    asyncio.run(drive())
+
+
 class _NullStats:
     """Timing sink for scenarios that count outcomes, not latency."""
 
@@ -524,8 +543,7 @@ def run_model_kill(*, students: int = 20, kills: int = 3, down_s: float = 3.0, r
                                                  for n in info["usernames"][:students]))
 
             asyncio.run(drive())
-            return {"scenario": "model-kill", **counts, "error_samples": errors[:5],
-                    "ta_bot": "not wired to a URL yet: the slow-embedding case is not exercised"}
+            return {"scenario": "model-kill", **counts, "error_samples": errors[:5]}
     finally:
         model.stop()
 
@@ -546,6 +564,111 @@ async def _through_practice(s: Student, done: str, info: dict) -> str:
         else:
             return stage
     return stage
+
+
+# --- ta-slow-embed -----------------------------------------------------------------------------------
+
+SLOW_EMBEDDING_SHIM = Path(__file__).resolve().parent / "shims" / "slow_embedding"
+
+
+class _TAWaits:
+    """Stats sink for `Student.ask_ta`: seconds to the first streamed piece and to the finished card."""
+
+    def __init__(self) -> None:
+        self.first: list[float] = []
+        self.complete: list[float] = []
+
+    def add(self, step: str, rtt_s: float, server_ms: float | None = None) -> None:
+        if step == "ta_first_token":
+            self.first.append(rtt_s)
+        elif step == "ta_complete":
+            self.complete.append(rtt_s)
+
+
+def run_ta_slow_embed(*, students: int = 20, load_s: float = 60, seconds: float = 90, think_s: float = 4,
+                      workers: int = 2, redis_db: int = 15) -> dict:
+    """Students load pages and ask the TA-bot over its socket while every server process's embedding model takes
+    `load_s` seconds longer to load (the harness's shim in SLOW_EMBEDDING_SHIM, on the servers' PYTHONPATH only).
+    The course was indexed before (chunks and vectors stored, as after its import), so BM25 can answer at once.
+    Questions go on for `seconds`, then until one has been answered by hybrid search (a model loaded), at most
+    `load_s` + 180 s in all; each waits at most 120 s for its answer (longer counts as an error)."""
+    from datetime import UTC, datetime
+
+    extra = {"PYTHONPATH": f"{SLOW_EMBEDDING_SHIM}:{REPO}", "CHAOS_EMBED_LOAD_DELAY_S": str(load_s),
+             "TUTOR_RATELIMIT_TA_QUESTIONS": "0"}
+    with environment(students=students, redis_db=redis_db, extra_env=extra, workers=workers) as (_, stack, info):
+        from courses.models import Course
+        from tutor import ta_services
+        from tutor.models import TAQuestion
+
+        course = Course.objects.get(slug=info["course"])
+        started = time.monotonic()
+        ta_services.ta_index_rebuild(course=course)  # here, with the model at its own speed: the servers never embed
+        index_s = time.monotonic() - started
+        counts = {"pages": 0, "http_5xx": 0, "errors": 0}
+        waits: dict[str, _TAWaits] = {}
+        errors: list[str] = []
+        stop = asyncio.Event()
+        begun = datetime.now(UTC)
+
+        def hybrid_answered() -> bool:
+            answered = TAQuestion.objects.filter(course=course, outcome__in=["quoted", "answered", "declined"])
+            return answered.exclude(reason__contains="lexical").exists()
+
+        async def one(name: str, rng: random.Random) -> None:
+            waits[name] = _TAWaits()
+            s = Student(stack.base, name, info, lambda: waits[name], (0, 0), rng)
+            s.stream_timeout = 120
+            try:
+                await s.login(info["sessions"].get(name))
+                while not stop.is_set():
+                    for path in (f"/learn/{info['course']}/", f"/learn/{info['course']}/ask/"):
+                        page = await s.http.get(path)  # the session page starts the TA's warm-up
+                        counts["pages"] += 1
+                        counts["http_5xx"] += page.status_code >= 500
+                    await s.ask_ta()
+                    try:
+                        await asyncio.wait_for(stop.wait(), rng.uniform(0.5, 1.5) * think_s)
+                    except TimeoutError:
+                        pass
+            except Exception as exc:  # counted and shown; the scenario reports rather than stops
+                counts["errors"] += 1
+                errors.append(f"{name}: {type(exc).__name__}: {exc}"[:200])
+            finally:
+                await s.close()
+
+        async def until_hybrid() -> None:
+            await asyncio.sleep(seconds)
+            deadline = time.monotonic() + load_s + 180
+            while time.monotonic() < deadline and not await asyncio.to_thread(hybrid_answered):
+                await asyncio.sleep(2)
+            stop.set()
+
+        _run_students(one, info["usernames"][:students], seed=12, alongside=until_hybrid)
+        rows = list(TAQuestion.objects.filter(course=course).order_by("pk")
+                    .values_list("user__username", "outcome", "reason", "citations", "created_at"))
+        lexical = [r for r in rows if "lexical" in r[2]]
+        hybrid = [r for r in rows if "lexical" not in r[2]]
+        # Each student asks one question at a time, so their rows and their waits pair up in order.
+        lexical_waits = [w for name, student in waits.items()
+                         for w, r in zip(student.first, [r for r in rows if r[0] == name], strict=False)
+                         if "lexical" in r[2]]
+        first = [w for student in waits.values() for w in student.first]
+        complete = [w for student in waits.values() for w in student.complete]
+        return {"scenario": "ta-slow-embed", "questions": len(rows), "answered": len(complete),
+                "answered_with_citations": sum(bool(r[3]) for r in rows),
+                "declined": sum(r[1] == "declined" for r in rows),
+                "answered_lexically": len(lexical), "lexical_with_citations": sum(bool(r[3]) for r in lexical),
+                "answered_hybrid": len(hybrid),
+                "first_hybrid_after_s": round(min(r[4] for r in hybrid).timestamp() - begun.timestamp(), 1)
+                if hybrid else None,
+                "waited_over_5s": sum(w > 5 for w in first),
+                "first_piece_s": {"p50": round(pct(first, 50), 2), "max": round(max(first, default=0), 2),
+                                  "max_lexical": round(max(lexical_waits, default=0), 2)},
+                "complete_s_max": round(max(complete, default=0), 2),
+                "pages": counts["pages"], "http_5xx": counts["http_5xx"], "errors": counts["errors"],
+                "error_samples": errors[:5], "model_load_delay_s": load_s, "server_processes": workers,
+                "index_built_before_s": round(index_s, 1)}
 
 
 # --- pg-restart --------------------------------------------------------------------------------------
@@ -623,12 +746,7 @@ def run_pg_restart(*, students: int = 30, seconds: float = 40, restart_at: float
             await asyncio.sleep(seconds - restart_at - down_s)
             stop.set()
 
-        async def drive() -> None:
-            rng = random.Random(11)
-            await asyncio.gather(restarter(), *(one(n, random.Random(rng.random()))
-                                                for n in info["usernames"][:students]))
-
-        asyncio.run(drive())
+        _run_students(one, info["usernames"][:students], seed=11, alongside=restarter)
         from django.db import connection
 
         connection.close()  # this process's connection died with the restart
@@ -658,6 +776,12 @@ def main() -> None:
     p = sub.add_parser("model-kill")
     p.add_argument("--students", type=int, default=20)
     p.add_argument("--kills", type=int, default=3)
+    p = sub.add_parser("ta-slow-embed")
+    p.add_argument("--students", type=int, default=20)
+    p.add_argument("--load-s", type=float, default=60, help="added to each server process's embedding model load")
+    p.add_argument("--seconds", type=float, default=90, help="questions go on this long, then until one is hybrid")
+    p.add_argument("--think-s", type=float, default=4)
+    p.add_argument("--workers", type=int, default=2, help="server processes")
     p = sub.add_parser("pg-restart")
     p.add_argument("--students", type=int, default=30)
     p.add_argument("--seconds", type=float, default=40)
@@ -669,7 +793,7 @@ def main() -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     runner = {"worker-kill": run_worker_kill, "socket-drop": run_socket_drop, "model-kill": run_model_kill,
-              "pg-restart": run_pg_restart}[scenario]
+              "ta-slow-embed": run_ta_slow_embed, "pg-restart": run_pg_restart}[scenario]
     started = time.monotonic()
     result = runner(**{k.replace("-", "_"): v for k, v in args.items()})
     result["wall_s"] = round(time.monotonic() - started, 1)

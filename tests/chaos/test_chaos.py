@@ -67,3 +67,13 @@ def test_postgres_restart_fails_cleanly_and_recovers_without_restarting_the_app(
     assert out["http_500"] == 0, out  # the outage is a 503 with Retry-After, never a 500
     assert out["before_failed"] == 0 and out["after_recovery_ok"] > 0 and out["after_recovery_failed"] == 0, out
     assert out["lost"] == 0, out
+
+
+def test_slow_embedding_model_students_get_cited_answers_at_once_then_hybrid_and_no_5xx():
+    out = _chaos("ta-slow-embed", "--students", "3", "--load-s", "20", "--seconds", "25", "--workers", "1",
+                 timeout=420)  # 70 s alone, most of it the harness indexing the course with the real model
+    assert out["questions"] >= 3 and out["answered"] == out["questions"], out
+    assert out["answered_lexically"] >= 3 and out["lexical_with_citations"] >= 1, out
+    assert out["waited_over_5s"] == 0, out  # nobody waits for the model
+    assert out["answered_hybrid"] >= 1, out  # and once it has loaded, hybrid search is back
+    assert out["http_5xx"] == 0 and out["errors"] == 0, out
