@@ -299,7 +299,7 @@ def main() -> None:
           f"({len(sim.items)} items), seeds course {args.seed} / population {args.seed + 1} / answers "
           f"{args.seed + 3}+s, placement budget {args.questions}, cap {args.max_items} items, "
           f"{'one shared course' if args.shared_course else 'a fresh course per student'}, {connection.vendor}; "
-          f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+          f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, load average {_load()}")
     print("| student | known at enrolment | live: items to stop | said done | learned then | sim: items to stop "
           "| said done | learned then | same figures | replay shows the same items | live s | ms / answer | sim ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -325,7 +325,8 @@ def main() -> None:
                "sim_items": int(result.items_to_declared[0]), "sim_done": bool(result.declared[0]),
                "sim_share": float(result.hidden_share_at_declared[0]), "replay": replayed == run.shown
                and replay_done == run.done, "seconds": run.seconds, "sim_ms": sim_ms,
-               "unready": len(run.unready_offers), "known0": float(one.known0.mean())}
+               "unready": len(run.unready_offers), "known0": float(one.known0.mean()), "guesses": run.guesses,
+               "reviews": sum(kind == "review" for kind, _, _ in run.shown)}
         row["same"] = (row["live_items"], row["live_done"], row["live_share"]) == \
             (row["sim_items"], row["sim_done"], row["sim_share"])
         rows.append(row)
@@ -334,6 +335,10 @@ def main() -> None:
               f"| {'yes' if row['same'] else 'NO'} | {'yes' if row['replay'] else 'NO'} | {run.seconds:.1f} "
               f"| {1000 * run.seconds / max(run.items, 1):.1f} | {sim_ms:.0f} |", flush=True)
     _summary(rows)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _summary(rows: list[dict[str, Any]]) -> None:
@@ -349,6 +354,8 @@ def _summary(rows: list[dict[str, Any]]) -> None:
           f"sim {sum(r['sim_done'] for r in rows)}/{n}; hidden share learned then: live mean "
           f"{np.mean([r['live_share'] for r in rows]):.1%}, sim mean {np.mean([r['sim_share'] for r in rows]):.1%}")
     answers = sum(r["live_items"] for r in rows)
+    print(f"on the way: {sum(r['guesses'] for r in rows)} guess-first prompts answered, "
+          f"{sum(r['reviews'] for r in rows)} review items; load average at the end {_load()}")
     print(f"time per student: live median {med('seconds'):.1f} s ({1000 * sum(r['seconds'] for r in rows) / answers:.1f} "
           f"ms per answer, all services of the step included), sim median {med('sim_ms'):.0f} ms")
 
