@@ -185,6 +185,7 @@ def ta_index_schedule(*, course: Course) -> TAIndex:
 # --- the in-process search index ----------------------------------------------------------------------------
 
 _INDEXES: dict[int, tuple[int, SearchIndex]] = {}
+_LEXICAL_INDEXES: dict[int, SearchIndex] = {}  # courses never indexed yet, while the embedding model loads
 _INDEXES_LOCK = threading.Lock()
 
 
@@ -214,10 +215,8 @@ def course_index(*, course: Course, lexical: bool = False) -> SearchIndex:
                           concept=r.concept, item_id=r.item_id) for r in rows],
                    [bytes(r.vector) for r in rows], {r.doc_id: r.doc_version for r in rows})
         _INDEXES[course.pk] = (state.version, index)
+        _LEXICAL_INDEXES.pop(course.pk, None)  # the stand-in used before the course was first indexed
         return index
-
-
-_LEXICAL_INDEXES: dict[int, SearchIndex] = {}
 
 
 def _lexical_index(course: Course) -> SearchIndex:

@@ -6,7 +6,7 @@ import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from tests.tutor.test_ta_services import OUT_OF_COURSE, calc_spec
+from tests.tutor.test_ta_services import OUT_OF_COURSE, GatedEmbedder, calc_spec
 from tutor import llm, services, ta_services
 from tutor.models import TAQuestion
 from tutor.routing import websocket_urlpatterns
@@ -76,3 +76,26 @@ async def test_a_declined_question_offers_to_send_it_to_the_teacher(alice, calc)
 async def test_a_student_not_enrolled_is_refused(bob, calc):
     communicator, connected = await _connect(bob, calc)
     assert not connected
+
+
+async def test_while_the_embedding_model_loads_the_answer_streams_at_once_with_links(alice, calc, settings,
+                                                                                      monkeypatch):
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(ta_services.ta_index_rebuild)(course=calc)  # stored before this process began
+    await database_sync_to_async(services.enrollment_create)(user=alice, course=calc)
+    ta_services.index_cache_clear()
+    settings.TUTOR_TA_EMBED_WAIT_S = 0.0
+    embedder = GatedEmbedder()  # a question that waited for it would get no frame within the 30 s allowed
+    monkeypatch.setattr(ta_services, "default_embedder", lambda: embedder)
+    try:
+        communicator, _ = await _connect(alice, calc)
+        await communicator.send_json_to({"action": "ask", "question": "Why does the power rule work?"})
+        frames = await _receive_until(communicator, 'hx-swap-oob="afterbegin"')
+        assert 'data-outcome="quoted"' in frames[-1] and 'href="/learn/calc/concept/power-rule/' in frames[-1]
+        stored = await database_sync_to_async(TAQuestion.objects.get)(user=alice)
+        assert "lexical" in stored.reason and not embedder.loaded
+        await communicator.disconnect()
+    finally:
+        embedder.abandoned = True
+        embedder.gate.set()
