@@ -301,7 +301,7 @@ def main() -> None:
           f"{'one shared course' if args.shared_course else 'a fresh course per student'}, {connection.vendor}; "
           f"{platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, load average {_load()}")
     print("| student | known at enrolment | live: items to stop | said done | learned then | sim: items to stop "
-          "| said done | learned then | same figures | replay shows the same items | live s | ms / answer | sim ms |")
+          "| said done | learned then | same figures | replay: first other item | live s | ms / answer | sim ms |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     shared = None
     if args.shared_course:
@@ -324,7 +324,7 @@ def main() -> None:
         row = {"live_items": run.items, "live_done": run.done, "live_share": float(room.learned[0].mean()),
                "sim_items": int(result.items_to_declared[0]), "sim_done": bool(result.declared[0]),
                "sim_share": float(result.hidden_share_at_declared[0]), "replay": replayed == run.shown
-               and replay_done == run.done, "seconds": run.seconds, "sim_ms": sim_ms,
+               and replay_done == run.done, "first": _first_difference(run.shown, replayed), "seconds": run.seconds, "sim_ms": sim_ms,
                "unready": len(run.unready_offers), "known0": float(one.known0.mean()), "guesses": run.guesses,
                "reviews": sum(kind == "review" for kind, _, _ in run.shown)}
         row["same"] = (row["live_items"], row["live_done"], row["live_share"]) == \
@@ -332,9 +332,17 @@ def main() -> None:
         rows.append(row)
         print(f"| {s} | {row['known0']:.0%} | {run.items} | {'yes' if run.done else 'no'} | {row['live_share']:.0%} "
               f"| {row['sim_items']} | {'yes' if row['sim_done'] else 'no'} | {row['sim_share']:.0%} "
-              f"| {'yes' if row['same'] else 'NO'} | {'yes' if row['replay'] else 'NO'} | {run.seconds:.1f} "
+              f"| {'yes' if row['same'] else 'NO'} | {row['first']} | {run.seconds:.1f} "
               f"| {1000 * run.seconds / max(run.items, 1):.1f} | {sim_ms:.0f} |", flush=True)
     _summary(rows)
+
+
+def _first_difference(live: list[Shown], replayed: list[Shown]) -> str:
+    """Where the replay first shows another item than the live tutor did: "none", or "#n (kind)"."""
+    for n, (ours, theirs) in enumerate(zip(live, replayed, strict=False)):
+        if ours != theirs:
+            return f"#{n + 1} ({ours[0]})"
+    return "none" if len(live) == len(replayed) else f"#{min(len(live), len(replayed)) + 1} (stop)"
 
 
 def _load() -> str:
