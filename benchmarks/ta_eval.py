@@ -5,9 +5,11 @@ Prints, per course and overall: recall@5 and MRR@10 of dense, BM25 and hybrid se
 fusion and min-max normalised score fusion) side by side; then the decline threshold tuned on the dev half
 (questions with an even position in their file) and, on the test half only, the share of unanswerable
 questions declined and of answerable ones wrongly declined, end to end through `TeachingAssistant` (quoted
-path), with any question the injection classifier refused counted as a wrong refusal.
+path), with any question the injection classifier refused counted as a wrong refusal; then the same over all
+questions by BM25 alone, as the TA answers while its embedding model is still loading.
 
     nice -n 10 python benchmarks/ta_eval.py
+    nice -n 10 python benchmarks/ta_eval.py --lexical-only   # BM25 alone, no model: seconds
 """
 
 from __future__ import annotations
@@ -21,8 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from courses.format import load_course
-from inference.retrieval import KIND_WEIGHTS, CachingEmbedder, Chunk, SearchIndex, course_documents
-from inference.ta import StudentState, TeachingAssistant
+from inference.retrieval import (
+    KIND_WEIGHTS,
+    CachingEmbedder,
+    Chunk,
+    Embedder,
+    SearchIndex,
+    chunk_document,
+    course_documents,
+)
+from inference.ta import LEXICAL_DECLINE_COVERAGE, StudentState, TeachingAssistant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -66,22 +76,28 @@ def load_questions(name: str) -> list[Question]:
     return out
 
 
-def build(name: str) -> tuple[SearchIndex, TeachingAssistant]:
+def build(name: str, lexical_only: bool = False) -> tuple[SearchIndex, TeachingAssistant]:
     if name == "demo":
         spec = load_course(ROOT / "courses" / "demo" / "derivatives")
     else:
         from courses.importers.oatutor import load_oatutor
 
         spec = load_oatutor(Path("/work/shared/data/oatutor/openstax-college-algebra.tar.gz")).spec
-    index = SearchIndex(CachingEmbedder(CACHE / f"{name}.npz"))
-    index.upsert(course_documents(spec))
+    if lexical_only:  # chunks without vectors, ranked by BM25 alone: the TA while its embedding model loads
+        chunks = [c for d in course_documents(spec) for c in chunk_document(d)]
+        index = SearchIndex(Embedder())
+        index.load(chunks, np.zeros((len(chunks), Embedder.dim), dtype=np.float32))
+    else:
+        index = SearchIndex(CachingEmbedder(CACHE / f"{name}.npz"))
+        index.upsert(course_documents(spec))
     ta = TeachingAssistant(index, course_title=spec.title, prerequisites={c.slug: c.prerequisites for c in spec.concepts},
                            concept_titles={c.slug: c.title for c in spec.concepts},
                            answer_keys={i.id: i.answer for c in spec.concepts for i in c.items})
     return index, ta
 
 
-def first_relevant_rank(index: SearchIndex, q: Question, mode: str, fusion: str, vector: np.ndarray) -> int | None:
+def first_relevant_rank(index: SearchIndex, q: Question, mode: str, fusion: str,
+                        vector: np.ndarray | None) -> int | None:
     index.fusion = fusion
     hits = index.search(q.text, k=K_MRR, mode=mode, query_vector=vector)
     return next((rank for rank, h in enumerate(hits, start=1) if q.relevant(h.chunk)), None)
@@ -152,12 +168,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,oatutor")
     parser.add_argument("--tune", action="store_true", help="choose kind weights on the dev half first")
+    parser.add_argument("--lexical-only", action="store_true",
+                        help="no embedding model: BM25 recall and the lexical declines only (seconds, not minutes)")
     args = parser.parse_args()
     built: dict[str, tuple[SearchIndex, TeachingAssistant]] = {}
     questions: list[Question] = []
     for name in args.courses.split(","):
         course_questions = load_questions(name)
-        index, ta = build(name)
+        index, ta = build(name, args.lexical_only)
         built[name] = (index, ta)
         missing = [q.id for q in course_questions if q.answerable and not any(q.relevant(c) for c in index.chunks)]
         if missing:
@@ -166,6 +184,13 @@ def main() -> None:
         print(f"{name}: {len(index)} chunks, {answerable} answerable and {len(course_questions) - answerable} "
               "unanswerable questions")
         questions += course_questions
+    if args.lexical_only:
+        answerable = [q for q in questions if q.answerable]
+        ranks = [first_relevant_rank(built[q.course][0], q, "bm25", "rrf", None) for q in answerable]
+        print(f"BM25 alone: recall@{K_RECALL} {np.mean([r is not None and r <= K_RECALL for r in ranks]):.3f} "
+              f"over {len(answerable)} answerable questions")
+        print_declines(LEXICAL_TITLE, built, questions, lexical=True)
+        return
     indexes = {name: index for name, (index, _) in built.items()}
     vectors = {q.id: indexes[q.course].embedder.encode([q.text])[0] for q in questions}
     answerable = [q for q in questions if q.answerable]
@@ -186,16 +211,27 @@ def main() -> None:
     threshold = tune_threshold([(s, q.answerable) for q, s in signals if q.split == "dev"])
     print(f"\ndecline threshold tuned on the dev half ({sum(q.split == 'dev' for q, _ in signals)} questions): "
           f"best cosine < {threshold:.3f}")
-    outcomes: dict[str, Counter[str]] = {"answerable": Counter(), "unanswerable": Counter()}
-    for q in (q for q, _ in signals if q.split == "test"):
-        ta = built[q.course][1]
+    for _, ta in built.values():
         ta.decline_threshold = threshold
-        reply = ta.answer(q.text, StudentState())
+    print_declines("test half, end to end through TeachingAssistant (quoted path)", built,
+                   [q for q, _ in signals if q.split == "test"])
+    print_declines(LEXICAL_TITLE, built, questions, lexical=True)
+
+
+LEXICAL_TITLE = (f"while the embedding model loads (BM25 only, declined under {LEXICAL_DECLINE_COVERAGE} of the "
+                 "question's terms in the course), all questions")
+
+
+def print_declines(title: str, built: dict[str, tuple[SearchIndex, TeachingAssistant]], questions: list[Question],
+                   lexical: bool = False) -> None:
+    outcomes: dict[str, Counter[str]] = {"answerable": Counter(), "unanswerable": Counter()}
+    for q in questions:
+        reply = built[q.course][1].answer(q.text, StudentState(), lexical=lexical)
         reply.text()
         outcomes["answerable" if q.answerable else "unanswerable"][reply.outcome] += 1
     a, u = outcomes["answerable"], outcomes["unanswerable"]
     n_a, n_u = sum(a.values()), sum(u.values())
-    print(f"test half, end to end through TeachingAssistant (quoted path): {n_a} answerable, {n_u} unanswerable")
+    print(f"{title}: {n_a} answerable, {n_u} unanswerable")
     print(f"  unanswerable correctly declined: {u['declined']}/{n_u} = {u['declined'] / n_u:.1%}")
     print(f"  answerable wrongly declined:     {a['declined']}/{n_a} = {a['declined'] / n_a:.1%}")
     print(f"  answerable wrongly refused as attacks: {a['refused']}/{n_a}; outcomes: answerable {dict(a)}, "
