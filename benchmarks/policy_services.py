@@ -39,10 +39,10 @@ Where the paths differ by design, and how the comparison handles it:
     `simulate_policy` does.
   - Item difficulty: the live tutor calibrates an item's difficulty from every practice answer (`item_calibrate`,
     Elo-style, in the database); its cached course model keeps the imported values until the content changes,
-    but a placement answer is weighed with the item row's difficulty, which other students' answers have moved.
-    The simulator has no calibration. By default each student gets a fresh import of the course, so the live
-    tutor meets every student as authored; `--shared-course` puts all of them in one course, one after another,
-    and shows the effect of the calibration.
+    and placement and teaching both weigh answers with the model's values (placement used to read the row, which
+    made `--shared-course` differ). The simulator has no calibration. By default each student
+    gets a fresh import of the course; `--shared-course` puts all of them in one course, one after another, and
+    shows that earlier students' calibration does not change what a later student is shown.
   - Item variants and client ids: template items draw their variant from the step's random uuid; the simulated
     course has numeric items only, so no variant arises. Client ids are random uuids; nothing depends on them.
   - Stored state: the live tutor saves P(known) rounded to 6 decimals between requests; the simulator keeps the

@@ -512,7 +512,9 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     if session.phase == TutorSession.Phase.PLACEMENT:
         # A diagnostic answer moves the placement belief; teaching starts from it when placement ends.
         placement = _placement(session)
-        placement.record(session.concept.slug, result.correct, difficulty=item.difficulty)
+        # the difficulty the question was chosen by (the course model's, as teaching uses), not the row's: online
+        # calibration moves the row, and a placement replayed in another process must weigh the answer the same
+        placement.record(session.concept.slug, result.correct, difficulty=_model_difficulty(course, item))
         session.placement = placement.to_dict()
         policy = _policy(course)
         if policy.predictor is not None:
@@ -538,6 +540,12 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     session.save(update_fields=["phase", "last_attempt", "step", "updated_at"])
     return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course),
                           session=_with_knowledge(session, record))
+
+
+def _model_difficulty(course: Course, item: Item) -> float:
+    choice = next((i for i in course_model(course).items_by_concept.get(item.concept.slug, ()) if i.id == str(item.pk)),
+                  None)
+    return item.difficulty if choice is None else choice.difficulty  # an item published since the model was read
 
 
 @transaction.atomic

@@ -139,3 +139,21 @@ def test_the_answer_that_ends_placement_renders_the_seeded_knowledge_without_rea
         assert page == html(services.session_get(user=alice, course=placed_course))
     assert session.reason.startswith("Placement done after")
     assert session.knowledge.concepts == knowledge_state(user=alice, course=placed_course).concepts
+
+
+def test_a_placement_answer_is_weighed_with_the_difficulty_its_question_was_chosen_by(alice, placed_course):
+    """Online calibration moves an item's row; the course model the question was chosen by (and teaching uses)
+    keeps its difficulty until the content changes, and the placement weighs the answer with that one, so the same
+    answers give the same placement in every process."""
+    from courses.models import Item
+    from courses.services import item_calibrate
+
+    session = services.enrollment_create(user=alice, course=placed_course)
+    item = session.item
+    chosen_by = next(i.difficulty for i in services.course_model(placed_course).items if i.id == str(item.pk))
+    for _ in range(20):  # other students found it much harder than predicted
+        item_calibrate(item_id=item.pk, predicted=0.9, correct=False)
+    assert Item.objects.get(pk=item.pk).difficulty > chosen_by + 0.5
+    session = _answer(alice, placed_course, session).session
+    answers = (session.placement or {}).get("answers") or TutorSession.objects.get(pk=session.pk).placement["answers"]
+    assert answers[0][2] == pytest.approx(chosen_by)
