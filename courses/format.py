@@ -1,7 +1,7 @@
 """The course folder format: what a person writes in an editor and keeps in git.
 
     <course>/course.yaml          title, settings, concepts with their prerequisites
-    <course>/concepts/<slug>.md   YAML front matter (items, guess choices) + Markdown sections:
+    <course>/concepts/<slug>.md   YAML front matter (items, guess choices and the right one) + Markdown sections:
                                   "## Lesson", "## Pain first", "## Guess first", "## Explanation"
 
 `load_course(path)` parses a folder into plain dataclasses (`CourseSpec`) and raises `CourseFormatError`
@@ -69,6 +69,7 @@ class ConceptSpec:
     pain_first: str = ""
     guess_first: str = ""
     guess_choices: list[str] = field(default_factory=list)
+    guess_answer: str = ""  # the right one of guess_choices, if any: the guess is then evidence of prior knowledge
     explanation: str = ""
     items: list[ItemSpec] = field(default_factory=list)
     prerequisites_inferred: bool = False  # set by importers that guess the graph; faculty confirm
@@ -256,12 +257,26 @@ def _load_concept_file(concept: ConceptSpec, path: Path) -> None:
     if not isinstance(front, dict):
         raise CourseFormatError(path, 2, "front matter must be a YAML mapping")
     concept.guess_choices = _str_list(front, "guess_choices", path, 1)
+    concept.guess_answer = _guess_answer(front, concept.guess_choices, front_text, path)
     concept.extra = dict(front.get("extra") or {})
     raw_items = front.get("items") or []
     if not isinstance(raw_items, list):
         raise CourseFormatError(path, _line(front, 1), "'items' must be a list")
     concept.items = [_parse_item(raw, path) for raw in raw_items]
     _parse_sections(concept, body, body_line, path)
+
+
+def _guess_answer(front: dict, choices: list[str], front_text: str, path: Path) -> str:
+    if front.get("guess_answer") is None:
+        return ""
+    answer = str(front["guess_answer"])
+    if answer not in choices:
+        # the key's own line: the front matter mapping only knows where it starts
+        line = next((n for n, text in enumerate(front_text.splitlines(), start=2) if text.startswith("guess_answer:")),
+                    _line(front, 1))
+        listed = ", ".join(repr(c) for c in choices) if choices else "none: the guess is free text"
+        raise CourseFormatError(path, line, f"guess_answer {answer!r} is not one of the guess_choices ({listed})")
+    return answer
 
 
 def _parse_sections(concept: ConceptSpec, body: str, first_line: int, path: Path) -> None:
@@ -395,6 +410,8 @@ def dump_course(course: CourseSpec, path: str | Path) -> None:
         front: dict[str, Any] = {}
         if c.guess_choices:
             front["guess_choices"] = c.guess_choices
+        if c.guess_answer:
+            front["guess_answer"] = c.guess_answer
         if c.extra:
             front["extra"] = c.extra
         front["items"] = [_item_dict(i) for i in c.items]

@@ -55,6 +55,10 @@ class ConceptForm(forms.Form):
                                   help_text="The prediction the student commits to before the explanation.")
     guess_choices = forms.CharField(required=False, widget=_textarea(3, preview=False),
                                     help_text="Choices for the guess, one per line (empty: free text).")
+    guess_answer = forms.CharField(required=False, label="Right guess",
+                                   help_text="Optional: the right choice, as written above. The student still sees "
+                                             "the guess as ungraded; the tutor counts it as weak evidence of what "
+                                             "they already know.")
     explanation = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
     lesson = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
 
@@ -65,7 +69,8 @@ class ConceptForm(forms.Form):
             kwargs["initial"] = {
                 "slug": concept.slug, "title": concept.title, "order": concept.order, "lesson": concept.lesson,
                 "pain_first": concept.pain_first, "guess_first": concept.guess_first,
-                "guess_choices": "\n".join(concept.guess_choices), "explanation": concept.explanation,
+                "guess_choices": "\n".join(concept.guess_choices), "guess_answer": concept.guess_answer,
+                "explanation": concept.explanation,
                 "prerequisites": list(concept.prerequisites.values_list("slug", flat=True)),
             }
         super().__init__(*args, **kwargs)
@@ -74,11 +79,18 @@ class ConceptForm(forms.Form):
             others = others.exclude(pk=concept.pk)
         self.fields["prerequisites"].choices = [(c.slug, c.title) for c in others]
 
+    def clean(self) -> dict[str, Any]:
+        d = super().clean()
+        answer = (d.get("guess_answer") or "").strip()
+        if answer and answer not in _lines(d.get("guess_choices", "")):
+            self.add_error("guess_answer", "The right guess must be one of the guess choices, exactly as written.")
+        return d
+
     def concept_fields(self) -> dict[str, Any]:
         d = self.cleaned_data
         fields = {"slug": d["slug"], "title": d["title"], "lesson": d["lesson"], "pain_first": d["pain_first"],
                   "guess_first": d["guess_first"], "guess_choices": _lines(d["guess_choices"]),
-                  "explanation": d["explanation"]}
+                  "guess_answer": d["guess_answer"].strip(), "explanation": d["explanation"]}
         if d.get("order") is not None:
             fields["order"] = d["order"]
         return fields

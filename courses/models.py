@@ -31,6 +31,9 @@ class Concept(models.Model):
     pain_first = models.TextField(blank=True)
     guess_first = models.TextField(blank=True)
     guess_choices = models.JSONField(default=list, blank=True)
+    # The right one of guess_choices, if the course says: the guess then informs the tutor's belief about prior
+    # knowledge (tutor.services.guess_record). Never shown to the student, who is told the guess is not graded.
+    guess_answer = models.TextField(blank=True)
     explanation = models.TextField(blank=True)
     prerequisites = models.ManyToManyField("self", symmetrical=False, related_name="dependents", blank=True)
     prerequisites_inferred = models.BooleanField(default=False)

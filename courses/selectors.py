@@ -79,7 +79,8 @@ def course_spec(*, course: Course) -> CourseSpec:
         concepts=[ConceptSpec(
             slug=c.slug, title=c.title, prerequisites=sorted(p.slug for p in c.prerequisites.all()),
             lesson=c.lesson, pain_first=c.pain_first, guess_first=c.guess_first, guess_choices=list(c.guess_choices),
-            explanation=c.explanation, prerequisites_inferred=c.prerequisites_inferred, extra=dict(c.extra),
+            guess_answer=c.guess_answer, explanation=c.explanation, prerequisites_inferred=c.prerequisites_inferred,
+            extra=dict(c.extra),
             items=items_by_concept.get(c.pk, []),
         ) for c in concepts],
     )

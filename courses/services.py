@@ -61,8 +61,9 @@ def course_import(*, spec: CourseSpec, origin: str = Item.Origin.AUTHORED, asset
         concept, _ = Concept.objects.update_or_create(
             course=course, slug=c.slug,
             defaults={"title": c.title, "order": order, "lesson": c.lesson, "pain_first": c.pain_first,
-                      "guess_first": c.guess_first, "guess_choices": c.guess_choices, "explanation": c.explanation,
-                      "prerequisites_inferred": c.prerequisites_inferred, "extra": c.extra},
+                      "guess_first": c.guess_first, "guess_choices": c.guess_choices, "guess_answer": c.guess_answer,
+                      "explanation": c.explanation, "prerequisites_inferred": c.prerequisites_inferred,
+                      "extra": c.extra},
         )
         concepts[c.slug] = concept
         keep = []

@@ -13,8 +13,10 @@ from courses.format import find_cycle
 from courses.models import Concept, ContentVersion, Course, Item
 
 COURSE_FIELDS = ("title", "description", "settings", "attribution")
-CONCEPT_FIELDS = ("slug", "title", "order", "lesson", "pain_first", "guess_first", "guess_choices", "explanation",
-                  "prerequisites_inferred", "extra")
+CONCEPT_FIELDS = ("slug", "title", "order", "lesson", "pain_first", "guess_first", "guess_choices", "guess_answer",
+                  "explanation", "prerequisites_inferred", "extra")
+# Fields added after versions were first recorded: an older snapshot lacks them, and restores them as empty.
+_CONCEPT_ADDED = {"guess_answer": ""}
 ITEM_FIELDS = ("slug", "kind", "prompt", "answer", "choices", "tolerance", "units", "variables", "accept", "params",
                "hints", "feedback", "authored_difficulty", "difficulty", "solution", "attribution", "extra", "order",
                "status", "origin")
@@ -90,7 +92,7 @@ def restore(version: ContentVersion) -> Course | Concept | Item | None:
         check_acyclic(course, target["slug"], prereqs)
         concept = current or Concept(course=course)
         for f in CONCEPT_FIELDS:
-            setattr(concept, f, target[f])
+            setattr(concept, f, target[f] if f in target else _CONCEPT_ADDED[f])
         concept.save()
         concept.prerequisites.set(course.concepts.filter(slug__in=prereqs))
         return concept

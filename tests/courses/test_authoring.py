@@ -175,6 +175,49 @@ def test_faculty_create_a_concept_with_a_prerequisite_and_an_item(client, prof, 
     assert ContentVersion.objects.filter(action="create").count() == 2
 
 
+def _concept_post(concept: Concept, **changes) -> dict:
+    from courses.forms import ConceptForm
+
+    data = {k: v for k, v in ConceptForm(course=concept.course, concept=concept).initial.items() if v is not None}
+    return {**data, **changes}
+
+
+def test_faculty_save_the_right_guess_and_it_exports(client, prof, course):
+    a = course.concepts.get(slug="a")
+    _login(client, prof)
+    response = client.post(reverse("teach:concept", args=[course.slug, "a"]),
+                           _concept_post(a, guess_choices="yes\nno", guess_answer="no"))
+    assert response.status_code == 302, response.content.decode()
+    a.refresh_from_db()
+    assert a.guess_answer == "no"
+    assert ContentVersion.objects.get(kind="concept", object_id=a.pk).after["guess_answer"] == "no"
+    page = client.get(reverse("teach:concept", args=[course.slug, "a"])).content.decode()
+    assert 'name="guess_answer"' in page and 'value="no"' in page
+    assert selectors.course_spec(course=course).concepts[0].guess_answer == "no"
+
+
+def test_a_right_guess_that_is_not_a_choice_is_refused(client, prof, course):
+    a = course.concepts.get(slug="a")
+    _login(client, prof)
+    response = client.post(reverse("teach:concept", args=[course.slug, "a"]),
+                           _concept_post(a, guess_choices="yes\nno", guess_answer="maybe"))
+    assert response.status_code == 200
+    assert "must be one of the guess choices" in response.content.decode()
+    a.refresh_from_db()
+    assert a.guess_answer == ""
+
+
+def test_a_concept_version_recorded_before_the_right_guess_existed_still_reverts(prof, course):
+    a = course.concepts.get(slug="a")
+    services.concept_update(concept=a, user=prof, fields={"title": "Renamed", "guess_answer": "yes"})
+    edit = ContentVersion.objects.get(kind="concept", object_id=a.pk)
+    del edit.before["guess_answer"]  # as versions written before the field was added hold it
+    edit.save(update_fields=["before"])
+    services.version_revert(version=edit, user=prof)
+    a.refresh_from_db()
+    assert (a.title, a.guess_answer) == ("Concept A", "")
+
+
 def test_an_item_is_validated_like_the_folder_format(client, prof, course):
     _login(client, prof)
     response = client.post(reverse("teach:item_new", args=[course.slug, "a"]), {

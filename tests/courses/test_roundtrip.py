@@ -165,6 +165,29 @@ def test_unknown_kind_names_the_item_line(tmp_path: Path) -> None:
     assert caught.value.line == 3
 
 
+def test_a_guess_answer_that_is_not_a_choice_names_its_line(tmp_path: Path) -> None:
+    root = write_course(tmp_path / "c", GOOD_ITEM.replace("---\nitems:", "---\nguess_choices:\n  - '10 m/s'\n"
+                                                          "  - '20 m/s'\nguess_answer: 15 m/s\nitems:", 1))
+    with pytest.raises(CourseFormatError, match="guess_answer '15 m/s' is not one of the guess_choices") as caught:
+        load_course(root)
+    assert (caught.value.path, caught.value.line) == (str(root / "concepts" / "first.md"), 5)
+
+
+def test_a_guess_answer_without_choices_is_refused(tmp_path: Path) -> None:
+    root = write_course(tmp_path / "c", GOOD_ITEM.replace("---\nitems:", "---\nguess_answer: yes\nitems:", 1))
+    with pytest.raises(CourseFormatError, match="the guess is free text") as caught:
+        load_course(root)
+    assert caught.value.line == 2
+
+
+def test_the_right_guess_survives_export_and_reimport(tmp_path: Path) -> None:
+    concept = ConceptSpec(slug="one", title="One", guess_first="Which?", guess_choices=["yes", "no", "1.0"],
+                          guess_answer="1.0", items=[ItemSpec(id="q", kind="numeric", prompt="2+2?", answer=4)])
+    spec = CourseSpec(slug="guessing", title="Guessing", concepts=[concept])
+    again = round_trip(spec, tmp_path / "guessing")
+    assert again == spec and again.concepts[0].guess_answer == "1.0"
+
+
 def test_prerequisite_cycle_is_named(tmp_path: Path) -> None:
     root = write_course(tmp_path / "c", GOOD_ITEM, "  - {slug: second, title: Second, prerequisites: [third]}\n"
                                                    "  - {slug: third, title: Third, prerequisites: [second]}\n")
