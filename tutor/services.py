@@ -343,7 +343,10 @@ def _locked_session(user: AbstractBaseUser, course: Course) -> TutorSession:
 
 @transaction.atomic
 def guess_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, text: str) -> TutorSession:
-    """Record the guess-first prediction and move on to the explanation. A resent guess is stored once."""
+    """Record the guess-first prediction and move on to the explanation. A resent guess is stored once.
+
+    The student is never told a guess is wrong. When the course names the right guess (`Concept.guess_answer`) and
+    the student picked one of the choices, the guess also counts, once, as weak evidence of prior knowledge."""
     session = _locked_session(user, course)
     if Guess.objects.filter(client_id=client_id).exists():
         return session
@@ -356,7 +359,14 @@ def guess_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     session.phase = TutorSession.Phase.EXPLAIN
     session.step = uuid.uuid4()
     session.save(update_fields=["phase", "step", "updated_at"])
-    return session
+    concept = session.concept
+    if not concept.guess_answer or text not in {c.strip() for c in concept.guess_choices}:
+        return session  # free text, or a course that does not say which guess is right: ungraded
+    record, state = knowledge_load(user=user, course=course, for_update=True)
+    step = Step("learn", concept.slug, None, None, False, "")
+    _policy(course).record(state, step, text == concept.guess_answer.strip(), _now(), guess_first=True)
+    _knowledge_save(record, state)
+    return _with_knowledge(session, record)
 
 
 @transaction.atomic
