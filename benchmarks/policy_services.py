@@ -29,9 +29,11 @@ same figures, to the item. A Django-free replay (`policy_replay`: the live answe
 with what the services showed, item by item.
 
 Where the paths differ by design, and how the comparison handles it:
-  - The guess-first stage: the live tutor stores the guess as text (for the explanation and for faculty); no
-    service passes `guess_first=True` to the policy, so a guess is not evidence on either path. The simulated
-    student types "No idea yet." and the simulator has no guess stage.
+  - The guess-first stage: the live tutor stores the guess (for the explanation and for faculty) and, when the
+    concept names a right guess (`guess_answer`) and the student picked a choice, counts it as weak evidence of
+    prior knowledge (`policy.record(..., guess_first=True)`). The simulated course has no guess choices, the
+    simulated student types "No idea yet." (ungraded, no evidence) and the simulator has no guess stage, so the
+    guess is evidence on neither path here.
   - The lesson: neither the explanation nor the guess teaches the hidden student anything (the simulator has no
     lesson effect); only items do, on both paths.
   - Placement: questions are answered at enrolment (day 0) and teach nothing, as in `run_placement`; the live
