@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -65,20 +66,22 @@ async def test_socket_survives_a_database_error_with_a_notice(alice, course, mon
 async def test_socket_connections_killed_by_the_database_fail_one_action_each_cleanly_then_reconnect(
         alice, course, monkeypatch):
     """What a PostgreSQL restart does to the socket's kept connections, without the per-action health check
-    (settings: conn_health_checks off): each dead connection fails at most the one action that uses it, with a
-    notice, and is replaced by the next; the socket stays open and nothing has to be restarted."""
+    (settings: conn_health_checks off): each dead connection fails exactly one call, the first that uses it (a
+    socket action gets the "try again" notice), and is replaced by the next; the socket stays open and nothing has to
+    be restarted."""
     from channels.db import database_sync_to_async
     from channels.routing import URLRouter
     from channels.testing import WebsocketCommunicator
     from django.conf import settings
-    from django.db import close_old_connections, connection
+    from django.db import close_old_connections, connection, transaction
 
     # channels.testing turns Channels' close_old_connections() around each database call into a no-op; the server
     # runs it (it is what ends an errored connection, and what would schedule a health check): run it here too.
     monkeypatch.setattr("channels.testing.application.no_op", close_old_connections)
 
     from tutor import services
-    from tutor.consumers import db_pool
+    from tutor.consumers import db, db_pool
+    from tutor.models import TutorSession
     from tutor.routing import websocket_urlpatterns
 
     if connection.vendor != "postgresql":
@@ -119,6 +122,25 @@ async def test_socket_connections_killed_by_the_database_fail_one_action_each_cl
         replies.append(await communicator.receive_from(timeout=5))
     notices = [r for r in replies if "data-phase" not in r]
     assert all("try again" in r for r in notices), notices  # clean: a stage, or the notice to try again
-    assert len(notices) <= settings.TUTOR_DB_THREADS  # at most one per kept connection
-    assert all("data-phase" in r for r in replies[-4:])  # recovered, on the same socket
+
+    def query_on_this_thread(barrier: threading.Barrier) -> None:  # what an action does first, on every thread
+        barrier.wait(timeout=5)
+        with transaction.atomic():
+            TutorSession.objects.filter(user_id=alice.pk).exists()
+
+    async def on_every_database_thread() -> list:  # the socket's own wrapper: Channels' close_old_connections
+        barrier = threading.Barrier(settings.TUTOR_DB_THREADS)  # around each call; one call per thread
+        return await asyncio.gather(*(db(query_on_this_thread)(barrier) for _ in range(settings.TUTOR_DB_THREADS)),
+                                    return_exceptions=True)
+
+    # Which thread serves a message is the pool's choice: make every thread use its connection once, so that each
+    # dead one has failed (at most once in all: in an action above, or here) and been replaced.
+    failed = [r for r in await on_every_database_thread() if r is not None]
+    assert all(isinstance(r, OperationalError) for r in failed), failed
+    # Exactly one failure per killed connection: nothing pinged it first (the check is off), and none failed twice.
+    assert len(notices) + len(failed) == len(kept)
+    assert await on_every_database_thread() == [None] * settings.TUTOR_DB_THREADS  # every thread reconnected
+    for _ in range(3):  # and the same socket works
+        await communicator.send_json_to({"action": "hint", "shown": 0})
+        assert "data-phase" in await communicator.receive_from(timeout=5)
     await communicator.disconnect()
