@@ -386,11 +386,7 @@ def run_socket_drop(*, students: int = 20, rounds: int = 4, redis_db: int = 12) 
                     r'name="step" value="([0-9a-f-]{36})"', done).group(1)}, "practice")
             raise StudentError(f"phase {phase}")
 
-        async def drive() -> None:
-            rng = random.Random(9)
-            await asyncio.gather(*(one(n, random.Random(rng.random())) for n in info["usernames"][:students]))
-
-        asyncio.run(drive())
+        _run_students(one, info["usernames"][:students], seed=9)
         stored = _stored_client_ids()
         return {"scenario": "socket-drop", **counts, "answers_sent": len(sent), "lost": len(sent - stored),
                 "applied_twice": _applied_twice(), "error_samples": errors[:5]}
@@ -537,12 +533,7 @@ def run_model_kill(*, students: int = 20, kills: int = 3, down_s: float = 3.0, r
                     await asyncio.sleep(down_s)
                     await asyncio.to_thread(model.start)
 
-            async def drive() -> None:
-                rng = random.Random(10)
-                await asyncio.gather(killer(), *(one(n, random.Random(rng.random()))
-                                                 for n in info["usernames"][:students]))
-
-            asyncio.run(drive())
+            _run_students(one, info["usernames"][:students], seed=10, alongside=killer)
             return {"scenario": "model-kill", **counts, "error_samples": errors[:5]}
     finally:
         model.stop()
