@@ -344,10 +344,11 @@ def run_socket_drop(*, students: int = 20, rounds: int = 4, redis_db: int = 12) 
             phase = phase.group(1) if phase else "explain"
             if phase == "pain":
                 await s.send({"action": "guess", "client_id": str(uuid.uuid4()), "guess": "g"})
-                seen = 0
-                while seen < rng.randint(2, 6):  # cut the socket a few words into the stream
+                seen, cut_at = 0, rng.randint(2, 6)
+                while seen < cut_at:  # cut the socket a few words into the stream
                     frame = await s.recv(lambda f: True)
-                    seen += 'id="explanation-stream"' in frame and "hx-swap-oob" in frame
+                    if 'id="explanation-stream"' in frame and "hx-swap-oob" in frame:
+                        seen += len(re.sub(r"<[^>]+>", " ", frame).split())
                 await _abort(s)
                 counts["stream_drops"] += 1
                 resumed = await s.connect()
@@ -508,10 +509,11 @@ def run_model_kill(*, students: int = 20, kills: int = 3, down_s: float = 3.0, r
                                 text.append(frame)
                             if 'id="start-practice"' in frame:
                                 break
-                        complete = "id=\"explanation\"" in frame and len(text) > 3
-                        counts["complete" if complete else "incomplete"] += 1
                         streamed = html.unescape("".join(re.findall(r'hx-swap-oob="beforeend">(.*?)</div>',
                                                                     "".join(text), re.S)))
+                        # more than a few words streamed (frames gather what arrived within TUTOR_STREAM_FLUSH_S)
+                        complete = "id=\"explanation\"" in frame and len(streamed.split()) > 3
+                        counts["complete" if complete else "incomplete"] += 1
                         counts["with_model_text"] += "step by step" in streamed
                         counts["with_authored_text"] += any(e.strip()[:40] in streamed
                                                             for e in info["explanations"].values() if e.strip())

@@ -111,7 +111,7 @@ class Stack:
     workers: int = 2
     server: str = "uvicorn"
     extra_env: dict[str, str] = field(default_factory=dict)
-    ws_deflate: bool = True  # uvicorn's default: compress every websocket frame (daphne, as deployed, does not)
+    ws_deflate: bool = False  # as deployed (Dockerfile); uvicorn's own default compresses every websocket frame
     port: int = field(default_factory=free_port)
     processes: list[subprocess.Popen] = field(default_factory=list)
     celery: list[subprocess.Popen] = field(default_factory=list)
@@ -248,6 +248,11 @@ _STEP = re.compile(r'name="step" value="([0-9a-f-]{36})"')
 _ITEM = re.compile(r'name="item" value="(\d+)"')
 _TIMING = re.compile(r"server-timing: app;dur=([\d.]+)")
 _TITLE = re.compile(r"<h1>(.*?)</h1>", re.S)
+_STREAMED = re.compile(r'<div id="explanation-stream" hx-swap-oob="beforeend">(.*?)</div>', re.S)
+
+
+def _common_prefix(got: list[str], expected: list[str]) -> int:
+    return next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), min(len(got), len(expected)))
 
 
 class Stats:
@@ -258,6 +263,7 @@ class Stats:
         self.tokens_sent = 0
         self.tokens_delivered = 0
         self.streams_mismatched = 0
+        self.stream_frames = 0  # websocket frames that carried the streamed explanations
         self.finished = 0  # students who completed the course and left
 
     def add(self, step: str, rtt_s: float, server_ms: float | None = None) -> None:
@@ -403,11 +409,17 @@ class Student:
         stats = self.stats_for()
         stats.add("stream_first_token", (first or time.perf_counter()) - started)
         stats.add("stream_complete", time.perf_counter() - started)
-        expected = len(_PIECES.findall(self.info["explanations"].get(slug, ""))) if slug else None
-        if expected is not None:
-            stats.tokens_sent += expected
-            stats.tokens_delivered += len(parts)
-            if expected != len(parts):
+        stats.stream_frames += len(parts)
+        authored = self.info["explanations"].get(slug) if slug else None
+        if authored is not None:
+            # The server sends what the backend yielded since its last frame in one frame (TUTOR_STREAM_FLUSH_S):
+            # a token is delivered when its text arrived, in order, with nothing missing or added.
+            streamed = html.unescape("".join(m for f in parts for m in _STREAMED.findall(f)))
+            expected = _PIECES.findall(authored)
+            stats.tokens_sent += len(expected)
+            stats.tokens_delivered += len(expected) if streamed == authored else _common_prefix(
+                _PIECES.findall(streamed), expected)
+            if streamed != authored:
                 stats.streams_mismatched += 1
         return frame
 
@@ -534,7 +546,8 @@ def report(level: int, seconds: float, stats: Stats, window: str = "") -> dict:
           f"errors: {out['errors']} {dict(stats.errors) if stats.errors else ''}; "
           f"students who finished the course and left: {stats.finished}")
     print(f"server-side answer+next p99: {out['answer_next_srv_p99']:.1f} ms; streamed tokens sent "
-          f"{stats.tokens_sent}, delivered {stats.tokens_delivered}, streams with a gap {stats.streams_mismatched}")
+          f"{stats.tokens_sent}, delivered {stats.tokens_delivered}, streams with a gap {stats.streams_mismatched}, "
+          f"in {stats.stream_frames} frames")
     return out
 
 
@@ -777,6 +790,9 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
             spy.wait(timeout=60)
             if raw.exists():
                 profile_summary(raw)
+                kept = Path(tempfile.gettempdir()) / f"tutor-load-profile-{level}.txt"
+                shutil.copyfile(raw, kept)
+                print(f"py-spy's collapsed stacks kept in {kept}")
         if stop_after_p99_ms and out["answer_p99"] > stop_after_p99_ms:
             print(f"\nanswer round-trip p99 {out['answer_p99']:.0f} ms > {stop_after_p99_ms:.0f} ms at {level} "
                   "students: stopping the ramp")
@@ -798,13 +814,19 @@ def main() -> None:
     parser.add_argument("--think", default="1.0,3.0", help="seconds between a student's actions, uniform")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
-    parser.add_argument("--no-ws-deflate", action="store_true",
-                        help="uvicorn without per-message-deflate (daphne, the deployed server, never compresses)")
+    parser.add_argument("--ws-deflate", action=argparse.BooleanOptionalAction, default=False,
+                        help="uvicorn's per-message-deflate (uvicorn's own default); off by default, as the Dockerfile "
+                             "and docker-compose.yml serve it")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--stream-delay-s", default="0.02")
+    parser.add_argument("--stream-flush-s", default=None,
+                        help="TUTOR_STREAM_FLUSH_S for the server: least seconds between two frames of a stream "
+                             "(default: settings'; 0: a frame per batch the event loop sees)")
     parser.add_argument("--conn-max-age", default=None, help="DATABASE_CONN_MAX_AGE for the server (default: settings')")
     parser.add_argument("--db-threads", default=None,
                         help="TUTOR_DB_THREADS for the server: database threads per process (default: settings')")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the server and worker processes (repeatable)")
     parser.add_argument("--profile-at", type=int, default=None,
                         help="py-spy one server process during this concurrency level")
     parser.add_argument("--profile-gil", action="store_true",
@@ -836,18 +858,21 @@ def main() -> None:
             service_floor(info)
         # No per-student answer limit here: a simulated student answers faster than the production limit allows.
         stack = Stack(database_url=pg.url, redis_url=args.redis_url, workers=args.workers, server=args.server,
-                      ws_deflate=not args.no_ws_deflate,
+                      ws_deflate=args.ws_deflate,
                       extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
                                  "TUTOR_RATELIMIT_TA_QUESTIONS": "0",
                                  "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
                                  **({"DATABASE_CONN_MAX_AGE": args.conn_max_age} if args.conn_max_age else {}),
-                                 **({"TUTOR_DB_THREADS": args.db_threads} if args.db_threads else {})})
+                                 **({"TUTOR_DB_THREADS": args.db_threads} if args.db_threads else {}),
+                                 **({"TUTOR_STREAM_FLUSH_S": args.stream_flush_s} if args.stream_flush_s else {}),
+                                 **dict(pair.split("=", 1) for pair in args.server_env)})
         stack.start()
         stack.start_worker()
-        print(f"stack: {args.server} x{args.workers}{' without ws deflate' if args.no_ws_deflate else ''} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
-              f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word; "
+        print(f"stack: {args.server} x{args.workers}{' with ws deflate' if args.ws_deflate else ''} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
+              f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word, flush {args.stream_flush_s or 'settings default'} s; "
               f"CONN_MAX_AGE {args.conn_max_age or 'settings default'}; "
-              f"database threads per process {args.db_threads or 'settings default'}")
+              f"database threads per process {args.db_threads or 'settings default'}"
+              + (f"; server environment {' '.join(args.server_env)}" if args.server_env else ""))
         arrivals: list[dict] = []
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
                                    args.profile_at, 0 if args.keep_ramping else 1000, args.ta_every,

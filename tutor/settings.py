@@ -171,6 +171,8 @@ TUTOR_STREAM_THREADS = env_int("TUTOR_STREAM_THREADS", 128)  # concurrent genera
 # this many PostgreSQL connections per process from sockets). SQLite takes one writer at a time: one thread there.
 TUTOR_DB_THREADS = env_int("TUTOR_DB_THREADS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4)
 TUTOR_STREAM_DELAY_S = env_float("TUTOR_STREAM_DELAY_S", 0.02)  # authored text: pace per word, for readability
+# Least seconds between two frames of a streamed explanation or TA reply: what arrives meanwhile goes in one frame.
+TUTOR_STREAM_FLUSH_S = env_float("TUTOR_STREAM_FLUSH_S", 0.05)
 
 # --- Tutoring ----------------------------------------------------------------------------------------
 TUTOR_DEMO_COURSE = BASE_DIR / "courses" / "demo" / "derivatives"

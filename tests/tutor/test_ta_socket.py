@@ -45,8 +45,11 @@ async def _receive_until(communicator, marker: str, limit: int = 2000) -> list[s
     raise AssertionError(f"{marker!r} never arrived")
 
 
-async def test_the_answer_streams_in_several_frames_then_the_card_with_links(alice, calc):
+async def test_the_answer_streams_in_several_frames_then_the_card_with_links(alice, calc, settings):
     from channels.db import database_sync_to_async
+
+    settings.TUTOR_STREAM_DELAY_S = 0.02
+    settings.TUTOR_STREAM_FLUSH_S = 0.0
 
     await database_sync_to_async(services.enrollment_create)(user=alice, course=calc)
     communicator, connected = await _connect(alice, calc)
