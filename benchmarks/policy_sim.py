@@ -82,6 +82,7 @@ class Setup:
     item_sd: float | None  # override of the fitted within-concept item difficulty spread (sensitivity runs)
     prereq_learn_factor: float | None  # override of the fitted learning slow-down without prerequisites
     population: Path  # the population file (default: the fitted learner_model/sim_population.json)
+    review_retention: float | None = None  # override of the FSRS review target (TeachingSettings' default)
 
 
 def _world(setup: Setup):  # type: ignore[no-untyped-def]
@@ -110,7 +111,9 @@ def run_one(setup: Setup, row: str) -> RunResult:
         model = course.model(TeachingSettings(mastery=STRICTER[row], after_mastery="practise_weakest"))
         policy_name, with_placement = BASELINE, False
     else:
-        model = course.model()
+        model = course.model(TeachingSettings(after_mastery="practise_weakest",
+                                              **({"review_retention": setup.review_retention}
+                                                 if setup.review_retention is not None else {})))
         policy_name, with_placement = {**RUNS, **ABLATIONS}[row]
     placement = placement_settings(setup, population)
     result = simulate_policy(population, make_policy(policy_name, model, seed=setup.seed + 2), model,
@@ -313,6 +316,8 @@ def main() -> None:
                         help="spread of item difficulty within a concept (default: the fitted value)")
     parser.add_argument("--prereq-learn-factor", type=float, default=None,
                         help="p_learn multiplier while a prerequisite is unlearned (default: the fitted one)")
+    parser.add_argument("--review-retention", type=float, default=None,
+                        help="FSRS target retention of the policies' reviews (default: TeachingSettings')")
     parser.add_argument("--population", type=Path, default=POPULATION_FILE,
                         help="population file (fit_sim_population.py --assumed-prerequisites writes a variant)")
     parser.add_argument("--workers", type=int, default=2)
@@ -323,7 +328,7 @@ def main() -> None:
                         help="also run the baseline with mastery thresholds 0.98, 0.99, 0.995 (compare at equal learning)")
     args = parser.parse_args()
     setup = Setup(args.students, args.concepts, args.seed, args.max_items, args.questions, args.particles,
-                  args.item_difficulty_sd, args.prereq_learn_factor, args.population)
+                  args.item_difficulty_sd, args.prereq_learn_factor, args.population, args.review_retention)
 
     started = time.time()
     course, population = _world(setup)

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from learner_model.review import DEFAULT_RETENTION
+
 ITEM_KINDS = ("numeric", "multiple_choice", "symbolic", "short_text", "template")
 SECTIONS = {  # heading as written -> field name
     "lesson": "lesson",
@@ -27,7 +29,7 @@ SECTIONS = {  # heading as written -> field name
 DEFAULT_SETTINGS: dict[str, Any] = {
     "target_band": [0.70, 0.85],
     "mastery_threshold": 0.95,
-    "review_retention": 0.85,
+    "review_retention": DEFAULT_RETENTION,
     "auto_publish_verified": False,
     "placement_questions": 15,  # the adaptive diagnostic's budget at enrolment; 0 = no placement
 }

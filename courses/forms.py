@@ -16,6 +16,7 @@ from courses.checking import parse_expression
 from courses.format import ITEM_KINDS, ItemSpec
 from courses.item_templates import verify_template
 from courses.models import Concept, Course, Item
+from learner_model.review import DEFAULT_RETENTION
 
 MARKDOWN_HELP = "Markdown; math between $...$ or $$...$$."
 
@@ -241,7 +242,7 @@ class SettingsForm(forms.Form):
         band = s.get("target_band", [0.70, 0.85])
         return {"title": course.title, "description": course.description, "target_low": band[0],
                 "target_high": band[1], "mastery_threshold": s.get("mastery_threshold", 0.95),
-                "review_retention": s.get("review_retention", 0.85),
+                "review_retention": s.get("review_retention", DEFAULT_RETENTION),
                 "auto_publish_verified": s.get("auto_publish_verified", False)}
 
     def clean(self) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from learner_model.knowledge import BKTParams, KnowledgeState, observe, p_correct
 from learner_model.placement import Placement
-from learner_model.review import ReviewSchedule
+from learner_model.review import DEFAULT_RETENTION, ReviewSchedule
 from learner_model.select import ConceptNode, ItemChoice, choose_item, mastered_concepts, ready_concepts
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ AFTER_MASTERY = ("stop", "practise_weakest")
 class TeachingSettings:
     band: tuple[float, float] = (0.70, 0.85)  # target P(correct) of a practice item
     mastery: float = 0.95  # P(known) at which practice on a concept stops
-    review_retention: float = 0.85  # FSRS target retention: a review is due when predicted recall falls to it
+    review_retention: float = DEFAULT_RETENTION  # FSRS target retention: a review is due when predicted recall falls to it
     guess_first_weight: float = 0.5  # evidence weight of an answer guessed before the lesson
     hint_weight: float = 0.6  # evidence weight multiplier per hint used
     avoid_recent: int = 1  # do not repeat the last item (more would often rule out every item in the band)
@@ -80,7 +80,7 @@ class TeachingSettings:
         """From a course's settings (`courses.format.DEFAULT_SETTINGS` keys)."""
         band = settings.get("target_band", (0.70, 0.85))
         return cls(band=(float(band[0]), float(band[1])), mastery=float(settings.get("mastery_threshold", 0.95)),
-                   review_retention=float(settings.get("review_retention", 0.85)), **overrides)
+                   review_retention=float(settings.get("review_retention", DEFAULT_RETENTION)), **overrides)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from learner_model.policy import (
     TutorPolicy,
     diagnostic_item,
 )
-from learner_model.review import ReviewSchedule
+from learner_model.review import DEFAULT_RETENTION, ReviewSchedule
 from tutor.learner_selectors import course_predictor
 from tutor.models import Attempt, Guess, KnowledgeRecord, TutorSession
 
@@ -182,7 +182,7 @@ def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool =
     state = LearnerState(
         knowledge=KnowledgeState.from_blob(record.blob),
         reviews=ReviewSchedule.from_dict(extra["reviews"]) if extra.get("reviews")
-        else ReviewSchedule(desired_retention=float(course.settings.get("review_retention", 0.85))),
+        else ReviewSchedule(desired_retention=float(course.settings.get("review_retention", DEFAULT_RETENTION))),
         current=extra.get("current"), recent=list(extra.get("recent", [])),
         model=extra.get("model"), model_version=extra.get("model_version"),
     )
