@@ -1,6 +1,8 @@
 """The course model (graph, item bank, parameters) is cached per process and content version: no query per
 action, and every committed edit (an item published, an arrow drawn, new settings) reaches the next step."""
 
+import uuid
+
 import pytest
 
 from courses import services as course_services
@@ -72,3 +74,37 @@ def test_explanation_prompt_builds_on_what_the_student_knows_from_the_cached_gra
     prompt = " ".join(m.content for m in consumer._explanation_request(SimpleNamespace(concept=c), None).messages)
     assert "The student already knows: Concept A." in prompt
     assert "They are unsure about: Concept B;" in prompt
+
+
+def _at_practice(user, course):
+    services.enrollment_create(user=user, course=course)
+    services.placement_skip(user=user, course=course)
+    session = services.session_get(user=user, course=course)
+    if session.phase == "pain":
+        services.guess_record(user=user, course=course, client_id=uuid.uuid4(), text="g")
+    return services.practice_start(user=user, course=course)
+
+
+def test_an_action_takes_the_session_item_and_concept_from_the_cached_rows_not_from_joins(alice, course):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    session = _at_practice(alice, course)
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(),
+                            item_id=session.item_id, answer="0")
+    with CaptureQueriesContext(connection) as captured:
+        session = services.session_advance(user=alice, course=course)
+    reads = [q["sql"] for q in captured if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert not any('"courses_item"' in sql or '"courses_concept"' in sql for sql in reads)
+    assert session.item == Item.objects.get(pk=session.item_id) and session.item.concept == session.concept
+
+
+def test_an_item_edited_after_the_rows_were_cached_shows_its_new_text_on_the_next_action(
+        alice, course, prof, django_capture_on_commit_callbacks):
+    session = _at_practice(alice, course)
+    assert services.course_rows(course).items[session.item_id].prompt == session.item.prompt
+    with django_capture_on_commit_callbacks(execute=True):
+        course_services.item_update(item=Item.objects.get(pk=session.item_id), user=prof,
+                                    fields={"prompt": "What is $2 + 2$, said again?"})
+    again = services.hint_reveal(user=alice, course=course, shown=0)
+    assert again.item.prompt == "What is $2 + 2$, said again?"
