@@ -67,8 +67,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 class ThrowawayPostgres:
     """A PostgreSQL cluster of our own under /tmp, on its own port, that we may stop and restart at will."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, statements: bool = False) -> None:
         self.port = port or free_port()
+        self.statements = statements  # load pg_stat_statements: where PostgreSQL's time goes, per statement
         self.dir = Path(tempfile.mkdtemp(prefix=f"tutor-pg-{self.port}-"))
         os.chmod(self.dir, 0o777)
         self.data = self.dir / "data"
@@ -85,9 +86,38 @@ class ThrowawayPostgres:
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
                        "max_connections = 300\nshared_buffers = 128MB\n")
+            if self.statements:
+                conf.write("shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track_planning = on\n")
         self.start()
         subprocess.run(_as_postgres([_pg_tool("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                                      "tutor"]), check=True, capture_output=True, timeout=60)
+        if self.statements:
+            self.sql("CREATE EXTENSION pg_stat_statements")
+
+    def sql(self, query: str) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cursor = conn.execute(query)
+            return cursor.fetchall() if cursor.description else []
+
+    def statements_report(self, actions: float, top: int = 14) -> None:
+        """PostgreSQL's own time per statement since the last `statements_reset` (planning + execution, as
+        pg_stat_statements measures it), per student action."""
+        rows = self.sql("SELECT calls, total_plan_time, total_exec_time, query FROM pg_stat_statements "
+                        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'tutor') "
+                        "ORDER BY total_plan_time + total_exec_time DESC")
+        total = sum(plan + exe for _, plan, exe, _ in rows) or 1.0
+        print(f"\nPostgreSQL, per statement (pg_stat_statements): {total / max(1, actions):.2f} ms of planning and "
+              f"execution per action, {sum(r[0] for r in rows) / max(1, actions):.1f} statements per action")
+        print(f"{'share':>6} {'calls/action':>12} {'plan ms':>8} {'exec ms':>8}  statement")
+        for calls, plan, exe, query in rows[:top]:
+            text = " ".join(query.split())
+            print(f"{100 * (plan + exe) / total:5.1f}% {calls / max(1, actions):12.2f} {plan / calls:8.3f} "
+                  f"{exe / calls:8.3f}  {text[:110]}")
+
+    def statements_reset(self) -> None:
+        self.sql("SELECT pg_stat_statements_reset()")
 
     def start(self) -> None:
         subprocess.run(_as_postgres([_pg_tool("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
@@ -726,7 +756,8 @@ def service_floor(info: dict, students: int = 4, top: int = 25) -> None:
 async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, think: tuple[float, float],
                seed: int, profile_at: int | None, stop_after_p99_ms: float = 1000, ta_every: int = 4,
                cpu=None, profile_gil: bool = False, warmup_s: float = 0,
-               arrivals: list[dict] | None = None) -> list[dict]:
+               arrivals: list[dict] | None = None, statements: ThrowawayPostgres | None = None,
+               statements_at: int | None = None) -> list[dict]:
     """Each level: its new students arrive, then `stage_s` seconds are measured. With `warmup_s` > 0 the
     measurement starts only once the level's new students have arrived (logged in, page loaded, placement over;
     at least `warmup_s` after the level began, at most 3x that): steady state at `level` students. The arrival
@@ -771,6 +802,8 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
                                     str(int(stage_s * 0.8)), "--rate", "50", "--format", "raw", "-o", str(raw),
                                     "--nonblocking", *(["--gil"] if profile_gil else [])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if statements is not None and statements_at == level:
+            statements.statements_reset()
         started = time.monotonic()
         cpu_before = cpu() if cpu else None
         await asyncio.sleep(stage_s)
@@ -786,6 +819,8 @@ async def ramp(stack: Stack, info: dict, levels: list[int], stage_s: float, thin
             out["cpu_ms_per_action"] = 1000 * (used["server"] + used["postgres"]) / max(1, actions)
             out["cpu_other_s"] = used["other"]
         results.append(out)
+        if statements is not None and statements_at == level:
+            statements.statements_report(out["actions_per_s"] * (time.monotonic() - started))
         if spy is not None:
             spy.wait(timeout=60)
             if raw.exists():
@@ -829,6 +864,8 @@ def main() -> None:
                         help="an environment variable for the server and worker processes (repeatable)")
     parser.add_argument("--profile-at", type=int, default=None,
                         help="py-spy one server process during this concurrency level")
+    parser.add_argument("--pg-statements-at", type=int, default=None, metavar="LEVEL",
+                        help="load pg_stat_statements and print PostgreSQL's time per statement at this level")
     parser.add_argument("--profile-gil", action="store_true",
                         help="profile only the thread holding the GIL: where the server's CPU goes, not its waits")
     parser.add_argument("--seed", type=int, default=8)
@@ -845,7 +882,7 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     think = tuple(float(x) for x in args.think.split(","))
-    pg = ThrowawayPostgres()
+    pg = ThrowawayPostgres(statements=args.pg_statements_at is not None)
     stack = None
     try:
         pg.init()
@@ -877,7 +914,8 @@ def main() -> None:
         results = asyncio.run(ramp(stack, info, levels, args.stage_s, think, args.seed,
                                    args.profile_at, 0 if args.keep_ramping else 1000, args.ta_every,
                                    cpu=lambda: cpu_by_part(stack, pg), profile_gil=args.profile_gil,
-                                   warmup_s=args.warmup_s, arrivals=arrivals))
+                                   warmup_s=args.warmup_s, arrivals=arrivals, statements=pg,
+                                   statements_at=args.pg_statements_at))
         print("\nsummary: level, answers/s, answer RTT p99 ms, server answer p99, server next p99, "
               "server answer+next p99, errors, tokens sent/delivered, finished the course")
         for r in results:
