@@ -743,6 +743,8 @@ def run_pg_restart(*, students: int = 30, seconds: float = 40, restart_at: float
         from django.db import connection
 
         connection.close()  # this process's connection died with the restart
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()  # and so did the idle ones in its pool
         stored = _stored_client_ids()
         return {"scenario": "pg-restart", **counts, "answers_acknowledged": len(acknowledged),
                 "lost": len(acknowledged - stored), "server_restarted": False}
