@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -81,24 +82,32 @@ _VERSIONS: dict[int, tuple[float, str]] = {}  # course id -> (time.monotonic() w
 CONTENT_VERSION_TTL_S = 1.0
 
 
-def course_model(course: Course) -> CourseModel:
-    """Graph, published item bank and BKT parameters; cached per process until the course's content changes.
-
-    No query when nothing changed, and at most one cache read a second (`course_content_version`)."""
+def _per_content_version(store: dict[int, tuple[str, Any]], course: Course, build: Callable[[], Any]) -> Any:
+    """`build()` for this course, kept in `store` until the course's content version changes. No query when
+    nothing changed, and at most one cache read a second (`course_content_version`)."""
     version = course_content_version(course.pk)  # read before the rows: a change committed meanwhile rebuilds again
-    cached = _MODELS.get(course.pk)
+    cached = store.get(course.pk)
     if cached is not None and cached[0] == version:
         return cached[1]
+    value = build()
+    store[course.pk] = (version, value)
+    return value
+
+
+def course_model(course: Course) -> CourseModel:
+    """Graph, published item bank and BKT parameters; cached per process until the course's content changes."""
+    return _per_content_version(_MODELS, course, lambda: _course_model_build(course))
+
+
+def _course_model_build(course: Course) -> CourseModel:
     concepts = list(course.concepts.all())
     items = []
     for concept in concepts:
         items.extend(course_selectors.item_choices(concept=concept))
     settings = Course.objects.values_list("settings", flat=True).get(pk=course.pk)  # the caller's row may be old
-    model = CourseModel(graph=tuple(course_selectors.concept_graph(course=course)), items=tuple(items),
-                        params={c.slug: bkt_params(c) for c in concepts},
-                        settings=TeachingSettings.from_course(settings))
-    _MODELS[course.pk] = (version, model)
-    return model
+    return CourseModel(graph=tuple(course_selectors.concept_graph(course=course)), items=tuple(items),
+                       params={c.slug: bkt_params(c) for c in concepts},
+                       settings=TeachingSettings.from_course(settings))
 
 
 @dataclass(frozen=True)
@@ -118,10 +127,10 @@ def course_rows(course: Course) -> CourseRows:
     """The course row, its concepts and items; cached per process until the course's content changes, like
     `course_model`. An action takes its session's concept and item from here instead of joining them into its
     locked read: building that query and its rows was 15% of the server's CPU at 100 students."""
-    version = course_content_version(course.pk)
-    cached = _ROWS.get(course.pk)
-    if cached is not None and cached[0] == version:
-        return cached[1]
+    return _per_content_version(_ROWS, course, lambda: _course_rows_build(course))
+
+
+def _course_rows_build(course: Course) -> CourseRows:
     fresh = Course.objects.get(pk=course.pk)
     concepts = {c.pk: c for c in Concept.objects.filter(course=fresh)}
     for concept in concepts.values():
@@ -130,10 +139,8 @@ def course_rows(course: Course) -> CourseRows:
     for item in Item.objects.filter(concept__course=fresh):
         item.concept = concepts[item.concept_id]
         items[item.pk] = item
-    rows = CourseRows(course=fresh, concepts=concepts, concepts_by_slug={c.slug: c for c in concepts.values()},
+    return CourseRows(course=fresh, concepts=concepts, concepts_by_slug={c.slug: c for c in concepts.values()},
                       items=items)
-    _ROWS[course.pk] = (version, rows)
-    return rows
 
 
 def _row_item(course: Course, item_id: int) -> Item:
