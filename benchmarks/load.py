@@ -216,8 +216,12 @@ def django_setup(database_url: str, redis_url: str) -> None:
     django.setup()
 
 
-def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s", offline: bool = False) -> dict:
+def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s", offline: bool = False,
+            ta_index: bool = False) -> dict:
     """Migrate, import the course, create and enrol the students. Returns what the simulated students need.
+
+    `ta_index`: announce the import as `manage.py import_course` does, so that the TA-bot's index is queued for the
+    Celery worker (`ta_index_wait` waits for it).
 
     `offline`: each student also gets a partner account, `<name>-offline`, an offline client's student who is not
     online, and the student's batches go out under it (`Student._api_sync`). Sent from the online student's own
@@ -235,6 +239,10 @@ def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s",
 
     call_command("migrate", verbosity=0)
     course = course_import(spec=load_course(course_dir or REPO / "courses" / "demo" / "derivatives"))
+    if ta_index:
+        from courses.signals import course_imported
+
+        course_imported.send(sender=prepare, course=course)
     users = get_user_model()
     hashed = make_password(PASSWORD)  # one hash for all: creating hundreds of PBKDF2 hashes is not the test
     existing = set(users.objects.filter(username__startswith=f"{prefix}-").values_list("username", flat=True))
@@ -267,6 +275,21 @@ def prepare(*, students: int, course_dir: Path | None = None, prefix: str = "s",
     return {"course": course.slug, "answers": answers, "explanations": explanations, "titles": titles,
             "usernames": [f"{prefix}-{i:04d}" for i in range(students)], "sessions": sessions,
             "sent": set()}  # client_ids of every answer sent (socket and API), to count losses afterwards
+
+
+def ta_index_wait(course_slug: str, timeout_s: float = 600) -> float:
+    """Seconds until the Celery worker has stored the course's TA index (the import queued it)."""
+    from tutor.models import TAIndex
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        state = TAIndex.objects.filter(course__slug=course_slug).first()
+        if state is not None and state.status == TAIndex.Status.DONE:
+            return time.monotonic() - started
+        if state is not None and state.status == TAIndex.Status.FAILED:
+            raise RuntimeError(f"the TA index failed to build: {state.message}")
+        time.sleep(1)
+    raise RuntimeError(f"the TA index was not built within {timeout_s:.0f} s")
 
 
 # --- the simulated student ---------------------------------------------------------------------------
@@ -888,7 +911,7 @@ def main() -> None:
         pg.init()
         django_setup(pg.url, args.redis_url)
         started = time.monotonic()
-        info = prepare(students=max(levels), offline=not args.offline_same_account)
+        info = prepare(students=max(levels), offline=not args.offline_same_account, ta_index=bool(args.ta_every))
         print(f"prepared {len(info['usernames'])} students in {time.monotonic() - started:.1f} s; course "
               f"{info['course']!r}, {len(info['answers'])} items")
         if args.floor:
@@ -905,6 +928,9 @@ def main() -> None:
                                  **dict(pair.split("=", 1) for pair in args.server_env)})
         stack.start()
         stack.start_worker()
+        if args.ta_every:
+            print(f"TA-bot index of the course stored by the Celery worker in {ta_index_wait(info['course']):.0f} s "
+                  "(a course is imported before its class; until then questions are answered by BM25 alone)")
         print(f"stack: {args.server} x{args.workers}{' with ws deflate' if args.ws_deflate else ''} on {stack.base}, celery solo worker, PostgreSQL :{pg.port}, "
               f"{args.redis_url}; think {think[0]}-{think[1]} s; stream delay {args.stream_delay_s} s/word, flush {args.stream_flush_s or 'settings default'} s; "
               f"CONN_MAX_AGE {args.conn_max_age or 'settings default'}; "

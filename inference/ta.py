@@ -77,6 +77,21 @@ class StudentState:
     current_item: CurrentItem | None = None
     graded_item_ids: frozenset[str] = frozenset()
     earlier_questions: tuple[str, ...] = ()  # this conversation's earlier questions (for split attacks)
+    # Exercises whose worked solution the student may read (answered them already); None: every one. A worked
+    # solution carries the key, so the item page shows it only after an attempt, and the TA quotes it no sooner.
+    solutions_open: frozenset[str] | None = None
+
+    @property
+    def protected_item_ids(self) -> frozenset[str]:
+        """The item on screen and those that may be served next: never solved, their keys guarded."""
+        return self.graded_item_ids | ({self.current_item.id} if self.current_item else frozenset())
+
+    def may_quote(self, chunk: Chunk) -> bool:
+        """Whether a passage may be quoted to this student: never the hints or solution of an item they are on or
+        may be served next, nor the worked solution of an exercise they have not answered."""
+        if chunk.item_id in self.protected_item_ids and chunk.kind in ("hint", "solution"):
+            return False
+        return not (chunk.kind == "solution" and self.solutions_open is not None and chunk.item_id not in self.solutions_open)
 
 
 @dataclass(frozen=True)
@@ -147,8 +162,9 @@ class TeachingAssistant:
     # the one entry point
 
     def answer(self, question: str, student: StudentState | None = None, *, lexical: bool = False) -> TAReply:
-        """`lexical`: rank by BM25 alone and never touch the embedding model (it is still loading): the same
-        outcomes, with the dense checks replaced by their lexical counterparts (see `_integrity`)."""
+        """`lexical`: rank by BM25 alone and never touch the embedding model (it is still loading, or the course's
+        vectors are not stored yet): the same outcomes, with the dense checks replaced by their lexical counterparts
+        (see `_integrity`)."""
         student = student or StudentState()
         guard = self._guard(student, level="intermediate")
         verdict = classify_question(question, student.earlier_questions)
@@ -160,10 +176,8 @@ class TeachingAssistant:
         if integrity:
             return integrity
 
-        blocked_items = student.graded_item_ids | ({student.current_item.id} if student.current_item else set())
         hits = self.index.search(question, k=PASSAGES + 4, mode="bm25" if lexical else "hybrid",
-                                 query_vector=query_vector,
-                                 where=lambda c: not (c.item_id in blocked_items and c.kind in ("hint", "solution")))
+                                 query_vector=query_vector, where=student.may_quote)
         # A passage holding protected text (a key of the current or a graded item, another student's name) is
         # neither given to the model nor quoted, wherever it comes from.
         hits = [h for h in hits if not guard.violation(h.chunk.text)][:PASSAGES]
@@ -174,7 +188,7 @@ class TeachingAssistant:
             best, cut, signal = self.index.term_coverage(question), LEXICAL_DECLINE_COVERAGE, "share of its terms in the course"
         else:
             best, cut, signal = self.index.best_similarity(query_vector), self.decline_threshold, "best cosine to any course passage"
-        how = f"{signal} {best:.2f}" + (" (lexical: the embedding model is not loaded)" if lexical else "")
+        how = f"{signal} {best:.2f}" + (" (lexical: no embeddings yet, model or course vectors)" if lexical else "")
         if best < cut or not hits:
             return TAReply("declined", guard.filter(iter([DECLINE])), escalate_offered=True,
                            reason=f"{how} < {cut:.2f}", guard=guard)
@@ -291,7 +305,7 @@ class TeachingAssistant:
         yield "\n\n**Sources**\n\n" + "\n".join(f"[{c.n}] [{c.title}]({c.url})" for c in citations)
 
     def _guard(self, student: StudentState, level: str) -> OutputGuard:
-        protected = student.graded_item_ids | ({student.current_item.id} if student.current_item else set())
+        protected = student.protected_item_ids
         return OutputGuard(system_prompt=self.system_prompt(level), canaries=[self.canary],
                            answer_keys=[self.answer_keys[i] for i in sorted(protected) if i in self.answer_keys],
                            private=self.private_strings)

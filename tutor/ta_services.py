@@ -28,7 +28,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from courses import selectors as course_selectors
-from courses.models import Course, Item
+from courses.models import Course, Item, Membership
 from inference.retrieval import (
     Chunk,
     Document,
@@ -43,7 +43,7 @@ from inference.retrieval import (
 )
 from inference.ta import CurrentItem, StudentState, TAReply, TeachingAssistant
 from tutor import llm, ta_selectors
-from tutor.models import TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
+from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state
 from tutor.services import bkt_params
@@ -195,10 +195,14 @@ def course_index(*, course: Course, lexical: bool = False) -> SearchIndex:
     `lexical`: the caller will search by BM25 alone because the embedding model is not loaded. The stored chunks
     serve as they are (their vectors were computed earlier); a course never indexed is not built now, which would
     wait for the model: its texts are chunked in memory without vectors instead, until the import's reindex, the
-    warm-up or the first question after the model has loaded stores them."""
-    state = TAIndex.objects.filter(course=course).first()
+    warm-up or the first question after the model has loaded stores them.
+
+    A course whose first reindex a Celery worker has queued or is running is not built here either
+    (`first_index_pending`): the same lexical stand-in serves until the worker has stored the chunks. With a
+    worker, a course never scheduled (created by `course_import` alone) is scheduled now, for the same reason."""
+    state = _index_state(course)
     if state is None or (state.version == 0 and state.status != TAIndex.Status.DONE):
-        if lexical:
+        if lexical or first_index_pending(state):
             return _lexical_index(course)
         ta_index_rebuild(course=course)
         state = TAIndex.objects.get(course=course)
@@ -217,6 +221,22 @@ def course_index(*, course: Course, lexical: bool = False) -> SearchIndex:
         _INDEXES[course.pk] = (state.version, index)
         _LEXICAL_INDEXES.pop(course.pk, None)  # the stand-in used before the course was first indexed
         return index
+
+
+def _index_state(course: Course) -> TAIndex | None:
+    state = TAIndex.objects.filter(course=course).first()
+    if state is None and not settings.CELERY_TASK_ALWAYS_EAGER:
+        state = ta_index_schedule(course=course)  # never scheduled (created by `course_import` alone): the worker's
+    return state
+
+
+def first_index_pending(state: TAIndex | None) -> bool:
+    """The course has no stored index yet and a Celery worker has its first reindex queued or running (the import
+    scheduled it). A server process then does not embed the whole course itself: under load every process did, each
+    in a student's request, beside the worker (at 100 students a third of the server's CPU went to it). Without a
+    worker (eager Celery, the embedded default) nobody else will build it, and the first use builds it here."""
+    return (state is not None and state.version == 0 and state.status in (TAIndex.Status.QUEUED, TAIndex.Status.RUNNING)
+            and not settings.CELERY_TASK_ALWAYS_EAGER)
 
 
 def _lexical_index(course: Course) -> SearchIndex:
@@ -296,7 +316,11 @@ def student_state(*, user: AbstractBaseUser, course: Course) -> StudentState:
                               hints_seen=hints_seen or 0, concept=item.concept.slug)
     graded = frozenset(i.slug for i in siblings)
     earlier = TAQuestion.objects.filter(user=user, course=course).order_by("-created_at")
-    return StudentState(mastery=mastery, current_item=current, graded_item_ids=graded,
+    teaches = course_selectors.membership_role(user=user, course=course) in (Membership.Role.FACULTY, Membership.Role.TA)
+    # the item page's rule (`ta_selectors.item_page`): a worked solution once the student has answered the exercise
+    answered = None if teaches else frozenset(
+        Attempt.objects.filter(user=user, concept__course=course).values_list("item__slug", flat=True).distinct())
+    return StudentState(mastery=mastery, current_item=current, graded_item_ids=graded, solutions_open=answered,
                         earlier_questions=tuple(reversed(earlier.values_list("question", flat=True)[:EARLIER_QUESTIONS])))
 
 
@@ -317,7 +341,7 @@ def ta_question_ask(*, user: AbstractBaseUser, course: Course, question: str) ->
     if not ratelimit_check(key=f"ta:{user.pk}", limit=settings.TUTOR_RATELIMIT_TA_QUESTIONS, period=60):
         raise TARateLimited("You've asked a lot of questions in the last minute. Take a moment with the answers, "
                             "then ask again in a minute.")
-    lexical = not embedding_model_ready()
+    lexical = not embedding_model_ready() or first_index_pending(_index_state(course))
     ta = teaching_assistant(course=course, lexical=lexical)
     reply = ta.answer(question, student_state(user=user, course=course), lexical=lexical)
     if ta.backend is None:  # a quoted answer is one piece: paced word by word like authored explanations

@@ -410,3 +410,35 @@ def test_a_course_never_indexed_is_answered_from_its_texts_while_the_model_loads
     assert q.outcome == "quoted" and "lexical" in q.reason and "binomial" in q.answer
     assert any(c["url"].startswith("/learn/calc/concept/power-rule/") for c in q.citations)
     assert not TAChunk.objects.filter(course=calc).exists() and not loading_model.loaded
+
+
+def test_while_a_worker_builds_the_first_index_a_server_process_answers_lexically_and_embeds_nothing(
+        alice, calc, settings, monkeypatch):
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # a deployment with a Celery worker: the import queued the reindex
+    TAIndex.objects.update_or_create(course=calc, defaults={"status": TAIndex.Status.QUEUED, "version": 0})
+    enrol(alice, calc)
+    embedded: list[int] = []
+    real_encode = Embedder.encode
+    monkeypatch.setattr(Embedder, "encode", lambda self, texts, **kw: embedded.append(len(texts)) or real_encode(
+        self, texts, **kw))
+
+    q = ta_services.ta_question_answer(user=alice, course=calc, question="Why does the power rule work?")
+    assert q.outcome == "quoted" and "lexical" in q.reason and "binomial" in q.answer
+    assert embedded == [] and not TAChunk.objects.filter(course=calc).exists()  # the worker's job, not this one's
+
+    ta_services.ta_index_rebuild(course=calc)  # the worker stores it
+    q = ta_services.ta_question_answer(user=alice, course=calc, question="Why does the power rule work?")
+    assert q.outcome == "quoted" and "best cosine" in q.reason and "lexical" not in q.reason
+
+
+def test_a_worked_solution_is_quoted_only_once_the_student_has_answered_its_exercise(alice, calc, calc_prof):
+    enrol(alice, calc)
+    solution = next(c for c in ta_services.course_index(course=calc).chunks if c.kind == "solution" and c.item_id == "pr-1")
+    assert not ta_services.student_state(user=alice, course=calc).may_quote(solution)
+    q = ta_services.ta_question_answer(user=alice, course=calc, question="How do I differentiate x^7 + 2x + 5 term by term?")
+    assert not any("#worked-solution" in c["url"] for c in q.citations) and "7*x^6" not in q.answer
+
+    item = Concept.objects.get(course=calc, slug="power-rule").items.get(slug="pr-1")
+    services.attempt_ingest(user=alice, course=calc, client_id=uuid.uuid4(), item_id=item.pk, answer="7*x^6 + 2")
+    assert ta_services.student_state(user=alice, course=calc).may_quote(solution)  # as the item page now shows it
+    assert ta_services.student_state(user=calc_prof, course=calc).may_quote(solution)  # faculty read every solution
