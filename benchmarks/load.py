@@ -67,9 +67,10 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 class ThrowawayPostgres:
     """A PostgreSQL cluster of our own under /tmp, on its own port, that we may stop and restart at will."""
 
-    def __init__(self, port: int | None = None, statements: bool = False) -> None:
+    def __init__(self, port: int | None = None, statements: bool = False, settings: list[str] | None = None) -> None:
         self.port = port or free_port()
         self.statements = statements  # load pg_stat_statements: where PostgreSQL's time goes, per statement
+        self.settings = settings or []  # extra postgresql.conf lines, "name = value"
         self.dir = Path(tempfile.mkdtemp(prefix=f"tutor-pg-{self.port}-"))
         os.chmod(self.dir, 0o777)
         self.data = self.dir / "data"
@@ -86,6 +87,7 @@ class ThrowawayPostgres:
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
                        "max_connections = 300\nshared_buffers = 128MB\n")
+            conf.writelines(f"{line}\n" for line in self.settings)
             if self.statements:
                 conf.write("shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track_planning = on\n")
         self.start()
@@ -359,6 +361,7 @@ class Student:
         self.offline_http = None  # the partner account's client, when `prepare(offline=True)` made one
         self.offline_csrf = ""
         self.arrived = False  # logged in, page loaded, placement over: what --warmup-s waits for
+        self.answer_srv_ms: float | None = None  # the server time of the answer whose "next" is still to come
 
     async def login(self, session_key: str | None = None) -> None:
         import httpx
@@ -440,7 +443,14 @@ class Student:
         await self.send(message)
         frame = await self.recv(lambda f: "data-phase" in f or 'id="notice"' in f)
         timing = _TIMING.search(frame)
-        self.stats_for().add(name, time.perf_counter() - started, float(timing.group(1)) if timing else None)
+        server_ms = float(timing.group(1)) if timing else None
+        self.stats_for().add(name, time.perf_counter() - started, server_ms)
+        if name == "answer":
+            self.answer_srv_ms = server_ms
+        elif name == "next" and self.answer_srv_ms is not None and server_ms is not None:
+            # this student's answer and the next item it led to: the server's part of "answer -> next item"
+            self.stats_for().add("answer_next", 0.0, self.answer_srv_ms + server_ms)
+            self.answer_srv_ms = None
         if "data-phase" not in frame:
             raise StudentError(f"{name}: notice instead of a stage: " + re.sub(r"<[^>]+>", "", frame).strip()[:60])
         return frame
@@ -586,7 +596,7 @@ def report(level: int, seconds: float, stats: Stats, window: str = "") -> dict:
         cells = [f"{pct(rtt, q):10.1f}" for q in (50, 95, 99)]
         cells += [f"{pct(srv, q):10.1f}" if srv else f"{'-':>10}" for q in (50, 95, 99)]
         print(f"{step:<20}{len(rtt):>7}" + "".join(cells))
-    cycle = [a + b for a, b in zip(stats.server.get("answer", []), stats.server.get("next", []), strict=False)]
+    cycle = stats.server.get("answer_next", [])  # each: a student's answer + the next item it asked for then
     out = {"level": level, "answers_per_s": len(stats.rtt.get("answer", [])) / seconds,
            "actions_per_s": actions / seconds, "errors": sum(stats.errors.values()),
            "answer_p99": pct(stats.rtt.get("answer", []), 99),
@@ -889,6 +899,9 @@ def main() -> None:
                         help="py-spy one server process during this concurrency level")
     parser.add_argument("--pg-statements-at", type=int, default=None, metavar="LEVEL",
                         help="load pg_stat_statements and print PostgreSQL's time per statement at this level")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a postgresql.conf setting of the throwaway cluster (e.g. synchronous_commit=off, to see "
+                             "what waiting for the disk at commit costs); repeatable")
     parser.add_argument("--profile-gil", action="store_true",
                         help="profile only the thread holding the GIL: where the server's CPU goes, not its waits")
     parser.add_argument("--seed", type=int, default=8)
@@ -905,7 +918,8 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     think = tuple(float(x) for x in args.think.split(","))
-    pg = ThrowawayPostgres(statements=args.pg_statements_at is not None)
+    pg = ThrowawayPostgres(statements=args.pg_statements_at is not None,
+                           settings=[setting.replace("=", " = ", 1) for setting in args.pg_setting])
     stack = None
     try:
         pg.init()
@@ -921,6 +935,7 @@ def main() -> None:
                       ws_deflate=args.ws_deflate,
                       extra_env={"TUTOR_STREAM_DELAY_S": args.stream_delay_s, "TUTOR_RATELIMIT_ANSWERS": "0",
                                  "TUTOR_RATELIMIT_TA_QUESTIONS": "0",
+                                 "TUTOR_TA_PRELOAD": "1",  # as TUTOR_PRODUCTION=1 has it
                                  "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
                                  **({"DATABASE_CONN_MAX_AGE": args.conn_max_age} if args.conn_max_age else {}),
                                  **({"TUTOR_DB_THREADS": args.db_threads} if args.db_threads else {}),

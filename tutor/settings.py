@@ -174,6 +174,9 @@ TUTOR_LLM_MODEL = env_str("TUTOR_LLM_MODEL", "")
 TUTOR_LLM_PATH = env_str("TUTOR_LLM_PATH", "")  # transformers model directory or GGUF file
 TUTOR_LLM_TTFT_LIMIT_S = env_float("TUTOR_LLM_TTFT_LIMIT_S", 5.0)
 TUTOR_TA_WARMUP = env_bool("TUTOR_TA_WARMUP", True)  # load the TA's model + index in the background on first visit
+# Load the TA's embedding model when an ASGI process starts, before it serves anyone (tutor/asgi.py): loaded on the
+# first visit instead, the load (imports holding the interpreter lock) stalled every student's socket in the process.
+TUTOR_TA_PRELOAD = env_bool("TUTOR_TA_PRELOAD", env_bool("TUTOR_PRODUCTION", False))
 # A TA question waits at most this long for the embedding model to load, then is answered by BM25 alone meanwhile.
 TUTOR_TA_EMBED_WAIT_S = env_float("TUTOR_TA_EMBED_WAIT_S", 0.0)
 TUTOR_STREAM_THREADS = env_int("TUTOR_STREAM_THREADS", 128)  # concurrent generation streams per ASGI process

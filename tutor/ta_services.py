@@ -259,6 +259,19 @@ def embedding_model_ready() -> bool:
     return default_embedder().load_in_background(wait_s=settings.TUTOR_TA_EMBED_WAIT_S)
 
 
+def ta_preload() -> None:
+    """With `TUTOR_TA_PRELOAD`, load the embedding model now and wait for it (an ASGI process starting up).
+
+    Loaded on a student's first visit instead, in a background thread, the load's imports held the interpreter lock
+    in long stretches while the process served everyone else: at 200 students it was 41 % of the samples holding
+    the lock, and answers waited behind it (benchmarks/RESULTS.md, Load)."""
+    if settings.TUTOR_TA_PRELOAD:
+        started = time.monotonic()
+        default_embedder().load_in_background(wait_s=600)
+        log.info("TA embedding model %s in %.1f s", "loaded" if default_embedder().loaded else "NOT loaded",
+                 time.monotonic() - started)
+
+
 _WARMED: set[int] = set()
 
 

@@ -442,3 +442,18 @@ def test_a_worked_solution_is_quoted_only_once_the_student_has_answered_its_exer
     services.attempt_ingest(user=alice, course=calc, client_id=uuid.uuid4(), item_id=item.pk, answer="7*x^6 + 2")
     assert ta_services.student_state(user=alice, course=calc).may_quote(solution)  # as the item page now shows it
     assert ta_services.student_state(user=calc_prof, course=calc).may_quote(solution)  # faculty read every solution
+
+
+class _StubEmbedder(Embedder):
+    def _load(self) -> object:
+        self._loaded.set()
+        return object()
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_an_asgi_process_loads_the_embedding_model_before_serving_when_preload_is_set(preload, settings, monkeypatch):
+    settings.TUTOR_TA_PRELOAD = preload
+    embedder = _StubEmbedder()
+    monkeypatch.setattr(ta_services, "default_embedder", lambda: embedder)
+    ta_services.ta_preload()  # what tutor/asgi.py runs on import, before the server takes a request
+    assert embedder.loaded is preload
