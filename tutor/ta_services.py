@@ -46,7 +46,7 @@ from tutor import llm, ta_selectors
 from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state
-from tutor.services import bkt_params
+from tutor.services import bkt_params, course_model, course_rows
 
 log = logging.getLogger(__name__)
 
@@ -307,8 +307,10 @@ def index_cache_clear() -> None:
 
 
 def teaching_assistant(*, course: Course, lexical: bool = False) -> TeachingAssistant:
-    graph = course_selectors.concept_graph(course=course)
-    live = Item.objects.filter(concept__course=course, status=Item.Status.PUBLISHED).values_list("slug", "answer")
+    # the course's graph and rows from the process's caches (per content version, as the session's actions read
+    # them): no query for them on each question
+    graph = course_model(course).graph
+    live = [(i.slug, i.answer) for i in course_rows(course).items.values() if i.status == Item.Status.PUBLISHED]
     backend = llm.backend()
     return TeachingAssistant(course_index(course=course, lexical=lexical),
                              backend=None if backend.name == "authored" else backend,
@@ -320,7 +322,7 @@ def student_state(*, user: AbstractBaseUser, course: Course) -> StudentState:
     """Mastery per concept, the item on screen (practice or placement) and the items not to be solved for them:
     the other published items of the concept being practised, which the tutor may serve next."""
     knowledge = knowledge_state(user=user, course=course)
-    mastery = {c.slug: knowledge.mastery(c.slug, bkt_params(c)) for c in course.concepts.all()}
+    mastery = {c.slug: knowledge.mastery(c.slug, bkt_params(c)) for c in course_rows(course).concepts.values()}
     item, siblings = ta_selectors.protected_items(user=user, course=course)
     current = None
     if item is not None:
