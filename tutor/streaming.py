@@ -2,7 +2,7 @@
 
 The iterator runs in a thread of its own pool, since backends block on the network. The first chunk is sent as
 soon as it exists; after that, what arrives within `TUTOR_STREAM_FLUSH_S` of the last frame goes out together
-in the next one. A student still sees text appear as it is generated (a frame at most every 50 ms by default),
+in the next one. A student still sees text appear as it is generated (a frame at most every 100 ms by default),
 and the server sends a frame per flush, not per token: at 200 students streaming word by word, per-token frames
 were ~45 websocket frames and event-loop wake-ups per student action (benchmarks/RESULTS.md, Load).
 Consumers call this from a task of their own, never inside `receive`, or every chunk would arrive in one burst.
