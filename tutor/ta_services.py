@@ -226,7 +226,7 @@ def course_index(*, course: Course, lexical: bool = False) -> SearchIndex:
 def _index_state(course: Course) -> TAIndex | None:
     state = TAIndex.objects.filter(course=course).first()
     if state is None and not settings.CELERY_TASK_ALWAYS_EAGER:
-        state = ta_index_schedule(course=course)  # never scheduled (created by `course_import` alone): the worker's
+        state = ta_index_schedule(course=course)  # never scheduled (made by `course_import` alone): queue it now
     return state
 
 
