@@ -82,17 +82,20 @@ class StudentState:
     # solution carries the key, so the item page shows it only after an attempt, and the TA quotes it no sooner.
     solutions_open: frozenset[str] | None = None
 
-    @property
+    @functools.cached_property
     def protected_item_ids(self) -> frozenset[str]:
         """The item on screen and those that may be served next: never solved, their keys guarded."""
         return self.graded_item_ids | ({self.current_item.id} if self.current_item else frozenset())
 
     def may_quote(self, chunk: Chunk) -> bool:
         """Whether a passage may be quoted to this student: never the hints or solution of an item they are on or
-        may be served next, nor the worked solution of an exercise they have not answered."""
-        if chunk.item_id in self.protected_item_ids and chunk.kind in ("hint", "solution"):
+        may be served next, nor the worked solution of an exercise they have not answered. (Asked of every chunk
+        of the index on each search.)"""
+        if chunk.kind not in ("hint", "solution"):
+            return True
+        if chunk.item_id in self.protected_item_ids:
             return False
-        return not (chunk.kind == "solution" and self.solutions_open is not None and chunk.item_id not in self.solutions_open)
+        return chunk.kind == "hint" or self.solutions_open is None or chunk.item_id in self.solutions_open
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,11 @@ def course_index(*, course: Course, lexical: bool = False) -> SearchIndex:
     A course whose first reindex a Celery worker has queued or is running is not built here either
     (`first_index_pending`): the same lexical stand-in serves until the worker has stored the chunks. With a
     worker, a course never scheduled (created by `course_import` alone) is scheduled now, for the same reason."""
-    state = _index_state(course)
+    return _course_index(course, _index_state(course), lexical)
+
+
+def _course_index(course: Course, state: TAIndex | None, lexical: bool) -> SearchIndex:
+    """`course_index` with the course's index row as the caller read it (`_index_state`)."""
     if state is None or (state.version == 0 and state.status != TAIndex.Status.DONE):
         if lexical or first_index_pending(state):
             return _lexical_index(course)
@@ -306,13 +310,13 @@ def index_cache_clear() -> None:
 # --- asking ---------------------------------------------------------------------------------------------------
 
 
-def teaching_assistant(*, course: Course, lexical: bool = False) -> TeachingAssistant:
+def teaching_assistant(*, course: Course, index: SearchIndex) -> TeachingAssistant:
     # the course's graph and rows from the process's caches (per content version, as the session's actions read
     # them): no query for them on each question
     graph = course_model(course).graph
     live = [(i.slug, i.answer) for i in course_rows(course).items.values() if i.status == Item.Status.PUBLISHED]
     backend = llm.backend()
-    return TeachingAssistant(course_index(course=course, lexical=lexical),
+    return TeachingAssistant(index,
                              backend=None if backend.name == "authored" else backend,
                              course_title=course.title, prerequisites={c.slug: list(c.prerequisites) for c in graph},
                              concept_titles={c.slug: c.title for c in graph}, answer_keys=dict(live))
@@ -356,8 +360,9 @@ def ta_question_ask(*, user: AbstractBaseUser, course: Course, question: str) ->
     if not ratelimit_check(key=f"ta:{user.pk}", limit=settings.TUTOR_RATELIMIT_TA_QUESTIONS, period=60):
         raise TARateLimited("You've asked a lot of questions in the last minute. Take a moment with the answers, "
                             "then ask again in a minute.")
-    lexical = not embedding_model_ready() or first_index_pending(_index_state(course))
-    ta = teaching_assistant(course=course, lexical=lexical)
+    state = _index_state(course)
+    lexical = not embedding_model_ready() or first_index_pending(state)
+    ta = teaching_assistant(course=course, index=_course_index(course, state, lexical))
     reply = ta.answer(question, student_state(user=user, course=course), lexical=lexical)
     if ta.backend is None:  # a quoted answer is one piece: paced word by word like authored explanations
         reply.stream = _paced(reply.stream, settings.TUTOR_STREAM_DELAY_S)
