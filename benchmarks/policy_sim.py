@@ -13,6 +13,14 @@ learned at that moment (below 100 %: the tutor let the student go too early). Po
   lowest_mastery  OATutor / ASSISTments style: lowest-mastery skill first, BKT 0.95, no graph, no review
   ours            placement (15 questions) + graph + items in the target band + FSRS review
   ours_no_place   ours without the placement diagnostic (only with --ablation)
+With --bounds, three clairvoyant references that read the hidden state (which concepts each student has learned),
+as no tutor can; they bound what any policy could do, their stop and retention columns are not comparable:
+  oracle               practises only concepts the student has not learned: the fewest items possible
+  oracle_gated         the issue's gate (prerequisites believed mastered, by the same BKT evidence as ours) with a
+                       clairvoyant's choices: what no policy that obeys the gate can beat
+  oracle_gated_placed  the same after ours's placement diagnostic
+and a bound from the band: learning happens only on concepts not yet learned, which are answered near the guess
+rate, so a share of items in the band costs at least U (1 - b) / (1 - share) items (`_band_bound`).
 All use the same BKT parameters, the same item bank and the same item-difficulty-aware evidence. Prints one
 table, the placement curves, the placement's information ceiling and its cost per live answer; writes
 docs/img/policy_learning_curves.png and docs/img/placement_accuracy.png.
@@ -30,16 +38,21 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass, replace  # noqa: E402
+from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from learner_model.placement import Placement, PlacementSettings  # noqa: E402
-from learner_model.policy import TeachingSettings, make_policy  # noqa: E402
+from learner_model.policy import LearnerState, Policy, TeachingSettings, TutorPolicy, make_policy  # noqa: E402
+from learner_model.review import ReviewSchedule  # noqa: E402
+from learner_model.select import ConceptNode  # noqa: E402
 from learner_model.simulate import (  # noqa: E402
     POPULATION_FILE,
     Classroom,
@@ -61,6 +74,8 @@ RUNS = {  # row name -> (policy, with placement)
     "ours": ("ours", True),
 }
 ABLATIONS = {"ours_no_place": ("ours", False)}  # with --ablation
+TARGET_PRACTICE, TARGET_BAND_SHARE = 0.7, 0.60  # the issue's: <= 0.7x the baseline's items, >= 60 % of items in the band
+BOUNDS = {"oracle": False, "oracle_gated": False, "oracle_gated_placed": True}  # with --bounds: row -> with placement
 # with --equal-quality: the baseline made stricter, until it lets students go as sure as ours does
 STRICTER = {f"lowest_mastery@{m}": m for m in (0.98, 0.99, 0.995)}
 PLACEMENT_PRIORS = {  # curve label -> placement settings overrides
@@ -83,6 +98,99 @@ class Setup:
     prereq_learn_factor: float | None  # override of the fitted learning slow-down without prerequisites
     population: Path  # the population file (default: the fitted learner_model/sim_population.json)
     review_retention: float | None = None  # override of the FSRS review target (TeachingSettings' default)
+
+
+class _Clairvoyant(TutorPolicy):
+    """A reference bound, not a policy: it reads the simulator's hidden state (which concepts each student has
+    learned, and how fast each learns), which no tutor can. Its beliefs, evidence and item choice are ours's; it
+    schedules no review, so its retention is not comparable. A run binds it to the classroom (`bind`)."""
+
+    reviews = False
+
+    def bind(self, room: Classroom, states: list[LearnerState]) -> None:
+        self.room = room
+        self.student = {id(state): s for s, state in enumerate(states)}
+        self.index = {slug: i for i, slug in enumerate(room.population.course.slugs)}
+        for state in states:  # no reviews: drop those placement started, or the tutor's stop would wait for them
+            state.reviews = ReviewSchedule(desired_retention=state.reviews.desired_retention)
+
+    def _hidden(self, state: LearnerState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One student's hidden (learned, slowed: a prerequisite is unlearned, p_learn) per concept."""
+        s = self.student[id(state)]
+        pop = self.room.population
+        learned = self.room.learned[s]
+        return learned, (pop.prereq_mask & ~learned[None, :]).any(axis=1), pop.p_learn[s]
+
+    def _fastest_unlearned(self, state: LearnerState, allowed: list[ConceptNode]) -> ConceptNode | None:
+        """An unlearned concept whose prerequisites are learned (learning is slowed otherwise), the fastest first."""
+        learned, slowed, rate = self._hidden(state)
+        open_ = [c for c in allowed if not learned[self.index[c.slug]]]
+        return max(open_, key=lambda c: (not slowed[self.index[c.slug]], rate[self.index[c.slug]], -c.order),
+                   default=None)
+
+
+class OraclePolicy(_Clairvoyant):
+    """Practises only concepts the student has not learned, the fastest-learned first; no gate, no confirmation:
+    the fewest items any policy could need (learning is a draw per item whatever the item)."""
+
+    name = "oracle"
+
+    def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        chosen = self._fastest_unlearned(state, list(self.course.graph))
+        return None if chosen is None else ("learn", chosen.slug, "clairvoyant")
+
+
+class GatedOraclePolicy(_Clairvoyant):
+    """The issue's rule with a clairvoyant's choices: a concept is offered only once the tutor's beliefs (BKT, the
+    same evidence as ours) say its prerequisites are mastered. It practises an unlearned concept the gate allows
+    when there is one; else it confirms (practises to mastery) the known concept, allowed by the gate, that the
+    gate holds up: an ancestor of an unlearned concept. The fewest items a policy that obeys the gate could need."""
+
+    name = "oracle_gated"
+
+    def bind(self, room: Classroom, states: list[LearnerState]) -> None:
+        super().bind(room, states)
+        ancestors: dict[str, set[str]] = {}
+        for node in sorted(self.course.graph, key=lambda c: c.order):  # authored order is topological
+            ancestors[node.slug] = {a for p in node.prerequisites for a in (p, *ancestors.get(p, ()))}
+        self.ancestors = ancestors
+
+    def _choose_concept(self, state: LearnerState, now: datetime) -> tuple[str, str, str] | None:
+        beliefs, mastery = self._beliefs(state), self.settings.mastery
+        allowed = [c for c in self.course.graph if all(beliefs[p] >= mastery for p in c.prerequisites)]
+        chosen = self._fastest_unlearned(state, allowed)
+        if chosen is not None:
+            return ("learn", chosen.slug, "clairvoyant: unlearned")
+        learned, _, _ = self._hidden(state)
+        held_up = {a for c in self.course.graph if not learned[self.index[c.slug]] for a in self.ancestors[c.slug]}
+        confirm = [c for c in allowed if c.slug in held_up and beliefs[c.slug] < mastery]
+        if not confirm:
+            return None
+        chosen = max(confirm, key=lambda c: (beliefs[c.slug], -c.order))  # the cheapest to confirm first
+        return ("learn", chosen.slug, "clairvoyant: confirm a prerequisite")
+
+    def _choose_item(self, state: LearnerState, concept: str, p_known: float,
+                     predictions: Mapping[str, float]) -> tuple[str, float, bool]:
+        """Ours's item while the concept is being learned (no item teaches faster); to confirm a concept the student
+        knows, the item whose answer moves the tutor's belief most, on average, towards mastery."""
+        learned, _, _ = self._hidden(state)
+        if not learned[self.index[concept]]:
+            return super()._choose_item(state, concept, p_known, predictions)
+
+        def expected_log_odds_gain(item_id: str) -> float:  # given the student knows it, slips aside
+            p = self.course.item_params[item_id]
+            right = 1.0 - p.p_slip
+            return right * math.log(right / p.p_guess) + p.p_slip * math.log(p.p_slip / (1.0 - p.p_guess))
+
+        items = [i.id for i in self.course.items_by_concept[concept] if i.id not in state.recent]
+        item = max(items, key=expected_log_odds_gain)
+        lo, hi = self.settings.band
+        return item, predictions[item], lo <= predictions[item] <= hi
+
+
+def _make(name: str, model, seed: int) -> Policy:  # type: ignore[no-untyped-def]
+    bounds = {"oracle": OraclePolicy, "oracle_gated": GatedOraclePolicy, "oracle_gated_placed": GatedOraclePolicy}
+    return bounds[name](model, seed=seed) if name in bounds else make_policy(name, model, seed=seed)
 
 
 def _world(setup: Setup):  # type: ignore[no-untyped-def]
@@ -114,11 +222,12 @@ def run_one(setup: Setup, row: str) -> RunResult:
         model = course.model(TeachingSettings(after_mastery="practise_weakest",
                                               **({"review_retention": setup.review_retention}
                                                  if setup.review_retention is not None else {})))
-        policy_name, with_placement = {**RUNS, **ABLATIONS}[row]
+        policy_name, with_placement = {**RUNS, **ABLATIONS, **{b: (b, p) for b, p in BOUNDS.items()}}[row]
     placement = placement_settings(setup, population)
-    result = simulate_policy(population, make_policy(policy_name, model, seed=setup.seed + 2), model,
-                             placement=placement if with_placement else None, seed=setup.seed + 3,
-                             max_items=setup.max_items)
+    policy = _make(policy_name, model, setup.seed + 2)
+    result = simulate_policy(population, policy, model, placement=placement if with_placement else None,
+                             seed=setup.seed + 3, max_items=setup.max_items,
+                             on_start=policy.bind if isinstance(policy, _Clairvoyant) else None)
     return replace(result, name=row)
 
 
@@ -129,13 +238,10 @@ def placement_curve(setup: Setup, label: str) -> tuple[str, np.ndarray]:
     return label, accuracy
 
 
-def blanket_ceiling(population: Population) -> float:
-    """Share of concepts a classifier gets right without asking about them, knowing the student's true ability
-    and the true state of every *other* concept (its Markov blanket in the simulator's enrolment model).
-
-    An upper bound on what placement can reach on concepts it does not ask about: 15 questions cannot reveal
-    more than the other 49 concepts and the ability.
-    """
+def _blanket_log_odds(population: Population) -> np.ndarray:
+    """(S, C) log-odds that each student knew each concept at enrolment, given the student's true ability and the
+    true state of every *other* concept (its Markov blanket in the simulator's enrolment model): the most any
+    diagnostic could know about a concept without asking about it."""
     pop, known, mask = population.pop, population.known0, population.prereq_mask
     p = 1.0 / (1.0 + np.exp(-(np.log(population.course.p_init / (1 - population.course.p_init))[None, :]
                               + population.ability[:, None])))  # (S, C)
@@ -144,13 +250,49 @@ def blanket_ceiling(population: Population) -> float:
         q = np.where((~(mask[c] & ~state)).all(axis=1), p[:, c], pop.leak * p[:, c])
         return np.where(state[:, c], np.log(q), np.log1p(-q))
 
-    right = []
+    odds = []
     for c in range(known.shape[1]):
         yes, no = known.copy(), known.copy()
         yes[:, c], no[:, c] = True, False
-        odds = sum(log_prior(d, yes) - log_prior(d, no) for d in [c, *np.flatnonzero(mask[:, c])])
-        right.append(((odds > 0) == known[:, c]).mean())
-    return float(np.mean(right))
+        odds.append(sum(log_prior(d, yes) - log_prior(d, no) for d in [c, *np.flatnonzero(mask[:, c])]))
+    return np.stack(odds, axis=1)
+
+
+def blanket_ceiling(population: Population) -> float:
+    """Share of concepts a classifier gets right without asking about them, knowing the student's true ability
+    and the true state of every other concept. An upper bound on what placement can reach on concepts it does not
+    ask about: 15 questions cannot reveal more than the other 49 concepts and the ability."""
+    return float(((_blanket_log_odds(population) > 0) == population.known0).mean())
+
+
+def placement_bound(population: Population, questions: int, *, exact: bool) -> float:
+    """Expected share classified right by a diagnostic far better than any real one: it knows every concept it
+    does not ask about as well as `blanket_ceiling`'s classifier (the true ability and every other concept), and
+    spends its `questions` where they add most. `exact`: each asked concept is then known exactly, an upper bound on
+    placement accuracy after `questions` questions. Otherwise a concept gets up to two answers (as placement allows)
+    to its most telling item, as noisy as the simulator's answers at enrolment (prerequisite penalty included)."""
+    q = 1.0 / (1.0 + np.exp(-_blanket_log_odds(population)))
+    sure = np.maximum(q, 1.0 - q)  # (S, C) expected accuracy of the Bayes call on a concept not asked about
+    if exact:
+        gains = 1.0 - sure
+    else:
+        course, pop = population.course, population.pop
+        penalty = pop.prereq_answer_penalty * (population.prereq_mask[None, :, :] & ~population.known0[:, None, :]
+                                               ).any(axis=2)  # (S, C)
+        once, twice = sure.copy(), sure.copy()
+        for c, node in enumerate(course.nodes):
+            for item in (i for i in course.items if i.concept == node.slug):
+                shift = -course.true_difficulty[item.id] - penalty[:, c]
+                a = 1.0 / (1.0 + np.exp(-(np.log((1 - population.slip[c]) / population.slip[c]) + shift)))
+                g = 1.0 / (1.0 + np.exp(-(np.log(population.guess[c] / (1 - population.guess[c])) + shift)))
+                k, u = q[:, c], 1 - q[:, c]
+                once[:, c] = np.maximum(once[:, c], np.maximum(k * a, u * g) + np.maximum(k * (1 - a), u * (1 - g)))
+                two = sum(np.maximum(k * la, u * lg) for la, lg in
+                          ((a * a, g * g), (2 * a * (1 - a), 2 * g * (1 - g)), ((1 - a) ** 2, (1 - g) ** 2)))
+                twice[:, c] = np.maximum(twice[:, c], two)
+        gains = np.concatenate([once - sure, twice - once], axis=1)  # a first answer and a second one per concept
+    top = -np.sort(-gains, axis=1)[:, :questions].sum(axis=1)
+    return float(((sure.sum(axis=1) + top) / q.shape[1]).mean())
 
 
 def placement_cost(setup: Setup, repeats: int = 5) -> tuple[float, float]:
@@ -200,6 +342,29 @@ def _table(results: dict[str, RunResult]) -> str:
             f"| {r.correct.sum() / practice:.1%} | {r.in_band_predicted.sum() / practice:.1%} "
             f"| {r.band_possible.sum() / practice:.1%} | {r.in_band_true.sum() / practice:.1%} "
             f"| {r.reviews.sum() / practice:.1%} | {r.retention.mean():.1%} | {place} | {questions} |")
+    return "\n".join(lines)
+
+
+def _band_bound(results: dict[str, RunResult], share: float = TARGET_BAND_SHARE) -> str:
+    """Why the band and practice targets exclude each other. Learning happens only on items of a concept the student
+    has not learned yet, and those are rarely in the band (an unlearned concept is answered near its guess rate).
+    If a share b of the U such items is in the band and *every* other item is too, a share `share` of N items needs
+    N >= U (1 - b) / (1 - share). Evaluated with the fewest learning items any row needed (U, per student, mean;
+    the clairvoyant oracle's with `--bounds`) and the highest b any row reached."""
+    rows = {name: r for name, r in results.items() if name not in STRICTER}
+    lines = ["items on concepts not yet learned (where learning happens), per student (mean): " + "; ".join(
+        f"{name} {r.practice_unlearned.mean():.0f} of {r.practice.mean():.0f} practice items, in the band "
+        f"{r.in_band_true_unlearned.sum() / max(r.practice_unlearned.sum(), 1):.1%} by hidden P, "
+        f"{r.in_band_predicted_unlearned.sum() / max(r.practice_unlearned.sum(), 1):.1%} predicted"
+        for name, r in rows.items())]
+    u = min(r.practice_unlearned.mean() for r in rows.values())
+    base = results[BASELINE].items.mean()
+    for label, field in (("hidden P", "in_band_true_unlearned"), ("predicted", "in_band_predicted_unlearned")):
+        b = max(getattr(r, field).sum() / max(r.practice_unlearned.sum(), 1) for r in rows.values())
+        need = u * (1 - b) / (1 - share)
+        lines.append(f"{share:.0%} of items in the band ({label}; b = {b:.1%}, U = {u:.0f}) needs >= {need:.0f} items "
+                     f"per student (mean), {need / base:.2f}x the baseline's {base:.0f}: the practice target is "
+                     f"<= {TARGET_PRACTICE}x")
     return "\n".join(lines)
 
 
@@ -256,7 +421,7 @@ def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Pa
         if name in STRICTER:  # the same choices as the baseline until it believes everything mastered
             continue
         ax.plot(x, r.learned_curve, label=f"{name} (median {np.median(r.items):.0f})",
-                linewidth=2.2 if name == "ours" else 1.4)
+                linewidth=2.2 if name == "ours" else 1.4, linestyle=":" if name in BOUNDS else "-")
     ax.set_xlabel("items answered (placement questions included)")
     ax.set_ylabel("share of concepts learned (hidden truth)")
     ax.set_title("Learning per item")
@@ -271,7 +436,7 @@ def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Pa
                       [100 * results[r].hidden_share_at_declared.mean() for r in strict], color="grey", marker="o",
                       linewidth=1, label="lowest_mastery at mastery 0.95 / 0.98 / 0.99 / 0.995")
     for name, r in results.items():
-        if name in STRICTER:
+        if name in STRICTER or name in BOUNDS:  # a clairvoyant's stop says nothing about a tutor's
             continue
         tradeoff.plot(np.median(r.items_to_declared), 100 * r.hidden_share_at_declared.mean(), marker="*" if name ==
                       "ours" else "o", markersize=14 if name == "ours" else 7, linestyle="none", label=name)
@@ -324,6 +489,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--ablation", action="store_true", help="also run ours without placement")
+    parser.add_argument("--bounds", action="store_true",
+                        help="also run clairvoyant references that read the hidden state: the fewest items possible, "
+                        "with and without the prerequisite gate")
     parser.add_argument("--equal-quality", action="store_true",
                         help="also run the baseline with mastery thresholds 0.98, 0.99, 0.995 (compare at equal learning)")
     args = parser.parse_args()
@@ -341,7 +509,8 @@ def main() -> None:
           f"x{population.pop.leak}, p_learn x{population.pop.prereq_learn_factor}, answers "
           f"-{population.pop.prereq_answer_penalty} logit")
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        rows = list(RUNS) + (list(ABLATIONS) if args.ablation else []) + (list(STRICTER) if args.equal_quality else [])
+        rows = (list(RUNS) + (list(ABLATIONS) if args.ablation else []) + (list(BOUNDS) if args.bounds else [])
+                + (list(STRICTER) if args.equal_quality else []))
         runs = {row: pool.submit(run_one, setup, row) for row in rows}
         place = [pool.submit(placement_curve, setup, label) for label in PLACEMENT_PRIORS]
         results = {row: f.result() for row, f in runs.items()}
@@ -357,6 +526,7 @@ def main() -> None:
         print(f"{name}: declared mastered within the cap {r.declared.mean():.1%}; declared with a concept still "
               f"unlearned {early.mean():.1%} of students; hidden share learned then: mean "
               f"{r.hidden_share_at_declared.mean():.1%}, p10 {np.percentile(r.hidden_share_at_declared, 10):.1%}")
+    print(_band_bound(results))
     if args.equal_quality:
         print(_equal_quality(results))
     if "ours_no_place" in results:
@@ -367,7 +537,10 @@ def main() -> None:
         print(f"placement, {label}: {marks}")
     ceiling = blanket_ceiling(population)
     print(f"placement ceiling on a concept it does not ask about (true ability and every other concept known): "
-          f"{ceiling:.1%}")
+          f"{ceiling:.1%}. After {args.questions} questions, the rest known that well: upper bound with the "
+          f"{args.questions} most telling concepts then known exactly "
+          f"{placement_bound(population, args.questions, exact=True):.1%}; with up to two answers each, as noisy "
+          f"as real ones, {placement_bound(population, args.questions, exact=False):.1%}")
     median_ms, max_ms = placement_cost(setup)
     print(f"placement cost per answer (from_dict + record + next_question + to_dict, {args.concepts} concepts, "
           f"one thread, CPU time): median {median_ms:.1f} ms, max {max_ms:.1f} ms")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -347,6 +347,10 @@ class RunResult:
     items_to_declared: NDArray[np.int64]
     declared: NDArray[np.bool_]  # the policy declared the course mastered within the item cap
     hidden_share_at_declared: NDArray[np.float64]  # share of concepts truly learned at that moment (at the cap if not)
+    # the same counts on practice items of a concept the student had not learned when asked (where learning happens)
+    practice_unlearned: NDArray[np.int64]
+    in_band_predicted_unlearned: NDArray[np.int64]
+    in_band_true_unlearned: NDArray[np.int64]
 
 
 def tutor_says_mastered(state: LearnerState, course: CourseModel, now: datetime) -> bool:
@@ -398,7 +402,8 @@ def run_placement(room: Classroom, course: CourseModel, settings: PlacementSetti
 
 def simulate_policy(population: Population, policy: Policy, course: CourseModel, *,
                     placement: PlacementSettings | None = None, seed: int = 0, items_per_day: int = 30,
-                    max_items: int = 3000, retention_delay: float = 30.0) -> RunResult:
+                    max_items: int = 3000, retention_delay: float = 30.0,
+                    on_start: Callable[[Classroom, list[LearnerState]], None] | None = None) -> RunResult:
     """Run every student of `population` through `policy` until their hidden state has learned every concept.
 
     Students move in lockstep, one item each per round, so the simulator's draws are vectorised; each
@@ -408,6 +413,10 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
     Every figure but the `*declared` ones is measured at that hidden-truth stop. Then a student whose policy
     has not yet declared the course mastered (`tutor_says_mastered`) keeps practising until it does, or to
     `max_items`: this overtime runs after the main loop, so it draws nothing the main loop's figures depend on.
+
+    `on_start(room, states)` is called once the hidden classroom and every student's `LearnerState` exist (after
+    placement). Only clairvoyant reference policies use it (benchmarks/policy_sim.py's bounds): a real policy never
+    sees the hidden state.
     """
     room = Classroom.fresh(population, seed=seed)
     n_s = population.n_students
@@ -428,6 +437,8 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
         states = [LearnerState(reviews=ReviewSchedule(desired_retention=course.settings.review_retention))
                   for _ in range(n_s)]
 
+    if on_start is not None:
+        on_start(room, states)
     done: NDArray[np.bool_] = np.asarray(room.learned.all(axis=1))
     learned = np.zeros((n_s, max_items + 1), dtype=np.float32)  # share learned after n items, per student
     for s in range(n_s):
@@ -441,7 +452,8 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
             declared_at[s] = count[s]
             share_at_declared[s] = room.learned[s].mean()
 
-    tally = {k: np.zeros(n_s, dtype=np.int64) for k in ("correct", "practice", "band_p", "band_t", "band_ok", "reviews")}
+    tally = {k: np.zeros(n_s, dtype=np.int64) for k in ("correct", "practice", "band_p", "band_t", "band_ok", "reviews",
+                                                        "unlearned", "unlearned_band_p", "unlearned_band_t")}
     lo, hi = course.settings.band
     while True:
         active = [s for s in range(n_s) if not done[s] and count[s] < max_items]
@@ -460,9 +472,10 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
         item_ids = [st.item for st in steps if st.item is not None]
         when = count[act] / items_per_day
         p_true = room.p_correct(act, concept_idx, np.array([room.difficulty[i] for i in item_ids]), when)
+        unlearned = ~room.learned[act, concept_idx]
         answers = room.answer(act, concept_idx, item_ids, when)
         share = room.learned[act].mean(axis=1)
-        for s, step, ok, pt, sh in zip(active, steps, answers, p_true, share, strict=True):
+        for s, step, ok, pt, sh, new in zip(active, steps, answers, p_true, share, unlearned, strict=True):
             policy.record(states[s], step, bool(ok), now_of(s))
             count[s] += 1
             tally["practice"][s] += 1
@@ -471,6 +484,9 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
             tally["band_t"][s] += int(lo <= pt <= hi)
             tally["band_ok"][s] += int(step.band_possible)
             tally["reviews"][s] += int(step.kind == "review")
+            tally["unlearned"][s] += int(new)
+            tally["unlearned_band_p"][s] += int(new and step.in_band)
+            tally["unlearned_band_t"][s] += int(new and lo <= pt <= hi)
             learned[s, count[s]] = sh
             if sh == 1.0:
                 done[s] = True
@@ -501,4 +517,6 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
                      reviews=tally["reviews"], retention=retention, placement_questions=asked,
                      placement_accuracy=accuracy, learned_curve=learned.mean(axis=0),
                      items_to_declared=np.where(declared, declared_at, max_items), declared=declared,
-                     hidden_share_at_declared=share_at_declared)
+                     hidden_share_at_declared=share_at_declared, practice_unlearned=tally["unlearned"],
+                     in_band_predicted_unlearned=tally["unlearned_band_p"],
+                     in_band_true_unlearned=tally["unlearned_band_t"])

@@ -73,6 +73,28 @@ def test_the_tutor_stop_is_counted_where_the_policy_declares_the_course_mastered
                                   result.items_to_declared[both] >= result.items[both])
 
 
+def test_a_run_counts_the_items_spent_on_concepts_not_yet_learned(world) -> None:  # type: ignore[no-untyped-def]
+    course, population = world
+    result = _run(world, "lowest_mastery")
+    assert np.all(result.practice_unlearned <= result.practice)
+    assert np.all(result.in_band_true_unlearned <= result.practice_unlearned)
+    assert np.all(result.in_band_predicted_unlearned <= result.practice_unlearned)
+    # a concept unknown at enrolment is learned only by practising it while unlearned: at least one item each
+    unknown = (~population.known0).sum(axis=1)
+    assert np.all(result.practice_unlearned[result.reached] >= unknown[result.reached])
+
+
+def test_the_start_hook_sees_the_hidden_classroom_and_every_learner_state(world) -> None:  # type: ignore[no-untyped-def]
+    course, population = world
+    model = course.model()
+    seen = []
+    simulate_policy(population, make_policy("textbook", model, seed=1), model, seed=2, max_items=50,
+                    on_start=lambda room, states: seen.append((room.learned.copy(), len(states))))
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0][0], population.known0)
+    assert seen[0][1] == population.n_students
+
+
 def test_a_tutor_that_believes_everything_known_lets_the_student_go_at_once(world) -> None:  # type: ignore[no-untyped-def]
     course, population = world
     sure = course.model()
@@ -174,3 +196,35 @@ def test_the_committed_population_is_what_the_fit_script_produces(tmp_path) -> N
         assert fitted[name] == pytest.approx(committed[name], abs=0.01)
     np.testing.assert_allclose(np.array(fitted["item_banks"]), np.array(committed["item_banks"]), atol=0.01)
 
+
+
+def _policy_sim():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    path = POPULATION_FILE.parent.parent / "benchmarks" / "policy_sim.py"
+    spec = importlib.util.spec_from_file_location("policy_sim", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["policy_sim"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_clairvoyant_oracle_practises_only_what_the_student_has_not_learned() -> None:
+    sim = _policy_sim()
+    setup = sim.Setup(students=10, concepts=10, seed=3, max_items=400, questions=4, particles=500, item_sd=None,
+                      prereq_learn_factor=None, population=POPULATION_FILE)
+    oracle, gated = sim.run_one(setup, "oracle"), sim.run_one(setup, "oracle_gated")
+    assert oracle.reached.all() and gated.reached.all()
+    np.testing.assert_array_equal(oracle.practice_unlearned, oracle.practice)
+    assert np.all(gated.practice >= gated.practice_unlearned)  # the gate costs confirmations of what is known
+
+
+def test_policy_sim_prints_the_bounds_it_is_asked_for() -> None:
+    script = POPULATION_FILE.parent.parent / "benchmarks" / "policy_sim.py"
+    out = subprocess.run([sys.executable, str(script), "--students", "8", "--concepts", "8", "--bounds", "--no-plots",
+                          "--workers", "1", "--max-items", "300", "--particles", "500"], check=True,
+                         capture_output=True, text=True, cwd=POPULATION_FILE.parent.parent).stdout
+    for row in ("| oracle |", "| oracle_gated |", "| oracle_gated_placed |"):
+        assert row in out
+    assert "of items in the band (hidden P" in out and "upper bound with the 15 most telling concepts" in out
