@@ -17,7 +17,9 @@ With --bounds, three clairvoyant references that read the hidden state (which co
 as no tutor can; they bound what any policy could do, their stop and retention columns are not comparable:
   oracle               practises only concepts the student has not learned: the fewest items possible
   oracle_gated         the issue's gate (prerequisites believed mastered, by the same BKT evidence as ours) with a
-                       clairvoyant's choices: what no policy that obeys the gate can beat
+                       clairvoyant's greedy choices and the most telling item to confirm a known concept: about
+                       the fewest items the gate allows with BKT's beliefs (not a proof: sharper beliefs could
+                       confirm sooner)
   oracle_gated_placed  the same after ours's placement diagnostic
 and a bound from the band: learning happens only on concepts not yet learned, which are answered near the guess
 rate, so a share of items in the band costs at least U (1 - b) / (1 - share) items (`_band_bound`).
@@ -144,7 +146,8 @@ class GatedOraclePolicy(_Clairvoyant):
     """The issue's rule with a clairvoyant's choices: a concept is offered only once the tutor's beliefs (BKT, the
     same evidence as ours) say its prerequisites are mastered. It practises an unlearned concept the gate allows
     when there is one; else it confirms (practises to mastery) the known concept, allowed by the gate, that the
-    gate holds up: an ancestor of an unlearned concept. The fewest items a policy that obeys the gate could need."""
+    gate holds up: an ancestor of an unlearned concept. About the fewest items a policy that obeys the gate with BKT's
+    beliefs could need (greedy, so not a proof; beliefs sharper than BKT's could confirm sooner)."""
 
     name = "oracle_gated"
 
@@ -408,7 +411,7 @@ def _placement_effect(ours: RunResult, no_place: RunResult, population: Populati
 
 
 def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Path, max_items: int,
-           ceiling: float) -> None:
+           ceiling: float, bound: float, questions: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -420,7 +423,8 @@ def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Pa
     for name, r in results.items():
         if name in STRICTER:  # the same choices as the baseline until it believes everything mastered
             continue
-        ax.plot(x, r.learned_curve, label=f"{name} (median {np.median(r.items):.0f})",
+        seer = "reads the hidden state, " if name in BOUNDS else ""
+        ax.plot(x, r.learned_curve, label=f"{name} ({seer}median {np.median(r.items):.0f})",
                 linewidth=2.2 if name == "ours" else 1.4, linestyle=":" if name in BOUNDS else "-")
     ax.set_xlabel("items answered (placement questions included)")
     ax.set_ylabel("share of concepts learned (hidden truth)")
@@ -457,6 +461,8 @@ def _plots(results: dict[str, RunResult], curves: dict[str, np.ndarray], out: Pa
     ax.axhline(0.9, color="grey", linestyle="--", linewidth=1, label="target 90 %")
     ax.axhline(ceiling, color="black", linestyle=":", linewidth=1,
                label=f"unasked concept, true ability and all else known ({ceiling:.0%})")
+    ax.plot([questions], [bound], marker="v", color="black", linestyle="none",
+            label=f"upper bound at {questions} q, all else known ({bound:.1%})")
     ax.set_ylim(top=0.95)
     ax.set_xlabel("placement questions asked")
     ax.set_ylabel("concepts classified correctly (mastered or not)")
@@ -536,16 +542,16 @@ def main() -> None:
         marks = ", ".join(f"{k} q: {mean[k]:.1%}" for k in (0, 5, 10, len(mean) - 1))
         print(f"placement, {label}: {marks}")
     ceiling = blanket_ceiling(population)
+    exact, noisy = (placement_bound(population, args.questions, exact=e) for e in (True, False))
     print(f"placement ceiling on a concept it does not ask about (true ability and every other concept known): "
           f"{ceiling:.1%}. After {args.questions} questions, the rest known that well: upper bound with the "
-          f"{args.questions} most telling concepts then known exactly "
-          f"{placement_bound(population, args.questions, exact=True):.1%}; with up to two answers each, as noisy "
-          f"as real ones, {placement_bound(population, args.questions, exact=False):.1%}")
+          f"{args.questions} most telling concepts then known exactly {exact:.1%}; with up to two answers each, as "
+          f"noisy as real ones, {noisy:.1%}")
     median_ms, max_ms = placement_cost(setup)
     print(f"placement cost per answer (from_dict + record + next_question + to_dict, {args.concepts} concepts, "
           f"one thread, CPU time): median {median_ms:.1f} ms, max {max_ms:.1f} ms")
     if not args.no_plots:
-        _plots(results, curves, args.out, args.max_items, ceiling)
+        _plots(results, curves, args.out, args.max_items, ceiling, noisy, args.questions)
         print(f"plots -> {args.out}/policy_learning_curves.png, {args.out}/placement_accuracy.png")
     print(f"wall {time.time() - started:.0f} s on {platform.machine()}, {os.cpu_count()} CPUs, {args.workers} workers")
 
