@@ -77,7 +77,6 @@ RUNS = {  # row name -> (policy, with placement)
 }
 ABLATIONS = {"ours_no_place": ("ours", False)}  # with --ablation
 TARGET_PRACTICE, TARGET_BAND_SHARE = 0.7, 0.60  # the issue's: <= 0.7x the baseline's items, >= 60 % of items in the band
-BOUNDS = {"oracle": False, "oracle_gated": False, "oracle_gated_placed": True}  # with --bounds: row -> with placement
 # with --equal-quality: the baseline made stricter, until it lets students go as sure as ours does
 STRICTER = {f"lowest_mastery@{m}": m for m in (0.98, 0.99, 0.995)}
 PLACEMENT_PRIORS = {  # curve label -> placement settings overrides
@@ -191,9 +190,11 @@ class GatedOraclePolicy(_Clairvoyant):
         return item, predictions[item], lo <= predictions[item] <= hi
 
 
-def _make(name: str, model, seed: int) -> Policy:  # type: ignore[no-untyped-def]
-    bounds = {"oracle": OraclePolicy, "oracle_gated": GatedOraclePolicy, "oracle_gated_placed": GatedOraclePolicy}
-    return bounds[name](model, seed=seed) if name in bounds else make_policy(name, model, seed=seed)
+BOUNDS: dict[str, tuple[type[_Clairvoyant], bool]] = {  # with --bounds: row -> (reference, with placement)
+    "oracle": (OraclePolicy, False),
+    "oracle_gated": (GatedOraclePolicy, False),
+    "oracle_gated_placed": (GatedOraclePolicy, True),
+}
 
 
 def _world(setup: Setup):  # type: ignore[no-untyped-def]
@@ -220,14 +221,18 @@ def run_one(setup: Setup, row: str) -> RunResult:
     course, population = _world(setup)
     if row in STRICTER:
         model = course.model(TeachingSettings(mastery=STRICTER[row], after_mastery="practise_weakest"))
-        policy_name, with_placement = BASELINE, False
     else:
         model = course.model(TeachingSettings(after_mastery="practise_weakest",
                                               **({"review_retention": setup.review_retention}
                                                  if setup.review_retention is not None else {})))
-        policy_name, with_placement = {**RUNS, **ABLATIONS, **{b: (b, p) for b, p in BOUNDS.items()}}[row]
     placement = placement_settings(setup, population)
-    policy = _make(policy_name, model, setup.seed + 2)
+    policy: Policy
+    if row in BOUNDS:
+        reference, with_placement = BOUNDS[row]
+        policy = reference(model, seed=setup.seed + 2)
+    else:
+        policy_name, with_placement = (BASELINE, False) if row in STRICTER else {**RUNS, **ABLATIONS}[row]
+        policy = make_policy(policy_name, model, seed=setup.seed + 2)
     result = simulate_policy(population, policy, model, placement=placement if with_placement else None,
                              seed=setup.seed + 3, max_items=setup.max_items,
                              on_start=policy.bind if isinstance(policy, _Clairvoyant) else None)

@@ -32,6 +32,11 @@ def membership_role(*, user: AbstractBaseUser, course: Course) -> str | None:
     return Membership.objects.filter(user=user, course=course).values_list("role", flat=True).first()
 
 
+def teaches(*, user: AbstractBaseUser, course: Course) -> bool:
+    """Faculty or TA of the course: reads every hint and worked solution."""
+    return membership_role(user=user, course=course) in (Membership.Role.FACULTY, Membership.Role.TA)
+
+
 def courses_of(*, user: AbstractBaseUser) -> dict[int, str]:
     """course id -> role, for the user's memberships."""
     return dict(Membership.objects.filter(user=user).values_list("course_id", "role"))

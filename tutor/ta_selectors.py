@@ -125,8 +125,8 @@ def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
     if not protected:
         parts += [f"## Hint {n}\n\n{hint}" for n, hint in enumerate(item.hints, start=1)]
         # A worked solution carries the key: a student sees it once they have answered this exercise.
-        teaches = course_selectors.membership_role(user=user, course=course) in (Membership.Role.FACULTY, Membership.Role.TA)
-        if item.solution.strip() and (teaches or Attempt.objects.filter(user=user, item=item).exists()):
+        if item.solution.strip() and (course_selectors.teaches(user=user, course=course)
+                                      or Attempt.objects.filter(user=user, item=item).exists()):
             parts.append(f"## Worked solution\n\n{item.solution}")
     return {"course": course, "concept": item.concept, "item": item, "protected": protected,
             "on_screen": current is not None and current.pk == item.pk,

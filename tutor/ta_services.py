@@ -28,7 +28,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from courses import selectors as course_selectors
-from courses.models import Course, Item, Membership
+from courses.models import Course, Item
 from inference.retrieval import (
     Chunk,
     Document,
@@ -335,9 +335,8 @@ def student_state(*, user: AbstractBaseUser, course: Course) -> StudentState:
                               hints_seen=hints_seen or 0, concept=item.concept.slug)
     graded = frozenset(i.slug for i in siblings)
     earlier = TAQuestion.objects.filter(user=user, course=course).order_by("-created_at")
-    teaches = course_selectors.membership_role(user=user, course=course) in (Membership.Role.FACULTY, Membership.Role.TA)
     # the item page's rule (`ta_selectors.item_page`): a worked solution once the student has answered the exercise
-    answered = None if teaches else frozenset(
+    answered = None if course_selectors.teaches(user=user, course=course) else frozenset(
         Attempt.objects.filter(user=user, concept__course=course).values_list("item__slug", flat=True).distinct())
     return StudentState(mastery=mastery, current_item=current, graded_item_ids=graded, solutions_open=answered,
                         earlier_questions=tuple(reversed(earlier.values_list("question", flat=True)[:EARLIER_QUESTIONS])))
