@@ -591,8 +591,8 @@ def run_ta_slow_embed(*, students: int = 20, load_s: float = 60, seconds: float 
              "TUTOR_RATELIMIT_TA_QUESTIONS": "0"}
     with environment(students=students, redis_db=redis_db, extra_env=extra, workers=workers) as (_, stack, info):
         from courses.models import Course
-        from tutor import ta_services
         from tutor.models import TAQuestion
+        from tutor.ta import services as ta_services
 
         course = Course.objects.get(slug=info["course"])
         started = time.monotonic()

@@ -47,6 +47,12 @@ def small_course_spec(slug: str = "algebra") -> CourseSpec:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Tests create users by the hundred; the production hasher costs most of a second each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits(settings):
     """Rate-limit counters live in the cache (Redis in suite 2): each test gets its own key prefix, so it
     starts with none. (Not cache.clear(): on Redis that would flush the database other runs share.)"""

@@ -6,7 +6,8 @@ class TutorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tutor import ta_signals, ta_tasks  # noqa: F401  ta_tasks registers the TA reindex task with Celery
+        from tutor.ta import signals as ta_signals
+        from tutor.ta import tasks as ta_tasks  # noqa: F401  registers the TA reindex task with Celery
 
         ta_signals.connect()
         from tutor import services

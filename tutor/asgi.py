@@ -13,7 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from tutor.routing import websocket_urlpatterns  # noqa: E402
-from tutor.ta_services import ta_preload  # noqa: E402
+from tutor.ta.services import ta_preload  # noqa: E402
 
 ta_preload()  # TUTOR_TA_PRELOAD: the embedding model in memory before this process takes a request
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from tutor.consumers import SessionConsumer
-from tutor.ta_consumers import TAConsumer
+from tutor.ta.consumers import TAConsumer
 
 websocket_urlpatterns = [
     path("ws/learn/<slug:slug>/", SessionConsumer.as_asgi()),

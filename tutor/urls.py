@@ -3,7 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
-from tutor import account_views, api_views, faculty_views, ta_views, views
+from tutor import account_views, api_views, faculty_views, views
+from tutor.ta import views as ta_views
 
 urlpatterns = [
     path("", views.home, name="home"),

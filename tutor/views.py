@@ -13,9 +13,10 @@ from django.views.decorators.http import require_POST
 
 from courses import selectors as course_selectors
 from courses.models import Course
-from tutor import services, ta_services
+from tutor import services
 from tutor.models import TutorSession
 from tutor.selectors import knowledge_map, stage_context
+from tutor.ta import services as ta_services
 
 
 def signup(request: HttpRequest) -> HttpResponse:

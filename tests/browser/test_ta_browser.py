@@ -9,7 +9,8 @@ from django.contrib.auth import get_user_model
 from courses.models import Membership
 from courses.services import course_import, membership_set
 from tests.tutor.test_ta_services import OUT_OF_COURSE, calc_spec
-from tutor import services, ta_services
+from tutor import services
+from tutor.ta import services as ta_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -17,8 +17,9 @@ from courses.models import Concept, Course, Membership
 from courses.services import course_import, membership_set
 from inference.base import GenerationRequest
 from inference.retrieval import Embedder
-from tutor import llm, services, ta_services
+from tutor import llm, services
 from tutor.models import TAChunk, TAIndex, TAQuestion, TutorSession
+from tutor.ta import services as ta_services
 
 KEY = "7*x^6 + 2"
 OUT_OF_COURSE = "Who painted the Mona Lisa, and in which museum does it hang?"

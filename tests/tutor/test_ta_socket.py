@@ -7,9 +7,10 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from tests.tutor.test_ta_services import OUT_OF_COURSE, GatedEmbedder, calc_spec
-from tutor import llm, services, ta_services
+from tutor import llm, services
 from tutor.models import TAQuestion
 from tutor.routing import websocket_urlpatterns
+from tutor.ta import services as ta_services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

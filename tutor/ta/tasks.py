@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from courses.models import Course
-from tutor import ta_services
+from tutor.ta import services as ta_services
 
 log = logging.getLogger(__name__)
 

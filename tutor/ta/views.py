@@ -18,8 +18,9 @@ from courses import selectors as course_selectors
 from courses.models import Course, Item
 from courses.rendering import render_markdown
 from courses.views import teaching_course
-from tutor import ta_selectors, ta_services
 from tutor.models import TADocument, TAQuestion, TutorSession
+from tutor.ta import selectors as ta_selectors
+from tutor.ta import services as ta_services
 
 FACULTY_TABS = ("escalated", "answered", "all")
 

@@ -42,11 +42,12 @@ from inference.retrieval import (
     pdf_documents,
 )
 from inference.ta import CurrentItem, StudentState, TAReply, TeachingAssistant
-from tutor import llm, ta_selectors
+from tutor import llm
 from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state
 from tutor.services import bkt_params, course_model, course_rows
+from tutor.ta import selectors as ta_selectors
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _index_status(state: TAIndex, status: str, progress: int, message: str) -> N
 
 def ta_index_schedule(*, course: Course) -> TAIndex:
     """Queue a reindex (Celery; inline in eager mode) once the current transaction has committed."""
-    from tutor.ta_tasks import ta_index_rebuild_task
+    from tutor.ta.tasks import ta_index_rebuild_task
 
     state, _ = TAIndex.objects.get_or_create(course=course)
     _index_status(state, TAIndex.Status.QUEUED, 0, "Waiting for a worker")

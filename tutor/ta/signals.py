@@ -44,14 +44,14 @@ def content_changed(sender: type, instance: Any, update_fields: frozenset[str] |
     if marked:
         from django.db import transaction
 
-        from tutor.ta_tasks import ta_index_rebuild_task
+        from tutor.ta.tasks import ta_index_rebuild_task
 
         transaction.on_commit(lambda: ta_index_rebuild_task.delay(course_id=course_id))
 
 
 def course_imported(sender: type, course: Course, **kwargs: Any) -> None:
     """A course was (re)imported: index its texts now (a Celery worker, or inline when Celery runs eagerly)."""
-    from tutor.ta_services import ta_index_schedule
+    from tutor.ta.services import ta_index_schedule
 
     ta_index_schedule(course=course)
 

@@ -19,11 +19,11 @@ from django.template.loader import render_to_string
 
 from courses import selectors as course_selectors
 from courses.models import Course
-from tutor import ta_services
 from tutor.consumers import CourseConsumer
 from tutor.models import TAQuestion, TutorSession
 from tutor.streaming import relay
-from tutor.ta_selectors import question_card
+from tutor.ta import services as ta_services
+from tutor.ta.selectors import question_card
 
 log = logging.getLogger(__name__)
 
