@@ -7,7 +7,7 @@
 tutor calls the same policy through the database: `tutor.services` loads the student's state, asks the policy,
 saves what comes back. This benchmark shows the two are the same tutor. It imports a simulated course
 (`make_course`, fixed seed) as a real Course (concepts with their prerequisites and BKT parameters in
-`extra["bkt"]`, numeric items with the tutor's difficulty estimates and an answer key), enrols simulated
+`bkt` parameters, numeric items with the tutor's difficulty estimates and an answer key), enrols simulated
 students as users and drives each through the services in the order the session socket calls them
 (`tutor/consumers.py`): enrolment, each placement answer (`attempt_record`), the pain-first guess
 (`guess_record`), the explanation (`explanation_store`, as the socket does once it has streamed it), `practice_start`,
@@ -61,7 +61,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,7 +70,7 @@ from unittest import mock
 import numpy as np
 
 from learner_model.placement import Placement, PlacementSettings
-from learner_model.policy import CourseModel, LearnerState, TeachingSettings, diagnostic_item, make_policy
+from learner_model.policy import CourseModel, LearnerState, diagnostic_item, make_policy
 from learner_model.simulate import (
     EPOCH,
     Classroom,
@@ -101,7 +101,8 @@ def course_spec(sim: SimCourse, *, slug: str, placement_questions: int = 15) -> 
 
     Item i of the course is numeric with key i (so a wrong answer is any other number); its difficulty is the
     tutor's estimate (`SimCourse.items`), its slug the simulator's item id."""
-    from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
+    from courses.format import ConceptSpec, CourseSpec, ItemSpec
+    from courses.params import ConceptParams, CourseSettings
 
     items: dict[str, list[ItemSpec]] = {n.slug: [] for n in sim.nodes}
     for key, item in enumerate(sim.items):
@@ -109,11 +110,11 @@ def course_spec(sim: SimCourse, *, slug: str, placement_questions: int = 15) -> 
                                             difficulty=item.difficulty))
     return CourseSpec(
         slug=slug, title=f"Simulated course {slug}",
-        settings={**DEFAULT_SETTINGS, "placement_questions": placement_questions},
+        settings=CourseSettings(placement_questions=placement_questions),
         concepts=[ConceptSpec(slug=n.slug, title=n.title, prerequisites=list(n.prerequisites),
                               lesson=f"Lesson of {n.title}.", pain_first=f"A problem {n.title} solves.",
                               guess_first=f"How would you solve it before {n.title}?",
-                              explanation=f"Explanation of {n.title}.", extra={"bkt": asdict(sim.params[n.slug])},
+                              explanation=f"Explanation of {n.title}.", params=ConceptParams(bkt=sim.params[n.slug]),
                               items=items[n.slug])
                   for n in sim.nodes])
 
@@ -251,7 +252,10 @@ def policy_replay(model: CourseModel, settings: PlacementSettings, answers: list
 
 def sim_course_model(sim: SimCourse, course: Course) -> CourseModel:
     """`sim`'s model (the simulator's item ids) with the live course's teaching settings."""
-    settings = TeachingSettings.from_course(course.settings, after_mastery="practise_weakest")
+    from courses.selectors import course_settings
+    from tutor.caches import teaching_settings
+
+    settings = replace(teaching_settings(course_settings(course=course)), after_mastery="practise_weakest")
     return sim.model(settings)
 
 

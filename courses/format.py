@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from learner_model.review import DEFAULT_RETENTION
+from courses.params import ConceptParams, CourseSettings, ParamsError
 
 ITEM_KINDS = ("numeric", "multiple_choice", "symbolic", "short_text", "template")
 SECTIONS = {  # heading as written -> field name
@@ -25,13 +25,6 @@ SECTIONS = {  # heading as written -> field name
     "pain first": "pain_first",
     "guess first": "guess_first",
     "explanation": "explanation",
-}
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "target_band": [0.70, 0.85],
-    "mastery_threshold": 0.95,
-    "review_retention": DEFAULT_RETENTION,
-    "auto_publish_verified": False,
-    "placement_questions": 15,  # the adaptive diagnostic's budget at enrolment; 0 = no placement
 }
 
 
@@ -75,6 +68,7 @@ class ConceptSpec:
     explanation: str = ""
     items: list[ItemSpec] = field(default_factory=list)
     prerequisites_inferred: bool = False  # set by importers that guess the graph; faculty confirm
+    params: ConceptParams = field(default_factory=ConceptParams)  # front matter `bkt:`
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -83,7 +77,7 @@ class CourseSpec:
     slug: str
     title: str
     description: str = ""
-    settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    settings: CourseSettings = field(default_factory=CourseSettings)
     concepts: list[ConceptSpec] = field(default_factory=list)
     attribution: str = ""
 
@@ -163,9 +157,7 @@ def load_course(path: str | Path) -> CourseSpec:
     data = _yaml(_read_text(manifest), manifest)
     if not isinstance(data, dict):
         raise CourseFormatError(manifest, 1, "course.yaml must be a mapping with slug, title and concepts")
-    settings = dict(DEFAULT_SETTINGS)
-    settings.update(data.get("settings") or {})
-    _check_settings(settings, manifest, _line(data.get("settings") or data))
+    settings = _settings(data.get("settings"), manifest, _line(data.get("settings") or data))
     course = CourseSpec(
         slug=str(_require(data, "slug", str, manifest)),
         title=str(_require(data, "title", str, manifest)),
@@ -206,20 +198,19 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _check_settings(settings: dict[str, Any], path: Path, line: int | None) -> None:
-    band = settings["target_band"]
-    lo, hi = (_number(band[0]), _number(band[1])) if isinstance(band, list) and len(band) == 2 else (None, None)
-    if lo is None or hi is None or not 0 < lo < hi < 1:
-        raise CourseFormatError(path, line, f"settings.target_band must be [low, high] with 0 < low < high < 1, got {band!r}")
-    for key, low, high in (("mastery_threshold", 0.5, 1.0), ("review_retention", 0.5, 1.0)):
-        value = _number(settings.get(key))
-        if value is None or not low <= value < high:
-            raise CourseFormatError(path, line, f"settings.{key} must be a number in [{low}, {high}), got {settings.get(key)!r}")
-    questions = settings.get("placement_questions")
-    if not isinstance(questions, int) or isinstance(questions, bool) or not 0 <= questions <= 100:
-        raise CourseFormatError(path, line, f"settings.placement_questions must be an integer 0-100, got {questions!r}")
-    if not isinstance(settings.get("auto_publish_verified"), bool):
-        raise CourseFormatError(path, line, "settings.auto_publish_verified must be true or false")
+def _settings(raw: Any, path: Path, line: int | None) -> CourseSettings:
+    try:
+        return CourseSettings.parse(raw)
+    except ParamsError as exc:
+        key = exc.key.rsplit(".", 1)[-1]
+        at = _key_line(_read_text(path), key, line) if key != "settings" else line
+        raise CourseFormatError(path, at, str(exc)) from None
+
+
+def _key_line(text: str, key: str, default: int | None, first: int = 1) -> int | None:
+    """The line of `key:` in a YAML text (a loaded mapping only knows the line where it starts)."""
+    return next((n for n, line in enumerate(text.splitlines(), start=first) if line.strip().startswith(f"{key}:")),
+                default)
 
 
 def _read_text(path: Path) -> str:
@@ -261,6 +252,7 @@ def _load_concept_file(concept: ConceptSpec, path: Path) -> None:
     concept.guess_choices = _str_list(front, "guess_choices", path, 1)
     concept.guess_answer = _guess_answer(front, concept.guess_choices, front_text, path)
     concept.extra = dict(front.get("extra") or {})
+    concept.params = _concept_params(front, concept.extra, front_text, path)
     raw_items = front.get("items") or []
     if not isinstance(raw_items, list):
         raise CourseFormatError(path, _line(front, 1), "'items' must be a list")
@@ -268,14 +260,22 @@ def _load_concept_file(concept: ConceptSpec, path: Path) -> None:
     _parse_sections(concept, body, body_line, path)
 
 
+def _concept_params(front: dict, extra: dict[str, Any], front_text: str, path: Path) -> ConceptParams:
+    """The concept's `bkt:` (an older export kept it under `extra.bkt`: read there too, and move it out)."""
+    raw = front.get("bkt") if front.get("bkt") is not None else extra.pop("bkt", None)
+    try:
+        return ConceptParams.parse(raw)
+    except ParamsError as exc:
+        key = exc.key.rsplit(".", 1)[-1]
+        raise CourseFormatError(path, _key_line(front_text, key, _line(front, 1), first=2), str(exc)) from None
+
+
 def _guess_answer(front: dict, choices: list[str], front_text: str, path: Path) -> str:
     if front.get("guess_answer") is None:
         return ""
     answer = str(front["guess_answer"])
     if answer not in choices:
-        # the key's own line: the front matter mapping only knows where it starts
-        line = next((n for n, text in enumerate(front_text.splitlines(), start=2) if text.startswith("guess_answer:")),
-                    _line(front, 1))
+        line = _key_line(front_text, "guess_answer", _line(front, 1), first=2)
         listed = ", ".join(repr(c) for c in choices) if choices else "none: the guess is free text"
         raise CourseFormatError(path, line, f"guess_answer {answer!r} is not one of the guess_choices ({listed})")
     return answer
@@ -402,7 +402,7 @@ def dump_course(course: CourseSpec, path: str | Path) -> None:
         manifest["description"] = course.description
     if course.attribution:
         manifest["attribution"] = course.attribution
-    manifest["settings"] = course.settings
+    manifest["settings"] = course.settings.to_dict()
     manifest["concepts"] = []
     for c in course.concepts:
         entry: dict[str, Any] = {"slug": c.slug, "title": c.title, "prerequisites": c.prerequisites}
@@ -414,6 +414,8 @@ def dump_course(course: CourseSpec, path: str | Path) -> None:
             front["guess_choices"] = c.guess_choices
         if c.guess_answer:
             front["guess_answer"] = c.guess_answer
+        if c.params.to_dict():
+            front["bkt"] = c.params.to_dict()
         if c.extra:
             front["extra"] = c.extra
         front["items"] = [_item_dict(i) for i in c.items]

@@ -16,7 +16,7 @@ from courses.checking import parse_expression
 from courses.format import ITEM_KINDS, ItemSpec
 from courses.item_templates import verify_template
 from courses.models import Concept, Course, Item
-from learner_model.review import DEFAULT_RETENTION
+from courses.selectors import course_settings
 
 MARKDOWN_HELP = "Markdown; math between $...$ or $$...$$."
 
@@ -235,15 +235,18 @@ class SettingsForm(forms.Form):
     review_retention = forms.FloatField(min_value=0.5, max_value=0.99, label="Review target",
                                         help_text="Recall probability at which a mastered concept is due for review.")
     auto_publish_verified = forms.BooleanField(required=False, label="Publish verified generated items without review")
+    placement_questions = forms.IntegerField(min_value=0, max_value=100, label="Placement questions",
+                                             help_text="At most this many diagnostic questions at enrolment; 0 = none.")
+    decimal_comma = forms.BooleanField(required=False, label="Answers use a decimal comma",
+                                       help_text="Read 0,25 as a quarter. Off: the tutor asks for 0.25 instead.")
 
     @staticmethod
     def initial_for(course: Course) -> dict[str, Any]:
-        s = course.settings
-        band = s.get("target_band", [0.70, 0.85])
-        return {"title": course.title, "description": course.description, "target_low": band[0],
-                "target_high": band[1], "mastery_threshold": s.get("mastery_threshold", 0.95),
-                "review_retention": s.get("review_retention", DEFAULT_RETENTION),
-                "auto_publish_verified": s.get("auto_publish_verified", False)}
+        s = course_settings(course=course)
+        return {"title": course.title, "description": course.description, "target_low": s.target_band[0],
+                "target_high": s.target_band[1], "mastery_threshold": s.mastery_threshold,
+                "review_retention": s.review_retention, "auto_publish_verified": s.auto_publish_verified,
+                "placement_questions": s.placement_questions, "decimal_comma": s.decimal_comma}
 
     def clean(self) -> dict[str, Any]:
         d = super().clean()
@@ -255,7 +258,8 @@ class SettingsForm(forms.Form):
     def course_settings(self) -> dict[str, Any]:
         d = self.cleaned_data
         return {"target_band": [d["target_low"], d["target_high"]], "mastery_threshold": d["mastery_threshold"],
-                "review_retention": d["review_retention"], "auto_publish_verified": d["auto_publish_verified"]}
+                "review_retention": d["review_retention"], "auto_publish_verified": d["auto_publish_verified"],
+                "placement_questions": d["placement_questions"], "decimal_comma": d["decimal_comma"]}
 
 
 class ImportForm(forms.Form):

@@ -29,6 +29,7 @@ from django.db import transaction
 
 from courses import services
 from courses.models import Concept, Item
+from courses.selectors import course_settings
 from inference import Backend, get_backend
 from inference.items import GenerationFailed, Vetted, generate_items
 from inference.prompts import ConceptBrief
@@ -106,7 +107,7 @@ def item_generate_batch(*, concept_id: int, n: int, seed: int | None = None, bac
     """Generate, verify and store up to `n` items for a concept. `BackendUnavailable` propagates (retry later)."""
     concept = Concept.objects.select_related("course").get(pk=concept_id)
     backend = backend or generation_backend()
-    auto_publish = bool(concept.course.settings.get("auto_publish_verified", False))
+    auto_publish = course_settings(course=concept.course).auto_publish_verified
     summary = GenerationSummary(concept=concept.slug, requested=n)
     reasons: Counter[str] = Counter()
     existing = tuple(concept.items.values_list("prompt", flat=True))

@@ -13,7 +13,7 @@ class Course(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    settings = models.JSONField(default=dict)  # target_band, mastery_threshold, review_retention, auto_publish_verified
+    settings = models.JSONField(default=dict)  # courses.params.CourseSettings.to_dict(): read it through that
     attribution = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -37,6 +37,7 @@ class Concept(models.Model):
     explanation = models.TextField(blank=True)
     prerequisites = models.ManyToManyField("self", symmetrical=False, related_name="dependents", blank=True)
     prerequisites_inferred = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, blank=True)  # courses.params.ConceptParams.to_dict(): read it through that
     extra = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
 
-from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
+from courses.params import ConceptParams, CourseSettings
 from learner_model.select import ConceptNode, ItemChoice
 
 
@@ -80,15 +81,25 @@ def course_spec(*, course: Course) -> CourseSpec:
         items_by_concept.setdefault(item.concept_id, []).append(spec)
     return CourseSpec(
         slug=course.slug, title=course.title, description=course.description,
-        settings={**DEFAULT_SETTINGS, **course.settings}, attribution=course.attribution,
+        settings=course_settings(course=course), attribution=course.attribution,
         concepts=[ConceptSpec(
             slug=c.slug, title=c.title, prerequisites=sorted(p.slug for p in c.prerequisites.all()),
             lesson=c.lesson, pain_first=c.pain_first, guess_first=c.guess_first, guess_choices=list(c.guess_choices),
             guess_answer=c.guess_answer, explanation=c.explanation, prerequisites_inferred=c.prerequisites_inferred,
-            extra=dict(c.extra),
+            params=concept_params(concept=c), extra=dict(c.extra),
             items=items_by_concept.get(c.pk, []),
         ) for c in concepts],
     )
+
+
+def course_settings(*, course: Course) -> CourseSettings:
+    """The course's settings, typed. Rows are validated when written (`courses.services`), so this parses."""
+    return CourseSettings.parse(course.settings)
+
+
+def concept_params(*, concept: Concept) -> ConceptParams:
+    """The concept's own learner-model parameters, typed (validated when written)."""
+    return ConceptParams.parse(concept.params)
 
 
 def item_spec(*, item: Item) -> ItemSpec:

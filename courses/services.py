@@ -13,6 +13,7 @@ from django.db.models.deletion import Collector
 from courses import importing, versioning
 from courses.format import CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
+from courses.params import CourseSettings
 from courses.selectors import ITEM_STATUS_KEY
 from courses.signals import course_imported
 
@@ -53,7 +54,7 @@ def course_import(*, spec: CourseSpec, origin: str = Item.Origin.AUTHORED, asset
     """
     course, _ = Course.objects.update_or_create(
         slug=spec.slug,
-        defaults={"title": spec.title, "description": spec.description, "settings": spec.settings,
+        defaults={"title": spec.title, "description": spec.description, "settings": spec.settings.to_dict(),
                   "attribution": spec.attribution},
     )
     concepts: dict[str, Concept] = {}
@@ -63,7 +64,7 @@ def course_import(*, spec: CourseSpec, origin: str = Item.Origin.AUTHORED, asset
             defaults={"title": c.title, "order": order, "lesson": c.lesson, "pain_first": c.pain_first,
                       "guess_first": c.guess_first, "guess_choices": c.guess_choices, "guess_answer": c.guess_answer,
                       "explanation": c.explanation, "prerequisites_inferred": c.prerequisites_inferred,
-                      "extra": c.extra},
+                      "params": c.params.to_dict(), "extra": c.extra},
         )
         concepts[c.slug] = concept
         keep = []
@@ -135,9 +136,11 @@ def _course_item_slug_taken(course: Course, slug: str, exclude_pk: int | None = 
 @transaction.atomic
 def course_settings_update(*, course: Course, user: AbstractBaseUser, title: str, description: str,
                            settings: dict) -> Course:
+    """Change the title, description and some settings; `ParamsError` (nothing saved) for a value that cannot be
+    used."""
     before = versioning.snapshot(course)
     course.title, course.description = title, description
-    course.settings = {**course.settings, **settings}
+    course.settings = CourseSettings.parse({**course.settings, **settings}).to_dict()
     course.save(update_fields=["title", "description", "settings", "updated_at"])
     _version(course=course, obj=course, user=user, action=ContentVersion.Action.UPDATE, before=before,
              after=versioning.snapshot(course))

@@ -26,6 +26,7 @@ from courses.format import dump_course
 from courses.forms import ConceptForm, ImportForm, ItemForm, PrerequisiteForm, SettingsForm
 from courses.item_templates import TemplateError, Variant, instantiate
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
+from courses.params import ParamsError
 from courses.rendering import render_markdown
 from courses.versioning import ContentError
 from tutor.ratelimit import RateLimited, ratelimit_enforce
@@ -133,10 +134,14 @@ def course_settings(request: HttpRequest, slug: str) -> HttpResponse:
     course, role = teaching_course(request, slug, FACULTY)
     form = SettingsForm(request.POST or None, initial=SettingsForm.initial_for(course))
     if request.method == "POST" and form.is_valid():
-        services.course_settings_update(course=course, user=request.user, title=form.cleaned_data["title"],
-                                        description=form.cleaned_data["description"],
-                                        settings=form.course_settings())
-        return redirect("teach:course", slug=course.slug)
+        try:
+            services.course_settings_update(course=course, user=request.user, title=form.cleaned_data["title"],
+                                            description=form.cleaned_data["description"],
+                                            settings=form.course_settings())
+        except ParamsError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("teach:course", slug=course.slug)
     return render(request, "courses/settings.html", {"course": course, "role": role, "form": form})
 
 

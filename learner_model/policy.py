@@ -75,13 +75,6 @@ class TeachingSettings:
         if not 0.0 < self.band[0] < self.band[1] < 1.0:
             raise ValueError(f"band must be (low, high) with 0 < low < high < 1, got {self.band!r}")
 
-    @classmethod
-    def from_course(cls, settings: Mapping[str, Any], **overrides: Any) -> TeachingSettings:
-        """From a course's settings (`courses.format.DEFAULT_SETTINGS` keys)."""
-        band = settings.get("target_band", (0.70, 0.85))
-        return cls(band=(float(band[0]), float(band[1])), mastery=float(settings.get("mastery_threshold", 0.95)),
-                   review_retention=float(settings.get("review_retention", DEFAULT_RETENTION)), **overrides)
-
 
 @dataclass(frozen=True)
 class CourseModel:

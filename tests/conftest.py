@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
+from courses.params import CourseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -33,7 +34,7 @@ def small_course_spec(slug: str = "algebra") -> CourseSpec:
 
     return CourseSpec(
         slug=slug, title=f"Test {slug}", description="A course for tests.",
-        settings={**DEFAULT_SETTINGS, "placement_questions": 0},
+        settings=CourseSettings(placement_questions=0),
         concepts=[
             ConceptSpec(slug="a", title="Concept A", lesson="Lesson A.", pain_first="Pain **A**.",
                         guess_first="Guess A?", guess_choices=["yes", "no"],

@@ -10,6 +10,6 @@ class TutorConfig(AppConfig):
         from tutor.ta import tasks as ta_tasks  # noqa: F401  registers the TA reindex task with Celery
 
         ta_signals.connect()
-        from tutor import services
+        from tutor import caches
 
-        services.course_model_signals_connect()
+        caches.signals_connect()

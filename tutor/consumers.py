@@ -188,12 +188,13 @@ class SessionConsumer(CourseConsumer):
     def _explanation_request(self, session: TutorSession, cancel: threading.Event):
         concept = session.concept
         state = knowledge_state(user=self.scope["user"], course=self.course)
-        threshold = services.course_mastery(self.course)
+        threshold = services.course_settings(self.course).mastery_threshold
         graph = services.course_model(self.course).graph  # cached per content version: no query
         titles = {c.slug: c.title for c in graph}
-        known = [titles[s] for s, cs in state.concepts.items() if s in titles and cs.p_known >= threshold]
+        mastery = {c.slug: services.concept_mastery(state, self.course, c.slug) for c in graph}
+        known = [titles[s] for s in state.concepts if s in titles and mastery[s] >= threshold]
         prereqs = next((c.prerequisites for c in graph if c.slug == concept.slug), ())
-        shaky = [titles[slug] for slug in prereqs if state.mastery(slug) < threshold]
+        shaky = [titles[slug] for slug in prereqs if slug in mastery and mastery[slug] < threshold]
         guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
         return llm.explanation_request(concept=concept, known=known, shaky=shaky,
                                        guess=guess.text if guess else None, cancel=cancel)

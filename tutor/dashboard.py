@@ -21,7 +21,7 @@ from courses import selectors as course_selectors
 from courses.models import Course, Item, Membership
 from learner_model.knowledge import KnowledgeState
 from tutor.models import Attempt, KnowledgeRecord
-from tutor.services import bkt_params, course_mastery
+from tutor.services import concept_mastery, course_settings
 
 STUCK_WINDOW = 6  # the last N attempts on a concept that are looked at
 STUCK_MIN_FAILURES = 4  # at least this many of them wrong ...
@@ -99,15 +99,14 @@ def class_students(*, course: Course) -> list:
 
 def heatmap(*, course: Course) -> dict:
     concepts = list(course.concepts.order_by("order"))
-    threshold = course_mastery(course)
+    threshold = course_settings(course).mastery_threshold
     blobs = dict(KnowledgeRecord.objects.filter(course=course).values_list("user_id", "blob"))
     rows = []
     for student in class_students(course=course):
         state = KnowledgeState.from_blob(blobs.get(student.pk, ""))
         cells = []
         for c in concepts:
-            params = bkt_params(c)
-            p = state.mastery(c.slug, params)
+            p = concept_mastery(state, course, c.slug)
             attempts = state.concepts[c.slug].attempts if c.slug in state.concepts else 0
             cells.append(HeatCell(concept=c.slug, mastery=p, attempts=attempts, mastered=p >= threshold,
                                   colour=_colour(p / threshold)))
@@ -120,7 +119,7 @@ def stuck_students(*, course: Course, window: int = STUCK_WINDOW, min_failures: 
                    min_gain: float = STUCK_MIN_GAIN) -> list[StuckStudent]:
     """A student is stuck on a concept when, over their last `window` attempts on it, at least `min_failures`
     were wrong and mastery rose by less than `min_gain`, and the concept is not mastered."""
-    threshold = course_mastery(course)
+    threshold = course_settings(course).mastery_threshold
     titles = dict(course.concepts.values_list("slug", "title"))
     recent: dict[tuple[int, str], list[Attempt]] = defaultdict(list)
     # only each student's last `window` attempts per concept leave the database

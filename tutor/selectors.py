@@ -12,10 +12,10 @@ from courses import selectors as course_selectors
 from courses.models import Course
 from courses.rendering import render_markdown
 from courses.selectors import course_asset_url
-from learner_model.knowledge import BKTParams, KnowledgeState
+from learner_model.knowledge import KnowledgeState
 from learner_model.select import ConceptNode
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
-from tutor.services import bkt_params, course_mastery, item_variant
+from tutor.services import concept_mastery, course_settings, item_variant
 
 
 def knowledge_state(*, user: AbstractBaseUser, course: Course) -> KnowledgeState:
@@ -46,8 +46,8 @@ def stage_context(*, session: TutorSession) -> dict:
         return ctx
     state = session.knowledge if session.knowledge is not None \
         else _knowledge_state(session.user_id, session.course_id)  # by ids: the user row is not needed
-    ctx["mastery"] = round(100 * state.mastery(concept.slug, bkt_params(concept)))
-    ctx["mastery_target"] = round(100 * course_mastery(session.course))
+    ctx["mastery"] = round(100 * concept_mastery(state, session.course, concept.slug))
+    ctx["mastery_target"] = round(100 * course_settings(session.course).mastery_threshold)
     if session.phase == TutorSession.Phase.PAIN:
         ctx["pain_html"] = render_markdown(concept.pain_first)
         ctx["guess_html"] = render_markdown(concept.guess_first)
@@ -73,7 +73,7 @@ def stage_context(*, session: TutorSession) -> dict:
         # The attempt is on the item on screen (loaded with the session): no second fetch of the same row.
         attempted = session.item if session.item and session.item.pk == attempt.item_id else attempt.item
         ctx["solution_html"] = render_markdown(attempted.solution) if attempted.solution else ""
-        ctx["mastered"] = (attempt.mastery_after or 0) >= course_mastery(session.course)
+        ctx["mastered"] = (attempt.mastery_after or 0) >= course_settings(session.course).mastery_threshold
     return ctx
 
 
@@ -125,19 +125,18 @@ def _colour(p: float) -> str:
 def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
     graph = course_selectors.concept_graph(course=course)
     state = knowledge_state(user=user, course=course)
-    threshold = course_mastery(course)
-    params = BKTParams()
+    threshold = course_settings(course).mastery_threshold
     layers = _layers(graph)
     rows: dict[int, list[ConceptNode]] = {}
     for c in sorted(graph, key=lambda c: c.order):
         rows.setdefault(layers[c.slug], []).append(c)
     widest = max((len(m) for m in rows.values()), default=1)
-    mastered = {c.slug for c in graph if state.mastery(c.slug, params) >= threshold}
+    mastered = {c.slug for c in graph if concept_mastery(state, course, c.slug) >= threshold}
     nodes: dict[str, MapNode] = {}
     for row, members in rows.items():
         indent = (widest - len(members)) * (NODE_W + GAP_X) // 2  # centre each row
         for col, c in enumerate(members):
-            p = state.mastery(c.slug, params)
+            p = concept_mastery(state, course, c.slug)
             nodes[c.slug] = MapNode(
                 slug=c.slug, title=c.title, mastery=round(100 * p), mastered=c.slug in mastered,
                 ready=c.slug not in mastered and all(q in mastered for q in c.prerequisites),

@@ -19,34 +19,29 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
-from redis.exceptions import RedisError
 
 from courses import selectors as course_selectors
 from courses.checking import CheckResult, check_answer
 from courses.item_templates import Variant, instantiate
 from courses.models import Concept, Course, Item, Membership
+from courses.params import CourseSettings
 from courses.services import item_calibrate, membership_set
-from learner_model.knowledge import BKTParams, KnowledgeState
+from learner_model.knowledge import KnowledgeState
 from learner_model.placement import Placement, PlacementSettings
 from learner_model.policy import (
-    CourseModel,
     LearnedPredictor,
     LearnerState,
     Step,
-    TeachingSettings,
     TutorPolicy,
     diagnostic_item,
 )
-from learner_model.review import DEFAULT_RETENTION, ReviewSchedule
+from learner_model.review import ReviewSchedule
+from tutor.caches import course_item, course_model, course_rows
 from tutor.learner_selectors import course_predictor
 from tutor.models import Attempt, Guess, KnowledgeRecord, TutorSession
 
@@ -58,158 +53,17 @@ class SessionError(ValueError):
 # --- the course as the learner model sees it ---------------------------------------------------------
 
 
-def bkt_params(concept: Concept) -> BKTParams:
-    raw = concept.extra.get("bkt") if isinstance(concept.extra, dict) else None
-    return BKTParams(**raw) if raw else BKTParams()
+def concept_mastery(knowledge: KnowledgeState, course: Course, slug: str) -> float:
+    """The student's mastery of one concept, as every page shows it (P(known) by the concept's own parameters)."""
+    params = course_rows(course).params.get(slug)
+    return knowledge.mastery(slug, params)
 
 
-def course_band(course: Course) -> tuple[float, float]:
-    lo, hi = course.settings.get("target_band", [0.70, 0.85])
-    return float(lo), float(hi)
-
-
-def course_mastery(course: Course) -> float:
-    return float(course.settings.get("mastery_threshold", 0.95))
+def course_settings(course: Course) -> CourseSettings:
+    return course_rows(course).settings
 
 
 log = logging.getLogger(__name__)
-
-_MODELS: dict[int, tuple[str, CourseModel]] = {}  # course id -> (content version it was built at, model)
-_VERSIONS: dict[int, tuple[float, str]] = {}  # course id -> (time.monotonic() when read from the cache, version)
-# How long a process trusts the content version it last read, so that an action costs no cache round trip either
-# (they were 14% of the busy time at 100 students). A change made in this process is seen at once (the receiver
-# below forgets the version); one made in another process within this many seconds.
-CONTENT_VERSION_TTL_S = 1.0
-
-
-def _per_content_version(store: dict[int, tuple[str, Any]], course: Course, build: Callable[[], Any]) -> Any:
-    """`build()` for this course, kept in `store` until the course's content version changes. No query when
-    nothing changed, and at most one cache read a second (`course_content_version`)."""
-    version = course_content_version(course.pk)  # read before the rows: a change committed meanwhile rebuilds again
-    cached = store.get(course.pk)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    value = build()
-    store[course.pk] = (version, value)
-    return value
-
-
-def course_model(course: Course) -> CourseModel:
-    """Graph, published item bank and BKT parameters; cached per process until the course's content changes."""
-    return _per_content_version(_MODELS, course, lambda: _course_model_build(course))
-
-
-def _course_model_build(course: Course) -> CourseModel:
-    concepts = list(course.concepts.all())
-    items = []
-    for concept in concepts:
-        items.extend(course_selectors.item_choices(concept=concept))
-    settings = Course.objects.values_list("settings", flat=True).get(pk=course.pk)  # the caller's row may be old
-    return CourseModel(graph=tuple(course_selectors.concept_graph(course=course)), items=tuple(items),
-                       params={c.slug: bkt_params(c) for c in concepts},
-                       settings=TeachingSettings.from_course(settings))
-
-
-@dataclass(frozen=True)
-class CourseRows:
-    """The course's own rows, as one process shares them between its students' actions (read-only)."""
-
-    course: Course
-    concepts: dict[int, Concept]
-    concepts_by_slug: dict[str, Concept]
-    items: dict[int, Item]  # every item of the course, whatever its status, its `concept` loaded
-
-
-_ROWS: dict[int, tuple[str, CourseRows]] = {}  # course id -> (content version it was read at, rows)
-
-
-def course_rows(course: Course) -> CourseRows:
-    """The course row, its concepts and items; cached per process until the course's content changes, like
-    `course_model`. An action takes its session's concept and item from here instead of joining them into its
-    locked read: building that query and its rows was 15% of the server's CPU at 100 students."""
-    return _per_content_version(_ROWS, course, lambda: _course_rows_build(course))
-
-
-def _course_rows_build(course: Course) -> CourseRows:
-    fresh = Course.objects.get(pk=course.pk)
-    concepts = {c.pk: c for c in Concept.objects.filter(course=fresh)}
-    for concept in concepts.values():
-        concept.course = fresh
-    items = {}
-    for item in Item.objects.filter(concept__course=fresh):
-        item.concept = concepts[item.concept_id]
-        items[item.pk] = item
-    return CourseRows(course=fresh, concepts=concepts, concepts_by_slug={c.slug: c for c in concepts.values()},
-                      items=items)
-
-
-def _row_item(course: Course, item_id: int) -> Item:
-    item = course_rows(course).items.get(item_id)
-    # an item added since the rows were read (another process's change, within CONTENT_VERSION_TTL_S)
-    return item if item is not None else Item.objects.select_related("concept").get(pk=item_id)
-
-
-def _content_version_key(course_id: int) -> str:
-    return f"course-content-version:{course_id}"
-
-
-def course_content_version(course_id: int) -> str:
-    """A token that changes whenever the course's concepts, items, prerequisites or settings change (the signal
-    receivers connected by `course_model_signals_connect`), shared by every process through the cache (Redis when REDIS_URL is set).
-
-    Item difficulty calibrated online (`item_calibrate`, a queryset update) does not change it: a process keeps
-    the difficulties it read until the content changes, as before. If the cache is unreachable the token is new
-    on every call, so the model is rebuilt from the database: slower, never stale."""
-    now = time.monotonic()
-    known = _VERSIONS.get(course_id)
-    if known is not None and now - known[0] < CONTENT_VERSION_TTL_S:
-        return known[1]
-    key = _content_version_key(course_id)
-    try:
-        version = cache.get(key)
-        if version is None:  # never changed since the cache started, or the cache lost it: start a token
-            cache.add(key, uuid.uuid4().hex, timeout=None)
-            version = cache.get(key)
-    except RedisError as exc:
-        log.warning("cache unavailable, rebuilding the course model from the database: %s", exc)
-        return uuid.uuid4().hex
-    if version is None:  # a cache that keeps nothing (DummyCache): never trust a cached model
-        return uuid.uuid4().hex
-    _VERSIONS[course_id] = (now, version)
-    return version
-
-
-def _course_content_changed(sender: type, instance: Any, **kwargs: Any) -> None:
-    action = kwargs.get("action")  # m2m_changed only: act once, after the prerequisites changed
-    if action is not None and not action.startswith("post_"):
-        return
-    if isinstance(instance, Course):
-        course_id = instance.pk
-    elif isinstance(instance, Concept):
-        course_id = instance.course_id
-    else:  # an Item
-        course_id = Concept.objects.filter(pk=instance.concept_id).values_list("course_id", flat=True).first()
-    if course_id is None:
-        return
-    _VERSIONS.pop(course_id, None)
-
-    def bump() -> None:
-        cache.set(_content_version_key(course_id), uuid.uuid4().hex, timeout=None)
-        _VERSIONS.pop(course_id, None)
-
-    # After the commit: a process rebuilding in between would otherwise keep the old rows under the new token.
-    # Robust: the change is committed either way; a cache that is down is logged, not turned into a failed edit.
-    transaction.on_commit(bump, robust=True)
-
-
-def course_model_signals_connect() -> None:
-    """Bump a course's content version whenever its content changes (called once, from `TutorConfig.ready`)."""
-    for model in (Course, Concept, Item):
-        post_save.connect(_course_content_changed, sender=model, dispatch_uid=f"course-model-save-{model.__name__}")
-        post_delete.connect(_course_content_changed, sender=model,
-                            dispatch_uid=f"course-model-delete-{model.__name__}")
-    m2m_changed.connect(_course_content_changed, sender=Concept.prerequisites.through,
-                        dispatch_uid="course-model-graph")
 
 
 def _policy(course: Course) -> TutorPolicy:
@@ -230,7 +84,7 @@ def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool =
     state = LearnerState(
         knowledge=KnowledgeState.from_blob(record.blob),
         reviews=ReviewSchedule.from_dict(extra["reviews"]) if extra.get("reviews")
-        else ReviewSchedule(desired_retention=float(course.settings.get("review_retention", DEFAULT_RETENTION))),
+        else ReviewSchedule(desired_retention=course_settings(course).review_retention),
         current=extra.get("current"), recent=list(extra.get("recent", [])),
         model=extra.get("model"), model_version=extra.get("model_version"),
     )
@@ -269,7 +123,7 @@ def _with_knowledge(session: TutorSession, record: KnowledgeRecord) -> TutorSess
 
 
 def placement_budget(course: Course) -> int:
-    return int(course.settings.get("placement_questions", 15))
+    return course_settings(course).placement_questions
 
 
 @transaction.atomic
@@ -320,7 +174,7 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
                                                             concept__slug=concept).values_list("item_id", flat=True)}
         items = tuple(i for i in model.items if i.concept == concept and i.id not in shown) or model.items
     choice = diagnostic_item(items, concept, model.params[concept])
-    _show_item(session, _row_item(session.course, int(choice.id)), None, "placement")
+    _show_item(session, course_item(session.course, int(choice.id)), None, "placement")
     session.phase = TutorSession.Phase.PLACEMENT
     session.reason = (f"Placement question {placement.asked + 1} (at most {placement.settings.max_questions}): "
                       f"it tells the tutor what you already know, so you skip what you don't need.")
@@ -375,7 +229,7 @@ def _teach_next(session: TutorSession, record: KnowledgeRecord, state: LearnerSt
         return
     if step.item is None:
         raise SessionError(f"concept {concept.slug!r} has no published items")
-    _show_item(session, _row_item(session.course, int(step.item)), step.p_correct, step.kind)
+    _show_item(session, course_item(session.course, int(step.item)), step.p_correct, step.kind)
     session.phase = TutorSession.Phase.PRACTICE
     chance = f"about {round(100 * step.p_correct)}% chance you get this one right" if step.p_correct is not None else ""
     session.reason = f"{step.reason} {chance[:1].upper() + chance[1:]}." if chance else step.reason
@@ -395,7 +249,7 @@ def _locked_session(user: AbstractBaseUser, course: Course) -> TutorSession:
         concept = rows.concepts.get(session.concept_id)
         session.concept = concept if concept is not None else Concept.objects.get(pk=session.concept_id)
     if session.item_id is not None:
-        session.item = _row_item(course, session.item_id)
+        session.item = course_item(course, session.item_id)
     return session
 
 
@@ -554,7 +408,7 @@ def _attempt_ingest_offscreen(user: AbstractBaseUser, course: Course, client_id:
         normalized=result.normalized[:300], correct=result.correct, mastery_after=mastery,
         feedback=result.feedback,
     )
-    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course))
+    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_settings(course).mastery_threshold)
 
 
 def _outcome_for_existing(attempt: Attempt, user: AbstractBaseUser) -> AttemptOutcome:
@@ -606,7 +460,7 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     session.last_attempt = attempt
     session.step = uuid.uuid4()
     session.save(update_fields=["phase", "last_attempt", "step", "updated_at"])
-    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_mastery(course),
+    return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_settings(course).mastery_threshold,
                           session=_with_knowledge(session, record))
 
 

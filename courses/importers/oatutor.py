@@ -15,6 +15,7 @@ The source may be a folder or a .tar.gz of one; nothing here knows the database.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from courses.format import ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
 from courses.importers.latex import LatexError, expression_variables, latex_to_expression, split_equation
 from courses.importers.result import ImportIssue, ImportResult, slugify
 from courses.importers.source import SourceFiles
+from courses.params import ConceptParams, ParamsError
 
 # `##figure1.gif##`; some texts end with `##figure1.gif` and no closing marks
 _FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))(?:##)?", re.IGNORECASE)
@@ -414,15 +416,34 @@ def _build_concepts(imp: _Importer) -> list[ConceptSpec]:
             "lessons": [{"id": lesson.id, "name": lesson.name, "topics": lesson.topics,
                          "mastery_threshold": lesson.objectives[skill]} for lesson in lessons],
         }}
-        if skill in imp.bkt:
-            raw = imp.bkt[skill]
-            extra["bkt"] = {"p_init": raw.get("probMastery"), "p_learn": raw.get("probTransit"),
-                            "p_slip": raw.get("probSlip"), "p_guess": raw.get("probGuess"), "source": "OATutor defaults"}
         concepts.append(ConceptSpec(
             slug=slugs[skill], title=_skill_title(skill), lesson=_lesson_text(imp, skill, lessons, slugs),
-            explanation=_worked_example(items), items=items, extra=extra,
+            explanation=_worked_example(items), items=items, extra=extra, params=_concept_params(imp, skill),
         ))
     return concepts
+
+
+def _concept_params(imp: _Importer, skill: str) -> ConceptParams:
+    """The skill's BKT parameters from defaultBKTParams.json; a value the tutor cannot use fails the import there."""
+    raw = imp.bkt.get(skill)
+    if raw is None:
+        return ConceptParams()
+    if not isinstance(raw, dict):
+        raise CourseFormatError(imp.src.where("defaultBKTParams.json"), _json_key_line(imp, skill),
+                                f"skill {skill!r}: expected an object of probMastery, probTransit, probSlip, probGuess")
+    try:
+        return ConceptParams.parse({"p_init": raw.get("probMastery"), "p_learn": raw.get("probTransit"),
+                                    "p_slip": raw.get("probSlip"), "p_guess": raw.get("probGuess"),
+                                    "source": "OATutor defaults"})
+    except ParamsError as exc:
+        raise CourseFormatError(imp.src.where("defaultBKTParams.json"), _json_key_line(imp, skill),
+                                f"skill {skill!r}: {exc}") from None
+
+
+def _json_key_line(imp: _Importer, key: str) -> int | None:
+    text = imp.src.read("defaultBKTParams.json")
+    at = text.find(json.dumps(key).encode())
+    return text.count(b"\n", 0, at) + 1 if at >= 0 else None
 
 
 def _skill_title(skill: str) -> str:

@@ -281,7 +281,8 @@ def test_settings_form_updates_the_course_and_records_a_version(client, prof, co
     _login(client, prof)
     response = client.post(reverse("teach:settings", args=[course.slug]), {
         "title": "Algebra", "description": "d", "target_low": "0.6", "target_high": "0.8",
-        "mastery_threshold": "0.9", "review_retention": "0.8", "auto_publish_verified": "on"})
+        "mastery_threshold": "0.9", "review_retention": "0.8", "auto_publish_verified": "on",
+        "placement_questions": "0"})
     assert response.status_code == 302
     course.refresh_from_db()
     assert course.settings["target_band"] == [0.6, 0.8] and course.settings["auto_publish_verified"] is True

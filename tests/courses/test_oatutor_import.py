@@ -121,7 +121,7 @@ def test_every_skill_becomes_one_concept_with_a_safe_unique_slug(raw: Raw, impor
     slugs = [c.slug for c in concepts]
     assert len(set(slugs)) == len(slugs)
     assert all(SAFE_SLUG.match(s) and len(s) <= 60 for s in slugs)
-    assert all(c.extra["bkt"]["p_init"] is not None for c in concepts)
+    assert all(c.params.bkt is not None and c.params.source == "OATutor defaults" for c in concepts)
 
 
 @needs_archive
@@ -318,7 +318,7 @@ def test_inferred_graph_follows_lessons_within_a_chapter(small_source: Path) -> 
     assert list(concepts) == ["adding", "subtracting", "multiplying"]
     assert concepts["multiplying"].prerequisites == ["adding", "subtracting"]
     assert concepts["multiplying"].prerequisites_inferred
-    assert concepts["adding"].extra["bkt"]["p_guess"] == 0.25
+    assert concepts["adding"].params.effective_bkt.p_guess == 0.25
 
 
 def test_archive_and_folder_import_the_same_course(small_source: Path, tmp_path: Path) -> None:

@@ -206,12 +206,6 @@ def test_settings_refuse_an_unknown_after_mastery_rule() -> None:
         TeachingSettings(after_mastery="loop")
 
 
-def test_course_settings_carry_the_band_and_mastery() -> None:
-    settings = TeachingSettings.from_course({"target_band": [0.6, 0.8], "mastery_threshold": 0.9,
-                                             "review_retention": 0.8})
-    assert (settings.band, settings.mastery, settings.review_retention) == ((0.6, 0.8), 0.9, 0.8)
-
-
 def test_reviews_due_together_come_in_a_fixed_order() -> None:
     # set and dict orders of str keys change between processes; a tie must not depend on them
     schedule = ReviewSchedule()

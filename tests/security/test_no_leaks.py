@@ -14,7 +14,8 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
+from courses.params import CourseSettings
 from courses.services import course_import
 from tutor import services
 from tutor.models import TutorSession
@@ -35,7 +36,7 @@ def _spec() -> CourseSpec:
                  **common),
     ]
     # No placement: the test walks straight into the pain-first / explanation / practice loop.
-    return CourseSpec(slug="leaky", title="Leak test", settings={**DEFAULT_SETTINGS, "placement_questions": 0}, concepts=[
+    return CourseSpec(slug="leaky", title="Leak test", settings=CourseSettings(placement_questions=0), concepts=[
         ConceptSpec(slug="a", title="A", lesson="Lesson.", pain_first="Pain.", guess_first="Guess?",
                     explanation="Explained.", items=items)])
 

@@ -1,6 +1,7 @@
 """Placement at enrolment, then teaching chosen by the policy, through the session services."""
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def placed_course(db):
     spec = small_course_spec("placed")
-    spec.settings["placement_questions"] = 2
+    spec.settings = replace(spec.settings, placement_questions=2)
     return course_import(spec=spec)
 
 
@@ -98,7 +99,7 @@ def test_a_concept_asked_again_in_placement_gets_another_item(alice, db):
     from courses.models import Item
 
     spec = small_course_spec("placed-twice")
-    spec.settings["placement_questions"] = 8
+    spec.settings = replace(spec.settings, placement_questions=8)
     course = course_import(spec=spec)
     session = services.enrollment_create(user=alice, course=course)
     right = True

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import pytest
 from django.test import Client
 
-from courses.format import DEFAULT_SETTINGS, ConceptSpec, CourseSpec, ItemSpec
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from courses.models import Concept, Course, Membership
+from courses.params import CourseSettings
 from courses.services import course_import, membership_set
 from inference.base import GenerationRequest
 from inference.retrieval import Embedder
@@ -26,7 +27,7 @@ OUT_OF_COURSE = "Who painted the Mona Lisa, and in which museum does it hang?"
 
 
 def calc_spec() -> CourseSpec:
-    return CourseSpec(slug="calc", title="Calculus", settings={**DEFAULT_SETTINGS, "placement_questions": 0}, concepts=[
+    return CourseSpec(slug="calc", title="Calculus", settings=CourseSettings(placement_questions=0), concepts=[
         ConceptSpec(slug="slopes", title="Slopes of lines",
                     lesson="The slope of a line is rise over run: how much $y$ changes for each unit step in $x$.\n\n"
                            "A positive slope rises to the right; a negative slope falls.",

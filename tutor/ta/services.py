@@ -46,7 +46,7 @@ from tutor import llm
 from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state
-from tutor.services import bkt_params, course_model, course_rows
+from tutor.services import concept_mastery, course_model, course_rows
 from tutor.ta import selectors as ta_selectors
 
 log = logging.getLogger(__name__)
@@ -327,7 +327,7 @@ def student_state(*, user: AbstractBaseUser, course: Course) -> StudentState:
     """Mastery per concept, the item on screen (practice or placement) and the items not to be solved for them:
     the other published items of the concept being practised, which the tutor may serve next."""
     knowledge = knowledge_state(user=user, course=course)
-    mastery = {c.slug: knowledge.mastery(c.slug, bkt_params(c)) for c in course_rows(course).concepts.values()}
+    mastery = {slug: concept_mastery(knowledge, course, slug) for slug in course_rows(course).concepts_by_slug}
     item, siblings = ta_selectors.protected_items(user=user, course=course)
     current = None
     if item is not None:
