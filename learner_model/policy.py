@@ -67,6 +67,7 @@ class TeachingSettings:
     guess_first_weight: float = 0.5  # evidence weight of an answer guessed before the lesson
     hint_weight: float = 0.6  # evidence weight multiplier per hint used
     avoid_recent: int = 1  # do not repeat the last item (more would often rule out every item in the band)
+    repeat_weight: float = 0.3  # evidence weight of an answer to an item whose worked solution the student has seen
     after_mastery: str = "stop"  # "stop", or "practise_weakest" (the simulator keeps going until hidden mastery)
 
     def __post_init__(self) -> None:
@@ -111,6 +112,9 @@ class LearnerState:
     reviews: ReviewSchedule = field(default_factory=ReviewSchedule)
     current: str | None = None  # the concept being learned
     recent: list[str] = field(default_factory=list)  # last item ids, newest last
+    # Items whose worked solution the student has seen (the tutor's page shows it after an answer): served again
+    # only when the concept has nothing else, and then as weak evidence (`TeachingSettings.repeat_weight`).
+    solved: list[str] = field(default_factory=list)
     model: str | None = None  # the learned predictor's state blob (`Predictor`), None for a new student
     model_version: int | None = None  # the predictor version that wrote `model`
 
@@ -127,8 +131,8 @@ class LearnerState:
 
     def to_dict(self) -> dict[str, Any]:
         return {"v": STATE_VERSION, "knowledge": self.knowledge.to_blob(), "reviews": self.reviews.to_dict(),
-                "current": self.current, "recent": list(self.recent), "model": self.model,
-                "model_version": self.model_version}
+                "current": self.current, "recent": list(self.recent), "solved": list(self.solved),
+                "model": self.model, "model_version": self.model_version}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearnerState:
@@ -136,7 +140,8 @@ class LearnerState:
             raise ValueError(f"learner state has version {data.get('v')!r}, expected {STATE_VERSION}")
         return cls(knowledge=KnowledgeState.from_blob(data["knowledge"]),
                    reviews=ReviewSchedule.from_dict(data["reviews"]), current=data["current"],
-                   recent=list(data["recent"]), model=data.get("model"), model_version=data.get("model_version"))
+                   recent=list(data["recent"]), solved=list(data.get("solved", [])), model=data.get("model"),
+                   model_version=data.get("model_version"))
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,7 @@ class Step:
     in_band: bool
     reason: str  # one line the student can read
     band_possible: bool = False  # some item of the concept had a predicted P(correct) in the band
+    repeat: bool = False  # the item's worked solution was seen already: the concept has no other item to give
 
 
 class Predictor(Protocol):
@@ -291,7 +297,7 @@ class _MasteryLearning:
         item, p, in_band = self._choose_item(state, concept, p_known, predictions)
         lo, hi = self.settings.band
         possible = in_band or any(lo <= q <= hi for q in predictions.values())
-        return Step(kind, concept, item, p, in_band, reason, possible)
+        return Step(kind, concept, item, p, in_band, reason, possible, repeat=item in state.solved)
 
     def record(self, state: LearnerState, step: Step, correct: bool, now: datetime, *,
                hints_used: int = 0, guess_first: bool = False) -> None:
@@ -300,6 +306,8 @@ class _MasteryLearning:
         concept = step.concept
         params = self.course.item_params[step.item] if step.item is not None else self.course.params[concept]
         weight = (self.settings.guess_first_weight if guess_first else 1.0) * self.settings.hint_weight ** hints_used
+        if step.repeat:
+            weight *= self.settings.repeat_weight
         if step.kind == "review" and self.reviews:
             # A review answer is evidence through the forgetting curve: a concept still known is recalled with
             # FSRS's predicted retrievability R, else answered like an unknown one, so a lapse after a long gap
@@ -367,8 +375,8 @@ class TutorPolicy(_MasteryLearning):
         return ("learn", chosen.slug, f"{chosen.title} needs nothing else first, so it is a good place to start.")
 
     def _keep_going(self, state: LearnerState, concept: str) -> str:
-        pct = round(100 * self._p_known(state, concept))
-        return (f"Keep going with {self.course.titles[concept]}: about {pct}% sure you have it, practice stops at "
+        # no percentage of its own: the page shows one mastery figure, the bar
+        return (f"Keep going with {self.course.titles[concept]}: practice stops when your mastery reaches "
                 f"{round(100 * self.settings.mastery)}%.")
 
     def _choose_item(self, state: LearnerState, concept: str, p_known: float,
@@ -377,8 +385,11 @@ class TutorPolicy(_MasteryLearning):
             return predictions[item.id]
 
         items, params = self.course.items_by_concept[concept], self.course.params[concept]
-        decision = choose_item(items, p_known, params, band=self.settings.band, exclude=frozenset(state.recent),
-                               predict=predict)
+        decision = choose_item(items, p_known, params, band=self.settings.band,
+                               exclude=frozenset(state.recent) | frozenset(state.solved), predict=predict)
+        if decision is None:  # only items seen just now or solved: an unseen solution first, else repeat
+            decision = choose_item(items, p_known, params, band=self.settings.band, exclude=frozenset(state.recent),
+                                   predict=predict)
         if decision is None:  # every item was seen just now: repeat rather than stall
             decision = choose_item(items, p_known, params, band=self.settings.band, predict=predict)
         if decision is None:

@@ -42,6 +42,36 @@ class ItemDecision:
     in_band: bool
 
 
+def assessable_graph(graph: Sequence[ConceptNode], assessable: set[str]) -> tuple[ConceptNode, ...]:
+    """The graph of the concepts that have items to practise. A concept without items can never be shown to be
+    known, so it would block everything after it: it is left out, and what needed it needs its prerequisites
+    instead (transitively, through any chain of such concepts)."""
+    by_slug = {c.slug: c for c in graph}
+    expanded: dict[str, tuple[str, ...]] = {}
+
+    def through(slug: str, seen: frozenset[str]) -> tuple[str, ...]:
+        """`slug` itself if assessable, else the assessable concepts it rests on."""
+        if slug in assessable or slug not in by_slug:
+            return (slug,) if slug in assessable else ()
+        if slug not in expanded:
+            found: list[str] = []
+            for prereq in by_slug[slug].prerequisites:
+                if prereq not in seen:
+                    found.extend(p for p in through(prereq, seen | {slug}) if p not in found)
+            expanded[slug] = tuple(found)
+        return expanded[slug]
+
+    kept = []
+    for c in graph:
+        if c.slug not in assessable:
+            continue
+        prereqs: list[str] = []
+        for prereq in c.prerequisites:
+            prereqs.extend(p for p in through(prereq, frozenset({c.slug})) if p not in prereqs and p != c.slug)
+        kept.append(ConceptNode(c.slug, c.title, tuple(prereqs), c.order))
+    return tuple(kept)
+
+
 def params_for(params: BKTParams | Mapping[str, BKTParams], slug: str) -> BKTParams:
     """One concept's parameters from either one shared `BKTParams` or a per-concept mapping."""
     return params if isinstance(params, BKTParams) else params[slug]

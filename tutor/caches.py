@@ -32,6 +32,7 @@ from courses.models import Concept, Course, Item
 from courses.params import CourseSettings
 from learner_model.knowledge import BKTParams
 from learner_model.policy import CourseModel, TeachingSettings
+from learner_model.select import assessable_graph
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,15 @@ def teaching_settings(settings: CourseSettings) -> TeachingSettings:
 
 @per_content_version
 def course_model(course: Course) -> CourseModel:
-    """Graph, published item bank, each concept's BKT parameters and the teaching settings."""
+    """Graph (of the concepts with published items), published item bank, each concept's BKT parameters and the
+    teaching settings."""
     rows = course_rows(course)
     items = []
     for concept in rows.concepts.values():
         items.extend(course_selectors.item_choices(concept=concept))
-    return CourseModel(graph=tuple(course_selectors.concept_graph(course=rows.course)), items=tuple(items),
-                       params=dict(rows.params), settings=teaching_settings(rows.settings))
+    graph = assessable_graph(course_selectors.concept_graph(course=rows.course), {i.concept for i in items})
+    return CourseModel(graph=graph, items=tuple(items), params=dict(rows.params),
+                       settings=teaching_settings(rows.settings))
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class Attempt(models.Model):
     correct = models.BooleanField()
     hints_used = models.PositiveSmallIntegerField(default=0)
     p_correct_before = models.FloatField(null=True)  # the model's prediction when the item was served
+    mastery_before = models.FloatField(null=True)  # the concept's mastery as the page showed it before this answer
     mastery_after = models.FloatField(null=True)
     feedback = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -84,6 +85,7 @@ class TutorSession(models.Model):
     item = models.ForeignKey(Item, on_delete=models.SET_NULL, null=True, related_name="+")
     item_p_correct = models.FloatField(null=True)
     item_seed = models.PositiveIntegerField(default=0)  # which variant of a template item is on screen
+    item_repeat = models.BooleanField(default=False)  # its worked solution was seen already: weak evidence
     step_kind = models.CharField(max_length=10, blank=True)  # "placement", "learn" or "review"
     placement = models.JSONField(null=True, blank=True)  # learner_model.placement.Placement.to_dict() while it runs
     introduced = models.JSONField(default=list, blank=True)  # concept slugs whose explanation the student has seen

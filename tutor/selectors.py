@@ -74,7 +74,20 @@ def stage_context(*, session: TutorSession) -> dict:
         attempted = session.item if session.item and session.item.pk == attempt.item_id else attempt.item
         ctx["solution_html"] = render_markdown(attempted.solution) if attempted.solution else ""
         ctx["mastered"] = (attempt.mastery_after or 0) >= course_settings(session.course).mastery_threshold
+        if attempt.mastery_after is not None:
+            ctx["mastery"] = round(100 * attempt.mastery_after)  # what this answer left, as the service computed it
+        ctx["mastery_note"] = _mastery_note(attempt)
+        ctx["reason"] = ""  # it was about the question just answered; the feedback speaks now
     return ctx
+
+
+def _mastery_note(attempt: Attempt) -> str:
+    """Why the bar moved the way it did, when that would surprise a student."""
+    before, after = attempt.mastery_before, attempt.mastery_after
+    if before is None or after is None or attempt.correct or round(100 * after) <= round(100 * before):
+        return ""
+    return ("Your mastery still went up a little: working through a question and then its worked solution is "
+            "practice too, even when the answer was wrong.")
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool =
         knowledge=KnowledgeState.from_blob(record.blob),
         reviews=ReviewSchedule.from_dict(extra["reviews"]) if extra.get("reviews")
         else ReviewSchedule(desired_retention=course_settings(course).review_retention),
-        current=extra.get("current"), recent=list(extra.get("recent", [])),
+        current=extra.get("current"), recent=list(extra.get("recent", [])), solved=list(extra.get("solved", [])),
         model=extra.get("model"), model_version=extra.get("model_version"),
     )
     predictor = course_predictor(course)
@@ -107,7 +107,7 @@ def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user:
 def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
     record.blob = state.knowledge.to_blob()
     record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent,
-                     "model": state.model, "model_version": state.model_version}
+                     "solved": state.solved, "model": state.model, "model_version": state.model_version}
     record.save(update_fields=["blob", "policy", "updated_at"])
 
 
@@ -204,6 +204,7 @@ def _show_item(session: TutorSession, item: Item, p: float | None, kind: str) ->
     session.item_p_correct = p
     session.step_kind = kind
     session.hints_shown = 0
+    session.item_repeat = False
     session.last_attempt = None
     session.step = uuid.uuid4()
     session.item_seed = session.step.int % 2**31  # a fresh variant of a template item each time it is shown
@@ -230,9 +231,13 @@ def _teach_next(session: TutorSession, record: KnowledgeRecord, state: LearnerSt
     if step.item is None:
         raise SessionError(f"concept {concept.slug!r} has no published items")
     _show_item(session, course_item(session.course, int(step.item)), step.p_correct, step.kind)
+    session.item_repeat = step.repeat
     session.phase = TutorSession.Phase.PRACTICE
     chance = f"about {round(100 * step.p_correct)}% chance you get this one right" if step.p_correct is not None else ""
     session.reason = f"{step.reason} {chance[:1].upper() + chance[1:]}." if chance else step.reason
+    if step.repeat:
+        session.reason += (" You have seen this question's worked solution already and this concept has no other "
+                           "question left, so it counts for less this time.")
 
 
 def session_get(*, user: AbstractBaseUser, course: Course) -> TutorSession:
@@ -447,10 +452,12 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
         session.save()
         return AttemptOutcome(attempt=attempt, check=result, mastered=False, session=_with_knowledge(session, record))
     step = Step(kind=session.step_kind or "learn", concept=session.concept.slug, item=str(item.pk),
-                p_correct=session.item_p_correct, in_band=False, reason="")
+                p_correct=session.item_p_correct, in_band=False, reason="", repeat=session.item_repeat)
+    attempt.mastery_before = concept_mastery(state.knowledge, course, session.concept.slug)
     _policy(course).record(state, step, result.correct, _now(), hints_used=session.hints_shown)
     mastery = state.knowledge.mastery(session.concept.slug)
     state.knowledge.concepts[session.concept.slug].last_seen = time.time()
+    _solution_seen(state, item)
     _knowledge_save(record, state)
     attempt.mastery_after = mastery
     attempt.save()
@@ -462,6 +469,13 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     session.save(update_fields=["phase", "last_attempt", "step", "updated_at"])
     return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_settings(course).mastery_threshold,
                           session=_with_knowledge(session, record))
+
+
+def _solution_seen(state: LearnerState, item: Item) -> None:
+    """The feedback shows the item's worked solution: practice should not come back to it (a template item is
+    a fresh variant each time, so it may)."""
+    if item.solution and item.kind != Item.Kind.TEMPLATE and str(item.pk) not in state.solved:
+        state.solved.append(str(item.pk))
 
 
 def _model_difficulty(course: Course, item: Item) -> float:
