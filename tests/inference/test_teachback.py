@@ -1,0 +1,95 @@
+"""The teach-back scorer: what it turns away before scoring, and how it scores explanations per key idea."""
+
+from __future__ import annotations
+
+import pytest
+
+from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScorer
+
+LESSON = (
+    "Computing every derivative from the limit definition is slow. Fortunately the results follow patterns. The "
+    "first and most important is the power rule. In words: bring the exponent down in front, then lower the "
+    "exponent by one. Two special cases: the derivative of x is 1, and the derivative of any constant is 0."
+)
+POWER_RULE = ConceptKey(
+    topic="The power rule",
+    key_ideas=(
+        "The derivative of x to the n is n times x to the n minus one.",
+        "Bring the exponent down in front as a factor, then lower the exponent by one.",
+        "The derivative of a constant is zero, because its graph is a flat line.",
+        "It works for negative and fractional exponents once roots and reciprocals are written as powers.",
+    ),
+    misconceptions=("You raise the exponent by one and divide by the new exponent.",),
+    sources=(LESSON,),
+)
+GOOD = ("To differentiate x to a power, you take the exponent and bring it down in front as a factor, and then "
+        "you lower the exponent by one, so x^3 becomes 3x^2. A constant on its own has derivative zero because "
+        "its graph is flat. It also works for negative or fractional exponents if you first write a root like "
+        "the square root of x as x to the one half.")
+PARTIAL = "You bring the exponent down in front and then lower the exponent by one, like x^3 turns into 3x^2."
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ExplanationScorer:
+    return ExplanationScorer()
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("", "empty"),
+    ("   \n ", "empty"),
+    ("bring it down", "too_short"),
+    ("x" * 50_000, "too_long"),
+    ("d/dx x^n = n*x^(n-1); d/dx c = 0; x^3 -> 3x^2", "only_maths"),
+    ("Man nimmt den Exponenten nach vorne und verringert ihn dann um eins, so wird aus x hoch drei drei x "
+     "Quadrat.", "other_language"),
+    (LESSON, "copied"),
+])
+def test_what_is_not_an_explanation_is_turned_away_with_a_reason(scorer: ExplanationScorer, text: str,
+                                                                  reason: str) -> None:
+    assert scorer.screen(text, POWER_RULE) == reason
+    verdict = scorer.assess(text, POWER_RULE)
+    assert verdict.redo == reason and verdict.score is None
+    assert verdict.message == REDO_MESSAGES[reason]
+
+
+def test_a_reply_the_ta_bot_gave_counts_as_copied(scorer: ExplanationScorer) -> None:
+    reply = ("The power rule says that you multiply by the exponent and subtract one from it, which is why the "
+             "derivative of x cubed is three x squared.")
+    key = ConceptKey(topic=POWER_RULE.topic, key_ideas=POWER_RULE.key_ideas, sources=(LESSON, reply))
+    assert scorer.screen("I think " + reply, key) == "copied"
+
+
+def test_an_explanation_of_something_else_is_off_topic(scorer: ExplanationScorer) -> None:
+    verdict = scorer.assess("My favourite football team won on Saturday because their goalkeeper saved two "
+                            "penalties in the last ten minutes of the match.", POWER_RULE)
+    assert verdict.redo == "off_topic" and verdict.score is None
+
+
+def test_a_full_explanation_covers_every_idea_and_outscores_a_partial_one(scorer: ExplanationScorer) -> None:
+    good = scorer.assess(GOOD, POWER_RULE).score
+    partial = scorer.assess(PARTIAL, POWER_RULE).score
+    assert good is not None and partial is not None
+    assert good.with_status("covered") == list(POWER_RULE.key_ideas)
+    assert POWER_RULE.key_ideas[1] in partial.with_status("covered")
+    assert POWER_RULE.key_ideas[2] in partial.with_status("missing")
+    assert good.score > partial.score
+    assert 0 <= partial.score <= 5 and 0 <= good.score <= 5
+
+
+def test_a_stated_misconception_contradicts_the_idea_it_opposes(scorer: ExplanationScorer) -> None:
+    result = scorer.assess("To find the derivative you raise the exponent by one and then divide by the new "
+                           "exponent, so x squared becomes x cubed over three.", POWER_RULE).score
+    assert result is not None
+    assert result.misconceptions_heard == POWER_RULE.misconceptions
+    assert result.with_status("contradicted")
+    honest = scorer.assess(PARTIAL, POWER_RULE).score
+    assert honest is not None and result.score < honest.score
+
+
+def test_scoring_is_deterministic(scorer: ExplanationScorer) -> None:
+    assert scorer.score(GOOD, POWER_RULE) == scorer.score(GOOD, POWER_RULE)
+
+
+def test_a_concept_without_key_ideas_cannot_be_scored(scorer: ExplanationScorer) -> None:
+    with pytest.raises(ValueError, match="key idea"):
+        scorer.score(GOOD, ConceptKey(topic="x", key_ideas=()))
