@@ -1,0 +1,99 @@
+"""Launches from an LMS (a platform on loopback, tests/lti/lms_stub.py) into a course or one concept, in an iframe
+and a new window: who the user is, what role they get, where they land, and who may frame the pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from courses.models import Membership
+from tests.lti.conftest import lti_launch
+from tests.lti.lms_stub import INSTRUCTOR, LEARNER, TA, FakeLMS, Member, Message
+from tutor.lti.models import LtiIdentity, LtiResourceLink, LtiRosterMember
+from tutor.models import TutorSession
+
+pytestmark = pytest.mark.django_db
+
+
+def _user_of(sub: str, lms: FakeLMS):
+    return LtiIdentity.objects.get(issuer=lms.issuer, subject=sub).user
+
+
+def test_a_student_launch_in_an_iframe_enrols_them_and_opens_the_session(client, lms, registered, course):
+    response = lti_launch(client, lms, Message(custom={"tutor_course": course.slug}))
+    assert response.status_code == 302 and response["Location"] == f"/learn/{course.slug}/"
+    user = _user_of("lms-user-1", lms)
+    assert int(client.session["_auth_user_id"]) == user.pk
+    assert Membership.objects.get(user=user, course=course).role == Membership.Role.STUDENT
+    assert TutorSession.objects.filter(user=user, course=course).exists()
+    # the launch, and then the session page, may be framed by this LMS only
+    assert response["Content-Security-Policy"] == f"frame-ancestors {lms.base}"
+    assert "X-Frame-Options" not in response
+    page = client.get(f"/learn/{course.slug}/")
+    assert page.status_code == 200
+    assert page["Content-Security-Policy"] == f"frame-ancestors {lms.base}" and "X-Frame-Options" not in page
+
+
+def test_a_link_to_one_concept_in_a_new_window_lands_on_that_concept(client, lms, registered, course):
+    response = lti_launch(client, lms, Message(custom={"tutor_course": course.slug, "tutor_concept": "b"},
+                                               document_target="window", resource_link_id="link-b"))
+    assert response.status_code == 302 and response["Location"] == f"/lti/learn/{course.slug}/concept/b/"
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and b"Concept B" in page.content and b'id="lti-practise"' in page.content
+    link = LtiResourceLink.objects.get(resource_link_id="link-b")
+    assert link.course == course and link.concept.slug == "b"
+
+
+def test_a_second_launch_of_the_same_link_remembers_what_it_opens(client, lms, registered, course):
+    lti_launch(client, lms, Message(custom={"tutor_course": course.slug}))
+    client.logout()
+    again = lti_launch(client, lms, Message(sub="lms-user-2", name="Grace Hopper"))  # no custom parameters now
+    assert again.status_code == 302 and again["Location"] == f"/learn/{course.slug}/"
+
+
+def test_a_teacher_lands_on_the_dashboard_as_faculty_and_the_roster_is_read(
+        client, lms, registered, course, django_capture_on_commit_callbacks):
+    lms.members = [Member("t-1", "Prof Tee", "tee@school.example", INSTRUCTOR),
+                   Member("s-1", "Sam Student", "sam@school.example", LEARNER),
+                   Member("s-2", "Noor Notyet", "noor@school.example", LEARNER)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lti_launch(client, lms, Message(sub="t-1", name="Prof Tee", roles=INSTRUCTOR,
+                                                   custom={"tutor_course": course.slug}))
+    assert response.status_code == 302 and response["Location"] == f"/teach/{course.slug}/dashboard/"
+    teacher = _user_of("t-1", lms)
+    assert Membership.objects.get(user=teacher, course=course).role == Membership.Role.FACULTY
+    assert not TutorSession.objects.filter(user=teacher).exists()
+    assert ("GET", "/nrps/course-101") in lms.calls  # two pages of two members
+    assert set(LtiRosterMember.objects.values_list("name", flat=True)) == {"Prof Tee", "Sam Student", "Noor Notyet"}
+
+
+def test_a_teaching_assistant_is_a_ta_of_the_course(client, lms, registered, course):
+    lti_launch(client, lms, Message(sub="ta-1", roles=TA, custom={"tutor_course": course.slug}))
+    assert Membership.objects.get(user=_user_of("ta-1", lms), course=course).role == Membership.Role.TA
+
+
+def test_users_are_matched_by_issuer_and_subject_never_by_email(client, lms, registered, course):
+    lti_launch(client, lms, Message(sub="a", email="same@school.example", custom={"tutor_course": course.slug}))
+    client.logout()
+    lti_launch(client, lms, Message(sub="b", email="same@school.example", custom={"tutor_course": course.slug}))
+    client.logout()
+    lti_launch(client, lms, Message(sub="a", email="changed@school.example", custom={"tutor_course": course.slug}))
+    assert _user_of("a", lms) != _user_of("b", lms)
+    assert LtiIdentity.objects.count() == 2 and get_user_model().objects.filter(lti_identity__isnull=False).count() == 2
+    assert int(client.session["_auth_user_id"]) == _user_of("a", lms).pk
+    assert _user_of("a", lms).email == ""  # the LMS's e-mail is never put on the account
+
+
+def test_the_same_subject_at_another_lms_is_another_person(client, lms, registered, course):
+    from tutor.lti import services
+
+    other = FakeLMS(client_id="other-client").start()
+    try:
+        services.platform_register(**{**other.registration(), "name": "Other LMS"})
+        other.tool_jwks = lms.tool_jwks
+        lti_launch(client, lms, Message(sub="same-sub", custom={"tutor_course": course.slug}))
+        client.logout()
+        lti_launch(client, other, Message(sub="same-sub", custom={"tutor_course": course.slug}))
+        assert LtiIdentity.objects.get(issuer=lms.issuer).user != LtiIdentity.objects.get(issuer=other.issuer).user
+    finally:
+        other.stop()
