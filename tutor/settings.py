@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "courses",
     "tutor",
+    "tutor.lti",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # after XFrameOptionsMiddleware: LMS launches may be framed by registered platforms only, the rest is DENY
+    "tutor.lti.middleware.LtiFrameMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tutor.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -207,6 +210,10 @@ if env_bool("TUTOR_PRODUCTION", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # LTI: the tool runs in the LMS's iframe (another site), where the browser sends only SameSite=None cookies.
+    # CSRF stays on: forms carry the token, and the CSRF middleware still checks the Origin of every POST.
+    SESSION_COOKIE_SAMESITE = "None"
+    CSRF_COOKIE_SAMESITE = "None"
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -36,6 +36,7 @@ urlpatterns = [
     path("teach/", include("courses.urls")),
     path("status/", views.system_status, name="system_status"),
     path("admin/", admin.site.urls),
+    path("lti/", include("tutor.lti.urls")),
     # Course figures. Fine for one machine; behind a proxy at scale, serve MEDIA_ROOT from the proxy instead.
     path(f"{settings.MEDIA_URL.strip('/')}/courses/<path:path>", serve,
          {"document_root": settings.MEDIA_ROOT / "courses"}, name="course_asset"),
