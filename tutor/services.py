@@ -43,6 +43,7 @@ from learner_model.policy import (
 from learner_model.review import ReviewSchedule
 from tutor.caches import course_item, course_model, course_rows
 from tutor.learner_selectors import course_predictor
+from tutor.lti import hooks as lti_hooks
 from tutor.models import Attempt, Guess, KnowledgeRecord, TutorSession
 
 
@@ -105,7 +106,10 @@ def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user:
 
 
 def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
-    record.blob = state.knowledge.to_blob()
+    blob = state.knowledge.to_blob()
+    if blob != record.blob:  # mastery moved: a graded LMS link may need the new score (queued after the commit)
+        lti_hooks.mastery_changed(user_id=record.user_id, course_id=record.course_id)
+    record.blob = blob
     record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent,
                      "solved": state.solved, "model": state.model, "model_version": state.model_version}
     record.save(update_fields=["blob", "policy", "updated_at"])
