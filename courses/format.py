@@ -1,7 +1,8 @@
 """The course folder format: what a person writes in an editor and keeps in git.
 
     <course>/course.yaml          title, settings, concepts with their prerequisites
-    <course>/concepts/<slug>.md   YAML front matter (items, guess choices and the right one) + Markdown sections:
+    <course>/concepts/<slug>.md   YAML front matter (items, guess choices and the right one, key ideas,
+                                  misconceptions and probes for teach-back) + Markdown sections:
                                   "## Lesson", "## Pain first", "## Guess first", "## Explanation"
 
 `load_course(path)` parses a folder into plain dataclasses (`CourseSpec`) and raises `CourseFormatError`
@@ -26,6 +27,29 @@ SECTIONS = {  # heading as written -> field name
     "guess first": "guess_first",
     "explanation": "explanation",
 }
+
+
+TEACH_BACK_LISTS = ("key_ideas", "misconceptions", "probes")  # a concept's lists for teach-back
+MAX_KEY_IDEAS = 8  # more is a lesson outline, not what one explanation must contain (3-6 is the aim)
+MAX_TEACH_BACK_ENTRIES = 12  # misconceptions and probes each
+MAX_STATEMENT_CHARS = 300  # a key idea, misconception or probe is one short sentence or two
+
+
+def teach_back_problem(key_ideas: list[str], misconceptions: list[str], probes: list[str]) -> tuple[str, str] | None:
+    """(field, what is wrong) for a concept's teach-back lists that cannot be used, or None."""
+    limits = {"key_ideas": (key_ideas, MAX_KEY_IDEAS), "misconceptions": (misconceptions, MAX_TEACH_BACK_ENTRIES),
+              "probes": (probes, MAX_TEACH_BACK_ENTRIES)}
+    for name, (values, most) in limits.items():
+        if len(values) > most:
+            return name, f"{name} has {len(values)} entries; at most {most}"
+        for value in values:
+            if not value.strip():
+                return name, f"{name} has an empty entry"
+            if len(value) > MAX_STATEMENT_CHARS:
+                return name, f"{name}: {value[:40]!r}... is longer than {MAX_STATEMENT_CHARS} characters"
+    if probes and not key_ideas:
+        return "probes", "probes ask about key ideas: add key_ideas first"
+    return None
 
 
 class CourseFormatError(ValueError):
@@ -67,6 +91,11 @@ class ConceptSpec:
     guess_answer: str = ""  # the right one of guess_choices, if any: the guess is then evidence of prior knowledge
     explanation: str = ""
     items: list[ItemSpec] = field(default_factory=list)
+    # Teach-back: what a good explanation of the concept says (3-6 short statements), wrong ideas to listen for,
+    # and a beginner's follow-up questions the tutor asks when no model writes its own. Importers leave them empty.
+    key_ideas: list[str] = field(default_factory=list)
+    misconceptions: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)
     prerequisites_inferred: bool = False  # set by importers that guess the graph; faculty confirm
     params: ConceptParams = field(default_factory=ConceptParams)  # front matter `bkt:`
     extra: dict[str, Any] = field(default_factory=dict)
@@ -253,6 +282,11 @@ def _load_concept_file(concept: ConceptSpec, path: Path) -> None:
     concept.guess_answer = _guess_answer(front, concept.guess_choices, front_text, path)
     concept.extra = dict(front.get("extra") or {})
     concept.params = _concept_params(front, concept.extra, front_text, path)
+    for name in TEACH_BACK_LISTS:
+        setattr(concept, name, _str_list(front, name, path, 1))
+    problem = teach_back_problem(concept.key_ideas, concept.misconceptions, concept.probes)
+    if problem:
+        raise CourseFormatError(path, _key_line(front_text, problem[0], _line(front, 1), first=2), problem[1])
     raw_items = front.get("items") or []
     if not isinstance(raw_items, list):
         raise CourseFormatError(path, _line(front, 1), "'items' must be a list")
@@ -416,6 +450,9 @@ def dump_course(course: CourseSpec, path: str | Path) -> None:
             front["guess_answer"] = c.guess_answer
         if c.params.to_dict():
             front["bkt"] = c.params.to_dict()
+        for name in TEACH_BACK_LISTS:
+            if getattr(c, name):
+                front[name] = getattr(c, name)
         if c.extra:
             front["extra"] = c.extra
         front["items"] = [_item_dict(i) for i in c.items]

@@ -13,9 +13,10 @@ from django import forms
 from django.core.validators import validate_slug
 
 from courses.checking import parse_expression
-from courses.format import ITEM_KINDS, ItemSpec
+from courses.format import ITEM_KINDS, ItemSpec, teach_back_problem
 from courses.item_templates import verify_template
 from courses.models import Concept, Course, Item
+from courses.params import CourseSettings
 from courses.selectors import course_settings
 
 MARKDOWN_HELP = "Markdown; math between $...$ or $$...$$."
@@ -62,8 +63,18 @@ class ConceptForm(forms.Form):
                                              "they already know.")
     explanation = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
     lesson = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
+    key_ideas = forms.CharField(required=False, widget=_textarea(5), label="Key ideas",
+                                help_text="What a good explanation of this concept says: 3-6 short statements, one "
+                                          "per line. A student who masters the concept explains it to a beginner, "
+                                          "and the explanation is checked against these.")
+    misconceptions = forms.CharField(required=False, widget=_textarea(3), label="Misconceptions to listen for",
+                                     help_text="Optional: wrong ideas an explanation might state, one per line.")
+    probes = forms.CharField(required=False, widget=_textarea(3), label="Beginner's follow-up questions",
+                             help_text="Optional: questions a beginner would ask, one per line, each aimed at a key "
+                                       "idea; asked when no language model writes its own.")
 
-    TEXT_FIELDS = ("pain_first", "guess_first", "explanation", "lesson")
+    TEXT_FIELDS = ("pain_first", "guess_first", "explanation", "lesson", "key_ideas", "misconceptions", "probes")
+    LIST_FIELDS = ("key_ideas", "misconceptions", "probes")  # one entry per line, previewed as a list
 
     def __init__(self, *args: Any, course: Course, concept: Concept | None = None, **kwargs: Any) -> None:
         if concept is not None and "initial" not in kwargs:
@@ -72,6 +83,7 @@ class ConceptForm(forms.Form):
                 "pain_first": concept.pain_first, "guess_first": concept.guess_first,
                 "guess_choices": "\n".join(concept.guess_choices), "guess_answer": concept.guess_answer,
                 "explanation": concept.explanation,
+                **{name: "\n".join(getattr(concept, name)) for name in self.LIST_FIELDS},
                 "prerequisites": list(concept.prerequisites.values_list("slug", flat=True)),
             }
         super().__init__(*args, **kwargs)
@@ -85,16 +97,25 @@ class ConceptForm(forms.Form):
         answer = (d.get("guess_answer") or "").strip()
         if answer and answer not in _lines(d.get("guess_choices", "")):
             self.add_error("guess_answer", "The right guess must be one of the guess choices, exactly as written.")
+        problem = teach_back_problem(*(_lines(d.get(name, "")) for name in self.LIST_FIELDS))
+        if problem:
+            self.add_error(problem[0], problem[1].replace("_", " ").capitalize())
         return d
 
     def concept_fields(self) -> dict[str, Any]:
         d = self.cleaned_data
         fields = {"slug": d["slug"], "title": d["title"], "lesson": d["lesson"], "pain_first": d["pain_first"],
                   "guess_first": d["guess_first"], "guess_choices": _lines(d["guess_choices"]),
-                  "guess_answer": d["guess_answer"].strip(), "explanation": d["explanation"]}
+                  "guess_answer": d["guess_answer"].strip(), "explanation": d["explanation"],
+                  **{name: _lines(d[name]) for name in self.LIST_FIELDS}}
         if d.get("order") is not None:
             fields["order"] = d["order"]
         return fields
+
+
+def preview_source(name: str, text: str) -> str:
+    """The Markdown a field's preview shows: list fields (one entry per line) as a bulleted list."""
+    return "\n".join(f"- {line}" for line in _lines(text)) if name in ConceptForm.LIST_FIELDS else text
 
 
 class ItemForm(forms.Form):
@@ -239,6 +260,10 @@ class SettingsForm(forms.Form):
                                              help_text="At most this many diagnostic questions at enrolment; 0 = none.")
     decimal_comma = forms.BooleanField(required=False, label="Answers use a decimal comma",
                                        help_text="Read 0,25 as a quarter. Off: the tutor asks for 0.25 instead.")
+    teach_back = forms.ChoiceField(label="Teach-back", required=False, choices=[
+        ("after_mastery", "After mastery: the student explains each mastered concept to a beginner"),
+        ("on_request", "On request: the student may explain a mastered concept when they choose"),
+        ("never", "Never")], help_text="Only concepts with key ideas are explained.")
 
     @staticmethod
     def initial_for(course: Course) -> dict[str, Any]:
@@ -246,7 +271,8 @@ class SettingsForm(forms.Form):
         return {"title": course.title, "description": course.description, "target_low": s.target_band[0],
                 "target_high": s.target_band[1], "mastery_threshold": s.mastery_threshold,
                 "review_retention": s.review_retention, "auto_publish_verified": s.auto_publish_verified,
-                "placement_questions": s.placement_questions, "decimal_comma": s.decimal_comma}
+                "placement_questions": s.placement_questions, "decimal_comma": s.decimal_comma,
+                "teach_back": s.teach_back}
 
     def clean(self) -> dict[str, Any]:
         d = super().clean()
@@ -259,7 +285,8 @@ class SettingsForm(forms.Form):
         d = self.cleaned_data
         return {"target_band": [d["target_low"], d["target_high"]], "mastery_threshold": d["mastery_threshold"],
                 "review_retention": d["review_retention"], "auto_publish_verified": d["auto_publish_verified"],
-                "placement_questions": d["placement_questions"], "decimal_comma": d["decimal_comma"]}
+                "placement_questions": d["placement_questions"], "decimal_comma": d["decimal_comma"],
+                "teach_back": d["teach_back"] or CourseSettings().teach_back}
 
 
 class ImportForm(forms.Form):

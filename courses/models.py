@@ -38,6 +38,10 @@ class Concept(models.Model):
     prerequisites = models.ManyToManyField("self", symmetrical=False, related_name="dependents", blank=True)
     prerequisites_inferred = models.BooleanField(default=False)
     params = models.JSONField(default=dict, blank=True)  # courses.params.ConceptParams.to_dict(): read it through that
+    # Teach-back (courses.format.ConceptSpec): lists of short statements; empty for imported courses.
+    key_ideas = models.JSONField(default=list, blank=True)
+    misconceptions = models.JSONField(default=list, blank=True)
+    probes = models.JSONField(default=list, blank=True)
     extra = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -64,7 +64,8 @@ def course_import(*, spec: CourseSpec, origin: str = Item.Origin.AUTHORED, asset
             defaults={"title": c.title, "order": order, "lesson": c.lesson, "pain_first": c.pain_first,
                       "guess_first": c.guess_first, "guess_choices": c.guess_choices, "guess_answer": c.guess_answer,
                       "explanation": c.explanation, "prerequisites_inferred": c.prerequisites_inferred,
-                      "params": c.params.to_dict(), "extra": c.extra},
+                      "params": c.params.to_dict(), "key_ideas": c.key_ideas, "misconceptions": c.misconceptions,
+                      "probes": c.probes, "extra": c.extra},
         )
         concepts[c.slug] = concept
         keep = []

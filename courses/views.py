@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from courses import importing, selectors, services
 from courses.checking import check_answer
 from courses.format import dump_course
-from courses.forms import ConceptForm, ImportForm, ItemForm, PrerequisiteForm, SettingsForm
+from courses.forms import ConceptForm, ImportForm, ItemForm, PrerequisiteForm, SettingsForm, preview_source
 from courses.item_templates import TemplateError, Variant, instantiate
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import ParamsError
@@ -65,7 +65,8 @@ def _wire_previews(form: ConceptForm | ItemForm, course: Course) -> None:
 
 def _previews(form: ConceptForm | ItemForm) -> list[tuple[object, str]]:
     """(bound field, rendered HTML of its current value) for the Markdown fields."""
-    return [(form[name], render_markdown(str(form[name].value() or ""))) for name in form.TEXT_FIELDS]
+    return [(form[name], render_markdown(preview_source(name, str(form[name].value() or ""))))
+            for name in form.TEXT_FIELDS]
 
 
 @login_required
@@ -347,7 +348,7 @@ def item_try(request: HttpRequest, slug: str) -> HttpResponse:
 def preview(request: HttpRequest, slug: str) -> HttpResponse:
     teaching_course(request, slug)
     field = request.POST.get("field", "")
-    return HttpResponse(render_markdown(request.POST.get(field, "")))
+    return HttpResponse(render_markdown(preview_source(field, request.POST.get(field, ""))))
 
 
 @login_required

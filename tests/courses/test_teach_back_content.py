@@ -1,0 +1,115 @@
+"""A concept's key ideas, misconceptions and probes: in the course folder, in the database, and on the authoring page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from courses.format import CourseFormatError, dump_course, load_course
+from courses.models import Concept
+from courses.selectors import course_spec
+from courses.services import course_import
+from tests.conftest import small_course_spec
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "courses" / "demo" / "derivatives"
+
+
+def test_every_demo_concept_has_three_to_six_key_ideas_and_probes() -> None:
+    spec = load_course(DEMO)
+    assert len(spec.concepts) == 15
+    for concept in spec.concepts:
+        assert 3 <= len(concept.key_ideas) <= 6, concept.slug
+        assert concept.probes and concept.misconceptions, concept.slug
+
+
+def test_key_ideas_survive_export_and_reimport(tmp_path: Path) -> None:
+    spec = small_course_spec()
+    spec.concepts[0].key_ideas = ["Idea one.", "Idea two: with a colon.", "Idea 'three'."]
+    spec.concepts[0].misconceptions = ["A wrong idea."]
+    spec.concepts[0].probes = ["Why is that?"]
+    dump_course(spec, tmp_path / "c")
+    again = load_course(tmp_path / "c")
+    assert again.concepts[0].key_ideas == spec.concepts[0].key_ideas
+    assert again.concepts[0].misconceptions == ["A wrong idea."] and again.concepts[0].probes == ["Why is that?"]
+    assert again.concepts[1].key_ideas == []
+
+
+def test_too_many_key_ideas_are_refused_with_file_and_line(tmp_path: Path) -> None:
+    spec = small_course_spec()
+    dump_course(spec, tmp_path / "c")
+    path = tmp_path / "c" / "concepts" / "a.md"
+    ideas = "".join(f"  - idea {n}\n" for n in range(9))
+    path.write_text(path.read_text().replace("---\n", "---\nkey_ideas:\n" + ideas, 1))
+    with pytest.raises(CourseFormatError) as error:
+        load_course(tmp_path / "c")
+    assert error.value.path == str(path) and error.value.line == 2
+    assert "at most 8" in str(error.value)
+
+
+def test_a_key_ideas_field_that_is_not_a_list_is_refused(tmp_path: Path) -> None:
+    dump_course(small_course_spec(), tmp_path / "c")
+    path = tmp_path / "c" / "concepts" / "b.md"
+    path.write_text(path.read_text().replace("---\n", "---\nkey_ideas: just one string\n", 1))
+    with pytest.raises(CourseFormatError, match="key_ideas"):
+        load_course(tmp_path / "c")
+
+
+def test_import_stores_key_ideas_and_export_gives_them_back(db) -> None:
+    spec = small_course_spec()
+    spec.concepts[0].key_ideas = ["First.", "Second.", "Third."]
+    spec.concepts[0].probes = ["What about zero?"]
+    course = course_import(spec=spec)
+    row = Concept.objects.get(course=course, slug="a")
+    assert row.key_ideas == ["First.", "Second.", "Third."] and row.probes == ["What about zero?"]
+    assert course_spec(course=course).concepts[0].key_ideas == ["First.", "Second.", "Third."]
+
+
+def test_faculty_edit_key_ideas_on_the_concept_page_with_a_preview(client, prof, course) -> None:
+    client.force_login(prof)
+    url = reverse("teach:concept", args=[course.slug, "a"])
+    page = client.get(url).content.decode()
+    assert 'id="teach-back"' in page and 'name="key_ideas"' in page
+    post = {"slug": "a", "title": "Concept A", "lesson": "Lesson A.", "pain_first": "", "guess_first": "",
+            "guess_choices": "", "guess_answer": "", "explanation": "",
+            "key_ideas": "Adding numbers counts on.\n\n  Order does not matter.  \nZero changes nothing.",
+            "misconceptions": "Adding always makes bigger numbers.", "probes": "What if I add zero?"}
+    assert client.post(url, post).status_code == 302
+    concept = Concept.objects.get(course=course, slug="a")
+    assert concept.key_ideas == ["Adding numbers counts on.", "Order does not matter.", "Zero changes nothing."]
+    assert concept.misconceptions == ["Adding always makes bigger numbers."]
+    preview = client.post(reverse("teach:preview", args=[course.slug]),
+                          {"field": "key_ideas", "key_ideas": "One.\nTwo."}).content.decode()
+    assert preview.count("<li>") == 2
+
+
+def test_a_probe_without_key_ideas_is_refused_on_the_form(client, prof, course) -> None:
+    client.force_login(prof)
+    url = reverse("teach:concept", args=[course.slug, "a"])
+    response = client.post(url, {"slug": "a", "title": "Concept A", "key_ideas": "", "probes": "Why?",
+                                 "lesson": "", "pain_first": "", "guess_first": "", "guess_choices": "",
+                                 "guess_answer": "", "explanation": "", "misconceptions": ""})
+    assert response.status_code == 200 and "add key ideas first" in response.content.decode().lower()
+    assert Concept.objects.get(course=course, slug="a").probes == []
+
+
+def test_the_teach_back_setting_is_kept_by_the_settings_form(client, prof, course) -> None:
+    client.force_login(prof)
+    response = client.post(reverse("teach:settings", args=[course.slug]), {
+        "title": "Algebra", "target_low": "0.6", "target_high": "0.8", "mastery_threshold": "0.9",
+        "review_retention": "0.8", "placement_questions": "0", "teach_back": "on_request"})
+    assert response.status_code == 302
+    course.refresh_from_db()
+    assert course.settings["teach_back"] == "on_request"
+
+
+def test_a_course_file_with_an_unknown_teach_back_setting_is_refused(tmp_path: Path) -> None:
+    dump_course(small_course_spec(), tmp_path / "c")
+    manifest = tmp_path / "c" / "course.yaml"
+    manifest.write_text(manifest.read_text().replace("teach_back: after_mastery", "teach_back: sometimes"))
+    with pytest.raises(CourseFormatError, match="teach_back"):
+        load_course(tmp_path / "c")
+
+
