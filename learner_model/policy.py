@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from learner_model.knowledge import BKTParams, KnowledgeState, observe, p_correct
+from learner_model.knowledge import BKTParams, KnowledgeState, clamp_known, observe, p_correct, posterior
 from learner_model.placement import Placement
 from learner_model.review import DEFAULT_RETENTION, ReviewSchedule
 from learner_model.select import ConceptNode, ItemChoice, choose_item, mastered_concepts, ready_concepts
@@ -69,6 +69,9 @@ class TeachingSettings:
     avoid_recent: int = 1  # do not repeat the last item (more would often rule out every item in the band)
     repeat_weight: float = 0.3  # evidence weight of an answer to an item whose worked solution the student has seen
     after_mastery: str = "stop"  # "stop", or "practise_weakest" (the simulator keeps going until hidden mastery)
+    explanation_weight: float = 0.3  # evidence weight of a teach-back explanation: weaker than a guess or an item
+    explanation_good: float = 0.8  # share of key ideas covered that counts as a good explanation
+    explanation_review_floor: float = 0.25  # a poor explanation keeps at least this share of the time to review
 
     def __post_init__(self) -> None:
         if self.after_mastery not in AFTER_MASTERY:
@@ -328,6 +331,20 @@ class _MasteryLearning:
             state.recent = (state.recent + [step.item])[-self.settings.avoid_recent:]
             if self.predictor is not None:
                 self.model_observe(state, concept, step.item, correct)
+
+    def record_explanation(self, state: LearnerState, concept: str, covered: float, now: datetime) -> None:
+        """A scored teach-back explanation (`covered`: the share of key ideas it covered, contradicted ones not
+        counted) as weak evidence. Covering most ideas counts like a right answer and anything less like a wrong
+        one, at `explanation_weight`; it never takes a mastered concept below mastery on its own (items decide
+        that), and an explanation that missed key ideas brings the concept's review forward in proportion."""
+        cs = state.knowledge.concept(concept, self.course.params[concept])
+        before = cs.p_known
+        # Not `observe`: an explanation is no answered item, so attempt counts and the learning step stay out.
+        after = posterior(clamp_known(before), covered >= self.settings.explanation_good, self.course.params[concept],
+                          self.settings.explanation_weight)
+        cs.p_known = clamp_known(max(after, self.settings.mastery) if before >= self.settings.mastery else after)
+        if covered < 1.0:
+            state.reviews.bring_forward(concept, now, max(covered, self.settings.explanation_review_floor))
 
     def model_observe(self, state: LearnerState, concept: str, item: str, correct: bool) -> None:
         """Count a graded answer in the learned predictor's state (placement answers come in here too)."""

@@ -53,6 +53,15 @@ class ReviewSchedule:
             return
         self.cards[concept], _ = self._scheduler.review_card(card, Rating.Good if correct else Rating.Again, at)
 
+    def bring_forward(self, concept: str, at: datetime, share: float) -> None:
+        """Make a concept due sooner: only `share` (0-1) of the time left until its review remains. A student who
+        could not explain every key idea of a concept sees it again before FSRS alone would bring it back."""
+        card = self.cards.get(concept)
+        if card is None or card.due <= at:
+            return
+        share = min(max(share, 0.0), 1.0)
+        card.due = at + (card.due - at) * share
+
     def retrievability(self, concept: str, at: datetime) -> float:
         """P(recall) now; 1.0 for a concept that is not scheduled."""
         card = self.cards.get(concept)
