@@ -20,6 +20,7 @@ from django.db.models.functions import RowNumber
 from courses import selectors as course_selectors
 from courses.models import Course, Item, Membership
 from learner_model.knowledge import KnowledgeState
+from tutor.lti import selectors as lti_selectors
 from tutor.models import Attempt, KnowledgeRecord
 from tutor.services import concept_mastery, course_settings
 
@@ -201,7 +202,8 @@ def difficulty_drift(*, course: Course, min_attempts: int = DRIFT_MIN_ATTEMPTS,
 def dashboard(*, course: Course) -> dict:
     return {"heat": heatmap(course=course), "stuck": stuck_students(course=course),
             "wrong_answers": common_wrong_answers(course=course), "drift": difficulty_drift(course=course),
-            "review_count": course_selectors.review_queue(course=course).count()}
+            "review_count": course_selectors.review_queue(course=course).count(),
+            "lms_roster": lti_selectors.lms_roster(course=course)}  # None unless an LMS course links here
 
 
 def dashboard_csv_rows(*, course: Course) -> list[list[str]]:

@@ -13,8 +13,11 @@ from tests.lti.lms_stub import FakeLMS, Message, form_of
 
 @pytest.fixture
 def lms() -> Iterator[FakeLMS]:
+    from tutor.lti import hooks
+
     platform = FakeLMS().start()
     yield platform
+    hooks.wait_idle()  # what the test queued talks to this platform, and to this test's database
     platform.stop()
 
 

@@ -97,6 +97,7 @@ class FakeLMS:
         self.scores: list[dict[str, Any]] = []  # every score received, with its line item
         self.deep_link_responses: list[dict[str, Any]] = []  # verified JWT bodies of deep-linking responses
         self.fail_next: dict[str, int] = {}  # endpoint kind ("scores", "token", "nrps") -> failures to answer
+        self.slow_s: dict[str, float] = {}  # endpoint kind -> seconds to wait before answering (a slow LMS)
         self.calls: list[tuple[str, str]] = []  # (method, path) of every request
         self.tokens: dict[str, list[str]] = {}  # access token -> scopes granted
         self.nrps_page_size = 2
@@ -349,6 +350,7 @@ def _handler(lms: FakeLMS) -> type[BaseHTTPRequestHandler]:
             if url.path.endswith("/scores"):
                 if not lms.authorized(self.headers, "/score"):
                     return self._send(401, "application/json", '{"error": "unauthorized"}')
+                time.sleep(lms.slow_s.get("scores", 0.0))
                 if lms._fail("scores"):
                     return self._send(503, "application/json", '{"error": "try later"}')
                 line_item = lms.base + url.path[: -len("/scores")]

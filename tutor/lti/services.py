@@ -24,7 +24,7 @@ from django.utils.text import slugify
 
 from courses.models import Concept, Course, Membership
 from courses.services import membership_set
-from tutor.lti import selectors, tool
+from tutor.lti import hooks, selectors, tool
 from tutor.lti.models import (
     LtiContext,
     LtiDeployment,
@@ -221,9 +221,9 @@ def launch_accept(*, launch: Launch) -> LaunchOutcome:
             link = _link(context, launch)
             outcome = _enter(user, launch, link, origins)
     if launch.role != Membership.Role.STUDENT and context.memberships_url:
-        transaction.on_commit(lambda: _queue("lti_roster_sync_task", context_id=context.pk), robust=True)
+        transaction.on_commit(lambda: hooks.queue("lti_roster_sync_task", context_id=context.pk), robust=True)
     if link is not None and link.line_item_id is None and context.lineitems_url:
-        transaction.on_commit(lambda: _queue("lti_line_item_ensure_task", link_id=link.pk), robust=True)
+        transaction.on_commit(lambda: hooks.queue("lti_line_item_ensure_task", link_id=link.pk), robust=True)
     return outcome
 
 
@@ -239,12 +239,6 @@ def _enter(user: AbstractBaseUser, launch: Launch, link: LtiResourceLink, origin
         next_url = reverse("dashboard", args=[course.slug])
     return LaunchOutcome(user=user, role=launch.role, next_url=next_url, frame_origins=origins, course=course,
                          concept=concept)
-
-
-def _queue(task_name: str, **kwargs: int) -> None:
-    from tutor.lti import tasks
-
-    getattr(tasks, task_name).delay(**kwargs)
 
 
 # --- deep linking ----------------------------------------------------------------------------------------------
@@ -310,7 +304,7 @@ def roster_refresh(*, course: Course) -> int:
     ids = list(LtiContext.objects.filter(links__course=course).exclude(memberships_url="")
                .values_list("pk", flat=True).distinct())
     for context_id in ids:
-        _queue("lti_roster_sync_task", context_id=context_id)
+        hooks.queue("lti_roster_sync_task", context_id=context_id)
     return len(ids)
 
 
