@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -21,6 +22,7 @@ class PlatformAdmin(admin.ModelAdmin):
     fields = ("name", "issuer", "client_id", "auth_login_url", "auth_token_url", "auth_audience", "key_set_url",
               "frame_origins", "is_active", "tool_urls")
     inlines = [DeploymentInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="The tool's URLs, to paste into the LMS")
     def tool_urls(self, obj: LtiPlatform) -> str:
