@@ -97,7 +97,10 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the ASGI server and a Celery worker share the file without "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;",
+                                       # take the write lock when a transaction starts: one that read first and
+                                       # then wrote fails at once ("database is locked") if another wrote between
+                                       "transaction_mode": "IMMEDIATE"}
     # A file, not memory: the browser tests' in-process server shares it with the test thread. One per test
     # process, so that two suites running side by side never share (and corrupt) one file.
     (BASE_DIR / "var").mkdir(exist_ok=True)
