@@ -21,6 +21,7 @@ import yaml
 from courses.params import ConceptParams, CourseSettings, ParamsError
 
 ITEM_KINDS = ("numeric", "multiple_choice", "symbolic", "short_text", "template")
+ITEM_STATUS_KEY = "status"  # in an item's `extra`: review or rejected (published items carry none)
 SECTIONS = {  # heading as written -> field name
     "lesson": "lesson",
     "pain first": "pain_first",

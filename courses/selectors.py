@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, QuerySet
 
-from courses.format import ConceptSpec, CourseSpec, ItemSpec
+from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import ConceptParams, CourseSettings
 from learner_model.select import ConceptNode, ItemChoice
@@ -65,7 +65,6 @@ def item_choices(*, concept: Concept) -> list[ItemChoice]:
 
 # --- Authoring ----------------------------------------------------------------------------------------
 
-ITEM_STATUS_KEY = "status"  # in an exported item's `extra`: review or rejected (published items carry none)
 
 
 def course_spec(*, course: Course) -> CourseSpec:

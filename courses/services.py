@@ -11,10 +11,9 @@ from django.db.models import F, Max
 from django.db.models.deletion import Collector
 
 from courses import importing, versioning
-from courses.format import CourseSpec, ItemSpec
+from courses.format import ITEM_STATUS_KEY, CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import CourseSettings
-from courses.selectors import ITEM_STATUS_KEY
 from courses.signals import course_imported
 
 

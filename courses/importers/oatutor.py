@@ -24,7 +24,7 @@ from typing import Any
 import sympy
 
 from courses.checking import parse_expression
-from courses.format import ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
+from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
 from courses.importers.latex import LatexError, expression_variables, latex_to_expression, split_equation
 from courses.importers.result import ImportIssue, ImportResult, slugify
 from courses.importers.source import SourceFiles
@@ -140,13 +140,18 @@ def _load_oatutor(path: str | Path, *, course_name: str | None = None) -> Import
     course = CourseSpec(
         slug=slugify(imp.course_name or Path(path).name.split(".")[0]),
         title=imp.course_name or Path(path).name,
-        description=f"Imported from OATutor: {len(lessons)} lessons, {len(problems)} problems.",
+        description=(f"Imported from OATutor: {len(concepts)} concepts and {_published(concepts)} questions, from "
+                     f"the steps of {len(problems)} problems in {len(lessons)} lessons."),
         concepts=concepts,
         attribution=_attribution(plan.get("courseOER", ""), plan.get("courseLicense", "")),
     )
     stats = {"problems": len(problems), "steps": sum(len(p["_steps"]) for _, p in problems), "skills": len(concepts),
              "lessons": len(lessons), "hints": imp.hints_seen}
     return ImportResult(course, imp.report, imp.assets, stats)
+
+
+def _published(concepts: list[ConceptSpec]) -> int:
+    return sum(1 for c in concepts for i in c.items if ITEM_STATUS_KEY not in i.extra)
 
 
 def _read_problems(imp: _Importer) -> list[tuple[str, dict[str, Any]]]:
@@ -220,7 +225,7 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
     meta.update(kind_answer.extra)
     if values:
         meta["variabilization"] = {"problem": problem.get("variabilization"), "step": step.get("variabilization")}
-    item.extra = {"oatutor": meta}
+    item.extra = {"oatutor": meta, **kind_answer.item_extra}
     imp.items_by_skill.setdefault(primary, []).append(item)
     imp.primary[step_id] = primary
     for other in skills:
@@ -236,7 +241,8 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
 @dataclass
 class _Answer:
     fields: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # kept under the item's extra["oatutor"]
+    item_extra: dict[str, Any] = field(default_factory=dict)  # the item's own extra (its review status)
 
 
 def _answer(imp: _Importer, rel: str, step: dict[str, Any], values: dict[str, str]) -> _Answer | None:
@@ -270,19 +276,17 @@ def _answer(imp: _Importer, rel: str, step: dict[str, Any], values: dict[str, st
     if answer_type == "string":
         return _Answer({"kind": "short_text", "answer": answers[0], "accept": answers[1:]})
     if answer_type != "arithmetic":
-        imp.issue(rel, f"unknown answer type {answer_type!r}", "unknown-type")
-        return None
+        return _for_review(imp, rel, answers, f"unknown answer type {answer_type!r}", "unknown-type")
     try:
         prefix, expression = split_equation(latex_to_expression(answers[0]))
         variables = expression_variables(expression)
         if not isinstance(parse_expression(expression, variables), sympy.Expr):
             raise LatexError("words", f"{expression!r} reads as logic, not as an expression")
     except LatexError as exc:
-        imp.issue(rel, f"answer {answers[0]!r} cannot be checked: {exc}", exc.category)
-        return None
+        return _for_review(imp, rel, answers, f"answer {answers[0]!r} cannot be checked: {exc}", exc.category)
     except ValueError as exc:
-        imp.issue(rel, f"answer {answers[0]!r} is not a readable expression: {exc}", "bad-latex")
-        return None
+        return _for_review(imp, rel, answers, f"answer {answers[0]!r} is not a readable expression: {exc}",
+                           "bad-latex")
     extra = {"answer_prefix": prefix} if prefix else {}
     if len(answers) > 1:
         extra["other_answers"] = answers[1:]
@@ -291,6 +295,14 @@ def _answer(imp: _Importer, rel: str, step: dict[str, Any], values: dict[str, st
         return _Answer({"kind": "numeric", "answer": int(number) if number.is_integer() and "." not in expression
                         else number}, extra)
     return _Answer({"kind": "symbolic", "answer": expression, "variables": variables}, extra)
+
+
+def _for_review(imp: _Importer, rel: str, answers: list[str], why: str, category: str) -> _Answer:
+    """A step the tutor cannot check is kept for faculty, not lost: it waits in the review queue (students never see
+    it) with its answer as written, for someone to turn into a key the checker reads."""
+    imp.issue(rel, f"{why}; kept in the review queue", category, "warning")
+    return _Answer({"kind": "short_text", "answer": answers[0], "accept": answers[1:]},
+                   {}, {ITEM_STATUS_KEY: "review", "review_reason": f"The tutor cannot check this answer: {why}."})
 
 
 def _primary_skill(imp: _Importer, rel: str, problem: dict[str, Any], skills: list[str]) -> str | None:

@@ -162,12 +162,16 @@ def test_latex_answers_are_translated_to_the_checkers_syntax(imported: ImportRes
 
 
 @needs_archive
-def test_what_cannot_be_checked_is_reported_by_category(imported: ImportResult) -> None:
+def test_what_cannot_be_checked_is_reported_by_category_and_kept_for_review(imported: ImportResult) -> None:
+    kept = imported.counts_by_category("warning")
+    assert kept["matrix"] == 30
+    assert kept["equation"] >= 30
     skipped = imported.counts_by_category("error")
-    assert skipped["matrix"] == 30
-    assert skipped["equation"] >= 30
     assert sum(skipped.values()) == len(imported.skipped())
     assert all(i.category for i in imported.report)
+    review = [i for i in items_of(imported).values() if i.extra.get("status") == "review"]
+    assert len(review) >= 60
+    assert all(i.extra["review_reason"].startswith("The tutor cannot check this answer") for i in review)
 
 
 @needs_archive
@@ -280,13 +284,14 @@ def small_source(tmp_path: Path) -> Path:
 def test_small_source_maps_each_kind_and_reports_what_it_skips(small_source: Path) -> None:
     result = load_oatutor(small_source)
     items = items_of(result)
-    assert sorted(items) == ["p1a", "p1b", "p2c", "p2e"]
+    assert sorted(items) == ["p1a", "p1b", "p2b", "p2c", "p2e"]
+    assert items["p2b"].extra["status"] == "review" and "matrix" in items["p2b"].extra["review_reason"]
     assert items["p1a"].kind == "numeric" and items["p1a"].answer == 4
     assert items["p1b"].kind == "symbolic" and items["p1b"].variables == ["x"]
     assert items["p2c"].choices == ["a", "b"] and items["p2c"].extra["oatutor"]["choices_original"] == ["a", "b", "b"]
     assert items["p2e"].kind == "short_text" and items["p2e"].answer == "North"
     by_step = {Path(i.path).stem: i.category for i in result.skipped()}
-    assert by_step == {"p2a": "short-essay", "p2b": "matrix", "p2d": "unknown-type"}
+    assert by_step == {"p2a": "short-essay", "p2d": "unknown-type"}
     assert all(i.path.startswith(str(small_source)) for i in result.report)
 
 
