@@ -190,6 +190,34 @@ def item_generation(concept: ConceptBrief, n: int, kinds: tuple[str, ...] = ("nu
                              max_tokens=220 * n + 100, temperature=0.7, seed=seed, json_schema=batch_schema(n))
 
 
+_NOVICE = ("You are a curious beginner who has never studied this subject. A student is explaining an idea to you. "
+           "Ask like a real beginner: short, plain words, no jargon, one question only, never the answer.")
+
+
+def novice_follow_up(concept: ConceptBrief, explanation: str, missing_idea: str, authored: str,
+                     asked: tuple[str, ...] = ()) -> GenerationRequest:
+    """Teach-back: the beginner's one follow-up question after the student's explanation, aimed at a key idea the
+    explanation left out or got wrong. The idea steers the question but must not be given away by it: the student
+    is to say it. `authored` (a course probe) is what the student gets without a model."""
+    before = "\n".join(f"- {q}" for q in asked) or "(none)"
+    user = (f"Topic: {concept.title}\n\nThe student's explanation to you:\n{explanation[:_LESSON_CHARS]}\n\n"
+            f"(For you only, never repeat it: the explanation did not make this clear: {missing_idea})\n\n"
+            f"Questions you already asked:\n{before}\n\n"
+            "Ask ONE short question (under 25 words) that a confused beginner would ask and that can only be "
+            "answered by explaining that point. Do not state the point, do not quiz, do not praise.")
+    return _request("novice_follow_up", _NOVICE, user, authored, max_tokens=60, temperature=0.3)
+
+
+def novice_questions(concept: ConceptBrief, n: int = 5) -> GenerationRequest:
+    """For the author, against the curse of knowledge: the questions a beginner would ask reading the lesson, one
+    per line. No authored fallback: without a model there is nothing honest to show."""
+    user = (f"Here is a lesson on {concept.title}:\n\n{_lesson(concept)}\n\n"
+            f"Read it as a beginner would. Write the {n} questions you would most likely ask the author, where the "
+            "lesson assumes something you do not know, skips a step, or uses a word it never explains. One question "
+            "per line, no numbering, no answers.")
+    return _request("novice_questions", _NOVICE, user, "", max_tokens=40 * n + 40, temperature=0.3)
+
+
 def withhold(chunks: Iterator[str], answers: tuple[str, ...], mask: str = "…") -> Iterator[str]:
     """Stream `chunks`, replacing any occurrence of an answer (even split across chunks) by `mask`.
 

@@ -266,6 +266,18 @@ class ExplanationScorer:
                 ideas[nearest] = replace(ideas[nearest], status="contradicted")
         return heard
 
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit sentence vectors (n, 384) of `texts` by the scorer's model, e.g. to group students' questions."""
+        return (self._embedder or default_embedder()).encode(list(texts))
+
+    def closest(self, query: str, candidates: Sequence[str]) -> int:
+        """The index of the candidate closest in meaning to `query` (e.g. the authored probe that best asks about a
+        missing key idea). Candidates are cached like key ideas: they are course texts."""
+        if not candidates:
+            raise ValueError("no candidates to choose from")
+        vectors = np.stack([self._encoded(c)[0] for c in candidates])  # (n, 384)
+        return int(np.argmax(vectors @ self._encoded(query)[0]))
+
     # --- embeddings -------------------------------------------------------------------------------------
 
     @staticmethod

@@ -31,6 +31,7 @@ from tutor.models import Guess, TutorSession
 from tutor.ratelimit import aratelimit_check
 from tutor.selectors import knowledge_state, stage_context
 from tutor.streaming import relay
+from tutor.teachback import services as teachback
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,17 @@ class SessionConsumer(CourseConsumer):
                                 item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
             elif action == "skip_placement":
                 await self._act(services.placement_skip, started)
-            elif action == "next":
-                await self._act(services.session_advance, started, step=_uuid(content.get("step")))
+            elif action == "next":  # after a mastered concept's feedback, maybe into a teach-back first
+                await self._act(teachback.session_next, started, step=_uuid(content.get("step")))
+            elif action in ("teach_explain", "teach_answer"):
+                await self._act(teachback.teachback_explain if action == "teach_explain" else teachback.teachback_answer,
+                                started, client_id=_uuid(content.get("client_id")), text=str(content.get("text", "")))
+            elif action == "teach_start":
+                await self._act(teachback.teachback_start, started)
+            elif action == "teach_skip":
+                await self._act(teachback.teachback_skip, started)
+            elif action == "teach_continue":
+                await self._act(teachback.teachback_continue, started, step=_uuid(content.get("step")))
         except services.SessionError as exc:
             await self.send(text_data=render_to_string("tutor/partials/notice.html", {"message": str(exc)}))
         except (ValueError, TypeError):

@@ -76,6 +76,7 @@ class TutorSession(models.Model):
         EXPLAIN = "explain"  # explanation streamed
         PRACTICE = "practice"  # an item is on screen
         FEEDBACK = "feedback"  # the answer was graded
+        TEACH = "teach"  # the student explains the concept just mastered to a beginner (tutor/teachback)
         DONE = "done"  # the whole course is mastered
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tutor_sessions")
@@ -197,3 +198,7 @@ class TAQuestion(models.Model):
 
     def __str__(self) -> str:
         return f"TA question {self.pk} ({self.outcome})"
+
+
+# Teach-back rows live with their package; imported here so that the app registers them.
+from tutor.teachback.models import TeachBack, TeachBackMessage  # noqa: E402, F401

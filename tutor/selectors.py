@@ -16,6 +16,7 @@ from learner_model.knowledge import KnowledgeState
 from learner_model.select import ConceptNode
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
 from tutor.services import concept_mastery, course_settings, item_variant
+from tutor.teachback.selectors import stage_context as teachback_stage_context
 
 
 def knowledge_state(*, user: AbstractBaseUser, course: Course) -> KnowledgeState:
@@ -78,6 +79,7 @@ def stage_context(*, session: TutorSession) -> dict:
             ctx["mastery"] = round(100 * attempt.mastery_after)  # what this answer left, as the service computed it
         ctx["mastery_note"] = _mastery_note(attempt)
         ctx["reason"] = ""  # it was about the question just answered; the feedback speaks now
+    ctx.update(teachback_stage_context(session=session))  # the teach phase, or the offer to explain after mastery
     return ctx
 
 

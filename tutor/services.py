@@ -115,6 +115,11 @@ def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
     record.save(update_fields=["blob", "policy", "updated_at"])
 
 
+def knowledge_save(*, record: KnowledgeRecord, state: LearnerState) -> None:
+    """Persist a state from `knowledge_load(for_update=True)`, for other packages of the app (tutor/teachback)."""
+    _knowledge_save(record, state)
+
+
 def _with_knowledge(session: TutorSession, record: KnowledgeRecord) -> TutorSession:
     """`session`, carrying the knowledge state as this transaction leaves it, for the stage the socket renders next
     (`stage_context`), which then reads no KnowledgeRecord. `record.blob` is the row's blob: as loaded, or as
@@ -246,6 +251,11 @@ def _teach_next(session: TutorSession, record: KnowledgeRecord, state: LearnerSt
 
 def session_get(*, user: AbstractBaseUser, course: Course) -> TutorSession:
     return TutorSession.objects.select_related("concept", "item", "last_attempt", "course").get(user=user, course=course)
+
+
+def session_lock(*, user: AbstractBaseUser, course: Course) -> TutorSession:
+    """The student's session, locked until the transaction ends (`_locked_session`), for other packages of the app."""
+    return _locked_session(user, course)
 
 
 def _locked_session(user: AbstractBaseUser, course: Course) -> TutorSession:

@@ -5,6 +5,7 @@ from django.views.static import serve
 
 from tutor import account_views, api_views, faculty_views, views
 from tutor.ta import views as ta_views
+from tutor.teachback import views as teachback_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -33,6 +34,12 @@ urlpatterns = [
     path("teach/<slug:slug>/questions/documents/", ta_views.document_upload, name="ta_document_upload"),
     path("teach/<slug:slug>/questions/documents/<int:pk>/delete/", ta_views.document_delete,
          name="ta_document_delete"),
+    path("teach/<slug:slug>/dashboard/key-ideas/", teachback_views.coverage, name="teachback_coverage"),
+    path("teach/<slug:slug>/concepts/<slug:concept>/beginners/", teachback_views.beginners, name="teachback_beginners"),
+    path("teach/<slug:slug>/concepts/<slug:concept>/beginners/novice/", teachback_views.novice_questions,
+         name="teachback_novice"),
+    path("teach/<slug:slug>/concepts/<slug:concept>/beginners/faq/<int:pk>/", teachback_views.faq_create,
+         name="teachback_faq"),
     path("teach/", include("courses.urls")),
     path("status/", views.system_status, name="system_status"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,325 @@
+"""Teach-back in the session: after mastery the student explains the concept to a beginner, answers at most two
+follow-up questions, and sees which key ideas came across; bad input gets a redo and is kept; faculty see what
+beginners ask, anonymised."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from courses.models import Concept
+from courses.services import course_import
+from inference.base import GenerationRequest
+from tests.conftest import small_course_spec
+from tutor import services
+from tutor.models import TAQuestion, TutorSession
+from tutor.selectors import knowledge_state, stage_context
+from tutor.teachback import services as teachback
+from tutor.teachback.models import TeachBack, TeachBackMessage
+
+pytestmark = pytest.mark.django_db
+
+LESSON = (
+    "Computing every derivative from the limit definition is slow. Fortunately the results follow patterns. The "
+    "first and most important is the power rule. In words: bring the exponent down in front, then lower the "
+    "exponent by one. Two special cases: the derivative of x is 1, and the derivative of any constant is 0."
+)
+KEY_IDEAS = [
+    "The derivative of x to the n is n times x to the n minus one.",
+    "Bring the exponent down in front as a factor, then lower the exponent by one.",
+    "The derivative of a constant is zero, because its graph is a flat line.",
+    "It works for negative and fractional exponents once roots and reciprocals are written as powers.",
+]
+PROBES = ["What happens with a constant, like 7?", "Does this work for the square root of x?",
+          "Why does the exponent come down in front?"]
+PARTIAL = "You bring the exponent down in front and then lower the exponent by one, like x^3 turns into 3x^2."
+RIGHT = {"numeric": "4", "multiple_choice": "2x", "symbolic": "3*x**2"}
+
+
+@pytest.fixture
+def course(db):
+    spec = small_course_spec()
+    first = spec.concepts[0]
+    first.title, first.lesson = "The power rule", LESSON
+    first.key_ideas, first.probes = KEY_IDEAS, PROBES
+    first.misconceptions = ["You raise the exponent by one and divide by the new exponent."]
+    return course_import(spec=spec)
+
+
+def _mastered(user, course) -> TutorSession:
+    """Enrol, guess, read, and answer right until concept "a" is mastered: the feedback that says so is on screen."""
+    services.enrollment_create(user=user, course=course)
+    services.guess_record(user=user, course=course, client_id=uuid.uuid4(), text="yes")
+    session = services.practice_start(user=user, course=course)
+    for _ in range(30):
+        outcome = services.attempt_record(user=user, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                          answer=RIGHT[session.item.kind])
+        if outcome.mastered:
+            return outcome.session
+        session = services.session_advance(user=user, course=course)
+    raise AssertionError("never mastered")
+
+
+def _explaining(user, course) -> TutorSession:
+    session = _mastered(user, course)
+    return teachback.session_next(user=user, course=course, step=session.step)
+
+
+def _stage(session: TutorSession) -> str:
+    return render_to_string("tutor/partials/stage.html", stage_context(session=session))
+
+
+def test_after_mastery_next_asks_the_student_to_explain_the_concept(alice, course):
+    session = _explaining(alice, course)
+    assert session.phase == TutorSession.Phase.TEACH
+    assert TeachBack.objects.get(user=alice).status == TeachBack.Status.EXPLAINING
+    page = _stage(services.session_get(user=alice, course=course))
+    assert "Explain it to a beginner" in page and 'name="action" value="teach_explain"' in page
+
+
+def test_a_partial_explanation_gets_follow_ups_then_a_verdict_with_a_lesson_link(alice, course):
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    tb = TeachBack.objects.get(user=alice)
+    assert tb.status == TeachBack.Status.FOLLOW_UP
+    assert tb.questions[0]["text"] in PROBES and tb.questions[0]["idea"] != KEY_IDEAS[1]
+    page = _stage(services.session_get(user=alice, course=course))
+    assert tb.questions[0]["text"] in page and PARTIAL in page
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(),
+                               text="A constant like 7 has derivative zero, because its graph is a flat line.")
+    tb.refresh_from_db()
+    if tb.status == TeachBack.Status.FOLLOW_UP:  # a second question, at most
+        assert len(tb.questions) == 2
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(),
+                                   text="Yes: write the square root of x as x to the one half, a fractional power.")
+        tb.refresh_from_db()
+    assert tb.status == TeachBack.Status.SCORED and len(tb.questions) <= 2
+    statuses = {i["idea"]: i["status"] for i in tb.ideas}
+    assert statuses[KEY_IDEAS[1]] == "covered" and statuses[KEY_IDEAS[2]] == "covered"
+    page = _stage(services.session_get(user=alice, course=course))
+    assert "key ideas came across clearly" in page and "Clear:" in page
+    assert f"/learn/{course.slug}/concept/a/#lesson" in page or "Every key idea came across" in page
+    session = teachback.teachback_continue(user=alice, course=course, step=services.session_get(
+        user=alice, course=course).step)
+    assert session.phase != TutorSession.Phase.TEACH and session.concept.slug == "b"
+
+
+def test_the_verdict_is_weak_evidence_and_missing_ideas_bring_review_forward(alice, course):
+    session = _explaining(alice, course)
+    record, state = services.knowledge_load(user=alice, course=course)
+    due_before = state.reviews.cards["a"].due
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    for text in ("I am not sure, maybe it stays the same number.", "I do not know about roots, sorry."):
+        if TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+            teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=text)
+    tb = TeachBack.objects.get(user=alice)
+    assert tb.status == TeachBack.Status.SCORED and any(i["status"] != "covered" for i in tb.ideas)
+    _, state = services.knowledge_load(user=alice, course=course)
+    assert state.reviews.cards["a"].due < due_before
+    threshold = services.course_settings(course).mastery_threshold
+    assert knowledge_state(user=alice, course=course).mastery("a") >= threshold  # never un-mastered by this alone
+    assert session.concept.slug == "a"
+
+
+BAD_INPUTS = [
+    ("   ", "empty", "nothing to read"),
+    ("x" * 50_000, "too_long", "longer than a beginner"),
+    (LESSON, "copied", "copied"),
+    ("Man nimmt den Exponenten nach vorne und verringert ihn dann um eins, so wird aus x hoch drei drei x "
+     "Quadrat.", "other_language", "in English"),
+    ("d/dx x^n = n*x^(n-1); d/dx c = 0", "only_maths", "not only symbols"),
+    ("My favourite football team won on Saturday because their goalkeeper saved two penalties late in the "
+     "match.", "off_topic", "not seem to be about"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason", "says"), BAD_INPUTS, ids=[r for _, r, _ in BAD_INPUTS])
+def test_bad_input_is_kept_and_gets_a_friendly_redo_not_a_score(alice, course, text, reason, says):
+    _explaining(alice, course)
+    session = teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=text)
+    message = TeachBackMessage.objects.get(teach_back__user=alice)
+    assert message.text == text and message.redo == reason
+    tb = TeachBack.objects.get(user=alice)
+    assert tb.status == TeachBack.Status.EXPLAINING and tb.score is None and tb.ideas == []
+    assert session.phase == TutorSession.Phase.TEACH
+    assert says in _stage(services.session_get(user=alice, course=course))
+
+
+def test_pasting_the_ta_bots_reply_is_recognised_as_copied(alice, course):
+    reply = ("The power rule says that you multiply by the exponent and subtract one from it, which is why the "
+             "derivative of x cubed is three x squared.")
+    TAQuestion.objects.create(user=alice, course=course, question="power rule?", answer=reply, concepts=["a"])
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=reply)
+    assert TeachBackMessage.objects.get(teach_back__user=alice).redo == "copied"
+
+
+def test_a_resent_explanation_is_stored_once(alice, course):
+    _explaining(alice, course)
+    client_id = uuid.uuid4()
+    teachback.teachback_explain(user=alice, course=course, client_id=client_id, text=PARTIAL)
+    teachback.teachback_explain(user=alice, course=course, client_id=client_id, text=PARTIAL)
+    assert TeachBackMessage.objects.filter(teach_back__user=alice).count() == 1
+
+
+def test_a_concept_without_key_ideas_goes_straight_on(alice, course):
+    Concept.objects.filter(course=course, slug="a").update(key_ideas=[])
+    from tutor.caches import clear
+
+    clear()
+    session = _mastered(alice, course)
+    session = teachback.session_next(user=alice, course=course, step=session.step)
+    assert session.phase != TutorSession.Phase.TEACH and not TeachBack.objects.exists()
+
+
+def test_a_course_that_never_asks_goes_straight_on(alice, course):
+    course.settings = {**course.settings, "teach_back": "never"}
+    course.save()
+    session = _mastered(alice, course)
+    assert "teach_start" not in _stage(session)
+    session = teachback.session_next(user=alice, course=course, step=session.step)
+    assert session.phase != TutorSession.Phase.TEACH
+
+
+def test_on_request_the_feedback_offers_it_and_the_student_may_start(alice, course):
+    course.settings = {**course.settings, "teach_back": "on_request"}
+    course.save()
+    session = _mastered(alice, course)
+    assert "teach_start" in _stage(session)
+    session = teachback.teachback_start(user=alice, course=course)
+    assert session.phase == TutorSession.Phase.TEACH
+
+
+def test_skipping_moves_on_and_the_concept_is_not_asked_again(alice, course):
+    _explaining(alice, course)
+    session = teachback.teachback_skip(user=alice, course=course)
+    assert session.phase != TutorSession.Phase.TEACH
+    assert TeachBack.objects.get(user=alice).status == TeachBack.Status.SKIPPED
+
+
+def test_the_beginner_asks_with_the_model_when_one_is_configured(alice, course, settings, monkeypatch):
+    asked: list[GenerationRequest] = []
+
+    class Novice:  # stands in for the model server, outside this process
+        name = "fake"
+
+        def stream(self, request):
+            asked.append(request)
+            yield "But what do you do when there is just a number like 7?"
+
+        def health(self):
+            return True
+
+    settings.TUTOR_LLM = "openai"
+    monkeypatch.setattr(teachback.llm, "backend", lambda: Novice())
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    tb = TeachBack.objects.get(user=alice)
+    assert tb.questions[0]["text"] == "But what do you do when there is just a number like 7?"
+    assert asked[0].kind == "novice_follow_up" and asked[0].authored in PROBES
+    assert PARTIAL in asked[0].messages[-1].content
+
+
+# --- privacy and the faculty side ----------------------------------------------------------------------------
+
+
+def _scored(user, course, text=PARTIAL):
+    _explaining(user, course)
+    teachback.teachback_explain(user=user, course=course, client_id=uuid.uuid4(), text=text)
+    while TeachBack.objects.get(user=user).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text="I am not sure about that.")
+
+
+def test_bob_never_sees_alices_explanation(alice, bob, course):
+    _scored(alice, course, text=PARTIAL + " Alice's own words here.")
+    session = _explaining(bob, course)
+    assert "Alice's own words" not in _stage(session)
+
+
+def test_faculty_see_grouped_questions_missing_ideas_and_wrong_answers_without_names(client, alice, bob, prof,
+                                                                                     course):
+    for user, question in ((alice, "Why does the exponent come down in front?"),
+                           (bob, "Why does the exponent come down to the front?"),
+                           (alice, "What is the derivative of a constant?")):
+        TAQuestion.objects.create(user=user, course=course, question=question, answer="...", concepts=["a"])
+    TAQuestion.objects.create(user=bob, course=course, question="What is a ratio?", concepts=["b"])
+    _scored(alice, course)
+    client.force_login(prof)
+    page = client.get(reverse("teachback_beginners", args=[course.slug, "a"])).content.decode()
+    assert "2 student questions" in page and "1 student question" in page and "What is a ratio" not in page
+    assert "Key ideas missing" in page and KEY_IDEAS[3] in page
+    assert "alice" not in page and "bob" not in page
+    assert "No language model is configured" in page
+
+
+def test_students_cannot_open_the_faculty_panel(client, alice, course):
+    services.enrollment_create(user=alice, course=course)
+    client.force_login(alice)
+    assert client.get(reverse("teachback_beginners", args=[course.slug, "a"])).status_code == 403
+    assert client.get(reverse("teachback_coverage", args=[course.slug])).status_code == 403
+
+
+def test_a_group_of_questions_becomes_a_faq_entry(client, alice, prof, course):
+    question = TAQuestion.objects.create(user=alice, course=course, question="Why does the exponent come down?",
+                                         answer="...", concepts=["a"])
+    client.force_login(prof)
+    url = reverse("teachback_faq", args=[course.slug, "a", question.pk])
+    assert client.post(url, {"answer": ""}).status_code == 302
+    question.refresh_from_db()
+    assert not question.faculty_answer and not question.escalated
+    client.post(url, {"answer": "Expand (x + h)^n: the n comes from the binomial theorem."})
+    question.refresh_from_db()
+    assert question.faculty_answer.startswith("Expand") and question.shared
+
+
+def test_novice_questions_about_the_lesson_come_from_the_model(client, prof, course, settings, monkeypatch):
+    class Novice:
+        name = "fake"
+
+        def stream(self, request):
+            yield "1. What is a derivative?\n2. Why is the constant's derivative zero?\n"
+
+        def health(self):
+            return True
+
+    client.force_login(prof)
+    url = reverse("teachback_novice", args=[course.slug, "a"])
+    assert "No language model is configured" in client.post(url).content.decode()
+    settings.TUTOR_LLM = "openai"
+    monkeypatch.setattr(teachback.llm, "backend", lambda: Novice())
+    page = client.post(url).content.decode()
+    assert "<li>What is a derivative?</li>" in page and "<li>Why is the constant&#x27;s derivative zero?</li>" in page
+
+
+def test_the_dashboard_shows_the_share_of_explanations_covering_each_key_idea(client, alice, prof, course):
+    _scored(alice, course)
+    client.force_login(prof)
+    page = client.get(reverse("teachback_coverage", args=[course.slug])).content.decode()
+    assert "1 explanation" in page and KEY_IDEAS[1] in page and "100%" in page
+
+
+@pytest.mark.django_db(transaction=True)  # the consumer works on its own database thread
+def test_the_session_socket_takes_an_explanation(alice, course):
+    """The consumer's teach actions reach the services (a thin check; the browser test drives the page)."""
+    from asgiref.sync import async_to_sync
+
+    from tutor.consumers import SessionConsumer
+
+    _explaining(alice, course)
+    sent: list[str] = []
+    consumer = SessionConsumer()
+    consumer.scope = {"user": alice}
+    consumer.course = course
+
+    async def send(text_data=None, **kwargs):
+        sent.append(text_data)
+
+    consumer.send = send
+    async_to_sync(consumer.receive_json)({"action": "teach_explain", "client_id": str(uuid.uuid4()), "text": "  "})
+    assert "nothing to read" in sent[-1]
+    assert TeachBackMessage.objects.get().redo == "empty"
+
+

@@ -1,0 +1,280 @@
+"""Teach-back in the student's session: after mastery, explain the concept to a beginner, answer at most two of
+the beginner's follow-up questions, and see which key ideas came across.
+
+The session is in `TutorSession.Phase.TEACH` meanwhile; `TeachBack.status` says which step of it. Everything the
+student writes is stored first (`TeachBackMessage`), then screened and scored outside any lock (the scorer takes
+~0.1 s of CPU, a model's question longer), then the verdict is written if the session has not moved on.
+A text the scorer turns away (empty, copied, off-topic, ...) is kept with its reason and gets a friendly redo.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from courses.models import Concept, Course
+from inference import prompts
+from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScore, ExplanationScorer
+from learner_model.policy import TutorPolicy
+from tutor import llm, services
+from tutor.caches import course_model
+from tutor.models import Attempt, TAQuestion, TutorSession
+from tutor.teachback.models import TeachBack, TeachBackMessage
+
+MAX_FOLLOW_UPS = 2  # the beginner asks at most this many questions
+MAX_STORED_CHARS = 100_000  # of one message; longer is cut when stored (and turned away as too long anyway)
+ANSWER_MIN_WORDS = 1  # a follow-up answer may be short ("because the slope is constant")
+GENERIC_PROBE = "I'm not sure I followed all of that. Could you explain the part you think matters most again?"
+TA_SOURCES = 30  # the student's latest TA-bot replies that an explanation must not be copied from
+
+
+@functools.cache
+def scorer() -> ExplanationScorer:
+    """One scorer per process; it shares the process's embedding model with the TA-bot."""
+    return ExplanationScorer()
+
+
+def teach_back_mode(course: Course) -> str:
+    return services.course_settings(course).teach_back
+
+
+def _mastered_on_screen(session: TutorSession) -> bool:
+    attempt: Attempt | None = session.last_attempt
+    return (session.phase == TutorSession.Phase.FEEDBACK and attempt is not None and session.concept is not None
+            and (attempt.mastery_after or 0) >= services.course_settings(session.course).mastery_threshold)
+
+
+def teach_back_offered(*, session: TutorSession) -> bool:
+    """Whether the feedback on screen may lead into a teach-back: the concept was just mastered, it has key ideas,
+    the course asks for teach-back, and the student has not yet explained this concept (or skipped it)."""
+    if not _mastered_on_screen(session) or teach_back_mode(session.course) == "never":
+        return False
+    concept = session.concept
+    assert concept is not None
+    return bool(concept.key_ideas) and not TeachBack.objects.filter(
+        user_id=session.user_id, concept=concept).exclude(status=TeachBack.Status.EXPLAINING).exists()
+
+
+def _start(session: TutorSession) -> TutorSession:
+    assert session.concept is not None
+    TeachBack.objects.filter(user_id=session.user_id, concept=session.concept,
+                             status=TeachBack.Status.EXPLAINING).delete()  # an unfinished earlier start
+    TeachBack.objects.create(user_id=session.user_id, course=session.course, concept=session.concept)
+    session.phase = TutorSession.Phase.TEACH
+    session.step = uuid.uuid4()
+    session.save(update_fields=["phase", "step", "updated_at"])
+    return session
+
+
+@transaction.atomic
+def session_next(*, user: AbstractBaseUser, course: Course, step: uuid.UUID | None = None) -> TutorSession:
+    """"Next" after feedback: into a teach-back when the course asks for one after mastery, else on as usual."""
+    session = services.session_lock(user=user, course=course)
+    if (step is None or step == session.step) and teach_back_mode(course) == "after_mastery" \
+            and teach_back_offered(session=session):
+        return _start(session)
+    return services.session_advance(user=user, course=course, step=step)
+
+
+@transaction.atomic
+def teachback_start(*, user: AbstractBaseUser, course: Course) -> TutorSession:
+    """The student asked to explain the concept they just mastered (courses with teach-back on request)."""
+    session = services.session_lock(user=user, course=course)
+    if teach_back_offered(session=session):
+        return _start(session)
+    return session
+
+
+def _current(user: AbstractBaseUser, course: Course) -> tuple[TutorSession, TeachBack | None]:
+    session = services.session_lock(user=user, course=course)
+    if session.phase != TutorSession.Phase.TEACH or session.concept is None:
+        return session, None
+    teach_back = (TeachBack.objects.select_for_update().filter(user=user, concept=session.concept)
+                  .order_by("-created_at").first())
+    return session, teach_back
+
+
+def concept_key(*, concept: Concept, user: AbstractBaseUser, explanation: str = "") -> ConceptKey:
+    """What the explanation is scored against, and the texts it must not be copied from: the lesson, the
+    explanation the tutor streamed, and the student's own TA-bot replies."""
+    replies = TAQuestion.objects.filter(user=user, course_id=concept.course_id).exclude(answer="") \
+        .order_by("-created_at").values_list("answer", flat=True)[:TA_SOURCES]
+    sources = tuple(t for t in (concept.lesson, concept.explanation, explanation, *replies) if t)
+    return ConceptKey(topic=concept.title, key_ideas=tuple(concept.key_ideas),
+                      misconceptions=tuple(concept.misconceptions), sources=sources)
+
+
+def _store(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, text: str,
+           status: str, kind: str) -> tuple[TeachBack, TeachBackMessage] | None:
+    """Keep what the student wrote before anything else happens to it; None if it is a resend or out of step."""
+    with transaction.atomic():
+        session, teach_back = _current(user, course)
+        if teach_back is None or teach_back.status != status or \
+                TeachBackMessage.objects.filter(client_id=client_id).exists():
+            return None
+        message = TeachBackMessage.objects.create(client_id=client_id, teach_back=teach_back, kind=kind,
+                                                  text=text[:MAX_STORED_CHARS])
+        return teach_back, message
+
+
+def teachback_explain(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, text: str) -> TutorSession:
+    """The student's explanation: stored, screened, scored; then the beginner's first question, or the verdict."""
+    stored = _store(user, course, client_id, text, TeachBack.Status.EXPLAINING, TeachBackMessage.Kind.EXPLANATION)
+    if stored is None:
+        return services.session_get(user=user, course=course)
+    teach_back, message = stored
+    session_text = TutorSession.objects.filter(user=user, course=course).values_list("explanation", flat=True).first()
+    key = concept_key(concept=teach_back.concept, user=user, explanation=session_text or "")
+    verdict = scorer().assess(text, key)
+    question = _question(teach_back, text, verdict.score) if verdict.score is not None else None
+    return _apply(user, course, teach_back, message, verdict.redo, verdict.message, verdict.score, question)
+
+
+def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, text: str) -> TutorSession:
+    """The answer to the beginner's question: stored, screened, and the explanation with its answers re-scored."""
+    stored = _store(user, course, client_id, text, TeachBack.Status.FOLLOW_UP, TeachBackMessage.Kind.ANSWER)
+    if stored is None:
+        return services.session_get(user=user, course=course)
+    teach_back, message = stored
+    key = concept_key(concept=teach_back.concept, user=user)
+    redo = _screen_answer(text, key)
+    if redo is not None:
+        return _apply(user, course, teach_back, message, redo, REDO_MESSAGES[redo], None, None)
+    accepted = list(teach_back.messages.filter(redo="").values_list("text", flat=True))
+    combined = "\n\n".join(accepted)
+    result = scorer().score(combined, key)
+    question = _question(teach_back, combined, result) if len(teach_back.questions) < MAX_FOLLOW_UPS else None
+    return _apply(user, course, teach_back, message, None, "", result, question)
+
+
+def _screen_answer(text: str, key: ConceptKey) -> str | None:
+    reason = scorer().screen(text, key)
+    return None if reason == "too_short" and len(text.split()) >= ANSWER_MIN_WORDS else reason
+
+
+def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore) -> dict | None:
+    """The beginner's next question, aimed at the first key idea not yet covered that it has not asked about, or
+    None when every idea came across."""
+    asked = {q["idea"] for q in teach_back.questions}
+    targets = [i for i in result.ideas if i.status != "covered" and i.idea not in asked]
+    if not targets:
+        return None
+    idea = next((i for i in targets if i.status == "contradicted"), targets[0]).idea
+    concept = teach_back.concept
+    used = {q["text"] for q in teach_back.questions}
+    probes = [p for p in concept.probes if p not in used]
+    authored = probes[scorer().closest(idea, probes)] if probes else GENERIC_PROBE
+    if settings.TUTOR_LLM == "authored":
+        return {"text": authored, "idea": idea}
+    request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,
+                                       asked=tuple(q["text"] for q in teach_back.questions))
+    # The backend falls back to the authored probe if the model is down or slow (tutor.llm.backend).
+    text = " ".join("".join(llm.backend().stream(request)).split())[:300]
+    return {"text": text or authored, "idea": idea}
+
+
+@transaction.atomic
+def _apply(user: AbstractBaseUser, course: Course, teach_back: TeachBack, message: TeachBackMessage,
+           redo: str | None, notice: str, result: ExplanationScore | None, question: dict | None) -> TutorSession:
+    session, current = _current(user, course)
+    if current is None or current.pk != teach_back.pk or current.status != teach_back.status:
+        return session  # the student moved on meanwhile (another tab): the message is kept, nothing else changes
+    if redo is not None:
+        message.redo = redo
+        message.save(update_fields=["redo"])
+        current.notice = notice
+        current.save(update_fields=["notice"])
+        return session
+    assert result is not None
+    current.notice = ""
+    current.score = result.score
+    current.ideas = [{"idea": i.idea, "status": i.status, "coverage": i.coverage} for i in result.ideas]
+    current.misconceptions_heard = list(result.misconceptions_heard)
+    if question is not None:
+        current.questions = [*current.questions, question]
+        current.status = TeachBack.Status.FOLLOW_UP
+    else:
+        current.status = TeachBack.Status.SCORED
+        current.scored_at = datetime.now(UTC)
+        _record_evidence(user, course, current, result)
+    current.save()
+    session.step = uuid.uuid4()
+    session.save(update_fields=["step", "updated_at"])
+    return session
+
+
+def _record_evidence(user: AbstractBaseUser, course: Course, teach_back: TeachBack, result: ExplanationScore) -> None:
+    """The verdict as weak evidence for the learner model, once per teach-back."""
+    record, state = services.knowledge_load(user=user, course=course, for_update=True)
+    TutorPolicy(course_model(course)).record_explanation(state, teach_back.concept.slug, result.share_covered,
+                                                         datetime.now(UTC))
+    services.knowledge_save(record=record, state=state)
+
+
+@transaction.atomic
+def teachback_skip(*, user: AbstractBaseUser, course: Course) -> TutorSession:
+    """Not now: the teach-back is kept as skipped (no evidence either way) and the session goes on."""
+    session, teach_back = _current(user, course)
+    if teach_back is not None and teach_back.status in (TeachBack.Status.EXPLAINING, TeachBack.Status.FOLLOW_UP):
+        teach_back.status = TeachBack.Status.SKIPPED
+        teach_back.save(update_fields=["status"])
+    return _continue(user, course, session)
+
+
+@transaction.atomic
+def teachback_continue(*, user: AbstractBaseUser, course: Course, step: uuid.UUID | None = None) -> TutorSession:
+    """After the verdict: on with the course, where the feedback's "next" would have gone."""
+    session, teach_back = _current(user, course)
+    if (step is not None and step != session.step) or teach_back is None \
+            or teach_back.status != TeachBack.Status.SCORED:
+        return session
+    return _continue(user, course, session)
+
+
+def _continue(user: AbstractBaseUser, course: Course, session: TutorSession) -> TutorSession:
+    if session.phase != TutorSession.Phase.TEACH:
+        return session
+    # Teach-back sits between the feedback and the next step: back to the feedback, then advance as usual.
+    session.phase = TutorSession.Phase.FEEDBACK
+    session.save(update_fields=["phase", "updated_at"])
+    return services.session_advance(user=user, course=course)
+
+
+# --- faculty -------------------------------------------------------------------------------------------------
+
+
+def novice_questions(*, concept: Concept, n: int = 5) -> tuple[list[str], str]:
+    """The questions a beginner would ask about the concept's lesson, from the model (questions, or an error to
+    show). Without a configured model there are none: the panel says so rather than inventing any."""
+    if settings.TUTOR_LLM == "authored":
+        return [], "No language model is configured (TUTOR_LLM=authored), so no beginner's questions can be written."
+    if not concept.lesson.strip():
+        return [], "This concept has no lesson text yet."
+    text = "".join(llm.backend().stream(prompts.novice_questions(llm.concept_brief(concept), n)))
+    questions = [line.strip(" -*0123456789.)\t") for line in text.splitlines()]
+    questions = [q for q in questions if len(q) > 8][:n]
+    if not questions:
+        return [], "The language model did not answer in time; try again in a moment."
+    return questions, ""
+
+
+def faq_from_question(*, user: AbstractBaseUser, course: Course, question_id: int, answer: str) -> TAQuestion:
+    """Answer one question of a group as a FAQ entry: the student who asked gets the answer in their log, and the
+    TA-bot cites it (without who asked) for the next student, as for an escalated question."""
+    # Imported here: the TA's services import tutor.selectors, which imports this package for the stage.
+    from tutor.ta import services as ta_services
+
+    if not answer.strip():
+        raise ta_services.TAError("Write the answer for the FAQ first.")
+    with transaction.atomic():
+        question = TAQuestion.objects.select_for_update().get(pk=question_id, course=course)
+        if not question.escalated:
+            question.escalated, question.escalated_at = True, datetime.now(UTC)
+            question.save(update_fields=["escalated", "escalated_at", "updated_at"])
+    return ta_services.ta_question_answer_by_faculty(user=user, course=course, question_id=question_id,
+                                                     answer=answer, shared=True)
