@@ -271,7 +271,7 @@ class FakeLMS:
             "lti_deployment_id": self.deployment_id}
         inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                          for k, v in params.items())
-        page = (f"<!doctype html><html><head><title>MATH 101 - Test LMS</title><style>body{{font-family:sans-serif;"
+        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>MATH 101 - Test LMS</title><style>body{{font-family:sans-serif;"
                 f"margin:0}} header{{background:#2d3b45;color:#fff;padding:12px 20px}} iframe{{border:0;width:100%;"
                 f"height:760px}}</style></head><body><header><b>Test LMS</b> · MATH 101 · {html.escape(message.resource_link_title)}"
                 f"</header><form id='launch' method='post' target='tool' action='{html.escape(self.tool_login_url)}'>"
