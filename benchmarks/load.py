@@ -10,11 +10,11 @@ practice, answers (right 75% of the time), asks for the next item, and every fif
 the offline batch API (`POST /api/learn/<course>/answers`, recorded by the Celery worker), and every
 --ta-every-th answer asks the TA-bot a question over its socket (`ws/learn/<course>/ask/`). Think time between
 actions is uniform in --think. Per concurrency level it prints p50/p95/p99 of the client round trip and of
-the server-side time (the consumer's `server-timing` comment; API: the Server-Timing header), errors and
-throughput, and stops ramping once the answer round trip p99 passes 1 s. --profile-at N samples one server
-process with py-spy during level N and prints where the time goes. By default a level's figures include its new
-students' arrival (logins, page loads, placement); --warmup-s S measures each level only once they have arrived
-(steady state at N students) and reports the arrival window on its own.
+the server-side time (the `server-timing` comment the consumer adds when a message asks for it; API: the
+Server-Timing header), errors and throughput, and stops ramping once the answer round trip p99 passes 1 s.
+--profile-at N samples one server process with py-spy during level N and prints where the time goes. By default a
+level's figures include its new students' arrival (logins, page loads, placement); --warmup-s S measures each level
+only once they have arrived (steady state at N students) and reports the arrival window on its own.
 
 Bounded: every level lasts --stage-s seconds, every wait has a timeout, nothing leaves 127.0.0.1.
 The pieces (`ThrowawayPostgres`, `Stack`, `Student`) are reused by benchmarks/chaos.py and tests/chaos/.
@@ -302,7 +302,7 @@ _PHASE = re.compile(r'data-phase="(\w+)"')
 _STEP = re.compile(r'name="step" value="([0-9a-f-]{36})"')
 _ITEM = re.compile(r'name="item" value="(\d+)"')
 _TIMING = re.compile(r"server-timing: app;dur=([\d.]+)")
-_TITLE = re.compile(r"<h1>(.*?)</h1>", re.S)
+_TITLE = re.compile(r"<h1[^>]*>(.*?)</h1>", re.S)
 _STREAMED = re.compile(r'<div id="explanation-stream" hx-swap-oob="beforeend">(.*?)</div>', re.S)
 
 
@@ -411,7 +411,8 @@ class Student:
                 return frame
 
     async def send(self, message: dict) -> None:
-        await self.ws.send(json.dumps(message))
+        # server_timing: the consumer appends its own time of the action to the stage it answers with
+        await self.ws.send(json.dumps({**message, "server_timing": 1}))
 
     async def pause(self) -> None:
         await asyncio.sleep(self.rng.uniform(*self.think))

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -46,6 +47,11 @@ def teaching_course(request: HttpRequest, slug: str, roles: tuple[str, ...] = ST
     if role not in roles:
         raise PermissionDenied("You do not teach this course in a role that may do this.")
     return course, role
+
+
+def _saved(request: HttpRequest, message: str) -> None:
+    """Say on the page a save leads to that it was saved (base.html shows it, as a status screen readers read)."""
+    messages.success(request, message, extra_tags="saved")
 
 
 def _page(request: HttpRequest, template: str, partial: str | None, context: dict) -> HttpResponse:
@@ -142,6 +148,7 @@ def course_settings(request: HttpRequest, slug: str) -> HttpResponse:
         except ParamsError as exc:
             form.add_error(None, str(exc))
         else:
+            _saved(request, "Saved the course settings.")
             return redirect("teach:course", slug=course.slug)
     return render(request, "courses/settings.html", {"course": course, "role": role, "form": form})
 
@@ -158,6 +165,7 @@ def concept_new(request: HttpRequest, slug: str) -> HttpResponse:
         except ContentError as exc:
             form.add_error(None, str(exc))
         else:
+            _saved(request, f"Saved the new concept {concept.title}.")
             return redirect("teach:concept", slug=course.slug, concept=concept.slug)
     return render(request, "courses/concept_form.html",
                   {"course": course, "role": role, "form": form, "previews": _previews(form), "concept": None})
@@ -176,6 +184,7 @@ def concept_edit(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
         except ContentError as exc:
             form.add_error(None, str(exc))
         else:
+            _saved(request, f"Saved {obj.title}.")
             return redirect("teach:concept", slug=course.slug, concept=obj.slug)
     return render(request, "courses/concept_form.html", {
         "course": course, "role": role, "form": form, "previews": _previews(form), "concept": obj,
@@ -254,6 +263,7 @@ def item_new(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
         except ContentError as exc:
             form.add_error("slug", str(exc))
         else:
+            _saved(request, f"Saved the new item {item.slug}.")
             return redirect("teach:item", slug=course.slug, pk=item.pk)
     return render(request, "courses/item_form.html", _item_context(course, role, form, parent, None))
 
@@ -270,6 +280,7 @@ def item_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         except ContentError as exc:
             form.add_error("slug", str(exc))
         else:
+            _saved(request, f"Saved item {item.slug}.")
             return redirect("teach:item", slug=course.slug, pk=item.pk)
     return render(request, "courses/item_form.html",
                   _item_context(course, role, form, item.concept, item, seed=_seed(request)))
@@ -395,6 +406,7 @@ def version_revert(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = reverse("teach:history", args=[course.slug])
+    _saved(request, "Reverted: the change is undone, and the undo is in the history too.")
     return redirect(next_url)
 
 

@@ -27,6 +27,7 @@ from courses import selectors as course_selectors
 from courses.models import Course
 from courses.rendering import render_markdown
 from tutor import llm, services
+from tutor.display import dom_length, finished_blocks
 from tutor.models import Guess, TutorSession
 from tutor.ratelimit import aratelimit_check
 from tutor.selectors import knowledge_state, stage_context
@@ -100,7 +101,8 @@ class SessionConsumer(CourseConsumer):
         if not isinstance(content, dict):
             return
         action = content.get("action")
-        started = time.perf_counter()
+        # A load test asks for the server's own time of an action (benchmarks/load.py); pages never do.
+        started = time.perf_counter() if content.get("server_timing") else None
         try:
             if action == "guess":
                 await self._act(services.guess_record, started, client_id=_uuid(content.get("client_id")),
@@ -145,8 +147,7 @@ class SessionConsumer(CourseConsumer):
         """Call one service, render the stage it leads to and send it. Service and rendering run in one trip to a
         database thread: each trip costs a thread hop and a connection health check (a round trip to PostgreSQL)."""
         session, text = await db(self._serve)(service, **kwargs)
-        if started is not None:
-            # Server-side time of the action (services + rendering), for load tests; htmx ignores comments.
+        if started is not None:  # services + rendering, as a comment the asking client reads
             text += f"<!-- server-timing: app;dur={(time.perf_counter() - started) * 1000:.2f} -->"
         await self.send(text_data=text)
         # Whatever moved the student into the explanation (a guess, "next" onto a concept with no pain-first
@@ -182,9 +183,19 @@ class SessionConsumer(CourseConsumer):
                                           limit=settings.TUTOR_RATELIMIT_GENERATIONS, period=60)
         backend = llm.backend() if generate else llm.authored_backend()
         parts: list[str] = []
+        pending = ""  # text after the last block sent typeset
 
         async def send(chunk: str) -> None:
-            await self.send(text_data=f'<div id="explanation-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>')
+            # Each block (paragraph, list, formula) goes out typeset once it is finished, with the length of text
+            # it covers; the text itself, as generated, goes to the hidden stream the page shows the rest of.
+            nonlocal pending
+            pending += chunk
+            frame = f'<div id="explanation-stream" hx-swap-oob="beforeend">{html.escape(chunk)}</div>'
+            if end := finished_blocks(pending):
+                block, pending = pending[:end], pending[end:]
+                frame = (f'<div id="explanation-typeset" hx-swap-oob="beforeend"><div class="md-block" '
+                         f'data-source-length="{dom_length(block)}">{render_markdown(block)}</div></div>' + frame)
+            await self.send(text_data=frame)
 
         # The backend is wrapped with the authored fallback: a dead model server ends in course text, not an error.
         await relay(backend.stream(request), cancel=cancel, send=send, parts=parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,11 +10,13 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 
 from courses import selectors as course_selectors
-from courses.models import Course
+from courses.models import Concept, Course
 from courses.rendering import render_markdown
 from courses.selectors import course_asset_url
 from learner_model.knowledge import KnowledgeState
 from learner_model.select import ConceptNode
+from tutor.caches import course_rows
+from tutor.display import choice, echo_html
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
 from tutor.services import concept_mastery, course_settings, item_variant
 from tutor.teachback.selectors import stage_context as teachback_stage_context
@@ -49,10 +52,12 @@ def stage_context(*, session: TutorSession) -> dict:
         else _knowledge_state(session.user_id, session.course_id)  # by ids: the user row is not needed
     ctx["mastery"] = round(100 * concept_mastery(state, session.course, concept.slug))
     ctx["mastery_target"] = round(100 * course_settings(session.course).mastery_threshold)
+    ctx["progress"] = _course_progress(state, session.course, concept)
     if session.phase == TutorSession.Phase.PAIN:
         ctx["pain_html"] = render_markdown(concept.pain_first)
         ctx["guess_html"] = render_markdown(concept.guess_first)
         ctx["guess_choices"] = concept.guess_choices
+        ctx["guess_options"] = [choice(c) for c in concept.guess_choices]
     if session.phase == TutorSession.Phase.EXPLAIN:
         ctx["explanation_html"] = render_markdown(session.explanation) if session.explanation else ""
         ctx["lesson_html"] = render_markdown(concept.lesson)
@@ -64,6 +69,7 @@ def stage_context(*, session: TutorSession) -> dict:
         ctx["item_html"] = render_markdown(variant.prompt if variant else item.prompt,
                                            asset_base=course_asset_url(session.course))
         ctx["choices"] = item.choices if item.kind == "multiple_choice" else []
+        ctx["answer_options"] = [choice(c) for c in ctx["choices"]]
         ctx["hints_html"] = [render_markdown(h) for h in item.hints[: session.hints_shown]]
         ctx["more_hints"] = session.hints_shown < len(item.hints)
         ctx["attribution"] = item.attribution
@@ -74,6 +80,7 @@ def stage_context(*, session: TutorSession) -> dict:
         # The attempt is on the item on screen (loaded with the session): no second fetch of the same row.
         attempted = session.item if session.item and session.item.pk == attempt.item_id else attempt.item
         ctx["solution_html"] = render_markdown(attempted.solution) if attempted.solution else ""
+        ctx["echo_html"] = echo_html(normalized=attempt.normalized, answer=attempt.answer, kind=attempted.kind)
         ctx["mastered"] = (attempt.mastery_after or 0) >= course_settings(session.course).mastery_threshold
         if attempt.mastery_after is not None:
             ctx["mastery"] = round(100 * attempt.mastery_after)  # what this answer left, as the service computed it
@@ -81,6 +88,25 @@ def stage_context(*, session: TutorSession) -> dict:
         ctx["reason"] = ""  # it was about the question just answered; the feedback speaks now
     ctx.update(teachback_stage_context(session=session))  # the teach phase, or the offer to explain after mastery
     return ctx
+
+
+@dataclass(frozen=True)
+class CourseProgress:
+    position: int  # the concept on screen, counted in the course's order (1-based)
+    total: int  # concepts in the course
+    mastered: int  # of them, mastered
+
+
+def _course_progress(state: KnowledgeState, course: Course, concept: Concept) -> CourseProgress:
+    """Where the student is in the course: "concept 3 of 15, 2 mastered". Mastery as `concept_mastery` gives it,
+    from the cached rows' parameters directly: one look-up per concept, on every stage of a 284-concept course."""
+    rows = course_rows(course)
+    threshold = rows.settings.mastery_threshold
+    here = (concept.order, concept.pk)
+    return CourseProgress(
+        position=1 + sum((c.order, c.pk) < here for c in rows.concepts.values()),
+        total=len(rows.concepts),
+        mastered=sum(state.mastery(slug, params) >= threshold for slug, params in rows.params.items()))
 
 
 def _mastery_note(attempt: Attempt) -> str:
@@ -96,11 +122,14 @@ def _mastery_note(attempt: Attempt) -> str:
 class MapNode:
     slug: str
     title: str
+    lines: tuple[str, ...]  # the title, wrapped to the node's width: whole, never cut
     mastery: int  # percent
     mastered: bool
     ready: bool
+    state: str  # mastered, ready to learn, or which prerequisites come first: the same words the list shows
     x: int
     y: int
+    height: int
     colour: str
 
 
@@ -112,7 +141,12 @@ class MapEdge:
     y2: int
 
 
-NODE_W, NODE_H, GAP_X, GAP_Y = 200, 52, 28, 44
+# The map's geometry, in SVG units (CSS pixels at natural size). A layer wider than MAP_COLUMNS wraps onto more
+# rows, so a course of hundreds of concepts grows down the page instead of thousands of pixels sideways.
+NODE_W, GAP_X, GAP_Y, MARGIN = 212, 24, 40, 20
+MAP_COLUMNS = 4
+TITLE_CHARS = 26  # characters of a 13px bold title per line inside NODE_W
+LINE_H, PAD_TOP, PCT_H = 16, 20, 22  # a title line; above the first line; the mastery line below the title
 
 
 def _layers(graph: list[ConceptNode]) -> dict[str, int]:
@@ -137,32 +171,52 @@ def _colour(p: float) -> str:
     return f"hsl({hue}, 65%, 72%)"
 
 
+def _state(concept: ConceptNode, mastered: set[str], titles: dict[str, str]) -> str:
+    if concept.slug in mastered:
+        return "Mastered"
+    waiting = [titles[p] for p in concept.prerequisites if p in titles and p not in mastered]
+    if not waiting:
+        return "Ready to learn"
+    more = f" and {len(waiting) - 2} more" if len(waiting) > 2 else ""
+    return "First: " + ", ".join(waiting[:2]) + more
+
+
 def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
-    graph = course_selectors.concept_graph(course=course)
+    """The concept graph laid out in layers (a concept below its prerequisites), coloured by mastery, and the same
+    concepts in course order with mastery and state: the map's text alternative."""
+    graph = sorted(course_selectors.concept_graph(course=course), key=lambda c: c.order)
     state = knowledge_state(user=user, course=course)
     threshold = course_settings(course).mastery_threshold
     layers = _layers(graph)
-    rows: dict[int, list[ConceptNode]] = {}
-    for c in sorted(graph, key=lambda c: c.order):
-        rows.setdefault(layers[c.slug], []).append(c)
-    widest = max((len(m) for m in rows.values()), default=1)
-    mastered = {c.slug for c in graph if concept_mastery(state, course, c.slug) >= threshold}
+    mastery = {c.slug: concept_mastery(state, course, c.slug) for c in graph}
+    mastered = {slug for slug, p in mastery.items() if p >= threshold}
+    titles = {c.slug: c.title for c in graph}
+    rows: list[list[ConceptNode]] = []
+    for layer in sorted(set(layers.values())):
+        members = [c for c in graph if layers[c.slug] == layer]
+        rows.extend(members[i:i + MAP_COLUMNS] for i in range(0, len(members), MAP_COLUMNS))
+    columns = max((len(r) for r in rows), default=1)
     nodes: dict[str, MapNode] = {}
-    for row, members in rows.items():
-        indent = (widest - len(members)) * (NODE_W + GAP_X) // 2  # centre each row
-        for col, c in enumerate(members):
-            p = concept_mastery(state, course, c.slug)
+    y = MARGIN
+    for members in rows:
+        wrapped = [tuple(textwrap.wrap(c.title, TITLE_CHARS)) or (c.slug,) for c in members]
+        height = PAD_TOP + LINE_H * max(len(lines) for lines in wrapped) + PCT_H
+        indent = (columns - len(members)) * (NODE_W + GAP_X) // 2  # centre each row
+        for col, (c, lines) in enumerate(zip(members, wrapped, strict=True)):
+            p = mastery[c.slug]
             nodes[c.slug] = MapNode(
-                slug=c.slug, title=c.title, mastery=round(100 * p), mastered=c.slug in mastered,
+                slug=c.slug, title=c.title, lines=lines, mastery=round(100 * p), mastered=c.slug in mastered,
                 ready=c.slug not in mastered and all(q in mastered for q in c.prerequisites),
-                x=20 + indent + col * (NODE_W + GAP_X), y=20 + row * (NODE_H + GAP_Y), colour=_colour(p / threshold),
-            )
-    edges = [MapEdge(nodes[p].x + NODE_W // 2, nodes[p].y + NODE_H, nodes[c.slug].x + NODE_W // 2, nodes[c.slug].y)
+                state=_state(c, mastered, titles), x=MARGIN + indent + col * (NODE_W + GAP_X), y=y, height=height,
+                colour=_colour(p / threshold))
+        y += height + GAP_Y
+    edges = [MapEdge(nodes[p].x + NODE_W // 2, nodes[p].y + nodes[p].height, nodes[c.slug].x + NODE_W // 2,
+                     nodes[c.slug].y)
              for c in graph for p in c.prerequisites if p in nodes]
-    width = 40 + widest * (NODE_W + GAP_X)
-    height = 40 + (max(rows, default=0) + 1) * (NODE_H + GAP_Y)
-    return {"nodes": list(nodes.values()), "edges": edges, "width": width, "height": height,
-            "node_w": NODE_W, "node_h": NODE_H, "mastered_count": len(mastered), "total": len(graph)}
+    width = 2 * MARGIN + columns * (NODE_W + GAP_X) - GAP_X
+    return {"nodes": list(nodes.values()), "in_order": [nodes[c.slug] for c in graph], "edges": edges,
+            "width": width, "height": y - GAP_Y + MARGIN, "node_w": NODE_W, "line_h": LINE_H,
+            "mastered_count": len(mastered), "total": len(graph)}
 
 
 def attempts_stored(*, user: AbstractBaseUser, course: Course, client_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
 from courses import selectors as course_selectors
@@ -28,11 +29,18 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-@login_required
 def home(request: HttpRequest) -> HttpResponse:
+    """A visitor sees what the tutor is, with sign up and log in; a member sees their courses."""
+    if not request.user.is_authenticated:
+        return render(request, "tutor/landing.html")
     roles = course_selectors.courses_of(user=request.user)
     courses = [(c, roles.get(c.pk)) for c in course_selectors.course_list()]
     return render(request, "tutor/home.html", {"courses": courses})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links; the icon itself is a static file."""
+    return redirect(static("tutor/favicon.ico"))
 
 
 def _course_or_404(slug: str) -> Course:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.pages import WS_COUNTERS
+
 CHROMIUM = Path(os.environ.get("TUTOR_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -65,6 +67,7 @@ def browser_page(test_output):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.add_init_script(WS_COUNTERS)
         page = context.new_page()
         page.set_default_timeout(15_000)
         yield page

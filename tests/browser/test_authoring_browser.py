@@ -5,6 +5,7 @@ import pytest
 
 from courses.models import Concept, Item
 from learner_model.knowledge import ConceptState, KnowledgeState
+from tests.browser.pages import log_in
 from tutor.models import KnowledgeRecord
 from tutor.services import enrollment_create
 
@@ -22,15 +23,6 @@ def celery_inline():
     app.conf.task_always_eager = before
 
 
-def _login(page, base, username, password):
-    page.context.clear_cookies()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
 def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_server_url, browser_page, course,
                                                                          prof, alice, test_output):
     page, base = browser_page, live_server_url
@@ -43,7 +35,7 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     KnowledgeRecord.objects.filter(user=alice, course=course).update(blob=state.to_blob())
 
     # --- faculty: home shows the teaching links
-    _login(page, base, "prof", "pw-prof-123")
+    log_in(page, base, "prof", "pw-prof-123")
     assert page.locator("text=Review queue").count() == 1
     page.screenshot(path=test_output / "0-home.png", full_page=True)
     page.click("text=Author")
@@ -105,7 +97,7 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     page.screenshot(path=test_output / "5-cycle-refused.png", full_page=True)
 
     # --- the student masters a, and the tutor moves her on to the new concept and its item
-    _login(page, base, "alice", "pw-alice-123")
+    log_in(page, base, "alice", "pw-alice-123")
     page.goto(f"{base}/learn/{course.slug}/")
     # the socket re-sends the stage when it connects: choose the guess after that, or the choice is swapped away
     page.wait_for_function("(window.wsMessages || 0) >= 1")
@@ -143,7 +135,7 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
 
     # --- back to faculty: the dashboard shows her, the review queue holds back a generated item, and the
     # exported course re-imports in place with live progress
-    _login(page, base, "prof", "pw-prof-123")
+    log_in(page, base, "prof", "pw-prof-123")
     page.goto(f"{base}/teach/{course.slug}/dashboard/")
     row = page.locator('#heatmap tr[data-student="alice"]')
     assert int(row.locator('td[data-concept="a"]').get_attribute("data-mastery")) >= 95
@@ -191,7 +183,7 @@ def test_class_dashboard_shows_heatmap_stuck_students_and_misconceptions(live_se
             Attempt.objects.create(client_id=uuid.uuid4(), user=student, item=sym, concept=sym.concept, answer=answer,
                                    normalized=answer, correct=False, mastery_after=0.1,
                                    feedback=sym.feedback.get(answer, ""))
-    _login(page, base, "prof", "pw-prof-123")
+    log_in(page, base, "prof", "pw-prof-123")
     page.click("text=Dashboard")
     page.wait_for_selector("#heatmap")
     assert page.locator("#heatmap tbody tr").count() == 6

@@ -8,19 +8,12 @@ from django.contrib.auth import get_user_model
 
 from courses.models import Membership
 from courses.services import course_import, membership_set
+from tests.browser.pages import log_in
 from tests.tutor.test_ta_services import OUT_OF_COURSE, calc_spec
 from tutor import services
 from tutor.ta import services as ta_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _log_in(page, base: str, username: str, password: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_declined_question_goes_to_the_teacher_and_the_answer_comes_back(live_server_url, browser_page, alice,
@@ -35,7 +28,7 @@ def test_declined_question_goes_to_the_teacher_and_the_answer_comes_back(live_se
     ta_services.ta_index_rebuild(course=calc)  # what the import's reindex would have done
 
     # The student finds the TA from the session page and asks a question from the course: quoted, with links.
-    _log_in(page, base, "alice", "pw-alice-123")
+    log_in(page, base, "alice", "pw-alice-123")
     page.goto(f"{base}/learn/{calc.slug}/")
     page.click("#ask-ta")
     page.wait_for_url(f"{base}/learn/{calc.slug}/ask/")
@@ -68,7 +61,7 @@ def test_declined_question_goes_to_the_teacher_and_the_answer_comes_back(live_se
 
     # The teacher answers on the faculty page.
     faculty = page.context.browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
-    _log_in(faculty, base, "prof-calc", "pw-prof-calc-123")
+    log_in(faculty, base, "prof-calc", "pw-prof-calc-123")
     faculty.goto(f"{base}/teach/{calc.slug}/questions/")
     card = faculty.locator("#ta-questions article", has_text="Mona Lisa")
     card.wait_for()

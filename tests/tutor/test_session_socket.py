@@ -1,11 +1,16 @@
 """The session websocket, through Channels' communicator against the real database."""
 
+import html
+import re
 import uuid
 
 import pytest
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
+from courses.params import CourseSettings
+from courses.services import course_import
 from tutor import llm, services
 from tutor.models import Attempt, TutorSession
 from tutor.routing import websocket_urlpatterns
@@ -158,4 +163,49 @@ async def test_moving_onto_a_concept_without_pain_first_streams_its_explanation_
     frames = await _receive_until(communicator, 'id="start-practice"')
     assert any('data-phase="explain"' in f for f in frames)
     assert any('id="explanation-stream"' in f for f in frames)
+    await communicator.disconnect()
+
+
+EXPLANATION = ("There are **two** facts.\n\n$$m = \\frac{f(b) - f(a)}{b - a}$$\n\n- the rise\n- the run\n\n"
+               "So $\\log_2 8 = 3$.")
+
+
+def _maths_course():
+    return course_import(spec=CourseSpec(
+        slug="maths", title="Maths", settings=CourseSettings(placement_questions=0, teach_back="never"),
+        concepts=[ConceptSpec(slug="m", title="Slopes", pain_first="Pain.", guess_first="Guess?",
+                              guess_choices=["$\\cos x$", "$\\sin x$"], explanation=EXPLANATION, lesson="L.",
+                              items=[ItemSpec(id="m-sym", kind="symbolic", prompt="Simplify $x^2 x^4$.",
+                                              answer="x**6", variables=["x"])])]))
+
+
+async def test_the_explanation_streams_typeset_block_by_block_and_whole(alice, paced_words):
+    from channels.db import database_sync_to_async
+
+    course = await database_sync_to_async(_maths_course)()
+    await database_sync_to_async(services.enrollment_create)(user=alice, course=course)
+    communicator, _ = await _connect(alice, course)
+    first = await communicator.receive_from(timeout=5)
+    assert "server-timing" not in first  # pages never ask for the server's timing
+    await communicator.send_json_to({"action": "guess", "client_id": str(uuid.uuid4()), "guess": "$\\cos x$"})
+    frames = await _receive_until(communicator, 'id="start-practice"')
+    await communicator.disconnect()
+    raw = "".join(html.unescape(m) for f in frames
+                  for m in re.findall(r'<div id="explanation-stream" hx-swap-oob="beforeend">(.*?)</div>', f, re.S))
+    assert raw == EXPLANATION  # every piece of text, in order, as generated
+    blocks = [(int(n), body) for f in frames
+              for n, body in re.findall(r'data-source-length="(\d+)">(.*?)</div></div>', f, re.S)]
+    assert [n for n, _ in blocks] == [len("There are **two** facts.\n\n"),
+                                      len("$$m = \\frac{f(b) - f(a)}{b - a}$$\n\n"), len("- the rise\n- the run\n\n")]
+    assert "<strong>two</strong>" in blocks[0][1] and 'class="math block"' in blocks[1][1] and "<li>" in blocks[2][1]
+    assert "math inline" in frames[-1] and "data-announce" in frames[-1]  # the whole, typeset, and said so
+
+
+async def test_a_load_test_asks_for_the_servers_time_of_an_action(enrolled, course):
+    communicator, _ = await _connect(enrolled, course)
+    await communicator.receive_from(timeout=5)
+    await communicator.send_json_to({"action": "guess", "client_id": str(uuid.uuid4()), "guess": "yes",
+                                     "server_timing": 1})
+    frame = await communicator.receive_from(timeout=5)
+    assert re.search(r"<!-- server-timing: app;dur=[\d.]+ -->", frame)
     await communicator.disconnect()

@@ -1,0 +1,102 @@
+"""The student's pages on a real imported course, not ours: OATutor's OpenStax College Algebra (284 concepts, ~1,900
+items). The map stays readable and linked, progress counts the whole course, maths is typeset, nothing scrolls
+sideways on a phone, and axe-core finds nothing serious."""
+
+from __future__ import annotations
+
+import pytest
+
+from courses.importers.oatutor import load_oatutor
+from courses.services import course_import
+from tests.browser.pages import AxeReport, log_in, session_ready, sideways_overflow, visible_text
+from tutor import services
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def algebra(shared_data, alice):
+    archive = shared_data / "oatutor" / "openstax-college-algebra.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"{archive} not found")
+    result = load_oatutor(archive)
+    course = course_import(spec=result.spec, assets=result.assets)
+    services.enrollment_create(user=alice, course=course)
+    return course
+
+
+def test_an_imported_course_of_284_concepts_on_the_students_pages(live_server_url, browser_page, algebra,
+                                                                   test_output):
+    page, base = browser_page, live_server_url
+    total = algebra.concepts.count()
+    assert total == 284
+    report = AxeReport()
+    log_in(page, base, "alice", "pw-alice-123")
+
+    # The session: where the student is in the course, maths typeset, for a few steps of whatever comes.
+    page.goto(f"{base}/learn/{algebra.slug}/")
+    session_ready(page)
+    assert f"of {total}" in page.inner_text("#course-progress")
+    report.audit(page, "session on arrival")
+    for step in range(6):
+        phase = page.get_attribute("#stage", "data-phase")
+        text = visible_text(page, "#stage")
+        assert "\\frac" not in text and "**" not in text and "$$" not in text, (phase, text)
+        assert page.locator("label.choice").count() == page.locator("label.choice .md-inline").count()
+        page.screenshot(path=test_output / f"session-{step}-{phase}.png", full_page=True)
+        if phase in ("placement", "practice"):
+            if page.locator("#answer-form label.choice").count():
+                page.locator("#answer-form label.choice").first.click()
+            else:
+                page.fill("#answer-input", "2")
+            page.click("#submit-answer")
+            page.wait_for_selector("#feedback, #notice:not(:empty)")
+            if page.locator("#feedback").count():
+                assert page.locator("#feedback .echo").count() == 1
+                page.click("#next")
+            elif page.locator("#skip-placement").count():
+                page.click("#skip-placement")
+        elif phase == "pain":
+            if page.locator("label.choice").count():
+                page.locator("label.choice").first.click()
+            else:
+                page.fill("#guess-input", "no idea")
+            page.click("#commit-guess")
+        elif phase == "explain":
+            page.wait_for_selector("#start-practice", timeout=60_000)
+            report.audit(page, "session explanation")
+            page.click("#start-practice")
+        else:
+            break
+        page.wait_for_function("(window.tutorFrames || 0) > 0")
+        page.wait_for_timeout(300)
+    for width, height in [(360, 740), (390, 844)]:
+        page.set_viewport_size({"width": width, "height": height})
+        assert sideways_overflow(page) <= 0, f"session at {width}px"
+    page.screenshot(path=test_output / "session-390.png", full_page=True)
+
+    # The map: every concept linked, in a list with mastery and state, and drawn no wider than a page.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{base}/learn/{algebra.slug}/map/")
+    assert page.locator("#map-table tbody tr").count() == total
+    assert page.locator("#map-table tbody a[href*='/concept/']").count() == total
+    assert page.locator("#knowledge-map a").count() == total
+    drawn = page.evaluate("document.querySelector('#knowledge-map').getBoundingClientRect().width")
+    assert drawn <= 1280, f"the map is {drawn}px wide"
+    longest = max(algebra.concepts.values_list("title", flat=True), key=len)
+    labels = page.evaluate("[...document.querySelectorAll('#knowledge-map a')].map(a => a.getAttribute('aria-label'))")
+    assert any(label.startswith(longest) for label in labels)
+    drawn_titles = page.evaluate("[...document.querySelectorAll('#knowledge-map text.title')]"
+                                 ".map(t => [...t.querySelectorAll('tspan')].map(s => s.textContent).join(' '))")
+    assert longest in drawn_titles
+    page.screenshot(path=test_output / "map.png")
+    report.audit(page, "map")
+    for width, height in [(360, 740), (390, 844)]:
+        page.set_viewport_size({"width": width, "height": height})
+        assert sideways_overflow(page) <= 0, f"map at {width}px"
+    page.screenshot(path=test_output / "map-390.png")
+
+    summary = report.summary()
+    print(summary)
+    (test_output / "axe.txt").write_text(summary + "\n")
+    assert not report.blocking, summary

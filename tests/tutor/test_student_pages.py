@@ -1,0 +1,132 @@
+"""What the student's pages show, without a browser: maths as KaTeX reads it (choices, echoes, an explanation typeset
+block by block as it streams), where the student is in the course, a map with a text alternative that stays the
+width of a page on a large course, a landing page for visitors, a favicon, and faculty told that a save worked."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
+from courses.services import course_import
+from tutor import services
+from tutor.display import choice, echo_html, finished_blocks, inline_html, python_to_tex
+from tutor.selectors import knowledge_map, stage_context
+
+# --- choices and echoes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("python", "tex"), [
+    ("x**6", "x^{6}"), ("3*x**2 + 1", "3 x^{2} + 1"), ("x**(1/2)", "x^{1/2}"), ("zoo", r"\tilde{\infty}"),
+    ("sqrt(x**3 + 1)", r"\sqrt{x^{3} + 1}"), ("Abs(x - 1)", r"\left|x - 1\right|"), ("2*3", r"2 \cdot 3"),
+    ("sin(x)**2", r"\sin(x)^{2}"), ("-oo", r"-\infty"),
+])
+def test_sympys_python_form_is_shown_as_tex(python, tex):
+    assert python_to_tex(python) == tex
+
+
+def test_an_echo_is_maths_for_kaTeX_whatever_form_the_answer_was_stored_in():
+    assert echo_html(normalized="x**6", answer="x^6", kind="symbolic") == '<span class="math inline">x^{6}</span>'
+    assert echo_html(normalized="7 x^{6}", answer="7x^6", kind="symbolic") == '<span class="math inline">7 x^{6}</span>'
+    assert "zoo" not in echo_html(normalized="zoo", answer="1/0", kind="symbolic")
+    chosen = echo_html(normalized="\\text{The line through \\$(a, f(a))\\$}", answer="The line through $(a, f(a))$",
+                       kind="multiple_choice")
+    assert chosen == 'The line through <span class="math inline">(a, f(a))</span>'  # as the choice reads
+    assert echo_html(normalized="\\text{it grows}", answer="it grows", kind="short_text") == \
+        '<span class="math inline">\\text{it grows}</span>'
+    assert echo_html(normalized="<b>x</b>", answer="", kind="short_text") == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_a_choice_keeps_its_value_and_reads_as_maths_in_a_line():
+    display = choice("$$\\log_{2}\\left(8\\right)=3$$")
+    assert display.value == "$$\\log_{2}\\left(8\\right)=3$$"  # what the form sends, compared with the key
+    assert display.html == '<span class="math inline">\\log_{2}\\left(8\\right)=3</span>'
+    assert inline_html("g(x)=x**4,f(x)=8-x") == '<span class="math inline">g(x)=x^{4},f(x)=8-x</span>'
+    assert inline_html("Multiply 2*x by 3") == "Multiply 2*x by 3"  # prose stays prose
+    assert inline_html("**two** ways") == "<strong>two</strong> ways"
+    assert "<script" not in inline_html("<script>alert(1)</script>")
+
+
+# --- the explanation, block by block ---------------------------------------------------------------------------
+
+
+def test_a_block_is_finished_once_the_next_one_has_started():
+    text = "There are **two** facts.\n\n$$m = \\frac{a}{b}$$\n\n- one\n- two\n\nSo it is."
+    ends = {text[:finished_blocks(text[:n])] for n in range(len(text) + 1)}
+    assert ends == {"", "There are **two** facts.\n\n", "There are **two** facts.\n\n$$m = \\frac{a}{b}$$\n\n",
+                    "There are **two** facts.\n\n$$m = \\frac{a}{b}$$\n\n- one\n- two\n\n"}
+
+
+def test_a_blank_line_inside_a_formula_a_fence_or_a_list_does_not_cut_it():
+    assert finished_blocks("a\n\n$$\nx\n\ny\n$$\n\nb") == len("a\n\n$$\nx\n\ny\n$$\n\n")
+    assert finished_blocks("```\ncode\n\nmore\n```\n\nb") == len("```\ncode\n\nmore\n```\n\n")
+    assert finished_blocks("- x\n\n- y\n\nz") == len("- x\n\n- y\n\n")
+    assert finished_blocks("- x\n\n- y") == 0
+
+
+
+
+# --- where the student is, and the map ---------------------------------------------------------------------------
+
+
+def test_the_stage_says_where_the_student_is_in_the_course(alice, course):
+    session = services.enrollment_create(user=alice, course=course)
+    progress = stage_context(session=session)["progress"]
+    assert (progress.position, progress.total, progress.mastered) == (1, 3, 0)
+
+
+def _wide_course(n: int = 30):
+    long = "A concept whose title is far too long to fit on one line of the knowledge map, so it wraps"
+    return course_import(spec=CourseSpec(slug="wide", title="Wide", concepts=[
+        ConceptSpec(slug=f"c{i}", title=long if i == 7 else f"Concept {i}", lesson="L.",
+                    prerequisites=["c0"] if i else [],
+                    items=[ItemSpec(id=f"c{i}-n", kind="numeric", prompt="1?", answer=1)]) for i in range(n)]))
+
+
+def test_a_wide_course_maps_down_the_page_with_whole_titles_and_a_list_in_course_order(alice, db):
+    course = _wide_course()
+    services.enrollment_create(user=alice, course=course)
+    drawn = knowledge_map(user=alice, course=course)
+    assert drawn["width"] <= 1000  # 29 concepts on one layer wrap onto rows of at most four
+    assert len({n.y for n in drawn["nodes"]}) == 1 + 8
+    long = next(n for n in drawn["nodes"] if n.slug == "c7")
+    assert " ".join(long.lines) == long.title and len(long.lines) > 1
+    assert [n.slug for n in drawn["in_order"]] == [f"c{i}" for i in range(30)]
+    assert drawn["in_order"][0].state == "Ready to learn"
+    assert drawn["in_order"][1].state == "First: Concept 0"
+
+
+def test_the_map_page_lists_every_concept_linked_with_mastery_and_state(client, alice, course):
+    services.enrollment_create(user=alice, course=course)
+    client.force_login(alice)
+    page = client.get(f"/learn/{course.slug}/map/").content.decode()
+    assert 'role="img"' not in page
+    rows = re.findall(r'<tr data-slug="(\w+)"><th scope="row"><a href="(/learn/[^"]+)">', page)
+    assert rows == [(s, f"/learn/{course.slug}/concept/{s}/") for s in ("a", "b", "c")]
+    assert page.count(f'<a href="/learn/{course.slug}/concept/') == 6  # each node and each row, linked
+
+
+# --- visitors, the favicon, faculty ---------------------------------------------------------------------------
+
+
+def test_a_visitor_sees_what_the_tutor_is_with_sign_up_and_log_in(client, db):
+    page = client.get("/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'href="/accounts/signup/"' in text and 'href="/accounts/login/"' in text
+
+
+def test_the_favicon_is_found(client, db):
+    found = client.get("/favicon.ico", follow=True)
+    assert found.status_code == 200
+    assert b"".join(found.streaming_content if found.streaming else [found.content])[:4] == b"\x00\x00\x01\x00"
+
+
+def test_faculty_are_told_a_save_worked(client, prof, course):
+    from courses.forms import SettingsForm
+
+    client.force_login(prof)
+    unchanged = {k: v for k, v in SettingsForm.initial_for(course).items() if v is not None and v is not False}
+    page = client.post(f"/teach/{course.slug}/settings/", unchanged, follow=True)
+    assert re.search(r'class="notice saved[^"]*" role="status">Saved', page.content.decode()), page.content.decode()
