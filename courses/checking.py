@@ -2,6 +2,17 @@
 
 Every kind of item is checked here, by the tutor when a student answers and by faculty's
 "try it as a student" preview, so the two can never disagree.
+
+Answers are untrusted and of any size, so the maths is bounded twice. First, cheap limits on the text before
+anything parses it (length, digits, exponents, nesting, towers of powers, factorials; Unicode look-alikes are
+mapped to what they look like or refused). Then sympy runs in a worker process of `inference.sandbox`, which is
+killed past its time or memory budget: no answer can hold the caller's interpreter. An answer over either limit
+is not an error the student must fix before it counts: it comes back `unchecked`, to be stored and counted
+neither way. Multiple choice, short text and plain numbers are compared here, in the caller: their cost is
+linear in a text of bounded length.
+
+`CheckResult.normalized` is the answer as understood, as TeX for KaTeX (math mode, no delimiters): `7 x^{6}`,
+`y = 3 x - 1`, `0.25`, `1.5 \\times 10^{20}`, `\\text{undefined}`; text answers as `\\text{...}`.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ import functools
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from tokenize import TokenError
 from typing import Any
@@ -22,40 +34,154 @@ from sympy.parsing.sympy_parser import (
     standard_transformations,
 )
 
+from inference import sandbox
+
+sandbox.preload("sympy", "courses.checking", "courses.item_templates", "inference.verify")
+
+OVER_BUDGET_MESSAGE = "That expression is too large to check; try a simpler form."
+BUSY_MESSAGE = "The checker is busy for a moment; please send your answer again."
+UNDEFINED_FEEDBACK = "That expression is undefined (it divides by zero), so it cannot be the answer."
+CHECK_TIMEOUT_S = 3.0  # one answer's sympy work, in its worker; past it the answer is unchecked
+
+# Cheap limits on the text, before any parser sees it. Answers to school and university exercises stay far
+# inside them; what lies beyond is where sympy's cost explodes.
+MAX_ANSWER_CHARS = 300
+MAX_DIGITS = 60  # one run of digits
+MAX_FLOAT_EXPONENT = 308  # 1e308 is the largest float; 1e999999 made sympy print a million digits
+MAX_NESTING = 15  # parentheses inside parentheses
+MAX_POWERS = 15  # ^ or ** in one answer
+MAX_FACTORIAL = 1000  # n! for a literal n
+MAX_EXPONENT = 1000  # a numeric exponent, in the parsed tree: 9^9^9 would keep a worker busy for hours
+MAX_INTEGER = 10**15  # a literal integer, in the parsed tree
+MAX_TEXT_CHARS = 5000  # a multiple-choice or short-text answer (compared as text, never parsed)
+
 _TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
-_SAFE_EXPR = re.compile(r"^[\w\s+\-*/^().,=<>!|]*$")
+_SAFE_EXPR = re.compile(r"^[A-Za-z0-9_\s+\-*/^().,=<>!|]*$")
 _NAMES = {name: getattr(sympy, name) for name in (
     "sin", "cos", "tan", "sec", "csc", "cot", "asin", "acos", "atan", "sinh", "cosh", "tanh",
     "exp", "log", "ln", "sqrt", "pi", "E", "Abs", "oo",
 )}
 _NAMES["e"] = sympy.E
+_PARSER_NAMES = {name: getattr(sympy, name) for name in ("Integer", "Float", "Rational", "Symbol", "Function",
+                                                          "Add", "Mul", "Pow", "factorial", "factorial2")}
+_BAD_DOT = re.compile(r"(?<![0-9])\.|\.(?![0-9])")  # a dot is only ever a decimal point
+
+
+class TooLarge(sandbox.OverBudget):
+    """Refused by a limit on its size before or while parsing: the same outcome as running over budget."""
+
+    def __init__(self, message: str = OVER_BUDGET_MESSAGE) -> None:
+        super().__init__("size", message)
 
 
 @dataclass(frozen=True)
 class CheckResult:
     correct: bool
-    normalized: str  # the answer as understood, shown back to the student
-    feedback: str = ""  # misconception feedback matched to this wrong answer, if authored
+    normalized: str  # the answer as understood, TeX for KaTeX (see the module's docstring); "" when unchecked
+    feedback: str = ""  # misconception feedback matched to this wrong answer, or why the answer was not checked
     error: str = ""  # the answer could not be read (e.g. bad syntax); never counted as an attempt
+    unchecked: bool = False  # over the checking budget: stored, counted neither right nor wrong
 
 
-_PARSER_NAMES = {name: getattr(sympy, name) for name in ("Integer", "Float", "Rational", "Symbol", "Function",
-                                                          "Add", "Mul", "Pow")}
-_BAD_DOT = re.compile(r"(?<![0-9])\.|\.(?![0-9])")  # a dot is only ever a decimal point
-_MAX_EXPONENT = 1000  # 9^9^9 would keep a worker busy for hours
+# --- reading the text, before any parser ------------------------------------------------------------------
 
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_SUPERSCRIPT_RUN = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺]+")
+_LOOKALIKES = {  # what people paste from documents and phone keyboards, read as what it looks like
+    "−": "-", "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "×": "*", "·": "*", "⋅": "*", "∙": "*",
+    "÷": "/", "∕": "/", "π": "pi", "√": "sqrt", "∞": "oo", "\\cdot": "*", "\\times": "*",
+}
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d)")
+_THOUSANDS = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})+(?![\d,]|\.\d)")
+_SCIENTIFIC = re.compile(r"(?<=[0-9.])[eE]([+-]?\d+)")
+_DIGIT_RUN = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
+_TOWER = re.compile(r"\^[\s(]*[\w.]+[\s)]*\^[\s(]*[\w.]+[\s)]*\^")
+_FACTORIAL_OF = re.compile(r"(\d+)\s*!|factorial\s*\(\s*(\d+)")
+# (10!)! or factorial(factorial(9)): the inner one is evaluated while parsing, the outer is then astronomical
+_NESTED_FACTORIAL = re.compile(r"!\s*\)+\s*!|factorial\s*\([^)]*(?:factorial|!)")
+
+
+def plain_text(answer: str) -> str:
+    """The answer with Unicode look-alikes as plain keyboard text: `x²` -> `x^2`, `ｘ` -> `x`, `−` -> `-`.
+    Raises ValueError naming a character that is still not plain text (a Cyrillic `х` is not an x)."""
+    text = answer.translate(_INVISIBLE)
+    text = _SUPERSCRIPT_RUN.sub(lambda m: "^(" + m.group(0).translate(_SUPERSCRIPTS) + ")", text)
+    for fancy, plain in _LOOKALIKES.items():
+        text = text.replace(fancy, plain)
+    text = unicodedata.normalize("NFKC", text)  # fullwidth letters and digits, non-breaking spaces, ligatures
+    for ch in text:
+        if not ch.isascii():
+            name = unicodedata.name(ch, "an unknown character").lower()
+            raise ValueError(f"The character {ch!r} ({name}) is not one the checker reads: type the answer with "
+                             "plain letters and digits.")
+    return text.strip()
+
+
+def _decimal_commas(text: str, decimal_comma: bool) -> str:
+    if decimal_comma:
+        return _DECIMAL_COMMA.sub(".", text)
+    text = _THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)  # 12,500 is twelve thousand five hundred
+    for found in _DECIMAL_COMMA.finditer(text):
+        if not _inside_call(text, found.start()):  # log(8,2) is log of 8 to base 2
+            number = re.search(r"[\d,]*$", text[:found.start()]).group(0) + "," + \
+                re.match(r"\d*", text[found.end():]).group(0)
+            raise ValueError(f"Use a point for decimals: type {number.replace(',', '.')} instead of {number}.")
+    return text
+
+
+def _inside_call(text: str, at: int) -> bool:
+    depth = 0
+    for i in range(at - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth < 0:
+            return i > 0 and text[i - 1].isalpha()
+    return False
+
+
+def _refuse_too_large_text(text: str) -> None:
+    """Limits checked on the text alone, in linear time: past them the answer is not parsed at all."""
+    if len(text) > MAX_ANSWER_CHARS or _DIGIT_RUN.search(text):
+        raise TooLarge()
+    if any(abs(int(e)) > MAX_FLOAT_EXPONENT for e in _SCIENTIFIC.findall(text)):
+        raise TooLarge()
+    depth = deepest = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        deepest = max(deepest, depth)
+    powers = text.replace("**", "^")
+    if deepest > MAX_NESTING or powers.count("^") > MAX_POWERS or _TOWER.search(powers):
+        raise TooLarge()
+    if text.count("!") + text.count("factorial") > 3 or _NESTED_FACTORIAL.search(text) or any(
+            int(a or b) > MAX_FACTORIAL for a, b in _FACTORIAL_OF.findall(text)):
+        raise TooLarge()
+
+
+def _prepare(answer: str, decimal_comma: bool) -> str:
+    """What the parser will read; raises TooLarge, or ValueError with what to type instead."""
+    if len(answer) > 4 * MAX_ANSWER_CHARS:  # before any other work: a 100k-character answer costs nothing more
+        raise TooLarge()
+    text = plain_text(answer)
+    _refuse_too_large_text(text)
+    return _decimal_commas(text, decimal_comma)
+
+
+# --- parsing and comparing, in a sandbox worker ----------------------------------------------------------
 
 def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Expr:
-    """Parse a student's or author's expression. Raises ValueError with a readable reason.
+    """Parse a student's or author's expression. Raises ValueError with a readable reason (TooLarge, a
+    ValueError, past the limits or the sandbox's budget).
 
     Untrusted input: sympy's parser evaluates Python, so the text may only use numbers, operators, declared
     variables and the whitelisted functions above. No builtins are reachable, no attribute access (a dot is a
-    decimal point), and huge powers are refused before anything is computed.
-    """
-    text = text.strip().replace("\\cdot", "*").replace("·", "*").replace("−", "-")
+    decimal point), and huge numbers are refused before anything is computed. Runs in a sandbox worker."""
+    if not sandbox.in_worker():
+        return sandbox.run(parse_expression, text, variables, timeout_s=CHECK_TIMEOUT_S)
+    text = plain_text(text.strip())
     if not text:
         raise ValueError("empty expression")
-    if len(text) > 300 or not _SAFE_EXPR.match(text) or "__" in text or _BAD_DOT.search(text):
+    _refuse_too_large_text(text)
+    if not _SAFE_EXPR.match(text) or "__" in text or _BAD_DOT.search(text):
         raise ValueError("use numbers, letters, + - * / ^ and parentheses only")
     local = dict(_NAMES)
     for v in variables or []:
@@ -63,33 +189,46 @@ def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Exp
     global_dict = {"__builtins__": {}, **_PARSER_NAMES}
     try:
         raw = parse_expr(text, local_dict=local, global_dict=global_dict, transformations=_TRANSFORMS, evaluate=False)
-        _refuse_huge(raw, text)
+        _refuse_huge(raw)
         expr = parse_expr(text, local_dict=local, global_dict=global_dict, transformations=_TRANSFORMS, evaluate=True)
     except (SyntaxError, TypeError, ValueError, AttributeError, NameError, ZeroDivisionError,
             sympy.SympifyError, TokenError) as exc:
+        if isinstance(exc, TooLarge):
+            raise
         raise ValueError(f"could not read {text!r}") from exc
     if not isinstance(expr, sympy.Expr):  # e.g. "Not a parabola" or "x | y" parse as logic, not an expression
         raise ValueError(f"could not read {text!r} as an expression")
     return expr
 
 
-def _refuse_huge(expr: object, text: str) -> None:
+def _refuse_huge(expr: object) -> None:
+    if isinstance(expr, tuple):
+        for part in expr:
+            _refuse_huge(part)
+        return
     if not isinstance(expr, sympy.Basic):
         return
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, sympy.Pow) and node.exp.is_number:
             try:
-                big = abs(float(node.exp)) > _MAX_EXPONENT
+                big = abs(float(node.exp)) > MAX_EXPONENT
             except (TypeError, ValueError, OverflowError):
                 big = True
             if big:
-                raise ValueError(f"the powers in {text!r} are too large to check")
-        if isinstance(node, sympy.Integer) and abs(int(node)) > 10**15:
-            raise ValueError(f"a number in {text!r} is too large to check")
+                raise TooLarge()
+        if isinstance(node, sympy.Integer) and abs(int(node)) > MAX_INTEGER:
+            raise TooLarge()
+        if isinstance(node, sympy.Float) and node != 0 and abs(node._mpf_[2] + node._mpf_[3]) > 4 * MAX_FLOAT_EXPONENT:
+            raise TooLarge()  # the binary exponent (mantissa bits included) of a float past 1e308
+        if isinstance(node, (sympy.factorial, sympy.factorial2)) and not (
+                node.args[0].is_Integer and abs(int(node.args[0])) <= MAX_FACTORIAL) and node.args[0].is_number:
+            raise TooLarge()
 
 
 def symbolically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     """Equivalent as functions: simplify the difference, then confirm numerically at random points."""
+    if not sandbox.in_worker():
+        return sandbox.run(symbolically_equal, a, b, timeout_s=CHECK_TIMEOUT_S)
     try:
         if sympy.simplify(a - b) == 0:
             return True
@@ -116,82 +255,272 @@ def symbolically_equal(a: sympy.Expr, b: sympy.Expr) -> bool:
     return agree >= 3
 
 
-def _number(text: str) -> float:
-    cleaned = text.strip().replace(",", "")
+def _equations_equal(a: tuple[sympy.Expr, sympy.Expr], b: tuple[sympy.Expr, sympy.Expr]) -> bool:
+    """`lhs = rhs` forms of the same equation: (la - ra) is a nonzero constant multiple of (lb - rb)."""
+    da, db = a[0] - a[1], b[0] - b[1]
+    if db == 0 or da == 0:
+        return bool(da == db)
     try:
-        return float(cleaned)
+        ratio = sympy.simplify(da / db)
+        if ratio.is_number:
+            return bool(ratio != 0 and ratio.is_finite)
+    except (TypeError, ValueError, AttributeError):
+        pass
+    symbols = sorted(da.free_symbols | db.free_symbols, key=str)
+    ratios = []
+    for i, p in enumerate([0.37, 1.21, 2.9, 0.83, 1.7, 0.55]):
+        subs = {s: p + 0.13 * j + 0.07 * i for j, s in enumerate(symbols)}
+        try:
+            va, vb = complex(da.evalf(subs=subs)), complex(db.evalf(subs=subs))
+        except (TypeError, ValueError):
+            continue
+        if abs(vb) < 1e-12 or not all(math.isfinite(v) for v in (va.real, va.imag, vb.real, vb.imag)):
+            continue
+        ratios.append(va / vb)
+    return len(ratios) >= 3 and abs(ratios[0]) > 1e-12 and all(
+        abs(r - ratios[0]) <= 1e-8 * max(1.0, abs(ratios[0])) for r in ratios)
+
+
+_DEFINES = re.compile(r"^\s*([A-Za-z]\w*)\s*(?:\(\s*([A-Za-z]\w*)\s*\))?\s*$")  # y  or  f(x)
+
+
+def _sides(text: str) -> tuple[str, str] | None:
+    if "=" not in text:
+        return None
+    if text.count("=") > 1 or re.search(r"[<>]|==|!=", text):
+        raise ValueError("Give one expression or one equation (a single =).")
+    left, right = text.split("=")
+    if not left.strip() or not right.strip():
+        raise ValueError("Something is missing on one side of the =.")
+    return left.strip(), right.strip()
+
+
+def _named(left: str, right: str, variables: list[str] | None) -> bool:
+    """`y = 3x - 1` or `f(x) = ...`: the left side only names what the right side is."""
+    found = _DEFINES.match(left)
+    if not found or found.group(1) in _NAMES:
+        return False
+    return found.group(1) not in re.findall(r"[A-Za-z_]\w*", right) or bool(found.group(2))
+
+
+def _tex(expr: sympy.Expr) -> str:
+    if expr.has(sympy.zoo, sympy.nan):
+        return r"\text{undefined}"
+    if isinstance(expr, sympy.Float):
+        return _tex_number(float(expr))
+    return sympy.latex(expr)
+
+
+def _tex_number(value: float) -> str:
+    if not math.isfinite(value):
+        return r"\text{undefined}" if math.isnan(value) else (r"\infty" if value > 0 else r"-\infty")
+    if value == 0 or 1e-4 <= abs(value) < 1e15:
+        return f"{value:.12g}" if "e" not in f"{value:.12g}" else f"{value:.12f}".rstrip("0").rstrip(".")
+    mantissa, exponent = f"{value:.10e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+
+
+_NUMBER_THEN_UNIT = re.compile(r"^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%$°][A-Za-z0-9%$°/^*.\s-]*)$")
+
+
+_UNITS = frozenset({
+    "m", "s", "g", "kg", "mg", "cm", "mm", "km", "h", "hr", "hrs", "min", "N", "J", "W", "V", "A", "Hz", "L", "l",
+    "ml", "mL", "lb", "lbs", "oz", "ft", "yd", "mi", "mph", "kmh", "Pa", "K", "C", "F", "mol", "cal", "kcal",
+})
+
+
+def _unit_message(text: str, variables: list[str] | None) -> str | None:
+    """'Give the number only' when the answer is a number followed by a unit (`7 m/s`, `12 cm^2`, `5 apples`,
+    `25%`): a known unit symbol, or a word that is neither a variable here nor one of the checker's names."""
+    found = _NUMBER_THEN_UNIT.match(text)
+    if not found:
+        return None
+    words = re.findall(r"[A-Za-z]+", found.group(2))
+    if any(w in _NAMES or w in (variables or []) for w in words):
+        return None  # 2 pi, 3x: maths
+    if not words or all(w in _UNITS or len(w) >= 3 for w in words):
+        return f"Give the number only, without units: type {found.group(1)}."
+    return None
+
+
+def _check_maths(kind: str, key: Any, text: str, tolerance: float | None, units: str | None,
+                 variables: list[str] | None, feedback: dict[str, str]) -> CheckResult:
+    """The sympy part of `check_answer`, in a sandbox worker. `text` has passed `_prepare`."""
+    try:
+        _refuse_too_large_text(text)
+        key_sides = _sides(str(key)) if kind != "numeric" else None
+        sides = _sides(text)
+        key_named = key_sides is not None and _named(*key_sides, variables)
+        named = sides is not None and _named(*sides, variables)
+        if (key_sides is not None and not key_named) or (key_named and sides is not None and not named):
+            # compared as equations: the key is one (x^2/9 - y^2/16 = 1), or the answer rearranges a named key
+            # (2x - y + 1 = 0 for y = 2x + 1)
+            if sides is None:
+                raise ValueError("Give an equation (with =), as the question asks.")
+            assert key_sides is not None
+            given = (parse_expression(sides[0], variables), parse_expression(sides[1], variables))
+            expected = (parse_expression(key_sides[0], variables), parse_expression(key_sides[1], variables))
+            correct = _equations_equal(given, expected)
+            normalized = f"{_tex(given[0])} = {_tex(given[1])}"
+        else:
+            if key_sides is not None:
+                key = key_sides[1]  # "y = 2x + 1" as a key: the answer may give the right side alone
+            prefix = ""
+            if sides is not None:
+                if not named:
+                    raise ValueError("Give the answer as one expression, not an equation.")
+                prefix, text = sides[0], sides[1]
+            if kind == "numeric":
+                correct, normalized = _numeric(text, key, tolerance, units, variables)
+            else:
+                given = _parsed(text, variables)
+                correct = not given.has(sympy.zoo, sympy.nan) and symbolically_equal(
+                    given, parse_expression(str(key), variables))
+                normalized = _tex(given)
+            if prefix:
+                normalized = f"{_tex_name(prefix)} = {normalized}"
+    except (TooLarge, OverflowError):  # OverflowError: a number past what mpmath and floats represent
+        return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
+    except ValueError as exc:
+        return CheckResult(False, _tex_text(text), error=str(exc))
+    if normalized.endswith(r"\text{undefined}"):
+        return CheckResult(False, normalized, feedback=UNDEFINED_FEEDBACK)
+    note = "" if correct else _match_feedback(kind, text, feedback, variables)
+    return CheckResult(correct, normalized, feedback=note)
+
+
+def _tex_name(left: str) -> str:
+    """`y`, `f(x)`, `area`: the name a `name = ...` answer gives its right side (it matched `_DEFINES`)."""
+    name, _, argument = left.replace(" ", "").partition("(")
+    tex = name if len(name) == 1 else rf"\mathit{{{name}}}"
+    return f"{tex}({argument}" if argument else tex
+
+
+def _parsed(text: str, variables: list[str] | None) -> sympy.Expr:
+    try:
+        return parse_expression(text, variables)
+    except TooLarge:
+        raise
     except ValueError:
-        expr = parse_expression(cleaned)
-        if expr.free_symbols:
-            raise ValueError("expected a number, not an expression with variables") from None
-        return float(expr.evalf())
+        unit = _unit_message(text, variables)
+        raise ValueError(unit) if unit else ValueError(f"could not read {text!r}") from None
+
+
+def _numeric(text: str, key: Any, tolerance: float | None, units: str | None,
+             variables: list[str] | None) -> tuple[bool, str]:
+    value_text = _strip_units(text, units)
+    expr = _parsed(value_text, variables)
+    if expr.has(sympy.zoo, sympy.nan):
+        return False, r"\text{undefined}"
+    if expr.free_symbols:
+        raise ValueError(_unit_message(value_text, variables)
+                         or "Give a number here, not an expression with variables.")
+    try:
+        value = float(expr.evalf())
+    except (TypeError, ValueError):
+        raise ValueError("Give a real number here.") from None
+    if not math.isfinite(value):
+        raise TooLarge()
+    return _within(value, key, tolerance), _tex_number(value)
+
+
+def _within(value: float, key: Any, tolerance: float | None) -> bool:
+    target = float(key)
+    tol = tolerance if tolerance is not None else 1e-9 + 1e-6 * abs(target)
+    return abs(value - target) <= tol
 
 
 def _strip_units(text: str, units: str | None) -> str:
-    if units and text.strip().endswith(units):
-        return text.strip()[: -len(units)]
+    if units:
+        squeezed, unit = " ".join(text.split()), " ".join(units.split())
+        if squeezed.endswith(unit) and squeezed[: -len(unit)].strip():
+            return squeezed[: -len(unit)].strip()
     return text
 
 
+# --- the entry point -------------------------------------------------------------------------------------
+
 CHECK_MEMO_SIZE = 4096  # graded answers remembered per process (each a few hundred bytes with its key)
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})(?:[eE][-+]?\d{1,3})?")
 
 
 def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = None, units: str | None = None,
                  variables: list[str] | None = None, accept: list[str] | None = None,
-                 feedback: dict[str, str] | None = None) -> CheckResult:
+                 feedback: dict[str, str] | None = None, decimal_comma: bool = False) -> CheckResult:
     """Grade `answer` against `key` for an item of `kind`. See `courses.format.ItemSpec` for the fields.
+
+    `decimal_comma`: the course writes 0,25 for a quarter (a comma between digits is a decimal point); by
+    default such an answer gets a message saying what to type, and 12,500 is twelve thousand five hundred.
 
     Memoised per process (LRU, `CHECK_MEMO_SIZE`): the result depends only on these arguments, many students
     send the same answers, and sympy's simplification was 12-22% of the server's CPU under load. The memo is
     keyed on every argument as JSON (a template item's key and variables are its variant's, so the seed is in
     them); the result is a frozen dataclass, shared safely. Arguments that are not JSON are checked uncached."""
+    answer = (answer or "").strip()
+    if not answer:
+        return CheckResult(False, "", error="Please enter an answer.")
+    if kind in ("multiple_choice", "short_text"):
+        return _check_text(kind, key, answer, accept or [], feedback or {})
+    if kind not in ("numeric", "symbolic", "template"):
+        raise ValueError(f"unknown item kind {kind!r}")
     try:
-        arguments = json.dumps([kind, key, answer, tolerance, units, variables, accept, feedback])
+        text = _prepare(answer, decimal_comma)
+    except TooLarge:
+        return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
+    except ValueError as exc:
+        return CheckResult(False, _tex_text(answer[:MAX_ANSWER_CHARS]), error=str(exc))
+    if kind == "numeric" and _PLAIN_NUMBER.fullmatch(text):  # nothing to parse: no need for a worker
+        value = float(text)
+        return CheckResult(_within(value, key, tolerance), _tex_number(value))
+    try:
+        arguments = json.dumps([kind, key, text, tolerance, units, variables, feedback])
     except (TypeError, ValueError):  # e.g. a key that is a sympy expression: nothing to key the memo on
-        return _check(kind, key, answer, tolerance=tolerance, units=units, variables=variables, accept=accept,
-                      feedback=feedback)
-    return _check_memoised(arguments)
+        arguments = None
+    try:
+        if arguments is None:
+            return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {})
+        return _check_memoised(arguments)
+    except sandbox.Busy:  # raised, so never memoised: the same answer sent again is checked then
+        return CheckResult(False, _tex_text(text), error=BUSY_MESSAGE)
 
 
 @functools.lru_cache(maxsize=CHECK_MEMO_SIZE)
 def _check_memoised(arguments: str) -> CheckResult:
-    kind, key, answer, tolerance, units, variables, accept, feedback = json.loads(arguments)
-    return _check(kind, key, answer, tolerance=tolerance, units=units, variables=variables, accept=accept,
-                  feedback=feedback)
+    kind, key, text, tolerance, units, variables, feedback = json.loads(arguments)
+    return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {})
 
 
-def _check(kind: str, key: Any, answer: str, *, tolerance: float | None, units: str | None,
-           variables: list[str] | None, accept: list[str] | None, feedback: dict[str, str] | None) -> CheckResult:
-    answer = (answer or "").strip()
-    if not answer:
-        return CheckResult(False, "", error="Please enter an answer.")
-    feedback = feedback or {}
+def _check_bounded(kind: str, key: Any, text: str, tolerance: float | None, units: str | None,
+                   variables: list[str] | None, feedback: dict[str, str]) -> CheckResult:
     try:
-        if kind == "numeric":
-            value = _number(_strip_units(answer, units))
-            target = float(key)
-            tol = tolerance if tolerance is not None else 1e-9 + 1e-6 * abs(target)
-            correct = abs(value - target) <= tol
-            normalized = f"{value:g}"
-        elif kind == "multiple_choice":
-            correct = answer == str(key)
-            normalized = answer
-        elif kind in ("symbolic", "template"):
-            given = parse_expression(answer, variables)
-            correct = symbolically_equal(given, parse_expression(str(key), variables))
-            normalized = sympy.sstr(given)
-        elif kind == "short_text":
-            norm = _normalize_text(answer)
-            correct = norm in {_normalize_text(v) for v in [str(key), *(accept or [])]}
-            normalized = answer
-        else:
-            raise ValueError(f"unknown item kind {kind!r}")
-    except ValueError as exc:
-        if kind not in ("numeric", "symbolic", "template"):
-            raise
-        return CheckResult(False, answer, error=str(exc))
-    note = "" if correct else _match_feedback(kind, answer, feedback, variables)
+        return sandbox.run(_check_maths, kind, key, text, tolerance, units, variables, feedback,
+                           timeout_s=CHECK_TIMEOUT_S)
+    except sandbox.OverBudget:
+        return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
+
+
+def _check_text(kind: str, key: Any, answer: str, accept: list[str], feedback: dict[str, str]) -> CheckResult:
+    if len(answer) > MAX_TEXT_CHARS:
+        return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
+    if kind == "multiple_choice":
+        correct = answer == str(key)
+        normalized = _tex_text(answer)
+    else:
+        norm = _normalize_text(answer)
+        correct = norm in {_normalize_text(v) for v in [str(key), *accept]}
+        normalized = _tex_text(answer)
+    note = "" if correct else feedback.get(answer, "")
     return CheckResult(correct, normalized, feedback=note)
+
+
+_TEX_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+                "%": r"\%", "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}"}
+
+
+def _tex_text(text: str) -> str:
+    r"""Text as TeX that typesets it as written: `\text{...}`, every special character escaped."""
+    return r"\text{" + "".join(_TEX_ESCAPES.get(ch, ch) for ch in text) + "}"
 
 
 def _normalize_text(text: str) -> str:

@@ -14,23 +14,33 @@ by zero) or equal to an excluded value are redrawn. `verify_template` instantiat
 checks each key with sympy: against `check` when there is one, and by grading the key as a student's
 answer through `courses.checking`, so the grader accepts what the template says is right.
 
+Both run in a worker of `inference.sandbox`: a template's params can make a key of any size (`factorial(a)^n`
+with a up to 10^5), and a variant that cannot be computed within the budget is a `TemplateError`, not a
+server stuck on it. Variants are remembered per process: a student's page asks for the same one on every view.
+
 Pure Python and sympy: no database, no model.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import sympy
 
 from courses.checking import check_answer, parse_expression, symbolically_equal
 from courses.format import ItemSpec
+from inference import sandbox
 from inference.verify import evaluate
 
 MAX_DRAWS = 50  # redraws before a template is declared unusable
+VARIANT_TIMEOUT_S = 5.0  # one variant's draws and key, in a sandbox worker
+VERIFY_TIMEOUT_S = 30.0  # a whole `verify_template` run (25 variants, each graded and checked)
+VARIANT_MEMO_SIZE = 2048
 
 
 class TemplateError(ValueError):
@@ -73,6 +83,28 @@ def render(prompt: str, values: dict[str, int]) -> str:
 
 
 def instantiate(item: ItemSpec, seed: int) -> Variant:
+    """The variant of `item` for `seed`. Raises TemplateError (also when it is too large to compute)."""
+    if sandbox.in_worker():
+        return _instantiate(item, seed)
+    variant = _instantiate_memoised(json.dumps([asdict(item), seed], sort_keys=True, default=str))
+    if isinstance(variant, str):
+        raise TemplateError(variant)
+    return variant
+
+
+@functools.lru_cache(maxsize=VARIANT_MEMO_SIZE)
+def _instantiate_memoised(arguments: str) -> Variant | str:
+    """The variant, or why it could not be computed within the budget (remembered too: it will not fit next
+    time either)."""
+    fields, seed = json.loads(arguments)
+    item = ItemSpec(**fields)
+    try:
+        return sandbox.run(_instantiate, item, seed, timeout_s=VARIANT_TIMEOUT_S)
+    except sandbox.OverBudget:
+        return f"template {item.id!r}: the variant for seed {seed} is too large to compute"
+
+
+def _instantiate(item: ItemSpec, seed: int) -> Variant:
     ranges = _ranges(item)
     names = list(item.variables) + list(ranges)
     try:
@@ -96,6 +128,11 @@ def instantiate(item: ItemSpec, seed: int) -> Variant:
 
 def verify_template(item: ItemSpec, seeds: Iterable[int] = range(25)) -> list[str]:
     """Problems found over `seeds` (empty list: every variant verified)."""
+    if not sandbox.in_worker():
+        try:
+            return sandbox.run(verify_template, item, list(seeds), timeout_s=VERIFY_TIMEOUT_S)
+        except sandbox.OverBudget:
+            return [f"template {item.id!r}: its variants are too large to compute and check"]
     problems: list[str] = []
     check_text = item.extra.get("check")
     names = list(item.variables) + list(item.params)

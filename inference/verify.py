@@ -12,7 +12,9 @@ and compares it with the key; the model's key is never trusted. The outcome is o
 
 Model output is untrusted input: expressions are parsed from a small alphabet with a whitelist of
 names (no attributes, no strings, no dunder), and huge powers/factorials are refused before sympy
-evaluates anything. Run bulk verification under a time limit all the same (the Celery job has one).
+evaluates anything. What passes still runs in a worker of `inference.sandbox` (`verify`,
+`starting_difficulty`, `evaluate` called from outside one): an integral or a limit can take sympy minutes,
+and past the budget the candidate is rejected as too large to verify.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import Any, Literal
 import sympy
 from sympy.core.function import AppliedUndef
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+
+from inference import sandbox
 
 Status = Literal["verified", "review", "rejected"]
 KINDS = ("numeric", "multiple_choice", "symbolic", "short_text", "template")
@@ -53,6 +57,10 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Used by the parser's own generated code (auto_symbol, auto_number, evaluate=False), never in the text.
 _PARSER_ONLY = frozenset({"Integer", "Float", "Symbol", "Function", "Add", "Mul", "Pow", "Mod"})
 _PARSER_NAMES: dict[str, Any] = {name: getattr(sympy, name) for name in _PARSER_ONLY}
+VERIFY_TIMEOUT_S = 10.0  # one candidate's verification (its check may integrate or take a limit)
+EVALUATE_TIMEOUT_S = 5.0
+
+sandbox.preload("sympy", "inference.verify")
 
 
 class UnsafeExpression(ValueError):
@@ -60,7 +68,10 @@ class UnsafeExpression(ValueError):
 
 
 def evaluate(text: str, variables: Iterable[str] = ()) -> sympy.Expr:
-    """Parse and evaluate a candidate's expression with only whitelisted names. Raises ValueError."""
+    """Parse and evaluate a candidate's expression with only whitelisted names. Raises ValueError (also
+    `sandbox.OverBudget` past the budget)."""
+    if not sandbox.in_worker():
+        return sandbox.run(evaluate, text, list(variables), timeout_s=EVALUATE_TIMEOUT_S)
     text = str(text).strip()
     if not text:
         raise ValueError("empty expression")
@@ -172,6 +183,11 @@ def _review(code: str, detail: str) -> Verdict:
 
 def verify(candidate: dict[str, Any]) -> Verdict:
     """Check one candidate item. Never raises for bad content: bad content is a rejection."""
+    if not sandbox.in_worker():
+        try:
+            return sandbox.run(verify, candidate, timeout_s=VERIFY_TIMEOUT_S)
+        except sandbox.OverBudget as exc:
+            return _reject("too_large", f"verifying it ran past the budget ({exc.reason})")
     kind = candidate.get("kind")
     prompt = str(candidate.get("prompt") or "").strip()
     if kind not in KINDS:
@@ -366,6 +382,11 @@ def starting_difficulty(candidate: dict[str, Any]) -> float:
     Two signals: the size of the expression that computes the key (sympy's operation count) and the
     generator's own label (easy/medium/hard) when it gave one. Multiple choice is easier by guessing.
     """
+    if not sandbox.in_worker():
+        try:
+            return sandbox.run(starting_difficulty, candidate, timeout_s=EVALUATE_TIMEOUT_S)
+        except sandbox.OverBudget:
+            return 0.0  # its key is too large to size: the average, until calibration says otherwise
     ops = 0
     try:
         ops = int(sympy.count_ops(evaluate(str(candidate.get("check") or candidate.get("answer")),

@@ -30,7 +30,7 @@ def test_attribute_access_is_refused():
 def test_huge_powers_are_refused_quickly():
     start = time.perf_counter()
     result = check_answer("symbolic", "x", "9^9^9^9", variables=["x"])
-    assert result.error
+    assert result.unchecked and not result.correct
     assert time.perf_counter() - start < 2
 
 

@@ -1,0 +1,116 @@
+"""Answers as people type them: decimal commas, equations, units, division by zero, and the echo in maths notation."""
+
+from __future__ import annotations
+
+import pytest
+
+from courses.checking import UNDEFINED_FEEDBACK, check_answer
+
+
+def test_decimal_comma_answer_gets_a_message_saying_what_to_type():
+    result = check_answer("numeric", 0.25, "0,25")
+    assert not result.correct and result.error == "Use a point for decimals: type 0.25 instead of 0,25."
+    symbolic = check_answer("symbolic", "1.5*x", "1,5x", variables=["x"])
+    assert symbolic.error and "1.5" in symbolic.error
+
+
+def test_decimal_comma_is_read_where_the_course_writes_decimals_so():
+    assert check_answer("numeric", 0.25, "0,25", decimal_comma=True).correct
+    assert check_answer("symbolic", "1.5*x", "1,5x", variables=["x"], decimal_comma=True).correct
+
+
+def test_thousands_separators_are_still_read_as_thousands():
+    assert check_answer("numeric", 12500, "12,500").correct
+    assert check_answer("numeric", 1234567, "1,234,567").correct
+
+
+def test_a_comma_between_a_functions_arguments_is_not_a_decimal_comma():
+    assert check_answer("symbolic", "3", "log(8,2)").correct
+
+
+@pytest.mark.parametrize("typed", ["y = 3x - 1", "y=3x-1", "f(x) = 3x - 1", "y = -1 + 3x"])
+def test_an_equation_form_is_accepted_where_the_item_asks_for_y_equals(typed):
+    result = check_answer("symbolic", "3*x - 1", typed, variables=["x"])
+    assert result.correct, result
+    assert result.normalized.split("=")[0].strip() in ("y", "f(x)")
+
+
+def test_an_equation_named_in_the_key_accepts_its_right_side_or_a_rearrangement():
+    assert check_answer("symbolic", "y = 2*x + 1", "2x + 1", variables=["x"]).correct
+    assert check_answer("symbolic", "y = 2*x + 1", "2x - y + 1 = 0", variables=["x"]).correct
+    assert not check_answer("symbolic", "y = 2*x + 1", "2x - y - 1 = 0", variables=["x"]).correct
+
+
+def test_equations_are_compared_as_equations_where_the_key_is_one():
+    key = "x**2/9 - y**2/16 = 1"
+    assert check_answer("symbolic", key, "16x^2 - 9y^2 = 144", variables=["x", "y"]).correct
+    assert check_answer("symbolic", key, "x^2/9 = 1 + y^2/16", variables=["x", "y"]).correct
+    assert not check_answer("symbolic", key, "x^2/9 + y^2/16 = 1", variables=["x", "y"]).correct
+    asked = check_answer("symbolic", key, "x^2/9 - y^2/16", variables=["x", "y"])
+    assert asked.error == "Give an equation (with =), as the question asks."
+
+
+def test_a_numeric_answer_may_name_its_unknown():
+    assert check_answer("numeric", 5, "x = 5").correct
+
+
+def test_an_equation_to_solve_is_not_taken_for_an_answer():
+    result = check_answer("symbolic", "3*x - 1", "x = 3x - 1", variables=["x"])
+    assert result.error and "one expression" in result.error
+
+
+@pytest.mark.parametrize(("typed", "number"), [("7 m/s", "7"), ("7m/s", "7"), ("12 cm^2", "12"), ("25%", "25"),
+                                               ("3.5 kg", "3.5"), ("40 dollars", "40")])
+def test_a_unit_after_the_number_gets_a_message_to_give_the_number_only(typed, number):
+    result = check_answer("numeric", float(number), typed)
+    assert not result.correct
+    assert result.error == f"Give the number only, without units: type {number}."
+    assert "variable" not in result.error
+
+
+def test_the_items_own_units_are_accepted():
+    assert check_answer("numeric", 7, "7 m/s", units="m/s").correct
+    assert check_answer("numeric", 7, "7m/s", units="m/s").correct
+
+
+def test_a_variable_on_a_numeric_item_is_not_called_a_unit():
+    result = check_answer("numeric", 6, "2x")
+    assert result.error and "units" not in result.error
+
+
+def test_division_by_zero_is_echoed_as_undefined():
+    for kind, key in (("symbolic", "x**2"), ("numeric", 3)):
+        result = check_answer(kind, key, "1/0", variables=["x"])
+        assert not result.correct and not result.error
+        assert result.normalized == r"\text{undefined}"
+        assert "zoo" not in result.normalized
+    assert check_answer("symbolic", "x**2", "1/0", variables=["x"]).feedback == UNDEFINED_FEEDBACK
+
+
+@pytest.mark.parametrize(("typed", "key", "tex"), [
+    ("7x^6", "7*x**6", "7 x^{6}"),
+    ("2^x ln 2", "2**x*log(2)", r"2^{x} \log{\left(2 \right)}"),
+    ("x**(1/2)", "sqrt(x)", r"\sqrt{x}"),
+    ("3/4 x", "3*x/4", r"\frac{3 x}{4}"),
+    ("e^x cos(x)", "exp(x)*cos(x)", r"e^{x} \cos{\left(x \right)}"),
+])
+def test_answers_are_echoed_in_maths_notation_never_pythons(typed, key, tex):
+    result = check_answer("symbolic", key, typed, variables=["x"])
+    assert result.correct and result.normalized == tex
+    assert "**" not in result.normalized and "*" not in result.normalized
+
+
+@pytest.mark.parametrize(("typed", "key", "tex"), [
+    ("1/2", 0.5, "0.5"), ("2", 2, "2"), ("-3.25", -3.25, "-3.25"), ("1.5e20", 1.5e20, r"1.5 \times 10^{20}"),
+    ("2.5e-7", 2.5e-7, r"2.5 \times 10^{-7}"), ("sqrt(2)", 1.41421356, "1.41421356237"),
+])
+def test_numbers_are_echoed_as_people_write_them(typed, key, tex):
+    result = check_answer("numeric", key, typed, tolerance=1e-6)
+    assert result.normalized == tex, result
+
+
+def test_text_answers_are_echoed_as_text_that_typesets_as_typed():
+    assert check_answer("short_text", "chain rule", "Chain rule").normalized == r"\text{Chain rule}"
+    assert check_answer("multiple_choice", "50%", "50%").normalized == r"\text{50\%}"
+    escaped = check_answer("short_text", "a", r"\href{javascript:x}{y} $_^").normalized
+    assert escaped.startswith(r"\text{") and r"\href" not in escaped and "$" not in escaped.replace(r"\$", "")
