@@ -116,6 +116,16 @@ EXPECTATIONS: dict[str, Row] = {
     "media/courses/<path:path>": Row("GET", _all("404"), {"path": "no-such-figure.png"}),
     # The model server's health: faculty, TAs and staff accounts.
     "status/": Row("GET", _all("403", anon="login", ta="ok", faculty="ok", other_faculty="ok", admin="ok")),
+    # LTI (tutor/lti): what an LMS posts to is open (without its parameters, a 400); the keyset and Canvas's JSON
+    # are public; the configuration page is the admin's; a concept link's page is for the course's members.
+    "lti/login/": Row("GET", PUBLIC),
+    "lti/launch/": Row("POST", PUBLIC),
+    "lti/jwks/": Row("GET", PUBLIC),
+    "lti/canvas.json": Row("GET", PUBLIC),
+    "lti/configuration/": Row("GET", _all("admin-login", faculty="ok", other_faculty="ok", admin="ok")),  # is_staff
+    "lti/deep-link/": Row("POST", LOGGED_IN),  # no content request from an LMS pending: a 400 for everyone
+    "lti/learn/<slug:slug>/concept/<slug:concept>/": Row("GET", MEMBERS, {"slug": "{course}", "concept": "a"}),
+    "lti/roster/<slug:slug>/refresh/": Row("POST", STAFF, C),
 }
 # Routes that answer a second method, each checked like the rows above. The batch API's status read (GET, no ids:
 # a 400 past the door) has the same door as sending answers: another student's ids are refused with them.
