@@ -57,6 +57,7 @@ def stage_context(*, session: TutorSession) -> dict:
     ideas = [{"plain": PLAIN[i["status"]], **i} for i in teach_back.ideas]
     covered = sum(i["status"] == "covered" for i in teach_back.ideas)
     return {
+        "reason": "",  # the line about the last practice item no longer applies
         "teachback": teach_back,
         "teachback_turns": turns,
         "teachback_ideas": ideas,

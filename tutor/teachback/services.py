@@ -29,7 +29,8 @@ from tutor.teachback.models import TeachBack, TeachBackMessage
 MAX_FOLLOW_UPS = 2  # the beginner asks at most this many questions
 MAX_STORED_CHARS = 100_000  # of one message; longer is cut when stored (and turned away as too long anyway)
 ANSWER_MIN_WORDS = 1  # a follow-up answer may be short ("because the slope is constant")
-GENERIC_PROBE = "I'm not sure I followed all of that. Could you explain the part you think matters most again?"
+# Asked when no authored probe is about a missing idea: it gives nothing away and invites the student to go on.
+GENERIC_PROBE = "I think I follow the example, but not the whole idea yet. What else should I know to use it myself?"
 TA_SOURCES = 30  # the student's latest TA-bot replies that an explanation must not be copied from
 
 
@@ -158,17 +159,18 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
 
 
 def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore) -> dict | None:
-    """The beginner's next question, aimed at the first key idea not yet covered that it has not asked about, or
-    None when every idea came across."""
+    """The beginner's next question, aimed at a key idea not yet covered that it has not asked about (one stated
+    against a misconception first), or None when every idea came across. Without a model, the question is the
+    authored probe that is about that idea (a probe is about the key idea closest to it in meaning)."""
     asked = {q["idea"] for q in teach_back.questions}
-    targets = [i for i in result.ideas if i.status != "covered" and i.idea not in asked]
+    targets = [i.idea for i in sorted(result.ideas, key=lambda i: i.status != "contradicted")
+               if i.status != "covered" and i.idea not in asked]
     if not targets:
         return None
-    idea = next((i for i in targets if i.status == "contradicted"), targets[0]).idea
     concept = teach_back.concept
     used = {q["text"] for q in teach_back.questions}
-    probes = [p for p in concept.probes if p not in used]
-    authored = probes[scorer().closest(idea, probes)] if probes else GENERIC_PROBE
+    about = {p: concept.key_ideas[scorer().closest(p, concept.key_ideas)] for p in concept.probes if p not in used}
+    idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], GENERIC_PROBE))
     if settings.TUTOR_LLM == "authored":
         return {"text": authored, "idea": idea}
     request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,

@@ -1,0 +1,129 @@
+"""Teach-back in a real browser: a student masters a concept, explains it to a beginner (a redo first, for an empty
+explanation), answers the beginner's follow-up and sees their key ideas scored; faculty see what beginners ask."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from courses.models import Item
+from courses.services import course_import
+from tests.browser.pages import log_in, session_ready
+from tests.conftest import small_course_spec
+from tutor import services
+from tutor.models import TAQuestion
+from tutor.teachback import services as teachback
+from tutor.teachback.models import TeachBack, TeachBackMessage
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LESSON = ("The power rule: bring the exponent down in front, then lower the exponent by one. The derivative of x is "
+          "1, and the derivative of any constant is 0, because its graph is a flat line.")
+KEY_IDEAS = [
+    "The derivative of x to the n is n times x to the n minus one.",
+    "Bring the exponent down in front as a factor, then lower the exponent by one.",
+    "The derivative of a constant is zero, because its graph is a flat line.",
+    "It works for negative and fractional exponents once roots and reciprocals are written as powers.",
+]
+PROBES = ["What happens with a constant, like 7?", "Does this work for the square root of x?"]
+RIGHT = {"numeric": "4", "multiple_choice": "2x", "symbolic": "3*x**2"}
+
+
+@pytest.fixture
+def course(transactional_db):
+    spec = small_course_spec()
+    first = spec.concepts[0]
+    first.title, first.lesson, first.key_ideas, first.probes = "The power rule", LESSON, KEY_IDEAS, PROBES
+    return course_import(spec=spec)
+
+
+def test_student_masters_a_concept_explains_it_answers_a_follow_up_and_sees_key_ideas_scored(
+        live_server_url, browser_page, course, alice, test_output):
+    page, base = browser_page, live_server_url
+    services.enrollment_create(user=alice, course=course)
+    services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
+    services.practice_start(user=alice, course=course)
+    # The embedding model loads once per process (seconds): before the clock of the page's waits starts.
+    teachback.scorer().score("warm up", teachback.concept_key(concept=course.concepts.get(slug="a"), user=alice))
+    log_in(page, base, "alice", "pw-alice-123")
+    page.goto(f"{base}/learn/{course.slug}/")
+    session_ready(page)
+
+    # Practice until the tutor says the concept is mastered, answering in the page.
+    for _ in range(30):
+        page.wait_for_selector('#stage[data-phase="practice"]')
+        item = Item.objects.get(pk=int(page.locator("section.item").get_attribute("id").removeprefix("item-")))
+        if item.kind == "multiple_choice":
+            page.check(f"input[name=answer][value='{RIGHT[item.kind]}']")
+        else:
+            page.fill("#answer-input", RIGHT[item.kind])
+        page.click("#submit-answer")
+        page.wait_for_selector("#feedback")
+        if page.locator("#feedback .mastered").count():
+            break
+        page.click("#next")
+        page.wait_for_selector('#stage[data-phase="practice"]')
+    assert "You've mastered The power rule" in page.inner_text("#feedback")
+    page.screenshot(path=test_output / "1-mastered.png", full_page=True)
+
+    # Asked to explain it to a beginner.
+    page.click("#next")
+    page.wait_for_selector('#stage[data-phase="teach"]')
+    assert "Explain it to a beginner" in page.inner_text("#teachback")
+    page.screenshot(path=test_output / "2-asked-to-explain.png", full_page=True)
+
+    # An empty explanation gets a friendly redo and is kept.
+    page.fill("#teachback-text", "   ")
+    page.click("#teachback-submit")
+    page.wait_for_function("document.querySelector('#notice') && "
+                           "document.querySelector('#notice').innerText.includes('nothing to read')")
+    page.screenshot(path=test_output / "3-redo.png", full_page=True)
+    assert TeachBackMessage.objects.get(redo="empty").text == "   "
+
+    # A partial explanation: the beginner asks about what it left out.
+    page.fill("#teachback-text", "You bring the exponent down in front and then lower the exponent by one, like "
+                                 "x^3 turns into 3x^2.")
+    page.click("#teachback-submit")
+    page.wait_for_selector(".turn-novice")
+    question = page.inner_text(".turn-novice")
+    assert any(p in question for p in PROBES)
+    page.screenshot(path=test_output / "4-follow-up.png", full_page=True)
+    page.fill("#teachback-text", "A constant like 7 has derivative zero, because its graph is a flat line, so it "
+                                 "does not change.")
+    page.click("#teachback-submit")
+    page.wait_for_selector("#teachback-result, .turn-novice >> nth=1")
+    if not page.locator("#teachback-result").count():
+        page.fill("#teachback-text", "Yes: write the square root of x as x to the one half, and one over x cubed as "
+                                     "x to the minus three; then the rule works for those powers too.")
+        page.click("#teachback-submit")
+    page.wait_for_selector("#teachback-result")
+    result = page.inner_text("#teachback-result")
+    assert "key ideas came across clearly" in result and "Clear:" in result
+    page.screenshot(path=test_output / "5-key-ideas-scored.png", full_page=True)
+    teach_back = TeachBack.objects.get(user=alice)
+    assert teach_back.status == TeachBack.Status.SCORED and 1 <= len(teach_back.questions) <= 2
+
+    page.click("#teachback-continue")
+    page.wait_for_function("document.querySelector('#stage').dataset.phase !== 'teach'")
+    page.screenshot(path=test_output / "6-on-to-the-next-concept.png", full_page=True)
+
+
+def test_faculty_see_what_beginners_ask_on_the_concept_page(live_server_url, browser_page, course, alice, bob, prof,
+                                                            test_output):
+    page, base = browser_page, live_server_url
+    for user, question in ((alice, "Why does the exponent come down in front?"),
+                           (bob, "Why does the exponent come down to the front?"),
+                           (bob, "Why does the exponent move in front of the x?"),
+                           (alice, "What is the derivative of a constant like 7?")):
+        TAQuestion.objects.create(user=user, course=course, question=question, answer="...", concepts=["a"])
+    log_in(page, base, "prof", "pw-prof-123")
+    page.goto(f"{base}/teach/{course.slug}/concepts/a/")
+    page.wait_for_selector("#beginners .question-group")
+    panel = page.inner_text("#beginners")
+    assert "What students asked the TA-bot" in panel and "3 student questions" in panel
+    assert "alice" not in panel and "bob" not in panel
+    assert "No language model is configured" in panel
+    page.click("#beginners .question-group >> nth=0")
+    page.locator("#beginners").scroll_into_view_if_needed()
+    page.screenshot(path=test_output / "beginners-panel.png", full_page=True)
