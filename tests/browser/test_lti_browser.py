@@ -73,8 +73,8 @@ def https_tool(transactional_db, settings, tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def chromium(tmp_path) -> Iterator:
-    """Chromium with a regular profile, which (like most browsers today) keeps SameSite=None cookies in a
-    cross-site iframe; `.incognito` opens a context that blocks them, as Safari and private windows do."""
+    """Chromium with third-party cookies allowed (its "Allow third-party cookies" setting), so that SameSite=None
+    cookies work in a cross-site iframe."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -89,15 +89,13 @@ def chromium(tmp_path) -> Iterator:
         context = p.chromium.launch_persistent_context(
             str(profile), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
             viewport={"width": 1200, "height": 900}, ignore_https_errors=True)
-        context.add_init_script(WS_COUNTERS)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page
+        yield _page(context)
         context.close()
 
 
 @pytest.fixture
 def chromium_blocking_third_party_cookies() -> Iterator:
+    """A fresh (incognito-like) context: it blocks cookies in cross-site frames, as Safari and private windows do."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -106,12 +104,16 @@ def chromium_blocking_third_party_cookies() -> Iterator:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1200, "height": 900}, ignore_https_errors=True)
-        context.add_init_script(WS_COUNTERS)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page
+        yield _page(context)
         context.close()
         browser.close()
+
+
+def _page(context):  # type: ignore[no-untyped-def]
+    context.add_init_script(WS_COUNTERS)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
 
 
 @pytest.fixture
