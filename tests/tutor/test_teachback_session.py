@@ -323,3 +323,30 @@ def test_the_session_socket_takes_an_explanation(alice, course):
     assert TeachBackMessage.objects.get().redo == "empty"
 
 
+
+
+@pytest.mark.slow
+def test_on_an_imported_oatutor_course_without_key_ideas_teach_back_is_skipped(alice, shared_data):
+    """OATutor has nothing like key ideas, so the importer leaves them empty: the session goes on as before."""
+    from courses.importers.oatutor import load_oatutor
+
+    archive = shared_data / "oatutor" / "openstax-college-algebra.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"{archive} not found")
+    result = load_oatutor(archive)
+    assert all(not c.key_ideas and not c.probes for c in result.spec.concepts)
+    algebra = course_import(spec=result.spec, assets=result.assets)
+    services.enrollment_create(user=alice, course=algebra)
+    session = services.placement_skip(user=alice, course=algebra)
+    if session.phase != TutorSession.Phase.PRACTICE:
+        services.guess_record(user=alice, course=algebra, client_id=uuid.uuid4(), text="no idea")
+        session = services.practice_start(user=alice, course=algebra)
+    outcome = services.attempt_record(user=alice, course=algebra, client_id=uuid.uuid4(), item_id=session.item_id,
+                                      answer="0")
+    # As if that answer had mastered the concept: the point is what teach-back does with no key ideas.
+    type(outcome.attempt).objects.filter(pk=outcome.attempt.pk).update(mastery_after=0.99)
+    session = services.session_get(user=alice, course=algebra)
+    assert not teachback.teach_back_offered(session=session)
+    assert "teach_start" not in _stage(session)
+    after = teachback.session_next(user=alice, course=algebra, step=session.step)
+    assert after.phase != TutorSession.Phase.TEACH and not TeachBack.objects.exists()
