@@ -11,6 +11,7 @@ from django.db.models import F, Max
 from django.db.models.deletion import Collector
 
 from courses import importing, versioning
+from courses.background import task_start
 from courses.format import ITEM_STATUS_KEY, CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import CourseSettings
@@ -326,7 +327,7 @@ def import_job_create(*, user: AbstractBaseUser, filename: str, data: bytes, for
 
     job = ImportJob.objects.create(user=user, filename=filename, data=data, format=format,
                                    message="Waiting for a worker")
-    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    transaction.on_commit(lambda: task_start(import_job_run_task, job_id=job.pk))
     return job
 
 
@@ -383,7 +384,10 @@ def import_job_run(*, job_id: int) -> ImportJob:
     job.data = b""  # imported: the upload is no longer needed
     job.save(update_fields=["course", "report", "data"])
     verb = "Updated" if existing is not None else "Created"
-    _job_progress(job, 100, f"{verb} {course.title}: {len(spec.concepts)} concepts, {n_items} items")
+    published = Item.objects.filter(concept__course=course, status=Item.Status.PUBLISHED).count()
+    waiting = Item.objects.filter(concept__course=course, status=Item.Status.REVIEW).count()
+    _job_progress(job, 100, f"{verb} {course.title}: {len(spec.concepts)} concepts, {published} items"
+                            + (f"; {waiting} more wait in the review queue" if waiting else ""))
     course_imported.send(sender=ImportJob, course=course)  # e.g. the TA-bot indexes the new texts
     return job
 

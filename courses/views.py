@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from courses import importing, selectors, services
+from courses.background import task_start
 from courses.checking import check_answer
 from courses.format import dump_course
 from courses.forms import ConceptForm, ImportForm, ItemForm, PrerequisiteForm, SettingsForm, preview_source
@@ -227,7 +228,7 @@ def concept_generation(request: HttpRequest, slug: str, concept: str) -> HttpRes
 
                 obj.extra = {**obj.extra, "item_generation": {"percent": 0, "message": "Queued", "requested": n}}
                 obj.save(update_fields=["extra"])
-                item_generate_batch_task.delay(obj.pk, n)
+                task_start(item_generate_batch_task, concept_id=obj.pk, n=n)
                 obj.refresh_from_db(fields=["extra"])
     context = {"course": course, "role": role, "concept": obj, "generation_error": error, **_generation_context(obj)}
     response = _page(request, "courses/concept_generation.html", "courses/partials/generation.html", context)

@@ -48,6 +48,12 @@ def small_course_spec(slug: str = "algebra") -> CourseSpec:
 
 
 @pytest.fixture(autouse=True)
+def _background_jobs_inline(settings):
+    """A job started in a test has finished when the call that started it returns (no thread outlives the test)."""
+    settings.TUTOR_BACKGROUND_INLINE = True
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     """Tests create users by the hundred; the production hasher costs most of a second each."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

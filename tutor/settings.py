@@ -194,6 +194,9 @@ TUTOR_STREAM_DELAY_S = env_float("TUTOR_STREAM_DELAY_S", 0.02)  # authored text:
 # 0.1 (ten updates a second) rather than 0.05: half the frames, and at 200 students the server's answer p99 fell
 # from 39-48 to 33-36 ms (benchmarks/RESULTS.md, Load).
 TUTOR_STREAM_FLUSH_S = env_float("TUTOR_STREAM_FLUSH_S", 0.1)
+# Without a Celery worker, background jobs (imports, reindexing) run on a thread of the process that started them;
+# set, they run before the call that started them returns (tests, management commands): courses/background.py.
+TUTOR_BACKGROUND_INLINE = env_bool("TUTOR_BACKGROUND_INLINE", False)
 
 # --- Tutoring ----------------------------------------------------------------------------------------
 TUTOR_DEMO_COURSE = BASE_DIR / "courses" / "demo" / "derivatives"
@@ -206,6 +209,7 @@ TUTOR_RATELIMIT_GENERATIONS = env_int("TUTOR_RATELIMIT_GENERATIONS", 20)  # gene
 TUTOR_RATELIMIT_TA_QUESTIONS = env_int("TUTOR_RATELIMIT_TA_QUESTIONS", 10)  # TA-bot questions per minute
 TUTOR_RATELIMIT_LOGIN_FAILURES = env_int("TUTOR_RATELIMIT_LOGIN_FAILURES", 10)  # failed logins per 15 minutes
 TUTOR_RATELIMIT_ITEM_GENERATIONS = env_int("TUTOR_RATELIMIT_ITEM_GENERATIONS", 10)  # item-generation jobs per hour
+TUTOR_RATELIMIT_UNCHECKED = env_int("TUTOR_RATELIMIT_UNCHECKED", 5)  # answers too large to check, per minute
 
 # --- Production hardening (applies when TUTOR_PRODUCTION=1; see README "Production") ---------------
 if env_bool("TUTOR_PRODUCTION", False):

@@ -177,14 +177,14 @@ class Student:
         explanation may arrive first)."""
         await self.socket.send_json_to({"action": action, **fields})
         if not await self.drain(_reply):
-            raise asyncio.TimeoutError(f"no reply to {action!r}")
+            raise TimeoutError(f"no reply to {action!r}")
 
     async def drain(self, until: Callable[[str], bool], limit_s: float = FRAME_TIMEOUT_S) -> bool:
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             try:
                 frame = await self._frame(timeout=max(0.1, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
             if until(frame):
                 return True
@@ -324,7 +324,7 @@ async def _walk_student(user: AbstractBaseUser, course: Course, report: SmokeRep
         return
     try:
         await _walk(student, **options)
-    except (asyncio.TimeoutError, AssertionError) as exc:
+    except (TimeoutError, AssertionError) as exc:
         report.errors.append(f"the socket stopped answering ({type(exc).__name__})")
     finally:
         await student.close()

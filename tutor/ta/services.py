@@ -20,14 +20,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from courses import selectors as course_selectors
+from courses.background import jobs_run_elsewhere, task_start
 from courses.models import Course, Item
 from inference.retrieval import (
     Chunk,
@@ -179,12 +181,14 @@ def ta_index_schedule(*, course: Course) -> TAIndex:
 
     state, _ = TAIndex.objects.get_or_create(course=course)
     _index_status(state, TAIndex.Status.QUEUED, 0, "Waiting for a worker")
-    transaction.on_commit(lambda: ta_index_rebuild_task.delay(course_id=course.pk))
+    transaction.on_commit(lambda: task_start(ta_index_rebuild_task, course_id=course.pk))
     return state
 
 
 # --- the in-process search index ----------------------------------------------------------------------------
 
+# A first index queued or running with no progress for this long is taken for a job that died with its process.
+INDEX_JOB_STALE = timedelta(minutes=15)
 _INDEXES: dict[int, tuple[int, SearchIndex]] = {}
 _LEXICAL_INDEXES: dict[int, SearchIndex] = {}  # courses never indexed yet, while the embedding model loads
 _INDEXES_LOCK = threading.Lock()
@@ -209,6 +213,10 @@ def _course_index(course: Course, state: TAIndex | None, lexical: bool) -> Searc
     if state is None or (state.version == 0 and state.status != TAIndex.Status.DONE):
         if lexical or first_index_pending(state):
             return _lexical_index(course)
+        if jobs_run_elsewhere():  # never scheduled, or its job died with its process: start it, search by keyword
+            if state is None or state.status != TAIndex.Status.FAILED:
+                ta_index_schedule(course=course)
+            return _lexical_index(course)
         ta_index_rebuild(course=course)
         state = TAIndex.objects.get(course=course)
     cached = _INDEXES.get(course.pk)
@@ -230,8 +238,8 @@ def _course_index(course: Course, state: TAIndex | None, lexical: bool) -> Searc
 
 def _index_state(course: Course) -> TAIndex | None:
     state = TAIndex.objects.filter(course=course).first()
-    if state is None and not settings.CELERY_TASK_ALWAYS_EAGER:
-        state = ta_index_schedule(course=course)  # never scheduled (made by `course_import` alone): queue it now
+    if state is None and jobs_run_elsewhere():
+        state = ta_index_schedule(course=course)  # never scheduled (made by `course_import` alone): start it now
     return state
 
 
@@ -239,9 +247,10 @@ def first_index_pending(state: TAIndex | None) -> bool:
     """The course has no stored index yet and a Celery worker has its first reindex queued or running (the import
     scheduled it). A server process then does not embed the whole course itself: under load every process did, each
     in a student's request, beside the worker (at 100 students a third of the server's CPU went to it). Without a
-    worker (eager Celery, the embedded default) nobody else will build it, and the first use builds it here."""
+    worker (eager Celery, the embedded default) a thread of the process that scheduled it builds it
+    (`courses.background`); only when jobs run inline (tests, commands) does the first use build it here."""
     return (state is not None and state.version == 0 and state.status in (TAIndex.Status.QUEUED, TAIndex.Status.RUNNING)
-            and not settings.CELERY_TASK_ALWAYS_EAGER)
+            and jobs_run_elsewhere() and timezone.now() - state.updated_at < INDEX_JOB_STALE)
 
 
 def _lexical_index(course: Course) -> SearchIndex:

@@ -44,9 +44,10 @@ def content_changed(sender: type, instance: Any, update_fields: frozenset[str] |
     if marked:
         from django.db import transaction
 
+        from courses.background import task_start
         from tutor.ta.tasks import ta_index_rebuild_task
 
-        transaction.on_commit(lambda: ta_index_rebuild_task.delay(course_id=course_id))
+        transaction.on_commit(lambda: task_start(ta_index_rebuild_task, course_id=course_id))
 
 
 def course_imported(sender: type, course: Course, **kwargs: Any) -> None:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courses.format import CourseFormatError
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--course-name", default=None, help="OATutor: import only problems of this courseName")
 
     def handle(self, *args, path: str, format: str | None, course_name: str | None, **options):
+        settings.TUTOR_BACKGROUND_INLINE = True  # the jobs it starts (the TA index) finish before it exits
         extra = {"course_name": course_name} if course_name else {}
         try:
             result = load_any(path, format=format, **extra)

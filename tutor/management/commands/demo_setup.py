@@ -19,6 +19,7 @@ class Command(BaseCommand):
     help = "Load the demo course and create a demo student and a demo faculty login (idempotent)."
 
     def handle(self, *args, **options):
+        settings.TUTOR_BACKGROUND_INLINE = True  # the jobs it starts (the TA index) finish before it exits
         course = course_import(spec=load_course(settings.TUTOR_DEMO_COURSE))
         User = get_user_model()
         for username, (password, role) in DEMO_USERS.items():

@@ -1,0 +1,123 @@
+"""A web import answers at once and runs in the background (a thread when there is no Celery worker), the course
+is usable as soon as it is committed (the TA-bot answers by keyword search until its index is built), what the
+tutor cannot check waits in the review queue, and the course card counts what the job counts."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from courses.models import Course, ImportJob, Item
+from courses.selectors import review_queue
+from tutor import services
+from tutor.models import TAIndex
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MATRIX = {"problemType": "TextBox", "answerType": "arithmetic", "stepAnswer": ["$$\\begin{bmatrix} 1 & 2 \\end{bmatrix}$$"]}
+NUMERIC = {"problemType": "TextBox", "answerType": "arithmetic", "stepAnswer": ["$$4$$"]}
+
+
+def _tarball() -> bytes:
+    """A two-step OATutor source: a numeric step, and a matrix step the tutor cannot check."""
+    files = {
+        "src/coursePlans.json": [{"courseName": "Tiny OER", "lessons": [
+            {"id": "L1", "name": "Lesson 1", "topics": "Adding", "learningObjectives": {"adding": 0.9}}]}],
+        "src/skillModel.json": {"p1a": ["adding"], "p1b": ["adding"]},
+        "src/defaultBKTParams.json": {"adding": {"probMastery": 0.2, "probTransit": 0.1, "probSlip": 0.1,
+                                                 "probGuess": 0.25, }},
+        "src/content-pool/p1/p1.json": {"id": "p1", "title": "Adding", "body": "Add the numbers.",
+                                        "lessonId": "L1", "courseName": "Tiny OER"},
+        "src/content-pool/p1/steps/p1a/p1a.json": {"id": "p1a", "stepTitle": "2 + 2?", **NUMERIC},
+        "src/content-pool/p1/steps/p1a/tutoring/p1aDefaultPathway.json": [],
+        "src/content-pool/p1/steps/p1b/p1b.json": {"id": "p1b", "stepTitle": "Write the row.", **MATRIX},
+        "src/content-pool/p1/steps/p1b/tutoring/p1bDefaultPathway.json": [],
+    }
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in files.items():
+            data = json.dumps(content).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def background(settings):
+    """Jobs run as in `make run`: eager Celery, no worker, so on a thread of the server's process."""
+    settings.TUTOR_BACKGROUND_INLINE = False
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+def _faculty(client: Client) -> None:
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user("importer", is_staff=True))
+
+
+def _wait(predicate, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "the background job did not finish"
+        time.sleep(0.1)
+
+
+def test_a_web_import_answers_at_once_and_finishes_in_the_background(client, background):
+    _faculty(client)
+    started = time.monotonic()
+    response = client.post(reverse("teach:import"),
+                           {"file": SimpleUploadedFile("tiny.tar.gz", _tarball())})
+    assert response.status_code == 302 and time.monotonic() - started < 5
+    job = ImportJob.objects.get()
+    _wait(lambda: ImportJob.objects.get(pk=job.pk).status in ("done", "failed"))
+    job.refresh_from_db()
+    assert job.status == "done", job.error
+    page = client.get(reverse("teach:import_job", args=[job.pk])).content.decode()
+    assert 'id="ta-index"' in page and "keyword search" in page
+
+
+def test_imported_questions_the_tutor_cannot_check_wait_in_the_review_queue(client, background):
+    _faculty(client)
+    client.post(reverse("teach:import"), {"file": SimpleUploadedFile("tiny.tar.gz", _tarball())})
+    _wait(lambda: ImportJob.objects.filter(status="done").exists())
+    course = Course.objects.get()
+    queued = list(review_queue(course=course))
+    assert [i.slug for i in queued] == ["p1b"]
+    page = client.get(reverse("teach:review", args=[course.slug])).content.decode()
+    assert "cannot check this answer" in page and "Nothing to review" not in page
+
+
+def test_the_course_card_counts_what_the_import_job_counts(client, background):
+    _faculty(client)
+    client.post(reverse("teach:import"), {"file": SimpleUploadedFile("tiny.tar.gz", _tarball())})
+    _wait(lambda: ImportJob.objects.filter(status="done").exists())
+    job = ImportJob.objects.get()
+    published = Item.objects.filter(concept__course=job.course, status="published").count()
+    assert f"1 concepts, {published} items" in job.message
+    assert f"1 concepts and {published} questions" in job.course.description
+
+
+def test_a_student_can_enrol_and_ask_the_ta_before_its_index_is_built(client, background, django_user_model):
+    _faculty(client)
+    client.post(reverse("teach:import"), {"file": SimpleUploadedFile("tiny.tar.gz", _tarball())})
+    _wait(lambda: ImportJob.objects.filter(status="done").exists())
+    course = Course.objects.get()
+    student = django_user_model.objects.create_user("newcomer")
+    browser = Client()
+    browser.force_login(student)
+    assert browser.post(reverse("enroll", args=[course.slug])).status_code == 302
+    assert browser.get(reverse("session", args=[course.slug])).status_code == 200
+    from tutor.ta import services as ta_services
+
+    question = ta_services.ta_question_answer(user=student, course=course, question="How do I add the numbers?")
+    assert question.answer.strip()
+    _wait(lambda: TAIndex.objects.filter(course=course, status="done").exists(), seconds=300)
+    assert services.session_get(user=student, course=course).phase in ("placement", "pain", "explain")
