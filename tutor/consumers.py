@@ -29,7 +29,7 @@ from courses.rendering import render_markdown
 from tutor import llm, services
 from tutor.display import dom_length, finished_blocks
 from tutor.models import Guess, TutorSession
-from tutor.ratelimit import aratelimit_check
+from tutor.ratelimit import aratelimit_check, ratelimit_check, ratelimit_peek
 from tutor.selectors import knowledge_state, stage_context
 from tutor.streaming import relay
 from tutor.teachback import services as teachback
@@ -222,8 +222,19 @@ class SessionConsumer(CourseConsumer):
 
 
 def _answer(*, user: Any, course: Course, **answer: Any) -> TutorSession:
-    """Record an answer and return the session it leaves (the feedback stage), for `_act`; a resend reads it."""
+    """Record an answer and return the session it leaves (the feedback stage), for `_act`; a resend reads it.
+
+    An answer too large to check is stored and the item stays on screen: the student gets the checker's message
+    (as a SessionError's notice). Each costs the sandbox up to its time budget, so a student gets only
+    TUTOR_RATELIMIT_UNCHECKED of them a minute; past that, answers wait for the next minute."""
+    limit = {"key": f"unchecked:{user.pk}", "limit": settings.TUTOR_RATELIMIT_UNCHECKED, "period": 60}
+    if not ratelimit_peek(**limit):
+        raise services.SessionError("Several of your answers were too large to check: please wait a minute, "
+                                    "then try a simpler form.")
     outcome = services.attempt_record(user=user, course=course, **answer)
+    if outcome.check is not None and outcome.check.unchecked:
+        ratelimit_check(**limit)
+        raise services.SessionError(outcome.check.feedback)
     return outcome.session if outcome.session is not None else services.session_get(user=user, course=course)
 
 

@@ -125,7 +125,7 @@ def stuck_students(*, course: Course, window: int = STUCK_WINDOW, min_failures: 
     recent: dict[tuple[int, str], list[Attempt]] = defaultdict(list)
     # only each student's last `window` attempts per concept leave the database
     newest_first = [F("created_at").desc(), F("pk").desc()]
-    attempts = (Attempt.objects.filter(concept__course=course)
+    attempts = (Attempt.objects.filter(concept__course=course, ungraded=False)
                 .annotate(rank=Window(RowNumber(), partition_by=[F("user_id"), F("concept_id")], order_by=newest_first))
                 .filter(rank__lte=window).select_related("user", "concept")
                 .order_by("user_id", "concept_id", "-created_at", "-pk"))
@@ -150,7 +150,7 @@ def common_wrong_answers(*, course: Course, top: int = 3, min_count: int = 2) ->
     by_item: dict[int, Counter[str]] = defaultdict(Counter)
     feedback_seen: dict[tuple[int, str], str] = {}
     totals: Counter[int] = Counter()
-    for item_id, correct, normalized, answer, feedback in Attempt.objects.filter(item__concept__course=course) \
+    for item_id, correct, normalized, answer, feedback in Attempt.objects.filter(item__concept__course=course, ungraded=False) \
             .values_list("item_id", "correct", "normalized", "answer", "feedback"):
         totals[item_id] += 1
         if correct:
@@ -181,7 +181,7 @@ def difficulty_drift(*, course: Course, min_attempts: int = DRIFT_MIN_ATTEMPTS,
     """Items whose observed difficulty, logit((wrong + 0.5) / (n + 1)), is `threshold` or more logits from
     the authored difficulty. Only first tries without hints count: hints make any item look easy."""
     counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # item -> [answers, wrong]
-    for item_id, correct in Attempt.objects.filter(item__concept__course=course, hints_used=0) \
+    for item_id, correct in Attempt.objects.filter(item__concept__course=course, hints_used=0, ungraded=False) \
             .values_list("item_id", "correct"):
         counts[item_id][0] += 1
         counts[item_id][1] += int(not correct)

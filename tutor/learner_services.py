@@ -48,7 +48,7 @@ def attempt_log_export(*, course_id: int | None = None) -> Interactions:
     """Every graded attempt as an `Interactions` log, each student's answers in the order given."""
     from tutor.models import Attempt
 
-    rows = Attempt.objects.all()
+    rows = Attempt.objects.filter(ungraded=False)
     if course_id is not None:
         rows = rows.filter(concept__course_id=course_id)
     values = np.array(list(rows.order_by("user_id", "created_at", "id")

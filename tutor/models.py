@@ -45,13 +45,16 @@ class Attempt(models.Model):
     mastery_before = models.FloatField(null=True)  # the concept's mastery as the page showed it before this answer
     mastery_after = models.FloatField(null=True)
     feedback = models.TextField(blank=True)
+    # Too large to check (`CheckResult.unchecked`): stored, counted neither right nor wrong (`correct` is False);
+    # whatever learns from attempts (knowledge, calibration, refits, the dashboard's counts) leaves it out.
+    ungraded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "created_at"])]
 
     def __str__(self) -> str:
-        return f"attempt {self.client_id} ({'right' if self.correct else 'wrong'})"
+        return f"attempt {self.client_id} ({'ungraded' if self.ungraded else 'right' if self.correct else 'wrong'})"
 
 
 class Guess(models.Model):

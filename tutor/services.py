@@ -99,7 +99,7 @@ def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user:
                       course: Course) -> None:
     """Rebuild the predictor's state from the student's attempt log (a new model version is in use)."""
     state.model, state.model_version = None, predictor.version
-    answers = (Attempt.objects.filter(user=user, concept__course=course).order_by("created_at", "id")
+    answers = (Attempt.objects.filter(user=user, concept__course=course, ungraded=False).order_by("created_at", "id")
                .values_list("concept__slug", "item_id", "correct"))
     for concept, item, correct in answers:
         state.model = predictor.update(state.model, concept, str(item), correct)
@@ -356,7 +356,8 @@ class AttemptOutcome:
     mastered: bool
     # The live session as this answer left it, its concept, item, last attempt and course loaded (what
     # `session_get` would read, without the query) and its knowledge state (`session.knowledge`, what the stage's
-    # mastery bar would read); None for a resend and for an answer recorded off screen.
+    # mastery bar would read); None for a resend, for an answer recorded off screen, and for an answer too large to
+    # check (`check.unchecked`: stored ungraded, the session did not move).
     session: TutorSession | None = None
 
 
@@ -365,7 +366,8 @@ def attempt_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UU
     """Grade an answer, store it exactly once, and update the knowledge state (or the placement).
 
     Idempotent on `client_id`: a resent answer returns the stored attempt and changes nothing.
-    An unreadable answer (bad syntax) raises SessionError and is not counted.
+    An unreadable answer (bad syntax) raises SessionError and is not counted. An answer too large to check is
+    stored as `ungraded` and counted neither way (no knowledge update, no calibration); the item stays on screen.
     """
     # Insert first: the unique client_id decides, so a new answer costs no look-up. A resend almost always finds
     # the session moved on (SessionError) and, rarely, the same item asked again (the insert fails and the whole
@@ -414,9 +416,13 @@ def _attempt_ingest_offscreen(user: AbstractBaseUser, course: Course, client_id:
         pk=item_id, concept__course=course, status=Item.Status.PUBLISHED).first()
     if item is None:
         raise SessionError("unknown item")
-    result = item_check(item, answer[:300])  # a template item answered offline is graded on variant 0
+    result = item_check(item, answer)  # a template item answered offline is graded on variant 0
     if result.error:
         raise SessionError(result.error)
+    if result.unchecked:
+        attempt = Attempt.objects.create(client_id=client_id, user=user, item=item, concept=item.concept,
+                                         answer=answer[:300], correct=False, ungraded=True, feedback=result.feedback)
+        return AttemptOutcome(attempt=attempt, check=result, mastered=False)
     record, state = knowledge_load(user=user, course=course, for_update=True)
     step = Step(kind="learn", concept=item.concept.slug, item=str(item.pk), p_correct=None, in_band=False, reason="")
     _policy(course).record(state, step, result.correct, _now())
@@ -443,9 +449,15 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
         raise SessionError("That question is no longer on screen.")
     item = session.item
     assert item is not None and session.concept is not None
-    result = item_check(item, answer[:300], seed=session.item_seed)
+    result = item_check(item, answer, seed=session.item_seed)  # the whole answer: a cut one would be graded
     if result.error:
         raise SessionError(result.error)
+    if result.unchecked:  # too large to check: kept, counted neither way, and the item stays on screen
+        attempt = Attempt.objects.create(
+            client_id=client_id, user=user, item=item, concept=session.concept, answer=answer[:300], correct=False,
+            ungraded=True, hints_used=session.hints_shown, p_correct_before=session.item_p_correct,
+            feedback=result.feedback)
+        return AttemptOutcome(attempt=attempt, check=result, mastered=False)
     record, state = knowledge_load(user=user, course=course, for_update=True)
     attempt = Attempt(client_id=client_id, user=user, item=item, concept=session.concept, answer=answer[:300],
                       normalized=result.normalized[:300], correct=result.correct, hints_used=session.hints_shown,
