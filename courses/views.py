@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from django_ratelimit.core import get_usage
 
 from courses import importing, selectors, services
 from courses.background import task_start
@@ -31,7 +32,6 @@ from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Mem
 from courses.params import ParamsError
 from courses.rendering import render_markdown
 from courses.versioning import ContentError
-from tutor.ratelimit import RateLimited, ratelimit_enforce
 
 FACULTY = (Membership.Role.FACULTY,)
 STAFF = (Membership.Role.FACULTY, Membership.Role.TA)
@@ -215,14 +215,14 @@ def concept_generation(request: HttpRequest, slug: str, concept: str) -> HttpRes
         if settings.TUTOR_LLM == "authored":
             error = "Generating items needs a language model: set TUTOR_LLM (see README, Configuration)."
         else:
-            try:  # each job calls the model many times: a faculty member starts a bounded number per hour
-                ratelimit_enforce(key=f"item-generation:{request.user.pk}",
-                                  limit=settings.TUTOR_RATELIMIT_ITEM_GENERATIONS, period=3600)
-            except RateLimited as exc:
-                retry_after = exc.retry_after
-                error = (f"You have started {settings.TUTOR_RATELIMIT_ITEM_GENERATIONS} generation jobs in the "
-                         f"last hour, the most allowed. Review what they produced; you can start another in "
-                         f"{max(1, round(retry_after / 60))} min.")
+            # each job calls the model many times: a faculty member starts a bounded number per hour
+            limit = settings.TUTOR_RATELIMIT_ITEM_GENERATIONS
+            usage = get_usage(request, group="item-generation", key="user", rate=f"{limit}/h",
+                              increment=True) if limit else None
+            if usage is not None and usage["should_limit"]:
+                retry_after = max(1, int(usage["time_left"]))
+                error = (f"You have started {limit} generation jobs in the last hour, the most allowed. Review "
+                         f"what they produced; you can start another in {max(1, round(retry_after / 60))} min.")
             else:
                 from courses.tasks import item_generate_batch_task
 

@@ -195,7 +195,7 @@ class Placement:
         guess, slip = np.atleast_1d(self._guess[c]), np.atleast_1d(self._slip[c])
         base = np.stack([guess, guess, 1 - slip, 1 - slip], axis=-1)  # (K, 4)
         shift = -difficulty - self.settings.prereq_penalty * np.array([1.0, 0.0, 1.0, 0.0])
-        p = 1.0 / (1.0 + np.exp(-(np.log(base / (1 - base)) + shift)))
+        p: NDArray[np.float64] = 1.0 / (1.0 + np.exp(-(np.log(base / (1 - base)) + shift)))
         return p[0] if np.ndim(c) == 0 else p
 
     def _best_question(self, max_active: int = 3000) -> tuple[str | None, float]:

@@ -8,8 +8,10 @@ mkdir -p var test-output
 
 bash scripts/browser.sh
 
-echo "=== lint (ruff) ==="
+echo "=== lint (ruff), layering (import-linter), types (mypy --strict on learner_model and inference) ==="
 "$BIN/ruff" check .
+"$BIN/lint-imports"
+"$BIN/mypy" --strict learner_model inference
 
 echo "=== suite 1/2: SQLite, in-memory channel layer, eager Celery ==="
 env -u DATABASE_URL -u REDIS_URL "$BIN/python" -m pytest -q -p no:cacheprovider "$@"
