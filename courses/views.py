@@ -349,7 +349,8 @@ def item_try(request: HttpRequest, slug: str) -> HttpResponse:
             key, context["variant"] = variant.answer, variant
         context["result"] = check_answer(f["kind"], key, request.POST.get("student_answer", ""),
                                          tolerance=f["tolerance"], units=f["units"] or None, variables=f["variables"],
-                                         accept=f["accept"], feedback=f["feedback"])
+                                         accept=f["accept"], feedback=f["feedback"],
+                                         decimal_comma=selectors.course_settings(course=course).decimal_comma)
         context["feedback_html"] = render_markdown(context["result"].feedback)
         context["solution_html"] = render_markdown(f["solution"])
     return render(request, "courses/partials/try_result.html", context)

@@ -346,7 +346,8 @@ def item_check(item: Item, answer: str, *, seed: int = 0) -> CheckResult:
     key = variant.answer if variant else item.answer
     variables = list(variant.variables) if variant else item.variables
     return check_answer(item.kind, key, answer, tolerance=item.tolerance, units=item.units or None,
-                        variables=variables, accept=item.accept, feedback=item.feedback)
+                        variables=variables, accept=item.accept, feedback=item.feedback,
+                        decimal_comma=course_settings(item.concept.course).decimal_comma)
 
 
 @dataclass(frozen=True)

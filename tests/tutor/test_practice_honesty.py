@@ -106,3 +106,26 @@ def test_a_concept_without_questions_does_not_block_the_concepts_after_it(alice)
             session = services.practice_start(user=alice, course=course)
     assert session.concept.slug == "b"
     assert Attempt.objects.filter(user=alice, concept__slug="between").count() == 0
+
+
+def test_a_course_that_writes_decimal_commas_reads_them(alice):
+    spec = _course(4)
+    spec.settings = CourseSettings(placement_questions=0, decimal_comma=True)
+    spec.concepts[0].items[0].answer = 0.25
+    spec.concepts[0].items[0].tolerance = 0.001
+    course = course_import(spec=spec)
+    session = _practice(alice, course)
+    while session.item.slug != "a-1":
+        _answer(alice, course, session, right=False)
+        session = services.session_advance(user=alice, course=course)
+    outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                      answer="0,25")
+    assert outcome.attempt.correct
+
+
+def test_elsewhere_a_decimal_comma_is_refused_with_what_to_type(alice):
+    course = course_import(spec=_course(4))
+    session = _practice(alice, course)
+    with pytest.raises(services.SessionError, match="0.25"):
+        services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                answer="0,25")
