@@ -10,8 +10,8 @@ import pytest
 
 from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from courses.params import ConceptParams, CourseSettings
-from learner_model.knowledge import BKTParams
 from courses.services import course_import
+from learner_model.knowledge import BKTParams
 from tutor import services
 from tutor.models import Attempt, TutorSession
 from tutor.selectors import stage_context
