@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import requests
 from django.http import HttpRequest, HttpResponse
@@ -261,10 +261,11 @@ class ToolConf(ToolConfAbstract):
     def check_iss_has_many_clients(self, iss: str) -> bool:
         return True
 
-    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration | None:
+    # pylti1p3 annotates these as never None, but its callers check for None ("registration not found")
+    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration | None:  # type: ignore[override]
         return self.find_registration_by_params(iss, None)
 
-    def find_registration_by_params(self, iss: str, client_id: str | None, *args: Any,
+    def find_registration_by_params(self, iss: str, client_id: str | None, *args: Any,  # type: ignore[override]
                                     **kwargs: Any) -> Registration | None:
         from tutor.lti import selectors, services
 
@@ -393,7 +394,7 @@ def nrps_members(*, platform: LtiPlatform, key: LtiKey, memberships_url: str) ->
 def ags_line_item_find_or_create(*, platform: LtiPlatform, key: LtiKey, lineitems_url: str, scopes: list[str],
                                  resource_link_id: str, label: str, resource_id: str) -> str:
     """The URL of the link's line item, created with scoreMaximum 1 if the context has none for it."""
-    service = AssignmentsGradesService(_connector(platform, key), {"scope": scopes, "lineitems": lineitems_url})
+    service = AssignmentsGradesService(_connector(platform, key), cast(Any, {"scope": scopes, "lineitems": lineitems_url}))
     wanted = (LineItem().set_score_maximum(1).set_label(label).set_resource_id(resource_id)
               .set_resource_link_id(resource_link_id).set_tag("mastery"))
     item = _call("line item", service.find_or_create_lineitem, wanted, find_by="resource_link_id")
@@ -407,7 +408,7 @@ def ags_score_send(*, platform: LtiPlatform, key: LtiKey, lineitem_url: str, sco
                    score: float, completed: bool, at: datetime) -> None:
     """POST one score (0..1) for one user to a line item's scores endpoint, stamped `at` (the platform keeps the
     score with the latest timestamp)."""
-    service = AssignmentsGradesService(_connector(platform, key), {"scope": scopes, "lineitem": lineitem_url})
+    service = AssignmentsGradesService(_connector(platform, key), cast(Any, {"scope": scopes, "lineitem": lineitem_url}))
     grade = (Grade().set_score_given(round(score, 4)).set_score_maximum(1).set_user_id(subject)
              .set_activity_progress("Completed" if completed else "InProgress").set_grading_progress("FullyGraded")
              .set_timestamp(at.astimezone(UTC).isoformat(timespec="milliseconds")))
