@@ -63,6 +63,7 @@ class UnanswerableKey:
 class SmokeReport:
     course: str
     concepts_total: int
+    concepts_with_questions: int = 0  # the others have nothing to practise: the tutor never brings them
     concepts: list[ConceptWalk] = field(default_factory=list)
     placement_answers: int = 0
     placement_skipped: bool = False
@@ -70,6 +71,7 @@ class SmokeReport:
     errors: list[str] = field(default_factory=list)
     unanswerable: list[UnanswerableKey] = field(default_factory=list)
     keys_checked: int = 0
+    finished: bool = False  # the tutor said the course is done: every concept with questions mastered
     map_status: int | None = None
     ta_outcome: str = ""
     seconds: float = 0.0
@@ -91,6 +93,9 @@ class SmokeReport:
                    f"{len(self.unanswerable)} refused by the checker")
         out.extend(f"  unanswerable {u.item} ({u.concept}) at {u.source}: {u.why}" for u in self.unanswerable)
         out.extend(f"  ERROR {e}" for e in self.errors)
+        if self.finished:
+            out.append(f"the tutor finished the course: {self.concepts_with_questions} concepts have questions, "
+                       f"{self.concepts_with_questions - self.concepts_reached} of them known from placement")
         out.append(f"concepts reached {self.concepts_reached} of {self.concepts_total}, items served "
                    f"{self.items_served}, errors {len(self.errors)}, unanswerable keys {len(self.unanswerable)}, "
                    f"time {self.seconds:.1f} s")
@@ -215,6 +220,7 @@ async def _walk(student: Student, *, take_placement: bool, max_concepts: int, ma
         session = await student.session()
         phase = session.phase
         if phase == TutorSession.Phase.DONE:
+            report.finished = report.finished or take_placement
             return
         if phase == TutorSession.Phase.PLACEMENT:
             if not take_placement:
@@ -334,7 +340,9 @@ def course_smoke(*, course: Course, max_concepts: int | None = None, max_items: 
                  ask_ta: bool = True) -> SmokeReport:
     """Walk `course` as described in the module docstring and return what happened."""
     started = time.monotonic()
-    report = SmokeReport(course=course.slug, concepts_total=course.concepts.count())
+    report = SmokeReport(course=course.slug, concepts_total=course.concepts.count(),
+                         concepts_with_questions=course.concepts.filter(
+                             items__status=Item.Status.PUBLISHED).distinct().count())
     keys_check(course, report)
     limit = max_concepts if max_concepts is not None else report.concepts_total
     taker, skipper = _student("placement"), _student("skip")
