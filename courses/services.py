@@ -323,7 +323,7 @@ def version_revert(*, version: ContentVersion, user: AbstractBaseUser) -> Conten
 
 @transaction.atomic
 def import_job_create(*, user: AbstractBaseUser, filename: str, data: bytes, format: str) -> ImportJob:
-    from courses.import_tasks import import_job_run_task
+    from courses.tasks import import_job_run_task
 
     job = ImportJob.objects.create(user=user, filename=filename, data=data, format=format,
                                    message="Waiting for a worker")

@@ -7,7 +7,7 @@ from typing import Any
 
 from celery import shared_task
 
-from courses import generation
+from courses import generation, services
 from inference import BackendUnavailable
 
 
@@ -16,3 +16,9 @@ from inference import BackendUnavailable
 def item_generate_batch_task(concept_id: int, n: int, seed: int | None = None) -> dict[str, Any]:
     """Generate, verify and store `n` items; a model server that is down is retried with backoff."""
     return asdict(generation.item_generate_batch(concept_id=concept_id, n=n, seed=seed))
+
+
+@shared_task(name="courses.import_job_run")
+def import_job_run_task(job_id: int) -> int:
+    """Parse and import one uploaded course; progress and the importer's report go on the job's row."""
+    return services.import_job_run(job_id=job_id).pk
