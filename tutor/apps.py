@@ -7,7 +7,6 @@ class TutorConfig(AppConfig):
 
     def ready(self) -> None:
         from tutor.ta import signals as ta_signals
-        from tutor.ta import tasks as ta_tasks  # noqa: F401  registers the TA reindex task with Celery
 
         ta_signals.connect()
         from tutor import caches
