@@ -427,6 +427,8 @@ def _numeric(text: str, key: Any, tolerance: float | None, units: str | None,
 
 def _within(value: float, key: Any, tolerance: float | None) -> bool:
     target = float(key)
+    if not math.isfinite(target):
+        return False  # an infinite key is within an infinite tolerance of everything
     tol = tolerance if tolerance is not None else 1e-9 + 1e-6 * abs(target)
     return abs(value - target) <= tol
 

@@ -12,6 +12,7 @@ Neither touches the database: `courses/services.py` turns a `CourseSpec` into ro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -367,9 +368,12 @@ def _parse_item(raw: Any, path: Path) -> ItemSpec:
         raise CourseFormatError(path, line, f"item {item.id!r} has no answer")
     if kind == "numeric":
         try:
-            float(item.answer)
+            finite = math.isfinite(float(item.answer))
         except (TypeError, ValueError):
             raise CourseFormatError(path, line, f"numeric item {item.id!r} has a non-numeric answer {item.answer!r}") from None
+        if not finite:  # 1e999 reads as infinity, within any tolerance of every answer
+            raise CourseFormatError(path, line, f"numeric item {item.id!r}: the answer {str(item.answer)[:40]!r} "
+                                                "is too large to check")
     if kind == "multiple_choice":
         if len(item.choices) < 2:
             raise CourseFormatError(path, line, f"multiple-choice item {item.id!r} needs at least two choices")

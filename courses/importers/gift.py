@@ -13,6 +13,7 @@ Malformed input raises `CourseFormatError` naming the file and the line.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,15 +269,20 @@ def _numeric(body: str, path: str, line: int, name: str, extra: dict[str, Any]) 
 
 def _number_range(text: str, path: str, line: int, name: str) -> tuple[float | int, float | None]:
     text = text.strip()
+    value: tuple[float | int, float | None] | None = None
     if m := re.fullmatch(rf"({_NUMBER})\s*:\s*({_NUMBER})", text):
-        return _as_number(m.group(1)), abs(float(m.group(2)))
-    if m := re.fullmatch(rf"({_NUMBER})\s*\.\.\s*({_NUMBER})", text):
+        value = _as_number(m.group(1)), abs(float(m.group(2)))
+    elif m := re.fullmatch(rf"({_NUMBER})\s*\.\.\s*({_NUMBER})", text):
         low, high = sorted((float(m.group(1)), float(m.group(2))))
-        return _as_number(str((low + high) / 2)), (high - low) / 2
-    if re.fullmatch(_NUMBER, text):
-        return _as_number(text), None
-    raise CourseFormatError(path, line, f"numeric question {name!r}: {text!r} is not a number, "
-                            "a number:tolerance or a low..high range")
+        value = _as_number(str((low + high) / 2)), (high - low) / 2
+    elif re.fullmatch(_NUMBER, text):
+        value = _as_number(text), None
+    if value is None:
+        raise CourseFormatError(path, line, f"numeric question {name!r}: {text!r} is not a number, "
+                                "a number:tolerance or a low..high range")
+    if not all(math.isfinite(v) for v in value if v is not None):  # 1e999 is infinite: every answer would match
+        raise CourseFormatError(path, line, f"numeric question {name!r}: {text[:40]!r} is too large to check")
+    return value
 
 
 def _as_number(text: str) -> float | int:

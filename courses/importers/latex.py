@@ -53,8 +53,21 @@ def strip_math_delimiters(text: str) -> str:
     return out.strip()
 
 
+MAX_LATEX_CHARS = 2000  # an answer key, not a document
+MAX_LATEX_NESTING = 25  # groups inside groups: the reader recurses once per level
+
+
 def latex_to_expression(text: str) -> str:
-    """Translate one answer; raises LatexError naming what is not understood."""
+    """Translate one answer; raises LatexError naming what is not understood (category "too-large" past the
+    limits on length and nesting, checked before reading: the reader is recursive)."""
+    if len(text) > MAX_LATEX_CHARS:
+        raise LatexError("too-large", f"an answer of {len(text)} characters is too large to check")
+    depth = deepest = 0
+    for ch in text:
+        depth += {"{": 1, "(": 1, "[": 1, "}": -1, ")": -1, "]": -1}.get(ch, 0)
+        deepest = max(deepest, depth)
+    if deepest > MAX_LATEX_NESTING:
+        raise LatexError("too-large", f"the answer nests {deepest} groups deep: too large to check")
     source = strip_math_delimiters(text).replace("−", "-").strip().rstrip(".").strip()
     # \left and \right only size the delimiter that follows: drop them so that parentheses nest plainly.
     source = re.sub(r"\\(left|right)\s*(\\[{}]|[()|\[\]])", lambda m: m.group(2).lstrip("\\"), source)

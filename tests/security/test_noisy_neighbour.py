@@ -250,3 +250,93 @@ def test_fuzzed_answers_from_one_student_leave_twenty_others_answering(enrolled,
         graded = _stored(student.sent)
         assert set(graded) == set(student.sent)
         assert all(not a.ungraded for a in graded.values())
+
+
+# --- the same corpus as template parameters, generated items and imports ------------------------------------
+
+CONTENT = settings(max_examples=20, deadline=None, derandomize=True,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                          HealthCheck.data_too_large])
+
+
+@pytest.fixture
+def short_budgets(monkeypatch):
+    """An overrun costs the test a second, not the production budget."""
+    from courses import item_templates
+    from inference import verify
+
+    monkeypatch.setattr(item_templates, "VARIANT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(item_templates, "VERIFY_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(verify, "VERIFY_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(verify, "EVALUATE_TIMEOUT_S", 1.0)
+
+
+@pytest.mark.slow
+@CONTENT
+@given(answer=fuzz_answer(), high=st.sampled_from([9, 10**3, 10**6, 10**12]))
+def test_a_fuzzed_template_is_refused_or_verified_never_a_hang(short_budgets, answer, high):
+    from courses.format import ItemSpec
+    from courses.item_templates import TemplateError, instantiate, verify_template
+
+    item = ItemSpec(id="fuzz", kind="template", prompt="Compute {a} with {n}.", answer=answer,
+                    params={"a": [2, high], "n": [2, high]}, variables=["x"])
+    assert isinstance(verify_template(item, seeds=range(2)), list)
+    try:
+        instantiate(item, 0)
+    except TemplateError:
+        pass
+
+
+@pytest.mark.slow
+@CONTENT
+@given(answer=fuzz_answer(), check=fuzz_answer())
+def test_a_fuzzed_generated_item_gets_a_verdict_never_a_hang(short_budgets, answer, check):
+    from inference.verify import starting_difficulty, verify
+
+    candidate = {"kind": "symbolic", "prompt": "Differentiate x^3 with respect to x.", "answer": answer,
+                 "check": check, "variables": ["x"]}
+    assert verify(candidate).status in ("verified", "review", "rejected")
+    assert -2.0 <= starting_difficulty(candidate) <= 2.0
+
+
+@pytest.mark.slow
+@CONTENT
+@given(key=fuzz_answer())
+def test_a_fuzzed_answer_key_in_an_import_is_refused_with_its_file_or_imported(tmp_path_factory, key):
+    from courses.format import CourseFormatError
+    from courses.importers.gift import load_gift
+    from courses.importers.oatutor import load_oatutor
+    from tests.courses.test_oatutor_import import HINTS, numeric, write_source
+
+    try:
+        load_gift(f"::Q1:: How much? {{#{key}}}\n\n::Q2:: What? {{={key}}}\n", course_slug="g", title="G")
+    except CourseFormatError as exc:
+        assert exc.message
+    root = tmp_path_factory.mktemp("oatutor") / "source"
+    write_source(root, {"p1": {"steps": {"p1a": (numeric(f"$${key}$$"), ["adding"], HINTS),
+                                         "p1b": (numeric(key), ["adding"], [])}}}, courses=["Course One"])
+    try:
+        load_oatutor(root)
+    except CourseFormatError as exc:
+        assert exc.message
+
+
+def test_a_numeric_key_too_large_to_check_is_refused_at_import_naming_the_line():
+    from courses.format import CourseFormatError
+    from courses.importers.gift import load_gift
+
+    with pytest.raises(CourseFormatError, match="too large to check") as caught:
+        load_gift("::Q1:: How much? {#4}\n\n::Q2:: How much? {#1e999999}\n", course_slug="g", title="G")
+    assert caught.value.line == 3
+
+
+def test_a_latex_key_nested_too_deep_is_an_import_issue_not_a_crash(tmp_path):
+    from courses.importers.oatutor import load_oatutor
+    from tests.courses.test_oatutor_import import numeric, write_source
+
+    root = write_source(tmp_path / "source", {"p1": {"steps": {
+        "p1a": (numeric("$$4$$"), ["adding"], []),
+        "p1b": (numeric("$$" + "{" * 3000 + "x" + "}" * 3000 + "$$"), ["adding"], []),
+        "p1c": (numeric("$$" + r"\sqrt{" * 200 + "x" + "}" * 200 + "$$"), ["adding"], [])}}}, courses=["Course One"])
+    result = load_oatutor(root)
+    assert sum(1 for issue in result.report if issue.category == "too-large") == 2
