@@ -142,10 +142,11 @@ class MapEdge:
 
 
 # The map's geometry, in SVG units (CSS pixels at natural size). A layer wider than MAP_COLUMNS wraps onto more
-# rows, so a course of hundreds of concepts grows down the page instead of thousands of pixels sideways.
-NODE_W, GAP_X, GAP_Y, MARGIN = 212, 24, 40, 20
-MAP_COLUMNS = 4
-TITLE_CHARS = 26  # characters of a 13px bold title per line inside NODE_W
+# rows, so a course of hundreds of concepts grows down the page instead of thousands of pixels sideways; a narrow
+# graph gets wider nodes, so the map fills a page's width either way.
+MAP_W, MAP_COLUMNS, NODE_W_MAX = 960, 4, 400
+GAP_X, GAP_Y, MARGIN = 24, 40, 20
+CHAR_W, TEXT_X = 8, 12  # a 13px bold title's widest average character; the text's inset in its node
 LINE_H, PAD_TOP, PCT_H = 16, 20, 22  # a title line; above the first line; the mastery line below the title
 
 
@@ -196,26 +197,27 @@ def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
         members = [c for c in graph if layers[c.slug] == layer]
         rows.extend(members[i:i + MAP_COLUMNS] for i in range(0, len(members), MAP_COLUMNS))
     columns = max((len(r) for r in rows), default=1)
+    node_w = min(NODE_W_MAX, (MAP_W - 2 * MARGIN + GAP_X) // columns - GAP_X)
     nodes: dict[str, MapNode] = {}
     y = MARGIN
     for members in rows:
-        wrapped = [tuple(textwrap.wrap(c.title, TITLE_CHARS)) or (c.slug,) for c in members]
+        wrapped = [tuple(textwrap.wrap(c.title, (node_w - 2 * TEXT_X) // CHAR_W)) or (c.slug,) for c in members]
         height = PAD_TOP + LINE_H * max(len(lines) for lines in wrapped) + PCT_H
-        indent = (columns - len(members)) * (NODE_W + GAP_X) // 2  # centre each row
+        indent = (columns - len(members)) * (node_w + GAP_X) // 2  # centre each row
         for col, (c, lines) in enumerate(zip(members, wrapped, strict=True)):
             p = mastery[c.slug]
             nodes[c.slug] = MapNode(
                 slug=c.slug, title=c.title, lines=lines, mastery=round(100 * p), mastered=c.slug in mastered,
                 ready=c.slug not in mastered and all(q in mastered for q in c.prerequisites),
-                state=_state(c, mastered, titles), x=MARGIN + indent + col * (NODE_W + GAP_X), y=y, height=height,
+                state=_state(c, mastered, titles), x=MARGIN + indent + col * (node_w + GAP_X), y=y, height=height,
                 colour=_colour(p / threshold))
         y += height + GAP_Y
-    edges = [MapEdge(nodes[p].x + NODE_W // 2, nodes[p].y + nodes[p].height, nodes[c.slug].x + NODE_W // 2,
+    edges = [MapEdge(nodes[p].x + node_w // 2, nodes[p].y + nodes[p].height, nodes[c.slug].x + node_w // 2,
                      nodes[c.slug].y)
              for c in graph for p in c.prerequisites if p in nodes]
-    width = 2 * MARGIN + columns * (NODE_W + GAP_X) - GAP_X
+    width = 2 * MARGIN + columns * (node_w + GAP_X) - GAP_X
     return {"nodes": list(nodes.values()), "in_order": [nodes[c.slug] for c in graph], "edges": edges,
-            "width": width, "height": y - GAP_Y + MARGIN, "node_w": NODE_W, "line_h": LINE_H,
+            "width": width, "height": max(y - GAP_Y + MARGIN, 2 * MARGIN), "node_w": node_w, "line_h": LINE_H,
             "mastered_count": len(mastered), "total": len(graph)}
 
 

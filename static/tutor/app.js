@@ -6,25 +6,62 @@
 (function () {
   "use strict";
 
+  // Words for TeX, for a choice's accessible name: KaTeX's MathML reads well in running text, but a radio button
+  // whose label is only a formula gets no name from it in every browser and checker.
+  var SAY = {
+    cdot: "times", times: "times", div: "divided by", pm: "plus or minus", le: "less than or equal to",
+    leq: "less than or equal to", ge: "greater than or equal to", geq: "greater than or equal to", ne: "not equal to",
+    neq: "not equal to", approx: "approximately", infty: "infinity", to: "to", lim: "limit", ln: "natural log",
+    circ: "degrees", cup: "union", cap: "intersection", in: "in", emptyset: "empty set",
+  };
+
+  function speech(tex) {
+    var s = tex;
+    for (var i = 0; i < 4; i++) { // innermost braces first
+      s = s.replace(/\^\s*\{([^{}]*)\}|\^\s*(\w)/g, " to the power $1$2 ");
+      s = s.replace(/_\s*\{([^{}]*)\}|_\s*(\w)/g, " sub $1$2 ");
+      s = s.replace(/\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}/g, " $1 over $2 ");
+      s = s.replace(/\\sqrt\s*\{([^{}]*)\}/g, " square root of $1 ");
+    }
+    s = s.replace(/\\(left|right|displaystyle|textstyle|mathrm|text|operatorname|quad|qquad)\b|\\[,;:!]/g, " ");
+    s = s.replace(/\\([a-zA-Z]+)/g, function (m, name) { return " " + (SAY[name] || name) + " "; });
+    s = s.replace(/(\S)\s*-\s*/g, "$1 minus ").replace(/^\s*-\s*/, "minus ");
+    return s.replace(/[{}]/g, " ").replace(/\s+/g, " ").trim();
+  }
+
   function typesetMath(el) {
     if (!window.katex) return;
+    var tex = el.textContent;
     try {
-      window.katex.render(el.textContent, el, {
+      window.katex.render(tex, el, {
         displayMode: el.classList.contains("block") || el.tagName === "DIV",
         throwOnError: false,
       });
     } catch (e) { /* KaTeX could not read it: the TeX stays as text */ }
     el.setAttribute("data-typeset", "1");
+    if (el.closest("label")) {
+      var mathml = el.querySelector(".katex-mathml");
+      if (mathml) mathml.setAttribute("aria-hidden", "true");
+      var said = document.createElement("span");
+      said.className = "visually-hidden";
+      said.textContent = speech(tex);
+      el.appendChild(said);
+    }
   }
 
   function typeset(root) {
     root.querySelectorAll(".math:not([data-typeset])").forEach(typesetMath);
+    // A formula wider than a phone scrolls in place; keyboard users can then reach it to scroll it too.
+    root.querySelectorAll(".katex-display:not([tabindex])").forEach(function (formula) {
+      if (formula.scrollWidth > formula.clientWidth + 1) formula.setAttribute("tabindex", "0");
+    });
   }
 
-  // --- the explanation's paragraph still arriving ---------------------------------------------------------
-  // Finished blocks arrive typeset in #explanation-typeset, each with the length of text it covers; the text as
-  // generated accumulates in the hidden #explanation-stream. The rest, the paragraph being written, is shown here
-  // with its closed formulas typeset and bold set, and a formula still open held back until it closes.
+  // --- text still arriving ------------------------------------------------------------------------------
+  // Finished blocks of an explanation arrive typeset in #explanation-typeset, each with the length of text it
+  // covers; the text as generated accumulates in the hidden #explanation-stream. The rest, the paragraph being
+  // written, is shown with its closed formulas typeset and bold set, and a formula still open held back until it
+  // closes, so its TeX source never shows.
   var TAIL = /\$\$([\s\S]+?)\$\$|\$([^$\n]+?)\$|\*\*/g;
 
   function showTail() {
@@ -35,7 +72,27 @@
     document.querySelectorAll("#explanation-typeset [data-source-length]").forEach(function (block) {
       covered += parseInt(block.getAttribute("data-source-length"), 10) || 0;
     });
-    var text = Array.from(stream.textContent).slice(covered).join("").replace(/^\s+/, "");
+    tail.replaceChildren(formatted(Array.from(stream.textContent).slice(covered).join("").trim()));
+  }
+
+  // The TA's reply streams as text (#ta-stream) until its card arrives rendered: shown formatted the same way.
+  function showTAStream() {
+    var stream = document.getElementById("ta-stream");
+    if (!stream) return;
+    var shown = document.getElementById("ta-stream-shown");
+    if (!shown) {
+      shown = document.createElement("div");
+      shown.id = "ta-stream-shown";
+      shown.className = "stream";
+      stream.parentNode.insertBefore(shown, stream);
+      stream.classList.add("visually-hidden");
+      stream.setAttribute("aria-hidden", "true");
+    }
+    shown.replaceChildren(formatted(stream.textContent.trim()));
+  }
+
+  function formatted(text) {
+    text = text.replace(/^> ?/gm, ""); // a quotation's marker: the finished text sets it as a quotation
     var out = document.createDocumentFragment();
     var into = out;
     var last = 0;
@@ -61,7 +118,7 @@
     var rest = text.slice(last);
     var open = rest.indexOf("$");
     into.appendChild(document.createTextNode(open === -1 ? rest : rest.slice(0, open)));
-    tail.replaceChildren(out);
+    return out;
   }
 
   // --- focus, announcements and the message area (the session page) ---------------------------------------
@@ -115,6 +172,7 @@
     var message = (evt.detail && evt.detail.message) || "";
     typeset(document);
     showTail();
+    showTAStream();
     var stage = document.getElementById("stage");
     if (!stage) return;
     if (message.indexOf('id="stage"') !== -1) {

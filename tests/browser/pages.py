@@ -4,6 +4,7 @@ session socket. Plain functions of a Playwright page, so each test reads as the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # axe-core ships inside the axe-playwright-python wheel (a test extra): injected from disk, never fetched.
 from axe_playwright_python.sync_playwright import Axe
@@ -44,6 +45,7 @@ def session_ready(page) -> None:
 class AxeReport:
     """Violations of every page audited, by page; `blocking` are the serious and critical ones."""
 
+    out: Path | None = None  # rewritten after every page, so a test that stops half way still leaves its report
     pages: list[str] = field(default_factory=list)
     blocking: list[str] = field(default_factory=list)
     other: list[str] = field(default_factory=list)
@@ -54,6 +56,8 @@ class AxeReport:
             targets = "; ".join(", ".join(n["target"]) for n in v["nodes"][:4])
             line = f"{label}: {v['id']} ({v['impact']}, {len(v['nodes'])} node(s)): {v['help']} [{targets}]"
             (self.blocking if v["impact"] in BLOCKING else self.other).append(line)
+        if self.out is not None:
+            self.out.write_text(self.summary() + "\n")
 
     def summary(self) -> str:
         lines = [f"axe-core audited {len(self.pages)} page states: {', '.join(self.pages)}",
@@ -67,6 +71,30 @@ def sideways_overflow(page) -> int:
     or table in its own scroll box) do not count: only the document's own width."""
     return page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
                          " - document.documentElement.clientWidth")
+
+
+def sticking_out(page, limit: int = 5) -> list[str]:
+    """The innermost elements reaching past the right edge of the screen, to say what makes a page too wide."""
+    return page.evaluate("""(limit) => {
+        const width = document.documentElement.clientWidth, out = [];
+        for (const e of document.body.querySelectorAll('*')) {
+            const box = e.getBoundingClientRect();
+            if (box.right > width + 1 && box.width > 0 && ![...e.children].some(c =>
+                    c.getBoundingClientRect().right > width + 1)) {
+                let scrolled = false;  // inside a box that scrolls or clips it (unless positioned out of it)
+                const escapes = ['absolute', 'fixed'].includes(getComputedStyle(e).position);
+                for (let p = e.parentElement; p && !escapes; p = p.parentElement) {
+                    const o = getComputedStyle(p).overflowX;
+                    if (o === 'auto' || o === 'scroll' || o === 'hidden') { scrolled = true; break; }
+                }
+                if (!scrolled) out.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+                    (typeof e.className === 'string' && e.className ? '.' + e.className.split(' ').join('.') : '') +
+                    ' right=' + Math.round(box.right));
+            }
+            if (out.length >= limit) break;
+        }
+        return out;
+    }""", limit)
 
 
 def visible_text(page, selector: str = "body") -> str:

@@ -13,7 +13,15 @@ from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from courses.models import Item, Membership
 from courses.params import CourseSettings
 from courses.services import course_import, membership_set
-from tests.browser.pages import AxeReport, focused, log_in, session_ready, sideways_overflow, visible_text
+from tests.browser.pages import (
+    AxeReport,
+    focused,
+    log_in,
+    session_ready,
+    sideways_overflow,
+    sticking_out,
+    visible_text,
+)
 from tutor import services
 from tutor.models import TAQuestion
 
@@ -105,7 +113,11 @@ def test_maths_is_typeset_in_choices_explanation_and_echoes(live_server_url, bro
     assert page.locator("#start-practice").count() == 0, "the stream ended before it could be seen mid-way"
     page.screenshot(path=test_output / "1-explanation-mid-stream.png", full_page=True)
     _assert_no_source(page, "mid-stream", "#explanation")
+    formula = page.locator("#explanation .katex-display").bounding_box()
     page.wait_for_selector("#start-practice")
+    after = page.locator("#explanation .katex-display").bounding_box()
+    assert (after["x"], after["y"], after["height"]) == (formula["x"], formula["y"], formula["height"]), \
+        "the finished explanation moved what was already typeset"
     page.screenshot(path=test_output / "2-explanation-done.png", full_page=True)
     _assert_no_source(page, "explanation done")
     assert page.locator("#explanation .katex-display").count() == 1
@@ -239,6 +251,7 @@ def _ta_card(alice, course) -> None:
 def test_no_student_page_scrolls_sideways_on_a_phone(live_server_url, browser_page, maths, test_output):
     page, base = browser_page, live_server_url
     wide: list[str] = []
+    report = AxeReport(out=test_output / "axe-phone.txt")  # the narrowest phone: formulas and tables scroll there
     for width, height in PHONES:
         student = get_user_model().objects.create_user(f"phone{width}", password="pw-phone-123")
         services.enrollment_create(user=student, course=maths)
@@ -248,14 +261,16 @@ def test_no_student_page_scrolls_sideways_on_a_phone(live_server_url, browser_pa
         for label, path in [("landing", "/"), ("log in", "/accounts/login/"), ("sign up", "/accounts/signup/")]:
             page.goto(base + path)
             if (over := sideways_overflow(page)) > 0:
-                wide.append(f"{label} at {width}px: {over}px too wide")
+                wide.append(f"{label} at {width}px: {over}px too wide: {sticking_out(page)}")
         log_in(page, base, student.username, "pw-phone-123")
         for label, path in _student_pages(maths.slug):
             page.goto(base + path)
             page.wait_for_load_state("networkidle")
             if (over := sideways_overflow(page)) > 0:
-                wide.append(f"{label} at {width}px: {over}px too wide")
+                wide.append(f"{label} at {width}px: {over}px too wide: {sticking_out(page)}")
             page.screenshot(path=test_output / f"{width}-{label}.png", full_page=True)
+            if width == PHONES[0][0]:
+                report.audit(page, f"{label} at {width}px")
         page.goto(f"{base}/learn/{maths.slug}/")
         session_ready(page)
         steps = [("pain", None), ("explanation", "#commit-guess"), ("practice", "#start-practice"),
@@ -274,8 +289,10 @@ def test_no_student_page_scrolls_sideways_on_a_phone(live_server_url, browser_pa
             page.wait_for_selector({"pain": "#stage[data-phase=pain]", "explanation": "#start-practice",
                                     "practice": "#stage[data-phase=practice]", "feedback": "#feedback"}[label])
             if (over := sideways_overflow(page)) > 0:
-                wide.append(f"session ({label}) at {width}px: {over}px too wide")
+                wide.append(f"session ({label}) at {width}px: {over}px too wide: {sticking_out(page)}")
             page.screenshot(path=test_output / f"{width}-session-{label}.png", full_page=True)
+            if width == PHONES[0][0]:
+                report.audit(page, f"session ({label}) at {width}px")
         header = page.locator("header.top").bounding_box()
         assert header["height"] < 80, f"the header wraps to {header['height']}px at {width}px"
         logout = page.locator("header.top button", has_text="Log out").bounding_box()
@@ -283,6 +300,7 @@ def test_no_student_page_scrolls_sideways_on_a_phone(live_server_url, browser_pa
         meter = page.locator(".mastery").bounding_box()
         assert meter["x"] + meter["width"] <= width, "the mastery bar runs off screen"
     assert not wide, "\n".join(wide)
+    assert not report.blocking, report.summary()
 
 
 def test_every_page_of_every_role_passes_axe(live_server_url, browser_page, maths, alice, test_output):
@@ -296,7 +314,7 @@ def test_every_page_of_every_role_passes_axe(live_server_url, browser_page, math
     escalated = TAQuestion.objects.create(user=alice, course=maths, question="Who painted the Mona Lisa?",
                                           outcome="declined", escalated=True)
     item = Item.objects.get(slug="powers-sym")
-    report = AxeReport()
+    report = AxeReport(out=test_output / "axe.txt")
 
     # Visitors.
     for label, path in [("landing", "/"), ("log in", "/accounts/login/"), ("sign up", "/accounts/signup/")]:
@@ -370,7 +388,6 @@ def test_every_page_of_every_role_passes_axe(live_server_url, browser_page, math
 
     summary = report.summary()
     print(summary)
-    (test_output / "axe.txt").write_text(summary + "\n")
     assert not report.blocking, summary
 
 
@@ -388,7 +405,8 @@ def test_dashboard_headers_are_full_titles_and_the_table_scrolls_in_its_own_box(
     assert region.get_attribute("tabindex") == "0" and region.get_attribute("role") == "region"
     page.screenshot(path=test_output / "dashboard.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
-    assert sideways_overflow(page) <= 0
+    page.screenshot(path=test_output / "dashboard-390.png", full_page=True)
+    assert sideways_overflow(page) <= 0, sticking_out(page)
 
 
 def test_visitors_land_on_a_page_that_says_what_the_tutor_is(live_server_url, browser_page, test_output):
@@ -399,3 +417,46 @@ def test_visitors_land_on_a_page_that_says_what_the_tutor_is(live_server_url, br
     assert page.locator("main a[href='/accounts/login/']").count() >= 1
     assert page.request.get(base + "/favicon.ico").ok
     page.screenshot(path=test_output / "landing.png", full_page=True)
+
+
+def test_the_demo_course_as_a_student_sees_it(live_server_url, browser_page, alice, settings, test_output):
+    """The pictures in the README: the demo course on a phone, mid-explanation, and the map of a student part way
+    (seven concepts mastered, without placement, so the tutor's next concept is the power rule)."""
+    import dataclasses
+    import time
+
+    from courses.format import load_course
+    from learner_model.knowledge import ConceptState, KnowledgeState
+    from tutor.models import KnowledgeRecord
+
+    page, base = browser_page, live_server_url
+    spec = load_course(settings.TUTOR_DEMO_COURSE)
+    demo = course_import(spec=dataclasses.replace(spec, settings=dataclasses.replace(
+        spec.settings, placement_questions=0, teach_back="never")))
+    known = ["slopes-of-lines", "average-rate-of-change", "limits-intuition", "limit-laws", "continuity",
+             "derivative-definition", "derivative-function"]
+    now = time.time()
+    state = KnowledgeState(concepts={**{slug: ConceptState(0.97, 6, 5, now) for slug in known},
+                                     "sum-constant-rules": ConceptState(0.45, 2, 1, now)})
+    KnowledgeRecord.objects.create(user=alice, course=demo, blob=state.to_blob())
+    services.enrollment_create(user=alice, course=demo)
+    log_in(page, base, "alice", "pw-alice-123")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/learn/{demo.slug}/")
+    session_ready(page)
+    assert page.inner_text("#concept-title") == "The power rule"
+    assert page.locator(".guess label.choice .katex").count() == 4
+    page.screenshot(path=test_output / "session-390.png", full_page=True)
+    assert sideways_overflow(page) <= 0, sticking_out(page)
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.screenshot(path=test_output / "session-pain-first.png", full_page=True)
+    page.locator("label.choice").first.click()
+    page.click("#commit-guess")
+    page.wait_for_function("document.querySelectorAll('#explanation-typeset .md-block').length >= 3 &&"
+                           " document.querySelector('#explanation-tail').textContent.length > 40")
+    page.screenshot(path=test_output / "explanation-streaming.png")
+    _assert_no_source(page, "mid-stream", "#explanation-typeset")
+    page.goto(f"{base}/learn/{demo.slug}/map/")
+    assert page.locator("#map-table tbody tr").count() == 15
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=test_output / "knowledge-map.png", full_page=True)
