@@ -52,7 +52,9 @@ MAX_NESTING = 15  # parentheses inside parentheses
 MAX_POWERS = 15  # ^ or ** in one answer
 MAX_FACTORIAL = 1000  # n! for a literal n
 MAX_EXPONENT = 1000  # a numeric exponent, in the parsed tree: 9^9^9 would keep a worker busy for hours
+MAX_SUM_EXPONENT = 40  # ... of anything but a number or a letter: (x+1)^40 is a long binomial exercise already
 MAX_INTEGER = 10**15  # a literal integer, in the parsed tree
+MAX_RESULT_BITS = 1000  # a number the evaluated answer holds (~300 digits)
 MAX_TEXT_CHARS = 5000  # a multiple-choice or short-text answer (compared as text, never parsed)
 
 _TRANSFORMS = standard_transformations + (implicit_multiplication_application, convert_xor)
@@ -198,6 +200,8 @@ def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Exp
         raise ValueError(f"could not read {text!r}") from exc
     if not isinstance(expr, sympy.Expr):  # e.g. "Not a parabola" or "x | y" parse as logic, not an expression
         raise ValueError(f"could not read {text!r} as an expression")
+    if any(max(abs(r.p), r.q).bit_length() > MAX_RESULT_BITS for r in expr.atoms(sympy.Rational)):
+        raise TooLarge()  # 999^999*998^998: small powers, a product of thousands of digits
     return expr
 
 
@@ -214,8 +218,8 @@ def _refuse_huge(expr: object) -> None:
                 big = abs(float(node.exp)) > MAX_EXPONENT
             except (TypeError, ValueError, OverflowError):
                 big = True
-            if big:
-                raise TooLarge()
+            if big or (abs(node.exp) > MAX_SUM_EXPONENT and not (node.base.is_Atom or node.base.is_number)):
+                raise TooLarge()  # (x+1)^999: simplify expands it to a thousand terms, then multiplies them
         if isinstance(node, sympy.Integer) and abs(int(node)) > MAX_INTEGER:
             raise TooLarge()
         if isinstance(node, sympy.Float) and node != 0 and abs(node._mpf_[2] + node._mpf_[3]) > 4 * MAX_FLOAT_EXPONENT:
