@@ -290,7 +290,8 @@ class SettingsForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="A course folder as .zip, an OATutor source as .tar.gz, or a GIFT file (.gift).")
+    file = forms.FileField(help_text="A course folder as .zip, an OATutor source as .tar.gz, a GIFT file (.gift), "
+                                     "or a LaTeX quiz file written for the moodle package (.tex).")
 
 
 class PrerequisiteForm(forms.Form):

@@ -1,4 +1,4 @@
-"""An uploaded file (course zip, OATutor tar.gz, GIFT) to an `ImportResult`, with errors a person can act on.
+"""An uploaded file (course zip, OATutor tar.gz, GIFT, moodle.sty LaTeX) to an `ImportResult`, with errors a person can act on.
 
 Runs in the Celery worker through `courses.services.import_job_run`; touches no database rows itself.
 """
@@ -21,6 +21,7 @@ UPLOAD_FORMATS = {  # file name ending -> importer name
     ".tar": "oatutor",
     ".gift": "gift",
     ".txt": "gift",
+    ".tex": "latex",
 }
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024  # a zip bomb stops here
 

@@ -111,9 +111,11 @@ def item_source(item: Item) -> str:
     if "oatutor" in extra:
         meta = extra["oatutor"]
         return f"content-pool/{meta.get('problem_id')}/steps/{meta.get('step_id')}/{meta.get('step_id')}.json"
-    if "gift" in extra:
-        gift = extra["gift"]
-        return f"GIFT question {gift.get('title') or item.slug}" + (f", line {gift['line']}" if "line" in gift else "")
+    for key, label in (("gift", "GIFT"), ("latex", "LaTeX")):
+        if key in extra:
+            meta = extra[key]
+            line = f", line {meta['line']}" if "line" in meta else ""
+            return f"{label} question {meta.get('title') or item.slug}{line}"
     return f"concepts/{item.concept.slug}.md, item {item.slug}"
 
 

@@ -2,14 +2,16 @@
 
     load_any("course.tar.gz")                      -> ImportResult (format detected)
     load_any("quiz.gift", format="gift")           -> ImportResult
+    load_any("week3.tex")                          -> ImportResult (a moodle.sty LaTeX quiz file)
     IMPORTERS["oatutor"](path)                     -> ImportResult
 
-`manage.py import_course --format oatutor|gift|folder PATH` wraps `load_any`; `courses.services.course_import`
-writes the resulting spec to the database. Importers never touch the database.
+`manage.py import_course --format oatutor|gift|latex|folder PATH` wraps `load_any`;
+`courses.services.course_import` writes the resulting spec to the database. Importers never touch the database.
 """
 
 from __future__ import annotations
 
+import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 from courses.format import load_course
 from courses.importers.gift import load_gift
+from courses.importers.moodle_latex import load_moodle_latex
 from courses.importers.oatutor import load_oatutor
 from courses.importers.result import ImportIssue, ImportResult, safe_relative_path, slugify
 
@@ -35,24 +38,33 @@ def load_folder(path: str | Path) -> ImportResult:
     return ImportResult(spec, [], assets)
 
 
-def _load_gift(path: str | Path, **options: Any) -> ImportResult:
-    name = Path(path).stem
-    return load_gift(Path(path), course_slug=options.pop("course_slug", slugify(name)),
-                     title=options.pop("title", name.replace("_", " ").replace("-", " ").title()), **options)
+def _named_after_file(load: Callable[..., ImportResult]) -> Callable[..., ImportResult]:
+    """A one-file importer whose course slug and title default to the file's name (`week-3.gift` -> "Week 3")."""
+
+    def load_file(path: str | Path, **options: Any) -> ImportResult:
+        name = Path(path).stem
+        return load(Path(path), course_slug=options.pop("course_slug", slugify(name)),
+                    title=options.pop("title", name.replace("_", " ").replace("-", " ").title()), **options)
+
+    return load_file
 
 
 IMPORTERS: dict[str, Callable[..., ImportResult]] = {
     "folder": load_folder,
     "oatutor": load_oatutor,
-    "gift": _load_gift,
+    "gift": _named_after_file(load_gift),
+    "latex": _named_after_file(load_moodle_latex),
 }
 
 
 def detect_format(path: str | Path) -> str:
-    """Guess the format from the path: a .gift file, an OATutor source (coursePlans.json), a course folder."""
+    """Guess the format from the path: a .gift file, a .tex file with `\\begin{quiz}` (moodle.sty), an OATutor
+    source (coursePlans.json), a course folder."""
     p = Path(path)
     if p.suffix.lower() in (".gift", ".txt") and p.is_file():
         return "gift"
+    if p.suffix.lower() == ".tex" and p.is_file() and re.search(r"\\begin\s*\{quiz\}", p.read_text(errors="replace")):
+        return "latex"
     if p.is_dir():
         if (p / "course.yaml").is_file():
             return "folder"
@@ -67,7 +79,7 @@ def detect_format(path: str | Path) -> str:
 
 def load_any(path: str | Path, format: str | None = None, **options: Any) -> ImportResult:
     """Import `path` with the named importer, or the detected one. Options go to the importer
-    (`course_name` for oatutor; `course_slug`, `title` for gift)."""
+    (`course_name` for oatutor; `course_slug`, `title` for gift and latex)."""
     name = format or detect_format(path)
     if name not in IMPORTERS:
         raise ValueError(f"unknown course format {name!r}; valid formats: {', '.join(IMPORTERS)}")

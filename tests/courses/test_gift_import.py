@@ -125,7 +125,7 @@ def test_load_any_detects_gift_and_names_valid_formats_for_unknown_ones(tmp_path
     assert detect_format(SAMPLE) == "gift"
     result = load_any(SAMPLE)
     assert result.spec.slug == "sample" and len(result.spec.concepts) == 2
-    assert set(IMPORTERS) == {"folder", "oatutor", "gift"}
+    assert set(IMPORTERS) == {"folder", "oatutor", "gift", "latex"}
     with pytest.raises(ValueError, match="valid formats: folder, oatutor, gift"):
         load_any(SAMPLE, format="qti")
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")

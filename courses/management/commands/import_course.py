@@ -10,7 +10,8 @@ from courses.signals import course_imported
 
 class Command(BaseCommand):
     help = ("Import (or update in place) a course: a course folder (course.yaml + concepts/*.md), an OATutor "
-            "content source (folder or .tar.gz), or a Moodle GIFT file. Nothing is imported if the input is malformed.")
+            "content source (folder or .tar.gz), a Moodle GIFT file, or a LaTeX quiz file written with moodle.sty "
+            "(.tex). Nothing is imported if the input is malformed.")
 
     def add_arguments(self, parser):
         parser.add_argument("path")
