@@ -47,6 +47,18 @@ def db_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=settings.TUTOR_DB_THREADS, thread_name_prefix="tutor-db")
 
 
+@functools.cache
+def checker_pool() -> ThreadPoolExecutor:
+    """Threads that wait for the answer checker's sandbox (`services.answer_precheck`), one per sandbox worker:
+    a check may take the sandbox's whole time budget, and the database threads must not wait with it."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="tutor-check")
+
+
+def checker(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` as a coroutine function run on `checker_pool()`, database connections handled as `db` does."""
+    return database_sync_to_async(fn, thread_sensitive=False, executor=checker_pool())
+
+
 def db(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` as a coroutine function run on `db_pool()`. Channels' wrapper closes unusable or expired
     connections before and after each call (`close_old_connections`), as it does on its own thread; a student's
@@ -116,8 +128,10 @@ class SessionConsumer(CourseConsumer):
                 if not await aratelimit_check(key=f"answers:{self.scope['user'].pk}",
                                               limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
                     raise services.SessionError("You're answering very fast: take a breath and try again in a minute.")
-                await self._act(_answer, started, client_id=_uuid(content.get("client_id")),
-                                item_id=int(content.get("item", 0)), answer=str(content.get("answer", "")))
+                item_id, answer = int(content.get("item", 0)), str(content.get("answer", ""))
+                await checker(_precheck)(user=self.scope["user"], course=self.course, item_id=item_id, answer=answer)
+                await self._act(_answer, started, client_id=_uuid(content.get("client_id")), item_id=item_id,
+                                answer=answer)
             elif action == "skip_placement":
                 await self._act(services.placement_skip, started)
             elif action == "next":  # after a mastered concept's feedback, maybe into a teach-back first
@@ -227,7 +241,7 @@ def _answer(*, user: Any, course: Course, **answer: Any) -> TutorSession:
     An answer too large to check is stored and the item stays on screen: the student gets the checker's message
     (as a SessionError's notice). Each costs the sandbox up to its time budget, so a student gets only
     TUTOR_RATELIMIT_UNCHECKED of them a minute; past that, answers wait for the next minute."""
-    limit = {"key": f"unchecked:{user.pk}", "limit": settings.TUTOR_RATELIMIT_UNCHECKED, "period": 60}
+    limit = _unchecked_limit(user)
     if not ratelimit_peek(**limit):
         raise services.SessionError("Several of your answers were too large to check: please wait a minute, "
                                     "then try a simpler form.")
@@ -236,6 +250,17 @@ def _answer(*, user: Any, course: Course, **answer: Any) -> TutorSession:
         ratelimit_check(**limit)
         raise services.SessionError(outcome.check.feedback)
     return outcome.session if outcome.session is not None else services.session_get(user=user, course=course)
+
+
+def _unchecked_limit(user: Any) -> dict[str, Any]:
+    return {"key": f"unchecked:{user.pk}", "limit": settings.TUTOR_RATELIMIT_UNCHECKED, "period": 60}
+
+
+def _precheck(*, user: Any, course: Course, item_id: int, answer: str) -> None:
+    """The answer graded on a checker thread first (`services.answer_precheck`), unless the student is over the
+    limit of answers too large to check (`_answer` then refuses it without checking)."""
+    if ratelimit_peek(**_unchecked_limit(user)):
+        services.answer_precheck(course=course, item_id=item_id, answer=answer)
 
 
 def _uuid(value: Any) -> uuid.UUID:

@@ -350,6 +350,19 @@ def item_check(item: Item, answer: str, *, seed: int = 0) -> CheckResult:
                         decimal_comma=course_settings(item.concept.course).decimal_comma)
 
 
+def answer_precheck(*, course: Course, item_id: int, answer: str) -> None:
+    """Grade an answer to an item of `course` ahead of `attempt_record`, which then finds the grade in the
+    checker's memo. Called off the database threads (the session socket does), so that a check that runs to the
+    sandbox's time limit holds up its own student only, not the threads every student's answers wait for. A
+    template item is graded against the student's variant in `attempt_record` itself."""
+    try:
+        item = course_item(course, item_id)
+    except Item.DoesNotExist:
+        return
+    if item.concept.course_id == course.pk and item.kind in (Item.Kind.SYMBOLIC, Item.Kind.NUMERIC):
+        item_check(item, answer)
+
+
 @dataclass(frozen=True)
 class AttemptOutcome:
     attempt: Attempt

@@ -180,6 +180,38 @@ async def test_huge_exponent_answer_is_stored_and_does_not_block_other_students(
     await bob.stop()
 
 
+SLOW = "(x^999+1)/(x^998-1)-(x^997+2)/(x^996-3)"  # passes the limits on the text; sympy takes minutes
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_check_that_runs_to_its_time_limit_holds_up_only_its_own_student(enrolled, course, monkeypatch):
+    """The slow answer is sent first; the other student's answer, sent while it is being checked, is answered
+    first: the check does not hold the database thread (one, on SQLite) that every answer is recorded on."""
+    monkeypatch.setattr(checking, "CHECK_TIMEOUT_S", 3.0)
+    checking._check_memoised.cache_clear()
+    attacker, other = await database_sync_to_async(enrolled)(2, "student")
+    symbolic = await database_sync_to_async(Item.objects.get)(slug__endswith="a-sym")
+    await database_sync_to_async(_practice)(attacker, course, symbolic)
+    await database_sync_to_async(_practice)(other, course, symbolic)
+    mallory, bob = Student(attacker, course), Student(other, course)
+    await mallory.start()
+    await bob.start()
+    order: list[str] = []
+
+    async def answer(student: Student, name: str, text: str, after: float) -> str:
+        await asyncio.sleep(after)
+        frame = await student.answer(text)
+        order.append(name)
+        return frame
+
+    slow, normal = await asyncio.gather(answer(mallory, "mallory", SLOW, 0), answer(bob, "bob", "3x^2", 0.5))
+    assert order == ["bob", "mallory"]
+    assert OVER_BUDGET_MESSAGE in slow and "Correct" in normal
+    await mallory.stop()
+    await bob.stop()
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_student_who_keeps_sending_answers_too_large_to_check_is_asked_to_wait(enrolled, course, settings):
