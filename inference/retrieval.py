@@ -2,12 +2,13 @@
 
 Boundaries: this module knows nothing of Django or of the database. It takes plain `Document` records, cut
 into `Chunk`s at Markdown headings and paragraphs (both in `inference/retrieval_documents.py`, re-exported here),
-and keeps one float32 vector per chunk so that the tutor can store vectors as bytes (`vector_to_bytes`) and
-reindex one document at a time.
+and keeps two float32 vectors per chunk (its own text, its context) so that the tutor can store vectors as bytes
+(`vector_to_bytes`) and reindex one document at a time.
 
     index = SearchIndex()                       # the embedding model loads on first use (seconds)
-    index.upsert(course_documents(spec))        # unchanged documents are skipped on the next call
-    hits = index.search("why is the derivative of a constant zero?", k=5)
+    index.upsert(course_documents(course))      # unchanged documents are skipped on the next call
+    query = index.prepare_query("why is the deriv of a constant 0?")
+    hits = index.search(query, k=5)
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ import numpy as np
 from inference.retrieval_documents import DOCUMENT_KINDS as DOCUMENT_KINDS
 from inference.retrieval_documents import MAX_CHUNK_CHARS as MAX_CHUNK_CHARS
 from inference.retrieval_documents import Chunk as Chunk
+from inference.retrieval_documents import ConceptText as ConceptText
+from inference.retrieval_documents import CourseText as CourseText
 from inference.retrieval_documents import Document as Document
+from inference.retrieval_documents import ItemText as ItemText
 from inference.retrieval_documents import chunk_document as chunk_document
 from inference.retrieval_documents import course_documents as course_documents
 from inference.retrieval_documents import faculty_answer_document as faculty_answer_document
@@ -45,16 +49,25 @@ RRF_K = 60  # the constant of Cormack et al. (2009); ranks past ~100 barely coun
 CANDIDATES = 100  # each retriever's top-N that fusion looks at
 DENSE_WEIGHT = 0.5  # normalised fusion: weight of the dense score (BM25 gets the rest)
 # A chunk's score is multiplied by its kind's weight: an exercise stem matches a question's wording but rarely
-# explains anything. Chosen on the dev half of the question sets (benchmarks/ta_eval.py --tune).
+# explains anything. Chosen on the dev halves of the question sets (benchmarks/ta_eval.py --tune).
 KIND_WEIGHTS: dict[str, float] = {"item": 0.55, "hint": 0.7, "solution": 0.7}
+# Field weights. A chunk is searched by its own text (with its topic) and by its context (a hint's exercise
+# question, a worked example's problem): dense and BM25 each add the context's score times these weights.
+CONTEXT_DENSE_WEIGHT = 0.5
+CONTEXT_BM25_WEIGHT = 0.5
+# Re-ranking: a chunk gains this share of the best fused score of its concept among the candidates, so that a
+# passage whose neighbours (the concept's other hints, its lesson outline) also match outranks a lone lookalike.
+CONCEPT_WEIGHT = 0.3
+QUOTABLE_KINDS = frozenset(k for k in DOCUMENT_KINDS if k != "outline")
 
 
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
-    score: float  # the fused score that orders hits (rrf or normalised, per the index's fusion)
-    dense: float  # cosine similarity of query and chunk, in [-1, 1]; the "is this in the course?" signal (0 in bm25 mode)
+    score: float  # the score that orders hits (fused and re-ranked)
+    dense: float  # cosine of query and the chunk's own text, in [-1, 1] (0 in bm25 mode)
     bm25: float
+    context_dense: float = 0.0  # cosine of query and the chunk's context (0 without one)
 
 # --- embeddings ---------------------------------------------------------------------------------------
 
@@ -178,7 +191,7 @@ def default_embedder() -> Embedder:
     return Embedder()
 
 
-# --- BM25 ---------------------------------------------------------------------------------------------
+# --- BM25 and query handling -------------------------------------------------------------------------
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -200,7 +213,38 @@ def _stopwords() -> frozenset[str]:
 # Words a question is phrased with, whatever its topic: left out when asking whether the course uses its terms.
 QUESTION_WORDS = ("why how what when where which who whom whose do does did can could would should shall may might "
                   "must i me my you your we our he she his her its them from about have has had been being get come "
-                  "so than too very just also only explain mean tell please")
+                  "so than too very just also only explain mean tell please pls plz still really actually kind "
+                  "sort like idk dont don't doesnt isnt cant im ok okay thanks thank help understand confused get "
+                  "got stuck lost know work works working need needs someone anyone though although even ever "
+                  "anyway anyways whenever wherever whereas however otherwise instead maybe perhaps probably always "
+                  "never sometimes often usually basically literally already yet quite rather pretty lot lots bit "
+                  "thing things stuff something anything everything nothing say says said saying ask asked asking "
+                  "seem seems want wants wanted happen happens happened keep keeps supposed guess hey hi hello "
+                  "wondering wonder sure unsure teacher professor class lecture homework textbook book solve "
+                  "solving problem problems exercise exercises question questions example examples")
+
+# Student phrasing the course's texts never use, rewritten before searching: shorthand spelt out (for both
+# retrievers), and maths said in words written as maths (for BM25 only: the embedding model reads words).
+_SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), r) for p, r in (
+    (r"\beqn?s?\b", "equation"), (r"\bprob\b", "probability"), (r"\bstd ?dev\b|\bsd\b", "standard deviation"),
+    (r"\bavg\b", "average"), (r"\bvar\b", "variance"), (r"\bCI\b", "confidence interval"),
+    (r"\bfn\b|\bfunc\b", "function"), (r"\bderiv\b", "derivative"), (r"\bw/o\b", "without"), (r"\bw/", "with "),
+    (r"\bb/c\b|\bbc\b|\bcuz\b", "because"), (r"\bu\b", "you"), (r"\br\b(?= (?:the|you|we)\b)", "are"),
+))
+_SAID_MATHS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), r) for p, r in (
+    (r"\b(\w+|\d+) over (\w+|\d+)\b", r"\1/\2"),
+    (r"\bsquared\b", "^2"), (r"\bcubed\b", "^3"), (r"\bto the power of\b", "^"), (r"\bsquare root\b", "sqrt"),
+))
+
+
+def normalise_query(question: str, *, said_maths: bool = False) -> str:
+    """A student's question in the course's words: shorthand spelt out ("deriv" -> "derivative"), and with
+    `said_maths`, maths said in words written as maths ("1 over 0" -> "1/0", "x squared" -> "x ^2"). The question
+    itself is kept for display and for the model."""
+    text = question
+    for pattern, replacement in _SHORTHAND + (_SAID_MATHS if said_maths else ()):
+        text = pattern.sub(replacement, text)
+    return text
 
 
 @cache
@@ -215,8 +259,13 @@ def tokenize(text: str) -> list[str]:
     return list(_stemmer().stemWords(words))
 
 
+def topic_terms(text: str) -> list[str]:
+    """The stemmed words that say what a question is about: tokens less question words and bare numbers."""
+    return [t for t in tokenize(text) if t not in _question_words() and not t.isdigit()]
+
+
 class _Bm25:
-    """bm25s over the live chunks, rebuilt from cached token lists when the chunk set changes
+    """bm25s over one field of the live chunks, rebuilt from cached token lists when the chunk set changes
     (a rebuild is a sparse-matrix build, ~0.1 s per 10,000 chunks: see benchmarks/ta_search_speed.py)."""
 
     def __init__(self) -> None:
@@ -244,6 +293,46 @@ class _Bm25:
         return tokens & self._model.vocab_dict.keys() if self._model is not None else set()
 
 
+class _Spelling:
+    """The course's own words, to read a student's misspelling as the word the course uses ("varience" ->
+    "variance"): one edit (a letter dropped, added, changed or two swapped) away, words of 5 letters or more."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = {w for w in words if len(w) >= 4}
+        self._by_deletion: dict[str, set[str]] = {}
+        for word in self.words:
+            for variant in _deletions(word):
+                self._by_deletion.setdefault(variant, set()).add(word)
+
+    def correct(self, word: str) -> str:
+        if len(word) < 5 or word in self.words:
+            return word
+        found: set[str] = set(self._by_deletion.get(word, ()))
+        for variant in _deletions(word):
+            found |= self._by_deletion.get(variant, set())
+            if variant in self.words:
+                found.add(variant)
+        # One deletion each side also pairs words two edits apart ("integral", "interval"): keep true neighbours.
+        found = {w for w in found if _one_edit(w, word)}
+        return min(found) if found else word
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Damerau-Levenshtein distance exactly 1 (one letter dropped, added, changed, or two neighbours swapped)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k in range(len(a)) if a[k] != b[k]), len(a))
+    if len(a) < len(b):
+        return a[i:] == b[i + 1:]
+    return a[i + 1:] == b[i + 1:] or (i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2:] == b[i + 2:])
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
 # --- the index ----------------------------------------------------------------------------------------
 
 
@@ -257,10 +346,12 @@ class IndexChange:
 
 
 class SearchIndex:
-    """Chunks of a course with one vector each, searchable by dense, BM25 or hybrid ranking.
+    """Chunks of a course with their vectors, searchable by dense, BM25 or hybrid ranking.
 
-    Incremental: `upsert` re-chunks and re-embeds only documents whose `version` changed, `remove` drops
-    documents; dense search reads the vector matrix as it is, BM25 is rebuilt lazily on the next search.
+    Each chunk has two vectors: its own text's (with its topic) and its context's (zeros without one), and two
+    BM25 fields alike. Incremental: `upsert` re-chunks and re-embeds only documents whose `version` changed,
+    `remove` drops documents; dense search reads the vector matrices as they are, BM25 is rebuilt lazily on the
+    next search. Outline chunks (an importer's lesson stubs) are searched for scope but never returned as hits.
     """
 
     def __init__(self, embedder: Embedder | None = None, *, fusion: str = "rrf",
@@ -270,14 +361,26 @@ class SearchIndex:
         self.embedder = embedder or default_embedder()
         self.fusion = fusion
         self.kind_weights = dict(KIND_WEIGHTS if kind_weights is None else kind_weights)
+        self.context_dense_weight = CONTEXT_DENSE_WEIGHT
+        self.context_bm25_weight = CONTEXT_BM25_WEIGHT
+        self.concept_weight = CONCEPT_WEIGHT
         self.max_chunk_chars = max_chunk_chars
         self._versions: dict[str, str] = {}  # doc id -> version indexed
         self._chunks: list[Chunk] = []
-        self._tokens: list[list[str]] = []
-        self._vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384)
+        self._tokens: list[list[str]] = []  # text and topic
+        self._context_tokens: list[list[str]] = []
+        self._vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384) own text
+        self._context_vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384) context, or zeros
         self._bm25 = _Bm25()
+        self._bm25_context = _Bm25()
+        self._spelling = _Spelling(())
         self._bm25_stale = False
         self._weight_cache: tuple[tuple[tuple[str, float], ...], np.ndarray] | None = None
+        self._quotable_mask: np.ndarray | None = None
+        self._by_doc: dict[str, list[Chunk]] | None = None
+        # A question's dense scores are read by the search, the scope check and the declined reply's nearest
+        # passage: computed once per query vector (the last few), dropped when the chunks change.
+        self._recent: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.RLock()
 
     # reading
@@ -291,7 +394,21 @@ class SearchIndex:
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
         """A document's chunks in reading order."""
-        return [c for c in self._chunks if c.doc_id == doc_id]
+        with self._lock:
+            if self._by_doc is None:
+                by_doc: dict[str, list[Chunk]] = {}
+                for c in self._chunks:
+                    by_doc.setdefault(c.doc_id, []).append(c)
+                self._by_doc = by_doc
+            return list(self._by_doc.get(doc_id, ()))
+
+    def _derived_clear(self) -> None:
+        """Forget what is computed from the chunk list: kind weights, the quotable mask, chunks by document, and
+        the dense scores of recent queries."""
+        self._weight_cache = None
+        self._quotable_mask = None
+        self._by_doc = None
+        self._recent.clear()
 
     def chunk(self, chunk_id: str) -> Chunk:
         for chunk in self._chunks:
@@ -300,8 +417,10 @@ class SearchIndex:
         raise KeyError(chunk_id)
 
     def vectors(self) -> dict[str, bytes]:
-        """chunk id -> float32 bytes: what the database keeps so a restart need not re-embed."""
-        return {c.id: vector_to_bytes(v) for c, v in zip(self._chunks, self._vectors, strict=True)}
+        """chunk id -> float32 bytes of its own text and its context (768 floats; the second half zeros without a
+        context): what the database keeps so a restart need not re-embed."""
+        return {c.id: vector_to_bytes(np.concatenate([v, w]))
+                for c, v, w in zip(self._chunks, self._vectors, self._context_vectors, strict=True)}
 
     # writing
 
@@ -320,7 +439,7 @@ class SearchIndex:
         if not fresh:
             return change
         new_chunks = [c for doc in fresh for c in chunk_document(doc, self.max_chunk_chars)]
-        vectors = self.embedder.encode([_embedding_text(c) for c in new_chunks])
+        vectors = embed_chunks(self.embedder, new_chunks)
         change.embedded_chunks = len(new_chunks)
         with self._lock:
             self._drop({doc.id for doc in fresh})
@@ -330,14 +449,24 @@ class SearchIndex:
 
     def load(self, chunks: Sequence[Chunk], vectors: Sequence[bytes] | np.ndarray,
              versions: dict[str, str] | None = None) -> None:
-        """Add chunks whose vectors were computed before (read back from the database)."""
+        """Add chunks whose vectors were computed before (read back from the database): (n, 384) own vectors only,
+        or (n, 768) own and context (see `vectors`)."""
         matrix = (np.asarray(vectors, dtype=np.float32) if isinstance(vectors, np.ndarray)
                   else np.stack([vector_from_bytes(v) for v in vectors]) if vectors
-                  else np.zeros((0, Embedder.dim), dtype=np.float32))
+                  else np.zeros((0, 2 * Embedder.dim), dtype=np.float32))
+        if matrix.shape[1:] == (Embedder.dim,):
+            matrix = np.concatenate([matrix, np.zeros_like(matrix)], axis=1)
         with self._lock:
             self._drop({c.doc_id for c in chunks})
             self._append(list(chunks), matrix)
             self._versions.update(versions or {})
+
+    def annotate(self, chunks: Sequence[Chunk]) -> None:
+        """Replace chunks by annotated copies (same ids, e.g. with `reveals` set); their vectors stay."""
+        by_id = {c.id: c for c in chunks}
+        with self._lock:
+            self._chunks = [by_id.get(c.id, c) for c in self._chunks]
+            self._derived_clear()
 
     def remove(self, doc_ids: Iterable[str]) -> IndexChange:
         gone = {d for d in doc_ids if d in self._versions}
@@ -355,49 +484,85 @@ class SearchIndex:
             return
         self._chunks = [self._chunks[i] for i in keep]
         self._tokens = [self._tokens[i] for i in keep]
+        self._context_tokens = [self._context_tokens[i] for i in keep]
         self._vectors = self._vectors[keep]
+        self._context_vectors = self._context_vectors[keep]
         self._bm25_stale = True
-        self._weight_cache = None
+        self._derived_clear()
 
     def _append(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """`vectors`: (n, 768), own text then context."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        vectors = vectors.reshape(-1, 2 * Embedder.dim)
         self._chunks.extend(chunks)
         self._tokens.extend(tokenize(_embedding_text(c)) for c in chunks)
-        self._vectors = np.concatenate([self._vectors, vectors.reshape(-1, Embedder.dim)])
+        self._context_tokens.extend(tokenize(c.context) for c in chunks)
+        self._vectors = np.concatenate([self._vectors, vectors[:, :Embedder.dim]])
+        self._context_vectors = np.concatenate([self._context_vectors, vectors[:, Embedder.dim:]])
         self._bm25_stale = True
-        self._weight_cache = None
+        self._derived_clear()
 
     def rebuild_bm25(self) -> None:
         with self._lock:
             self._bm25.rebuild(self._tokens)
+            self._bm25_context.rebuild(self._context_tokens)
+            self._spelling = _Spelling(w for c in self._chunks for w in _WORD.findall(_embedding_text(c).lower()))
             self._bm25_stale = False
 
     # searching
 
+    def prepare_query(self, question: str) -> str:
+        """The question as it is searched: student phrasing in the course's words (`normalise_query`), and words
+        the course never uses but spells one letter differently corrected to its spelling."""
+        if self._bm25_stale:
+            self.rebuild_bm25()
+        text = normalise_query(question)
+        def correct(match: re.Match[str]) -> str:
+            word = match.group(0).lower()
+            fixed = self._spelling.correct(word)
+            return match.group(0) if fixed == word else fixed
+
+        return re.sub(r"[A-Za-z]{5,}", correct, text)
+
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid",
-               where: Callable[[Chunk], bool] | None = None, query_vector: np.ndarray | None = None) -> list[Hit]:
-        """The k best chunks for `query`; `where` keeps only chunks it accepts (e.g. not a graded item's
-        solution). Pass `query_vector` when the caller has already embedded the query."""
+               where: Callable[[Chunk], bool] | None = None, query_vector: np.ndarray | None = None,
+               rerank: bool = True) -> list[Hit]:
+        """The k best quotable chunks for `query` (pass it through `prepare_query` first); `where` keeps only chunks
+        it accepts (e.g. not a graded item's solution), asked of each retriever's best candidates only. Pass
+        `query_vector` when the caller has already embedded the query. Chunks with the same text count once (the
+        best of them is kept)."""
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
         if self._bm25_stale:
             self.rebuild_bm25()
         with self._lock:
-            chunks, vectors, n = self._chunks, self._vectors, len(self._chunks)
+            chunks, n = self._chunks, len(self._chunks)
             if n == 0:
                 return []
             # BM25 alone needs no embedding model (the TA answers with it while the model loads); dense scores
             # are then reported as 0, as BM25's are in a dense-only search.
             if mode == "bm25":
-                dense = np.zeros(n, dtype=np.float32)
+                own = context = np.zeros(n, dtype=np.float32)
             else:
                 qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
-                dense = vectors @ qv  # (n_chunks,)
-            # Dense-only searches (the integrity check) skip BM25; its scores are then reported as 0.
-            sparse = self._bm25.scores(tokenize(query), n) if mode != "dense" else np.zeros(n, dtype=np.float32)
+                own, context = self._dense(qv)
+            dense = own + self.context_dense_weight * context
+            if mode == "dense":
+                sparse = np.zeros(n, dtype=np.float32)
+            else:
+                terms = tokenize(normalise_query(query, said_maths=True))
+                sparse = self._bm25.scores(terms, n) + self.context_bm25_weight * self._bm25_context.scores(terms, n)
             weights = self._weights(chunks)
-        allowed = np.ones(n, dtype=bool) if where is None else np.fromiter((where(c) for c in chunks), bool, n)
+            allowed = self._quotable()
+        if where is not None:
+            allowed = allowed.copy()
+            pool = set(_top(np.where(allowed, dense, -np.inf), 3 * CANDIDATES)) if mode != "bm25" else set()
+            if mode != "dense":
+                pool |= {i for i in _top(np.where(allowed, sparse, -np.inf), 3 * CANDIDATES) if sparse[i] > 0}
+            keep = np.zeros(n, dtype=bool)
+            keep[[i for i in pool if where(chunks[i])]] = True
+            allowed &= keep
         if mode == "dense":
             fused = np.where(allowed, dense, -np.inf)
         elif mode == "bm25":
@@ -405,25 +570,84 @@ class SearchIndex:
         else:
             fused = self._fuse(dense, sparse, allowed)
         fused = np.where(np.isfinite(fused), fused * weights, -np.inf)
-        order = _top(fused, k)
-        return [Hit(chunk=chunks[i], score=float(fused[i]), dense=float(dense[i]), bm25=float(sparse[i]))
-                for i in order if np.isfinite(fused[i])]
+        if rerank and self.concept_weight and mode == "hybrid":
+            fused = self._concept_support(fused, chunks)
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for i in _top(fused, 3 * k + 5):
+            if not np.isfinite(fused[i]):
+                continue
+            key = _squash_text(chunks[i].text)
+            if key in seen:
+                continue
+            seen.add(key)
+            hits.append(Hit(chunk=chunks[i], score=float(fused[i]), dense=float(own[i]), bm25=float(sparse[i]),
+                            context_dense=float(context[i])))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _dense(self, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n_chunks,) cosines of the query with each chunk's own text and with its context."""
+        key = np.asarray(query_vector, dtype=np.float32).tobytes()
+        with self._lock:
+            found = self._recent.get(key)
+            if found is None:
+                found = (self._vectors @ query_vector, self._context_vectors @ query_vector)
+                if len(self._recent) >= 4:
+                    self._recent.pop(next(iter(self._recent)))
+                self._recent[key] = found
+            return found
+
+    def _quotable(self) -> np.ndarray:
+        with self._lock:
+            if self._quotable_mask is None:
+                self._quotable_mask = np.fromiter((c.kind in QUOTABLE_KINDS for c in self._chunks), bool,
+                                                  len(self._chunks))
+            return self._quotable_mask
+
+    def _concept_support(self, fused: np.ndarray, chunks: list[Chunk]) -> np.ndarray:
+        """Each candidate gains `concept_weight` times the best score of its concept's candidates (itself
+        included): agreement between a concept's passages is evidence no single lookalike passage has."""
+        candidates = [int(i) for i in _top(fused, CANDIDATES) if np.isfinite(fused[i])]
+        best: dict[str, float] = {}
+        for i in candidates:  # a passage outside any concept (an upload) is its own group: it is not penalised
+            group = chunks[i].concept or chunks[i].doc_id
+            best[group] = max(best.get(group, 0.0), float(fused[i]))
+        out = fused.copy()
+        for i in candidates:
+            out[i] += self.concept_weight * best[chunks[i].concept or chunks[i].doc_id]
+        return out
 
     def best_similarity(self, query_vector: np.ndarray) -> float:
-        """The highest cosine between the query and any chunk: "does the course talk about this at all?"."""
-        with self._lock:
-            return float((self._vectors @ query_vector).max()) if len(self._chunks) else -1.0
+        """The highest cosine between the query and any chunk's own text, outlines included: "does the course talk
+        about this at all?"."""
+        return float(self._dense(query_vector)[0].max()) if len(self._chunks) else -1.0
 
     def term_coverage(self, query: str) -> float:
-        """The share of the query's distinct terms that occur in some chunk: BM25's "does the course talk about
-        this at all?", for when there is no embedding to compare (0 for a query without terms)."""
-        terms = set(tokenize(query)) - _question_words()
+        """The share of the query's distinct topic terms that occur in some chunk: BM25's "does the course talk
+        about this at all?", for when there is no embedding to compare (0 for a query without terms)."""
+        terms = set(topic_terms(query))
         if not terms:
             return 0.0
+        return len(self.known_terms(terms)) / len(terms)
+
+    def known_terms(self, terms: set[str]) -> set[str]:
+        """Those of the stemmed `terms` that occur in some chunk of the course (its text or topic)."""
         if self._bm25_stale:
             self.rebuild_bm25()
         with self._lock:
-            return len(self._bm25.known(terms)) / len(terms)
+            return self._bm25.known(terms)
+
+    def term_frequency(self, term: str) -> int:
+        """In how many chunks the stemmed `term` occurs (0 if none)."""
+        if self._bm25_stale:
+            self.rebuild_bm25()
+        with self._lock:
+            model = self._bm25._model
+            if model is None or term not in model.vocab_dict:
+                return 0
+            return int(model.get_scores([term]).astype(bool).sum())
 
     def _weights(self, chunks: list[Chunk]) -> np.ndarray:
         """(n_chunks,) kind weights, recomputed only when the chunks or the weights change."""
@@ -449,9 +673,24 @@ class SearchIndex:
         return fused
 
 
+def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk]) -> np.ndarray:
+    """(n, 768): each chunk's own text and its context, embedded once per distinct text (the hints of one
+    exercise share its question; many exercises share a hint)."""
+    texts = [_embedding_text(c) for c in chunks] + [c.context for c in chunks if c.context]
+    distinct = list(dict.fromkeys(texts))
+    vectors = dict(zip(distinct, embedder.encode(distinct), strict=True)) if distinct else {}
+    zero = np.zeros(Embedder.dim, dtype=np.float32)
+    return np.asarray([np.concatenate([vectors[_embedding_text(c)], vectors[c.context] if c.context else zero])
+                       for c in chunks], dtype=np.float32).reshape(-1, 2 * Embedder.dim)
+
+
 def _embedding_text(chunk: Chunk) -> str:
-    # The title carries the concept and section name, which the chunk's own words often leave implicit.
-    return f"{chunk.title}\n{chunk.text}"
+    # The topic carries the concept's name, which the chunk's own words often leave implicit.
+    return f"{chunk.topic or chunk.title}\n{chunk.text}"
+
+
+def _squash_text(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def _top(scores: np.ndarray, k: int) -> list[int]:
@@ -465,4 +704,3 @@ def _top(scores: np.ndarray, k: int) -> list[int]:
 def _minmax(values: np.ndarray) -> np.ndarray:
     low, high = float(values.min()), float(values.max())
     return (values - low) / (high - low) if high > low else np.ones_like(values)
-

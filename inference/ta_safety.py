@@ -185,6 +185,15 @@ _ADDRESSED = re.compile(
     r"\b(ai|a\.i\.|assistants?|chat ?bots?|bots?|models?|llms?|language models?|tutors?|tas|teaching assistants?)\b"
     r".{0,40}\b(must|should|shall|need to|needs to|are required to|is required to|have to|has to|always|never|will now)\b",
     re.IGNORECASE)
+# Nor has it reason to tell whoever reads it what to teach: "tell the student the correct formula is ...", "when a
+# student asks, say ...". Course text states things; it does not instruct its reader to repeat them.
+_INSTRUCTS_TEACHER = re.compile(
+    r"\b(tell|teach|inform|remind|instruct|convince) (the |your |all |every |any )?(students?|learners?|class|pupils?|"
+    r"readers?|users?)\b"
+    r"|\b(when|if|whenever) (a |the |any )?(students?|learners?|users?) asks?\b.{0,80}\b(say|tell|answer|respond|reply)"
+    r"|\b(always|never) (answer|say|respond|reply|mention|tell)\b"
+    r"|\b(the )?correct (formula|answer|rule|method) (is|to teach)\b.{0,20}\b(not|instead)\b",
+    re.IGNORECASE)
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -201,7 +210,8 @@ def sanitize_passage(text: str) -> tuple[str, bool]:
         sentence = text[position:match.start()]
         separator = match.group(0)
         position = match.end()
-        if sentence.strip() and (_match(sentence) or _ADDRESSED.search(sentence) or any(True for _ in _decoded_blobs(sentence))
+        if sentence.strip() and (_match(sentence) or _ADDRESSED.search(sentence) or _INSTRUCTS_TEACHER.search(sentence)
+                                 or any(True for _ in _decoded_blobs(sentence))
                                  or _match(codecs.decode(sentence, "rot13"))):
             kept.append(REMOVED + separator)
             cut = True
@@ -221,7 +231,7 @@ def wrap_passage(n: int, title: str, text: str) -> str:
 # --- output -----------------------------------------------------------------------------------------
 
 SHINGLE = 7  # words: a run this long copied from the system prompt counts as revealing it
-WITHHELD = "\n\n*[The rest of this reply was withheld: it contained protected information.]*"
+WITHHELD = "*[withheld: protected information]*"
 
 
 def _words(text: str) -> list[str]:
@@ -267,20 +277,41 @@ class OutputGuard:
         return ""
 
     def filter(self, chunks: Iterable[str]) -> Iterator[str]:
-        """Yield the reply as it streams, `_hold` characters behind, and stop at the first violation."""
+        """Yield the reply as it streams, `_hold` characters behind. A sentence holding protected text is replaced
+        by `WITHHELD` and the rest goes on: the student still gets what can be said (`blocked` says why)."""
         self.blocked = ""
-        text, sent = "", 0
+        pending = ""
         for chunk in chunks:
-            text += chunk
-            problem = self.violation(text)
-            if problem:
-                self.blocked = problem
-                yield WITHHELD
-                return
-            safe_end = len(text) - self._hold
-            cut = text.rfind(" ", sent, safe_end) if safe_end > sent else -1
-            if cut > sent:
-                yield text[sent:cut]
-                sent = cut
-        if text[sent:]:
-            yield text[sent:]
+            pending = self._withhold(pending + chunk)
+            safe_end = len(pending) - self._hold
+            cut = pending.rfind(" ", 0, safe_end) if safe_end > 0 else -1
+            if cut > 0:
+                yield pending[:cut]
+                pending = pending[cut:]
+        pending = self._withhold(pending)
+        if pending:
+            yield pending
+
+    def _withhold(self, text: str) -> str:
+        """`text` with each sentence that holds protected text replaced by `WITHHELD`; if the protected text spans
+        sentences, all of `text` from the first of them on."""
+        problem = self.violation(text)
+        if not problem:
+            return text
+        self.blocked = self.blocked or problem
+        parts = re.split(r"(?<=[.!?])(\s+)|(\n)", text)
+        out, cut = [], False
+        for part in parts:
+            if part is None:
+                continue
+            if part.strip() and self.violation(part):
+                out.append(WITHHELD)
+                cut = True
+            else:
+                out.append(part)
+        joined = "".join(out)
+        if not cut or self.violation(joined.replace(WITHHELD, " ")):
+            start = max((m.start() for m in re.finditer(r"(?:^|(?<=[.!?\n]))\s*\S", text)
+                         if self.violation(text[m.start():])), default=0)
+            return text[:start] + WITHHELD
+        return joined

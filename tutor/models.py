@@ -130,6 +130,9 @@ class TAIndex(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.EMPTY)
     progress = models.PositiveSmallIntegerField(default=0)  # percent of the current reindex
     message = models.CharField(max_length=300, blank=True)
+    # A hash of the published items' keys when the passages' `reveals` were last decided: a changed key means every
+    # stored passage is judged again (`tutor.ta.sources.passage_reveals`).
+    keys_digest = models.CharField(max_length=40, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -149,7 +152,10 @@ class TAChunk(models.Model):
     kind = models.CharField(max_length=20)
     concept = models.CharField(max_length=100, blank=True)
     item_id = models.CharField(max_length=120, blank=True)
-    vector = models.BinaryField()  # 384 little-endian float32 (retrieval.vector_to_bytes)
+    context = models.TextField(blank=True)  # indexed with the text, never quoted (a hint's exercise question)
+    topic = models.CharField(max_length=300, blank=True)  # the concept's title, indexed with the text
+    reveals = models.JSONField(default=list, blank=True)  # item slugs whose key the passage states or computes
+    vector = models.BinaryField()  # own text and context: 768 little-endian float32 (SearchIndex.vectors)
 
     class Meta:
         indexes = [models.Index(fields=["course", "doc_id"])]
@@ -168,6 +174,12 @@ class TADocument(models.Model):
     data = models.BinaryField()
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Personal data found when it was uploaded (`tutor.ta.privacy.personal_data`): while `held`, it is not indexed
+    # until a teacher confirms it may be (or replaces it).
+    held = models.BooleanField(default=False)
+    findings = models.JSONField(default=list, blank=True)  # [{"kind", "text"}], the text masked
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                     related_name="+")
 
     def __str__(self) -> str:
         return self.filename

@@ -8,11 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from inference.retrieval import (
     KIND_WEIGHTS,
+    ConceptText,
+    CourseText,
     Document,
     Embedder,
+    ItemText,
     SearchIndex,
     chunk_document,
     course_documents,
@@ -24,28 +26,26 @@ from inference.retrieval import (
     vector_to_bytes,
 )
 
-SECRET_KEY = "KEY-7f3a-never-index-me"
-
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return default_embedder()  # one model load per test session
 
 
-def small_course() -> CourseSpec:
-    return CourseSpec(slug="calc", title="Calculus", concepts=[
-        ConceptSpec(slug="power-rule", title="The power rule",
+def small_course() -> CourseText:
+    return CourseText(slug="calc", title="Calculus", concepts=(
+        ConceptText(slug="power-rule", title="The power rule",
                     lesson="To differentiate $x^n$, bring the exponent down and lower it by one: $n x^{n-1}$.\n\n"
                            "### Why it works\n\nExpand $(x+h)^n$ with the binomial theorem; every term but one vanishes.",
-                    items=[ItemSpec(id="pr-1", kind="short_text", prompt="Differentiate $x^5$.", answer=SECRET_KEY,
-                                    accept=[SECRET_KEY], hints=["Bring the 5 down.", "Lower the exponent to 4."],
-                                    solution="Bring the exponent down: $5x^4$.")]),
-        ConceptSpec(slug="chain-rule", title="The chain rule",
+                    items=(ItemText(id="pr-1", prompt="Differentiate $x^5$.",
+                                    hints=("Bring the 5 down.", "Lower the exponent to 4."),
+                                    solution="Bring the exponent down: $5x^4$."),)),
+        ConceptText(slug="chain-rule", title="The chain rule",
                     lesson="For a composition $f(g(x))$, multiply the derivative of the outer function, evaluated at "
                            "the inner one, by the derivative of the inner function.",
                     explanation="Think of gears: if the inner gear turns twice as fast and the outer three times, "
                                 "the whole turns six times as fast."),
-    ])
+    ))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,45 @@ def index(embedder: Embedder) -> SearchIndex:
 def test_answer_keys_are_never_made_into_documents() -> None:
     docs = course_documents(small_course())
     assert {d.kind for d in docs} >= {"lesson", "explanation", "item", "hint", "solution"}
-    assert all(SECRET_KEY not in d.text for d in docs)
+    assert "answer" not in ItemText.__dataclass_fields__  # the course as retrieval reads it has no key to leak
+
+
+def test_each_hint_is_one_chunk_indexed_with_its_exercises_question_but_quoting_only_the_hint() -> None:
+    hints = next(d for d in course_documents(small_course()) if d.kind == "hint")
+    chunks = chunk_document(hints)
+    assert [c.text for c in chunks] == ["Bring the 5 down.", "Lower the exponent to 4."]
+    assert all(c.context == "Differentiate $x^5$." and c.topic == "The power rule" for c in chunks)
+
+
+def test_an_importers_lesson_outline_is_searched_for_scope_but_never_quoted(embedder: Embedder) -> None:
+    course = CourseText(slug="alg", title="Algebra", concepts=(
+        ConceptText(slug="asymptotes", title="Vertical asymptotes", outline=True,
+                    lesson="From **Lesson 3.7: Rational Functions**. Learning objective: vertical asymptotes."),
+        ConceptText(slug="slopes", title="Slopes", lesson="Slope is the change in output over the change in input."),
+    ))
+    idx = SearchIndex(embedder)
+    idx.upsert(course_documents(course))
+    assert any(c.kind == "outline" for c in idx.chunks)
+    hits = idx.search(idx.prepare_query("what are vertical asymptotes of rational functions"), k=5)
+    assert hits and all(h.chunk.kind != "outline" for h in hits)
+    assert idx.best_similarity(embedder.encode(["vertical asymptotes of rational functions"])[0]) > 0.6
+
+
+def test_a_students_shorthand_and_misspelling_are_read_in_the_courses_words(index: SearchIndex) -> None:
+    query = index.prepare_query("deriv of x^n, the binomal theorem proof?")
+    assert "derivative" in query and "binomial" in query
+    assert any(h.chunk.url.endswith("#why-it-works") for h in index.search(query, k=2))
+
+
+def test_the_same_text_in_many_exercises_is_returned_once(embedder: Embedder) -> None:
+    course = CourseText(slug="c", title="C", concepts=(ConceptText(slug="s", title="Scientific notation", items=tuple(
+        ItemText(id=f"sn-{n}", prompt=f"Write {n}00000 in scientific notation.",
+                 hints=("A number is written in scientific notation as a times 10 to the n, with 1 <= |a| < 10.",))
+        for n in range(1, 6))),))
+    idx = SearchIndex(embedder)
+    idx.upsert(course_documents(course))
+    hits = idx.search(idx.prepare_query("what is scientific notation"), k=5, mode="hybrid")
+    assert sum("1 <= |a| < 10" in h.chunk.text for h in hits) == 1
 
 
 def test_each_chunk_links_to_the_heading_it_sits_under_and_is_a_verbatim_slice() -> None:
@@ -117,7 +155,7 @@ def test_incremental_reindex_updates_results_and_embeds_only_what_changed(embedd
 def test_vectors_survive_a_trip_through_bytes_and_a_reload_needs_no_embedding(index: SearchIndex) -> None:
     stored = index.vectors()
     vector = vector_from_bytes(stored[index.chunks[0].id])
-    assert vector.dtype == np.float32 and vector.shape == (384,)
+    assert vector.dtype == np.float32 and vector.shape == (768,)  # the text's vector, then its context's
     assert vector_to_bytes(vector) == stored[index.chunks[0].id]
 
     class NoEmbedding(Embedder):

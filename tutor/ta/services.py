@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from courses import selectors as course_selectors
 from courses.background import jobs_run_elsewhere, task_start
+from courses.format import CourseSpec
 from courses.models import Course, Item
 from inference.retrieval import (
     Chunk,
@@ -50,6 +51,7 @@ from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state
 from tutor.services import concept_mastery, course_model, course_rows
 from tutor.ta import selectors as ta_selectors
+from tutor.ta.sources import course_text, keys_digest, passage_reveals
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ MAX_QUESTION_CHARS = 1000
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 EMBED_BATCH_DOCS = 50  # documents embedded between two progress updates
 EARLIER_QUESTIONS = 5  # the student's last questions, checked together for split prompt injections
+SHAKY_MASTERY = 0.5  # a prerequisite answered below this mastery gets a one-line reminder in the TA's reply
 DECLINED_MESSAGE = "The course materials don't cover this."
 
 
@@ -88,18 +91,24 @@ def document_url(document: TADocument) -> str:
 
 
 def ta_documents(*, course: Course) -> list[Document]:
-    """Every text of the course a student may read, as retrieval documents. Only published items; no keys."""
+    """Every text of the course a student may read, as retrieval documents. Only published items; no keys; no
+    upload held for a teacher's confirmation (it holds personal data)."""
+    return _sources(course)[1]
+
+
+def _sources(course: Course) -> tuple[CourseSpec, list[Document]]:
+    """The course's published content (as the folder format holds it) and its retrieval documents."""
     spec = course_selectors.course_spec(course=course)
     for concept in spec.concepts:  # review and rejected items are not shown to students: not indexed either
         concept.items = [i for i in concept.items if course_selectors.ITEM_STATUS_KEY not in i.extra]
-    docs = course_documents(spec, base_url=concept_base_url(course))
+    docs = course_documents(course_text(spec), base_url=concept_base_url(course))
     answered = TAQuestion.objects.filter(course=course, shared=True).exclude(faculty_answer="").select_related("course")
     for q in answered.order_by("pk"):
         docs.append(faculty_answer_document(id=f"faculty/{q.pk}", url=faq_url(q), question=q.question,
                                             answer=q.faculty_answer, concept=(q.concepts or [""])[0]))
-    for d in TADocument.objects.filter(course=course).select_related("course").order_by("pk"):
+    for d in TADocument.objects.filter(course=course, held=False).select_related("course").order_by("pk"):
         docs.extend(upload_documents(document=d))
-    return docs
+    return spec, docs
 
 
 def upload_documents(*, document: TADocument) -> list[Document]:
@@ -127,31 +136,35 @@ def ta_index_rebuild(*, course: Course, progress: Callable[[int, str], None] | N
     state, _ = TAIndex.objects.get_or_create(course=course)
     _index_status(state, TAIndex.Status.RUNNING, 0, "Reading the course")
     try:
-        docs = ta_documents(course=course)
+        spec, docs = _sources(course)
         stored = dict(TAChunk.objects.filter(course=course).values_list("doc_id", "doc_version").distinct())
         fresh = [d for d in docs if stored.get(d.id) != d.version]
         gone = set(stored) - {d.id for d in docs}
+        digest = keys_digest(spec)
         rows: list[TAChunk] = []
         for start in range(0, len(fresh), EMBED_BATCH_DOCS):
             batch = fresh[start:start + EMBED_BATCH_DOCS]
-            rows.extend(_chunk_rows(course, batch))
+            rows.extend(_chunk_rows(course, spec, batch))
             done = min(len(fresh), start + EMBED_BATCH_DOCS)
             percent = round(90 * done / len(fresh))
             _index_status(state, TAIndex.Status.RUNNING, percent, f"Embedded {done} of {len(fresh)} changed texts")
             if progress:
                 progress(percent, state.message)
+        # A key that changed may change what any stored passage gives away: every one is judged again.
+        kept = _rejudged(course, spec, {d.id for d in fresh} | gone) if digest != state.keys_digest else []
         with transaction.atomic():
             # The row lock serialises two reindexes of one course (a first question racing the import's task):
             # each replaces the chunks of the documents it embedded, so none is stored twice.
             state = TAIndex.objects.select_for_update().get(pk=state.pk)
             TAChunk.objects.filter(course=course, doc_id__in=[d.id for d in fresh] + sorted(gone)).delete()
             TAChunk.objects.bulk_create(rows, batch_size=500)
-            if fresh or gone:
+            TAChunk.objects.bulk_update(kept, ["reveals"], batch_size=500)
+            if fresh or gone or kept:
                 state.version += 1
-            state.status, state.progress = TAIndex.Status.DONE, 100
+            state.status, state.progress, state.keys_digest = TAIndex.Status.DONE, 100, digest
             state.message = (f"{len(docs)} texts indexed: {len(fresh)} (re)embedded, {len(gone)} removed, "
                              f"{len(docs) - len(fresh)} unchanged")
-            state.save(update_fields=["version", "status", "progress", "message", "updated_at"])
+            state.save(update_fields=["version", "status", "progress", "message", "keys_digest", "updated_at"])
     except Exception as exc:
         # A worker's failure must show on the faculty page, not only in a log; the error still propagates.
         _index_status(state, TAIndex.Status.FAILED, state.progress, f"Reindexing failed: {exc}"[:300])
@@ -160,14 +173,38 @@ def ta_index_rebuild(*, course: Course, progress: Callable[[int, str], None] | N
                           unchanged_documents=len(docs) - len(fresh))
 
 
-def _chunk_rows(course: Course, docs: list[Document]) -> list[TAChunk]:
+def _published_ids(spec: CourseSpec) -> set[str]:
+    return {i.id for c in spec.concepts for i in c.items}
+
+
+def _chunk_rows(course: Course, spec: CourseSpec, docs: list[Document]) -> list[TAChunk]:
+    """Chunks of `docs` with their vectors and the exercises whose key each gives away (judged now, by the checker)."""
     index = SearchIndex(default_embedder())
     index.upsert(docs)
     vectors = index.vectors()
     versions = {d.id: d.version for d in docs}
     return [TAChunk(course=course, doc_id=c.doc_id, doc_version=versions[c.doc_id], chunk_id=c.id, url=c.url,
                     title=c.title[:500], text=c.text, kind=c.kind, concept=c.concept, item_id=c.item_id,
-                    vector=vectors[c.id]) for c in index.chunks]
+                    context=c.context, topic=c.topic[:300], reveals=list(c.reveals), vector=vectors[c.id])
+            for c in passage_reveals(index.chunks, spec, item_ids=_published_ids(spec))]
+
+
+def _rejudged(course: Course, spec: CourseSpec, skip: set[str]) -> list[TAChunk]:
+    """The stored chunks (but those of `skip`, about to be replaced) whose `reveals` changed with the keys."""
+    rows = [r for r in TAChunk.objects.filter(course=course).order_by("pk") if r.doc_id not in skip]
+    judged = passage_reveals([_chunk(r) for r in rows], spec, item_ids=_published_ids(spec))
+    changed = []
+    for row, chunk in zip(rows, judged, strict=True):
+        if list(chunk.reveals) != list(row.reveals):
+            row.reveals = list(chunk.reveals)
+            changed.append(row)
+    return changed
+
+
+def _chunk(row: TAChunk) -> Chunk:
+    return Chunk(id=row.chunk_id, doc_id=row.doc_id, url=row.url, title=row.title, text=row.text, kind=row.kind,
+                 concept=row.concept, item_id=row.item_id, context=row.context, topic=row.topic,
+                 reveals=tuple(row.reveals))
 
 
 def _index_status(state: TAIndex, status: str, progress: int, message: str) -> None:
@@ -228,9 +265,7 @@ def _course_index(course: Course, state: TAIndex | None, lexical: bool) -> Searc
             return cached[1]
         rows = list(TAChunk.objects.filter(course=course).order_by("pk"))
         index = SearchIndex(default_embedder())
-        index.load([Chunk(id=r.chunk_id, doc_id=r.doc_id, url=r.url, title=r.title, text=r.text, kind=r.kind,
-                          concept=r.concept, item_id=r.item_id) for r in rows],
-                   [bytes(r.vector) for r in rows], {r.doc_id: r.doc_version for r in rows})
+        index.load([_chunk(r) for r in rows], [bytes(r.vector) for r in rows], {r.doc_id: r.doc_version for r in rows})
         _INDEXES[course.pk] = (state.version, index)
         _LEXICAL_INDEXES.pop(course.pk, None)  # the stand-in used before the course was first indexed
         return index
@@ -258,8 +293,9 @@ def _lexical_index(course: Course) -> SearchIndex:
     with _INDEXES_LOCK:
         index = _LEXICAL_INDEXES.get(course.pk)
         if index is None:
-            docs = ta_documents(course=course)
-            chunks = [c for d in docs for c in chunk_document(d)]
+            spec, docs = _sources(course)
+            chunks = passage_reveals([c for d in docs for c in chunk_document(d)], spec,
+                                     item_ids=_published_ids(spec))
             index = SearchIndex(default_embedder())
             index.load(chunks, np.zeros((len(chunks), Embedder.dim), dtype=np.float32), {d.id: d.version for d in docs})
             _LEXICAL_INDEXES[course.pk] = index
@@ -345,10 +381,15 @@ def student_state(*, user: AbstractBaseUser, course: Course) -> StudentState:
                               hints_seen=hints_seen or 0, concept=item.concept.slug)
     graded = frozenset(i.slug for i in siblings)
     earlier = TAQuestion.objects.filter(user=user, course=course).order_by("-created_at")
-    # the item page's rule (`ta_selectors.item_page`): a worked solution once the student has answered the exercise
-    answered = None if course_selectors.teaches(user=user, course=course) else frozenset(
-        Attempt.objects.filter(user=user, concept__course=course).values_list("item__slug", flat=True).distinct())
-    return StudentState(mastery=mastery, current_item=current, graded_item_ids=graded, solutions_open=answered,
+    tried = set(Attempt.objects.filter(user=user, concept__course=course)
+                .values_list("item__slug", "concept__slug").distinct())
+    # the item page's rule (`ta_selectors.item_page`): a worked solution, or any passage giving away an exercise's
+    # key, once the student has answered that exercise; a teacher reads everything
+    attempted = None if course_selectors.teaches(user=user, course=course) else frozenset(i for i, _ in tried)
+    # shaky: concepts the knowledge model has evidence on (the student answered some of it) and doubts
+    shaky = frozenset(c for _, c in tried if mastery.get(c, 1.0) < SHAKY_MASTERY)
+    return StudentState(mastery=mastery, current_item=current, graded_item_ids=graded, attempted=attempted,
+                        shaky=shaky,
                         earlier_questions=tuple(reversed(earlier.values_list("question", flat=True)[:EARLIER_QUESTIONS])))
 
 

@@ -1,0 +1,245 @@
+"""A course as the TA-bot's retrieval reads it: `courses.format.CourseSpec` -> `inference.retrieval.CourseText`,
+and which passages state or compute an exercise's key (`passage_reveals`), decided with the answer checker.
+
+No database here (benchmarks use it on imported courses); `tutor.ta.services` calls it with the course's rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from courses.checking import check_answer
+from courses.format import CourseSpec, ItemSpec
+from courses.importers.latex import LatexError, expression_variables, latex_to_expression
+from inference.retrieval import Chunk, ConceptText, CourseText, ItemText
+
+
+def course_text(spec: CourseSpec) -> CourseText:
+    """The texts of a course a student may read. An OATutor import's lesson is an outline the importer wrote (the
+    lesson's name, objective and sibling skills), so it is marked as one: searched for scope, never quoted."""
+    concepts = []
+    for concept in spec.concepts:
+        oatutor = concept.extra.get("oatutor") if isinstance(concept.extra, dict) else None
+        topics: list[str] = []
+        if isinstance(oatutor, dict):
+            for lesson in oatutor.get("lessons") or []:
+                topics += [str(lesson.get(key, "")) for key in ("name", "topics") if lesson.get(key)]
+        concepts.append(ConceptText(
+            slug=concept.slug, title=concept.title, lesson=concept.lesson, explanation=concept.explanation,
+            outline=oatutor is not None, topics=tuple(dict.fromkeys(topics)),
+            items=tuple(ItemText(id=i.id, prompt=i.prompt, choices=tuple(i.choices), hints=tuple(i.hints),
+                                 solution=i.solution, attribution=i.attribution) for i in concept.items)))
+    return CourseText(slug=spec.slug, title=spec.title, concepts=tuple(concepts))
+
+
+# --- which passages give a key away ---------------------------------------------------------------------------
+
+_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)", re.DOTALL)
+_ANSWER_LIKE = re.compile(r"(?:\banswer\b\s*(?:is|:)?|\bresult\b\s*(?:is|:)|=|\bis\b|\bequals\b|\bget\b)\s*"
+                          r"(\$\$.+?\$\$|\$.+?\$|[^\s.,;]+(?:\s*[-+*/^]\s*[^\s.,;]+)*)", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.])-?\d+(?:\.\d+)?%?")
+_MAX_CANDIDATES = 60  # per passage: a long table of numbers is judged on its first ones
+DISTINCTIVE = 6  # characters a key needs, squashed, to count wherever it appears (not only near its exercise)
+
+
+@dataclass(frozen=True)
+class _Key:
+    item: ItemSpec
+    concept: str
+    signature: float | None  # the key's value at fixed points of its variables; None: compared as text
+    text: str  # squashed, for multiple choice and short text keys
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\\[a-z]+|[\s$\\{}*]", "", str(text).lower())
+
+
+_POINTS = (0.37, 1.21, 2.9, 0.83, 1.7, 0.55)
+_TOKEN = re.compile(r"\s*(?:(\d+\.?\d*(?:e[+-]?\d+)?|\.\d+)|([A-Za-z]+)|(\*\*|[-+*/^(),]))")
+_FUNCTIONS = {"sqrt": math.sqrt, "ln": math.log, "log": math.log, "exp": math.exp, "sin": math.sin, "cos": math.cos,
+              "tan": math.tan, "abs": abs, "Abs": abs}
+_CONSTANTS = {"pi": math.pi, "e": math.e, "E": math.e}
+MAX_TOKENS = 120  # a longer span is not a key: not evaluated
+MAX_POWER = 400.0  # an exponent past this is not evaluated (a float overflows far below it anyway)
+
+
+class _Unreadable(ValueError):
+    pass
+
+
+def _signature(expression: str, variables: Sequence[str] = ()) -> float | None:
+    """The expression's value with each variable at a fixed point, rounded to 6 digits: equal keys have equal
+    signatures. A small evaluator of the checker's syntax (numbers, + - * / ^, implicit products, a few functions),
+    bounded by construction (tokens, exponent size): a narrowing filter, not the judge (`check_answer` is)."""
+    tokens = [m.group(1) or m.group(2) or m.group(3) for m in _TOKEN.finditer(expression)]
+    if not tokens or len(tokens) > MAX_TOKENS or "".join(tokens) != re.sub(r"\s+", "", expression):
+        return None
+    names = sorted({t for t in tokens if t.isalpha() and t not in _FUNCTIONS and t not in _CONSTANTS})
+    values = {name: _POINTS[n % len(_POINTS)] + 0.13 * n for n, name in enumerate(names)}
+    try:
+        value, end = _sum(tokens, 0, values)
+    except (_Unreadable, ValueError, ZeroDivisionError, OverflowError, IndexError, TypeError):
+        return None
+    if end != len(tokens) or not math.isfinite(value):
+        return None
+    return float(f"{value:.6g}")
+
+
+def _sum(tokens: list[str], i: int, values: dict[str, float]) -> tuple[float, int]:
+    value, i = _product(tokens, i, values)
+    while i < len(tokens) and tokens[i] in ("+", "-"):
+        op = tokens[i]
+        right, i = _product(tokens, i + 1, values)
+        value = value + right if op == "+" else value - right
+    return value, i
+
+
+def _product(tokens: list[str], i: int, values: dict[str, float]) -> tuple[float, int]:
+    value, i = _power(tokens, i, values)
+    while i < len(tokens) and (tokens[i] in ("*", "/") or tokens[i] == "(" or tokens[i][0].isalnum()
+                               or tokens[i][0] == "."):
+        op = tokens[i] if tokens[i] in ("*", "/") else "*"  # "2x", "3(x+1)": implicit products
+        right, i = _power(tokens, i + 1 if tokens[i] in ("*", "/") else i, values)
+        value = value * right if op == "*" else value / right
+    return value, i
+
+
+def _power(tokens: list[str], i: int, values: dict[str, float]) -> tuple[float, int]:
+    if tokens[i] in ("+", "-"):
+        sign = tokens[i]
+        value, i = _power(tokens, i + 1, values)
+        return (-value if sign == "-" else value), i
+    base, i = _atom(tokens, i, values)
+    if i < len(tokens) and tokens[i] in ("^", "**"):
+        exponent, i = _power(tokens, i + 1, values)
+        if abs(exponent) > MAX_POWER:
+            raise _Unreadable("exponent too large")
+        return float(base ** exponent), i
+    return base, i
+
+
+def _atom(tokens: list[str], i: int, values: dict[str, float]) -> tuple[float, int]:
+    token = tokens[i]
+    if token == "(":
+        value, i = _sum(tokens, i + 1, values)
+        if i >= len(tokens) or tokens[i] != ")":
+            raise _Unreadable("unbalanced")
+        return value, i + 1
+    if token in _FUNCTIONS:
+        if i + 1 >= len(tokens) or tokens[i + 1] != "(":
+            raise _Unreadable("function without argument")
+        value, i = _sum(tokens, i + 2, values)
+        base = None
+        if i < len(tokens) and tokens[i] == ",":
+            base, i = _sum(tokens, i + 1, values)
+        if i >= len(tokens) or tokens[i] != ")":
+            raise _Unreadable("unbalanced")
+        result = math.log(value, base) if base is not None else _FUNCTIONS[token](value)
+        return float(result), i + 1
+    if token in _CONSTANTS:
+        return _CONSTANTS[token], i + 1
+    if token in values:
+        return values[token], i + 1
+    return float(token), i + 1
+
+
+def keys_digest(spec: CourseSpec) -> str:
+    """A hash of every item's key: when it changes, what each passage gives away is judged again."""
+    payload = json.dumps(sorted((i.id, i.kind, str(i.answer), list(i.accept)) for c in spec.concepts for i in c.items))
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def _key_of(item: ItemSpec, concept: str) -> _Key | None:
+    if item.answer is None or str(item.answer).strip() == "":
+        return None
+    if item.kind == "numeric":
+        try:
+            return _Key(item, concept, float(f"{float(item.answer):.6g}"), _squash(item.answer))
+        except (TypeError, ValueError):
+            return None
+    if item.kind in ("symbolic", "template"):
+        return _Key(item, concept, _signature(str(item.answer), item.variables), _squash(item.answer))
+    return _Key(item, concept, None, _squash(item.answer))
+
+
+def _candidates(text: str) -> list[str]:
+    """Spans of a passage that could be an exercise's answer: its maths, what follows "answer is"/"=", numbers."""
+    found = [next(g for g in m.groups() if g is not None) for m in _MATH.finditer(text)]
+    found += [m.group(1).strip("$") for m in _ANSWER_LIKE.finditer(text)]
+    found += [m.group(0) for m in _NUMBER.finditer(text)]
+    for span in list(found):  # "x = 3" inside a formula: its right-hand side is a candidate too
+        if "=" in span:
+            found.append(span.rsplit("=", 1)[1])
+    return list(dict.fromkeys(s.strip() for s in found if s.strip()))[:_MAX_CANDIDATES]
+
+
+def _as_expression(span: str) -> str | None:
+    try:
+        return latex_to_expression(span.replace("%", ""))
+    except (LatexError, ValueError):
+        return None
+
+
+def passage_reveals(chunks: Iterable[Chunk], spec: CourseSpec, *, item_ids: set[str] | None = None) -> list[Chunk]:
+    """Each chunk with `reveals` set to the exercises whose key it states or computes.
+
+    A passage reveals an exercise when one of its maths spans, numbers or "answer is ..." spans is graded right by
+    `courses.checking.check_answer` against the exercise's key. Candidates are narrowed by value first (the key's
+    value at fixed points of its variables, `_signature`), so the checker runs only on likely matches. A key counts
+    where it stands beside its own exercise (its hints, its worked solution, a passage of its concept); elsewhere
+    (another concept, an upload, a faculty answer) only a distinctive key (`DISTINCTIVE` characters or more)
+    counts, as "2" in another topic's passage says nothing about this exercise. Multiple-choice and short-text keys
+    count as text, in an answer-like span, or anywhere for a long one. `item_ids`: only these exercises.
+    """
+    by_value: dict[float, list[_Key]] = {}
+    by_text: dict[str, list[_Key]] = {}
+    for concept in spec.concepts:
+        for item in concept.items:
+            key = _key_of(item, concept.slug) if item_ids is None or item.id in item_ids else None
+            if key is not None and key.signature is not None:
+                by_value.setdefault(key.signature, []).append(key)
+            if key is not None and key.text:
+                by_text.setdefault(key.text, []).append(key)
+    # An exercise stem asks and a course outline names: neither states an answer.
+    return [c if c.kind in ("item", "outline") else c.with_reveals(_revealed(c, by_value, by_text)) for c in chunks]
+
+
+def _near(key: _Key, chunk: Chunk) -> bool:
+    return chunk.item_id == key.item.id or (bool(chunk.concept) and chunk.concept == key.concept)
+
+
+def _revealed(chunk: Chunk, by_value: dict[float, list[_Key]], by_text: dict[str, list[_Key]]) -> set[str]:
+    found: set[str] = set()
+    text = chunk.text
+    answer_like = {_squash(m.group(1)) for m in _ANSWER_LIKE.finditer(text)}
+    squashed_text = _squash(text)
+    textual = ("multiple_choice", "short_text")
+    for span in answer_like:
+        found |= {k.item.id for k in by_text.get(span, ()) if k.item.kind in textual
+                  and (_near(k, chunk) or len(span) >= DISTINCTIVE)}
+    for squashed, keys in by_text.items():
+        if len(squashed) >= 12 and squashed in squashed_text:
+            found |= {k.item.id for k in keys if k.item.kind in textual}
+    for span in _candidates(text):
+        expression = _as_expression(span)
+        if expression is None:
+            continue
+        signature = _signature(expression, expression_variables(expression))
+        for key in by_value.get(signature, []) if signature is not None else []:
+            if key.item.id in found or not (_near(key, chunk) or len(key.text) >= DISTINCTIVE):
+                continue
+            if _checks(key.item, expression):
+                found.add(key.item.id)
+    return found
+
+
+def _checks(item: ItemSpec, answer: str) -> bool:
+    result = check_answer(item.kind if item.kind != "template" else "symbolic", item.answer, answer,
+                          tolerance=item.tolerance, units=item.units, variables=item.variables or None,
+                          accept=item.accept or None)
+    return result.correct
