@@ -15,7 +15,7 @@ from courses.rendering import render_markdown
 from courses.selectors import course_asset_url
 from learner_model.knowledge import KnowledgeState
 from learner_model.select import ConceptNode
-from tutor.caches import course_rows
+from tutor.caches import course_rows, per_content_version
 from tutor.display import choice, echo_html
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
 from tutor.services import concept_mastery, course_settings, item_variant
@@ -97,16 +97,30 @@ class CourseProgress:
     mastered: int  # of them, mastered
 
 
-def _course_progress(state: KnowledgeState, course: Course, concept: Concept) -> CourseProgress:
-    """Where the student is in the course: "concept 3 of 15, 2 mastered". Mastery as `concept_mastery` gives it,
-    from the cached rows' parameters directly: one look-up per concept, on every stage of a 284-concept course."""
+@dataclass(frozen=True)
+class _CourseOrder:
+    position: dict[int, int]  # concept pk -> its place in the course's order, from 1
+    mastered_unseen: frozenset[str]  # concepts whose prior alone is at the mastery threshold
+
+
+@per_content_version
+def _course_order(course: Course) -> _CourseOrder:
     rows = course_rows(course)
+    ordered = sorted(rows.concepts.values(), key=lambda c: (c.order, c.pk))
     threshold = rows.settings.mastery_threshold
-    here = (concept.order, concept.pk)
-    return CourseProgress(
-        position=1 + sum((c.order, c.pk) < here for c in rows.concepts.values()),
-        total=len(rows.concepts),
-        mastered=sum(state.mastery(slug, params) >= threshold for slug, params in rows.params.items()))
+    return _CourseOrder(position={c.pk: n for n, c in enumerate(ordered, 1)},
+                        mastered_unseen=frozenset(s for s, p in rows.params.items() if p.p_init >= threshold))
+
+
+def _course_progress(state: KnowledgeState, course: Course, concept: Concept) -> CourseProgress:
+    """Where the student is in the course: "concept 3 of 15, 2 mastered", mastery as `concept_mastery` gives it.
+    Every stage shows it, so it reads only the concepts the student has met: the rest are at their prior."""
+    rows, order = course_rows(course), _course_order(course)
+    threshold = rows.settings.mastery_threshold
+    met = [slug for slug in state.concepts if slug in rows.params]
+    mastered = sum(state.concepts[slug].p_known >= threshold for slug in met)
+    return CourseProgress(position=order.position.get(concept.pk, 1), total=len(rows.concepts),
+                          mastered=mastered + len(order.mastered_unseen.difference(met)))
 
 
 def _mastery_note(attempt: Attempt) -> str:

@@ -71,9 +71,17 @@ def test_a_blank_line_inside_a_formula_a_fence_or_a_list_does_not_cut_it():
 
 
 def test_the_stage_says_where_the_student_is_in_the_course(alice, course):
+    from learner_model.knowledge import ConceptState, KnowledgeState
+    from tutor.models import KnowledgeRecord, TutorSession
+
     session = services.enrollment_create(user=alice, course=course)
     progress = stage_context(session=session)["progress"]
     assert (progress.position, progress.total, progress.mastered) == (1, 3, 0)
+    state = KnowledgeState(concepts={"a": ConceptState(0.99, 5, 5), "b": ConceptState(0.5, 2, 1)})
+    KnowledgeRecord.objects.filter(user=alice, course=course).update(blob=state.to_blob())
+    TutorSession.objects.filter(user=alice).update(concept=course.concepts.get(slug="b"))
+    progress = stage_context(session=services.session_get(user=alice, course=course))["progress"]
+    assert (progress.position, progress.total, progress.mastered) == (2, 3, 1)
 
 
 def _wide_course(n: int = 30):
