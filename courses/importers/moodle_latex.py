@@ -118,8 +118,9 @@ def load_moodle_latex(path: str | Path, *, course_slug: str, title: str) -> Impo
             importer.issue(concept.extra["latex"]["line"], f"quiz {concept.title!r}: none of its questions could "
                            "be imported, so it is left out", "empty-quiz")
     if concepts:
-        importer.issue(None, "the quizzes carry no prerequisites: their concepts are offered in file order with no "
-                       "prerequisite graph; faculty may draw one on the course page", "no-prerequisites", "warning")
+        importer.issue(None, "the quizzes carry no prerequisites: the concepts are listed in file order but the "
+                       "tutor may offer them in any order; faculty may draw a prerequisite graph on the course page",
+                       "no-prerequisites", "warning")
     spec = CourseSpec(slug=course_slug, title=title, concepts=concepts)
     stats = {"quizzes": importer.quizzes, "questions": importer.questions,
              "items": sum(len(c.items) for c in concepts)}
@@ -257,7 +258,7 @@ class _Importer:
 
     def quiz(self, env: _Env) -> None:
         self.quizzes += 1
-        options, name, body = self._heading(env, "quiz")
+        options, name, body = self._heading(env)
         inherited = {**self.defaults, **{k: v for k, v in options.items() if k not in _OWN_OPTIONS}}
         category = _plain(_Markdown(self.source, env.start, located=False).convert(name)) or "Quiz"
         concept = self._concept(category, env.begin)
@@ -269,7 +270,7 @@ class _Importer:
             if what == "item":
                 raise self.source.error(position, f"\\item outside a question in quiz {category!r}: an answer "
                                                   "belongs inside \\begin{multi} ... \\end{multi} or another question")
-            if what == "moodleset":
+            elif what == "moodleset":
                 inherited.update(self._braced_options(position, env.end))
             elif what in ("setcategory", "setsubcategory"):
                 start = self.source.skip_spaces(position + len(what) + 1)
@@ -285,7 +286,7 @@ class _Importer:
                     concept.items.append(item)
             elif isinstance(what, _Env) and what.name in SKIPPED:
                 self.questions += 1
-                _, title, _ = self._heading(what, what.name)
+                _, title, _ = self._heading(what)
                 self.issue(self.source.line(what.begin), f"{what.name} question {_plain(title)!r} has no single "
                            "answer the tutor can check: skipped", what.name)
 
@@ -297,7 +298,7 @@ class _Importer:
                 "latex": {"category": category, "line": self.source.line(position)}})
         return self.concepts[slug]
 
-    def _heading(self, env: _Env, what: str) -> tuple[dict[str, Any], str, int]:
+    def _heading(self, env: _Env) -> tuple[dict[str, Any], str, int]:
         """`[options]{title}` after `\\begin{name}`: the options, the title as written, where the body starts."""
         position = self.source.skip_spaces(env.start)
         options: dict[str, Any] = {}
@@ -306,13 +307,15 @@ class _Importer:
             options = self._options(raw, position + 1, None)
             position = self.source.skip_spaces(after)
         if self.source.text[position:position + 1] != "{":
-            raise self.source.error(env.begin, f"\\begin{{{env.name}}} needs a {'category name' if what == 'quiz' else 'title'} "
-                                               f"in braces: \\begin{{{env.name}}}{{...}}")
+            what = "a category name" if env.name == "quiz" else "a title"
+            raise self.source.error(env.begin, f"\\begin{{{env.name}}} needs {what} in braces: "
+                                               f"\\begin{{{env.name}}}{{...}}")
         title, position = self.source.group(position, env.end, f"the title of \\begin{{{env.name}}}")
         return options, title.strip(), position
 
     def _braced_options(self, position: int, stop: int) -> dict[str, Any]:
-        start = self.source.skip_spaces(self.source.text.index("moodleset", position) + len("moodleset"))
+        """The options of the `\\moodleset{...}` at `position`, less those that belong to one question."""
+        start = self.source.skip_spaces(position + len("\\moodleset"))
         if self.source.text[start:start + 1] != "{":
             raise self.source.error(position, "\\moodleset needs its options in braces: \\moodleset{tolerance=0.01}")
         raw, _ = self.source.group(start, stop, "\\moodleset")
@@ -334,7 +337,8 @@ class _Importer:
             if value.startswith("{") and value.endswith("}"):
                 value = value[1:-1].strip()
             if key not in _KNOWN:
-                raise self.source.error(offset, f"unknown option {key!r}; moodle.sty knows: {', '.join(sorted(_KNOWN))}")
+                raise self.source.error(offset, f"unknown option {key!r}; moodle.sty knows: "
+                                                f"{', '.join(sorted(_KNOWN))}")
             if allowed is not None and key not in allowed:
                 raise self.source.error(offset, f"option {key!r} does not apply to an \\item; an \\item takes: "
                                                 f"{', '.join(sorted(allowed))}")
@@ -367,7 +371,7 @@ class _Importer:
     # --- one question ----------------------------------------------------------------------------------------
 
     def question(self, env: _Env, inherited: dict[str, Any], concept: ConceptSpec) -> ItemSpec | None:
-        own, title_latex, body = self._heading(env, "question")
+        own, title_latex, body = self._heading(env)
         title = _plain(_Markdown(self.source, env.start, located=False).convert(title_latex))
         items = self.source.commands(body, env.end, env.children, {"item"})
         if not items:
@@ -399,7 +403,8 @@ class _Importer:
         j = self.source.skip_spaces(i)
         if self.source.text.startswith("[", j):
             raw, i = self.source.group(j, stop, "the options of \\item")
-            options = self._options(raw, j + 1, _ITEM_OPTIONS if kind == "numerical" else _ITEM_OPTIONS - {"tolerance"})
+            allowed = _ITEM_OPTIONS if kind == "numerical" else _ITEM_OPTIONS - {"tolerance"}
+            options = self._options(raw, j + 1, allowed)
             if self.source.text.startswith("*", i):
                 starred, i = True, i + 1
         return _Answer(self.source.text[i:stop], position, i, starred, options)

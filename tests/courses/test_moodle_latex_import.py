@@ -41,7 +41,7 @@ def test_each_quiz_becomes_a_concept_in_file_order_without_prerequisites() -> No
         ["cube-of-two", "square-root", "root-two", "estimate", "negative-squares"], ["name-the-exponent"]]
     assert all(c.prerequisites == [] and not c.prerequisites_inferred for c in concepts)
     [graph] = [i for i in result.report if i.category == "no-prerequisites"]
-    assert graph.severity == "warning" and "faculty may draw one" in graph.message
+    assert graph.severity == "warning" and "faculty may draw a prerequisite graph" in graph.message
     assert result.stats == {"quizzes": 2, "questions": 11, "items": 6}
 
 
