@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,18 @@ _MOODLESET = re.compile(r"\\moodleset(?![A-Za-z])")
 
 # Text-mode LaTeX -> Markdown. Markers stand for line structure until the text's spaces are tidied.
 _PARA, _NEWLINE, _BREAK = "\ue000", "\ue001", "\ue002"
+_MAX_NESTING = 50  # `{...}` inside `{...}`: deeper is not a question text
 _SYMBOLS = {"%": "%", "&": "&", "#": "#", "{": "{", "}": "}", "_": "\\_", "$": "\\$", " ": " ", ",": " ", ";": " ",
             "!": "", "-": "", "/": "", "ldots": "…", "dots": "…", "textellipsis": "…", "S": "§", "euro": "€",
             "textdegree": "°", "textendash": "–", "textemdash": "—", "LaTeX": "LaTeX", "TeX": "TeX", "quad": " ",
             "qquad": " ", "hfill": " ", "par": _PARA, "newline": _BREAK, "noindent": "", "centering": "",
             "smallskip": _PARA, "medskip": _PARA, "bigskip": _PARA, "newpage": "", "clearpage": "", "relax": "",
-            "ignorespaces": "", "leavevmode": ""}
+            "ignorespaces": "", "leavevmode": "", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "aa": "å", "AA": "Å",
+            "o": "ø", "O": "Ø", "ss": "ß", "l": "ł", "L": "Ł", "i": "i", "og": "« ", "fg": " »", "textquotedblleft": "“",
+            "textquotedblright": "”"}
+# Accents over the next letter (`\'e`, `\"{o}`, `\c{c}`) as Unicode combining marks.
+_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304", ".": "\u0307",
+            "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b", "r": "\u030a", "k": "\u0328"}
 _WRAPS = {"textbf": "**{}**", "emph": "*{}*", "textit": "*{}*", "textsl": "*{}*", "texttt": "`{}`", "url": "<{}>",
           **dict.fromkeys(("underline", "textrm", "textsf", "textup", "textsc", "textnormal", "text", "mbox"), "{}")}
 _DROP_ONE_ARGUMENT = {"vspace", "hspace", "vspace*", "hspace*", "label"}
@@ -292,7 +299,7 @@ class _Importer:
 
     def _concept(self, category: str, position: int) -> ConceptSpec:
         name = category.rstrip("/").rsplit("/", 1)[-1] or category
-        slug = slugify(category)
+        slug = _slug(category)
         if slug not in self.concepts:
             self.concepts[slug] = ConceptSpec(slug=slug, title=name, extra={
                 "latex": {"category": category, "line": self.source.line(position)}})
@@ -326,8 +333,9 @@ class _Importer:
         out: dict[str, Any] = {}
         depth, start = 0, 0
         for i, ch in enumerate(raw + ","):
-            depth += {"{": 1, "}": -1}.get(ch, 0)
-            if ch != "," or depth:
+            escaped = i > 0 and raw[i - 1] == "\\"
+            depth += 0 if escaped else {"{": 1, "}": -1}.get(ch, 0)
+            if ch != "," or depth or escaped:
                 continue
             part, offset, start = raw[start:i], at + start + len(raw[start:i]) - len(raw[start:i].lstrip()), i + 1
             if not part.strip():
@@ -390,7 +398,7 @@ class _Importer:
         if question.notes:
             self.issue(meta["line"], f"question {title!r}: {'; '.join(sorted(question.notes))}", "latex-kept",
                        "warning")
-        item_id = slugify(title, max_length=80) if title else f"{concept.slug}-q{len(concept.items) + 1}"
+        item_id = _slug(title, max_length=80) if title else f"{concept.slug}-q{len(concept.items) + 1}"
         return ItemSpec(id=self._unique(item_id), prompt=question.prompt, solution=solution, **fields,
                         extra={"latex": meta})
 
@@ -551,6 +559,7 @@ class _Markdown:
         self.kept: set[str] = set()
         self.lists: list[str] = []
         self.latex = ""
+        self.depth = 0  # groups inside groups: the reader recurses once per level
 
     def convert(self, latex: str) -> str:
         self.latex = latex
@@ -565,6 +574,9 @@ class _Markdown:
         return self.source.error(self.position + (i if self.located else 0), message)
 
     def _run(self, i: int, stop: int) -> str:
+        self.depth += 1
+        if self.depth > _MAX_NESTING:
+            raise self._error(i, f"groups nest more than {_MAX_NESTING} deep")
         out: list[str] = []
         s = self.latex
         while i < stop:
@@ -595,6 +607,7 @@ class _Markdown:
             else:
                 out.append(" " if ch == "~" else ch)
                 i += 1
+        self.depth -= 1
         return "".join(out)
 
     def _closing(self, i: int, stop: int) -> int:
@@ -656,7 +669,14 @@ class _Markdown:
             name, end = name + "*", end + 1
         if name == "\\":
             return _BREAK, self._optional(end)
+        if name in _ACCENTS:
+            letter, end = self._argument(end, stop)
+            if not letter and end < stop:
+                letter, end = self.latex[end], end + 1
+            return unicodedata.normalize("NFC", letter[:1] + _ACCENTS[name] + letter[1:]), end
         if name in _SYMBOLS:
+            if name.isalpha():  # LaTeX drops the spaces after a command word: `\\oe uvre` is œuvre
+                end += len(self.latex[end:stop]) - len(self.latex[end:stop].lstrip(" \t"))
             return _SYMBOLS[name], end
         if name in _WRAPS:
             text, end = self._argument(end, stop)
@@ -676,6 +696,9 @@ class _Markdown:
         if name in ("begin", "end"):
             return self._environment(name, end, stop)
         self.kept.add(f"\\{name} kept as written")
+        if self.latex.startswith("{", end):  # its argument too, braces and all
+            close = self._closing(end, stop)
+            return f"{match.group(0)}{{{self._run(end + 1, close)}}}", close + 1
         return match.group(0), end
 
     def _environment(self, which: str, i: int, stop: int) -> tuple[str, int]:
@@ -708,6 +731,11 @@ def _plain(markdown: str) -> str:
     text = re.sub(r"\$\$?(.*?)\$\$?", r"\1", markdown.replace("\\$", "\ue003"), flags=re.DOTALL)
     text = re.sub(r"(\*\*|\*|`)(\S(?:.*?\S)?)\1", r"\2", text)
     return " ".join(text.replace("\ue003", "$").replace("\\_", "_").replace("\\\n", " ").split())
+
+
+def _slug(text: str, *, max_length: int = 60) -> str:
+    """`slugify` of the text with its accents taken off (Catégorie -> categorie, not cat-gorie)."""
+    return slugify(unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode(), max_length=max_length)
 
 
 def _as_number(text: str) -> float | int:

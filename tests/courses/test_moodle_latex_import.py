@@ -119,6 +119,44 @@ def test_comments_escaped_percent_line_breaks_lists_and_display_maths(tmp_path: 
     assert kept.message == "question 'Written': figure 'y.png' not imported" and kept.path == f"{path}:12"
 
 
+def test_accents_ligatures_and_unknown_commands_in_text(tmp_path: Path) -> None:
+    path = tmp_path / "fr.tex"
+    path.write_text(r"""\begin{quiz}{Cat\'egorie}
+\begin{multi}[feedback={Tr\`es bien, \og voil\`a \fg}]{Fran\c{c}ais}
+  Na\"{\i}ve caf\'e, \AA ngstr\"om, \foo{x}
+  \item[]* \oe uvre
+  \item[feedback={with \{braces, and a comma\}}] \ae
+\end{multi}
+\end{quiz}
+""")
+    result = load_moodle_latex(path, course_slug="f", title="F")
+    [concept] = result.spec.concepts
+    [item] = concept.items
+    assert (concept.slug, concept.title, item.id) == ("categorie", "Catégorie", "francais")
+    assert item.prompt == "Naïve café, Ångström, \\foo{x}" and item.choices == ["œuvre", "æ"]
+    assert item.solution == "Très bien, « voilà »" and item.feedback == {"æ": "with {braces, and a comma}"}
+    assert [i.message for i in result.report if i.category == "latex-kept"] == [
+        "question 'Français': \\foo kept as written"]
+
+
+def test_numerical_wildcards_scientific_notation_and_several_right_answers(tmp_path: Path) -> None:
+    path = quiz(tmp_path, r"""\begin{numerical}{Avogadro}
+  About how many particles in a mole?
+  \item[tolerance={1.0e+21}] 6.0221e+23
+  \item 6.02e23
+  \item[fraction=0, feedback={Anything else: look it up.}] *
+\end{numerical}
+\begin{numerical}{Anything} x \item * \end{numerical}
+""")
+    result = load_moodle_latex(path, course_slug="n", title="N")
+    [item] = result.spec.concepts[0].items
+    assert (item.answer, item.tolerance, item.feedback) == (6.0221e23, 1e21, {})
+    assert item.extra["latex"]["answers"] == [{"value": 6.0221e23, "tolerance": 1e21}, {"value": 6.02e23,
+                                                                                          "tolerance": None}]
+    assert [(i.category, i.severity) for i in result.report][:4] == [
+        ("wildcard", "warning"), ("several-right", "warning"), ("wildcard", "warning"), ("wildcard", "error")]
+
+
 def test_quiz_options_and_setcategory_apply_to_the_questions_after_them(tmp_path: Path) -> None:
     path = tmp_path / "two.tex"
     path.write_text(r"""\begin{quiz}[tolerance=0.1, feedback={not passed down}]{Week 2}
@@ -150,6 +188,7 @@ def test_quiz_options_and_setcategory_apply_to_the_questions_after_them(tmp_path
     ("\\begin{multi}\nx \\item* a \\item b\n\\end{multi}\n", 2, "needs a title in braces"),
     ("\\end{multi}\n", 2, "\\end{multi} without a \\begin{multi}"),
     ("\\begin{shortanswer}{T}\nx \\item*[tolerance=1] a\n\\end{shortanswer}\n", 3, "does not apply to an \\item"),
+    ("\\begin{multi}{T}\n" + "{" * 999 + "x" + "}" * 999 + "\n\\item* a \\item b\n\\end{multi}\n", 3, "nest more than"),
 ])
 def test_malformed_latex_names_the_file_and_line(tmp_path: Path, body: str, line: int, message: str) -> None:
     path = quiz(tmp_path, body)
