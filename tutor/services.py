@@ -8,7 +8,7 @@ module turns rows into them and persists what comes back:
     KnowledgeRecord.policy  the rest of the policy's LearnerState: review cards, concept in progress, recent items,
                             and the learned predictor's state (`model`, `model_version`) once a refit is in use
 
-Item choice goes through the policy's predictor: the refitted model in use (tutor.learner_selectors), else BKT.
+Item choice goes through the policy's predictor: the refitted model in use (tutor.learner.selectors), else BKT.
 Every graded answer, placement included, updates it; a student whose stored predictor state belongs to an older
 model version is replayed from their attempt log once, on the next load.
     TutorSession.placement  the placement diagnostic while it runs
@@ -42,7 +42,7 @@ from learner_model.policy import (
 )
 from learner_model.review import ReviewSchedule
 from tutor.caches import course_item, course_model, course_rows
-from tutor.learner_selectors import course_predictor
+from tutor.learner.selectors import course_predictor
 from tutor.lti import hooks as lti_hooks
 from tutor.models import Attempt, Guess, KnowledgeRecord, TutorSession
 

@@ -14,6 +14,7 @@ must accept (a key it refuses is a content bug, listed with where it came from).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -197,6 +198,11 @@ class Student:
                 return True
         return False
 
+    def last_words(self) -> str:
+        """The text of the last frame, for an error report (what the student was shown)."""
+        text = re.sub(r"<[^>]+>", " ", self.frames[-1] if self.frames else "")
+        return " ".join(text.split())[:300]
+
     async def session(self) -> TutorSession:
         return await database_sync_to_async(services.session_get)(user=self.user, course=self.course)
 
@@ -238,7 +244,7 @@ async def _walk(student: Student, *, take_placement: bool, max_concepts: int, ma
             attempt = await student.answer(session, right_answer(item, session.item_seed) if right
                                            else wrong_answer(item, session.item_seed))
             if attempt is None:
-                report.errors.append(f"placement answer to {item.slug} was not stored")
+                report.errors.append(f"placement answer to {item.slug} was not stored: {student.last_words()}")
                 return
             report.placement_answers += 1
             continue
@@ -293,7 +299,7 @@ async def _practise(student: Student, session: TutorSession, walk: ConceptWalk) 
     if attempt is None and not first:  # the checker refused the item's own key: it is listed by keys_check
         attempt = await student.answer(session, wrong_answer(item, seed))
     if attempt is None:
-        report.errors.append(f"{walk.slug}: the answer to {item.slug} was not stored")
+        report.errors.append(f"{walk.slug}: the answer to {item.slug} was not stored: {student.last_words()}")
         return
     walk.right += int(attempt.correct)
     walk.wrong += int(not attempt.correct)

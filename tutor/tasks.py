@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError
 
 from courses.models import Course
-from tutor import privacy, services
+from tutor import services
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +39,3 @@ def attempt_ingest_task(*, user_id: int, course_id: int, client_id: str, item_id
         return {"client_id": client_id, "status": "rejected", "reason": str(exc)}
     return {"client_id": client_id, "status": "recorded", "correct": outcome.attempt.correct,
             "duplicate": outcome.check is None}
-
-
-@shared_task
-def retention_purge_task() -> dict[str, int]:
-    """Delete attempt logs and conversations past their retention period (run daily from Celery beat)."""
-    return privacy.retention_purge()
-
-
-@shared_task(bind=True)
-def learner_model_refit_task(self, *, model_name: str = "best-lr") -> dict[str, object]:
-    """Refit the learner model from the attempt log (nightly); progress goes to the task's state."""
-    from tutor import learner_services  # imports torch: only workers that refit pay for it
-
-    outcome = learner_services.learner_model_refit(
-        model_name=model_name,
-        progress=lambda message, fraction: self.update_state(state="PROGRESS",
-                                                             meta={"message": message, "fraction": fraction}))
-    return outcome.as_dict()

@@ -3,7 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.static import serve
 
-from tutor import account_views, api_views, faculty_views, views
+from tutor import api_views, faculty_views, views
+from tutor.accounts import views as account_views
 from tutor.ta import views as ta_views
 from tutor.teachback import views as teachback_views
 

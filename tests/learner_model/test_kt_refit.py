@@ -36,8 +36,8 @@ def attempt_log(course):
 
 
 def test_first_refit_writes_version_one_and_switches(attempt_log, settings, tmp_path) -> None:
-    from tutor.learner_selectors import learner_model_current, learner_model_online
-    from tutor.learner_services import learner_model_refit
+    from tutor.learner.selectors import learner_model_current, learner_model_online
+    from tutor.learner.services import learner_model_refit
 
     settings.LEARNER_MODEL_DIR = tmp_path
     steps: list[float] = []
@@ -53,8 +53,8 @@ def test_first_refit_writes_version_one_and_switches(attempt_log, settings, tmp_
 
 
 def test_refit_switches_only_when_no_worse_than_the_model_in_use(attempt_log, settings, tmp_path) -> None:
-    from tutor.learner_selectors import learner_model_current
-    from tutor.learner_services import learner_model_refit
+    from tutor.learner.selectors import learner_model_current
+    from tutor.learner.services import learner_model_refit
 
     settings.LEARNER_MODEL_DIR = tmp_path
     learner_model_refit(model_name="best-lr", n_folds=3)
@@ -65,8 +65,8 @@ def test_refit_switches_only_when_no_worse_than_the_model_in_use(attempt_log, se
 
 
 def test_too_few_students_leaves_the_model_alone(course, settings, tmp_path) -> None:
-    from tutor.learner_selectors import learner_model_current
-    from tutor.learner_services import learner_model_refit
+    from tutor.learner.selectors import learner_model_current
+    from tutor.learner.services import learner_model_refit
 
     settings.LEARNER_MODEL_DIR = tmp_path
     outcome = learner_model_refit(model_name="best-lr")

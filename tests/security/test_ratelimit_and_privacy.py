@@ -199,7 +199,7 @@ def test_purge_deletes_only_attempts_past_retention(alice, course, settings):
     if fresh.phase == TutorSession.Phase.PRACTICE:
         services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=fresh.item_id, answer="4")
     kept = Attempt.objects.exclude(pk=outcome.attempt.pk).count()
-    from tutor.tasks import retention_purge_task
+    from tutor.accounts.tasks import retention_purge_task
 
     deleted = retention_purge_task.apply().get()
     assert deleted["tutor.Attempt"] == 1
@@ -233,8 +233,8 @@ async def test_answers_over_the_socket_are_rate_limited(alice, course, settings)
 
 
 def test_ta_conversations_are_purged_but_shared_faculty_answers_kept(alice, prof, course, settings, client):
+    from tutor.accounts.services import retention_purge
     from tutor.models import TAQuestion
-    from tutor.privacy import retention_purge
 
     old = timezone.now() - dt.timedelta(days=40)
     plain = TAQuestion.objects.create(user=alice, course=course, question="ALICE-PRIVATE-QUESTION")

@@ -9,7 +9,7 @@ import pytest
 
 from courses.models import Item
 from tutor import services
-from tutor.learner_selectors import course_predictor
+from tutor.learner.selectors import course_predictor
 from tutor.models import Attempt, KnowledgeRecord
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ def refitted(course):
     """30 other students' answers, and a Best-LR model refitted on them and switched to (version 1)."""
     from django.contrib.auth import get_user_model
 
-    from tutor.learner_services import learner_model_refit
+    from tutor.learner.services import learner_model_refit
 
     rng = np.random.default_rng(1)
     items = list(Item.objects.filter(concept__course=course).select_related("concept"))

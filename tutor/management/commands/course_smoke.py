@@ -29,8 +29,8 @@ class Command(BaseCommand):
         report = course_smoke(course=target, max_concepts=concepts, max_items=max_items, ask_ta=not no_ta)
         for line in report.lines():
             self.stdout.write(line)
-        if report.errors:
-            raise CommandError(f"{len(report.errors)} errors")
+        if report.errors or report.unanswerable:
+            raise CommandError(f"{len(report.errors)} errors, {len(report.unanswerable)} unanswerable keys")
 
     def _import(self, path: str) -> Course:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from tutor.privacy import RETENTION, retention_purge
+from tutor.accounts.services import RETENTION, retention_purge
 
 
 class Command(BaseCommand):

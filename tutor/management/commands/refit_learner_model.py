@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandParser
 
 from learner_model.models import MODELS
-from tutor.learner_services import learner_model_refit
+from tutor.learner.services import learner_model_refit
 
 
 class Command(BaseCommand):

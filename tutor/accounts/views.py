@@ -1,6 +1,6 @@
 """The account pages: log in (throttled), see what is stored, download it all, delete the account.
 
-Thin: the throttle is `tutor.ratelimit`, the data work is `tutor.privacy`.
+Thin: the throttle is `tutor.ratelimit`, the data work is `tutor.accounts.services`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from tutor import privacy
+from tutor.accounts import services
 from tutor.ratelimit import ratelimit_check, ratelimit_peek
 
 LOGIN_WINDOW_S = 15 * 60
@@ -57,7 +57,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def account_export(request: HttpRequest) -> HttpResponse:
-    data = privacy.account_export(user=request.user)
+    data = services.account_export(user=request.user)
     response = HttpResponse(json.dumps(data, indent=2, default=str), content_type="application/json")
     stamp = timezone.now().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="tutor-{request.user.get_username()}-{stamp}.json"'
@@ -71,7 +71,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         if request.user.check_password(request.POST.get("password", "")):
             user = request.user
             logout(request)
-            privacy.account_delete(user=user)
+            services.account_delete(user=user)
             messages.info(request, "Your account and all its data have been deleted.")
             return redirect("login")
         error = "That password is not right."

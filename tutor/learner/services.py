@@ -21,7 +21,7 @@ from learner_model.data import PYKT, Fold, Interactions, windows
 from learner_model.evaluate import NEURAL, evaluate_fold
 from learner_model.models import KTModel, get_model, save_model
 from learner_model.seqtrain import TrainConfig
-from tutor.learner_selectors import POINTER, learner_model_current, learner_model_dir
+from tutor.learner.selectors import POINTER, learner_model_current, learner_model_dir
 
 Progress = Callable[[str, float], None]  # message, fraction done in [0, 1]
 
