@@ -176,7 +176,7 @@ class ImportJob(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     filename = models.CharField(max_length=255)
-    format = models.CharField(max_length=20)  # folder (zip), oatutor, gift
+    format = models.CharField(max_length=20)  # an importer's name: folder (zip), oatutor, gift, latex
     data = models.BinaryField()  # the upload itself: a worker on another machine reads it from the database
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)  # percent

@@ -149,15 +149,15 @@ def _question(block: _Block, path: str, report: list[ImportIssue], index: int, c
     line = _line_of(block, text, open_at)
     body, _, general = body.partition("####")
     item_id = slugify(title, max_length=80) if title else f"{concept}-q{index}"
-    extra: dict[str, Any] = {"format": fmt}
-    if general.strip():
-        extra["general_feedback"] = _restore(general)
+    extra: dict[str, Any] = {"format": fmt, "line": line}
     if title:
         extra["title"] = title
     fields = _answers(body.strip(), path, line, title or str(index), report, extra)
     if fields is None:
         return None
-    return ItemSpec(id=item_id, prompt=prompt or title, **fields, extra={"gift": extra})
+    # Moodle shows the general feedback after any answer: the tutor's worked solution is that place.
+    return ItemSpec(id=item_id, prompt=prompt or title, **fields, solution=_restore(general) if general.strip() else "",
+                    extra={"gift": extra})
 
 
 def _line_of(block: _Block, text: str, position: int) -> int:

@@ -51,7 +51,7 @@ def test_numeric_tolerance_range_and_several_answers() -> None:
     assert (several.answer, several.tolerance) == (0.25, 0.005)
     assert [a["weight"] for a in several.extra["gift"]["answers"]] == [100, 50, 0]
     assert several.feedback == {"0.5": "That is the value of 1/√4, you forgot the 1/2."}
-    assert several.extra["gift"]["general_feedback"] == "d/dx √x = 1/(2√x)."
+    assert several.solution == "d/dx √x = 1/(2√x)."  # shown after any answer, as Moodle does
     assert several.prompt == "Estimate the derivative of $\\sqrt{x}$ at $x = 4$."
 
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courses.format import CourseFormatError
-from courses.importers import IMPORTERS, load_any
+from courses.importers import IMPORTERS, detect_format, load_any
 from courses.models import Item
 from courses.services import course_import
 from courses.signals import course_imported
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         except ValueError as exc:
             raise CommandError(f"{path}: {exc}") from None
-        origin = Item.Origin.AUTHORED if (format or "folder") == "folder" and not result.report else Item.Origin.IMPORTED
+        origin = Item.Origin.AUTHORED if (format or detect_format(path)) == "folder" else Item.Origin.IMPORTED
         course = course_import(spec=result.spec, origin=origin, assets=result.assets)
         items = sum(len(c.items) for c in result.spec.concepts)
         self.stdout.write(f"Imported {course.slug!r}: {len(result.spec.concepts)} concepts, {items} items.")
