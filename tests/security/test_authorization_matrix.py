@@ -51,7 +51,8 @@ MEMBERS_404 = _all("403", anon="login", student="404", ta="404", faculty="404")
 C = {"slug": "{course}"}
 
 EXPECTATIONS: dict[str, Row] = {
-    "": Row("GET", LOGGED_IN),
+    "": Row("GET", PUBLIC),  # a visitor sees the landing page, a member their courses
+    "favicon.ico": Row("GET", PUBLIC),
     "accounts/signup/": Row("GET", PUBLIC),
     "accounts/login/": Row("GET", PUBLIC),
     "accounts/logout/": Row("POST", _all("login")),  # logs out (if in) and shows the login page
@@ -80,12 +81,21 @@ EXPECTATIONS: dict[str, Row] = {
     "api/learn/<slug:slug>/answers": Row("POST", _all("403", anon="401", student="ok"), C),
     "teach/<slug:slug>/dashboard/": Row("GET", STAFF, C),
     "teach/<slug:slug>/dashboard.csv": Row("GET", STAFF, C),
+    "teach/<slug:slug>/dashboard/key-ideas/": Row("GET", STAFF, C),
+    # "What beginners ask" on a concept's authoring page: the course's faculty and TAs; no question 999999.
+    "teach/<slug:slug>/concepts/<slug:concept>/beginners/": Row("GET", STAFF, {"slug": "{course}", "concept": "a"}),
+    "teach/<slug:slug>/concepts/<slug:concept>/beginners/novice/": Row("POST", STAFF,
+                                                                      {"slug": "{course}", "concept": "a"}),
+    "teach/<slug:slug>/concepts/<slug:concept>/beginners/faq/<int:pk>/": Row(
+        "POST", STAFF, {"slug": "{course}", "concept": "a", "pk": "999999"}),  # no answer given: told so, on the page
     "teach/<slug:slug>/questions/": Row("GET", STAFF, C),
     "teach/<slug:slug>/questions/<int:pk>/answer/": Row("POST", _all("403", anon="login", ta="404", faculty="404"),
                                                         {"slug": "{course}", "pk": "999999"}),
     "teach/<slug:slug>/questions/reindex/": Row("POST", STAFF, C),
     "teach/<slug:slug>/questions/documents/": Row("POST", STAFF, C),
     "teach/<slug:slug>/questions/documents/<int:pk>/delete/": Row("POST", STAFF, {"slug": "{course}", "pk": "999999"}),
+    "teach/<slug:slug>/questions/documents/<int:pk>/confirm/": Row("POST", _all("403", anon="login", ta="404", faculty="404"),
+                                                                   {"slug": "{course}", "pk": "999999"}),
     "teach/": Row("GET", LOGGED_IN),
     # Importing a course: faculty anywhere, and staff accounts (is_staff) such as the admin.
     "teach/import/": Row("GET", _all("403", anon="login", faculty="ok", other_faculty="ok", admin="ok")),
