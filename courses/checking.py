@@ -487,7 +487,11 @@ def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = 
         if arguments is None:
             return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {})
         return _check_memoised(arguments)
-    except sandbox.Busy:  # raised, so never memoised: the same answer sent again is checked then
+    except sandbox.OverBudget:
+        # Past the time or memory budget: raised, so never memoised, since a busy machine can make a fair answer
+        # overrun once. (An answer over the limits on its size is a result, memoised: it will not fit next time.)
+        return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
+    except sandbox.Busy:  # likewise: the same answer sent again is checked then
         return CheckResult(False, _tex_text(text), error=BUSY_MESSAGE)
 
 
@@ -499,11 +503,8 @@ def _check_memoised(arguments: str) -> CheckResult:
 
 def _check_bounded(kind: str, key: Any, text: str, tolerance: float | None, units: str | None,
                    variables: list[str] | None, feedback: dict[str, str]) -> CheckResult:
-    try:
-        return sandbox.run(_check_maths, kind, key, text, tolerance, units, variables, feedback,
-                           timeout_s=CHECK_TIMEOUT_S)
-    except sandbox.OverBudget:
-        return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
+    return sandbox.run(_check_maths, kind, key, text, tolerance, units, variables, feedback,
+                       timeout_s=CHECK_TIMEOUT_S)
 
 
 def _check_text(kind: str, key: Any, answer: str, accept: list[str], feedback: dict[str, str]) -> CheckResult:

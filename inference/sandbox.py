@@ -10,7 +10,7 @@ with a deadline. Past it the worker is killed (SIGKILL) and the call raises `Ove
 forked from the forkserver on the next call. Three more limits hold inside each worker, set by the kernel, so
 they hold even if the calling process is gone: an address-space limit (RLIMIT_AS: a MemoryError, then the
 worker is replaced), a CPU-time limit per call (RLIMIT_CPU, reset before each call: SIGXCPU ends a worker whose
-caller died mid-call), and after `slow_s` a call's worker is reniced to 19 so that a long evaluation takes only
+caller died mid-call), and after `slow_s` of CPU a call's worker is reniced to 19 so that a long evaluation takes only
 the CPU nobody else wants (its priority is restored when the call ends, or, where the process may not raise a
 priority again, the worker is retired).
 
@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -49,7 +50,7 @@ class Budget:
     timeout_s: float = 3.0  # wall-clock seconds one call may take in its worker before it is killed
     memory_mb: int = 1024  # address space of each worker (RLIMIT_AS); sympy itself needs ~60 MB
     workers: int = 4  # most worker processes per calling process; more concurrent calls wait for one
-    slow_s: float = 0.25  # a call still running after this is reniced to 19 until it ends
+    slow_s: float = 0.25  # a call that has used this much CPU is reniced to 19 until it ends
     wait_s: float = 10.0  # longest wait for a free worker before `Busy`
 
 
@@ -170,12 +171,15 @@ class Sandbox:
         raise OverBudget(status)
 
     def _wait(self, worker: _Worker, timeout: float) -> tuple[str, Any]:
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), _cpu_seconds(worker)
         try:
-            if not worker.conn.poll(min(self.budget.slow_s, timeout)):
-                _renice(worker)
-                if not worker.conn.poll(max(0.0, timeout - (time.monotonic() - started))):
+            while not worker.conn.poll(min(self.budget.slow_s, max(0.0, started + timeout - time.monotonic()))):
+                if time.monotonic() - started >= timeout:
                     return "time", None
+                # slow by its own CPU time, not by the wall clock: on a busy machine every call waits for a core,
+                # and a fair answer reniced there would wait behind everything else until it overran
+                if worker.nice is None and not _cpu_seconds(worker) - cpu_before < self.budget.slow_s:
+                    _renice(worker)
             return worker.conn.recv()
         except (EOFError, OSError):  # the worker died: the memory limit, SIGXCPU, a crash in C
             worker.process.join(timeout=1)
@@ -232,6 +236,18 @@ class Sandbox:
         """The idle workers' process ids (for tests and benchmarks)."""
         with self._cond:
             return [w.process.pid for w in self._idle if w.process.pid is not None]
+
+
+def _cpu_seconds(worker: _Worker) -> float:
+    """CPU time the worker has used (Linux /proc; elsewhere infinite, so that slow calls are reniced by wall time)."""
+    try:
+        fields = Path(f"/proc/{worker.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return math.inf
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _renice(worker: _Worker) -> None:

@@ -259,8 +259,13 @@ def _unchecked_limit(user: Any) -> dict[str, Any]:
 def _precheck(*, user: Any, course: Course, item_id: int, answer: str) -> None:
     """The answer graded on a checker thread first (`services.answer_precheck`), unless the student is over the
     limit of answers too large to check (`_answer` then refuses it without checking)."""
-    if ratelimit_peek(**_unchecked_limit(user)):
+    if not ratelimit_peek(**_unchecked_limit(user)):
+        return
+    try:
         services.answer_precheck(course=course, item_id=item_id, answer=answer)
+    except (OperationalError, InterfaceError) as exc:
+        # only a head start (SQLite busy with a write, say): recording the answer checks it all the same
+        log.info("answer precheck skipped: %s", exc)
 
 
 def _uuid(value: Any) -> uuid.UUID:

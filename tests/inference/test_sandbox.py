@@ -178,3 +178,23 @@ def test_a_caller_that_dies_mid_call_leaves_no_worker_behind(how):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _forked_child(queue) -> None:
+    queue.put(sandbox.run(add, 2, 3))
+
+
+def test_a_process_forked_after_using_the_sandbox_starts_its_own():
+    """Celery's prefork pool forks its children from a process that may have used the sandbox: a child must not
+    share the parent's pipes or wait on the parent's forkserver."""
+    import multiprocessing
+
+    assert sandbox.run(add, 1, 1) == 2
+    fork = multiprocessing.get_context("fork")
+    queue = fork.Queue()
+    child = fork.Process(target=_forked_child, args=(queue,))
+    child.start()
+    assert queue.get(timeout=60) == 5
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert sandbox.run(add, 3, 3) == 6  # the parent's own sandbox goes on
