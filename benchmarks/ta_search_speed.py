@@ -22,17 +22,18 @@ import numpy as np
 
 from courses.importers.oatutor import load_oatutor
 from inference.retrieval import CachingEmbedder, Document, Embedder, SearchIndex, course_documents
+from tutor.ta.sources import course_text
 
 ROOT = Path(__file__).resolve().parent.parent
 OATUTOR = Path("/work/shared/data/oatutor/openstax-college-algebra.tar.gz")
-CACHE = ROOT / "var" / "ta_cache" / "oatutor.npz"
+CACHE = ROOT / "var" / "ta_cache" / "algebra.npz"  # shared with benchmarks/ta_eval.py
 
 
 def oatutor_index(fusion: str = "rrf") -> tuple[SearchIndex, list[Document], float]:
     """The OATutor course indexed (vectors from the cache where present); returns (index, docs, seconds)."""
     source = OATUTOR if OATUTOR.exists() else ROOT.parent / "shared" / "data" / "oatutor" / OATUTOR.name
     spec = load_oatutor(source).spec
-    docs = course_documents(spec)
+    docs = course_documents(course_text(spec))
     index = SearchIndex(CachingEmbedder(CACHE), fusion=fusion)
     start = time.perf_counter()
     index.upsert(docs)

@@ -2,8 +2,8 @@
 
 Boundaries: this module knows nothing of Django or of the database. It takes plain `Document` records, cut
 into `Chunk`s at Markdown headings and paragraphs (both in `inference/retrieval_documents.py`, re-exported here),
-and keeps two float32 vectors per chunk (its own text, its context) so that the tutor can store vectors as bytes
-(`vector_to_bytes`) and reindex one document at a time.
+and keeps one float32 vector per chunk so that the tutor can store vectors as bytes (`vector_to_bytes`) and reindex
+one document at a time.
 
     index = SearchIndex()                       # the embedding model loads on first use (seconds)
     index.upsert(course_documents(course))      # unchanged documents are skipped on the next call
@@ -46,18 +46,21 @@ log = logging.getLogger(__name__)
 FUSIONS = ("rrf", "normalised")
 MODES = ("hybrid", "dense", "bm25")
 RRF_K = 60  # the constant of Cormack et al. (2009); ranks past ~100 barely count
+BM25_RRF_WEIGHT = 1.0  # reciprocal rank fusion: BM25's ranking counts this much against the dense ranking's 1
 CANDIDATES = 100  # each retriever's top-N that fusion looks at
 DENSE_WEIGHT = 0.5  # normalised fusion: weight of the dense score (BM25 gets the rest)
 # A chunk's score is multiplied by its kind's weight: an exercise stem matches a question's wording but rarely
 # explains anything. Chosen on the dev halves of the question sets (benchmarks/ta_eval.py --tune).
 KIND_WEIGHTS: dict[str, float] = {"item": 0.55, "hint": 0.7, "solution": 0.7}
-# Field weights. A chunk is searched by its own text (with its topic) and by its context (a hint's exercise
-# question, a worked example's problem): dense and BM25 each add the context's score times these weights.
-CONTEXT_DENSE_WEIGHT = 0.5
-CONTEXT_BM25_WEIGHT = 0.5
-# Re-ranking: a chunk gains this share of the best fused score of its concept among the candidates, so that a
-# passage whose neighbours (the concept's other hints, its lesson outline) also match outranks a lone lookalike.
-CONCEPT_WEIGHT = 0.3
+# Field weights: a chunk's own text (with its topic) and its context (a hint's exercise question, a worked
+# example's problem) are two BM25 fields; the context's score counts this much. Dense search reads the text only (the
+# context's vector lost on dev). Chosen on the dev halves with `benchmarks/ta_eval.py --tune-retrieval`.
+CONTEXT_BM25_WEIGHT = 0.25
+# A step that asks the student something ("What is the sign after multiplying? Answer: >"), as OATutor's scaffolds
+# do, is weighted down: it checks understanding, it does not explain (chosen with the field weights).
+SCAFFOLD_WEIGHT = 0.7
+_SCAFFOLD = re.compile(r"\?\s*(?:\\n|\n)?\s*Answer:|\?\s*$", re.IGNORECASE)
+NEAR_DUPLICATE = 0.8  # token overlap (Jaccard) above which a hit repeats one ranked above it
 QUOTABLE_KINDS = frozenset(k for k in DOCUMENT_KINDS if k != "outline")
 
 
@@ -67,7 +70,6 @@ class Hit:
     score: float  # the score that orders hits (fused and re-ranked)
     dense: float  # cosine of query and the chunk's own text, in [-1, 1] (0 in bm25 mode)
     bm25: float
-    context_dense: float = 0.0  # cosine of query and the chunk's context (0 without one)
 
 # --- embeddings ---------------------------------------------------------------------------------------
 
@@ -348,8 +350,7 @@ class IndexChange:
 class SearchIndex:
     """Chunks of a course with their vectors, searchable by dense, BM25 or hybrid ranking.
 
-    Each chunk has two vectors: its own text's (with its topic) and its context's (zeros without one), and two
-    BM25 fields alike. Incremental: `upsert` re-chunks and re-embeds only documents whose `version` changed,
+    Each chunk has one vector (its text with its topic) and two BM25 fields (that, and its context). Incremental: `upsert` re-chunks and re-embeds only documents whose `version` changed,
     `remove` drops documents; dense search reads the vector matrices as they are, BM25 is rebuilt lazily on the
     next search. Outline chunks (an importer's lesson stubs) are searched for scope but never returned as hits.
     """
@@ -361,16 +362,15 @@ class SearchIndex:
         self.embedder = embedder or default_embedder()
         self.fusion = fusion
         self.kind_weights = dict(KIND_WEIGHTS if kind_weights is None else kind_weights)
-        self.context_dense_weight = CONTEXT_DENSE_WEIGHT
         self.context_bm25_weight = CONTEXT_BM25_WEIGHT
-        self.concept_weight = CONCEPT_WEIGHT
+        self.bm25_rrf_weight = BM25_RRF_WEIGHT
+        self.scaffold_weight = SCAFFOLD_WEIGHT
         self.max_chunk_chars = max_chunk_chars
         self._versions: dict[str, str] = {}  # doc id -> version indexed
         self._chunks: list[Chunk] = []
         self._tokens: list[list[str]] = []  # text and topic
         self._context_tokens: list[list[str]] = []
-        self._vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384) own text
-        self._context_vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384) context, or zeros
+        self._vectors = np.zeros((0, Embedder.dim), dtype=np.float32)  # (n_chunks, 384)
         self._bm25 = _Bm25()
         self._bm25_context = _Bm25()
         self._spelling = _Spelling(())
@@ -380,7 +380,7 @@ class SearchIndex:
         self._by_doc: dict[str, list[Chunk]] | None = None
         # A question's dense scores are read by the search, the scope check and the declined reply's nearest
         # passage: computed once per query vector (the last few), dropped when the chunks change.
-        self._recent: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._recent: dict[bytes, np.ndarray] = {}
         self._lock = threading.RLock()
 
     # reading
@@ -417,10 +417,8 @@ class SearchIndex:
         raise KeyError(chunk_id)
 
     def vectors(self) -> dict[str, bytes]:
-        """chunk id -> float32 bytes of its own text and its context (768 floats; the second half zeros without a
-        context): what the database keeps so a restart need not re-embed."""
-        return {c.id: vector_to_bytes(np.concatenate([v, w]))
-                for c, v, w in zip(self._chunks, self._vectors, self._context_vectors, strict=True)}
+        """chunk id -> float32 bytes: what the database keeps so a restart need not re-embed."""
+        return {c.id: vector_to_bytes(v) for c, v in zip(self._chunks, self._vectors, strict=True)}
 
     # writing
 
@@ -449,13 +447,10 @@ class SearchIndex:
 
     def load(self, chunks: Sequence[Chunk], vectors: Sequence[bytes] | np.ndarray,
              versions: dict[str, str] | None = None) -> None:
-        """Add chunks whose vectors were computed before (read back from the database): (n, 384) own vectors only,
-        or (n, 768) own and context (see `vectors`)."""
+        """Add chunks whose vectors were computed before (read back from the database)."""
         matrix = (np.asarray(vectors, dtype=np.float32) if isinstance(vectors, np.ndarray)
                   else np.stack([vector_from_bytes(v) for v in vectors]) if vectors
-                  else np.zeros((0, 2 * Embedder.dim), dtype=np.float32))
-        if matrix.shape[1:] == (Embedder.dim,):
-            matrix = np.concatenate([matrix, np.zeros_like(matrix)], axis=1)
+                  else np.zeros((0, Embedder.dim), dtype=np.float32))
         with self._lock:
             self._drop({c.doc_id for c in chunks})
             self._append(list(chunks), matrix)
@@ -486,20 +481,16 @@ class SearchIndex:
         self._tokens = [self._tokens[i] for i in keep]
         self._context_tokens = [self._context_tokens[i] for i in keep]
         self._vectors = self._vectors[keep]
-        self._context_vectors = self._context_vectors[keep]
         self._bm25_stale = True
         self._derived_clear()
 
     def _append(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        """`vectors`: (n, 768), own text then context."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        vectors = vectors.reshape(-1, 2 * Embedder.dim)
         self._chunks.extend(chunks)
         self._tokens.extend(tokenize(_embedding_text(c)) for c in chunks)
         self._context_tokens.extend(tokenize(c.context) for c in chunks)
-        self._vectors = np.concatenate([self._vectors, vectors[:, :Embedder.dim]])
-        self._context_vectors = np.concatenate([self._context_vectors, vectors[:, Embedder.dim:]])
+        self._vectors = np.concatenate([self._vectors, vectors.reshape(-1, Embedder.dim)])
         self._bm25_stale = True
         self._derived_clear()
 
@@ -530,7 +521,7 @@ class SearchIndex:
                rerank: bool = True) -> list[Hit]:
         """The k best quotable chunks for `query` (pass it through `prepare_query` first); `where` keeps only chunks
         it accepts (e.g. not a graded item's solution), asked of each retriever's best candidates only. Pass
-        `query_vector` when the caller has already embedded the query. Chunks with the same text count once (the
+        `query_vector` when the caller has already embedded the query. Chunks with (nearly) the same text count once (the
         best of them is kept)."""
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
@@ -543,11 +534,10 @@ class SearchIndex:
             # BM25 alone needs no embedding model (the TA answers with it while the model loads); dense scores
             # are then reported as 0, as BM25's are in a dense-only search.
             if mode == "bm25":
-                own = context = np.zeros(n, dtype=np.float32)
+                dense = np.zeros(n, dtype=np.float32)
             else:
                 qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
-                own, context = self._dense(qv)
-            dense = own + self.context_dense_weight * context
+                dense = self._dense(qv)
             if mode == "dense":
                 sparse = np.zeros(n, dtype=np.float32)
             else:
@@ -569,31 +559,29 @@ class SearchIndex:
             fused = np.where(allowed & (sparse > 0), sparse, -np.inf)
         else:
             fused = self._fuse(dense, sparse, allowed)
-        fused = np.where(np.isfinite(fused), fused * weights, -np.inf)
-        if rerank and self.concept_weight and mode == "hybrid":
-            fused = self._concept_support(fused, chunks)
+        if rerank:  # kind and scaffold weights: what explains outranks what only repeats the question
+            fused = np.where(np.isfinite(fused), fused * weights, -np.inf)
         hits: list[Hit] = []
-        seen: set[str] = set()
-        for i in _top(fused, 3 * k + 5):
+        seen: list[set[str]] = []
+        for i in _top(fused, 4 * k + 10):
             if not np.isfinite(fused[i]):
                 continue
-            key = _squash_text(chunks[i].text)
-            if key in seen:
+            words = set(self._tokens[i])
+            if any(len(words & other) > NEAR_DUPLICATE * len(words | other) for other in seen):
                 continue
-            seen.add(key)
-            hits.append(Hit(chunk=chunks[i], score=float(fused[i]), dense=float(own[i]), bm25=float(sparse[i]),
-                            context_dense=float(context[i])))
+            seen.append(words)
+            hits.append(Hit(chunk=chunks[i], score=float(fused[i]), dense=float(dense[i]), bm25=float(sparse[i])))
             if len(hits) == k:
                 break
         return hits
 
-    def _dense(self, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n_chunks,) cosines of the query with each chunk's own text and with its context."""
+    def _dense(self, query_vector: np.ndarray) -> np.ndarray:
+        """(n_chunks,) cosines of the query with each chunk."""
         key = np.asarray(query_vector, dtype=np.float32).tobytes()
         with self._lock:
             found = self._recent.get(key)
             if found is None:
-                found = (self._vectors @ query_vector, self._context_vectors @ query_vector)
+                found = self._vectors @ query_vector
                 if len(self._recent) >= 4:
                     self._recent.pop(next(iter(self._recent)))
                 self._recent[key] = found
@@ -606,23 +594,10 @@ class SearchIndex:
                                                   len(self._chunks))
             return self._quotable_mask
 
-    def _concept_support(self, fused: np.ndarray, chunks: list[Chunk]) -> np.ndarray:
-        """Each candidate gains `concept_weight` times the best score of its concept's candidates (itself
-        included): agreement between a concept's passages is evidence no single lookalike passage has."""
-        candidates = [int(i) for i in _top(fused, CANDIDATES) if np.isfinite(fused[i])]
-        best: dict[str, float] = {}
-        for i in candidates:  # a passage outside any concept (an upload) is its own group: it is not penalised
-            group = chunks[i].concept or chunks[i].doc_id
-            best[group] = max(best.get(group, 0.0), float(fused[i]))
-        out = fused.copy()
-        for i in candidates:
-            out[i] += self.concept_weight * best[chunks[i].concept or chunks[i].doc_id]
-        return out
-
     def best_similarity(self, query_vector: np.ndarray) -> float:
         """The highest cosine between the query and any chunk's own text, outlines included: "does the course talk
         about this at all?"."""
-        return float(self._dense(query_vector)[0].max()) if len(self._chunks) else -1.0
+        return float(self._dense(query_vector).max()) if len(self._chunks) else -1.0
 
     def term_coverage(self, query: str) -> float:
         """The share of the query's distinct topic terms that occur in some chunk: BM25's "does the course talk
@@ -650,10 +625,12 @@ class SearchIndex:
             return int(model.get_scores([term]).astype(bool).sum())
 
     def _weights(self, chunks: list[Chunk]) -> np.ndarray:
-        """(n_chunks,) kind weights, recomputed only when the chunks or the weights change."""
-        key = tuple(sorted(self.kind_weights.items()))
+        """(n_chunks,) kind (and scaffold) weights, recomputed only when the chunks or the weights change."""
+        key = (*sorted(self.kind_weights.items()), ("scaffold", self.scaffold_weight))
         if self._weight_cache is None or self._weight_cache[0] != key:
-            weights = np.fromiter((self.kind_weights.get(c.kind, 1.0) for c in chunks), np.float64, len(chunks))
+            weights = np.fromiter((self.kind_weights.get(c.kind, 1.0)
+                                   * (self.scaffold_weight if _SCAFFOLD.search(c.text) else 1.0) for c in chunks),
+                                  np.float64, len(chunks))
             self._weight_cache = (key, weights)
         return self._weight_cache[1]
 
@@ -664,9 +641,9 @@ class SearchIndex:
         candidates = np.union1d(dense_top, np.asarray(sparse_top, dtype=np.int64)).astype(np.int64)
         if self.fusion == "rrf":
             fused[candidates] = 0.0
-            for ranking in (dense_top, sparse_top):
+            for ranking, weight in ((dense_top, 1.0), (sparse_top, self.bm25_rrf_weight)):
                 for rank, i in enumerate(ranking, start=1):
-                    fused[i] += 1.0 / (RRF_K + rank)
+                    fused[i] += weight / (RRF_K + rank)
         else:  # min-max normalise each score over the candidates, then a weighted sum
             fused[candidates] = (DENSE_WEIGHT * _minmax(dense[candidates])
                                  + (1 - DENSE_WEIGHT) * _minmax(sparse[candidates]))
@@ -674,23 +651,18 @@ class SearchIndex:
 
 
 def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk]) -> np.ndarray:
-    """(n, 768): each chunk's own text and its context, embedded once per distinct text (the hints of one
-    exercise share its question; many exercises share a hint)."""
-    texts = [_embedding_text(c) for c in chunks] + [c.context for c in chunks if c.context]
+    """(n, 384), each distinct text embedded once (many exercises share a hint)."""
+    texts = [_embedding_text(c) for c in chunks]
     distinct = list(dict.fromkeys(texts))
-    vectors = dict(zip(distinct, embedder.encode(distinct), strict=True)) if distinct else {}
-    zero = np.zeros(Embedder.dim, dtype=np.float32)
-    return np.asarray([np.concatenate([vectors[_embedding_text(c)], vectors[c.context] if c.context else zero])
-                       for c in chunks], dtype=np.float32).reshape(-1, 2 * Embedder.dim)
+    if not distinct:
+        return np.zeros((0, Embedder.dim), dtype=np.float32)
+    vectors = dict(zip(distinct, embedder.encode(distinct), strict=True))
+    return np.asarray([vectors[t] for t in texts], dtype=np.float32)
 
 
 def _embedding_text(chunk: Chunk) -> str:
     # The topic carries the concept's name, which the chunk's own words often leave implicit.
     return f"{chunk.topic or chunk.title}\n{chunk.text}"
-
-
-def _squash_text(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text.lower())
 
 
 def _top(scores: np.ndarray, k: int) -> list[int]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.base import Backend, BackendUnavailable, GenerationRequest, Message
-from inference.retrieval import Chunk, CourseText, SearchIndex, tokenize
+from inference.retrieval import Chunk, CourseText, Hit, SearchIndex, tokenize
 from inference.ta_answer import Quote, bounded, by_sentence, clean_passage, extract, supported
 from inference.ta_safety import OutputGuard, classify_question, sanitize_passage, wrap_passage
 from inference.ta_scope import judge
@@ -219,7 +219,7 @@ class TeachingAssistant:
         guard = self._guard(student, level=level)
         citations = self._citations([h.chunk for h in quotable])
         reminder = self._reminder(concepts[0], student) if concepts else ""
-        quoted = self._quoted(query, query_vector, citations, reminder, concepts, withheld)
+        quoted = self._quoted(query, query_vector, quotable, citations, reminder, concepts, withheld)
         link = self._lesson_link(concepts[0]) if concepts else ""
         if self.backend is None or self.backend.name == "authored" or not citations:
             return TAReply("quoted", _then_link(guard, guard.filter(iter([quoted])), link), citations, concepts, level,
@@ -311,10 +311,11 @@ class TeachingAssistant:
             out.append(Citation(n=n, url=chunk.url, title=chunk.title, text=clean, chunk_id=chunk.id, kind=chunk.kind))
         return out
 
-    def _quoted(self, query: str, query_vector: np.ndarray | None, citations: list[Citation], reminder: str,
-                concepts: list[str], withheld: bool) -> str:
+    def _quoted(self, query: str, query_vector: np.ndarray | None, hits: Sequence[Hit], citations: list[Citation],
+                reminder: str, concepts: list[str], withheld: bool) -> str:
         """The course's own words under their sources; a note and the lesson link where something was held back.
-        Sentences are chosen by their cosine to the question (one batch through the embedding model)."""
+        A passage's relevance is its cosine to the question (BM25's score while the model loads); a long passage is
+        cut to its sentences nearest the question (one batch through the embedding model)."""
         titles = {c.n: c.title for c in citations}
         asked = set(tokenize(query))
 
@@ -324,7 +325,10 @@ class TeachingAssistant:
             if query_vector is None:  # no embedding model yet: the words they share
                 return [float(len(asked & set(tokenize(a)))) for a in about]
             return self.index.embedder.encode(about) @ query_vector
-        quotes = extract(query, [(c.n, clean_passage(c.text)) for c in citations], relevance=relevance)
+
+        scores = [h.dense if query_vector is not None else h.bm25 for h in hits]
+        quotes = extract(query, [(c.n, clean_passage(c.text), score) for c, score in zip(citations, scores, strict=True)],
+                         relevance=relevance)
         parts = [_quote_block(q, citations) for q in quotes]
         if withheld or not quotes:
             link = self._lesson_link(concepts[0]) if concepts else ""
@@ -371,7 +375,7 @@ class TeachingAssistant:
             yield ("\n\n" if cited else "") + quoted
             return
         uploads = [c for c in citations if c.kind == "upload"][:1]
-        for q in extract(request.metadata.get("question", ""), [(c.n, clean_passage(c.text)) for c in uploads]):
+        for q in extract(request.metadata.get("question", ""), [(c.n, clean_passage(c.text), 1.0) for c in uploads]):
             yield "\n\n" + _quote_block(q, citations)
             cited.append(q.n)
         if reminder:

@@ -28,7 +28,7 @@ REPEAT_TIMES = 3
 SUPPORT_SHARE = 0.6  # of a model sentence's topic terms that must occur in the passage it cites
 NEAR_DUPLICATE = 0.7  # token overlap (Jaccard) above which a passage adds nothing to the ones before it
 FOLLOW_SHARE = 0.8  # a further sentence of a passage is quoted only if it scores this share of the passage's best
-PASSAGE_SHARE = 0.65  # a further passage is quoted only if its best sentence scores this share of the best one
+PASSAGE_SHARE = 0.75  # a further passage is quoted only if its relevance is this share of the best passage's
 
 
 # --- cleaning ------------------------------------------------------------------------------------------
@@ -107,39 +107,37 @@ class Quote:
     text: str
 
 
-def extract(question: str, passages: Sequence[tuple[int, str]], *, limit: int = ANSWER_WORDS,
+def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit: int = ANSWER_WORDS,
             first_limit: int = FIRST_PASSAGE_WORDS, max_citations: int = MAX_CITATIONS,
             relevance: Callable[[list[tuple[int, str]]], Sequence[float]] | None = None) -> list[Quote]:
-    """Quotes that answer `question`: (citation number, cleaned passage) pairs in, in order of retrieval; out, at
-    most `max_citations` quotes of at most `limit` words together, the passage with the most relevant sentence
-    first. `relevance` scores (citation number, sentence) pairs against the question (e.g. cosine of embeddings);
-    without it, shared topic terms do. A passage that repeats one already quoted, that has nothing but a label, or whose best
-    sentence is far below the best one (`PASSAGE_SHARE`) is skipped."""
+    """Quotes that answer `question`: (citation number, cleaned passage, its relevance to the question) triples in,
+    in order of retrieval; out, at most `max_citations` quotes of at most `limit` words together, the most relevant
+    of the first three passages first. A passage longer than its share of the words is cut to its sentences most
+    about the question: `relevance` scores (citation number, sentence) pairs (e.g. cosine of embeddings, called
+    once, for those passages only); without it, shared topic terms do. A passage that repeats one already quoted,
+    that has nothing but a label, or that is far less relevant than the best (`PASSAGE_SHARE`) is skipped."""
     terms = set(topic_terms(question))
-    split = [(n, text, sentences(text)) for n, text in passages if _content(text)]
-    flat = [(n, s) for n, _, parts in split for s in parts]
-    if relevance is not None and flat:
-        scores = iter(relevance(flat))
-        scored = [(n, text, parts, [float(next(scores)) for _ in parts]) for n, text, parts in split]
-    else:
-        scored = [(n, text, parts, [float(len(terms & set(tokenize(p)))) for p in parts]) for n, text, parts in split]
-    if not scored:
+    split = [(n, text, score, sentences(text)) for n, text, score in passages if _content(text)]
+    if not split:
         return []
-    best = max(max(sc) for *_, sc in scored if sc)
-    lead = max(scored[:3], key=lambda entry: max(entry[3]) if entry[3] else float("-inf"))
-    ordered = [lead] + [entry for entry in scored if entry is not lead]
+    long = [(n, s) for n, text, _, parts in split if words(text) > first_limit for s in parts]
+    found = iter(relevance(long) if relevance is not None and long else ())
+    sentence_scores = {(n, s): float(next(found)) for n, s in long} if relevance is not None and long else {}
+    best = max(score for _, _, score, _ in split)
+    lead = max(split[:3], key=lambda entry: entry[2])
     quotes: list[Quote] = []
     seen: list[set[str]] = []
     used = 0
-    for n, text, parts, scores_ in ordered:
+    for n, text, score, parts in [lead] + [entry for entry in split if entry is not lead]:
         if len(quotes) == max_citations or used >= limit - 8:
             break
         tokens = set(tokenize(text))
         if any(_jaccard(tokens, s) > NEAR_DUPLICATE for s in seen):
             continue
-        if quotes and (not scores_ or max(scores_) < PASSAGE_SHARE * best):
+        if quotes and score < PASSAGE_SHARE * best:
             continue  # a later passage must be nearly as much about the question, not just fill the budget
-        chosen = _best_sentences(parts, scores_, (first_limit if not quotes else limit) - used)
+        scores = [sentence_scores.get((n, p), float(len(terms & set(tokenize(p))))) for p in parts]
+        chosen = _best_sentences(parts, scores, (first_limit if not quotes else limit) - used)
         if not chosen:
             continue
         quote = " ".join(chosen) if len(chosen) < 3 else "\n\n".join(chosen)

@@ -11,7 +11,8 @@ Three signals, each from the course itself:
 - while the embedding model loads (no vectors), the share of the question's topic words the course uses.
 
 A declined question comes with the closest thing the course does cover (the best passage's concept), and the
-tutor offers to send it to the teacher. Thresholds are chosen on the dev halves (benchmarks/ta_eval.py).
+tutor offers to send it to the teacher. The three thresholds were chosen together on the dev halves of the demo,
+College Algebra and Introductory Stats question sets (`benchmarks/ta_eval.py --tune-scope`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 
 from inference.retrieval import SearchIndex, topic_terms
 
-OFF_TOPIC_COSINE = 0.30  # best cosine to any passage below this: not about the course at all
-NEAR_COSINE = 0.50  # below this, any topic word the course (nearly) never uses is enough to decline
-CENTRAL_SHIFT = 0.10  # 1 - cosine(question, question without its unknown words) above this: they are central
+OFF_TOPIC_COSINE = 0.44  # best cosine to any passage below this: not about the course at all
+NEAR_COSINE = 0.52  # below this, any topic word the course (nearly) never uses is enough to decline
+CENTRAL_SHIFT = 0.26  # 1 - cosine(question, question without its unknown words) above this: they are central
 # A word in at most this share of the course's passages counts as unknown: "derivative" in a few of College
 # Algebra's 10,000 passages is not a topic the course teaches (in a small course, only absent words count).
 RARE_SHARE = 0.002

@@ -155,7 +155,7 @@ class TAChunk(models.Model):
     context = models.TextField(blank=True)  # indexed with the text, never quoted (a hint's exercise question)
     topic = models.CharField(max_length=300, blank=True)  # the concept's title, indexed with the text
     reveals = models.JSONField(default=list, blank=True)  # item slugs whose key the passage states or computes
-    vector = models.BinaryField()  # own text and context: 768 little-endian float32 (SearchIndex.vectors)
+    vector = models.BinaryField()  # 384 little-endian float32 (retrieval.vector_to_bytes)
 
     class Meta:
         indexes = [models.Index(fields=["course", "doc_id"])]
@@ -177,7 +177,7 @@ class TADocument(models.Model):
     # Personal data found when it was uploaded (`tutor.ta.privacy.personal_data`): while `held`, it is not indexed
     # until a teacher confirms it may be (or replaces it).
     held = models.BooleanField(default=False)
-    findings = models.JSONField(default=list, blank=True)  # [{"kind", "text"}], the text masked
+    findings = models.JSONField(default=list, blank=True)  # [{"kind", "text"}]: what was found, shown masked
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+")
 

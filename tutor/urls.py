@@ -36,6 +36,8 @@ urlpatterns = [
     path("teach/<slug:slug>/questions/documents/", ta_views.document_upload, name="ta_document_upload"),
     path("teach/<slug:slug>/questions/documents/<int:pk>/delete/", ta_views.document_delete,
          name="ta_document_delete"),
+    path("teach/<slug:slug>/questions/documents/<int:pk>/confirm/", ta_views.document_confirm,
+         name="ta_document_confirm"),
     path("teach/<slug:slug>/dashboard/key-ideas/", teachback_views.coverage, name="teachback_coverage"),
     path("teach/<slug:slug>/concepts/<slug:concept>/beginners/", teachback_views.beginners, name="teachback_beginners"),
     path("teach/<slug:slug>/concepts/<slug:concept>/beginners/novice/", teachback_views.novice_questions,

@@ -155,7 +155,7 @@ def test_incremental_reindex_updates_results_and_embeds_only_what_changed(embedd
 def test_vectors_survive_a_trip_through_bytes_and_a_reload_needs_no_embedding(index: SearchIndex) -> None:
     stored = index.vectors()
     vector = vector_from_bytes(stored[index.chunks[0].id])
-    assert vector.dtype == np.float32 and vector.shape == (768,)  # the text's vector, then its context's
+    assert vector.dtype == np.float32 and vector.shape == (384,)
     assert vector_to_bytes(vector) == stored[index.chunks[0].id]
 
     class NoEmbedding(Embedder):

@@ -16,6 +16,7 @@ from courses.rendering import render_markdown
 from courses.selectors import course_asset_url
 from inference.retrieval import slugify
 from tutor.models import Attempt, TADocument, TAIndex, TAQuestion, TutorSession
+from tutor.ta.privacy import Finding
 
 
 def may_read_course(*, user: AbstractBaseUser, course: Course) -> bool:
@@ -61,8 +62,12 @@ def ta_index_state(*, course: Course) -> TAIndex | None:
     return TAIndex.objects.filter(course=course).first()
 
 
-def ta_documents_list(*, course: Course) -> QuerySet[TADocument]:
-    return TADocument.objects.filter(course=course).defer("data").order_by("-created_at")
+def ta_documents_list(*, course: Course) -> list[TADocument]:
+    """The course's uploads, newest first, each with `masked_findings`: the personal data found, shown in part."""
+    documents = list(TADocument.objects.filter(course=course).defer("data").order_by("-created_at"))
+    for d in documents:
+        d.masked_findings = [Finding(f["kind"], f["text"]).masked() for f in d.findings if f.get("kind") != "name_grade"]
+    return documents
 
 
 @dataclass(frozen=True)
@@ -138,5 +143,9 @@ def faq_entry(*, course: Course, pk: int) -> TAQuestion:
     return TAQuestion.objects.get(pk=pk, course=course, shared=True, escalated=True, answered_at__isnull=False)
 
 
-def ta_document_get(*, course: Course, pk: int) -> TADocument:
-    return TADocument.objects.get(pk=pk, course=course)
+def ta_document_get(*, course: Course, pk: int, user: AbstractBaseUser | None = None) -> TADocument:
+    """A document of the course; one held for its personal data only for the course's teachers (`user` given)."""
+    document = TADocument.objects.get(pk=pk, course=course)
+    if document.held and (user is None or not course_selectors.teaches(user=user, course=course)):
+        raise TADocument.DoesNotExist(pk)
+    return document

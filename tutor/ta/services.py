@@ -51,6 +51,7 @@ from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state
 from tutor.services import concept_mastery, course_model, course_rows
 from tutor.ta import selectors as ta_selectors
+from tutor.ta.privacy import personal_data
 from tutor.ta.sources import course_text, keys_digest, passage_reveals
 
 log = logging.getLogger(__name__)
@@ -362,7 +363,7 @@ def teaching_assistant(*, course: Course, index: SearchIndex) -> TeachingAssista
     graph = course_model(course).graph
     live = [(i.slug, i.answer) for i in course_rows(course).items.values() if i.status == Item.Status.PUBLISHED]
     backend = llm.backend()
-    return TeachingAssistant(index,
+    return TeachingAssistant(index, private_strings=private_strings(course=course),
                              backend=None if backend.name == "authored" else backend,
                              course_title=course.title, prerequisites={c.slug: list(c.prerequisites) for c in graph},
                              concept_titles={c.slug: c.title for c in graph}, answer_keys=dict(live))
@@ -493,7 +494,9 @@ def ta_question_delete(*, user: AbstractBaseUser, course: Course, question_id: i
 
 def ta_document_upload(*, user: AbstractBaseUser, course: Course, filename: str, data: bytes,
                        title: str = "") -> TADocument:
-    """Store a Markdown or PDF file for the TA and queue a reindex."""
+    """Store a Markdown or PDF file for the TA and queue a reindex. A file holding personal data (names beside grades,
+    e-mail addresses, student ids, phone numbers: `tutor.ta.privacy`) is stored but held: not indexed until a
+    teacher confirms it (`ta_document_confirm`) or removes it."""
     name = filename.rsplit("/", 1)[-1]
     lower = name.lower()
     if lower.endswith(".pdf"):
@@ -506,21 +509,43 @@ def ta_document_upload(*, user: AbstractBaseUser, course: Course, filename: str,
             raise TAError(f"{name} could not be read as a PDF ({exc}).") from None
         if not pages:
             raise TAError(f"{name} has no text the TA could read (a scan without OCR?).")
+        text = "\n".join(p.text for p in pages)
     elif lower.endswith((".md", ".markdown", ".txt")):
         kind = "markdown"
         try:
-            data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise TAError(f"{name} is not UTF-8 text.") from None
     else:
         raise TAError("Upload a Markdown (.md) or PDF (.pdf) file.")
     if len(data) > MAX_UPLOAD_BYTES:
         raise TAError(f"{name} is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    findings = personal_data(text)
     with transaction.atomic():
         document = TADocument.objects.create(course=course, title=(title.strip() or name)[:200], filename=name[:255],
-                                             kind=kind, data=data, uploaded_by=user)
-        ta_index_schedule(course=course)
+                                             kind=kind, data=data, uploaded_by=user, held=bool(findings),
+                                             findings=[{"kind": f.kind, "text": f.text} for f in findings])
+        if not findings:
+            ta_index_schedule(course=course)
     return document
+
+
+def ta_document_confirm(*, user: AbstractBaseUser, course: Course, document_id: int) -> TADocument:
+    """A teacher confirms that a held document may be searched: it is indexed. The personal data found in it stays
+    protected: the output guard withholds any sentence of a reply that holds it (`private_strings`)."""
+    with transaction.atomic():
+        document = TADocument.objects.select_for_update().get(course=course, pk=document_id)
+        if document.held:
+            document.held, document.confirmed_by = False, user
+            document.save(update_fields=["held", "confirmed_by"])
+            ta_index_schedule(course=course)
+    return document
+
+
+def private_strings(*, course: Course) -> list[str]:
+    """The names, e-mail addresses, ids and phone numbers found in the course's uploads: never shown to a student."""
+    found = TADocument.objects.filter(course=course).exclude(findings=[]).values_list("findings", flat=True)
+    return sorted({f["text"] for findings in found for f in findings if f.get("kind") != "name_grade"})
 
 
 def ta_document_delete(*, course: Course, document_id: int) -> None:

@@ -134,7 +134,7 @@ def faq_entry(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 def document(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     course = _reader_course(request, slug)
     try:
-        doc = ta_selectors.ta_document_get(course=course, pk=pk)
+        doc = ta_selectors.ta_document_get(course=course, pk=pk, user=request.user)
     except TADocument.DoesNotExist:
         raise Http404("No such document") from None
     if doc.kind == "pdf":
@@ -205,7 +205,22 @@ def document_upload(request: HttpRequest, slug: str) -> HttpResponse:
                                              data=upload.read(), title=request.POST.get("title", ""))
     except ta_services.TAError as exc:
         return _back(request, course, str(exc))
+    if doc.held:
+        return _back(request, course, f"Uploaded {doc.filename}, but it holds personal data (see below): it is held, "
+                                      "not searched by the TA, until you confirm it or remove it.")
     return _back(request, course, f"Uploaded {doc.filename}; the TA will search it once reindexing is done.")
+
+
+@login_required
+@require_POST
+def document_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    course, _ = teaching_course(request, slug)
+    try:
+        ta_services.ta_document_confirm(user=request.user, course=course, document_id=pk)
+    except TADocument.DoesNotExist:
+        raise Http404("No such document") from None
+    return _back(request, course, "The TA will search it once reindexing is done; the personal data found in it is "
+                                  "never shown to students.")
 
 
 @login_required
