@@ -221,6 +221,12 @@ def report(course: str, index: SearchIndex, ta: TeachingAssistant, questions: li
     print(f"  median answer {statistics.median(got.words) if got.words else float('nan'):.0f} words "
           f"(max {max(got.words, default=0)}); first citation gold: {share([bool(x) for x in got.first_gold])}")
     print(f"  outcomes: { {o: list(got.outcomes.values()).count(o) for o in sorted(set(got.outcomes.values()))} }")
+    from inference.ta_scope import judge
+
+    lexical = {q.id: not judge(index, index.prepare_query(q.text), None).covered for q in questions}
+    print(f"  while the embedding model loads (BM25's scope rule): out of course declined "
+          f"{share([lexical[q.id] for q in out_of_course])}, answerable wrongly declined "
+          f"{share([lexical[q.id] for q in answerable])}")
     seconds = sorted(got.seconds)
     print(f"  time to the complete reply: p50 {1000 * np.percentile(seconds, 50):.0f} ms, "
           f"p95 {1000 * np.percentile(seconds, 95):.0f} ms")

@@ -223,7 +223,8 @@ QUESTION_WORDS = ("why how what when where which who whom whose do does did can 
                   "thing things stuff something anything everything nothing say says said saying ask asked asking "
                   "seem seems want wants wanted happen happens happened keep keeps supposed guess hey hi hello "
                   "wondering wonder sure unsure teacher professor class lecture homework textbook book solve "
-                  "solving problem problems exercise exercises question questions example examples")
+                  "solving problem problems exercise exercises question questions example examples whats hows "
+                  "wheres whos thats theres wont didnt arent ive youre")
 
 # Student phrasing the course's texts never use, rewritten before searching: shorthand spelt out (for both
 # retrievers), and maths said in words written as maths (for BM25 only: the embedding model reads words).
@@ -231,7 +232,7 @@ _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IG
     (r"\beqn?s?\b", "equation"), (r"\bprob\b", "probability"), (r"\bstd ?dev\b|\bsd\b", "standard deviation"),
     (r"\bavg\b", "average"), (r"\bvar\b", "variance"), (r"\bCI\b", "confidence interval"),
     (r"\bfn\b|\bfunc\b", "function"), (r"\bderiv\b", "derivative"), (r"\bw/o\b", "without"), (r"\bw/", "with "),
-    (r"\bb/c\b|\bbc\b|\bcuz\b", "because"), (r"\bu\b", "you"), (r"\br\b(?= (?:the|you|we)\b)", "are"),
+    (r"\bb/c\b|\bbc\b|\bcuz\b", "because"),
 ))
 _SAID_MATHS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), r) for p, r in (
     (r"\b(\w+|\d+) over (\w+|\d+)\b", r"\1/\2"),
@@ -511,6 +512,8 @@ class SearchIndex:
         text = normalise_query(question)
         def correct(match: re.Match[str]) -> str:
             word = match.group(0).lower()
+            if set(tokenize(word)) <= _question_words():  # "whats" is how one asks, not a misspelt course word
+                return match.group(0)
             fixed = self._spelling.correct(word)
             return match.group(0) if fixed == word else fixed
 

@@ -38,7 +38,7 @@ from inference.base import Backend, BackendUnavailable, GenerationRequest, Messa
 from inference.retrieval import Chunk, CourseText, Hit, SearchIndex, tokenize
 from inference.ta_answer import Quote, bounded, by_sentence, clean_passage, extract, supported
 from inference.ta_safety import OutputGuard, classify_question, sanitize_passage, wrap_passage
-from inference.ta_scope import judge
+from inference.ta_scope import ScopeVerdict, judge
 
 INTEGRITY_SIMILARITY = 0.80  # cosine of question and an item's stem above which the question *is* the item
 PASSAGES = 4  # passages given to the model or considered for quoting
@@ -173,6 +173,8 @@ class TeachingAssistant:
         self.concept_titles = {**titles, **(concept_titles or {})}
         self.answer_keys = {k: str(v) for k, v in (answer_keys or {}).items()}  # live items' keys: never indexed
         self.private_strings = tuple(private_strings)
+        # a declined question's topic is echoed in the reply, but never a word of someone's name or address
+        self._private_words = {w.lower() for s in self.private_strings for w in re.findall(r"[A-Za-z]{3,}", s)}
         self.canary = canary or f"TA-CANARY-{secrets.token_hex(8)}"
         self.max_answer_tokens = max_answer_tokens
 
@@ -202,7 +204,7 @@ class TeachingAssistant:
         how = scope.reason + (" (lexical: no embeddings yet, model or course vectors)" if lexical else "")
         hits = self.index.search(query, k=PASSAGES + 4, mode=mode, query_vector=query_vector)
         if not scope.covered or not hits:
-            return self._declined(query, query_vector, scope.missing, mode, how, guard)
+            return self._declined(query, query_vector, scope, mode, how, guard)
         # What this student may not be quoted (a passage giving away the key of an exercise they have not tried, the
         # hints of the one on screen) and any passage holding protected text (a key of the current or a graded item,
         # another student's name) is neither given to the model nor quoted; the next best passages are.
@@ -250,14 +252,17 @@ class TeachingAssistant:
         url = self._lesson_url(concept)
         return f"[{self.concept_titles.get(concept, concept)}]({url})" if url else ""
 
-    def _declined(self, query: str, query_vector: np.ndarray | None, missing: Sequence[str], mode: str, how: str,
+    def _declined(self, query: str, query_vector: np.ndarray | None, scope: ScopeVerdict, mode: str, how: str,
                   guard: OutputGuard) -> TAReply:
-        nearest = self.index.search(query, k=1, mode=mode, query_vector=query_vector, rerank=False)
-        concept = nearest[0].chunk.concept if nearest else ""
+        """A nearby topic is named, with the closest lesson the course has; a question about something else
+        altogether is declined without pretending a lesson is close."""
         closest = ""
-        if concept and (link := self._lesson_link(concept)):
-            closest = f" The closest thing it does cover is {link}."
-        what = _topic_phrase(query, missing)
+        if scope.nearby:
+            nearest = self.index.search(query, k=1, mode=mode, query_vector=query_vector, rerank=False)
+            concept = nearest[0].chunk.concept if nearest else ""
+            if concept and (link := self._lesson_link(concept)):
+                closest = f" The closest thing it does cover is {link}."
+        what = _topic_phrase(query, [w for w in scope.missing if w.lower() not in self._private_words])
         text = DECLINE.format(what=f"**{what}**" if what else "that", closest=closest)
         # No concept is recorded: the question was not about one (the closest is only a pointer).
         return TAReply("declined", guard.filter(iter([text])), escalate_offered=True, reason=how, guard=guard)

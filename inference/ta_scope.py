@@ -33,6 +33,7 @@ RARE_SHARE = 0.002
 # Lexical mode (no embedding model yet): decline below this share of the question's topic terms found in the
 # course (chosen on all of benchmarks/data/ta_questions_{demo,oatutor}.json, BM25 only).
 LEXICAL_COVERAGE = 0.67
+LEXICAL_COVERAGE_WITH_UNKNOWN = 0.85  # with a word the course never or barely uses, most of the rest must be its
 
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
@@ -51,6 +52,7 @@ class ScopeVerdict:
     reason: str  # for logs and faculty
     missing: tuple[str, ...] = ()
     best: float = 0.0
+    nearby: bool = False  # declined, but near the course's topics: a closest lesson is worth naming
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,11 @@ def decide(found: Signals, thresholds: Thresholds = Thresholds()) -> ScopeVerdic
     missing, best = found.missing, found.best
     words = ", ".join(missing)
     if found.lexical:
-        covered = best >= LEXICAL_COVERAGE
-        return ScopeVerdict(covered, f"share of its terms in the course {best:.2f} "
-                            f"{'>=' if covered else '<'} {LEXICAL_COVERAGE}", missing, best)
+        cut = LEXICAL_COVERAGE_WITH_UNKNOWN if missing else LEXICAL_COVERAGE
+        covered = best >= cut
+        return ScopeVerdict(covered, f"share of its terms in the course {best:.2f} {'>=' if covered else '<'} {cut}"
+                            + (f" (words it never or barely uses: {words})" if missing else ""), missing, best,
+                            nearby=bool(missing))
     if best < thresholds.off_topic:
         return ScopeVerdict(False, f"best cosine to any course passage {best:.2f} < {thresholds.off_topic}", missing,
                             best)
@@ -98,10 +102,10 @@ def decide(found: Signals, thresholds: Thresholds = Thresholds()) -> ScopeVerdic
         return ScopeVerdict(True, f"every topic word is the course's; best cosine {best:.2f}", missing, best)
     if best < thresholds.near:
         return ScopeVerdict(False, f"words the course never uses ({words}) and best cosine {best:.2f} "
-                            f"< {thresholds.near}", missing, best)
+                            f"< {thresholds.near}", missing, best, nearby=True)
     if found.shift > thresholds.central:
         return ScopeVerdict(False, f"the question hinges on words the course never uses ({words}): without them it "
-                            f"means something else (shift {found.shift:.2f})", missing, best)
+                            f"means something else (shift {found.shift:.2f})", missing, best, nearby=True)
     return ScopeVerdict(True, f"words the course never uses ({words}) are incidental (shift {found.shift:.2f}); "
                         f"best cosine {best:.2f}", missing, best)
 

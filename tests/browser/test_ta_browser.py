@@ -50,7 +50,7 @@ def test_declined_question_goes_to_the_teacher_and_the_answer_comes_back(live_se
     page.click("#ta-ask")
     declined = page.locator("#ta-log article[data-outcome=declined]")
     declined.wait_for()
-    assert "The course materials don't cover this" in declined.inner_text()
+    assert "The course materials don't cover this" in declined.inner_text() and "send your question" in declined.inner_text()
     page.screenshot(path=test_output / "4-declined.png", full_page=True)
     declined.locator("button.ta-escalate").click()
     page.wait_for_selector("#ta-log article[data-outcome=declined] .badge-waiting")
@@ -78,3 +78,34 @@ def test_declined_question_goes_to_the_teacher_and_the_answer_comes_back(live_se
     answered = page.locator("#ta-log article", has_text="Mona Lisa")
     assert "Answered by your teacher" in answered.inner_text() and "Louvre" in answered.inner_text()
     page.screenshot(path=test_output / "8-student-sees-answer.png", full_page=True)
+
+
+def test_a_short_answer_quotes_the_course_with_its_citation_and_typeset_maths(live_server_url, browser_page, alice,
+                                                                             settings, test_output):
+    settings.TUTOR_LLM = "authored"
+    page, base = browser_page, live_server_url
+    ta_services.index_cache_clear()
+    calc = course_import(spec=calc_spec())
+    services.enrollment_create(user=alice, course=calc)
+    ta_services.ta_index_rebuild(course=calc)
+
+    log_in(page, base, "alice", "pw-alice-123")
+    page.goto(f"{base}/learn/{calc.slug}/ask/")
+    page.wait_for_function("document.querySelector('.ta[hx-ext]') && window.htmx")
+    page.wait_for_timeout(300)  # the socket opens
+    page.fill("#ta-question", "what does the power rule say about the derivative of x^n")
+    page.click("#ta-ask")
+    card = page.locator("#ta-log article[data-outcome=quoted]")
+    card.wait_for()
+    answer = card.locator(".ta-answer")
+    assert len(answer.inner_text().split()) <= 120
+    citations = answer.locator("a[href*='/concept/']")
+    assert 1 <= citations.count() <= 3 and answer.locator("blockquote").count() >= 1
+    assert answer.locator(".math").count() >= 1  # the course's maths, typeset in the page
+    assert "the basics come first" not in answer.inner_text()
+    card.screenshot(path=test_output / "short-answer-with-citation.png")
+    page.screenshot(path=test_output / "short-answer-page.png", full_page=True)
+    href = citations.first.get_attribute("href")
+    citations.first.click()
+    page.wait_for_url(f"{base}{href}")
+    assert page.locator(f"[id='{href.partition('#')[2]}']").count() == 1

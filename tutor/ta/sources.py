@@ -40,7 +40,8 @@ def course_text(spec: CourseSpec) -> CourseText:
 # --- which passages give a key away ---------------------------------------------------------------------------
 
 _MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)", re.DOTALL)
-_ANSWER_LIKE = re.compile(r"(?:\banswer\b\s*(?:is|:)?|\bresult\b\s*(?:is|:)|=|\bis\b|\bequals\b|\bget\b)\s*"
+_ANSWER_LINE = re.compile(r"\banswer\b\s*(?:is|:)\s*[*_]*\s*([^\n]+)", re.IGNORECASE)  # "*Answer:* Graph A"
+_ANSWER_LIKE = re.compile(r"(?:\banswer\b\s*(?:is|:)?[*_]*|\bresult\b\s*(?:is|:)|=|\bis\b|\bequals\b|\bget\b)\s*"
                           r"(\$\$.+?\$\$|\$.+?\$|[^\s.,;]+(?:\s*[-+*/^]\s*[^\s.,;]+)*)", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.])-?\d+(?:\.\d+)?%?")
 _MAX_CANDIDATES = 60  # per passage: a long table of numbers is judged on its first ones
@@ -217,6 +218,7 @@ def _revealed(chunk: Chunk, by_value: dict[float, list[_Key]], by_text: dict[str
     found: set[str] = set()
     text = chunk.text
     answer_like = {_squash(m.group(1)) for m in _ANSWER_LIKE.finditer(text)}
+    answer_like |= {_squash(m.group(1).strip().rstrip(".")) for m in _ANSWER_LINE.finditer(text)}
     squashed_text = _squash(text)
     textual = ("multiple_choice", "short_text")
     for span in answer_like:
