@@ -27,6 +27,7 @@ REPEAT_NGRAM = 4  # words: a run this long seen REPEAT_TIMES in a model's reply 
 REPEAT_TIMES = 3
 SUPPORT_SHARE = 0.6  # of a model sentence's topic terms that must occur in the passage it cites
 NEAR_DUPLICATE = 0.7  # token overlap (Jaccard) above which a passage adds nothing to the ones before it
+SCORED_SENTENCES = 8  # sentences of long passages scored by the embedding model per reply
 FOLLOW_SHARE = 0.8  # a further sentence of a passage is quoted only if it scores this share of the passage's best
 PASSAGE_SHARE = 0.75  # a further passage is quoted only if its relevance is this share of the best passage's
 
@@ -117,10 +118,14 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
     once, for those passages only); without it, shared topic terms do. A passage that repeats one already quoted,
     that has nothing but a label, or that is far less relevant than the best (`PASSAGE_SHARE`) is skipped."""
     terms = set(topic_terms(question))
-    split = [(n, text, score, sentences(text)) for n, text, score in passages if _content(text)]
+    # A step that only asks ("Which axis is the transverse axis on?") answers nothing: its questions are left out.
+    split = [(n, text, score, parts) for n, text, score in passages if _content(text)
+             if (parts := [p for p in sentences(text) if not _asks(p)])]
     if not split:
         return []
-    long = [(n, s) for n, text, _, parts in split if words(text) > first_limit for s in parts]
+    # The sentences of long passages are scored by `relevance`, at most SCORED_SENTENCES of them (the embedding model
+    # reads them in one batch, and the reply waits for it); the rest by shared terms.
+    long = [(n, s) for n, text, _, parts in split if words(text) > first_limit for s in parts][:SCORED_SENTENCES]
     found = iter(relevance(long) if relevance is not None and long else ())
     sentence_scores = {(n, s): float(next(found)) for n, s in long} if relevance is not None and long else {}
     best = max(score for _, _, score, _ in split)
@@ -145,6 +150,11 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
         seen.append(tokens)
         used += words(quote)
     return quotes
+
+
+def _asks(sentence: str) -> bool:
+    """A sentence that is a question (a scaffold step's), label and maths aside."""
+    return re.sub(r"\*\*[^*]*\*\*", "", sentence).strip().endswith("?")
 
 
 def _content(text: str) -> bool:
