@@ -49,6 +49,7 @@ class ConceptWalk:
     repeats: int = 0  # questions served again after their solution was shown
     explained: bool = False
     mastered: bool = False
+    taught_back: str = ""  # the teach-back after mastery: "scored 3.2/5 after 1 follow-up", "skipped", ""
     bank_end: bool = False  # stopped without mastery: the question bank ran out
 
 
@@ -87,8 +88,9 @@ class SmokeReport:
                    f"{'yes' if self.placement_skipped else 'NO'}")
         for c in self.concepts:
             state = "mastered" if c.mastered else ("bank ran out" if c.bank_end else "not mastered")
+            taught = f"; teach-back {c.taught_back}" if c.taught_back else ""
             out.append(f"  {c.slug}: explained={'yes' if c.explained else 'no'} items={c.items} right={c.right} "
-                       f"wrong={c.wrong} hints={c.hints} repeats={c.repeats} -> {state}")
+                       f"wrong={c.wrong} hints={c.hints} repeats={c.repeats} -> {state}{taught}")
         out.append(f"knowledge map: HTTP {self.map_status}; TA-bot: {self.ta_outcome or 'not asked'}")
         out.append(f"keys: {self.keys_checked} published questions answered with their own key, "
                    f"{len(self.unanswerable)} refused by the checker")
@@ -270,6 +272,10 @@ async def _walk(student: Student, *, take_placement: bool, max_concepts: int, ma
                 report.errors.append(f"{concept.slug}: not mastered after {walk.items} questions")
                 return
             await _practise(student, session, walk)
+        elif phase == TutorSession.Phase.TEACH:
+            if not await _teach_back(student, session, walk, skip=not take_placement):
+                return
+            continue
         elif phase == TutorSession.Phase.FEEDBACK:
             walk.mastered = bool(session.last_attempt and session.last_attempt.mastery_after is not None
                                  and session.last_attempt.mastery_after
@@ -280,6 +286,48 @@ async def _walk(student: Student, *, take_placement: bool, max_concepts: int, ma
             report.errors.append(f"{concept.slug}: the {phase} stage did not move on")
             return
     report.errors.append(f"gave up after {max_actions} actions")
+
+
+async def _teach_back(student: Student, session: TutorSession, walk: ConceptWalk, *, skip: bool) -> bool:
+    """One step of a teach-back: an empty explanation first (it must get a redo, not a score), then one made of
+    the concept's key ideas, answers to the beginner's follow-ups, and on. False (with an error) if it stuck."""
+    from tutor.teachback.models import TeachBack
+
+    def latest() -> TeachBack | None:
+        return TeachBack.objects.filter(user=student.user, concept_id=session.concept_id).order_by("-pk").first()
+
+    current = await database_sync_to_async(latest)()
+    if current is None:
+        student.report.errors.append(f"{walk.slug}: in the teach-back phase with no teach-back")
+        return False
+    messages = await database_sync_to_async(current.messages.count)()
+    if skip and current.status != TeachBack.Status.SCORED:
+        await student.send("teach_skip")
+        walk.taught_back = "skipped"
+    elif current.status == TeachBack.Status.EXPLAINING and messages == 0:
+        await student.send("teach_explain", client_id=str(uuid.uuid4()), text="")
+        if (await database_sync_to_async(latest)()).status != TeachBack.Status.EXPLAINING:
+            student.report.errors.append(f"{walk.slug}: an empty explanation was scored instead of redone")
+            return False
+        ideas = " ".join(f"{idea.rstrip('.')}." for idea in session.concept.key_ideas)
+        await student.send("teach_explain", client_id=str(uuid.uuid4()),
+                           text=f"Imagine you are new to {session.concept.title.lower()}. {ideas} "
+                                "That is the whole idea, and an example makes it stick.")
+    elif current.status in (TeachBack.Status.EXPLAINING, TeachBack.Status.FOLLOW_UP):
+        idea = current.questions[-1].get("idea") if current.questions else ""
+        await student.send("teach_explain" if current.status == TeachBack.Status.EXPLAINING else "teach_answer",
+                           client_id=str(uuid.uuid4()),
+                           text=f"Good question. {idea or session.concept.key_ideas[0]} That is why it works.")
+    else:
+        score = f"{current.score:.1f}/5" if current.score is not None else "no score"
+        walk.taught_back = f"scored {score} after {len(current.questions)} follow-up(s)"
+        await student.send("teach_continue", step=str((await student.session()).step))
+    after = await database_sync_to_async(latest)()
+    moved = (await student.session()).phase != TutorSession.Phase.TEACH or after.status != current.status or \
+        await database_sync_to_async(after.messages.count)() > messages
+    if not moved:
+        student.report.errors.append(f"{walk.slug}: the teach-back did not move on: {student.last_words()}")
+    return moved
 
 
 async def _practise(student: Student, session: TutorSession, walk: ConceptWalk) -> None:

@@ -26,7 +26,10 @@ def quick_streams(settings):
 
 def _smoke(*args: str) -> str:
     out = io.StringIO()
-    call_command("course_smoke", *args, stdout=out)
+    try:
+        call_command("course_smoke", *args, stdout=out)
+    except CommandError as exc:
+        raise AssertionError(f"{exc}\n{out.getvalue()}") from None
     return out.getvalue()
 
 
