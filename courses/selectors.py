@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
+from django.http import Http404
 
 from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseSpec, ItemSpec
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
@@ -36,6 +38,21 @@ def membership_role(*, user: AbstractBaseUser, course: Course) -> str | None:
 def teaches(*, user: AbstractBaseUser, course: Course) -> bool:
     """Faculty or TA of the course: reads every hint and worked solution."""
     return membership_role(user=user, course=course) in (Membership.Role.FACULTY, Membership.Role.TA)
+
+
+TEACHING_ROLES = (Membership.Role.FACULTY, Membership.Role.TA)
+
+
+def course_taught(*, user: AbstractBaseUser, slug: str, roles: tuple[str, ...] = TEACHING_ROLES) -> tuple[Course, str]:
+    """The course and the user's role in it, for a page that teachers in `roles` may open: Http404 if there is no
+    such course, PermissionDenied if the user's role may not. Every app's teaching pages share this door."""
+    course = Course.objects.filter(slug=slug).first()
+    if course is None:
+        raise Http404("No such course")
+    role = membership_role(user=user, course=course)
+    if role not in roles:
+        raise PermissionDenied("You do not teach this course in a role that may do this.")
+    return course, role
 
 
 def courses_of(*, user: AbstractBaseUser) -> dict[int, str]:

@@ -39,15 +39,7 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
 
 def teaching_course(request: HttpRequest, slug: str, roles: tuple[str, ...] = STAFF) -> tuple[Course, str]:
-    """The course and the user's role in it; 404 if there is no such course, 403 if the role may not do this."""
-    try:
-        course = selectors.course_get(slug=slug)
-    except Course.DoesNotExist:
-        raise Http404("No such course") from None
-    role = selectors.membership_role(user=request.user, course=course)
-    if role not in roles:
-        raise PermissionDenied("You do not teach this course in a role that may do this.")
-    return course, role
+    return selectors.course_taught(user=request.user, slug=slug, roles=roles)
 
 
 def _saved(request: HttpRequest, message: str) -> None:

@@ -20,8 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from courses import selectors as course_selectors
-from courses.models import Course, Membership
-from courses.views import teaching_course
+from courses.models import Course
 from tutor import selectors as tutor_selectors
 from tutor.lti import selectors, services, tool
 from tutor.lti.middleware import SESSION_FRAME_ORIGINS
@@ -163,6 +162,6 @@ def concept(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
 @require_POST
 def roster_refresh(request: HttpRequest, slug: str) -> HttpResponse:
     """Ask the LMS for the roster again (faculty and TAs of the course)."""
-    course, _ = teaching_course(request, slug, roles=(Membership.Role.FACULTY, Membership.Role.TA))
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     services.roster_refresh(course=course)
     return redirect(reverse("dashboard", args=[course.slug]) + "#lms-roster")

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_POST
 from courses import selectors as course_selectors
 from courses.models import Course, Item
 from courses.rendering import render_markdown
-from courses.views import teaching_course
 from tutor.models import TADocument, TAQuestion, TutorSession
 from tutor.ta import selectors as ta_selectors
 from tutor.ta import services as ta_services
@@ -151,7 +150,7 @@ def document(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def faculty_questions(request: HttpRequest, slug: str) -> HttpResponse:
-    course, role = teaching_course(request, slug)
+    course, role = course_selectors.course_taught(user=request.user, slug=slug)
     show = request.GET.get("show", "escalated")
     if show not in FACULTY_TABS:
         show = "escalated"
@@ -166,7 +165,7 @@ def faculty_questions(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def faculty_answer(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     try:
         ta_services.ta_question_answer_by_faculty(user=request.user, course=course, question_id=pk,
                                                   answer=request.POST.get("answer", ""),
@@ -186,7 +185,7 @@ def _back(request: HttpRequest, course: Course, message: str) -> HttpResponse:
 @login_required
 @require_POST
 def reindex(request: HttpRequest, slug: str) -> HttpResponse:
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     ta_services.ta_index_schedule(course=course)
     return _back(request, course, "Reindexing: only texts that changed are embedded again.")
 
@@ -194,7 +193,7 @@ def reindex(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def document_upload(request: HttpRequest, slug: str) -> HttpResponse:
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     upload = request.FILES.get("file")
     if upload is None:
         return _back(request, course, "Choose a .md or .pdf file.")
@@ -214,7 +213,7 @@ def document_upload(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def document_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     try:
         ta_services.ta_document_confirm(user=request.user, course=course, document_id=pk)
     except TADocument.DoesNotExist:
@@ -226,6 +225,6 @@ def document_confirm(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def document_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     ta_services.ta_document_delete(course=course, document_id=pk)
     return _back(request, course, "Document removed from the TA's sources.")

@@ -11,8 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from courses import selectors as course_selectors
 from courses.models import Concept
-from courses.views import teaching_course
 from tutor.models import TAQuestion
 from tutor.ta.services import TAError
 from tutor.teachback import selectors, services
@@ -20,7 +20,7 @@ from tutor.teachback import selectors, services
 
 @login_required
 def beginners(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
-    course, role = teaching_course(request, slug)
+    course, role = course_selectors.course_taught(user=request.user, slug=slug)
     obj = get_object_or_404(Concept, course=course, slug=concept)
     return render(request, "tutor/teachback/beginners.html", {
         "course": course, "role": role, "concept": obj, "model_configured": settings.TUTOR_LLM != "authored",
@@ -33,7 +33,7 @@ def beginners(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
 @require_POST
 def novice_questions(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
     """Ask the model, now, what a beginner would ask about the lesson as it is saved (re-run after an edit)."""
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     obj = get_object_or_404(Concept, course=course, slug=concept)
     questions, error = services.novice_questions(concept=obj)
     return render(request, "tutor/teachback/novice_questions.html",
@@ -45,7 +45,7 @@ def novice_questions(request: HttpRequest, slug: str, concept: str) -> HttpRespo
 @require_POST
 def faq_create(request: HttpRequest, slug: str, concept: str, pk: int) -> HttpResponse:
     """Answer a group of students' questions once, as a FAQ entry the TA-bot cites from then on."""
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     obj = get_object_or_404(Concept, course=course, slug=concept)
     try:
         services.faq_from_question(user=request.user, course=course, question_id=pk,
@@ -62,6 +62,6 @@ def faq_create(request: HttpRequest, slug: str, concept: str, pk: int) -> HttpRe
 @login_required
 def coverage(request: HttpRequest, slug: str) -> HttpResponse:
     """For the class dashboard: per concept, the share of explanations that covered each key idea."""
-    course, _ = teaching_course(request, slug)
+    course, _ = course_selectors.course_taught(user=request.user, slug=slug)
     return render(request, "tutor/teachback/coverage.html",
                   {"course": course, "rows": selectors.key_idea_coverage(course=course)})
