@@ -21,6 +21,8 @@ import functools
 import json
 import math
 import re
+import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from tokenize import TokenError
@@ -37,6 +39,7 @@ from sympy.parsing.sympy_parser import (
 from inference import sandbox
 
 sandbox.preload("sympy", "courses.checking", "courses.item_templates", "inference.verify")
+sandbox.warm_up("courses.checking:warm_up")
 
 OVER_BUDGET_MESSAGE = "That expression is too large to check; try a simpler form."
 BUSY_MESSAGE = "The checker is busy for a moment; please send your answer again."
@@ -445,6 +448,14 @@ def _strip_units(text: str, units: str | None) -> str:
     return text
 
 
+def warm_up() -> None:
+    """A few checks of each shape, run by every sandbox worker before its first answer (`sandbox.warm_up`)."""
+    for kind, key, text in (("symbolic", "3*x**2", "3x^2"), ("symbolic", "2*x + 1", "1 + 2x"),
+                            ("symbolic", "x*sin(x)", "sin(x) x"), ("numeric", 0.5, "1/2"),
+                            ("symbolic", "y = 2*x", "2x - y = 0")):
+        _check_maths(kind, key, text, None, None, ["x"], {})
+
+
 # --- the entry point -------------------------------------------------------------------------------------
 
 CHECK_MEMO_SIZE = 4096  # graded answers remembered per process (each a few hundred bytes with its key)
@@ -483,16 +494,41 @@ def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = 
         arguments = json.dumps([kind, key, text, tolerance, units, variables, feedback])
     except (TypeError, ValueError):  # e.g. a key that is a sympy expression: nothing to key the memo on
         arguments = None
+    if arguments is not None and _overran_recently(arguments):
+        return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
     try:
         if arguments is None:
             return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {})
         return _check_memoised(arguments)
     except sandbox.OverBudget:
-        # Past the time or memory budget: raised, so never memoised, since a busy machine can make a fair answer
-        # overrun once. (An answer over the limits on its size is a result, memoised: it will not fit next time.)
+        # Past the time or memory budget: raised, so not in the memo, since a busy machine can make a fair answer
+        # overrun once; remembered for OVERRUN_MEMO_S only (the same answer again, say the one the session socket
+        # checked ahead of recording it, is not run to the limit twice). An answer over the limits on its size is
+        # a result, memoised: it will not fit next time either.
+        if arguments is not None:
+            _overran(arguments)
         return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
-    except sandbox.Busy:  # likewise: the same answer sent again is checked then
+    except sandbox.Busy:  # never remembered: the same answer sent again is checked then
         return CheckResult(False, _tex_text(text), error=BUSY_MESSAGE)
+
+
+OVERRUN_MEMO_S = 60.0
+_overruns: dict[str, float] = {}  # arguments -> when their check overran (insertion order: oldest first)
+_overruns_lock = threading.Lock()
+
+
+def _overran(arguments: str) -> None:
+    with _overruns_lock:
+        _overruns.pop(arguments, None)
+        _overruns[arguments] = time.monotonic()
+        while len(_overruns) > CHECK_MEMO_SIZE:
+            del _overruns[next(iter(_overruns))]
+
+
+def _overran_recently(arguments: str) -> bool:
+    with _overruns_lock:
+        when = _overruns.get(arguments)
+        return when is not None and time.monotonic() - when < OVERRUN_MEMO_S
 
 
 @functools.lru_cache(maxsize=CHECK_MEMO_SIZE)

@@ -14,6 +14,9 @@ caller died mid-call), and after `slow_s` of CPU a call's worker is reniced to 1
 the CPU nobody else wants (its priority is restored when the call ends, or, where the process may not raise a
 priority again, the worker is retired).
 
+Like any user of the forkserver (or spawn) start method, a script that uses the sandbox needs the
+`if __name__ == "__main__":` guard: workers import the main module.
+
 Callers are threads (the ASGI server's database threads, Celery tasks, tests): each call checks out a worker
 for itself, so there is no thread of the sandbox's own in the caller, nothing that can keep the process from
 exiting. Workers are daemonic: multiprocessing terminates them when the process exits, and `close()` runs at
@@ -28,6 +31,7 @@ already. No Django, no app imports: `courses/` and `inference/` both use this.
 from __future__ import annotations
 
 import atexit
+import importlib
 import math
 import multiprocessing
 import multiprocessing.forkserver
@@ -68,11 +72,21 @@ class Busy(RuntimeError):
 
 _in_worker = False
 _preload: list[str] = ["__main__", "inference.sandbox"]
+_warm_ups: list[str] = []  # "module:function", run by each worker before it takes its first call
 
 
 def in_worker() -> bool:
     """True inside a sandbox worker (where calls run inline, already under a budget)."""
     return _in_worker
+
+
+def warm_up(*functions: str) -> None:
+    """Functions ("module:function") each new worker runs before its first call, outside any call's budget:
+    sympy's first simplification in a process costs many times a later one (caches, the assumptions system), and a
+    fair first answer must not look slow."""
+    for name in functions:
+        if name not in _warm_ups:
+            _warm_ups.append(name)
 
 
 def preload(*modules: str) -> None:
@@ -87,13 +101,17 @@ def preload(*modules: str) -> None:
 # --- the worker ----------------------------------------------------------------------------------------
 
 
-def _serve(conn: Connection, memory_mb: int) -> None:
+def _serve(conn: Connection, memory_mb: int, warm_ups: list[str]) -> None:
     """A worker's loop: one call at a time, from the pipe, until the pipe closes (the caller is gone)."""
     global _in_worker
     _in_worker = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the caller decides
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    for name in warm_ups:
+        module, _, function = name.partition(":")
+        getattr(importlib.import_module(module), function)()
+    conn.send(("ready", None))
     while True:
         try:
             fn, args, kwargs, cpu_s = conn.recv()
@@ -120,12 +138,22 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             return  # a MemoryError may leave the interpreter in a poor state: a fresh worker takes over
 
 
+READY_TIMEOUT_S = 60.0  # a new worker's warm-up, on a machine as busy as it gets
+
+
 class _Worker:
     def __init__(self, ctx: Any, memory_mb: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, memory_mb), daemon=True, name="maths-sandbox")
+        self.process = ctx.Process(target=_serve, args=(child, memory_mb, list(_warm_ups)), daemon=True,
+                                   name="maths-sandbox")
         self.process.start()
         child.close()  # only the worker holds its end: when the worker dies, recv() here sees EOF
+        try:
+            if not self.conn.poll(READY_TIMEOUT_S) or self.conn.recv()[0] != "ready":
+                raise OSError("no ready message")
+        except (EOFError, OSError) as exc:
+            self.stop()
+            raise Busy(f"a sandbox worker did not start: {exc}") from None
         self.nice: int | None = None  # the priority it had before a slow call reniced it
 
     def stop(self) -> None:
@@ -214,8 +242,21 @@ class Sandbox:
                 self._cond.notify()
                 return
         worker.stop()
+        # The caller whose call overran (or crashed its worker) starts the replacement and waits for its warm-up,
+        # not whoever asks for a worker next: that would be a fair answer made to wait for someone else's.
+        replacement = None
+        if not self._closed:
+            try:
+                replacement = _Worker(self._ctx, self.budget.memory_mb)
+            except Busy:
+                pass
         with self._cond:
-            self._count -= 1
+            if replacement is not None and not self._closed:
+                self._idle.append(replacement)
+            else:
+                self._count -= 1
+                if replacement is not None:
+                    replacement.stop()
             self._cond.notify()
 
     def warm(self) -> None:

@@ -262,7 +262,7 @@ def _precheck(*, user: Any, course: Course, item_id: int, answer: str) -> None:
     if not ratelimit_peek(**_unchecked_limit(user)):
         return
     try:
-        services.answer_precheck(course=course, item_id=item_id, answer=answer)
+        services.answer_precheck(user=user, course=course, item_id=item_id, answer=answer)
     except (OperationalError, InterfaceError) as exc:
         # only a head start (SQLite busy with a write, say): recording the answer checks it all the same
         log.info("answer precheck skipped: %s", exc)

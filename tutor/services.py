@@ -350,17 +350,24 @@ def item_check(item: Item, answer: str, *, seed: int = 0) -> CheckResult:
                         decimal_comma=course_settings(item.concept.course).decimal_comma)
 
 
-def answer_precheck(*, course: Course, item_id: int, answer: str) -> None:
+def answer_precheck(*, user: AbstractBaseUser, course: Course, item_id: int, answer: str) -> None:
     """Grade an answer to an item of `course` ahead of `attempt_record`, which then finds the grade in the
     checker's memo. Called off the database threads (the session socket does), so that a check that runs to the
-    sandbox's time limit holds up its own student only, not the threads every student's answers wait for. A
-    template item is graded against the student's variant in `attempt_record` itself."""
+    sandbox's time limit holds up its own student only, not the threads every student's answers wait for."""
     try:
         item = course_item(course, item_id)
     except Item.DoesNotExist:
         return
-    if item.concept.course_id == course.pk and item.kind in (Item.Kind.SYMBOLIC, Item.Kind.NUMERIC):
-        item_check(item, answer)
+    if item.concept.course_id != course.pk or item.kind not in (Item.Kind.SYMBOLIC, Item.Kind.NUMERIC,
+                                                                 Item.Kind.TEMPLATE):
+        return
+    seed = 0
+    if item.kind == Item.Kind.TEMPLATE:  # graded against the student's variant, as `attempt_record` will
+        seed = TutorSession.objects.filter(user=user, course=course, item_id=item_id).values_list(
+            "item_seed", flat=True).first()
+        if seed is None:
+            return
+    item_check(item, answer, seed=seed)
 
 
 @dataclass(frozen=True)
