@@ -545,7 +545,8 @@ class SearchIndex:
                 sparse = np.zeros(n, dtype=np.float32)
             else:
                 terms = tokenize(normalise_query(query, said_maths=True))
-                sparse = self._bm25.scores(terms, n) + self.context_bm25_weight * self._bm25_context.scores(terms, n)
+                sparse = (self._bm25.scores(terms, n)
+                          + self.context_bm25_weight * self._bm25_context.scores(terms, n)).astype(np.float32)
             weights = self._weights(chunks)
             allowed = self._quotable()
         if where is not None:
