@@ -118,9 +118,10 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
     once, for those passages only); without it, shared topic terms do. A passage that repeats one already quoted,
     that has nothing but a label, or that is far less relevant than the best (`PASSAGE_SHARE`) is skipped."""
     terms = set(topic_terms(question))
-    # A step that only asks ("Which axis is the transverse axis on?") answers nothing: its questions are left out.
+    # A step that only asks ("Which axis is the transverse axis on?") answers nothing, and its bare answer
+    # ("Round to four decimal places. Answer: 0.0011") means nothing without it: both are left out.
     split = [(n, text, score, parts) for n, text, score in passages if _content(text)
-             if (parts := [p for p in sentences(text) if not _asks(p)])]
+             if (parts := [p for p in sentences(text) if not _asks(p) and not _bare_answer(p)])]
     if not split:
         return []
     # The sentences of long passages are scored by `relevance`, at most SCORED_SENTENCES of them (the embedding model
@@ -155,6 +156,12 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
 def _asks(sentence: str) -> bool:
     """A sentence that is a question (a scaffold step's), label and maths aside."""
     return re.sub(r"\*\*[^*]*\*\*", "", sentence).strip().endswith("?")
+
+
+def _bare_answer(sentence: str) -> bool:
+    """A scaffold step's "Answer: ..." with hardly any words of its own before it."""
+    before, found, _ = sentence.partition("Answer:")
+    return bool(found) and len(re.findall(r"[A-Za-z]{3,}", re.sub(r"\*\*[^*]*\*\*|\([^)]*\)", "", before))) < 6
 
 
 def _content(text: str) -> bool:
