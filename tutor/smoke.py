@@ -290,7 +290,8 @@ async def _walk(student: Student, *, take_placement: bool, max_concepts: int, ma
 
 async def _teach_back(student: Student, session: TutorSession, walk: ConceptWalk, *, skip: bool) -> bool:
     """One step of a teach-back: an empty explanation first (it must get a redo, not a score), then one made of
-    the concept's key ideas, answers to the beginner's follow-ups, and on. False (with an error) if it stuck."""
+    half the concept's key ideas, answers to the beginner's follow-ups (the idea each asks about), and on. False
+    (with an error) if it stuck."""
     from tutor.teachback.models import TeachBack
 
     def latest() -> TeachBack | None:
@@ -309,7 +310,8 @@ async def _teach_back(student: Student, session: TutorSession, walk: ConceptWalk
         if (await database_sync_to_async(latest)()).status != TeachBack.Status.EXPLAINING:
             student.report.errors.append(f"{walk.slug}: an empty explanation was scored instead of redone")
             return False
-        ideas = " ".join(f"{idea.rstrip('.')}." for idea in session.concept.key_ideas)
+        half = session.concept.key_ideas[: (len(session.concept.key_ideas) + 1) // 2]  # the beginner asks the rest
+        ideas = " ".join(f"{idea.rstrip('.')}." for idea in half)
         await student.send("teach_explain", client_id=str(uuid.uuid4()),
                            text=f"Imagine you are new to {session.concept.title.lower()}. {ideas} "
                                 "That is the whole idea, and an example makes it stick.")
