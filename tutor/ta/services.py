@@ -290,13 +290,18 @@ def first_index_pending(state: TAIndex | None) -> bool:
 
 
 def _lexical_index(course: Course) -> SearchIndex:
-    """A never-indexed course's chunks with zero vectors: BM25 can rank them, dense search cannot."""
+    """A never-indexed course's chunks with zero vectors: BM25 can rank them, dense search cannot. Judging which
+    passages give a key away takes the checker a minute on a large course, too long for a student's request: until the
+    stored index has that judgement, every hint, worked solution and worked example counts as giving away the keys of
+    its exercise (a worked example: of every exercise of its concept)."""
     with _INDEXES_LOCK:
         index = _LEXICAL_INDEXES.get(course.pk)
         if index is None:
             spec, docs = _sources(course)
-            chunks = passage_reveals([c for d in docs for c in chunk_document(d)], spec,
-                                     item_ids=_published_ids(spec))
+            by_concept = {c.slug: [i.id for i in c.items] for c in spec.concepts}
+            chunks = [c.with_reveals([c.item_id] if c.item_id else by_concept.get(c.concept, []))
+                      if c.kind in ("hint", "solution", "explanation") else c
+                      for d in docs for c in chunk_document(d)]
             index = SearchIndex(default_embedder())
             index.load(chunks, np.zeros((len(chunks), Embedder.dim), dtype=np.float32), {d.id: d.version for d in docs})
             _LEXICAL_INDEXES[course.pk] = index
