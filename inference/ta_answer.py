@@ -121,7 +121,7 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
     # A step that only asks ("Which axis is the transverse axis on?") answers nothing, and its bare answer
     # ("Round to four decimal places. Answer: 0.0011") means nothing without it: both are left out.
     split = [(n, text, score, parts) for n, text, score in passages if _content(text)
-             if (parts := [p for p in sentences(text) if not _asks(p) and not _bare_answer(p)])]
+             if (parts := [p for p in sentences(text) if not _asks(p) and not _bare_answer(p)]) and _says(parts)]
     if not split:
         return []
     # The sentences of long passages are scored by `relevance`, at most SCORED_SENTENCES of them (the embedding model
@@ -156,6 +156,12 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
 def _asks(sentence: str) -> bool:
     """A sentence that is a question (a scaffold step's), label and maths aside."""
     return re.sub(r"\*\*[^*]*\*\*", "", sentence).strip().endswith("?")
+
+
+def _says(parts: list[str]) -> bool:
+    """What is left of a passage still says something: maths, or three words outside labels and asides."""
+    rest = re.sub(r"\*\*[^*]*\*\*|\([^)]*\)", " ", " ".join(parts))
+    return "$" in rest or len(re.findall(r"[A-Za-z]{3,}", rest)) >= 3
 
 
 def _bare_answer(sentence: str) -> bool:
