@@ -158,6 +158,12 @@ class Step:
     band_possible: bool = False  # some item of the concept had a predicted P(correct) in the band
     repeat: bool = False  # the item's worked solution was seen already: the concept has no other item to give
 
+    @classmethod
+    def answered(cls, concept: str, item: str | None, *, kind: str = "learn", p_correct: float | None = None,
+                 repeat: bool = False) -> Step:
+        """The step an answer is recorded against (`record`), as the tutor served it; `item` None for a guess."""
+        return cls(kind, concept, item, p_correct, in_band=False, reason="", repeat=repeat)
+
 
 class Predictor(Protocol):
     """P(next answer correct) from a model with its own per-student state blob, in the course's ids."""

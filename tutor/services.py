@@ -294,7 +294,7 @@ def guess_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID
     if not concept.guess_answer or text not in {c.strip() for c in concept.guess_choices}:
         return session  # free text, or a course that does not say which guess is right: ungraded
     record, state = knowledge_load(user=user, course=course, for_update=True)
-    step = Step("learn", concept.slug, None, None, False, "")
+    step = Step.answered(concept.slug, None)
     _policy(course).record(state, step, text == concept.guess_answer.strip(), _now(), guess_first=True)
     _knowledge_save(record, state)
     return _with_knowledge(session, record)
@@ -383,23 +383,33 @@ class AttemptOutcome:
 
 
 def attempt_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
-                   answer: str) -> AttemptOutcome:
-    """Grade an answer, store it exactly once, and update the knowledge state (or the placement).
+                   answer: str, offline: bool = False) -> AttemptOutcome:
+    """Grade an answer, store it exactly once, and count it: the one way an answer enters the tutor.
 
-    Idempotent on `client_id`: a resent answer returns the stored attempt and changes nothing.
-    An unreadable answer (bad syntax) raises SessionError and is not counted. An answer too large to check is
-    stored as `ungraded` and counted neither way (no knowledge update, no calibration); the item stays on screen.
+    The session socket answers the item on screen; the item then gets its feedback (or, in placement, the next
+    diagnostic question). An offline or mobile client's batch (`offline=True`, through a Celery task) may answer
+    an item that is no longer, or never was, on screen: it is graded against the item itself (a template on its
+    first variant) and counted in the knowledge state, and the session stays where it is. Online, an item no
+    longer on screen is refused. Idempotent on `client_id`: a resent answer returns the stored attempt and changes
+    nothing. An unreadable answer raises SessionError and is not stored. An answer too large to check is stored
+    as `ungraded`, counted neither way, and its item stays on screen.
     """
     # Insert first: the unique client_id decides, so a new answer costs no look-up. A resend almost always finds
     # the session moved on (SessionError) and, rarely, the same item asked again (the insert fails and the whole
     # transaction rolls back); either way it gets the stored attempt, as a look-up beforehand would have given.
     try:
         with transaction.atomic():
-            return _attempt_record(user, course, client_id, item_id, answer)
+            # Locking the session serialises this student's writes, so knowledge updates never interleave.
+            session = _locked_session(user, course)
+            if session.phase in (TutorSession.Phase.PRACTICE, TutorSession.Phase.PLACEMENT) \
+                    and session.item_id == item_id:
+                return _answer_on_screen(user, session, client_id, answer)
+            if not offline:
+                raise SessionError("That question is no longer on screen.")
+            return _answer_off_screen(user, course, client_id, item_id, answer)
     except IntegrityError:
         # A resend, or the same client_id raced in on another connection and won: that one is the stored attempt.
-        existing = Attempt.objects.select_related("item").get(client_id=client_id)
-        return _outcome_for_existing(existing, user)
+        return _outcome_for_existing(Attempt.objects.select_related("item").get(client_id=client_id), user)
     except SessionError:
         existing = Attempt.objects.filter(client_id=client_id).select_related("item").first()
         if existing is None:
@@ -407,78 +417,57 @@ def attempt_record(*, user: AbstractBaseUser, course: Course, client_id: uuid.UU
         return _outcome_for_existing(existing, user)
 
 
-def attempt_ingest(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
-                   answer: str) -> AttemptOutcome:
-    """An answer sent later, in a batch, by an offline or mobile client (through a Celery task).
-
-    Graded against its own item, stored exactly once (idempotent on `client_id`, like `attempt_record`) and
-    counted in the knowledge state. If the item is the one on screen in the live session, this is exactly
-    `attempt_record`; otherwise the session stays where it is. An unknown item or unreadable answer raises
-    SessionError.
-    """
-    existing = Attempt.objects.filter(client_id=client_id).select_related("item").first()
-    if existing is not None:
-        return _outcome_for_existing(existing, user)
-    try:
-        with transaction.atomic():
-            # Locking the session serialises this student's writes, so knowledge updates never interleave.
-            session = _locked_session(user, course)
-            if session.phase == TutorSession.Phase.PRACTICE and session.item_id == item_id:
-                return _attempt_record(user, course, client_id, item_id, answer)
-            return _attempt_ingest_offscreen(user, course, client_id, item_id, answer)
-    except IntegrityError:
-        existing = Attempt.objects.select_related("item").get(client_id=client_id)
-        return _outcome_for_existing(existing, user)
+def _outcome_for_existing(attempt: Attempt, user: AbstractBaseUser) -> AttemptOutcome:
+    if attempt.user_id != user.pk:  # somebody else's id: say nothing about it
+        raise SessionError("That answer could not be matched to you; please answer again.")
+    return AttemptOutcome(attempt=attempt, check=None, mastered=False)
 
 
-def _attempt_ingest_offscreen(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
-                              answer: str) -> AttemptOutcome:
-    item = Item.objects.select_related("concept").filter(
-        pk=item_id, concept__course=course, status=Item.Status.PUBLISHED).first()
-    if item is None:
-        raise SessionError("unknown item")
-    result = item_check(item, answer)  # a template item answered offline is graded on variant 0
+def _graded(item: Item, answer: str, seed: int) -> CheckResult:
+    result = item_check(item, answer, seed=seed)  # the whole answer: a cut one would be graded
     if result.error:
         raise SessionError(result.error)
+    return result
+
+
+def _ungraded(user: AbstractBaseUser, client_id: uuid.UUID, item: Item, answer: str, result: CheckResult,
+              session: TutorSession | None = None) -> AttemptOutcome:
+    """Too large to check: kept, counted neither way (no knowledge update, no calibration)."""
+    attempt = Attempt.objects.create(
+        client_id=client_id, user=user, item=item, concept=item.concept, answer=answer[:300], correct=False,
+        ungraded=True, hints_used=session.hints_shown if session else 0,
+        p_correct_before=session.item_p_correct if session else None, feedback=result.feedback)
+    return AttemptOutcome(attempt=attempt, check=result, mastered=False)
+
+
+def _answer_off_screen(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
+                       answer: str) -> AttemptOutcome:
+    item = course_rows(course).items.get(item_id)
+    if item is None or item.status != Item.Status.PUBLISHED:
+        raise SessionError("That question is not part of this course any more.")
+    result = _graded(item, answer, seed=0)
     if result.unchecked:
-        attempt = Attempt.objects.create(client_id=client_id, user=user, item=item, concept=item.concept,
-                                         answer=answer[:300], correct=False, ungraded=True, feedback=result.feedback)
-        return AttemptOutcome(attempt=attempt, check=result, mastered=False)
+        return _ungraded(user, client_id, item, answer, result)
     record, state = knowledge_load(user=user, course=course, for_update=True)
-    step = Step(kind="learn", concept=item.concept.slug, item=str(item.pk), p_correct=None, in_band=False, reason="")
-    _policy(course).record(state, step, result.correct, _now())
+    mastery_before = concept_mastery(state.knowledge, course, item.concept.slug)
+    _policy(course).record(state, Step.answered(item.concept.slug, str(item.pk)), result.correct, _now())
     mastery = state.knowledge.mastery(item.concept.slug)
     _knowledge_save(record, state)
     attempt = Attempt.objects.create(
         client_id=client_id, user=user, item=item, concept=item.concept, answer=answer[:300],
-        normalized=result.normalized[:300], correct=result.correct, mastery_after=mastery,
-        feedback=result.feedback,
+        normalized=result.normalized[:300], correct=result.correct, mastery_before=mastery_before,
+        mastery_after=mastery, feedback=result.feedback,
     )
     return AttemptOutcome(attempt=attempt, check=result, mastered=mastery >= course_settings(course).mastery_threshold)
 
 
-def _outcome_for_existing(attempt: Attempt, user: AbstractBaseUser) -> AttemptOutcome:
-    if attempt.user_id != user.pk:
-        raise SessionError("unknown answer id")
-    return AttemptOutcome(attempt=attempt, check=None, mastered=False)
-
-
-def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, item_id: int,
-                    answer: str) -> AttemptOutcome:
-    session = _locked_session(user, course)
-    if session.phase not in (TutorSession.Phase.PRACTICE, TutorSession.Phase.PLACEMENT) or session.item_id != item_id:
-        raise SessionError("That question is no longer on screen.")
-    item = session.item
+def _answer_on_screen(user: AbstractBaseUser, session: TutorSession, client_id: uuid.UUID,
+                      answer: str) -> AttemptOutcome:
+    course, item = session.course, session.item
     assert item is not None and session.concept is not None
-    result = item_check(item, answer, seed=session.item_seed)  # the whole answer: a cut one would be graded
-    if result.error:
-        raise SessionError(result.error)
-    if result.unchecked:  # too large to check: kept, counted neither way, and the item stays on screen
-        attempt = Attempt.objects.create(
-            client_id=client_id, user=user, item=item, concept=session.concept, answer=answer[:300], correct=False,
-            ungraded=True, hints_used=session.hints_shown, p_correct_before=session.item_p_correct,
-            feedback=result.feedback)
-        return AttemptOutcome(attempt=attempt, check=result, mastered=False)
+    result = _graded(item, answer, seed=session.item_seed)
+    if result.unchecked:  # the item stays on screen
+        return _ungraded(user, client_id, item, answer, result, session)
     record, state = knowledge_load(user=user, course=course, for_update=True)
     attempt = Attempt(client_id=client_id, user=user, item=item, concept=session.concept, answer=answer[:300],
                       normalized=result.normalized[:300], correct=result.correct, hints_used=session.hints_shown,
@@ -498,8 +487,8 @@ def _attempt_record(user: AbstractBaseUser, course: Course, client_id: uuid.UUID
         _placement_next(session, record, placement)
         session.save()
         return AttemptOutcome(attempt=attempt, check=result, mastered=False, session=_with_knowledge(session, record))
-    step = Step(kind=session.step_kind or "learn", concept=session.concept.slug, item=str(item.pk),
-                p_correct=session.item_p_correct, in_band=False, reason="", repeat=session.item_repeat)
+    step = Step.answered(session.concept.slug, str(item.pk), kind=session.step_kind or "learn",
+                         p_correct=session.item_p_correct, repeat=session.item_repeat)
     attempt.mastery_before = concept_mastery(state.knowledge, course, session.concept.slug)
     _policy(course).record(state, step, result.correct, _now(), hints_used=session.hints_shown)
     mastery = state.knowledge.mastery(session.concept.slug)

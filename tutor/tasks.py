@@ -32,8 +32,8 @@ def attempt_ingest_task(*, user_id: int, course_id: int, client_id: str, item_id
         log.info("dropping queued answer %s: user %s or course %s no longer exists", client_id, user_id, course_id)
         return {"client_id": client_id, "status": "dropped"}
     try:
-        outcome = services.attempt_ingest(user=user, course=course, client_id=uuid.UUID(client_id),
-                                          item_id=item_id, answer=answer)
+        outcome = services.attempt_record(user=user, course=course, client_id=uuid.UUID(client_id),
+                                          item_id=item_id, answer=answer, offline=True)
     except services.SessionError as exc:
         log.info("queued answer %s rejected: %s", client_id, exc)
         return {"client_id": client_id, "status": "rejected", "reason": str(exc)}

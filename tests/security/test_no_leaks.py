@@ -57,8 +57,8 @@ def test_pages_show_no_answer_key_solution_or_unrevealed_hint(alice, bob):
     course = course_import(spec=_spec())
     _at_practice(bob, course, guess="BOB-GUESS-SECRET")
     short_text = course.concepts.get().items.get(slug="t")
-    services.attempt_ingest(user=bob, course=course, client_id=uuid.uuid4(), item_id=short_text.pk,
-                            answer="BOB-ANSWER-SECRET")
+    services.attempt_record(user=bob, course=course, client_id=uuid.uuid4(), item_id=short_text.pk,
+                            answer="BOB-ANSWER-SECRET", offline=True)
     client = Client()
     client.force_login(alice)
     for item in course.concepts.get().items.all():  # every item kind on screen in turn
