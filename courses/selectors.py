@@ -20,6 +20,10 @@ def course_list() -> QuerySet[Course]:
     return Course.objects.order_by("title")
 
 
+def course_exists(*, slug: str) -> bool:
+    return Course.objects.filter(slug=slug).exists()
+
+
 def course_asset_url(course: Course) -> str:
     """URL prefix of the course's files (figures), for relative paths in its Markdown."""
     return f"{settings.MEDIA_URL if settings.MEDIA_URL.startswith('/') else '/' + settings.MEDIA_URL}courses/{course.slug}/"

@@ -23,8 +23,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from courses import selectors as course_selectors
 from courses.models import Course
 from tutor import selectors
-from tutor.models import TutorSession
 from tutor.ratelimit import ratelimit_check
+from tutor.selectors import enrolled_course
 from tutor.tasks import attempt_ingest_task
 
 MAX_BATCH = 200  # answers per request; an offline day's work fits comfortably
@@ -50,12 +50,10 @@ def _enrolled_course(request: HttpRequest, slug: str) -> Course | JsonResponse:
     """The course, if the caller is a logged-in student enrolled in it; otherwise the refusal to send."""
     if not request.user.is_authenticated:
         return _error(401, "log in first")
-    course = Course.objects.filter(slug=slug).first()
+    course = enrolled_course(user=request.user, slug=slug)
     if course is None:
-        return _error(404, "no such course")
-    if course_selectors.membership_role(user=request.user, course=course) is None or \
-            not TutorSession.objects.filter(user=request.user, course=course).exists():
-        return _error(403, "not enrolled in this course")
+        return _error(404, "no such course") if not course_selectors.course_exists(slug=slug) \
+            else _error(403, "not enrolled in this course")
     return course
 
 

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,14 +23,13 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.template.loader import render_to_string
 
-from courses import selectors as course_selectors
 from courses.models import Course
 from courses.rendering import render_markdown
 from tutor import llm, services
 from tutor.display import dom_length, finished_blocks
 from tutor.models import Guess, TutorSession
 from tutor.ratelimit import aratelimit_check, ratelimit_check, ratelimit_peek
-from tutor.selectors import knowledge_state, stage_context
+from tutor.selectors import enrolled_course, knowledge_state, stage_context
 from tutor.streaming import relay
 from tutor.teachback import services as teachback
 
@@ -89,7 +88,7 @@ class CourseConsumer(AsyncJsonWebsocketConsumer):
         """After the handshake: send what the page needs first."""
 
     def _enrolled_course(self, slug: str) -> Course | None:
-        raise NotImplementedError
+        return enrolled_course(user=self.scope["user"], slug=slug)
 
 
 class SessionConsumer(CourseConsumer):
@@ -98,64 +97,77 @@ class SessionConsumer(CourseConsumer):
     async def connected(self) -> None:
         await self._act(services.session_get)
 
-    def _enrolled_course(self, slug: str) -> Course | None:
-        course = Course.objects.filter(slug=slug).first()
-        if course is None:
-            return None
-        role = course_selectors.membership_role(user=self.scope["user"], course=course)
-        return course if role is not None and services.TutorSession.objects.filter(
-            user=self.scope["user"], course=course).exists() else None
-
     async def disconnect(self, code: int) -> None:
         self._stop_stream()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not isinstance(content, dict):
+        action = content.get("action") if isinstance(content, dict) else None
+        handler = ACTIONS.get(action) if isinstance(action, str) else None
+        if handler is None:
+            log.info("session socket: unknown action %r from user %s", action, self.scope["user"].pk)
+            await self._notice("The tutor did not understand that request; please reload the page.")
             return
-        action = content.get("action")
         # A load test asks for the server's own time of an action (benchmarks/load.py); pages never do.
         started = time.perf_counter() if content.get("server_timing") else None
         try:
-            if action == "guess":
-                await self._act(services.guess_record, started, client_id=_uuid(content.get("client_id")),
-                                text=str(content.get("guess", "")))
-            elif action == "practice":
-                self._stop_stream()
-                await self._act(services.practice_start, started, step=_uuid(content.get("step")))
-            elif action == "hint":
-                await self._act(services.hint_reveal, started, shown=int(content.get("shown", -1)))
-            elif action == "answer":
-                if not await aratelimit_check(key=f"answers:{self.scope['user'].pk}",
-                                              limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
-                    raise services.SessionError("You're answering very fast: take a breath and try again in a minute.")
-                item_id, answer = int(content.get("item", 0)), str(content.get("answer", ""))
-                await checker(_precheck)(user=self.scope["user"], course=self.course, item_id=item_id, answer=answer)
-                await self._act(_answer, started, client_id=_uuid(content.get("client_id")), item_id=item_id,
-                                answer=answer)
-            elif action == "skip_placement":
-                await self._act(services.placement_skip, started)
-            elif action == "next":  # after a mastered concept's feedback, maybe into a teach-back first
-                await self._act(teachback.session_next, started, step=_uuid(content.get("step")))
-            elif action in ("teach_explain", "teach_answer"):
-                await self._act(teachback.teachback_explain if action == "teach_explain" else teachback.teachback_answer,
-                                started, client_id=_uuid(content.get("client_id")), text=str(content.get("text", "")))
-            elif action == "teach_start":
-                await self._act(teachback.teachback_start, started)
-            elif action == "teach_skip":
-                await self._act(teachback.teachback_skip, started)
-            elif action == "teach_continue":
-                await self._act(teachback.teachback_continue, started, step=_uuid(content.get("step")))
+            await handler(self, content, started)
         except services.SessionError as exc:
-            await self.send(text_data=render_to_string("tutor/partials/notice.html", {"message": str(exc)}))
+            await self._notice(str(exc))
         except (ValueError, TypeError):
-            await self.send(text_data=render_to_string("tutor/partials/notice.html",
-                                                       {"message": "That message could not be read; please try again."}))
+            await self._notice("That message could not be read; please try again.")
         except (OperationalError, InterfaceError) as exc:
             # The database is away (restarting, failing over): keep the socket open and say so; the page resends,
             # and the next call opens a fresh connection. Answers are idempotent on client_id, so a resend is safe.
             log.warning("database unavailable during %r: %s", action, exc)
-            await self.send(text_data=render_to_string("tutor/partials/notice.html", {
-                "message": "The tutor lost its connection for a moment and did not save that. Please try again."}))
+            await self._notice("The tutor lost its connection for a moment and did not save that. Please try again.")
+
+    async def _notice(self, message: str) -> None:
+        await self.send(text_data=render_to_string("tutor/partials/notice.html", {"message": message}))
+
+    # --- the actions a page sends (`ACTIONS`) ------------------------------------------------------------
+
+    async def guess(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(services.guess_record, started, client_id=_uuid(content.get("client_id")),
+                        text=str(content.get("guess", "")))
+
+    async def practice(self, content: dict[str, Any], started: float | None) -> None:
+        self._stop_stream()
+        await self._act(services.practice_start, started, step=_uuid(content.get("step")))
+
+    async def hint(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(services.hint_reveal, started, shown=int(content.get("shown", -1)))
+
+    async def answer(self, content: dict[str, Any], started: float | None) -> None:
+        if not await aratelimit_check(key=f"answers:{self.scope['user'].pk}",
+                                      limit=settings.TUTOR_RATELIMIT_ANSWERS, period=60):
+            raise services.SessionError("You're answering very fast: take a breath and try again in a minute.")
+        item_id, answer = int(content.get("item", 0)), str(content.get("answer", ""))
+        await checker(_precheck)(user=self.scope["user"], course=self.course, item_id=item_id, answer=answer)
+        await self._act(_answer, started, client_id=_uuid(content.get("client_id")), item_id=item_id, answer=answer)
+
+    async def skip_placement(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(services.placement_skip, started)
+
+    async def next(self, content: dict[str, Any], started: float | None) -> None:
+        # after a mastered concept's feedback, maybe into a teach-back first
+        await self._act(teachback.session_next, started, step=_uuid(content.get("step")))
+
+    async def teach_explain(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(teachback.teachback_explain, started, client_id=_uuid(content.get("client_id")),
+                        text=str(content.get("text", "")))
+
+    async def teach_answer(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(teachback.teachback_answer, started, client_id=_uuid(content.get("client_id")),
+                        text=str(content.get("text", "")))
+
+    async def teach_start(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(teachback.teachback_start, started)
+
+    async def teach_skip(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(teachback.teachback_skip, started)
+
+    async def teach_continue(self, content: dict[str, Any], started: float | None) -> None:
+        await self._act(teachback.teachback_continue, started, step=_uuid(content.get("step")))
 
     async def _act(self, service: Callable[..., TutorSession], started: float | None = None, **kwargs: Any) -> None:
         """Call one service, render the stage it leads to and send it. Service and rendering run in one trip to a
@@ -233,6 +245,15 @@ class SessionConsumer(CourseConsumer):
         guess = Guess.objects.filter(user=self.scope["user"], concept=concept).order_by("-created_at").first()
         return llm.explanation_request(concept=concept, known=known, shaky=shaky,
                                        guess=guess.text if guess else None, cancel=cancel)
+
+
+# The actions the session page sends, by the `action` field of its forms; anything else gets an error notice.
+ACTIONS: dict[str, Callable[[SessionConsumer, dict[str, Any], float | None], Awaitable[None]]] = {
+    name: getattr(SessionConsumer, name) for name in (
+        "guess", "practice", "hint", "answer", "skip_placement", "next",
+        "teach_explain", "teach_answer", "teach_start", "teach_skip", "teach_continue",
+    )
+}
 
 
 def _answer(*, user: Any, course: Course, **answer: Any) -> TutorSession:

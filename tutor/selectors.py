@@ -22,6 +22,15 @@ from tutor.services import concept_mastery, course_settings, item_variant
 from tutor.teachback.selectors import stage_context as teachback_stage_context
 
 
+def enrolled_course(*, user: AbstractBaseUser, slug: str) -> Course | None:
+    """The course, if `user` is enrolled in it: a role in the course and a session there (the socket, the TA page,
+    the batch API and the session page all ask this one question). None otherwise, or with no such course."""
+    course = Course.objects.filter(slug=slug).first()
+    if course is None or not user.is_authenticated or course_selectors.membership_role(user=user, course=course) is None:
+        return None
+    return course if TutorSession.objects.filter(user=user, course=course).exists() else None
+
+
 def knowledge_state(*, user: AbstractBaseUser, course: Course) -> KnowledgeState:
     return _knowledge_state(user.pk, course.pk)
 

@@ -209,3 +209,15 @@ async def test_a_load_test_asks_for_the_servers_time_of_an_action(enrolled, cour
     frame = await communicator.receive_from(timeout=5)
     assert re.search(r"<!-- server-timing: app;dur=[\d.]+ -->", frame)
     await communicator.disconnect()
+
+
+async def test_an_unknown_action_is_answered_with_an_error_not_silence(enrolled, course):
+    communicator, connected = await _connect(enrolled, course)
+    assert connected
+    await communicator.receive_from(timeout=5)  # the stage on connect
+    await communicator.send_json_to({"action": "teleport"})
+    frame = await communicator.receive_from(timeout=5)
+    assert "did not understand that request" in frame
+    await communicator.send_json_to(["not", "a", "mapping"])
+    assert "did not understand that request" in await communicator.receive_from(timeout=5)
+    await communicator.disconnect()

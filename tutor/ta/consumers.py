@@ -17,10 +17,8 @@ from channels.db import database_sync_to_async
 from django.db import InterfaceError, OperationalError
 from django.template.loader import render_to_string
 
-from courses import selectors as course_selectors
-from courses.models import Course
 from tutor.consumers import CourseConsumer
-from tutor.models import TAQuestion, TutorSession
+from tutor.models import TAQuestion
 from tutor.streaming import relay
 from tutor.ta import services as ta_services
 from tutor.ta.selectors import question_card
@@ -30,18 +28,14 @@ log = logging.getLogger(__name__)
 
 class TAConsumer(CourseConsumer):
 
-    def _enrolled_course(self, slug: str) -> Course | None:
-        course = Course.objects.filter(slug=slug).first()
-        if course is None or course_selectors.membership_role(user=self.scope["user"], course=course) is None:
-            return None
-        return course if TutorSession.objects.filter(user=self.scope["user"], course=course).exists() else None
-
     async def disconnect(self, code: int) -> None:
         if self.stream_task is not None and not self.stream_task.done():
             self.stream_task.cancel()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("action") != "ask":
+            log.info("TA socket: unknown action from user %s", self.scope["user"].pk)
+            await self._notice("The TA-bot did not understand that request; please reload the page.")
             return
         if self.stream_task is not None and not self.stream_task.done():
             await self._notice("One question at a time: wait for this answer to finish.")

@@ -17,7 +17,8 @@ from django.views.decorators.http import require_POST
 from courses import selectors as course_selectors
 from courses.models import Course, Item
 from courses.rendering import render_markdown
-from tutor.models import TADocument, TAQuestion, TutorSession
+from tutor.models import TADocument, TAQuestion
+from tutor.selectors import enrolled_course
 from tutor.ta import selectors as ta_selectors
 from tutor.ta import services as ta_services
 
@@ -44,8 +45,9 @@ def _reader_course(request: HttpRequest, slug: str) -> Course:
 
 @login_required
 def ask(request: HttpRequest, slug: str) -> HttpResponse:
-    course = _course_or_404(slug)
-    if not TutorSession.objects.filter(user=request.user, course=course).exists():
+    course = enrolled_course(user=request.user, slug=slug)
+    if course is None:
+        _course_or_404(slug)
         return redirect("home")
     ta_services.ta_warm_up(course=course)
     message = ""
