@@ -215,7 +215,8 @@ class Student:
 
 
 def _reply(frame: str) -> bool:
-    return 'id="stage"' in frame or "notice" in frame
+    """The new stage, or a message for the student; not a piece of a streamed explanation."""
+    return frame.lstrip().startswith(('<div id="stage"', '<p id="notice"', '<div id="notice"'))
 
 
 def _explanation_done(frame: str) -> bool:
