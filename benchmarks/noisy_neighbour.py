@@ -83,7 +83,8 @@ class NoisyStack(Stack):
         """A Celery worker as docker-compose runs it (prefork, two children), not load.py's solo worker."""
         proc = subprocess.Popen([str(BIN / "celery"), "-A", "tutor", "worker", "--concurrency=2", "--loglevel=WARNING",
                                  "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                                cwd=REPO, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                cwd=REPO, env=self.env(), stdout=open(self.logdir / "celery-prefork.log", "ab"),
+                                stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.celery.append(proc)
         return proc
@@ -190,6 +191,18 @@ def _descendants(pid: int) -> set[int]:
     return out
 
 
+def _sandbox_running(pid: int) -> bool:
+    """A sandbox worker (forked by the forkserver) under `pid`, busy: it has used CPU in the last 0.1 s or so."""
+    for child in _descendants(pid):
+        try:
+            if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes() and \
+                    Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] == "R":
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _alive(pids: set[int]) -> set[int]:
     alive = set()
     for pid in pids:
@@ -211,7 +224,8 @@ async def sigterm_while_checking(stack: Stack, info: dict, username: str, celery
     if celery:
         from courses.models import Item
 
-        item = Item.objects.filter(concept__course__slug=info["course"], kind="symbolic").first()
+        item = await asyncio.to_thread(
+            lambda: Item.objects.filter(concept__course__slug=info["course"], kind="symbolic").first())
         worker = stack.start_worker_prefork()
         await asyncio.sleep(8.0)  # the worker is up and has imported the app
         response = await student.http.post(
@@ -225,8 +239,11 @@ async def sigterm_while_checking(stack: Stack, info: dict, username: str, celery
             stage = await student.step(stage)
         await student.send({"action": "answer", "client_id": str(uuid.uuid4()), "item": _ITEM.search(stage).group(1),
                             "answer": slow})
-    await asyncio.sleep(1.5)  # the check is in a sandbox worker now
     server = worker if celery else stack.processes[0]
+    waited = time.monotonic()
+    while not _sandbox_running(server.pid) and time.monotonic() - waited < 60:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # the check is in a sandbox worker now
     family = _descendants(server.pid)
     started = time.monotonic()
     os.killpg(server.pid, signal.SIGTERM)
@@ -240,6 +257,7 @@ async def sigterm_while_checking(stack: Stack, info: dict, username: str, celery
     except Exception:  # noqa: BLE001  (the server is gone: closing its socket may fail any way)
         pass
     return {"exit_s": exit_s, "exited": server.poll() is not None, "processes": len(family), "left_behind": len(left),
+            "sandbox_busy": time.monotonic() - waited < 60,
             "left_cmdlines": [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:80].decode(errors="replace")
                               for p in left if Path(f"/proc/{p}/cmdline").exists()]}
 
@@ -353,10 +371,11 @@ def main() -> None:
                   + "; ".join(f"{n}x {m!r}" for m, n in sorted(a.notices.items(), key=lambda kv: -kv[1])[:6]))
         out = asyncio.run(sigterm_while_checking(stack, info, info["usernames"][args.students + 1], args.celery))
         print(f"SIGTERM to the {'Celery worker' if args.celery else 'server'} while a slow answer was in the sandbox: "
-              f"exited={out['exited']} in {out['exit_s']:.2f} s; "
+              f"(a sandbox worker busy: {out['sandbox_busy']}) exited={out['exited']} in {out['exit_s']:.2f} s; "
               f"{out['processes']} processes under the server before, {out['left_behind']} left after 2 s "
               f"{out['left_cmdlines'] or ''}")
-        print(f"RESULT sigterm_exit_s={out['exit_s']:.2f} exited={out['exited']} left_behind={out['left_behind']}")
+        print(f"RESULT sigterm_exit_s={out['exit_s']:.2f} exited={out['exited']} left_behind={out['left_behind']} "
+              f"sandbox_busy={out['sandbox_busy']}")
     finally:
         if stack is not None:
             stack.stop()

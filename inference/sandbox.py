@@ -35,6 +35,7 @@ import importlib
 import math
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.process
 import os
 import resource
 import signal
@@ -139,14 +140,27 @@ def _serve(conn: Connection, memory_mb: int, warm_ups: list[str]) -> None:
 
 
 READY_TIMEOUT_S = 60.0  # a new worker's warm-up, on a machine as busy as it gets
+_start_lock = threading.Lock()
 
 
 class _Worker:
     def __init__(self, ctx: Any, memory_mb: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, memory_mb, list(_warm_ups)), daemon=True,
-                                   name="maths-sandbox")
-        self.process.start()
+        with _start_lock:
+            # Celery's prefork children run as daemonic processes, which multiprocessing forbids to have children
+            # (so that none is orphaned): a worker here never outlives its caller, it exits at the closed pipe or,
+            # mid-call, on its CPU limit. Their key is billiard's, which refuses to be pickled for the forkserver:
+            # the same bytes, as multiprocessing's own type, while the worker starts.
+            current = multiprocessing.current_process()
+            config = dict(current._config)
+            current._config["daemon"] = False
+            current._config["authkey"] = multiprocessing.process.AuthenticationString(bytes(current.authkey))
+            try:
+                self.process = ctx.Process(target=_serve, args=(child, memory_mb, list(_warm_ups)), daemon=True,
+                                           name="maths-sandbox")
+                self.process.start()
+            finally:
+                current._config.update(config)
         child.close()  # only the worker holds its end: when the worker dies, recv() here sees EOF
         try:
             if not self.conn.poll(READY_TIMEOUT_S) or self.conn.recv()[0] != "ready":

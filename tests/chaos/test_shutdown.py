@@ -33,7 +33,7 @@ def _sigterm(*args: str) -> dict[str, str]:
 def test_the_server_stops_on_sigterm_while_an_answer_is_in_the_sandbox(server, workers):
     out = _sigterm("--server", server, "--workers", workers, "--db", "sqlite")
     assert out["exited"] == "True" and float(out["sigterm_exit_s"]) < 10, out
-    assert out["left_behind"] == "0", out
+    assert out["left_behind"] == "0" and out["sandbox_busy"] == "True", out
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: runs in the PostgreSQL + Redis suite")
@@ -42,4 +42,4 @@ def test_the_server_stops_on_sigterm_while_an_answer_is_in_the_sandbox(server, w
 def test_the_celery_worker_stops_on_sigterm_while_a_batch_answer_is_in_the_sandbox():
     out = _sigterm("--server", "uvicorn", "--db", "postgres", "--redis-url", "redis://127.0.0.1:6379/12", "--celery")
     assert out["exited"] == "True" and float(out["sigterm_exit_s"]) < 10, out
-    assert out["left_behind"] == "0", out
+    assert out["left_behind"] == "0" and out["sandbox_busy"] == "True", out
