@@ -114,3 +114,46 @@ def test_text_answers_are_echoed_as_text_that_typesets_as_typed():
     assert check_answer("multiple_choice", "50%", "50%").normalized == r"\text{50\%}"
     escaped = check_answer("short_text", "a", r"\href{javascript:x}{y} $_^").normalized
     assert escaped.startswith(r"\text{") and r"\href" not in escaped and "$" not in escaped.replace(r"\$", "")
+
+
+# --- on a course written by other people: OATutor's College Algebra, as imported --------------------------
+
+
+@pytest.fixture(scope="module")
+def college_algebra():
+    from pathlib import Path
+
+    from courses.importers.oatutor import load_oatutor
+    from tests.conftest import SHARED_DATA
+
+    archive = Path(SHARED_DATA) / "oatutor" / "openstax-college-algebra.tar.gz"
+    if not archive.exists():
+        pytest.skip(f"shared data not found at {archive}")
+    return [item for concept in load_oatutor(archive).spec.concepts for item in concept.items]
+
+
+def _check(item, answer):
+    return check_answer(item.kind, item.answer, answer, tolerance=item.tolerance, units=item.units,
+                        variables=item.variables)
+
+
+def test_an_imported_item_that_shows_y_equals_accepts_the_whole_equation(college_algebra):
+    named = [i for i in college_algebra
+             if i.extra["oatutor"].get("answer_prefix") and i.kind in ("symbolic", "numeric")]
+    assert len(named) > 20
+    for item in named:
+        prefix = item.extra["oatutor"]["answer_prefix"].rstrip("=").strip()
+        result = _check(item, f"{prefix} = {item.answer}")
+        assert result.correct, (item.id, prefix, item.answer, result)
+        assert result.normalized.startswith(prefix.replace(" ", "")), result.normalized
+
+
+def test_imported_items_refuse_decimal_commas_units_and_bombs_with_a_message_and_echo_tex(college_algebra):
+    numeric = next(i for i in college_algebra if i.kind == "numeric" and not float(i.answer).is_integer())
+    typed = f"{float(numeric.answer):.2f}".replace(".", ",")
+    assert "Use a point for decimals" in _check(numeric, typed).error
+    assert _check(numeric, f"{numeric.answer} m/s").error.startswith("Give the number only")
+    assert _check(numeric, "1/0").normalized == r"\text{undefined}"
+    symbolic = [i for i in college_algebra if i.kind == "symbolic"]
+    assert all("**" not in _check(i, str(i.answer)).normalized for i in symbolic)
+    assert _check(symbolic[0], "1e999999").unchecked and _check(symbolic[0], "9^9^9^9").unchecked
