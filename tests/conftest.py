@@ -48,6 +48,16 @@ def small_course_spec(slug: str = "algebra") -> CourseSpec:
 
 
 @pytest.fixture(autouse=True)
+def _no_cached_courses():
+    """Every test starts with nothing a process keeps between requests (courses, indexes, predictors)."""
+    from tutor import caches
+
+    caches.clear()
+    yield
+    caches.clear()
+
+
+@pytest.fixture(autouse=True)
 def _background_jobs_inline(settings):
     """A job started in a test has finished when the call that started it returns (no thread outlives the test)."""
     settings.TUTOR_BACKGROUND_INLINE = True

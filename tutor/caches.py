@@ -6,8 +6,10 @@ course's own rows (`course_rows`: the course, its concepts and items, typed sett
 course's *content version* changes. That version is a token in the shared cache (Redis when REDIS_URL is set),
 replaced after the commit of any change to a course, concept, item or prerequisite (`content_changed`, connected
 once by `signals_connect`), so every process sees an edit: at once in the process that made it, within
-`CONTENT_VERSION_TTL_S` in the others. Other apps register what they keep per course with `on_content_changed`,
-so there is one rule; `clear()` forgets everything (tests).
+`CONTENT_VERSION_TTL_S` in the others. What else a package keeps per process registers here: a listener for
+content changes (`on_content_changed`: the TA-bot's reindex) and a way to forget (`on_clear`: the TA-bot's search
+indexes, the refitted model's predictors, the answer checker's memo), so there is one rule and `clear()` forgets
+everything (tests).
 
 Item difficulty calibrated online (`courses.services.item_calibrate`, a queryset update) does not change the
 version: a process keeps the difficulties it read until the content changes.
@@ -45,7 +47,9 @@ T = TypeVar("T")
 
 _versions: dict[int, tuple[float, str]] = {}  # course id -> (time.monotonic() when read from the cache, version)
 _stores: list[dict[int, tuple[str, Any]]] = []  # each: course id -> (content version it was built at, value)
-_listeners: list[Callable[[int], None]] = []  # called with a course id after its content changed
+# called after a course's content changed, with its id, the model class saved and the fields it saved (None: all)
+_listeners: list[Callable[[int, type, frozenset[str] | None], None]] = []
+_forgetters: list[Callable[[], None]] = []
 
 
 def per_content_version(build: Callable[[Course], T]) -> Callable[[Course], T]:
@@ -67,16 +71,25 @@ def per_content_version(build: Callable[[Course], T]) -> Callable[[Course], T]:
     return cached
 
 
-def on_content_changed(listener: Callable[[int], None]) -> None:
-    """Call `listener(course_id)` in this process whenever a course's content changes (after the commit)."""
+def on_content_changed(listener: Callable[[int, type, frozenset[str] | None], None]) -> None:
+    """Call `listener(course_id, model, update_fields)` when a change to a course's content is saved, inside the
+    change's transaction (so that what it writes rolls back with the change, and it can act once per transaction
+    with `transaction.on_commit`). Other processes' caches see the change through the content version."""
     _listeners.append(listener)
 
 
+def on_clear(forget: Callable[[], None]) -> None:
+    """Call `forget()` from `clear()`: a per-process cache kept elsewhere."""
+    _forgetters.append(forget)
+
+
 def clear() -> None:
-    """Forget every cached course (tests; a process that must not trust what it read)."""
+    """Forget every per-process cache (tests; a process that must not trust what it read)."""
     _versions.clear()
     for store in _stores:
         store.clear()
+    for forget in _forgetters:
+        forget()
 
 
 # --- the course as the session reads it ----------------------------------------------------------------
@@ -181,12 +194,13 @@ def content_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     if course_id is None:
         return
     _versions.pop(course_id, None)
+    update_fields = kwargs.get("update_fields")
+    for listener in _listeners:
+        listener(course_id, type(instance), frozenset(update_fields) if update_fields is not None else None)
 
     def bump() -> None:
         cache.set(_version_key(course_id), uuid.uuid4().hex, timeout=None)
         _versions.pop(course_id, None)
-        for listener in _listeners:
-            listener(course_id)
 
     # After the commit: a process rebuilding in between would otherwise keep the old rows under the new token.
     # Robust: the change is committed either way; a cache that is down is logged, not turned into a failed edit.

@@ -20,6 +20,7 @@ from django.conf import settings
 
 from courses.models import Course
 from learner_model.policy import LearnedPredictor
+from tutor import caches
 
 if TYPE_CHECKING:
     from learner_model.online import OnlineModel
@@ -31,6 +32,14 @@ log = logging.getLogger(__name__)
 # (pointer path, mtime) -> (pointer, model), or None when that pointer's model could not be loaded
 _loaded: dict[tuple[str, int], tuple[dict[str, object], OnlineModel] | None] = {}
 _predictors: dict[tuple[int, str, int], LearnedPredictor] = {}  # (course, file, version) -> predictor
+
+
+def _forget() -> None:
+    _loaded.clear()
+    _predictors.clear()
+
+
+caches.on_clear(_forget)
 
 
 def learner_model_dir() -> Path:

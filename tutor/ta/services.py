@@ -45,7 +45,7 @@ from inference.retrieval import (
     pdf_documents,
 )
 from inference.ta import CurrentItem, StudentState, TAReply, TeachingAssistant
-from tutor import llm
+from tutor import caches, llm
 from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
 from tutor.ratelimit import ratelimit_check
 from tutor.selectors import knowledge_state
@@ -354,9 +354,14 @@ def ta_warm_up(*, course: Course) -> None:
 
 
 def index_cache_clear() -> None:
+    """Forget this process's search indexes and which courses it warmed up (`tutor.caches.clear` calls this)."""
     with _INDEXES_LOCK:
         _INDEXES.clear()
         _LEXICAL_INDEXES.clear()
+        _WARMED.clear()
+
+
+caches.on_clear(index_cache_clear)
 
 
 # --- asking ---------------------------------------------------------------------------------------------------
