@@ -36,11 +36,14 @@ class _Inbox:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.ready = asyncio.Event()
+        self.finished = asyncio.Event()  # the producer is done: what is left goes out without waiting
         self._lock = threading.Lock()
         self._chunks: list[object] = []
         self._wake_pending = False
 
     def put(self, chunk: object) -> None:  # producer thread
+        if chunk is _DONE:
+            self.loop.call_soon_threadsafe(self.finished.set)
         with self._lock:
             self._chunks.append(chunk)
             if self._wake_pending:
@@ -84,7 +87,10 @@ async def relay(chunks: Iterable[str], *, cancel: threading.Event, send: Callabl
         while not done:
             await inbox.ready.wait()
             if last_sent is not None and (wait := last_sent + flush_s - time.monotonic()) > 0:
-                await asyncio.sleep(wait)  # gather what arrives meanwhile into this frame
+                try:  # gather what arrives meanwhile into this frame, unless the stream ends first
+                    await asyncio.wait_for(inbox.finished.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
             batch = inbox.take()
             done = bool(batch) and batch[-1] is _DONE
             text = [chunk for chunk in batch if chunk is not _DONE]

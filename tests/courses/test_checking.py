@@ -1,6 +1,5 @@
 """The answer checker takes untrusted text from students: it must grade, never execute."""
 
-import time
 
 import pytest
 
@@ -27,11 +26,15 @@ def test_attribute_access_is_refused():
     assert result.error and not result.correct
 
 
-def test_huge_powers_are_refused_quickly():
-    start = time.perf_counter()
+def test_huge_powers_are_refused_before_any_maths_runs(monkeypatch):
+    from inference import sandbox
+
+    def no_sandbox(*args, **kwargs):
+        raise AssertionError("a power tower reached the sandbox: it should be refused by the cheap checks")
+
+    monkeypatch.setattr(sandbox, "run", no_sandbox)
     result = check_answer("symbolic", "x", "9^9^9^9", variables=["x"])
     assert result.unchecked and not result.correct
-    assert time.perf_counter() - start < 2
 
 
 @pytest.mark.parametrize("typed, key", [

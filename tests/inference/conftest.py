@@ -112,6 +112,36 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
 
 
+class RefusingServer:
+    """A port that accepts connections and closes them at once, counting them: a model server that is there
+    but broken, so a test can count how often the tutor asked it."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/v1"
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:  # closed by the fixture
+                return
+            self.connections += 1
+            conn.close()
+
+
+@pytest.fixture
+def refusing_server() -> Iterator[RefusingServer]:
+    server = RefusingServer()
+    yield server
+    server.socket.close()
+
+
 @pytest.fixture(scope="session")
 def llama_options() -> dict[str, int]:
     """Options for `get_backend("llamacpp", ...)` that select the session's engine."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,9 +75,7 @@ def test_closing_the_stream_early_frees_the_engine(backend: Backend) -> None:
     stream = backend.stream(request(max_tokens=200))
     next(stream)
     stream.close()  # what a websocket consumer does when the socket drops
-    started = time.monotonic()
-    assert "".join(backend.stream(request(max_tokens=4)))
-    assert time.monotonic() - started < 10
+    assert "".join(backend.stream(request(max_tokens=4)))  # (a held slot would hang here: pytest's timeout)
 
 
 # --- backend-specific behaviour ----------------------------------------------------------------------
@@ -96,13 +93,11 @@ def test_openai_backend_returns_schema_valid_json_when_asked(llama_server: Llama
     assert isinstance(data["question"], str) and isinstance(data["answer"], int)
 
 
-def test_openai_backend_reports_a_dead_server_as_unavailable_after_retrying(dead_url: str) -> None:
-    backend = get_backend("openai", base_url=dead_url, model="m",
-                          max_retries=2, backoff_s=0.01)
-    started = time.monotonic()
+def test_openai_backend_reports_a_broken_server_as_unavailable_after_retrying(refusing_server) -> None:  # type: ignore[no-untyped-def]
+    backend = get_backend("openai", base_url=refusing_server.url, model="m", max_retries=2, backoff_s=0.01)
     with pytest.raises(BackendUnavailable, match="APIConnectionError"):
         list(backend.stream(request()))
-    assert time.monotonic() - started < 5
+    assert refusing_server.connections >= 3  # the first try and two retries, then it gave up
     assert backend.health() is False
 
 

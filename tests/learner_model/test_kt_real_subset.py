@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -30,8 +28,6 @@ def subset() -> Fold:
 
 
 @pytest.mark.parametrize("name, floor", [("bkt", 0.62), ("kt-idem", 0.65), ("best-lr", 0.70), ("rasch-elo", 0.65)])
-def test_model_trains_in_seconds_on_a_few_hundred_real_students(subset: Fold, name: str, floor: float) -> None:
-    started = time.perf_counter()
+def test_model_trains_on_a_few_hundred_real_students(subset: Fold, name: str, floor: float) -> None:
     result = evaluate_fold(get_model(name), subset, AKT, log=lambda _: None)
-    assert time.perf_counter() - started < 120  # seconds on an idle 2-core machine; generous for a shared one
     assert result.scores.auc > floor

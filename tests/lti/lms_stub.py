@@ -98,6 +98,7 @@ class FakeLMS:
         self.deep_link_responses: list[dict[str, Any]] = []  # verified JWT bodies of deep-linking responses
         self.fail_next: dict[str, int] = {}  # endpoint kind ("scores", "token", "nrps") -> failures to answer
         self.slow_s: dict[str, float] = {}  # endpoint kind -> seconds to wait before answering (a slow LMS)
+        self.held: dict[str, threading.Event] = {}  # endpoint kind -> answered only once the event is set
         self.calls: list[tuple[str, str]] = []  # (method, path) of every request
         self.tokens: dict[str, list[str]] = {}  # access token -> scopes granted
         self.nrps_page_size = 2
@@ -351,6 +352,8 @@ def _handler(lms: FakeLMS) -> type[BaseHTTPRequestHandler]:
                 if not lms.authorized(self.headers, "/score"):
                     return self._send(401, "application/json", '{"error": "unauthorized"}')
                 time.sleep(lms.slow_s.get("scores", 0.0))
+                if "scores" in lms.held:
+                    lms.held["scores"].wait(timeout=60)
                 if lms._fail("scores"):
                     return self._send(503, "application/json", '{"error": "try later"}')
                 line_item = lms.base + url.path[: -len("/scores")]

@@ -47,11 +47,24 @@ async def test_frames_are_at_least_the_flush_interval_apart():
     assert min(gaps) >= 0.05 - 0.005
 
 
-async def test_the_first_chunk_is_sent_as_soon_as_it_exists():
-    produced: list[float] = []
-    frames, _ = await _collect(_paced(["first ", "second "], 0.2, produced), flush_s=1.0)
-    assert frames[0][1] == "first "
-    assert frames[0][0] - produced[0] < 0.1
+async def test_the_first_chunk_is_sent_before_the_next_one_exists():
+    first_sent = threading.Event()
+
+    def chunks():
+        yield "first "
+        # the relay must send this without waiting for more (its flush interval here is a minute)
+        if not first_sent.wait(timeout=20):
+            raise AssertionError("the first chunk was held back")
+        yield "second "
+
+    frames: list[str] = []
+
+    async def send(text: str) -> None:
+        frames.append(text)
+        first_sent.set()
+
+    await relay(chunks(), cancel=threading.Event(), send=send, parts=[], flush_s=60.0)
+    assert frames[0] == "first " and "".join(frames) == "first second "  # the end, too, without waiting 60 s
 
 
 async def test_with_no_flush_interval_a_slow_stream_is_sent_chunk_by_chunk():
