@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 
 from courses import selectors as course_selectors
 from courses.checking import CheckResult, check_answer
-from courses.item_templates import Variant, instantiate
+from courses.item_templates import TemplateError, Variant, instantiate
 from courses.models import Concept, Course, Item, Membership
 from courses.params import CourseSettings
 from courses.services import item_calibrate, membership_set
@@ -216,7 +216,25 @@ def _show_item(session: TutorSession, item: Item, p: float | None, kind: str) ->
     session.item_repeat = False
     session.last_attempt = None
     session.step = uuid.uuid4()
-    session.item_seed = session.step.int % 2**31  # a fresh variant of a template item each time it is shown
+    session.item_seed = _variant_seed(item, session.step.int % 2**31)  # a fresh variant each time it is shown
+
+
+# Seeds tried for a template item before it is shown; verification checked many, but a draw may still fail.
+VARIANT_TRIES = 8
+
+
+def _variant_seed(item: Item, seed: int) -> int:
+    """`seed`, or the next one whose variant of a template item can be computed (none fails: the page and the
+    grading instantiate the same one)."""
+    if item.kind != Item.Kind.TEMPLATE:
+        return seed
+    for candidate in range(seed, seed + VARIANT_TRIES):
+        try:
+            item_variant(item, candidate)
+        except TemplateError:
+            continue
+        return candidate
+    raise SessionError("This question could not be prepared; please tell your teacher. Ask for the next one.")
 
 
 def _teach_next(session: TutorSession, record: KnowledgeRecord, state: LearnerState) -> None:

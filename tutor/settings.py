@@ -183,6 +183,9 @@ TUTOR_TA_WARMUP = env_bool("TUTOR_TA_WARMUP", True)  # load the TA's model + ind
 # Load the TA's embedding model when an ASGI process starts, before it serves anyone (tutor/asgi.py): loaded on the
 # first visit instead, the load (imports holding the interpreter lock) stalled every student's socket in the process.
 TUTOR_TA_PRELOAD = env_bool("TUTOR_TA_PRELOAD", env_bool("TUTOR_PRODUCTION", False))
+# Start the answer checker's sandbox (its forkserver and a first worker) when an ASGI process starts, so the first
+# answers do not wait for it (inference/sandbox.py).
+TUTOR_SANDBOX_WARM = env_bool("TUTOR_SANDBOX_WARM", env_bool("TUTOR_PRODUCTION", False))
 # A TA question waits at most this long for the embedding model to load, then is answered by BM25 alone meanwhile.
 TUTOR_TA_EMBED_WAIT_S = env_float("TUTOR_TA_EMBED_WAIT_S", 0.0)
 TUTOR_STREAM_THREADS = env_int("TUTOR_STREAM_THREADS", 128)  # concurrent generation streams per ASGI process
