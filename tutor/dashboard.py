@@ -20,6 +20,7 @@ from django.db.models.functions import RowNumber
 from courses import selectors as course_selectors
 from courses.models import Course, Item, Membership
 from learner_model.knowledge import KnowledgeState
+from tutor.display import echo_html
 from tutor.lti import selectors as lti_selectors
 from tutor.models import Attempt, KnowledgeRecord
 from tutor.services import concept_mastery, course_settings
@@ -64,6 +65,7 @@ class WrongAnswer:
     answer: str
     count: int
     misconception: str  # the item's authored feedback for this answer, or ""
+    answer_html: str = ""  # the answer typeset as the student's page echoes it
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,8 @@ def common_wrong_answers(*, course: Course, top: int = 3, min_count: int = 2) ->
     for item_id, counter in by_item.items():
         item = items[item_id]
         answers = [WrongAnswer(answer=a, count=n,
-                               misconception=feedback_seen.get((item_id, a)) or item.feedback.get(a, ""))
+                               misconception=feedback_seen.get((item_id, a)) or item.feedback.get(a, ""),
+                               answer_html=echo_html(normalized=a, answer=a, kind=item.kind))
                    for a, n in counter.most_common(top) if n >= min_count]
         if answers:
             out.append(ItemWrongAnswers(item=item, attempts=totals[item_id], wrong=sum(counter.values()),
