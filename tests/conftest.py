@@ -163,3 +163,17 @@ def _end_other_connections_before_teardown(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+# Tests that start servers of their own (a PostgreSQL cluster, daphne, Celery workers, llama.cpp) run on one
+# xdist worker each group, one after another: two of them at once would fight over ports and cores.
+SERIAL_GROUPS = {"tests/chaos/": "servers", "tests/security/test_noisy_neighbour.py": "servers",
+                 "tests/inference/": "llama"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(REPO).as_posix()
+        group = next((g for prefix, g in SERIAL_GROUPS.items() if path.startswith(prefix)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
