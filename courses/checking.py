@@ -471,7 +471,7 @@ def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = 
     default such an answer gets a message saying what to type, and 12,500 is twelve thousand five hundred.
 
     Memoised per process (LRU, `CHECK_MEMO_SIZE`): the result depends only on these arguments, many students
-    send the same answers, and sympy's simplification was 12-22% of the server's CPU under load. The memo is
+    send the same answers, and sympy's simplification is the costliest part of an answer. The memo is
     keyed on every argument as JSON (a template item's key and variables are its variant's, so the seed is in
     them); the result is a frozen dataclass, shared safely. Arguments that are not JSON are checked uncached."""
     answer = (answer or "").strip()

@@ -48,7 +48,8 @@ def render_markdown(text: str, *, asset_base: str | None = None) -> str:
 
 
 # The output depends only on the arguments, so the same prompt, hint or lesson is rendered once per process, not
-# on every stage a student is shown (rendering was ~15% of a stage's time); an edited text is a new key.
+# on every stage a student is shown (Markdown and sanitising are a good part of a stage's time); an edited text is
+# a new key.
 @functools.lru_cache(maxsize=4096)
 def _render(text: str, asset_base: str | None) -> str:
     raw = _md.render(text)

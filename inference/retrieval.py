@@ -90,7 +90,7 @@ class Embedder:
 
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu", threads: int | None = 1) -> None:
         # One thread by default: a query is one short sentence, and on a shared CPU torch's extra threads
-        # spin-wait for cores they do not get (measured: 162 ms of CPU per query with 2 threads under load).
+        # spin-wait for cores they do not get.
         self.model_path, self.device, self.threads = model_path, device, threads
         self._model: Any = None
         self._lock = threading.Lock()
@@ -131,8 +131,7 @@ class Embedder:
                 if self.threads:
                     # Process-wide: a `transformers` backend in the same process gets it too. threads=None leaves
                     # torch's and BLAS's own settings alone. BLAS (numpy's matrix-vector product) is limited too:
-                    # its idle threads spin after each search and take the core torch needs for the next query
-                    # (measured: hybrid search CPU p50 29 ms -> 12 ms, see benchmarks/RESULTS.md).
+                    # its idle threads spin after each search and take the core torch needs for the next query.
                     from threadpoolctl import threadpool_limits
 
                     torch.set_num_threads(self.threads)

@@ -395,8 +395,8 @@ class TeachingAssistant:
                            private=self.private_strings)
 
 
-# The course's passages are cited again and again: sanitising each sentence through every attack pattern anew was
-# 6.5 % of the server's busy time at 200 students asking the TA-bot. Passages only; questions are not kept here.
+# The course's passages are cited again and again: sanitise each through every attack pattern once per process.
+# Passages only; questions are not kept here.
 _sanitized_passage = functools.lru_cache(maxsize=4096)(sanitize_passage)
 
 

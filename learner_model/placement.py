@@ -42,7 +42,7 @@ PLACEMENT_VERSION = 2
 CLOUD_SEED = 20260105  # the prior cloud is the course's, not the student's: every student shares one draw
 # The next question is a deterministic function of the course (graph, parameters), the settings bar the seed, and
 # the answers, so placements in the same state share one choice per process: many students give the same first
-# answers, and `_best_question` was 12-26% of the live server's CPU at 200 students (benchmarks/load.py).
+# answers, and `_best_question` is the costliest step of a placement answer.
 NEXT_QUESTION_MEMO = 4096
 _next_questions: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()
 _next_questions_lock = threading.Lock()  # a server process answers from several threads

@@ -15,9 +15,8 @@ from typing import Any
 
 from fsrs import Card, Rating, Scheduler
 
-# A concept is due for review when its predicted recall falls to this: FSRS's own default. At 0.85 the tutor's
-# students kept 0.7-1.0 points less of the course 30 days on than the baseline's, which practises without ever
-# letting a concept go; 0.90 keeps as much, for ~3% more items (benchmarks/RESULTS.md, Teaching policy).
+# A concept is due for review when its predicted recall falls to this: FSRS's own default, which in simulation keeps
+# as much a month on as a policy that never lets a concept go (benchmarks/RESULTS.md, Teaching policy).
 DEFAULT_RETENTION = 0.90
 
 

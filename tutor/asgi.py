@@ -22,8 +22,8 @@ if settings.TUTOR_SANDBOX_WARM:
     sandbox.warm()  # the answer checker's first worker (and its forkserver) started before the first answer
 
 # What is loaded by now (Django, the app's modules, the embedding model) lives as long as the process. Out of the
-# cyclic collector's sight it is not scanned again: a full collection over it took 260 ms (516,000 objects with the
-# model loaded), a pause for every student of the process at once.
+# cyclic collector's sight it is not scanned again: a full collection over its half a million objects is a pause
+# of a few hundred milliseconds for every student of the process at once.
 gc.freeze()
 
 application = ProtocolTypeRouter({

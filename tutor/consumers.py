@@ -41,8 +41,7 @@ def db_pool() -> ThreadPoolExecutor:
     """Threads for the consumers' database work, sized by TUTOR_DB_THREADS; each keeps its own connection.
 
     Channels' `database_sync_to_async` runs every call of a process on one thread (thread_sensitive), so one
-    student's answer waited for everyone else's, PostgreSQL round trips included: at 50 students most of an
-    answer's server-side time was that queue (benchmarks/RESULTS.md, Load)."""
+    student's answer would wait for everyone else's, PostgreSQL round trips included."""
     return ThreadPoolExecutor(max_workers=settings.TUTOR_DB_THREADS, thread_name_prefix="tutor-db")
 
 

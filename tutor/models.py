@@ -112,7 +112,7 @@ class TutorSession(models.Model):
         return f"session of user {self.user_id} in course {self.course_id} ({self.phase})"
 
 
-# --- The TA-bot (issue #7): the course's texts as searchable chunks, and students' questions ----------------
+# --- The TA-bot: the course's texts as searchable chunks, and students' questions ---------------------------
 
 
 class TAIndex(models.Model):

@@ -79,12 +79,11 @@ _DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(
         _DATABASE_URL,
-        # Keep server connections open between requests: opening one per request was 10% of the load test's busy
-        # time.
+        # Keep server connections open between requests: opening one per request costs a backend fork each time.
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0 if _DATABASE_URL.startswith("sqlite") else 60),
         # Off: a health check is a `SELECT 1` round trip on the first use of a connection after every
         # `close_old_connections()`, and Channels calls that before and after each `database_sync_to_async` call,
-        # so it cost one round trip per socket action (6% of the busy time at 200 students). Without it, a kept
+        # so it would cost one round trip per socket action. Without it, a kept
         # connection that died with a database restart is still replaced: its first use fails (the socket answers
         # with a "try again" notice; an answer's Celery task retries), Django marks it errored, and the
         # `close_old_connections()` after that call closes it; the next call connects afresh. So after a restart
@@ -194,8 +193,7 @@ TUTOR_STREAM_THREADS = env_int("TUTOR_STREAM_THREADS", 128)  # concurrent genera
 TUTOR_DB_THREADS = env_int("TUTOR_DB_THREADS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 4)
 TUTOR_STREAM_DELAY_S = env_float("TUTOR_STREAM_DELAY_S", 0.02)  # authored text: pace per word, for readability
 # Least seconds between two frames of a streamed explanation or TA reply: what arrives meanwhile goes in one frame.
-# 0.1 (ten updates a second) rather than 0.05: half the frames, and at 200 students the server's answer p99 fell
-# from 39-48 to 33-36 ms (benchmarks/RESULTS.md, Load).
+# Ten updates a second read as continuous; each frame costs the server a send and the browser a swap.
 TUTOR_STREAM_FLUSH_S = env_float("TUTOR_STREAM_FLUSH_S", 0.1)
 # Without a Celery worker, background jobs (imports, reindexing) run on a thread of the process that started them;
 # set, they run before the call that started them returns (tests, management commands): courses/background.py.

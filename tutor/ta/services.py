@@ -1,4 +1,4 @@
-"""The TA-bot in the product (issue #7): index a course's texts, answer students' questions, escalate to faculty.
+"""The TA-bot in the product: index a course's texts, answer students' questions, escalate to faculty.
 
 `inference/retrieval.py` and `inference/ta.py` know nothing of Django; this module turns rows into their inputs
 and persists their outputs:
@@ -281,8 +281,8 @@ def _index_state(course: Course) -> TAIndex | None:
 
 def first_index_pending(state: TAIndex | None) -> bool:
     """The course has no stored index yet and a Celery worker has its first reindex queued or running (the import
-    scheduled it). A server process then does not embed the whole course itself: under load every process did, each
-    in a student's request, beside the worker (at 100 students a third of the server's CPU went to it). Without a
+    scheduled it). A server process then does not embed the whole course itself, in a student's request, beside the
+    worker that is doing just that. Without a
     worker (eager Celery, the embedded default) a thread of the process that scheduled it builds it
     (`courses.background`); only when jobs run inline (tests, commands) does the first use build it here."""
     return (state is not None and state.version == 0 and state.status in (TAIndex.Status.QUEUED, TAIndex.Status.RUNNING)
@@ -318,9 +318,8 @@ def embedding_model_ready() -> bool:
 def ta_preload() -> None:
     """With `TUTOR_TA_PRELOAD`, load the embedding model now and wait for it (an ASGI process starting up).
 
-    Loaded on a student's first visit instead, in a background thread, the load's imports held the interpreter lock
-    in long stretches while the process served everyone else: at 200 students it was 41 % of the samples holding
-    the lock, and answers waited behind it (benchmarks/RESULTS.md, Load)."""
+    Loaded on a student's first visit instead, in a background thread, the load's imports hold the interpreter lock
+    in long stretches while the process serves everyone else, and their answers wait behind it."""
     if settings.TUTOR_TA_PRELOAD:
         started = time.monotonic()
         default_embedder().load_in_background(wait_s=600)
