@@ -130,7 +130,7 @@ class FakeLMS:
         """What an administrator types into the tool's registration for this platform."""
         return {"name": "Test LMS", "issuer": self.issuer, "client_id": self.client_id,
                 "auth_login_url": self.base + "/auth", "auth_token_url": self.base + "/token",
-                "key_set_url": self.base + "/jwks", "deployment_ids": [self.deployment_id]}
+                "key_set_url": self.base + "/jwks", "deployment_ids": [self.deployment_id], "any_course": True}
 
     def jwks(self) -> dict[str, Any]:
         jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))

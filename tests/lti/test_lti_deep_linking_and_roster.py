@@ -121,3 +121,14 @@ def test_a_course_no_lms_links_to_has_no_roster_section(client, prof, course):
     client.force_login(prof)
     page = client.get(f"/teach/{course.slug}/dashboard/")
     assert page.status_code == 200 and b'id="lms-roster"' not in page.content
+
+
+def test_the_picker_offers_only_the_courses_the_lms_is_registered_for(client, lms, db, course, other_course):
+    from tutor.lti import selectors, services
+
+    services.platform_register(**{**lms.registration(), "any_course": False, "courses": [other_course.slug]})
+    lms.tool_jwks = selectors.jwks()
+    page = lti_launch(client, lms, Message(sub="t-1", roles=INSTRUCTOR, message_type=DL, deep_link_targets=["iframe"]))
+    assert other_course.title.encode() in page.content and course.title.encode() not in page.content
+    picked = client.post("/lti/deep-link/", {"choice": course.slug})  # not on offer: asked again
+    assert picked.status_code == 400 and lms.deep_link_responses == []

@@ -91,3 +91,19 @@ def test_the_same_subject_at_another_lms_is_another_person(client, lms, register
         assert LtiIdentity.objects.get(issuer=lms.issuer).user != LtiIdentity.objects.get(issuer=other.issuer).user
     finally:
         other.stop()
+
+
+def test_an_lms_teacher_cannot_take_over_a_course_its_registration_does_not_list(client, lms, db, course,
+                                                                                    other_course):
+    from tutor.lti import selectors, services
+
+    services.platform_register(**{**lms.registration(), "any_course": False, "courses": [other_course.slug]})
+    lms.tool_jwks = selectors.jwks()
+    refused = lti_launch(client, lms, Message(sub="t-9", roles=INSTRUCTOR, custom={"tutor_course": course.slug}))
+    assert refused.status_code == 403 and b"not registered for the course" in refused.content
+    assert "_auth_user_id" not in client.session
+    assert not Membership.objects.filter(course=course, role=Membership.Role.FACULTY).exclude(
+        user__username="prof").exists()
+    allowed = lti_launch(client, lms, Message(sub="t-9", roles=INSTRUCTOR, resource_link_id="link-2",
+                                              custom={"tutor_course": other_course.slug}))
+    assert allowed.status_code == 302 and allowed["Location"] == f"/teach/{other_course.slug}/dashboard/"

@@ -20,7 +20,8 @@ class PlatformAdmin(admin.ModelAdmin):
     search_fields = ("name", "issuer", "client_id")
     readonly_fields = ("tool_urls",)
     fields = ("name", "issuer", "client_id", "auth_login_url", "auth_token_url", "auth_audience", "key_set_url",
-              "frame_origins", "is_active", "tool_urls")
+              "frame_origins", "any_course", "courses", "is_active", "tool_urls")
+    filter_horizontal = ("courses",)
     inlines = [DeploymentInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 

@@ -36,6 +36,10 @@ class LtiPlatform(models.Model):
     # Origins allowed to frame the tool besides the issuer's and the login endpoint's: a Canvas school's own domain
     # (https://school.instructure.com) is neither.
     frame_origins = models.JSONField(default=list, blank=True)
+    # What its teachers may link (and so become faculty of, at launch): these courses, or every course on the tool.
+    # An LMS instructor is somebody else's user: by default they can open nothing here.
+    courses = models.ManyToManyField(Course, blank=True, related_name="+")
+    any_course = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -44,6 +48,9 @@ class LtiPlatform(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.issuer}, client {self.client_id})"
+
+    def may_link(self, course: Course) -> bool:
+        return self.any_course or self.courses.filter(pk=course.pk).exists()
 
     def framing_origins(self) -> list[str]:
         """Every origin that may put the tool in an iframe: the ones listed and the platform's own."""

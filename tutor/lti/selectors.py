@@ -83,11 +83,14 @@ class CourseChoice:
     concepts: list[tuple[str, str]]  # (slug, title) in course order
 
 
-def deep_link_choices() -> list[CourseChoice]:
-    """What a teacher may place in their LMS course: every course, or one of its concepts."""
+def deep_link_choices(*, platform_id: int) -> list[CourseChoice]:
+    """What a teacher of this LMS may place in their LMS course: a course its registration allows, or one of its
+    concepts."""
+    platform = LtiPlatform.objects.get(pk=platform_id)
+    courses = course_selectors.course_list() if platform.any_course else platform.courses.order_by("title")
     return [CourseChoice(slug=c.slug, title=c.title,
                          concepts=list(c.concepts.order_by("order").values_list("slug", "title")))
-            for c in course_selectors.course_list()]
+            for c in courses]
 
 
 def grade_score(*, grade: LtiGrade) -> tuple[float, bool]:

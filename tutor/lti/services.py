@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -55,16 +56,26 @@ NONCE_SKEW = timedelta(minutes=5)  # nonce rows outlive their token by this much
 @transaction.atomic
 def platform_register(*, name: str, issuer: str, client_id: str, auth_login_url: str, auth_token_url: str,
                       key_set_url: str, deployment_ids: list[str], auth_audience: str = "",
-                      frame_origins: list[str] | None = None) -> LtiPlatform:
-    """Register (or update) a platform and add its deployment ids. Raises ValidationError on a bad field."""
+                      frame_origins: list[str] | None = None, courses: list[str] | None = None,
+                      any_course: bool | None = None) -> LtiPlatform:
+    """Register (or update) a platform and add its deployment ids, and the courses its teachers may link (by slug;
+    `any_course`: every course). Raises ValidationError on a bad field or an unknown course."""
     platform = LtiPlatform.objects.filter(issuer=issuer, client_id=client_id).first() or \
         LtiPlatform(issuer=issuer, client_id=client_id)
     platform.name, platform.auth_login_url, platform.auth_token_url = name, auth_login_url, auth_token_url
     platform.key_set_url, platform.auth_audience, platform.is_active = key_set_url, auth_audience, True
     if frame_origins is not None:
         platform.frame_origins = frame_origins
+    if any_course is not None:
+        platform.any_course = any_course
     platform.full_clean()
     platform.save()
+    if courses is not None:
+        found = list(Course.objects.filter(slug__in=courses))
+        missing = sorted(set(courses) - {c.slug for c in found})
+        if missing:
+            raise ValidationError({"courses": [f"no course {slug!r} on this tutor" for slug in missing]})
+        platform.courses.set(found)
     for deployment_id in deployment_ids:
         LtiDeployment.objects.get_or_create(platform=platform, deployment_id=deployment_id)
     key_active()
@@ -167,6 +178,9 @@ def _target(launch: Launch) -> tuple[Course, Concept | None] | None:
     course = Course.objects.filter(slug=slug).first()
     if course is None:
         raise LaunchRefused(f"This link opens the course {slug!r}, which the tutor does not have.", status=404)
+    if not LtiPlatform.objects.get(pk=launch.platform_id).may_link(course):
+        raise LaunchRefused(f"This LMS is not registered for the course {course.title!r}. The tutor's administrator "
+                            "can add it to the LMS's registration.", status=403)
     concept_slug = launch.custom.get(CUSTOM_CONCEPT, "").strip()
     if not concept_slug:
         return course, None
@@ -256,6 +270,8 @@ def deep_link_answer(*, platform_id: int, deployment_id: str, settings: tool.Dee
     declares its gradebook column (scoreMaximum 1: the student's mastery)."""
     platform = LtiPlatform.objects.get(pk=platform_id)
     course = Course.objects.get(slug=course_slug)
+    if not platform.may_link(course):
+        raise LaunchRefused(f"This LMS is not registered for the course {course.title!r}.", status=403)
     concept = course.concepts.get(slug=concept_slug) if concept_slug else None
     if target not in settings.accept_targets:
         target = settings.accept_targets[0] if settings.accept_targets else "iframe"

@@ -77,7 +77,7 @@ def launch(request: HttpRequest) -> HttpResponse:
         "user_id": outcome.user.pk, "platform_id": claims.platform_id, "deployment_id": claims.deployment_id,
         "return_url": claims.deep_link.return_url, "accept_targets": list(claims.deep_link.accept_targets),
         "data": claims.deep_link.data}
-    return render(request, "lti/deep_link.html", {"choices": selectors.deep_link_choices(),
+    return render(request, "lti/deep_link.html", {"choices": selectors.deep_link_choices(platform_id=claims.platform_id),
                                                   "targets": claims.deep_link.accept_targets,
                                                   "context_title": claims.context_title})
 
@@ -92,9 +92,11 @@ def deep_link_choose(request: HttpRequest) -> HttpResponse:
                                                "tutor's picker from the LMS again.", status=400), "deep link")
     course_slug, _, concept_slug = request.POST.get("choice", "").partition("/")  # "course" or "course/concept"
     course = Course.objects.filter(slug=course_slug).first()
-    if course is None or (concept_slug and not course.concepts.filter(slug=concept_slug).exists()):
+    choices = selectors.deep_link_choices(platform_id=pending["platform_id"])
+    if course is None or course.slug not in {c.slug for c in choices} or \
+            (concept_slug and not course.concepts.filter(slug=concept_slug).exists()):
         return render(request, "lti/deep_link.html", {
-            "choices": selectors.deep_link_choices(), "targets": pending["accept_targets"],
+            "choices": choices, "targets": pending["accept_targets"],
             "error": "Pick a course or one of its concepts."}, status=400)
     answer = services.deep_link_answer(
         platform_id=pending["platform_id"], deployment_id=pending["deployment_id"],

@@ -25,6 +25,10 @@ class Command(BaseCommand):
         parser.add_argument("--audience", default="", help="the token endpoint's audience, if not its URL")
         parser.add_argument("--frame-origin", action="append", default=None,
                             help="another origin that frames the tool (Canvas: https://<school>.instructure.com)")
+        parser.add_argument("--course", action="append", default=None,
+                            help="a course (slug) its teachers may link and so become faculty of (repeat for several)")
+        parser.add_argument("--any-course", action="store_true", default=None,
+                            help="its teachers may link every course on the tutor (trust the whole LMS)")
         parser.add_argument("--site", default="", help="this tool's public URL, to print what to paste into the LMS")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -33,7 +37,8 @@ class Command(BaseCommand):
                 name=options["name"], issuer=options["issuer"], client_id=options["client_id"],
                 auth_login_url=options["login_url"], auth_token_url=options["token_url"],
                 key_set_url=options["keyset_url"], deployment_ids=options["deployment_id"],
-                auth_audience=options["audience"], frame_origins=options["frame_origin"])
+                auth_audience=options["audience"], frame_origins=options["frame_origin"],
+                courses=options["course"], any_course=options["any_course"])
         except ValidationError as exc:
             raise CommandError("; ".join(f"{field}: {' '.join(errors)}"
                                          for field, errors in exc.message_dict.items())) from None
