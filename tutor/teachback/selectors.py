@@ -37,9 +37,11 @@ def stage_context(*, session: TutorSession) -> dict:
     """What the teach-back partial shows: in the teach phase, the exchange so far and (when scored) the verdict; on
     a mastered concept's feedback in a course with teach-back on request, the offer."""
     if session.phase == TutorSession.Phase.FEEDBACK:
-        offer = services.teach_back_mode(session.course) == "on_request" and services.teach_back_offered(
-            session=session)
-        return {"teachback_offer": offer}
+        mode = services.teach_back_mode(session.course)
+        offered = mode != "never" and services.teach_back_offered(session=session)
+        # after mastery, "next" leads into the teach-back (after_mastery) or the student may ask for it (on_request)
+        return {"teachback_offer": offered and mode == "on_request",
+                "teachback_next": offered and mode == "after_mastery"}
     if session.phase != TutorSession.Phase.TEACH or session.concept is None:
         return {}
     teach_back = TeachBack.objects.filter(user_id=session.user_id, concept=session.concept) \
