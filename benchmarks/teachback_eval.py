@@ -5,18 +5,25 @@ each graded 0-5 by two people; gold = `score_avg`). The reference answer plays t
 sentences); the question is the topic whose words are demoted.
 
 The split is by question, through whole assignments, written down before any run:
-    dev  = assignments 1, 3, 4, 6, 7  (33 questions)   tuning, and cross-validation by assignment for choices
+    dev  = assignments 1, 3, 4, 6, 7  (33 questions)   tuning, and cross-validation by question for choices
     test = assignments 2, 5, 8        (17 questions)   reported; never fitted or tuned on
-`--fit` reads only the dev questions: it chooses the ridge penalty and the "covered" threshold by leave-one-
-assignment-out cross-validation, and prints the weights to put in ScorerConfig. Without `--fit`, the script scores
-the test questions with ScorerConfig as it is and prints Pearson r, RMSE and quadratic weighted kappa (scores
-rounded to whole points) against `score_avg`, beside the baseline in the same process (plain cosine of the answer's
-and the reference's sentence embeddings, rescaled by least squares on dev) and the second human grader; then the
-time to score one explanation on one core (torch.set_num_threads(1)), key ideas already embedded (as in the tutor,
-where a concept's key ideas are embedded once) and cold.
+`--fit` reads only the dev questions. It chooses the features of the overall score (forward selection among
+FEATURES) and the ridge penalty by leave-one-question-out cross-validation (Pearson r of the pooled held-out
+predictions), prints the dev cross-validation figures of that choice, an estimate of the whole choosing procedure
+nested in leave-one-assignment-out cross-validation, the weights to put in ScorerConfig, and the "covered"
+threshold. `--timing` times the scorer on dev answers only. Without either, the script scores the test questions
+with ScorerConfig as it is and prints Pearson r, RMSE and quadratic weighted kappa (scores rounded to whole points)
+against `score_avg`, beside the baseline in the same process (plain cosine of the answer's and the reference's
+sentence embeddings, rescaled by least squares on dev) and the second human grader; then the timings.
 
-    nice -n 10 python benchmarks/teachback_eval.py --fit     # dev only: prints weights and threshold
-    nice -n 10 python benchmarks/teachback_eval.py           # test: the reported figures
+Timings: one core (torch.set_num_threads(1)), explanations of 20, 100, 200 and 400 words made of real answers to one
+question put together, key ideas already embedded (as in the tutor, where a concept's key ideas are embedded once)
+and cold; wall-clock and CPU time of the scoring thread, for the scorer as configured and, in the same process, with
+the float model (`quantized=False`) as the baseline.
+
+    nice -n 10 python benchmarks/teachback_eval.py --fit     # dev only: choices, dev CV figures, weights, threshold
+    nice -n 10 python benchmarks/teachback_eval.py --timing  # dev answers only: time per explanation
+    nice -n 10 python benchmarks/teachback_eval.py           # test: the reported figures, then the timings
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import csv
 import os
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +46,11 @@ DATA = Path(os.environ.get("TUTOR_SHARED_DATA", "/work/shared/data")) / "asag" /
 DEV_ASSIGNMENTS = ("1", "3", "4", "6", "7")
 TEST_ASSIGNMENTS = ("2", "5", "8")
 PENALTIES = (0.1, 1.0, 10.0, 100.0)  # ridge penalties tried on standardised features
+MIN_GAIN = 0.002  # a feature joins the overall score only if it adds this much to the cross-validated r
 THRESHOLDS = tuple(np.round(np.arange(0.40, 0.80, 0.01), 2))  # "covered" thresholds tried
 GOOD = 4.0  # an answer graded at least this "covers the reference" (for the covered-threshold choice)
+TIMED_WORDS = (20, 100, 200, 400)  # explanation lengths timed; a teach-back explanation runs to 100-400 words
+TIMING_ROUNDS = 3  # each text is timed this many times
 
 
 @dataclass(frozen=True)
@@ -109,27 +119,62 @@ def cosine_baseline(scorer: ExplanationScorer, answers: list[Answer]) -> np.ndar
     return np.array([float(scorer._encoded(a.text)[0] @ scorer._encoded(a.reference)[0]) for a in answers])
 
 
+def cross_validated(x: np.ndarray, y: np.ndarray, groups: np.ndarray, penalty: float) -> np.ndarray:
+    """Held-out predictions of ridge on `x`, leaving out one group at a time."""
+    predicted = np.zeros_like(y)
+    for g in np.unique(groups):
+        w, b = ridge(x[groups != g], y[groups != g], penalty)
+        predicted[groups == g] = np.clip(x[groups == g] @ w + b, 0, 5)
+    return predicted
+
+
+def choose(x: np.ndarray, y: np.ndarray, questions: np.ndarray) -> tuple[list[int], float, float]:
+    """Forward selection of feature columns and penalty by leave-one-question-out r; a feature joins only if it
+    adds at least MIN_GAIN. Returns (columns, penalty, r)."""
+    chosen: list[int] = []
+    best_r, best_penalty = -1.0, PENALTIES[0]
+    while len(chosen) < x.shape[1]:
+        r, penalty, column = max((pearson(cross_validated(x[:, [*chosen, j]], y, questions, p), y), p, j)
+                                 for j in range(x.shape[1]) if j not in chosen for p in PENALTIES)
+        if r < best_r + MIN_GAIN:
+            break
+        chosen.append(column)
+        best_r, best_penalty = r, penalty
+    return chosen, best_penalty, best_r
+
+
 def fit(scorer: ExplanationScorer) -> None:
     dev = load(DEV_ASSIGNMENTS)
     _, x, coverage = score_all(scorer, dev)
     y = np.array([a.gold for a in dev])
-    groups = np.array([a.assignment for a in dev])
-    print(f"dev: {len(dev)} answers, {len({a.question_id for a in dev})} questions; "
-          "leave-one-assignment-out cross-validation")
-    best = None
-    for penalty in PENALTIES:
-        predicted = np.zeros_like(y)
-        for g in DEV_ASSIGNMENTS:
-            w, b = ridge(x[groups != g], y[groups != g], penalty)
-            predicted[groups == g] = np.clip(x[groups == g] @ w + b, 0, 5)
-        r = pearson(predicted, y)
-        print(f"  penalty {penalty:>6}: r {r:.3f}  RMSE {rmse(predicted, y):.3f}")
-        if best is None or r > best[0]:
-            best = (r, penalty)
-    assert best is not None
-    w, b = ridge(x, y, best[1])
-    print(f"chosen penalty {best[1]}; weights over {FEATURES}:")
-    print(f"    weights: tuple[float, ...] = ({', '.join(f'{v:.4f}' for v in w)})")
+    questions = np.array([a.question_id for a in dev])
+    assignments = np.array([a.assignment for a in dev])
+    print(f"dev: {len(dev)} answers, {len(set(questions))} questions; cross-validation by question")
+    for j, name in enumerate(FEATURES):
+        print(f"  {name:22} r {pearson(x[:, j], y):.3f} alone")
+    columns, penalty, _ = choose(x, y, questions)
+    predicted = cross_validated(x[:, columns], y, questions, penalty)
+    print(f"chosen: {[FEATURES[j] for j in columns]}, penalty {penalty}")
+    baseline = cross_validated(cosine_baseline(scorer, dev)[:, None], y, questions, 0.0)
+    print(f"{'dev, leave-one-question-out':34} {'Pearson r':>9} {'RMSE':>6} {'QWK':>6}")
+    for name, p in (("teach-back scorer", predicted), ("baseline: cosine to reference", baseline)):
+        print(f"{name:34} {pearson(p, y):9.3f} {rmse(p, y):6.3f} {qwk(p, y):6.3f}")
+    # The choice itself was made on these predictions, so their r flatters it; this estimate repeats the whole
+    # choice without each assignment in turn and predicts that assignment's questions.
+    nested = np.zeros_like(y)
+    for g in DEV_ASSIGNMENTS:
+        inner = assignments != g
+        cols, pen, _ = choose(x[inner], y[inner], questions[inner])
+        w, b = ridge(x[inner][:, cols], y[inner], pen)
+        nested[~inner] = np.clip(x[~inner][:, cols] @ w + b, 0, 5)
+        print(f"  without assignment {g}: {[FEATURES[j] for j in cols]}, penalty {pen}")
+    print(f"{'choice nested in leave-one-assignment-out':34} {pearson(nested, y):9.3f} {rmse(nested, y):6.3f} "
+          f"{qwk(nested, y):6.3f}")
+    w_chosen, b = ridge(x[:, columns], y, penalty)
+    weights = np.zeros(len(FEATURES))
+    weights[columns] = w_chosen
+    print(f"weights over {FEATURES}:")
+    print(f"    weights: tuple[float, ...] = ({', '.join(f'{v:.4f}' for v in weights)})")
     print(f"    bias: float = {b:.4f}")
     good = y >= GOOD
     # The threshold is one number read off all of dev: balanced accuracy of "mean coverage >= t" for "graded >= 4".
@@ -168,38 +213,52 @@ def evaluate(scorer: ExplanationScorer) -> None:
     timing(scorer, test)
 
 
+def explanations(answers: list[Answer], n_words: int) -> list[tuple[str, ConceptKey]]:
+    """Per question, its answers put together and cut to `n_words` words (fewer if they run out), with its key."""
+    by_question: dict[str, list[Answer]] = defaultdict(list)
+    for a in answers:
+        by_question[a.question_id].append(a)
+    return [(" ".join(" ".join(a.text for a in group).split()[:n_words]), group[0].key())
+            for group in by_question.values()]
+
+
 def timing(scorer: ExplanationScorer, answers: list[Answer]) -> None:
     import torch
 
     torch.set_num_threads(1)
-    warm, cold = [], []
-    for a in answers:
-        key = a.key()
-        scorer.score(a.text, key)  # key ideas embedded
-        start = time.perf_counter()
-        scorer.score(a.text, key)
-        warm.append(time.perf_counter() - start)
-    for a in answers[::5]:
-        scorer._cache.clear()
-        start = time.perf_counter()
-        scorer.score(a.text, a.key())
-        cold.append(time.perf_counter() - start)
-    words = np.mean([len(a.text.split()) for a in answers])
-    print(f"time per explanation, one core, {len(warm)} answers of {words:.0f} words on average: "
-          f"key ideas embedded p50 {1000 * np.median(warm):.1f} ms, p95 {1000 * np.percentile(warm, 95):.1f} ms; "
-          f"cold (key ideas embedded too) p50 {1000 * np.median(cold):.1f} ms")
-    long_text = " ".join(a.text for a in answers[:12])[:3000]
-    key = answers[0].key()
-    scorer.score(long_text, key)
-    start = time.perf_counter()
-    for _ in range(5):
-        scorer.score(long_text, key)
-    print(f"a {len(long_text.split())}-word explanation: {1000 * (time.perf_counter() - start) / 5:.1f} ms")
+    baseline = ExplanationScorer(replace(scorer.config, quantized=False))
+    print("time per explanation, one core, ms: wall p50 / p95, CPU p50 (key ideas embedded); cold wall p50 "
+          "(the concept's first explanation)")
+    for n_words in TIMED_WORDS:
+        texts = explanations(answers, n_words)
+        figures = []
+        for s in (scorer, baseline):
+            wall, cpu, cold = [], [], []
+            for _ in range(TIMING_ROUNDS):
+                for text, key in texts:
+                    s.score(text, key)  # key ideas embedded
+                    start, start_cpu = time.perf_counter(), time.thread_time()
+                    s.score(text, key)
+                    wall.append(time.perf_counter() - start)
+                    cpu.append(time.thread_time() - start_cpu)
+            for text, key in texts[::4]:
+                s._cache.clear()
+                start = time.perf_counter()
+                s.score(text, key)
+                cold.append(time.perf_counter() - start)
+            figures.append((1000 * np.median(wall), 1000 * np.percentile(wall, 95), 1000 * np.median(cpu),
+                            1000 * np.median(cold)))
+        words = np.mean([len(t.split()) for t, _ in texts])
+        (w50, w95, c50, cold50), (bw50, bw95, bc50, bcold50) = figures
+        print(f"  {words:5.0f} words ({len(texts)} texts x {TIMING_ROUNDS}): int8 {w50:6.1f} / {w95:6.1f}, CPU "
+              f"{c50:6.1f}, cold {cold50:6.1f} | float {bw50:6.1f} / {bw95:6.1f}, CPU {bc50:6.1f}, cold {bcold50:6.1f}"
+              f" | wall p50 ratio {w50 / bw50:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit", action="store_true", help="dev questions only: print weights and threshold")
+    parser.add_argument("--timing", action="store_true", help="dev answers only: time per explanation")
     args = parser.parse_args()
     import torch
 
@@ -207,6 +266,8 @@ def main() -> None:
     scorer = ExplanationScorer(ScorerConfig())
     if args.fit:
         fit(scorer)
+    elif args.timing:
+        timing(scorer, load(DEV_ASSIGNMENTS))
     else:
         evaluate(scorer)
 

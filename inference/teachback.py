@@ -9,8 +9,10 @@ services store the verdict and turn it into learner-model evidence.
     verdict.redo        # None, or why the text cannot be scored ("empty", "copied", "off_topic", ...)
     verdict.score       # 0-5 overall, and each key idea covered / missing / contradicted
 
-How it scores. The explanation is cut into sentences and embedded with all-MiniLM-L6-v2 (the TA-bot's model,
-shared in-process). Each key idea is then
+How it scores. The explanation is cut into sentences (long ones into pieces), at most `max_tokens` word pieces of
+it, and embedded in one batched pass of an int8 copy of all-MiniLM-L6-v2 (the TA-bot's model, whose linear layers the
+scorer quantises for itself, which is faster on one core). The key ideas, topic and misconceptions of a concept
+are course texts: they are embedded once, together, and kept. Each key idea is then
 - *covered* to the degree its content words find close contextual token embeddings in the explanation (a soft
   word alignment, BERTScore-style recall) and its sentence embedding finds a close explanation sentence; words of
   the topic itself are left out of the alignment, since naming the topic is not explaining it (Mohler et al.'s
@@ -19,9 +21,10 @@ shared in-process). Each key idea is then
   is) more fully than the key idea nearest that misconception, which is the one contradicted. Without a model of entailment a
   negation is no sign of contradiction: "a linked list is not fixed in size" says "it can grow"; a polarity check
   marked only correct answers on the dev questions (benchmarks/RESULTS.md).
-The overall score is a linear model over five features (mean idea similarity, alignment recall, alignment
-precision, length), fitted on graded short answers to questions the reported figures never saw
-(benchmarks/teachback_eval.py; figures in benchmarks/RESULTS.md).
+The overall score is a linear model over the FEATURES that cross-validation by question chose: the alignment recall
+of all key ideas' content words, its square (the grade saturates: once most of the ideas' words are said, more of them
+add less) and a little alignment precision; fitted on graded short answers to questions the reported figures never
+saw (benchmarks/teachback_eval.py; figures in benchmarks/RESULTS.md).
 
 Before scoring, `screen` turns away what is not an explanation at all, with a friendly reason: empty, too short,
 too long, only symbols, another language, copied from the lesson or a TA-bot reply; `assess` adds off-topic (no
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import re
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -63,17 +67,32 @@ class ScorerConfig:
     # Off-topic: no key idea sentence-similar at this level and no content word aligned at `covered`.
     min_topic_similarity: float = 0.25
     # Per idea: coverage is the mean of the idea's best sentence similarity and its word-alignment recall.
-    covered: float = 0.51  # coverage at or over this: "covered" (chosen on the dev questions, see the benchmark)
+    covered: float = 0.48  # coverage at or over this: "covered" (chosen on the dev questions, see the benchmark)
+    # A misconception must be said more fully than the idea it opposes by this much: a right explanation shares most
+    # of its words with the wrong one, and coverage moves by a few hundredths with the model's precision.
+    contradiction_margin: float = 0.05
     contradiction_penalty: float = 2.5  # points off the overall score if every idea is contradicted, pro rata
-    max_sentences: int = 48  # of the explanation embedded; the rest is ignored (a long text is turned away anyway)
+    # Cost. The forward pass is linear in the word pieces embedded, so the explanation is capped: past this many
+    # pieces (about 400 words) its sentences are not read. A beginner's explanation is a few paragraphs.
+    max_tokens: int = 512
+    max_piece_words: int = 40  # a sentence longer than this is cut into pieces of this many words (run-on text)
+    quantized: bool = True  # score with an int8 copy of the model's linear layers (dynamic quantisation); False: float
     # The overall 0-5 score: bias + weights . features (FEATURES order), clipped to [0, 5]. Fitted by ridge
-    # regression on the graded answers of the dev questions (benchmarks/teachback_eval.py --fit prints them).
-    weights: tuple[float, ...] = (0.2413, 1.3263, 1.4681, 0.0258, 0.1961)
-    bias: float = 2.6500
+    # regression on the graded answers of the dev questions, features chosen by cross-validation by question
+    # (benchmarks/teachback_eval.py --fit prints them; a feature the choice left out has weight 0).
+    weights: tuple[float, ...] = (0.0, 6.2035, -3.8732, 0.6298, 0.0, 0.0)
+    bias: float = 2.0666
 
 
-# The features of the overall score, in the order of ScorerConfig.weights.
-FEATURES = ("idea_similarity", "alignment_recall", "alignment_precision", "log_words", "log_length_ratio")
+# The features of the overall score, in the order of ScorerConfig.weights:
+# - idea_similarity: mean over key ideas of the cosine to the explanation's closest sentence;
+# - alignment_recall: mean over all key ideas' content word pieces of the cosine to the closest content piece of the
+#   explanation (contextual token embeddings), and alignment_recall_sq its square;
+# - alignment_precision: the same from the explanation's content pieces to the key ideas' (penalises what the key
+#   ideas do not say);
+# - log_words: log(1 + words), and log_length_ratio: that minus log(1 + the key ideas' words).
+FEATURES = ("idea_similarity", "alignment_recall", "alignment_recall_sq", "alignment_precision", "log_words",
+            "log_length_ratio")
 
 
 @dataclass(frozen=True)
@@ -147,15 +166,18 @@ def sentences(text: str) -> list[str]:
 
 class ExplanationScorer:
     """Screens and scores explanations. Thread-safe: the model forward pass holds a lock, nothing else is shared
-    but a bounded cache of key-idea embeddings keyed by their text."""
+    but a bounded cache of course texts' embeddings keyed by the text itself (a changed key idea is a new key)."""
 
-    _BATCH = 4  # texts per forward pass
+    _MAX_BATCH = 32  # texts per forward pass
+    _PADDING = 1.5  # a text more than this many times the batch's shortest (+ 8 pieces) starts a new batch
     _CACHE_SIZE = 512  # texts whose embeddings are kept: a course's key ideas, topics and misconceptions
 
     def __init__(self, config: ScorerConfig | None = None, embedder: Embedder | None = None) -> None:
         self.config = config or ScorerConfig()
         self._embedder = embedder
         self._lock = threading.Lock()  # one forward pass at a time: torch runs one thread per process here
+        self._model_lock = threading.Lock()
+        self._scoring_model: Any = None
         self._cache_lock = threading.Lock()
         self._cache: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
@@ -205,30 +227,31 @@ class ExplanationScorer:
         if not key.key_ideas:
             raise ValueError("a concept needs at least one key idea to score an explanation against")
         c = self.config
-        parts = sentences(text)[: c.max_sentences] or [text.strip()]
-        part_vecs, part_tokens, part_words = self._encode_fresh(parts)  # (S, 384), (T, 384), T words
+        self.prepare(key)
+        parts, part_vecs, part_tokens, part_words = self._encode_explanation(text)  # (S, 384), (T, 384), T words
         demoted = set(self._encoded(key.topic)[2]) if key.topic else set()
         answer_tokens = self._content(part_tokens, part_words, demoted)  # (T', 384)
 
         ideas: list[IdeaScore] = []
-        sims, recalls, idea_token_sets = [], [], []
+        sims, idea_token_sets = [], []
         for idea in key.key_ideas:
             similarity, recall, best, idea_tokens = self._match(idea, part_vecs, answer_tokens, demoted)
             coverage = (max(similarity, 0.0) + max(recall, 0.0)) / 2
             sims.append(similarity)
-            recalls.append(recall)
             idea_token_sets.append(idea_tokens)
             ideas.append(IdeaScore(idea=idea, status="covered" if coverage >= c.covered else "missing",
                                    coverage=round(coverage, 3),
                                    evidence=parts[best] if similarity >= c.min_topic_similarity else ""))
 
         heard = self._misconceptions(part_vecs, answer_tokens, demoted, key, ideas)
-        all_idea_tokens = np.concatenate(idea_token_sets)
-        precision = float((answer_tokens @ all_idea_tokens.T).max(axis=1).mean()) if len(answer_tokens) and len(
-            all_idea_tokens) else 0.0
+        all_idea_tokens = np.concatenate(idea_token_sets)  # (t, 384): every key idea's content pieces
+        both = len(answer_tokens) and len(all_idea_tokens)
+        alignment = all_idea_tokens @ answer_tokens.T if both else np.zeros((0, 0), dtype=np.float32)  # (t, T')
+        recall = float(alignment.max(axis=1).mean()) if both else 0.0
+        precision = float(alignment.max(axis=0).mean()) if both else 0.0
         n_words = len(_words(text))
         idea_words = sum(len(_words(i)) for i in key.key_ideas)
-        features = (float(np.mean(sims)), float(np.mean(recalls)), precision, float(np.log1p(n_words)),
+        features = (float(np.mean(sims)), recall, recall * recall, precision, float(np.log1p(n_words)),
                     float(np.log1p(n_words) - np.log1p(idea_words)))
         overall = c.bias + float(np.dot(c.weights, features))
         # Holding a misconception is worse than leaving an idea out, which the linear model (fitted on answers
@@ -236,6 +259,14 @@ class ExplanationScorer:
         overall -= c.contradiction_penalty * sum(i.status == "contradicted" for i in ideas) / len(ideas)
         return ExplanationScore(score=round(float(np.clip(overall, 0, 5)), 2), ideas=tuple(ideas),
                                 misconceptions_heard=tuple(heard), features=features)
+
+    def prepare(self, key: ConceptKey) -> None:
+        """Embed the concept's texts (topic, key ideas, misconceptions) not yet kept, in one pass: they do not change
+        between students, so only a concept's first explanation in a process pays for them."""
+        texts = [t for t in dict.fromkeys((key.topic, *key.key_ideas, *key.misconceptions)) if t]
+        missing = [t for t in texts if t not in self._cache]
+        if missing:
+            self._keep(missing, self._forward(missing))
 
     def _match(self, statement: str, part_vecs: np.ndarray, answer_tokens: np.ndarray,
                demoted: set[str]) -> tuple[float, float, int, np.ndarray]:
@@ -261,7 +292,7 @@ class ExplanationScorer:
             similarity, recall, _, _ = self._match(misconception, part_vecs, answer_tokens, demoted)
             coverage = (max(similarity, 0.0) + max(recall, 0.0)) / 2
             nearest = int(np.argmax(idea_vecs @ self._encoded(misconception)[0]))
-            if coverage >= self.config.covered and coverage > ideas[nearest].coverage:
+            if coverage >= self.config.covered and coverage > ideas[nearest].coverage + self.config.contradiction_margin:
                 heard.append(misconception)
                 ideas[nearest] = replace(ideas[nearest], status="contradicted")
         return heard
@@ -292,50 +323,97 @@ class ExplanationScorer:
         """A course text's (sentence vector, token vectors, word pieces), cached by the text itself."""
         hit = self._cache.get(text)
         if hit is None:
-            vecs, tokens, words = self._forward([text])
-            hit = (vecs[0], tokens[0], words[0])
-            with self._cache_lock:
-                if len(self._cache) >= self._CACHE_SIZE:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[text] = hit
+            self._keep([text], self._forward([text]))
+            hit = self._cache[text]
         return hit
 
-    def _encode_fresh(self, parts: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        vecs, tokens, words = self._forward(parts)
-        return vecs, np.concatenate(tokens), [w for ws in words for w in ws]
+    def _keep(self, texts: list[str], encoded: tuple[np.ndarray, list[np.ndarray], list[list[str]]]) -> None:
+        vecs, tokens, words = encoded
+        with self._cache_lock:
+            for i, text in enumerate(texts):
+                if len(self._cache) >= self._CACHE_SIZE:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[text] = (vecs[i], tokens[i], words[i])
+
+    def _encode_explanation(self, text: str) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+        """The explanation's pieces (sentences; a run-on one cut every `max_piece_words` words) up to `max_tokens`
+        word pieces in all, and their sentence vectors (S, 384), token vectors (T, 384) and word pieces (T)."""
+        c = self.config
+        parts = []
+        for sentence in sentences(text) or [text.strip()]:
+            words = sentence.split()
+            parts += [" ".join(words[i:i + c.max_piece_words]) for i in range(0, len(words), c.max_piece_words)]
+        lengths = self._model().tokenizer(parts, add_special_tokens=False)["input_ids"]
+        budget, kept = c.max_tokens, 0
+        while kept < len(parts) and (kept == 0 or budget >= len(lengths[kept])):
+            budget -= len(lengths[kept])
+            kept += 1
+        parts = parts[:kept]
+        vecs, tokens, words_ = self._forward(parts)
+        return parts, vecs, np.concatenate(tokens), [w for ws in words_ for w in ws]
 
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray], list[list[str]]]:
-        """One batched MiniLM pass: unit sentence vectors (n, 384) and, per text, unit contextual token vectors
-        (T_i, 384) with their word pieces (lower case; "" for the special tokens)."""
+        """Batched passes of the scoring model: unit sentence vectors (n, 384) and, per text, unit contextual token
+        vectors (T_i, 384) with their word pieces (lower case; "" for the special tokens)."""
         import torch
 
         model = self._model()
-        special = set(model.tokenizer.all_special_ids)
+        tokenizer = model.tokenizer
+        special = set(tokenizer.all_special_ids)
+        encoded = tokenizer(texts, truncation=True, max_length=model.max_seq_length)
+        ids = encoded["input_ids"]
         sentence = np.zeros((len(texts), 384), dtype=np.float32)
         tokens: list[np.ndarray] = [np.zeros((0, 384), dtype=np.float32)] * len(texts)
         words: list[list[str]] = [[] for _ in texts]
         # Texts of similar length go through together: a batch is padded to its longest text, and padding is
-        # most of the work when one long sentence sits among short ones. Outputs are the same either way.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self._BATCH):
-            batch = order[start:start + self._BATCH]
+        # most of the work when one long sentence sits among short ones.
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < self._MAX_BATCH and \
+                    len(ids[i]) <= self._PADDING * len(ids[batches[-1][0]]) + 8:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        for batch in batches:
+            features = tokenizer.pad({k: [encoded[k][i] for i in batch] for k in encoded.keys()},
+                                     return_tensors="pt")
             with self._lock, torch.inference_mode():
-                features = model.preprocess([texts[i] for i in batch])
                 out = model(dict(features))
-            mask = features["attention_mask"].bool()
             vecs = torch.nn.functional.normalize(out["sentence_embedding"], dim=-1).numpy()
             token_all = torch.nn.functional.normalize(out["token_embeddings"], dim=-1)
             for row, i in enumerate(batch):
-                ids = features["input_ids"][row][mask[row]].tolist()
+                n = len(ids[i])  # padding goes at the end
                 sentence[i] = vecs[row]
-                tokens[i] = token_all[row][mask[row]].numpy()
-                pieces = model.tokenizer.convert_ids_to_tokens(ids)
-                words[i] = ["" if t in special else p.removeprefix("##") for t, p in zip(ids, pieces, strict=True)]
+                tokens[i] = token_all[row, :n].numpy()
+                pieces = tokenizer.convert_ids_to_tokens(ids[i])
+                words[i] = ["" if t in special else p.removeprefix("##") for t, p in zip(ids[i], pieces, strict=True)]
         return sentence, tokens, words
 
     def _model(self) -> Any:
-        embedder = self._embedder or default_embedder()
-        return embedder.sentence_transformer()
+        """The scoring model: the shared MiniLM, or (config.quantized) this scorer's own copy of it with int8
+        linear layers. The copy leaves the shared float model to the TA-bot, whose stored vectors depend on it."""
+        if self._scoring_model is None:
+            with self._model_lock:
+                if self._scoring_model is None:
+                    shared = (self._embedder or default_embedder()).sentence_transformer()
+                    self._scoring_model = _quantized(shared) if self.config.quantized else shared
+        return self._scoring_model
+
+
+def _quantized(model: Any) -> Any:
+    """A copy of `model` whose linear layers compute in int8 (weights scaled per output channel, activations per
+    batch)."""
+    import torch
+
+    with warnings.catch_warnings():
+        # torch marks its eager-mode quantisation as deprecated in favour of the separate torchao package; it is
+        # what this pinned torch ships, and the warnings would repeat in every process that scores.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        quantize_dynamic: Any = torch.ao.quantization.quantize_dynamic  # untyped in torch
+        spec = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
+        return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
 def _stop_pieces() -> frozenset[str]:
