@@ -93,3 +93,12 @@ def test_scoring_is_deterministic(scorer: ExplanationScorer) -> None:
 def test_a_concept_without_key_ideas_cannot_be_scored(scorer: ExplanationScorer) -> None:
     with pytest.raises(ValueError, match="key idea"):
         scorer.score(GOOD, ConceptKey(topic="x", key_ideas=()))
+
+
+def test_an_idea_said_at_the_end_of_a_long_run_on_explanation_is_heard(scorer: ExplanationScorer) -> None:
+    filler = ("so when you have x to some power you take that power and you put it in front of the x as a factor and "
+              "then you make the power one smaller and you keep doing that for every term of a polynomial ") * 7
+    text = filler + "and also a constant on its own has derivative zero because its graph is a flat line"
+    assert len(text.split()) > 300 and not any(mark in text for mark in ".!?;:\n")
+    result = scorer.score(text, POWER_RULE)
+    assert POWER_RULE.key_ideas[2] in result.with_status("covered")
