@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.retrieval import CachingEmbedder, Chunk, Embedder, SearchIndex, course_documents
+from inference.retrieval_rerank import FEATURES, PLAIN, LabelledQuestion, Reranker, reranker_fit
 from inference.ta import StudentState, TeachingAssistant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +46,11 @@ COURSES = {  # name -> (source, question files)
     "algebra": (OATUTOR / "openstax-college-algebra.tar.gz", ("ta_questions_oatutor.json", "ta_questions_tuning.json")),
     "stats": (OATUTOR / "openstax-introductory-stats.tar.gz", ("ta_questions_intro_stats.json",)),
 }
-# (label, mode, re-weighted by kind and scaffold): each retriever as the TA uses it, and hybrid without re-weighting
-SEARCHES = (("dense", "dense", True), ("bm25", "bm25", True), ("hybrid, no re-weighting", "hybrid", False),
-            ("hybrid (the TA's)", "hybrid", True))
+# (label, mode, re-weighted by kind and scaffold, learned re-ranker): each retriever as the TA uses it, and hybrid
+# without re-weighting and without the learned re-ranker
+SEARCHES = (("dense", "dense", True, False), ("bm25", "bm25", True, False),
+            ("hybrid, no re-weighting", "hybrid", False, False), ("hybrid, no learned re-rank", "hybrid", True, False),
+            ("hybrid (the TA's)", "hybrid", True, True))
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,15 @@ def build(course: str) -> tuple[SearchIndex, TeachingAssistant]:
     return index, ta
 
 
-def first_relevant_rank(index: SearchIndex, q: Question, mode: str, rerank: bool, vector: np.ndarray) -> int | None:
-    hits = index.search(index.prepare_query(q.text), k=K_MRR, mode=mode, query_vector=vector, rerank=rerank)
+def first_relevant_rank(index: SearchIndex, q: Question, mode: str, rerank: bool, vector: np.ndarray,
+                        learned: bool = True) -> int | None:
+    reranker = index.reranker
+    if not learned:
+        index.reranker = PLAIN
+    try:
+        hits = index.search(index.prepare_query(q.text), k=K_MRR, mode=mode, query_vector=vector, rerank=rerank)
+    finally:
+        index.reranker = reranker
     return next((rank for rank, h in enumerate(hits, start=1) if q.relevant(h.chunk)), None)
 
 
@@ -150,11 +160,33 @@ class Retrieval:
 
 def retrieval(index: SearchIndex, questions: list[Question], vectors: dict[str, np.ndarray]) -> dict[str, Retrieval]:
     table: dict[str, Retrieval] = {}
-    for label, mode, rerank in SEARCHES:
+    for label, mode, rerank, learned in SEARCHES:
         row = table.setdefault(label, Retrieval())
         for q in questions:
-            row.add(first_relevant_rank(index, q, mode, rerank, vectors[q.id]))
+            row.add(first_relevant_rank(index, q, mode, rerank, vectors[q.id], learned))
     return table
+
+
+def search_cost(index: SearchIndex, questions: list[Question], vectors: dict[str, np.ndarray], repeats: int = 3) -> str:
+    """Time of the TA's search (k=8, the query embedded and its cosines computed, as after the scope check) with and
+    without the learned re-ranker, one after the other (which first alternates) so that both see the same load: p50/p95
+    of each, and of the difference per question."""
+    taken: dict[bool, list[float]] = {True: [], False: []}
+    reranker = index.reranker
+    for n, q in enumerate(questions * repeats):
+        query = index.prepare_query(q.text)
+        index.search(query, k=8, query_vector=vectors[q.id])  # the question's cosines, as the scope check leaves them
+        for learned in (n % 2 == 0, n % 2 == 1):
+            index.reranker = reranker if learned else PLAIN
+            started = time.perf_counter()
+            index.search(query, k=8, query_vector=vectors[q.id])
+            taken[learned].append(1000 * (time.perf_counter() - started))
+    index.reranker = reranker
+    added = np.subtract(taken[True], taken[False])
+    return (f"search (k=8, query embedded): plain p50/p95 {np.percentile(taken[False], 50):.1f}/"
+            f"{np.percentile(taken[False], 95):.1f} ms, with the learned re-ranker {np.percentile(taken[True], 50):.1f}/"
+            f"{np.percentile(taken[True], 95):.1f} ms (added per search: p50 {np.percentile(added, 50):.1f}, "
+            f"p95 {np.percentile(added, 95):.1f} ms)")
 
 
 @dataclass
@@ -211,6 +243,7 @@ def report(course: str, index: SearchIndex, ta: TeachingAssistant, questions: li
     print(f"{'search':24} {'recall@1':>9} {'recall@5':>9} {'MRR@10':>7}")
     for label, row in retrieval(index, answerable, vectors).items():
         print(f"{label:24} {row.row()}")
+    print(search_cost(index, answerable, vectors))
     got = replies(ta, questions)
     declined = {q.id: got.outcomes[q.id] in DECLINED for q in questions}
     near = [declined[q.id] for q in out_of_course if q.kind == "near_miss"]
@@ -303,6 +336,41 @@ def tune_retrieval(built: dict[str, tuple[SearchIndex, TeachingAssistant]], ques
               + " ".join(f"{r:.2f}/{m:.2f}" for r, m in per_course))
 
 
+def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questions: list[Question]) -> None:
+    """Fit the learned re-ranker on these (dev) answerable questions, all courses together (each course weighing the
+    same), and estimate how it does on a course it has not seen: fitted on the other courses, scored on each one
+    (leave one course out), against the plain ranking, by recall@1/@5 and MRR@10 of the TA's hybrid search."""
+    answerable = [q for q in questions if q.answerable]
+    vectors = {q.id: built[q.course][0].embedder.encode([built[q.course][0].prepare_query(q.text)])[0]
+               for q in answerable}
+    labelled: dict[str, list[LabelledQuestion]] = {}
+    for q in answerable:
+        index = built[q.course][0]
+        chunks, features = index.rerank_candidates(index.prepare_query(q.text), vectors[q.id])
+        labelled.setdefault(q.course, []).append(
+            LabelledQuestion(features, np.array([q.relevant(c) for c in chunks], dtype=bool),
+                           1 / sum(x.course == q.course for x in answerable)))
+
+    def scored(course: str, reranker: Reranker) -> Retrieval:
+        index, row = built[course][0], Retrieval()
+        index.reranker = reranker
+        for q in answerable:
+            if q.course == course:
+                row.add(first_relevant_rank(index, q, "hybrid", True, vectors[q.id]))
+        return row
+
+    print(f"{'course':10} {'re-ranker':28} {'recall@1':>9} {'recall@5':>9} {'MRR@10':>7}")
+    for course in built:
+        others = reranker_fit([x for c, xs in labelled.items() if c != course for x in xs])
+        for label, reranker in (("plain", PLAIN), ("fitted on the other courses", others)):
+            print(f"{course:10} {label:28} {scored(course, reranker).row()}")
+    fitted = reranker_fit([x for xs in labelled.values() for x in xs])
+    for course in built:
+        print(f"{course:10} {'fitted on all (in sample)':28} {scored(course, fitted).row()}")
+    print("DEFAULT_RERANKER = Reranker(weights=(" + ", ".join(f"{w:.6g}" for w in fitted.weights) + "))  # "
+          + ", ".join(FEATURES))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,algebra")
@@ -311,18 +379,21 @@ def main() -> None:
     parser.add_argument("--tune-scope", action="store_true", help="choose the scope thresholds on these questions")
     parser.add_argument("--tune-retrieval", action="store_true", help="choose field, kind and re-ranking weights")
     parser.add_argument("--fine", action="store_true", help="with --tune-retrieval: BM25's weight in fusion")
+    parser.add_argument("--tune-rerank", action="store_true", help="fit the learned re-ranker (and leave one course out)")
     args = parser.parse_args()
     import courses.checking  # noqa: F401  # registers the modules the sandbox's workers preload
     from inference import sandbox
 
     sandbox.warm()  # the answer checker's worker processes start before the first course is read
-    if args.tune_scope or args.tune_retrieval:
+    if args.tune_scope or args.tune_retrieval or args.tune_rerank:
         if args.split != "dev":
             raise SystemExit("tune on the dev split only")
         built = {course: build(course) for course in args.courses.split(",")}
         dev = [q for c in built for q in load_questions(c) if q.split == "dev"]
         if args.tune_scope:
             tune_scope(built, dev)
+        elif args.tune_rerank:
+            tune_rerank(built, dev)
         else:
             tune_retrieval(built, dev, fine=args.fine)
         return

@@ -40,6 +40,7 @@ from inference.retrieval_documents import faculty_answer_document as faculty_ans
 from inference.retrieval_documents import markdown_document as markdown_document
 from inference.retrieval_documents import pdf_documents as pdf_documents
 from inference.retrieval_documents import slugify as slugify
+from inference.retrieval_rerank import DEFAULT_RERANKER, FEATURES, RERANK_DEPTH, Reranker, rerank_features
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ QUOTABLE_KINDS = frozenset(k for k in DOCUMENT_KINDS if k != "outline")
 @dataclass(frozen=True)
 class Hit:
     chunk: Chunk
-    score: float  # the score that orders hits (fused and re-ranked)
+    score: float  # the score that orders hits (fused and re-weighted; the learned re-ranker's for the best candidates)
     dense: float  # cosine of query and the chunk's own text, in [-1, 1] (0 in bm25 mode)
     bm25: float
 
@@ -365,6 +366,8 @@ class SearchIndex:
         self.context_bm25_weight = CONTEXT_BM25_WEIGHT
         self.bm25_rrf_weight = BM25_RRF_WEIGHT
         self.scaffold_weight = SCAFFOLD_WEIGHT
+        # Re-orders the hybrid ranking's best candidates (rrf fusion, kind weights on): see retrieval_rerank.
+        self.reranker: Reranker = DEFAULT_RERANKER
         self.max_chunk_chars = max_chunk_chars
         self._versions: dict[str, str] = {}  # doc id -> version indexed
         self._chunks: list[Chunk] = []
@@ -378,6 +381,7 @@ class SearchIndex:
         self._weight_cache: tuple[tuple[tuple[str, float], ...], np.ndarray] | None = None
         self._quotable_mask: np.ndarray | None = None
         self._by_doc: dict[str, list[Chunk]] | None = None
+        self._shape: _Shape | None = None
         # A question's dense scores are read by the search, the scope check and the declined reply's nearest
         # passage: computed once per query vector (the last few), dropped when the chunks change.
         self._recent: dict[bytes, np.ndarray] = {}
@@ -408,6 +412,7 @@ class SearchIndex:
         self._weight_cache = None
         self._quotable_mask = None
         self._by_doc = None
+        self._shape = None
         self._recent.clear()
 
     def chunk(self, chunk_id: str) -> Chunk:
@@ -527,12 +532,42 @@ class SearchIndex:
         best of them is kept)."""
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; valid: {', '.join(MODES)}")
+        ranking = self._ranking(query, max(4 * k + 10, RERANK_DEPTH), mode, where, query_vector, rerank,
+                                learned=True)
+        if ranking is None:
+            return []
+        hits: list[Hit] = []
+        seen: list[set[str]] = []
+        for i in ranking.order:
+            words = set(self._tokens[i])
+            if any(len(words & other) > NEAR_DUPLICATE * len(words | other) for other in seen):
+                continue
+            seen.append(words)
+            hits.append(Hit(chunk=ranking.chunks[i], score=float(ranking.scores[i]), dense=float(ranking.dense[i]),
+                            bm25=float(ranking.sparse[i])))
+            if len(hits) == k:
+                break
+        return hits
+
+    def rerank_candidates(self, query: str, query_vector: np.ndarray) -> tuple[list[Chunk], np.ndarray]:
+        """The TA's hybrid ranking's best `RERANK_DEPTH` candidates before re-ranking, in that order, with their
+        re-ranking features ((n, len(FEATURES))): what `benchmarks/ta_eval.py --tune-rerank` fits the re-ranker on."""
+        ranking = self._ranking(query, RERANK_DEPTH, "hybrid", None, query_vector, rerank=True, learned=False)
+        if ranking is None:
+            return [], np.zeros((0, len(FEATURES)))
+        return [ranking.chunks[i] for i in ranking.order], ranking.features
+
+    def _ranking(self, query: str, depth: int, mode: str, where: Callable[[Chunk], bool] | None,
+                 query_vector: np.ndarray | None, rerank: bool, *, learned: bool) -> _Ranking | None:
+        """At least `depth` candidates best first (None for an empty index). With `rerank`, the kind and scaffold
+        weights; in hybrid mode with rrf fusion, then the learned re-ranker over the best `RERANK_DEPTH` (`learned`;
+        their features are kept either way)."""
         if self._bm25_stale:
             self.rebuild_bm25()
         with self._lock:
             chunks, n = self._chunks, len(self._chunks)
             if n == 0:
-                return []
+                return None
             # BM25 alone needs no embedding model (the TA answers with it while the model loads); dense scores
             # are then reported as 0, as BM25's are in a dense-only search.
             if mode == "bm25":
@@ -541,13 +576,12 @@ class SearchIndex:
                 qv = query_vector if query_vector is not None else self.embedder.encode([query])[0]
                 dense = self._dense(qv)
             if mode == "dense":
-                sparse = np.zeros(n, dtype=np.float32)
+                sparse = context = np.zeros(n, dtype=np.float32)
             else:
                 terms = tokenize(normalise_query(query, said_maths=True))
-                sparse = (self._bm25.scores(terms, n)
-                          + self.context_bm25_weight * self._bm25_context.scores(terms, n)).astype(np.float32)
-            weights = self._weights(chunks)
-            allowed = self._quotable()
+                context = self._bm25_context.scores(terms, n)
+                sparse = (self._bm25.scores(terms, n) + self.context_bm25_weight * context).astype(np.float32)
+            weights, allowed, shape = self._weights(chunks), self._quotable(), self._chunk_shape()
         if where is not None:
             allowed = allowed.copy()
             pool = set(_top(np.where(allowed, dense, -np.inf), 3 * CANDIDATES)) if mode != "bm25" else set()
@@ -557,26 +591,42 @@ class SearchIndex:
             keep[[i for i in pool if where(chunks[i])]] = True
             allowed &= keep
         if mode == "dense":
-            fused = np.where(allowed, dense, -np.inf)
+            plain = np.where(allowed, dense, -np.inf)
         elif mode == "bm25":
-            fused = np.where(allowed & (sparse > 0), sparse, -np.inf)
+            plain = np.where(allowed & (sparse > 0), sparse, -np.inf)
         else:
-            fused = self._fuse(dense, sparse, allowed)
+            plain = self._fuse(dense, sparse, allowed)
+        scores = plain
         if rerank:  # kind and scaffold weights: what explains outranks what only repeats the question
-            fused = np.where(np.isfinite(fused), fused * weights, -np.inf)
-        hits: list[Hit] = []
-        seen: list[set[str]] = []
-        for i in _top(fused, 4 * k + 10):
-            if not np.isfinite(fused[i]):
-                continue
-            words = set(self._tokens[i])
-            if any(len(words & other) > NEAR_DUPLICATE * len(words | other) for other in seen):
-                continue
-            seen.append(words)
-            hits.append(Hit(chunk=chunks[i], score=float(fused[i]), dense=float(dense[i]), bm25=float(sparse[i])))
-            if len(hits) == k:
-                break
-        return hits
+            scores = np.where(np.isfinite(plain), plain * weights, -np.inf)
+        order = [i for i in _top(scores, depth) if np.isfinite(scores[i])]
+        features = np.zeros((0, len(FEATURES)))
+        if rerank and mode == "hybrid" and self.fusion == "rrf":
+            best = order[:RERANK_DEPTH]
+            features = self._rerank_features(best, scores, plain, dense, sparse, context, allowed, shape)
+            if learned and not self.reranker.plain:
+                learned_scores = self.reranker.scores(features)
+                scores = scores.copy()
+                scores[best] = learned_scores
+                order = [best[j] for j in np.argsort(-learned_scores, kind="stable")] + order[RERANK_DEPTH:]
+        return _Ranking(chunks, order, scores, dense, sparse, features)
+
+    @staticmethod
+    def _rerank_features(best: list[int], fused: np.ndarray, plain: np.ndarray, dense: np.ndarray,
+                         sparse: np.ndarray, context: np.ndarray, allowed: np.ndarray, shape: _Shape) -> np.ndarray:
+        rows = np.asarray(best, dtype=np.int64)
+        stems = shape.stem_row[rows]
+        return rerank_features(base=fused[rows], rrf=plain[rows], dense=dense[rows], bm25=sparse[rows],
+                               bm25_context=context[rows],
+                               bm25_best=float(np.max(sparse, where=allowed, initial=0.0)),
+                               stem_cosine=np.where(stems >= 0, dense[np.maximum(stems, 0)], dense[rows]),
+                               scaffold=shape.scaffold[rows], chars=shape.chars[rows])
+
+    def _chunk_shape(self) -> _Shape:
+        with self._lock:
+            if self._shape is None:
+                self._shape = _Shape.of(self._chunks)
+            return self._shape
 
     def _dense(self, query_vector: np.ndarray) -> np.ndarray:
         """(n_chunks,) cosines of the query with each chunk."""
@@ -651,6 +701,36 @@ class SearchIndex:
             fused[candidates] = (DENSE_WEIGHT * _minmax(dense[candidates])
                                  + (1 - DENSE_WEIGHT) * _minmax(sparse[candidates]))
         return fused
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    chunks: list[Chunk]  # the index's chunk list the rows below refer to
+    order: list[int]  # chunk rows, best first
+    scores: np.ndarray  # (n_chunks,) what orders them (the re-ranker's score for those it re-ordered)
+    dense: np.ndarray  # (n_chunks,) cosines with the question (0 in bm25 mode)
+    sparse: np.ndarray  # (n_chunks,) BM25 over text and context (0 in dense mode)
+    features: np.ndarray  # (min(RERANK_DEPTH, len(order)), len(FEATURES)) of the best candidates; empty unless hybrid
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the re-ranker reads of each chunk besides its scores, computed once per chunk list."""
+
+    stem_row: np.ndarray  # (n_chunks,) row of the first chunk of the chunk's exercise stem, -1 for none
+    scaffold: np.ndarray  # (n_chunks,) bool: a step that asks instead of explaining
+    chars: np.ndarray  # (n_chunks,) length of the chunk's text
+
+    @classmethod
+    def of(cls, chunks: Sequence[Chunk]) -> _Shape:
+        stems: dict[str, int] = {}
+        for i, c in enumerate(chunks):
+            if c.kind == "item" and c.item_id:
+                stems.setdefault(c.item_id, i)
+        n = len(chunks)
+        return cls(stem_row=np.fromiter((stems.get(c.item_id, -1) if c.item_id else -1 for c in chunks), np.int64, n),
+                   scaffold=np.fromiter((bool(_SCAFFOLD.search(c.text)) for c in chunks), bool, n),
+                   chars=np.fromiter((len(c.text) for c in chunks), np.int64, n))
 
 
 def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk]) -> np.ndarray:
