@@ -181,6 +181,23 @@ def fit(scorer: ExplanationScorer) -> None:
     accuracies = [(0.5 * (np.mean(coverage[good] >= t) + np.mean(coverage[~good] < t)), t) for t in THRESHOLDS]
     accuracy, threshold = max(accuracies)
     print(f"    covered: float = {threshold}   # dev balanced accuracy {accuracy:.3f} for 'graded >= {GOOD}'")
+    drift(scorer, dev)
+
+
+def drift(scorer: ExplanationScorer, answers: list[Answer]) -> None:
+    """How far the int8 model's verdicts are from the float model's on the same answers."""
+    other = ExplanationScorer(replace(scorer.config, quantized=not scorer.config.quantized))
+    coverage, score, flipped, n = [], [], 0, 0
+    for a in answers:
+        mine, theirs = scorer.score(a.text, a.key()), other.score(a.text, a.key())
+        score.append(abs(mine.score - theirs.score))
+        for i, j in zip(mine.ideas, theirs.ideas, strict=True):
+            coverage.append(abs(i.coverage - j.coverage))
+            flipped += i.status != j.status
+            n += 1
+    print(f"int8 against float model, same config: idea coverage |diff| mean {np.mean(coverage):.3f}, p95 "
+          f"{np.percentile(coverage, 95):.3f}, max {np.max(coverage):.3f}; verdicts that differ {flipped / n:.1%} "
+          f"of {n}; overall score |diff| mean {np.mean(score):.3f}")
 
 
 def evaluate(scorer: ExplanationScorer) -> None:
