@@ -5,17 +5,36 @@ Tests run against the real database of the run (SQLite or PostgreSQL, by DATABAS
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from courses.params import CourseSettings
 
+if TYPE_CHECKING:
+    from courses.importers import ImportResult
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data"))
 TEST_OUTPUT = REPO / "test-output"
+
+
+@functools.cache
+def _oatutor_parsed(archive: Path) -> ImportResult:
+    from courses.importers.oatutor import load_oatutor
+
+    return load_oatutor(archive)
+
+
+def oatutor_import(archive: Path) -> ImportResult:
+    """An OATutor archive as the importer reads it: parsed once per test process (a College Algebra parse takes
+    ~15 s), a fresh copy each call, since tests change what they import."""
+    return copy.deepcopy(_oatutor_parsed(Path(archive)))
 
 
 def small_course_spec(slug: str = "algebra") -> CourseSpec:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from courses.importers.oatutor import load_oatutor
 from courses.services import course_import
 from tests.browser.pages import (
     AxeReport,
@@ -16,6 +15,7 @@ from tests.browser.pages import (
     sticking_out,
     visible_text,
 )
+from tests.conftest import oatutor_import
 from tutor import services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,7 +26,7 @@ def algebra(shared_data, alice):
     archive = shared_data / "oatutor" / "openstax-college-algebra.tar.gz"
     if not archive.is_file():
         pytest.skip(f"{archive} not found")
-    result = load_oatutor(archive)
+    result = oatutor_import(archive)
     course = course_import(spec=result.spec, assets=result.assets)
     services.enrollment_create(user=alice, course=course)
     return course

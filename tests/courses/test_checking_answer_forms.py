@@ -123,13 +123,12 @@ def test_text_answers_are_echoed_as_text_that_typesets_as_typed():
 def college_algebra():
     from pathlib import Path
 
-    from courses.importers.oatutor import load_oatutor
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import SHARED_DATA, oatutor_import
 
     archive = Path(SHARED_DATA) / "oatutor" / "openstax-college-algebra.tar.gz"
     if not archive.exists():
         pytest.skip(f"shared data not found at {archive}")
-    return [item for concept in load_oatutor(archive).spec.concepts for item in concept.items]
+    return [item for concept in oatutor_import(archive).spec.concepts for item in concept.items]
 
 
 def _check(item, answer):

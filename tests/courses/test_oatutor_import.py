@@ -16,6 +16,7 @@ from courses.checking import check_answer
 from courses.format import CourseFormatError, find_cycle
 from courses.importers import ImportResult, load_any
 from courses.importers.oatutor import load_oatutor
+from tests.conftest import oatutor_import
 
 REPO = Path(__file__).resolve().parents[2]
 ARCHIVE = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data")) / "oatutor" / \
@@ -60,7 +61,7 @@ def raw() -> Raw:
 def imported() -> ImportResult:
     if not ARCHIVE.is_file():
         pytest.skip(f"OATutor archive not found at {ARCHIVE}")
-    return load_oatutor(ARCHIVE)
+    return oatutor_import(ARCHIVE)
 
 
 def items_of(result: ImportResult) -> dict[str, object]:
@@ -330,7 +331,7 @@ def test_archive_and_folder_import_the_same_course(small_source: Path, tmp_path:
     archive = tmp_path / "src.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(small_source, arcname="course-src")
-    from_folder, from_archive = load_oatutor(small_source), load_oatutor(archive)
+    from_folder, from_archive = load_oatutor(small_source), oatutor_import(archive)
     assert from_folder.spec == from_archive.spec
     assert from_folder.assets == from_archive.assets
     assert [i.category for i in from_folder.report] == [i.category for i in from_archive.report]

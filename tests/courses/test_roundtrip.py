@@ -11,7 +11,7 @@ import pytest
 from courses.format import ConceptSpec, CourseFormatError, CourseSpec, ItemSpec, dump_course, load_course
 from courses.importers import load_any
 from courses.importers.gift import load_gift
-from courses.importers.oatutor import load_oatutor
+from tests.conftest import oatutor_import
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "courses" / "demo" / "derivatives"
@@ -36,7 +36,7 @@ def test_demo_course_survives_export_and_reimport(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"OATutor archive not found at {ARCHIVE}")
 def test_imported_oatutor_course_survives_export_and_reimport(tmp_path: Path) -> None:
-    result = load_oatutor(ARCHIVE)
+    result = oatutor_import(ARCHIVE)
     result.write(tmp_path / "algebra")
     again = load_any(tmp_path / "algebra")
     assert again.spec == result.spec

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from courses.importers.oatutor import load_oatutor
 from courses.services import course_import
+from tests.conftest import oatutor_import
 from tests.lti.conftest import lti_launch
 from tests.lti.lms_stub import INSTRUCTOR, Message
 from tutor import selectors as tutor_selectors
@@ -24,7 +24,7 @@ def algebra(shared_data):
     archive = shared_data / "oatutor" / "openstax-college-algebra.tar.gz"
     if not archive.is_file():
         pytest.skip(f"{archive} not found")
-    result = load_oatutor(archive)
+    result = oatutor_import(archive)
     return course_import(spec=result.spec, assets=result.assets)
 
 

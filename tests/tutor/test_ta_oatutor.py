@@ -5,24 +5,23 @@ No database and no embedding model: BM25 over the imported course's chunks, as w
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from courses.format import CourseSpec
-from courses.importers.oatutor import load_oatutor
 from inference.retrieval import Chunk, Embedder, SearchIndex, chunk_document, course_documents
 from inference.ta import StudentState, TeachingAssistant
+from tests.conftest import SHARED_DATA, oatutor_import
 from tutor.ta.sources import course_text, passage_reveals
 
-STATS = Path("/work/shared/data/oatutor/openstax-introductory-stats.tar.gz")
+STATS = SHARED_DATA / "oatutor" / "openstax-introductory-stats.tar.gz"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not STATS.exists(), reason="shared OATutor data not present")]
 
 
 @cache
 def stats() -> tuple[CourseSpec, list[Chunk]]:
-    spec = load_oatutor(STATS).spec
+    spec = oatutor_import(STATS).spec
     return spec, [c for d in course_documents(course_text(spec)) for c in chunk_document(d)]
 
 

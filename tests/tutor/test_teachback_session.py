@@ -13,7 +13,7 @@ from django.urls import reverse
 from courses.models import Concept
 from courses.services import course_import
 from inference.base import GenerationRequest
-from tests.conftest import small_course_spec
+from tests.conftest import oatutor_import, small_course_spec
 from tutor import services
 from tutor.models import TAQuestion, TutorSession
 from tutor.selectors import knowledge_state, stage_context
@@ -328,12 +328,11 @@ def test_the_session_socket_takes_an_explanation(alice, course):
 @pytest.mark.slow
 def test_on_an_imported_oatutor_course_without_key_ideas_teach_back_is_skipped(alice, shared_data):
     """OATutor has nothing like key ideas, so the importer leaves them empty: the session goes on as before."""
-    from courses.importers.oatutor import load_oatutor
 
     archive = shared_data / "oatutor" / "openstax-college-algebra.tar.gz"
     if not archive.is_file():
         pytest.skip(f"{archive} not found")
-    result = load_oatutor(archive)
+    result = oatutor_import(archive)
     assert all(not c.key_ideas and not c.probes for c in result.spec.concepts)
     algebra = course_import(spec=result.spec, assets=result.assets)
     services.enrollment_create(user=alice, course=algebra)
