@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Run the whole suite twice: on the embedded defaults, then on PostgreSQL + Redis.
+# Run the whole suite: lint, layering and types, then every test on the embedded defaults, then every test that
+# touches the database, the cache or the channel layer again on PostgreSQL + Redis. Each suite runs on
+# TUTOR_TEST_WORKERS xdist workers (2); tests that start servers of their own run together on one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 mkdir -p var test-output
+WORKERS=(-n "${TUTOR_TEST_WORKERS:-2}" --dist loadgroup)
 
 bash scripts/browser.sh
 
@@ -14,10 +17,10 @@ echo "=== lint (ruff), layering (import-linter), types (mypy --strict on learner
 "$BIN/mypy" --strict learner_model inference
 
 echo "=== suite 1/2: SQLite, in-memory channel layer, eager Celery ==="
-env -u DATABASE_URL -u REDIS_URL "$BIN/python" -m pytest -q -p no:cacheprovider "$@"
+env -u DATABASE_URL -u REDIS_URL "$BIN/python" -m pytest -q -p no:cacheprovider "${WORKERS[@]}" "$@"
 
-echo "=== suite 2/2: PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379 ==="
+echo "=== suite 2/2: PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379 (the tests that touch them) ==="
 bash scripts/services.sh
 DATABASE_URL=${PG_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tutor} \
 REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
-  "$BIN/python" -m pytest -q -p no:cacheprovider "$@"
+  "$BIN/python" -m pytest -q -p no:cacheprovider "${WORKERS[@]}" -m "not no_database" "$@"

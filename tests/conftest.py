@@ -190,9 +190,19 @@ SERIAL_GROUPS = {"tests/chaos/": "servers", "tests/security/test_noisy_neighbour
                  "tests/inference/": "llama"}
 
 
+# Fixtures through which a test reaches the database (or, through live servers, Redis and the channel layer).
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server_url", "client", "admin_client"}
+SERVER_TESTS = ("tests/chaos/", "tests/security/test_noisy_neighbour.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by these markers
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = Path(str(item.fspath)).relative_to(REPO).as_posix()
         group = next((g for prefix, g in SERIAL_GROUPS.items() if path.startswith(prefix)), None)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+        # Nothing here that PostgreSQL or Redis could change: `make test` runs it on the embedded suite only.
+        if not (item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or path.startswith(SERVER_TESTS)):
+            item.add_marker(pytest.mark.no_database)
