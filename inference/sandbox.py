@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -152,15 +152,15 @@ class _Worker:
             # mid-call, on its CPU limit. Their key is billiard's, which refuses to be pickled for the forkserver:
             # the same bytes, as multiprocessing's own type, while the worker starts.
             current = multiprocessing.current_process()
-            config = dict(current._config)
-            current._config["daemon"] = False
-            current._config["authkey"] = multiprocessing.process.AuthenticationString(bytes(current.authkey))
+            config = dict(current._config)  # type: ignore[attr-defined]
+            current._config["daemon"] = False  # type: ignore[attr-defined]
+            current._config["authkey"] = multiprocessing.process.AuthenticationString(bytes(current.authkey))  # type: ignore[attr-defined]
             try:
                 self.process = ctx.Process(target=_serve, args=(child, memory_mb, list(_warm_ups)), daemon=True,
                                            name="maths-sandbox")
                 self.process.start()
             finally:
-                current._config.update(config)
+                current._config.update(config)  # type: ignore[attr-defined]
         child.close()  # only the worker holds its end: when the worker dies, recv() here sees EOF
         try:
             if not self.conn.poll(READY_TIMEOUT_S) or self.conn.recv()[0] != "ready":
@@ -207,7 +207,7 @@ class Sandbox:
         finally:
             self._checkin(worker, healthy)
         if status == "ok":
-            return value
+            return cast(T, value)
         if status == "raised":
             raise value
         raise OverBudget(status)
@@ -222,7 +222,8 @@ class Sandbox:
                 # and a fair answer reniced there would wait behind everything else until it overran
                 if worker.nice is None and not _cpu_seconds(worker) - cpu_before < self.budget.slow_s:
                     _renice(worker)
-            return worker.conn.recv()
+            reply: tuple[str, Any] = worker.conn.recv()
+            return reply
         except (EOFError, OSError):  # the worker died: the memory limit, SIGXCPU, a crash in C
             worker.process.join(timeout=1)
             return ("time" if worker.process.exitcode == -signal.SIGXCPU else "crash"), None
@@ -379,10 +380,10 @@ def _forget_after_fork() -> None:
     global _default, _default_lock
     _default, _default_lock = None, threading.Lock()
     server = multiprocessing.forkserver._forkserver  # the process-wide instance the "forkserver" context uses
-    if server._forkserver_pid is not None:
-        os.close(server._forkserver_alive_fd)
-        server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None
-        server._lock = threading.Lock()
+    if server._forkserver_pid is not None:  # type: ignore[attr-defined]
+        os.close(server._forkserver_alive_fd)  # type: ignore[attr-defined]
+        server._forkserver_pid = server._forkserver_address = server._forkserver_alive_fd = None  # type: ignore[attr-defined]
+        server._lock = threading.Lock()  # type: ignore[attr-defined]
 
 
 atexit.register(close)

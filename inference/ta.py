@@ -329,7 +329,8 @@ class TeachingAssistant:
             about = [f"{titles[n]}: {s}" for n, s in found]
             if query_vector is None:  # no embedding model yet: the words they share
                 return [float(len(asked & set(tokenize(a)))) for a in about]
-            return self.index.embedder.encode(about) @ query_vector
+            scores: Sequence[float] = (self.index.embedder.encode(about) @ query_vector).tolist()
+            return scores
 
         scores = [h.dense if query_vector is not None else h.bm25 for h in hits]
         quotes = extract(query, [(c.n, clean_passage(c.text), score) for c, score in zip(citations, scores, strict=True)],
