@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -202,6 +203,19 @@ def content_versions(*, course: Course, kind: str | None = None, object_id: int 
     if kind is not None:
         qs = qs.filter(kind=kind, object_id=object_id)
     return qs[:limit]
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    severity: str  # "error": left out; "warning": kept (in the review queue, or changed)
+    category: str
+    count: int
+
+
+def import_report_summary(*, job: ImportJob) -> list[ReportLine]:
+    """The importer's notes counted by what they are about, most first (the page lists them one by one below)."""
+    counts = Counter((r.get("severity", "error"), r.get("category") or "other") for r in job.report)
+    return [ReportLine(severity, category, n) for (severity, category), n in counts.most_common()]
 
 
 def import_job_get(*, pk: int, user: AbstractBaseUser) -> ImportJob:

@@ -380,7 +380,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
         _job_progress(job, 100, "Import failed; nothing was changed")
         return job
     job.status, job.course = ImportJob.Status.DONE, course
-    job.report = [{"path": i.path, "message": i.message, "severity": i.severity} for i in result.report]
+    job.report = [{"path": i.path, "message": i.message, "severity": i.severity, "category": i.category}
+                  for i in result.report]
     job.data = b""  # imported: the upload is no longer needed
     job.save(update_fields=["course", "report", "data"])
     verb = "Updated" if existing is not None else "Created"

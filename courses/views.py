@@ -451,5 +451,6 @@ def import_job(request: HttpRequest, pk: int) -> HttpResponse:
         job = selectors.import_job_get(pk=pk, user=request.user)
     except ImportJob.DoesNotExist:
         raise Http404("No such import") from None
-    context = {"job": job, "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)}
+    context = {"job": job, "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
+               "summary": selectors.import_report_summary(job=job)}
     return _page(request, "courses/import_job.html", "courses/partials/import_progress.html", context)
