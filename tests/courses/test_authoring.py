@@ -488,13 +488,14 @@ def test_generation_progress_is_polled_until_done(client, prof, bob, course):
     assert client.post(url, {"n": "3"}).status_code == 403
 
 
-def _oatutor_tarball() -> bytes:
-    """A one-problem OATutor source: a numeric step, and an essay step the importer reports and skips."""
+def oatutor_tarball(second_step: dict | None = None) -> bytes:
+    """A one-problem OATutor source: a numeric step, and a second step (by default an essay, which the importer
+    reports and skips)."""
     import json
     import tarfile
 
     step = {"problemType": "TextBox", "answerType": "arithmetic", "stepAnswer": ["$$4$$"]}
-    essay = {"problemType": "TextBox", "answerType": "short-essay", "stepAnswer": [""]}
+    essay = second_step or {"problemType": "TextBox", "answerType": "short-essay", "stepAnswer": [""]}
     files = {
         "src/coursePlans.json": [{"courseName": "Tiny OER", "lessons": [
             {"id": "L1", "name": "Lesson 1", "topics": "Adding", "learningObjectives": {"adding": 0.9}}]}],
@@ -524,7 +525,7 @@ def test_an_oatutor_archive_is_imported_with_its_report_in_the_page(client, prof
                                                                     django_capture_on_commit_callbacks):
     _login(client, prof)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("teach:import"), {"file": _upload("tiny.tar.gz", _oatutor_tarball())})
+        response = client.post(reverse("teach:import"), {"file": _upload("tiny.tar.gz", oatutor_tarball())})
     job = ImportJob.objects.get()
     assert job.status == "done", job.error
     items = Item.objects.filter(concept__course=job.course)

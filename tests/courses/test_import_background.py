@@ -4,9 +4,6 @@ tutor cannot check waits in the review queue, and the course card counts what th
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
 import threading
 import time
 
@@ -17,6 +14,7 @@ from django.urls import reverse
 
 from courses.models import Course, ImportJob, Item
 from courses.selectors import review_queue
+from tests.courses.test_authoring import oatutor_tarball
 from tutor import services
 from tutor.models import TAIndex
 
@@ -28,27 +26,7 @@ NUMERIC = {"problemType": "TextBox", "answerType": "arithmetic", "stepAnswer": [
 
 def _tarball() -> bytes:
     """A two-step OATutor source: a numeric step, and a matrix step the tutor cannot check."""
-    files = {
-        "src/coursePlans.json": [{"courseName": "Tiny OER", "lessons": [
-            {"id": "L1", "name": "Lesson 1", "topics": "Adding", "learningObjectives": {"adding": 0.9}}]}],
-        "src/skillModel.json": {"p1a": ["adding"], "p1b": ["adding"]},
-        "src/defaultBKTParams.json": {"adding": {"probMastery": 0.2, "probTransit": 0.1, "probSlip": 0.1,
-                                                 "probGuess": 0.25, }},
-        "src/content-pool/p1/p1.json": {"id": "p1", "title": "Adding", "body": "Add the numbers.",
-                                        "lessonId": "L1", "courseName": "Tiny OER"},
-        "src/content-pool/p1/steps/p1a/p1a.json": {"id": "p1a", "stepTitle": "2 + 2?", **NUMERIC},
-        "src/content-pool/p1/steps/p1a/tutoring/p1aDefaultPathway.json": [],
-        "src/content-pool/p1/steps/p1b/p1b.json": {"id": "p1b", "stepTitle": "Write the row.", **MATRIX},
-        "src/content-pool/p1/steps/p1b/tutoring/p1bDefaultPathway.json": [],
-    }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in files.items():
-            data = json.dumps(content).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return oatutor_tarball(MATRIX)
 
 
 @pytest.fixture
