@@ -173,6 +173,15 @@ def _prepare(answer: str, decimal_comma: bool) -> str:
 
 # --- parsing and comparing, in a sandbox worker ----------------------------------------------------------
 
+def parse_key(text: str, variables: list[str] | None = None) -> None:
+    """Check an author's or an importer's key for a symbolic item: one expression, or one equation whose sides are
+    expressions (the checker then compares answers as equations). Raises ValueError with a readable reason."""
+    sides = _sides(text)
+    for side in sides if sides is not None else (text,):
+        if not isinstance(parse_expression(side, variables), sympy.Expr):
+            raise ValueError(f"{side!r} reads as logic, not as an expression")
+
+
 def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Expr:
     """Parse a student's or author's expression. Raises ValueError with a readable reason (TooLarge, a
     ValueError, past the limits or the sandbox's budget).

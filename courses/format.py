@@ -382,10 +382,13 @@ def _parse_item(raw: Any, path: Path) -> ItemSpec:
         if str(item.answer) not in item.choices:
             raise CourseFormatError(path, line, f"the answer of item {item.id!r} is not one of its choices")
     if kind in ("symbolic", "template"):
-        from courses.checking import parse_expression
+        from courses.checking import parse_expression, parse_key
 
         try:
-            parse_expression(str(item.answer), item.variables + list(item.params))
+            if kind == "symbolic":
+                parse_key(str(item.answer), item.variables)  # an expression, or an equation compared as one
+            else:
+                parse_expression(str(item.answer), item.variables + list(item.params))
         except ValueError as exc:
             raise CourseFormatError(path, line, f"item {item.id!r}: answer is not a valid expression: {exc}") from None
     return item

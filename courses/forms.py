@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.core.validators import validate_slug
 
-from courses.checking import parse_expression
+from courses.checking import parse_expression, parse_key
 from courses.format import ITEM_KINDS, ItemSpec, teach_back_problem
 from courses.item_templates import verify_template
 from courses.models import Concept, Course, Item
@@ -208,7 +208,10 @@ class ItemForm(forms.Form):
                 self.add_error("answer", "the answer must be one of the choices, written exactly the same")
         elif kind in ("symbolic", "template"):
             try:
-                parse_expression(answer, list(d.get("variables") or []) + list(d.get("params") or {}))
+                if kind == "symbolic":  # an expression, or an equation (answers are then compared as equations)
+                    parse_key(answer, list(d.get("variables") or []))
+                else:
+                    parse_expression(answer, list(d.get("variables") or []) + list(d.get("params") or {}))
             except ValueError as exc:
                 self.add_error("answer", f"not a valid expression: {exc}")
                 return d

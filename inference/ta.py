@@ -333,8 +333,13 @@ class TeachingAssistant:
             return scores
 
         scores = [h.dense if query_vector is not None else h.bm25 for h in hits]
-        quotes = extract(query, [(c.n, clean_passage(c.text), score) for c, score in zip(citations, scores, strict=True)],
-                         relevance=relevance)
+        passages = [(c.n, clean_passage(c.text), score) for c, score in zip(citations, scores, strict=True)]
+        # An exercise's own question helps find the passages about it, but quoted it answers nothing: the hints,
+        # solutions and lessons found with it are quoted, the question only when there is nothing else.
+        answering = [p for p, c in zip(passages, citations, strict=True) if c.kind != "item"]
+        quotes = extract(query, answering, relevance=relevance) if answering else []
+        if not quotes:
+            quotes = extract(query, passages, relevance=relevance)
         parts = [_quote_block(q, citations) for q in quotes]
         if withheld or not quotes:
             link = self._lesson_link(concepts[0]) if concepts else ""

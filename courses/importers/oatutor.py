@@ -23,7 +23,7 @@ from typing import Any
 
 import sympy
 
-from courses.checking import parse_expression
+from courses.checking import parse_expression, parse_key
 from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
 from courses.importers.latex import LatexError, expression_variables, latex_to_expression, split_equation
 from courses.importers.result import ImportIssue, ImportResult, slugify
@@ -278,9 +278,17 @@ def _answer(imp: _Importer, rel: str, step: dict[str, Any], values: dict[str, st
     if answer_type != "arithmetic":
         return _for_review(imp, rel, answers, f"unknown answer type {answer_type!r}", "unknown-type")
     try:
-        prefix, expression = split_equation(latex_to_expression(answers[0]))
+        converted = latex_to_expression(answers[0])
+        try:
+            prefix, expression = split_equation(converted)
+        except LatexError as exc:
+            if exc.category != "equation":
+                raise
+            prefix, expression = "", converted  # "2x + 3y = 6": the checker compares answers as equations
         variables = expression_variables(expression)
-        if not isinstance(parse_expression(expression, variables), sympy.Expr):
+        if "=" in expression:
+            parse_key(expression, variables)
+        elif not isinstance(parse_expression(expression, variables), sympy.Expr):
             raise LatexError("words", f"{expression!r} reads as logic, not as an expression")
     except LatexError as exc:
         return _for_review(imp, rel, answers, f"answer {answers[0]!r} cannot be checked: {exc}", exc.category)

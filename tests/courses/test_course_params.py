@@ -112,3 +112,14 @@ def test_an_older_export_with_bkt_under_extra_still_loads(tmp_path: Path) -> Non
     concept_file.write_text(text.replace("---\n", "---\nextra:\n  bkt: {p_init: 0.4, source: old export}\n", 1))
     concept = next(c for c in load_course(root).concepts if c.slug == "power-rule")
     assert concept.params.effective_bkt.p_init == 0.4 and "bkt" not in concept.extra
+
+
+def test_a_course_file_may_give_an_equation_as_a_symbolic_key(tmp_path: Path) -> None:
+    root = _course_folder(tmp_path)
+    concept_file = root / "concepts" / "a.md"
+    text = concept_file.read_text()
+    concept_file.write_text(text.replace("answer: 3*x**2\n  variables:\n  - x", "answer: y = 3*x**2\n  variables: [x, y]", 1))
+    load_course(root)  # an equation key is refused nowhere: answers are compared with it as equations
+    concept_file.write_text(text.replace("answer: 3*x**2", "answer: y = = 3", 1))
+    with pytest.raises(CourseFormatError, match="single ="):
+        load_course(root)
