@@ -31,6 +31,22 @@ def test_other_errors_are_not_hidden():
     assert middleware.process_exception(RequestFactory().get("/"), ValueError("a bug")) is None
 
 
+@pytest.mark.django_db
+def test_a_page_whose_session_cannot_be_read_is_a_503_through_every_middleware(client, alice, course, monkeypatch):
+    """A PostgreSQL restart as a signed-in student's page load sees it: the session row cannot be read (by the
+    view, then by the middlewares on the way out, such as the LTI framing one)."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    client.force_login(alice)
+
+    def database_gone(self):
+        raise OperationalError("terminating connection due to administrator command")
+
+    monkeypatch.setattr(SessionStore, "load", database_gone)
+    response = client.get(f"/learn/{course.slug}/")
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_socket_survives_a_database_error_with_a_notice(alice, course, monkeypatch):

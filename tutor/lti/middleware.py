@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from tutor.lti import selectors
@@ -24,7 +25,11 @@ class LtiFrameMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        origins = _origins(request)
+        try:
+            origins = _origins(request)
+        except (OperationalError, InterfaceError):
+            # The database is down (the response is DatabaseUnavailableMiddleware's 503): no origins known, not framed.
+            origins = []
         if origins:
             policy = "frame-ancestors " + " ".join(origins)
             existing = response.get("Content-Security-Policy")
