@@ -204,7 +204,10 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
-        shutil.rmtree(self.logdir, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP_LOGS"):
+            print(f"server and worker logs kept in {self.logdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.logdir, ignore_errors=True)
 
 
 def django_setup(database_url: str, redis_url: str) -> None:

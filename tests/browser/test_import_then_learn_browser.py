@@ -18,7 +18,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def background_jobs(settings):
-    settings.TUTOR_BACKGROUND_INLINE = False  # as `make run`: the import runs on a thread of the server
+    # As `make run` (eager Celery, no worker): the import runs on a thread of the server, in both suites (with
+    # REDIS_URL set the settings would send it to a worker this test does not start).
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.TUTOR_BACKGROUND_INLINE = False
     settings.TUTOR_RATELIMIT_ANSWERS = 0  # the test answers faster than a person
 
 
