@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 mkdir -p var test-output
-WORKERS=(-n "${TUTOR_TEST_WORKERS:-2}" --dist loadgroup)
+WORKERS=(-n "${TUTOR_TEST_WORKERS:-2}" --dist loadgroup --durations=15)
 
 bash scripts/browser.sh
 
