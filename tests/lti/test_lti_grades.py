@@ -174,9 +174,18 @@ def redis_worker(settings):
     before = (app.conf.task_always_eager, app.conf.task_routes)
     app.conf.task_always_eager = False
     app.conf.task_routes = {"tutor.lti.tasks.*": {"queue": queue}}
+    _routes_reload(app)
     with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=20):
         yield queue
     app.conf.task_always_eager, app.conf.task_routes = before
+    _routes_reload(app)
+
+
+def _routes_reload(app) -> None:
+    """Celery keeps the router it made for the first task this process sent (an earlier test's): without this,
+    the new route is ignored and the task goes to the default queue, where no worker of this test listens."""
+    app.amqp.flush_routes()
+    app.amqp.router = app.amqp.Router()
 
 
 @pytest.mark.django_db(transaction=True)
