@@ -30,8 +30,46 @@ def course_asset_url(course: Course) -> str:
     return f"{settings.MEDIA_URL if settings.MEDIA_URL.startswith('/') else '/' + settings.MEDIA_URL}courses/{course.slug}/"
 
 
-def course_get(*, slug: str) -> Course:
-    return Course.objects.get(slug=slug)
+def course_get(*, slug: str | None = None, pk: int | None = None) -> Course:
+    """The course with this slug (or primary key); Course.DoesNotExist if there is none."""
+    return Course.objects.get(slug=slug) if slug is not None else Course.objects.get(pk=pk)
+
+
+def course_find(*, slug: str | None = None, pk: int | None = None) -> Course | None:
+    """The course with this slug (or primary key), or None."""
+    found = Course.objects.filter(slug=slug) if slug is not None else Course.objects.filter(pk=pk)
+    return found.first()
+
+
+def courses_by_slug(*, slugs: list[str]) -> list[Course]:
+    return list(Course.objects.filter(slug__in=slugs))
+
+
+def course_concepts(*, course: Course) -> QuerySet[Concept]:
+    return Concept.objects.filter(course=course)
+
+
+def course_items(*, course: Course, published: bool = False) -> QuerySet[Item]:
+    """The course's items (only the published ones with `published`), each with its concept."""
+    items = Item.objects.filter(concept__course=course).select_related("concept")
+    return items.filter(status=Item.Status.PUBLISHED) if published else items
+
+
+def concept_by_pk(*, pk: int) -> Concept:
+    return Concept.objects.get(pk=pk)
+
+
+def concept_course_id(*, concept_id: int) -> int | None:
+    return Concept.objects.filter(pk=concept_id).values_list("course_id", flat=True).first()
+
+
+def item_get(*, pk: int) -> Item:
+    return Item.objects.select_related("concept").get(pk=pk)
+
+
+def items_by_pk(*, pks: list[int]) -> dict[int, Item]:
+    """These items by primary key, each with its concept; missing ones are left out."""
+    return Item.objects.select_related("concept").in_bulk(pks)
 
 
 def membership_role(*, user: AbstractBaseUser, course: Course) -> str | None:

@@ -128,12 +128,12 @@ class CourseRows:
 @per_content_version
 def course_rows(course: Course) -> CourseRows:
     """The course row (fresh: the caller's may be old), its settings, concepts and items."""
-    fresh = Course.objects.get(pk=course.pk)
-    concepts = {c.pk: c for c in Concept.objects.filter(course=fresh)}
+    fresh = course_selectors.course_get(pk=course.pk)
+    concepts = {c.pk: c for c in course_selectors.course_concepts(course=fresh)}
     for concept in concepts.values():
         concept.course = fresh
     items = {}
-    for item in Item.objects.filter(concept__course=fresh):
+    for item in course_selectors.course_items(course=fresh):
         item.concept = concepts[item.concept_id]
         items[item.pk] = item
     return CourseRows(course=fresh, settings=course_selectors.course_settings(course=fresh), concepts=concepts,
@@ -146,7 +146,7 @@ def course_rows(course: Course) -> CourseRows:
 def course_item(course: Course, item_id: int) -> Item:
     """An item of the course, its concept loaded, from the rows (or the database, if it is newer than them)."""
     item = course_rows(course).items.get(item_id)
-    return item if item is not None else Item.objects.select_related("concept").get(pk=item_id)
+    return item if item is not None else course_selectors.item_get(pk=item_id)
 
 
 # --- the content version -------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def content_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     elif isinstance(instance, Concept):
         course_id = instance.course_id
     else:  # an Item
-        course_id = Concept.objects.filter(pk=instance.concept_id).values_list("course_id", flat=True).first()
+        course_id = course_selectors.concept_course_id(concept_id=instance.concept_id)
     if course_id is None:
         return
     _versions.pop(course_id, None)

@@ -161,7 +161,7 @@ def common_wrong_answers(*, course: Course, top: int = 3, min_count: int = 2) ->
         by_item[item_id][key] += 1
         if feedback:
             feedback_seen[(item_id, key)] = feedback
-    items = Item.objects.in_bulk(list(by_item))
+    items = course_selectors.items_by_pk(pks=list(by_item))
     out = []
     for item_id, counter in by_item.items():
         item = items[item_id]
@@ -188,7 +188,7 @@ def difficulty_drift(*, course: Course, min_attempts: int = DRIFT_MIN_ATTEMPTS,
             .values_list("item_id", "correct"):
         counts[item_id][0] += 1
         counts[item_id][1] += int(not correct)
-    items = Item.objects.filter(pk__in=list(counts), authored_difficulty__isnull=False).select_related("concept")
+    items = [i for i in course_selectors.items_by_pk(pks=list(counts)).values() if i.authored_difficulty is not None]
     out = []
     for item in items:
         n, wrong = counts[item.pk]

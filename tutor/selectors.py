@@ -25,7 +25,7 @@ from tutor.teachback.selectors import stage_context as teachback_stage_context
 def enrolled_course(*, user: AbstractBaseUser, slug: str) -> Course | None:
     """The course, if `user` is enrolled in it: a role in the course and a session there (the socket, the TA page,
     the batch API and the session page all ask this one question). None otherwise, or with no such course."""
-    course = Course.objects.filter(slug=slug).first()
+    course = course_selectors.course_find(slug=slug)
     if course is None or not user.is_authenticated or course_selectors.membership_role(user=user, course=course) is None:
         return None
     return course if TutorSession.objects.filter(user=user, course=course).exists() else None

@@ -28,7 +28,7 @@ from django.db import IntegrityError, transaction
 from courses import selectors as course_selectors
 from courses.checking import CheckResult, check_answer
 from courses.item_templates import TemplateError, Variant, instantiate
-from courses.models import Concept, Course, Item, Membership
+from courses.models import Course, Item, Membership
 from courses.params import CourseSettings
 from courses.services import item_calibrate, membership_set
 from learner_model.knowledge import KnowledgeState
@@ -284,7 +284,7 @@ def _locked_session(user: AbstractBaseUser, course: Course) -> TutorSession:
     session.course = rows.course
     if session.concept_id is not None:
         concept = rows.concepts.get(session.concept_id)
-        session.concept = concept if concept is not None else Concept.objects.get(pk=session.concept_id)
+        session.concept = concept if concept is not None else course_selectors.concept_by_pk(pk=session.concept_id)
     if session.item_id is not None:
         session.item = course_item(course, session.item_id)
     return session

@@ -16,7 +16,7 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError
 
-from courses.models import Course
+from courses import selectors as course_selectors
 from tutor import services
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def attempt_ingest_task(*, user_id: int, course_id: int, client_id: str, item_id: int, answer: str) -> dict:
     """Record one queued answer; a database outage is retried with backoff (the answer is not lost)."""
     user = get_user_model().objects.filter(pk=user_id).first()
-    course = Course.objects.filter(pk=course_id).first()
+    course = course_selectors.course_find(pk=course_id)
     if user is None or course is None:  # the account or course was deleted while the answer waited
         log.info("dropping queued answer %s: user %s or course %s no longer exists", client_id, user_id, course_id)
         return {"client_id": client_id, "status": "dropped"}

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from courses import selectors as course_selectors
 from courses.models import Concept, Course, Membership
 from courses.services import membership_set
 from tutor.lti import hooks, selectors, tool
@@ -71,7 +72,7 @@ def platform_register(*, name: str, issuer: str, client_id: str, auth_login_url:
     platform.full_clean()
     platform.save()
     if courses is not None:
-        found = list(Course.objects.filter(slug__in=courses))
+        found = course_selectors.courses_by_slug(slugs=courses)
         missing = sorted(set(courses) - {c.slug for c in found})
         if missing:
             raise ValidationError({"courses": [f"no course {slug!r} on this tutor" for slug in missing]})
@@ -175,7 +176,7 @@ def _target(launch: Launch) -> tuple[Course, Concept | None] | None:
     slug = launch.custom.get(CUSTOM_COURSE, "").strip()
     if not slug:
         return None
-    course = Course.objects.filter(slug=slug).first()
+    course = course_selectors.course_find(slug=slug)
     if course is None:
         raise LaunchRefused(f"This link opens the course {slug!r}, which the tutor does not have.", status=404)
     if not LtiPlatform.objects.get(pk=launch.platform_id).may_link(course):
@@ -269,7 +270,7 @@ def deep_link_answer(*, platform_id: int, deployment_id: str, settings: tool.Dee
     """The signed answer to the LMS's content picker: one link that opens the course (or one concept of it) and
     declares its gradebook column (scoreMaximum 1: the student's mastery)."""
     platform = LtiPlatform.objects.get(pk=platform_id)
-    course = Course.objects.get(slug=course_slug)
+    course = course_selectors.course_get(slug=course_slug)
     if not platform.may_link(course):
         raise LaunchRefused(f"This LMS is not registered for the course {course.title!r}.", status=403)
     concept = course.concepts.get(slug=concept_slug) if concept_slug else None

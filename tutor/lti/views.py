@@ -91,7 +91,7 @@ def deep_link_choose(request: HttpRequest) -> HttpResponse:
         return _refused(request, LaunchRefused("There is no content request from the LMS to answer: open the "
                                                "tutor's picker from the LMS again.", status=400), "deep link")
     course_slug, _, concept_slug = request.POST.get("choice", "").partition("/")  # "course" or "course/concept"
-    course = Course.objects.filter(slug=course_slug).first()
+    course = course_selectors.course_find(slug=course_slug)
     choices = selectors.deep_link_choices(platform_id=pending["platform_id"])
     if course is None or course.slug not in {c.slug for c in choices} or \
             (concept_slug and not course.concepts.filter(slug=concept_slug).exists()):

@@ -113,7 +113,7 @@ def protected_items(*, user: AbstractBaseUser, course: Course) -> tuple[Item | N
     if session is None or session.item is None or session.phase not in (TutorSession.Phase.PRACTICE,
                                                                         TutorSession.Phase.PLACEMENT):
         return None, []
-    siblings = Item.objects.filter(concept=session.item.concept, status=Item.Status.PUBLISHED).exclude(pk=session.item.pk)
+    siblings = course_selectors.published_items(concept=session.item.concept).exclude(pk=session.item.pk)
     return session.item, list(siblings)
 
 

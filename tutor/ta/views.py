@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from courses import selectors as course_selectors
-from courses.models import Course, Item
+from courses.models import Course
 from courses.rendering import render_markdown
 from tutor.models import TADocument, TAQuestion
 from tutor.selectors import enrolled_course
@@ -114,8 +114,7 @@ def concept_page(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
 @login_required
 def item_page(request: HttpRequest, slug: str, concept: str, item: str) -> HttpResponse:
     course = _reader_course(request, slug)
-    found = get_object_or_404(Item.objects.select_related("concept"), concept__course=course, concept__slug=concept,
-                              slug=item, status=Item.Status.PUBLISHED)
+    found = get_object_or_404(course_selectors.course_items(course=course, published=True), concept__slug=concept, slug=item)
     return render(request, "tutor/ta/item.html", ta_selectors.item_page(user=request.user, course=course, item=found))
 
 

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from courses import selectors as course_selectors
 from courses.format import CourseFormatError
 from courses.importers import load_any
 from courses.models import Course, Item
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-ta", action="store_true", help="do not ask the TA-bot")
 
     def handle(self, *args, course: str, concepts: int | None, max_items: int, no_ta: bool, **options):
-        target = Course.objects.filter(slug=course).first() or self._import(course)
+        target = course_selectors.course_find(slug=course) or self._import(course)
         settings.TUTOR_STREAM_DELAY_S = 0.0  # authored text streams as fast as the socket takes it
         settings.TUTOR_RATELIMIT_ANSWERS = 0  # a simulated student answers faster than the per-minute limit allows
         llm.authored_backend.cache_clear()
