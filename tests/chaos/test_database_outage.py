@@ -159,9 +159,18 @@ async def test_socket_connections_killed_by_the_database_fail_one_action_each_cl
     for _ in range(len(killed) + 2):
         failed += [r for r in await on_the_database_threads() if r is not None]
     assert all(isinstance(r, OperationalError) for r in failed), failed
-    # Nothing pinged a dead connection first (the check is off), and none failed twice.
-    assert 1 <= len(notices) + len(failed) <= len(killed)
+    # None failed twice. (Usually at least one call meets a dead connection, as the check is off; but the connection
+    # that ran the kill comes from the same pool and lives on, and the pool may hand out only it: not asserted.)
+    assert len(notices) + len(failed) <= len(killed)
     assert await on_the_database_threads() == [None] * settings.TUTOR_DB_THREADS  # every call works again
+
+    def backend() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    serving = await asyncio.gather(*(db(backend)() for _ in range(settings.TUTOR_DB_THREADS)))
+    assert not set(serving) & set(killed), (serving, killed)  # what serves now are new connections
     for _ in range(3):  # and the same socket works
         await communicator.send_json_to({"action": "hint", "shown": 0})
         assert "data-phase" in await communicator.receive_from(timeout=5)
