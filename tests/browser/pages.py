@@ -35,6 +35,17 @@ def log_in(page, base: str, username: str, password: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
+def sign_up(page, base: str, username: str, password: str = "a-long-pass-phrase-42") -> None:
+    """A new visitor (no cookies) signs up on the page and lands on the home page."""
+    page.context.clear_cookies()
+    page.goto(f"{base}/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", password)
+    page.fill("#id_password2", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
 def session_ready(page) -> None:
     """The socket's first stage has replaced the page's own (choosing before that would be swapped away)."""
     page.wait_for_selector("#stage[data-phase]")

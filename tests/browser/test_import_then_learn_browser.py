@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from courses.models import Course, ImportJob, Item
-from tests.browser.pages import log_in, session_ready
+from tests.browser.pages import log_in, session_ready, sign_up
 from tutor import services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -55,13 +55,7 @@ def test_a_teacher_imports_college_algebra_and_a_new_student_masters_a_concept(
     course = Course.objects.get(pk=ImportJob.objects.get().course_id)
 
     # A new student signs up and enrols from the home page.
-    page.context.clear_cookies()
-    page.goto(f"{base}/accounts/signup/")
-    page.fill("#id_username", "newcomer")
-    page.fill("#id_password1", "a-long-pass-phrase-42")
-    page.fill("#id_password2", "a-long-pass-phrase-42")
-    page.click("main button[type=submit]")
-    page.goto(f"{base}/")
+    sign_up(page, base, "newcomer")
     page.locator("section.course", has_text=course.title).locator("button", has_text="Enrol").click()
     page.wait_for_url(f"{base}/learn/{course.slug}/")
     session_ready(page)

@@ -3,6 +3,7 @@
 import pytest
 
 from courses.models import Item
+from tests.browser.pages import sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -14,12 +15,7 @@ def _map_mastery(page, base: str, course: str, concept: str) -> int:
 
 def test_new_student_completes_a_tutoring_loop(live_server_url, browser_page, course, test_output):
     page, base = browser_page, live_server_url
-    page.goto(f"{base}/accounts/signup/")
-    page.fill("#id_username", "carol")
-    page.fill("#id_password1", "a-long-pass-phrase-42")
-    page.fill("#id_password2", "a-long-pass-phrase-42")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_up(page, base, "carol")
     page.click(f"form[action='/courses/{course.slug}/enroll/'] button")
     page.wait_for_url(f"{base}/learn/{course.slug}/")
 
