@@ -21,10 +21,12 @@ are course texts: they are embedded once, together, and kept. Each key idea is t
   is) more fully than the key idea nearest that misconception, which is the one contradicted. Without a model of entailment a
   negation is no sign of contradiction: "a linked list is not fixed in size" says "it can grow"; a polarity check
   marked only correct answers on the dev questions (benchmarks/RESULTS.md).
-The overall score is a linear model over the FEATURES that cross-validation by question chose: the alignment recall
-of all key ideas' content words, its square (the grade saturates: once most of the ideas' words are said, more of them
-add less) and a little alignment precision; fitted on graded short answers to questions the reported figures never
-saw (benchmarks/teachback_eval.py; figures in benchmarks/RESULTS.md).
+The token vectors of both sides first go through a learned low-rank map of MiniLM's token space
+(inference/teachback_projection.py), fitted so that the alignment tells graded answers apart. The overall score is a
+linear model over the FEATURES that cross-validation by question chose: the alignment recall of all key ideas' content
+words, its square (the grade saturates: once most of the ideas' words are said, more of them add less) and a little
+alignment precision; the map and the weights are fitted on graded short answers to questions the reported figures
+never saw (benchmarks/teachback_eval.py; figures in benchmarks/RESULTS.md).
 
 Before scoring, `screen` turns away what is not an explanation at all, with a friendly reason: empty, too short,
 too long, only symbols, another language, copied from the lesson or a TA-bot reply; `assess` adds off-topic (no
@@ -38,11 +40,14 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from inference.retrieval import Embedder, default_embedder
+from inference.teachback_projection import DEFAULT_PATH as DEFAULT_PROJECTION
+from inference.teachback_projection import Projection, projection_load
 
 STATUSES = ("covered", "missing", "contradicted")
 REDO_REASONS = ("empty", "too_short", "too_long", "only_maths", "other_language", "copied", "off_topic")
@@ -77,11 +82,15 @@ class ScorerConfig:
     max_tokens: int = 512
     max_piece_words: int = 40  # a sentence longer than this is cut into pieces of this many words (run-on text)
     quantized: bool = True  # score with an int8 copy of the model's linear layers (dynamic quantisation); False: float
+    # The learned low-rank map applied to every token vector before the alignment (inference/teachback_projection.py),
+    # fitted on the dev questions' graded answers for the int8 model; None: MiniLM's own token space.
+    projection: Path | None = DEFAULT_PROJECTION
     # The overall 0-5 score: bias + weights . features (FEATURES order), clipped to [0, 5]. Fitted by ridge
     # regression on the graded answers of the dev questions, features chosen by cross-validation by question
-    # (benchmarks/teachback_eval.py --fit prints them; a feature the choice left out has weight 0).
-    weights: tuple[float, ...] = (0.0, 6.2035, -3.8732, 0.6298, 0.0, 0.0)
-    bias: float = 2.0666
+    # (benchmarks/teachback_eval.py --fit prints them; a feature the choice left out has weight 0). With the
+    # projection, the features are those it was fitted with (--train-projection).
+    weights: tuple[float, ...] = (0.0, 8.2026, -5.5604, 0.7665, 0.0, 0.0)
+    bias: float = 1.4774
 
 
 # The features of the overall score, in the order of ScorerConfig.weights:
@@ -178,6 +187,7 @@ class ExplanationScorer:
         self._lock = threading.Lock()  # one forward pass at a time: torch runs one thread per process here
         self._model_lock = threading.Lock()
         self._scoring_model: Any = None
+        self._projection: Projection | None = None
         self._cache_lock = threading.Lock()
         self._cache: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
 
@@ -259,6 +269,15 @@ class ExplanationScorer:
         overall -= c.contradiction_penalty * sum(i.status == "contradicted" for i in ideas) / len(ideas)
         return ExplanationScore(score=round(float(np.clip(overall, 0, 5)), 2), ideas=tuple(ideas),
                                 misconceptions_heard=tuple(heard), features=features)
+
+    def alignment_tokens(self, text: str, key: ConceptKey) -> tuple[np.ndarray, np.ndarray]:
+        """The explanation's content token vectors (T, 384) and all key ideas' (t, 384), as the overall score's
+        alignment sees them: what the projection is fitted on (with `projection=None`)."""
+        self.prepare(key)
+        _, _, part_tokens, part_words = self._encode_explanation(text)
+        demoted = set(self._encoded(key.topic)[2]) if key.topic else set()
+        ideas = [self._content(*self._encoded(idea)[1:], demoted) for idea in key.key_ideas]
+        return self._content(part_tokens, part_words, demoted), np.concatenate(ideas)
 
     def prepare(self, key: ConceptKey) -> None:
         """Embed the concept's texts (topic, key ideas, misconceptions) not yet kept, in one pass: they do not change
@@ -386,6 +405,8 @@ class ExplanationScorer:
                 n = len(ids[i])  # padding goes at the end
                 sentence[i] = vecs[row]
                 tokens[i] = token_all[row, :n].numpy()
+                if self._projection is not None:
+                    tokens[i] = self._projection.apply(tokens[i]).astype(np.float32)
                 pieces = tokenizer.convert_ids_to_tokens(ids[i])
                 words[i] = ["" if t in special else p.removeprefix("##") for t, p in zip(ids[i], pieces, strict=True)]
         return sentence, tokens, words
@@ -397,6 +418,8 @@ class ExplanationScorer:
             with self._model_lock:
                 if self._scoring_model is None:
                     shared = (self._embedder or default_embedder()).sentence_transformer()
+                    if self.config.projection is not None:
+                        self._projection = projection_load(self.config.projection)
                     self._scoring_model = _quantized(shared) if self.config.quantized else shared
         return self._scoring_model
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScorer
+from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScorer, ScorerConfig
+from inference.teachback_projection import (
+    AlignmentPair,
+    alignment_features,
+    projection_fit,
+    projection_load,
+    projection_save,
+    ridge,
+)
 
 LESSON = (
     "Computing every derivative from the limit definition is slow. Fortunately the results follow patterns. The "
@@ -102,3 +111,40 @@ def test_an_idea_said_at_the_end_of_a_long_run_on_explanation_is_heard(scorer: E
     assert len(text.split()) > 300 and not any(mark in text for mark in ".!?;:\n")
     result = scorer.score(text, POWER_RULE)
     assert POWER_RULE.key_ideas[2] in result.with_status("covered")
+
+
+def test_the_fitted_projection_changes_the_word_alignment_not_the_sentence_vectors() -> None:
+    plain = ExplanationScorer(ScorerConfig(projection=None))
+    fitted = ExplanationScorer()
+    assert fitted.config.projection is not None and fitted.config.projection.is_file()
+    assert fitted.embed([GOOD]) == pytest.approx(plain.embed([GOOD]))
+    assert fitted.score(PARTIAL, POWER_RULE).features != plain.score(PARTIAL, POWER_RULE).features
+    assert fitted.score(GOOD, POWER_RULE).score > fitted.score(PARTIAL, POWER_RULE).score
+
+
+def test_a_projection_fitted_on_graded_pairs_predicts_their_grades_better(tmp_path) -> None:
+    # Grades that depend on one direction of the token space only: the identity alignment mixes it with noise.
+    rng = np.random.default_rng(0)
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    pairs = []
+    for _ in range(120):
+        reference = unit(rng.normal(size=(5, 8)))
+        grade = float(rng.uniform(0, 5))
+        answer = reference.copy()
+        answer[:, 0] = reference[:, 0] * (grade - 2.5)  # the graded direction
+        answer[:, 1:] += rng.normal(scale=1.5, size=(5, 7))  # the rest is noise
+        pairs.append(AlignmentPair(answer=unit(answer), reference=reference, grade=grade))
+    grades = np.array([p.grade for p in pairs])
+
+    def error(features: np.ndarray) -> float:
+        w, b = ridge(features, grades, 1.0)
+        return float(np.mean((features @ w + b - grades) ** 2))
+
+    projection = projection_fit(pairs, rank=2, epochs=60, learning_rate=0.05)
+    assert error(alignment_features(pairs, projection)) < 0.8 * error(alignment_features(pairs))
+    projection_save(projection, tmp_path / "p.npz")
+    loaded = projection_load(tmp_path / "p.npz")
+    assert np.allclose(loaded.apply(pairs[0].answer), projection.apply(pairs[0].answer), atol=1e-6)
