@@ -10,7 +10,9 @@ ta_questions_tuning.json is dev only. Everything tuned here (field and kind weig
 thresholds) is tuned on dev; report test figures, and Introductory Stats apart (written outside this code).
 
 Prints per course: recall@1/@5 and MRR@10 of dense, BM25, hybrid and hybrid re-ranked (the TA's) search over
-answerable questions; then, end to end through `TeachingAssistant` with the `authored` backend: the share of
+answerable questions (a hit is a passage of a gold concept holding the question's evidence phrase; where the question
+set names the exercises that hold it, also "problem level": any hint or worked solution of such an exercise counts,
+issue 19's "a passage from the right problem"); then, end to end through `TeachingAssistant` with the `authored` backend: the share of
 out-of-course questions declined (near-miss and off-topic apart), of answerable ones wrongly declined, the median
 answer length in words, the share of answers whose first citation is a gold passage, and p50/p95 time to the
 complete reply. `--show N` prints N sampled replies.
@@ -63,6 +65,7 @@ class Question:
     answer_concepts: tuple[str, ...] | None = None  # None: gold given by documents; (): any concept
     evidence: tuple[str, ...] = ()
     kind: str = ""  # out-of-course questions: "near_miss" | "off_topic"
+    answer_items: tuple[str, ...] = ()  # the exercises whose hints or worked solution hold the evidence
 
     @property
     def answerable(self) -> bool:
@@ -74,6 +77,11 @@ class Question:
         if self.answer_concepts is not None:
             return not self.answer_concepts or chunk.concept in self.answer_concepts
         return chunk.doc_id in self.answer_docs
+
+    def relevant_problem(self, chunk: Chunk) -> bool:
+        """Issue 19's looser rule, "a passage from the right problem": a passage holding the evidence, or any hint or
+        worked solution of an exercise that holds it (not its question stem, which answers nothing)."""
+        return self.relevant(chunk) or (chunk.item_id in self.answer_items and chunk.kind != "item")
 
 
 def _list(value: object) -> tuple[str, ...]:
@@ -101,7 +109,7 @@ def load_questions(course: str) -> list[Question]:
             out.append(Question(id=q["id"], text=q["question"], course=course, split=split,
                                 answer_docs=_list(q.get("answer_docs")),
                                 answer_concepts=tuple(concepts) if concepts is not None else None,
-                                evidence=evidence, kind=kind))
+                                evidence=evidence, kind=kind, answer_items=_list(q.get("answer_items"))))
     return out
 
 
@@ -132,7 +140,7 @@ def build(course: str) -> tuple[SearchIndex, TeachingAssistant]:
 
 
 def first_relevant_rank(index: SearchIndex, q: Question, mode: str, rerank: bool, vector: np.ndarray,
-                        learned: bool = True) -> int | None:
+                        learned: bool = True, problem: bool = False) -> int | None:
     reranker = index.reranker
     if not learned:
         index.reranker = PLAIN
@@ -140,7 +148,8 @@ def first_relevant_rank(index: SearchIndex, q: Question, mode: str, rerank: bool
         hits = index.search(index.prepare_query(q.text), k=K_MRR, mode=mode, query_vector=vector, rerank=rerank)
     finally:
         index.reranker = reranker
-    return next((rank for rank, h in enumerate(hits, start=1) if q.relevant(h.chunk)), None)
+    relevant = q.relevant_problem if problem else q.relevant
+    return next((rank for rank, h in enumerate(hits, start=1) if relevant(h.chunk)), None)
 
 
 @dataclass
@@ -164,6 +173,10 @@ def retrieval(index: SearchIndex, questions: list[Question], vectors: dict[str, 
         row = table.setdefault(label, Retrieval())
         for q in questions:
             row.add(first_relevant_rank(index, q, mode, rerank, vectors[q.id], learned))
+    if any(q.answer_items for q in questions):  # the question set names its exercises: issue 19's looser rule too
+        row = table.setdefault("the TA's, problem level", Retrieval())
+        for q in questions:
+            row.add(first_relevant_rank(index, q, "hybrid", True, vectors[q.id], problem=True))
     return table
 
 
