@@ -19,8 +19,12 @@ echo "=== lint (ruff), layering (import-linter), types (mypy --strict on learner
 echo "=== suite 1/2: SQLite, in-memory channel layer, eager Celery ==="
 env -u DATABASE_URL -u REDIS_URL "$BIN/python" -m pytest -q -p no:cacheprovider "${WORKERS[@]}" "$@"
 
-echo "=== suite 2/2: PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379 (the tests that touch them) ==="
+echo "=== suite 2/2: PostgreSQL 127.0.0.1:5432 + Redis 127.0.0.1:6379/10 (the tests that touch them) ==="
 bash scripts/services.sh
+# The tests' own Redis database, never the app's (0): tasks the tests queue for a worker they do not start stay
+# there, so it is emptied first and a worker of the app never picks them up. (PostgreSQL: pytest-django's test_tutor.)
+TEST_REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379/10}
+"$BIN/python" -c "import redis, sys; redis.Redis.from_url(sys.argv[1]).flushdb()" "$TEST_REDIS"
 DATABASE_URL=${PG_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tutor} \
-REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+REDIS_URL=$TEST_REDIS \
   "$BIN/python" -m pytest -q -p no:cacheprovider "${WORKERS[@]}" -m "not no_database" "$@"
