@@ -27,6 +27,7 @@ REPEAT_NGRAM = 4  # words: a run this long seen REPEAT_TIMES in a model's reply 
 REPEAT_TIMES = 3
 SUPPORT_SHARE = 0.6  # of a model sentence's topic terms that must occur in the passage it cites
 NEAR_DUPLICATE = 0.7  # token overlap (Jaccard) above which a passage adds nothing to the ones before it
+REPEATED_SENTENCE = 0.8  # share of a sentence's terms already in one quoted sentence: it says nothing new
 SCORED_SENTENCES = 8  # sentences of long passages scored by the embedding model per reply
 FOLLOW_SHARE = 0.8  # a further sentence of a passage is quoted only if it scores this share of the passage's best
 PASSAGE_SHARE = 0.75  # a further passage is quoted only if its relevance is this share of the best passage's
@@ -133,6 +134,7 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
     lead = max(split[:3], key=lambda entry: entry[2])
     quotes: list[Quote] = []
     seen: list[set[str]] = []
+    said: list[set[str]] = []  # the terms of each sentence quoted so far
     used = 0
     for n, text, score, parts in [lead] + [entry for entry in split if entry is not lead]:
         if len(quotes) == max_citations or used >= limit - 8:
@@ -142,13 +144,18 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
             continue
         if quotes and score < PASSAGE_SHARE * best:
             continue  # a later passage must be nearly as much about the question, not just fill the budget
-        scores = [sentence_scores.get((n, p), float(len(terms & set(tokenize(p))))) for p in parts]
-        chosen = _best_sentences(parts, scores, (first_limit if not quotes else limit) - used)
+        # A sentence another passage already said (a hint restated in the worked example) is not said twice.
+        fresh = [p for p in parts if not _repeats(p, said)]
+        scores = [sentence_scores.get((n, p), float(len(terms & set(tokenize(p))))) for p in fresh]
+        # After the lead, a passage whose best sentence would have to be cut to fit is left out: a fragment
+        # ("... a woman tests positive for …") adds nothing.
+        chosen = _best_sentences(fresh, scores, (first_limit if not quotes else limit) - used, cut=not quotes)
         if not chosen:
             continue
         quote = " ".join(chosen) if len(chosen) < 3 else "\n\n".join(chosen)
         quotes.append(Quote(n, quote))
         seen.append(tokens)
+        said.extend(set(tokenize(p)) for p in chosen)
         used += words(quote)
     return quotes
 
@@ -176,13 +183,18 @@ def _content(text: str) -> bool:
     return len(re.findall(r"[A-Za-z]{2,}", bare)) >= 5
 
 
+def _repeats(sentence: str, said: list[set[str]]) -> bool:
+    terms = set(tokenize(sentence))
+    return bool(terms) and any(len(terms & other) >= REPEATED_SENTENCE * len(terms) for other in said)
+
+
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def _best_sentences(candidates: list[str], scores: list[float], budget: int) -> list[str]:
+def _best_sentences(candidates: list[str], scores: list[float], budget: int, *, cut: bool = True) -> list[str]:
     """The best-scoring sentences, in reading order, within `budget` words; the best one always (cut at the
-    budget if it alone is longer)."""
+    budget if it alone is longer, or none at all when not `cut`)."""
     if budget <= 0 or not candidates:
         return []
     order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
@@ -198,7 +210,7 @@ def _best_sentences(candidates: list[str], scores: list[float], budget: int) -> 
             break
     out = [candidates[i] for i in sorted(chosen)]
     if total > budget and len(out) == 1:
-        out = [_cut_words(out[0], budget)]
+        out = [_cut_words(out[0], budget)] if cut else []
     return out
 
 

@@ -22,6 +22,7 @@ from inference.retrieval import (
 )
 from inference.retrieval import ItemText as Item
 from inference.ta import CurrentItem, StudentState, TeachingAssistant
+from inference.ta_answer import extract
 from inference.ta_safety import OutputGuard, classify_question, sanitize_passage
 
 KEY = "7*x^6 + 2"
@@ -198,6 +199,25 @@ def test_a_quoted_answer_is_short_without_duplicates_stubs_or_importer_artefacts
     assert text.count("1 <= |a| < 10") == 1  # the same hint in six exercises is quoted once
     assert "Learning objective" not in text and "\\n" not in text and "/lim{" not in text.replace("`/lim{", "")
     assert "$a\\times10^n$" in text  # OATutor's inline $$...$$ typesets as inline maths
+
+
+def test_a_sentence_two_passages_share_is_quoted_once_and_no_later_passage_is_cut_to_a_fragment() -> None:
+    question = "can a test for homogeneity draw conclusions about how two populations differ"
+    passages = [
+        (1, "**Conclusion** We cannot use the test for homogeneity to draw any conclusions about how they differ.", 1.0),
+        (2, "The test for homogeneity compares the distribution of one variable across two populations with a "
+            "chi-square statistic. We cannot use the test for homogeneity to draw any conclusions about how they "
+            "differ.", 0.95),
+        (3, "**Test of independence** We note that we want to find whether two variables of one population are "
+            "independent of each other, which is what a test of independence decides, unlike a test for homogeneity "
+            "that compares the same variable in two different populations of people, as the worked example shows.",
+         0.9),
+    ]
+    quotes = extract(question, passages, limit=60, first_limit=20)
+    text = " ".join(q.text for q in quotes)
+    assert text.count("We cannot use the test for homogeneity") == 1
+    assert "compares the distribution" in text  # what the second passage adds is still quoted
+    assert "…" not in text and [q.n for q in quotes] == [1, 2]  # the third would only fit cut: left out
 
 
 def test_bad_input_gets_a_clear_reply(index: SearchIndex) -> None:
