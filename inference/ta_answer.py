@@ -144,8 +144,9 @@ def extract(question: str, passages: Sequence[tuple[int, str, float]], *, limit:
             continue
         if quotes and score < PASSAGE_SHARE * best:
             continue  # a later passage must be nearly as much about the question, not just fill the budget
-        # A sentence another passage already said (a hint restated in the worked example) is not said twice.
-        fresh = [p for p in parts if not _repeats(p, said)]
+        # A sentence another passage already said (a hint restated in the worked example) is not said twice, and a
+        # step's bare heading ("*Step 2.* **Determining k**") says nothing on its own.
+        fresh = [p for p in parts if _says([p]) and not _repeats(p, said)]
         scores = [sentence_scores.get((n, p), float(len(terms & set(tokenize(p))))) for p in fresh]
         # After the lead, a passage whose best sentence would have to be cut to fit is left out: a fragment
         # ("... a woman tests positive for …") adds nothing.

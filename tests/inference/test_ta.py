@@ -220,6 +220,14 @@ def test_a_sentence_two_passages_share_is_quoted_once_and_no_later_passage_is_cu
     assert "…" not in text and [q.n for q in quotes] == [1, 2]  # the third would only fit cut: left out
 
 
+def test_a_worked_example_s_step_heading_is_never_quoted_on_its_own() -> None:
+    example = ("*Step 2.* **Determining k (Percentile)**\n\nThe 70th percentile is the value with 70 percent of the "
+               "ordered data at or below it: k = 0.70 (n + 1).\n\n*Step 6.* **Determining the 70th Percentile**")
+    quotes = extract("how do you find the 70th percentile", [(1, example, 1.0)])
+    assert [q.text for q in quotes] == ["The 70th percentile is the value with 70 percent of the ordered data at or "
+                                        "below it: k = 0.70 (n + 1)."]
+
+
 def test_bad_input_gets_a_clear_reply(index: SearchIndex) -> None:
     ta = assistant(index)
     for question, words in (("", "Type a question"), ("   ", "Type a question"),
