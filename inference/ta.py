@@ -430,19 +430,29 @@ _FOREIGN_WORDS = frozenset("el la los las que es por para una uno como qué cóm
 
 
 def _topic_phrase(question: str, missing: Sequence[str]) -> str:
-    """What a declined question is about, in its own words: the first word the course never uses, with the words
-    after it while the next unknown word is at most one word away ("integration by parts")."""
+    """What a declined question is about, in its own words: the run of words the course never uses (an unknown word
+    at most one word after the last one joins it: "integration by parts"), the run with the most of them (the first
+    on a tie), finished with the content words that follow it ("reverse a linked" + "list"), at most two."""
     words = re.findall(r"[\w'^-]+", question)
     unknown = {w.lower() for w in missing}
     at = [i for i, w in enumerate(words) if w.lower() in unknown]
     if not at:
         return ""
-    end = at[0]
+    runs: list[list[int]] = [[at[0]]]
     for i in at[1:]:
-        if i - end > 2:
-            break
-        end = i
-    return " ".join(words[at[0]:end + 1])
+        if i - runs[-1][-1] > 2:
+            runs.append([])
+        runs[-1].append(i)
+    run = max(runs, key=len)  # max keeps the first of equals
+    end = run[-1]
+    while end + 1 < len(words) and end - run[-1] < 2 and words[end + 1].lower() not in _PHRASE_STOPS:
+        end += 1
+    return " ".join(words[run[0]:end + 1])
+
+
+# Words that end a topic's phrase: what comes after them is not part of its name.
+_PHRASE_STOPS = frozenset("in on at for with to from by of and or but is are was be if when so that this it its "
+                          "the a an my your using without vs versus".split())
 
 
 def _unclear(question: str) -> str:

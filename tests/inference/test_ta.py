@@ -21,7 +21,7 @@ from inference.retrieval import (
     default_embedder,
 )
 from inference.retrieval import ItemText as Item
-from inference.ta import CurrentItem, StudentState, TeachingAssistant
+from inference.ta import CurrentItem, StudentState, TeachingAssistant, _topic_phrase
 from inference.ta_answer import extract
 from inference.ta_safety import OutputGuard, classify_question, sanitize_passage
 
@@ -226,6 +226,17 @@ def test_a_worked_example_s_step_heading_is_never_quoted_on_its_own() -> None:
     quotes = extract("how do you find the 70th percentile", [(1, example, 1.0)])
     assert [q.text for q in quotes] == ["The 70th percentile is the value with 70 percent of the ordered data at or "
                                         "below it: k = 0.70 (n + 1)."]
+
+
+@pytest.mark.parametrize(("question", "unknown", "named"), [
+    ("How do I use integration by parts on x times e^x?", ["integration", "parts"], "integration by parts"),
+    ("how do i reverse a linked list in java", ["reverse", "linked", "java"], "reverse a linked list"),
+    ("how do i balance the equation for burning methane", ["balance", "burning", "methane"], "burning methane"),
+    ("how do i run a two way anova with an interaction term", ["interaction"], "interaction term"),
+])
+def test_a_declined_question_s_topic_is_named_as_a_whole_phrase(question: str, unknown: list[str],
+                                                                 named: str) -> None:
+    assert _topic_phrase(question, unknown) == named
 
 
 def test_bad_input_gets_a_clear_reply(index: SearchIndex) -> None:
