@@ -48,7 +48,9 @@ _ATTACKS: dict[str, list[str]] = {
         r"\b(log ?in|sign ?in|password|credentials?)\b.{0,60}https?://|https?://\S+.{0,60}\b(log ?in|sign ?in|password)\b",
     ],
     "role_play": [
-        r"\b(pretend|roleplay|role-play|role play)\b",
+        # "pretend you are", "pretend the exam is over"; not a course's "pretend that we have four more observations"
+        r"\bpretend\b(?! (that )?(we|there|it)\b)",
+        r"\b(roleplay|role-play|role play)\b",
         r"\bact (as|like) (an?|the|my)\b",
         r"\byou are (now|actually|really) (an?|the|my)\b",
         r"\b(let'?s|we will|we'll) play a game\b",
