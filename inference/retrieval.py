@@ -62,6 +62,7 @@ CONTEXT_BM25_WEIGHT = 0.25
 SCAFFOLD_WEIGHT = 0.7
 _SCAFFOLD = re.compile(r"\?\s*(?:\\n|\n)?\s*Answer:|\?\s*$", re.IGNORECASE)
 NEAR_DUPLICATE = 0.8  # token overlap (Jaccard) above which a hit repeats one ranked above it
+SENTENCE_MEMO = 4096  # course sentences' vectors an index keeps (6 MB): enough for a course's often-quoted passages
 QUOTABLE_KINDS = frozenset(k for k in DOCUMENT_KINDS if k != "outline")
 
 
@@ -385,6 +386,9 @@ class SearchIndex:
         # A question's dense scores are read by the search, the scope check and the declined reply's nearest
         # passage: computed once per query vector (the last few), dropped when the chunks change.
         self._recent: dict[bytes, np.ndarray] = {}
+        # Vectors of course sentences embedded to choose what to quote, by text: the same passages answer many
+        # questions, and embedding their sentences again for each was most of a reply's CPU (benchmarks/load.py).
+        self._sentences: dict[str, np.ndarray] = {}
         self._lock = threading.RLock()
 
     # reading
@@ -414,6 +418,23 @@ class SearchIndex:
         self._by_doc = None
         self._shape = None
         self._recent.clear()
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, 384) unit vectors of course texts (a passage's sentences), each embedded once per index and kept, at
+        most SENTENCE_MEMO of them (the oldest go first). The embedding runs outside the index's lock."""
+        with self._lock:
+            found = {t: self._sentences[t] for t in texts if t in self._sentences}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            vectors = self.embedder.encode(missing)
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    if len(self._sentences) >= SENTENCE_MEMO:
+                        self._sentences.pop(next(iter(self._sentences)))
+                    self._sentences[text] = found[text] = vector
+        if not texts:
+            return np.zeros((0, Embedder.dim), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
 
     def chunk(self, chunk_id: str) -> Chunk:
         for chunk in self._chunks:

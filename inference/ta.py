@@ -329,7 +329,7 @@ class TeachingAssistant:
             about = [f"{titles[n]}: {s}" for n, s in found]
             if query_vector is None:  # no embedding model yet: the words they share
                 return [float(len(asked & set(tokenize(a)))) for a in about]
-            scores: Sequence[float] = (self.index.embedder.encode(about) @ query_vector).tolist()
+            scores: Sequence[float] = (self.index.sentence_vectors(about) @ query_vector).tolist()
             return scores
 
         scores = [h.dense if query_vector is not None else h.bm25 for h in hits]

@@ -170,6 +170,27 @@ def test_vectors_survive_a_trip_through_bytes_and_a_reload_needs_no_embedding(in
     assert [h.chunk.id for h in reloaded.search(query)] == [h.chunk.id for h in index.search(query)]
 
 
+def test_a_course_sentence_is_embedded_once_however_many_replies_quote_it(index: SearchIndex, monkeypatch) -> None:
+    embedded: list[str] = []
+
+    class Counting(Embedder):
+        def encode(self, texts, batch_size=32):  # type: ignore[no-untyped-def]
+            embedded.extend(texts)
+            return index.embedder.encode(texts)
+
+    idx = SearchIndex(Counting())
+    idx.load(index.chunks, list(index.vectors().values()))
+    sentences = ["The power rule: bring the exponent down.", "Why it works: expand with the binomial theorem."]
+    first = idx.sentence_vectors(sentences)
+    again = idx.sentence_vectors(list(reversed(sentences)) + sentences[:1])
+    assert embedded == sentences  # the second reply embeds nothing
+    assert np.allclose(again, first[[1, 0, 0]])
+    monkeypatch.setattr("inference.retrieval.SENTENCE_MEMO", 2)
+    idx.sentence_vectors(["A third sentence pushes the oldest out."])
+    idx.sentence_vectors(sentences[:1])
+    assert embedded[-1] == sentences[0]  # kept at most SENTENCE_MEMO: the oldest was embedded again
+
+
 def test_search_can_exclude_chunks_such_as_a_graded_items_solution(index: SearchIndex) -> None:
     hits = index.search("differentiate x^5 worked solution", k=10, where=lambda c: c.item_id != "pr-1")
     assert hits and all(h.chunk.item_id != "pr-1" for h in hits)
