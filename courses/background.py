@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 log = logging.getLogger(__name__)
+_THREAD_PREFIX = "job-"
 
 
 def jobs_run_elsewhere() -> bool:
@@ -32,7 +33,14 @@ def task_start(task: Task, **kwargs: Any) -> None:
     elif settings.TUTOR_BACKGROUND_INLINE:
         task.apply(kwargs=kwargs, throw=True)
     else:
-        threading.Thread(target=_run, args=(task, kwargs), name=f"job-{task.name}", daemon=True).start()
+        threading.Thread(target=_run, args=(task, kwargs), name=f"{_THREAD_PREFIX}{task.name}", daemon=True).start()
+
+
+def jobs_wait(timeout: float = 300.0) -> None:
+    """Block until the jobs started on this process's threads have ended (tests, before their tables are emptied)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(_THREAD_PREFIX):
+            thread.join(timeout=timeout)
 
 
 def _run(task: Task, kwargs: dict[str, Any]) -> None:

@@ -47,7 +47,7 @@ import numpy as np
 
 from inference.retrieval import Embedder, default_embedder
 from inference.teachback_projection import DEFAULT_PATH as DEFAULT_PROJECTION
-from inference.teachback_projection import Projection, projection_load
+from inference.teachback_projection import Projection, alignment, projection_load
 
 STATUSES = ("covered", "missing", "contradicted")
 REDO_REASONS = ("empty", "too_short", "too_long", "only_maths", "other_language", "copied", "off_topic")
@@ -254,11 +254,8 @@ class ExplanationScorer:
                                    evidence=parts[best] if similarity >= c.min_topic_similarity else ""))
 
         heard = self._misconceptions(part_vecs, answer_tokens, demoted, key, ideas)
-        all_idea_tokens = np.concatenate(idea_token_sets)  # (t, 384): every key idea's content pieces
-        both = len(answer_tokens) and len(all_idea_tokens)
-        alignment = all_idea_tokens @ answer_tokens.T if both else np.zeros((0, 0), dtype=np.float32)  # (t, T')
-        recall = float(alignment.max(axis=1).mean()) if both else 0.0
-        precision = float(alignment.max(axis=0).mean()) if both else 0.0
+        # every key idea's content pieces (t, 384) against the explanation's
+        recall, precision = alignment(answer_tokens, np.concatenate(idea_token_sets))
         n_words = len(_words(text))
         idea_words = sum(len(_words(i)) for i in key.key_ideas)
         features = (float(np.mean(sims)), recall, recall * recall, precision, float(np.log1p(n_words)),
@@ -405,8 +402,8 @@ class ExplanationScorer:
                 n = len(ids[i])  # padding goes at the end
                 sentence[i] = vecs[row]
                 tokens[i] = token_all[row, :n].numpy()
-                if self._projection is not None:
-                    tokens[i] = self._projection.apply(tokens[i]).astype(np.float32)
+                if self._projection is not None:  # float32 in, float32 out
+                    tokens[i] = self._projection.apply(tokens[i])
                 pieces = tokenizer.convert_ids_to_tokens(ids[i])
                 words[i] = ["" if t in special else p.removeprefix("##") for t, p in zip(ids[i], pieces, strict=True)]
         return sentence, tokens, words

@@ -55,6 +55,16 @@ def projection_load(path: Path) -> Projection:
         return Projection(u=data["u"], v=data["v"])
 
 
+def alignment(answer: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(recall, precision) of the soft word alignment of two sets of unit token vectors: the mean over the reference's
+    tokens of the cosine to the closest answer token, and the same from the answer's side; 0 when either is empty.
+    The scorer's overall score and the fitting below both read it from here."""
+    if not len(answer) or not len(reference):
+        return 0.0, 0.0
+    similarity = reference @ answer.T  # (t, T)
+    return float(similarity.max(axis=1).mean()), float(similarity.max(axis=0).mean())
+
+
 def alignment_features(pairs: Sequence[AlignmentPair], projection: Projection | None = None) -> np.ndarray:
     """Per pair (recall, recall^2, precision) of the soft word alignment, as the scorer computes them: (n, 3)."""
     rows = []
@@ -62,11 +72,7 @@ def alignment_features(pairs: Sequence[AlignmentPair], projection: Projection | 
         answer, reference = pair.answer, pair.reference
         if projection is not None:
             answer, reference = projection.apply(answer), projection.apply(reference)
-        if not len(answer) or not len(reference):
-            rows.append((0.0, 0.0, 0.0))
-            continue
-        similarity = reference @ answer.T
-        recall, precision = float(similarity.max(axis=1).mean()), float(similarity.max(axis=0).mean())
+        recall, precision = alignment(answer, reference)
         rows.append((recall, recall * recall, precision))
     return np.array(rows, dtype=np.float64).reshape(-1, 3)
 

@@ -4,12 +4,12 @@ from the home page, takes placement and works through a concept to mastery."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from courses.background import jobs_wait
 from courses.models import Course, ImportJob, Item
 from courses.signals import course_imported
 from tests.browser.pages import log_in, session_ready, sign_up
@@ -31,9 +31,7 @@ def background_jobs(settings):
     course_imported.disconnect(dispatch_uid="ta-index-course-imported")
     yield
     course_imported.connect(signals.course_imported, dispatch_uid="ta-index-course-imported")
-    for thread in threading.enumerate():
-        if thread.name.startswith("job-"):
-            thread.join(timeout=60)
+    jobs_wait(timeout=60)
 
 
 def _key(item_id: int, user) -> str:

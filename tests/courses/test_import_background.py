@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from courses.background import jobs_wait
 from courses.models import Course, ImportJob, Item
 from courses.selectors import review_queue
 from tests.courses.test_authoring import oatutor_tarball
@@ -37,9 +38,7 @@ def background(settings):
     yield
     # The jobs an import starts after itself (the TA-bot's index) must end before the test's tables are emptied:
     # a job still writing then deadlocked PostgreSQL's flush (seen in CI).
-    for thread in threading.enumerate():
-        if thread.name.startswith("job-"):
-            thread.join(timeout=300)
+    jobs_wait(timeout=300)
 
 
 def _faculty(client: Client) -> None:
