@@ -21,6 +21,9 @@ class KnowledgeRecord(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="+")
     blob = models.TextField(default="")  # learner_model.knowledge.KnowledgeState.to_blob()
     policy = models.JSONField(default=dict)  # the policy's review cards, concept in progress, recent items
+    # A graded LMS link reaches this student in this course (set at the LTI launch): a change of mastery is sent to
+    # the gradebook. Kept here so that an answer, which saves this row anyway, asks nothing more of the database.
+    lms_graded = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

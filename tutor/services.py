@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -80,7 +81,8 @@ def _now() -> datetime:
 
 def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool = False) -> tuple[KnowledgeRecord, LearnerState]:
     qs = KnowledgeRecord.objects.select_for_update() if for_update else KnowledgeRecord.objects
-    record, _ = qs.get_or_create(user=user, course=course)
+    record, _ = qs.get_or_create(user=user, course=course, defaults={
+        "lms_graded": partial(lti_hooks.graded, user_id=user.pk, course_id=course.pk)})  # asked on creation only
     extra = record.policy or {}
     state = LearnerState(
         knowledge=KnowledgeState.from_blob(record.blob),
@@ -107,12 +109,21 @@ def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user:
 
 def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
     blob = state.knowledge.to_blob()
-    if blob != record.blob:  # mastery moved: a graded LMS link may need the new score (queued after the commit)
+    if blob != record.blob and record.lms_graded:  # mastery moved: the LMS gradebook needs the new score (queued
+        # after the commit)
         lti_hooks.mastery_changed(user_id=record.user_id, course_id=record.course_id)
     record.blob = blob
     record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent,
                      "solved": state.solved, "model": state.model, "model_version": state.model_version}
     record.save(update_fields=["blob", "policy", "updated_at"])
+
+
+def knowledge_lms_graded(*, user: AbstractBaseUser, course: Course) -> None:
+    """A graded LMS link reaches this student in this course (tutor.lti, at each launch): their mastery goes to the
+    gradebook now (the platform is sent it if it changed since last sent, e.g. where enrolment started them) and at
+    every change from now on. Makes the knowledge record if the student has none yet."""
+    KnowledgeRecord.objects.update_or_create(user=user, course=course, defaults={"lms_graded": True})
+    lti_hooks.mastery_changed(user_id=user.pk, course_id=course.pk)
 
 
 def knowledge_save(*, record: KnowledgeRecord, state: LearnerState) -> None:

@@ -20,16 +20,17 @@ _pool: ThreadPoolExecutor | None = None  # eager mode only; made on first use
 
 
 def mastery_changed(*, user_id: int, course_id: int) -> None:
-    """Queue a grade push for this student and course once the caller's transaction commits, if the student came
-    from an LMS link that is graded. A failure to queue is logged, never raised into the session."""
-    transaction.on_commit(partial(_grades_push_queue, user_id, course_id), robust=True)
+    """Queue a grade push for this student and course once the caller's transaction commits (the caller knows the
+    student came from a graded LMS link: `graded`). A failure to queue is logged, never raised into the session."""
+    transaction.on_commit(partial(queue, "lti_grades_push_task", user_id=user_id, course_id=course_id), robust=True)
 
 
-def _grades_push_queue(user_id: int, course_id: int) -> None:
+def graded(*, user_id: int, course_id: int) -> bool:
+    """Whether a graded LMS link reaches this student in this course (asked when their knowledge record is made;
+    a launch through a graded link marks an existing record)."""
     from tutor.lti.models import LtiGrade
 
-    if LtiGrade.objects.filter(user_id=user_id, course_id=course_id).exists():
-        queue("lti_grades_push_task", user_id=user_id, course_id=course_id)
+    return LtiGrade.objects.filter(user_id=user_id, course_id=course_id).exists()
 
 
 def queue(task_name: str, **kwargs: int) -> None:

@@ -40,7 +40,7 @@ from tutor.lti.models import (
     LtiRosterMember,
 )
 from tutor.lti.tool import Launch, LaunchRefused
-from tutor.services import enrollment_create
+from tutor.services import enrollment_create, knowledge_lms_graded
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +248,7 @@ def _enter(user: AbstractBaseUser, launch: Launch, link: LtiResourceLink, origin
     if launch.role == Membership.Role.STUDENT:
         enrollment_create(user=user, course=course)
         LtiGrade.objects.get_or_create(link=link, user=user, defaults={"course": course})
+        knowledge_lms_graded(user=user, course=course)
         next_url = reverse("lti:concept", args=[course.slug, concept.slug]) if concept is not None \
             else reverse("session", args=[course.slug])
     else:
