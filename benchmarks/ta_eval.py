@@ -4,8 +4,11 @@ and answer briefly? Per course, per retriever, on one split of hand-written ques
 Courses and their questions (benchmarks/data/):
     demo      the demo course (derivatives)            ta_questions_demo.json (+ ta_questions_tuning.json)
     algebra   OATutor OpenStax College Algebra         ta_questions_oatutor.json (+ ta_questions_tuning.json)
-    stats     OATutor OpenStax Introductory Stats      ta_questions_intro_stats.json
+    stats     OATutor OpenStax Introductory Stats      ta_questions_intro_stats.json (dev, test)
+                                                       + ta_questions_intro_stats_fresh.json (split "fresh")
 Splits: a question's own "split" field where it has one; else even positions in their file are dev, odd are test.
+"fresh" is a second held-out set for Introductory Stats, written blind by someone who had not seen the bot's output,
+after the test half had been run many times: a clean check of what the test half could no longer show unbiased.
 ta_questions_tuning.json is dev only. Everything tuned here (field and kind weights, the re-ranker, the scope
 thresholds) is tuned on dev; report test figures, and Introductory Stats apart (written outside this code).
 
@@ -46,7 +49,8 @@ K_RECALL, K_MRR = 5, 10
 COURSES = {  # name -> (source, question files)
     "demo": (ROOT / "courses" / "demo" / "derivatives", ("ta_questions_demo.json", "ta_questions_tuning.json")),
     "algebra": (OATUTOR / "openstax-college-algebra.tar.gz", ("ta_questions_oatutor.json", "ta_questions_tuning.json")),
-    "stats": (OATUTOR / "openstax-introductory-stats.tar.gz", ("ta_questions_intro_stats.json",)),
+    "stats": (OATUTOR / "openstax-introductory-stats.tar.gz", ("ta_questions_intro_stats.json",
+                                                               "ta_questions_intro_stats_fresh.json")),
 }
 # (label, mode, re-weighted by kind and scaffold, learned re-ranker): each retriever as the TA uses it, and hybrid
 # without re-weighting and without the learned re-ranker
@@ -60,7 +64,7 @@ class Question:
     id: str
     text: str
     course: str
-    split: str  # "dev" | "test"
+    split: str  # "dev" | "test" | "fresh"
     answer_docs: tuple[str, ...] = ()
     answer_concepts: tuple[str, ...] | None = None  # None: gold given by documents; (): any concept
     evidence: tuple[str, ...] = ()
@@ -387,7 +391,7 @@ def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questio
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,algebra")
-    parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
+    parser.add_argument("--split", default="dev", choices=("dev", "test", "fresh", "all"))
     parser.add_argument("--show", type=int, default=0, help="print this many sampled replies per course")
     parser.add_argument("--tune-scope", action="store_true", help="choose the scope thresholds on these questions")
     parser.add_argument("--tune-retrieval", action="store_true", help="choose field, kind and re-ranking weights")
