@@ -225,7 +225,8 @@ QUESTION_WORDS = ("why how what when where which who whom whose do does did can 
                   "seem seems want wants wanted happen happens happened keep keeps supposed guess hey hi hello "
                   "wondering wonder sure unsure teacher professor class lecture homework textbook book solve "
                   "solving problem problems exercise exercises question questions example examples whats hows "
-                  "wheres whos thats theres wont didnt arent ive youre")
+                  "wheres whos thats theres wont didnt arent ive youre hes shes theyre weve youve theyve wasnt werent "
+                  "hasnt havent hadnt wouldnt couldnt shouldnt")
 
 # Student phrasing the course's texts never use, rewritten before searching: shorthand spelt out (for both
 # retrievers), and maths said in words written as maths (for BM25 only: the embedding model reads words).
@@ -697,6 +698,18 @@ class SearchIndex:
             if model is None or term not in model.vocab_dict:
                 return 0
             return int(model.get_scores([term]).astype(bool).sum())
+
+    def term_best_similarity(self, term: str, query_vector: np.ndarray) -> float:
+        """The highest cosine between the query and a passage that uses the stemmed `term` (-1 if none does): is the
+        question about the very passage that uses a word the course rarely uses?"""
+        if self._bm25_stale:
+            self.rebuild_bm25()
+        with self._lock:
+            model = self._bm25._model
+            if model is None or term not in model.vocab_dict:
+                return -1.0
+            rows = np.flatnonzero(model.get_scores([term]))
+        return float(self._dense(query_vector)[rows].max()) if len(rows) else -1.0
 
     def _weights(self, chunks: list[Chunk]) -> np.ndarray:
         """(n_chunks,) kind (and scaffold) weights, recomputed only when the chunks or the weights change."""

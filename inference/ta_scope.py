@@ -30,6 +30,10 @@ CENTRAL_SHIFT = 0.26  # 1 - cosine(question, question without its unknown words)
 # A word in at most this share of the course's passages counts as unknown: "derivative" in a few of College
 # Algebra's 10,000 passages is not a topic the course teaches (in a small course, only absent words count).
 RARE_SHARE = 0.002
+# A word the course uses rarely is still the course's when a passage that uses it is this close to the question: the
+# student is asking about that exercise, in its words ("darts until I hit the centre", "the coach's bench press data").
+# A word the course never uses is unknown whatever the cosine.
+LOCAL_COSINE = 0.60
 # Lexical mode (no embedding model yet): decline below this share of the question's topic terms found in the
 # course (chosen on all of benchmarks/data/ta_questions_{demo,oatutor}.json, BM25 only).
 LEXICAL_COVERAGE = 0.67
@@ -77,11 +81,13 @@ def unknown_words(index: SearchIndex, question: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def signals(index: SearchIndex, question: str, query_vector: np.ndarray | None) -> Signals:
+def signals(index: SearchIndex, question: str, query_vector: np.ndarray | None, *,
+            local: float = LOCAL_COSINE) -> Signals:
     """`question`: as searched (`SearchIndex.prepare_query`). Without `query_vector`, the lexical signals."""
     missing = unknown_words(index, question)
     if query_vector is None:
         return Signals(index.term_coverage(question), missing, 0.0, lexical=True)
+    missing = tuple(w for w in missing if not _local(index, w, query_vector, local))
     best = index.best_similarity(query_vector)
     return Signals(best, missing, _shift(index, question, query_vector, missing) if missing else 0.0)
 
@@ -113,6 +119,12 @@ def decide(found: Signals, thresholds: Thresholds = Thresholds()) -> ScopeVerdic
 def judge(index: SearchIndex, question: str, query_vector: np.ndarray | None) -> ScopeVerdict:
     """Does the course cover `question` (as searched)? Without `query_vector`, the lexical rule."""
     return decide(signals(index, question, query_vector))
+
+
+def _local(index: SearchIndex, word: str, query_vector: np.ndarray, local: float) -> bool:
+    """Whether every term of `word` is used by a passage at least `local` close to the question (see LOCAL_COSINE)."""
+    terms = topic_terms(word)
+    return bool(terms) and all(index.term_best_similarity(t, query_vector) >= local for t in terms)
 
 
 def _shift(index: SearchIndex, question: str, query_vector: np.ndarray, missing: tuple[str, ...]) -> float:

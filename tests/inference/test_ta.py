@@ -149,6 +149,34 @@ def test_a_nearby_topic_the_course_does_not_teach_is_declined_naming_it(
     assert "doesn't cover **integration by parts**" in text
 
 
+def test_a_question_in_its_exercise_s_words_is_answered_and_a_word_used_in_passing_is_still_not_taught(
+        embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference import ta_scope
+
+    stats = CourseText(slug="stats", title="Statistics", concepts=(
+        ConceptText(slug="paired", title="Matched or paired samples",
+                    lesson="When two measurements come from the same subjects, test the mean of their differences.",
+                    items=(Item(id="coach", prompt="A coach records the bench press of each player before and after a "
+                                                   "strength class. Did the class help?",
+                                hints=("Subtract each player's before from their after: one difference each.",)),)),
+        ConceptText(slug="mean", title="The mean", lesson="Add the values and divide by how many there are.",
+                    items=(Item(id="shop", prompt="Taylor buys three apples at $2 and one pear at $1. What is the "
+                                                  "mean price of the fruit Taylor bought?"),)),
+    ))
+    idx = SearchIndex(embedder)
+    idx.upsert(course_documents(stats))
+    monkeypatch.setattr(ta_scope, "RARE_SHARE", 0.3)  # a big course: words in a few passages only count as rare
+
+    def judged(question: str) -> ta_scope.ScopeVerdict:
+        query = idx.prepare_query(question)
+        return ta_scope.judge(idx, query, embedder.encode([query])[0])
+
+    # the exercise's own scenario words: rare in the course, but the passage using them is what the student asks about
+    assert judged("coach recorded bench press before and after the class for each player, where do i start").covered
+    taylor = judged("how do i find the taylor series of sin x")  # "Taylor" is a shopper in one word problem
+    assert not taylor.covered and "taylor" in [w.lower() for w in taylor.missing]
+
+
 def test_asking_to_solve_the_current_item_gets_the_next_hint_not_the_answer(index: SearchIndex) -> None:
     for question in ("What's the answer to this one?", "solve this for me please",
                      "Differentiate f(x) = x^7 + 2x + 5 with respect to x"):
