@@ -349,3 +349,75 @@ def test_on_an_imported_oatutor_course_without_key_ideas_teach_back_is_skipped(a
     assert "teach_start" not in _stage(session)
     after = teachback.session_next(user=alice, course=algebra, step=session.step)
     assert after.phase != TutorSession.Phase.TEACH and not TeachBack.objects.exists()
+
+
+# Key ideas a teacher might write for the first concepts of OpenStax Introductory Statistics (the importer leaves
+# them empty), and an explanation a student might give.
+STATS_KEY_IDEAS = {  # concept -> (key ideas, the explanation, what the follow-ups are answered with)
+    "full-hypothesis-test": (
+        ["The null hypothesis is the established claim, that the mean is still its old value; the alternative "
+         "hypothesis is what we suspect instead.",
+         "The sign in the alternative hypothesis gives the tail: 'less than' makes the test left-tailed.",
+         "The p-value is the probability of a sample mean at least this extreme if the null hypothesis were true.",
+         "If the p-value is less than the significance level alpha, we reject the null hypothesis."],
+        "First you write two hypotheses. The null hypothesis is the old claim, for Jeffrey that his mean time is "
+        "still 16.43 seconds, and the alternative is what you suspect, that with goggles his mean time is less than "
+        "16.43. Because the alternative says less than, the test is left-tailed. Then you put the numbers into the "
+        "calculator and it tells you whether the goggles helped.",
+        "The p-value is how likely it would be to get a sample mean as low as 16 or lower if the null hypothesis "
+        "were true and Jeffrey had not really improved."),
+}
+
+
+@pytest.mark.slow
+def test_on_an_imported_oatutor_course_with_key_ideas_added_a_student_explains_and_is_scored(alice, prof,
+                                                                                              shared_data):
+    """Teach-back on content nobody here wrote: Introductory Stats imported, its teacher adds key ideas to the
+    concept the student meets first, the student masters it by answering real items with their keys, explains it,
+    and gets each key idea scored."""
+    from courses.services import concept_update
+    from tutor.smoke import right_answer
+
+    archive = shared_data / "oatutor" / "openstax-introductory-stats.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"{archive} not found")
+    result = oatutor_import(archive)
+    stats = course_import(spec=result.spec, assets=result.assets)
+    services.enrollment_create(user=alice, course=stats)
+    session = services.placement_skip(user=alice, course=stats)
+    slug = session.concept.slug
+    assert slug in STATS_KEY_IDEAS, f"the session starts on {slug!r}: write key ideas for it above"
+    ideas, explanation, follow_up = STATS_KEY_IDEAS[slug]
+    concept_update(concept=session.concept, user=prof, fields={"key_ideas": ideas})
+    for _ in range(40):
+        session = services.session_get(user=alice, course=stats)
+        if session.phase == TutorSession.Phase.PAIN:
+            services.guess_record(user=alice, course=stats, client_id=uuid.uuid4(), text="no idea")
+            session = services.practice_start(user=alice, course=stats)
+        elif session.phase == TutorSession.Phase.EXPLAIN:
+            session = services.practice_start(user=alice, course=stats)
+        outcome = services.attempt_record(user=alice, course=stats, client_id=uuid.uuid4(), item_id=session.item_id,
+                                          answer=right_answer(session.item, session.item_seed))
+        assert outcome.check.correct, f"{session.item.slug}: its own key graded wrong"
+        if outcome.mastered:
+            break
+        services.session_advance(user=alice, course=stats)
+    else:
+        raise AssertionError(f"{slug} never mastered")
+    session = teachback.session_next(user=alice, course=stats, step=outcome.session.step)
+    assert session.phase == TutorSession.Phase.TEACH and "teach_start" not in _stage(session)
+    teachback.teachback_explain(user=alice, course=stats, client_id=uuid.uuid4(), text=explanation)
+    tb = TeachBack.objects.get(user=alice)
+    while tb.status == TeachBack.Status.FOLLOW_UP:  # at most two: nothing was authored to ask, so the ideas are asked
+        assert len(tb.questions) <= 2
+        teachback.teachback_answer(user=alice, course=stats, client_id=uuid.uuid4(), text=follow_up)
+        tb.refresh_from_db()
+    assert tb.status == TeachBack.Status.SCORED, tb.redo_reason if hasattr(tb, "redo_reason") else tb.status
+    statuses = {i["idea"]: i["status"] for i in tb.ideas}
+    assert set(statuses) == set(ideas)
+    assert statuses[ideas[0]] == "covered" and statuses[ideas[1]] == "covered"
+    # the explanation left the p-value and the decision out: the novice asked about them, and the answer counted
+    assert tb.questions and {q["idea"] for q in tb.questions} <= {ideas[2], ideas[3]}
+    assert statuses[ideas[2]] == "covered"
+    page = _stage(services.session_get(user=alice, course=stats))
+    assert "Clear:" in page and explanation in page
