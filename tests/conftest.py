@@ -37,6 +37,18 @@ def oatutor_import(archive: Path) -> ImportResult:
     return copy.deepcopy(_oatutor_parsed(Path(archive)))
 
 
+def oatutor_course(shared_data: Path, name: str):  # -> courses.models.Course
+    """One of the shared OATutor courses ("openstax-college-algebra", "openstax-introductory-stats") imported into the
+    test database, as a faculty member's import makes it; the test is skipped where the shared data is missing."""
+    from courses.services import course_import
+
+    archive = shared_data / "oatutor" / f"{name}.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"{archive} not found")
+    result = oatutor_import(archive)
+    return course_import(spec=result.spec, assets=result.assets)
+
+
 def small_course_spec(slug: str = "algebra") -> CourseSpec:
     """Three concepts in a chain, each with a pain-first problem, a guess, an explanation and items of each kind."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from courses.services import course_import
 from tests.browser.pages import (
     AxeReport,
     log_in,
@@ -15,7 +14,7 @@ from tests.browser.pages import (
     sticking_out,
     visible_text,
 )
-from tests.conftest import oatutor_import
+from tests.conftest import oatutor_course
 from tutor import services
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,11 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def algebra(shared_data, alice):
-    archive = shared_data / "oatutor" / "openstax-college-algebra.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"{archive} not found")
-    result = oatutor_import(archive)
-    course = course_import(spec=result.spec, assets=result.assets)
+    course = oatutor_course(shared_data, "openstax-college-algebra")
     services.enrollment_create(user=alice, course=course)
     return course
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from courses.services import course_import
-from tests.conftest import oatutor_import
+from tests.conftest import oatutor_course
 from tests.lti.conftest import lti_launch
 from tests.lti.lms_stub import INSTRUCTOR, Message
 from tutor import selectors as tutor_selectors
@@ -21,11 +20,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 @pytest.fixture
 def algebra(shared_data):
-    archive = shared_data / "oatutor" / "openstax-college-algebra.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"{archive} not found")
-    result = oatutor_import(archive)
-    return course_import(spec=result.spec, assets=result.assets)
+    return oatutor_course(shared_data, "openstax-college-algebra")
 
 
 def test_an_imported_course_is_placed_launched_and_graded(client, lms, registered, algebra):

@@ -13,7 +13,7 @@ from django.urls import reverse
 from courses.models import Concept
 from courses.services import course_import
 from inference.base import GenerationRequest
-from tests.conftest import oatutor_import, small_course_spec
+from tests.conftest import oatutor_course, oatutor_import, small_course_spec
 from tutor import services
 from tutor.models import TAQuestion, TutorSession
 from tutor.selectors import knowledge_state, stage_context
@@ -378,11 +378,7 @@ def test_on_an_imported_oatutor_course_with_key_ideas_added_a_student_explains_a
     from courses.services import concept_update
     from tutor.smoke import right_answer
 
-    archive = shared_data / "oatutor" / "openstax-introductory-stats.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"{archive} not found")
-    result = oatutor_import(archive)
-    stats = course_import(spec=result.spec, assets=result.assets)
+    stats = oatutor_course(shared_data, "openstax-introductory-stats")
     services.enrollment_create(user=alice, course=stats)
     session = services.placement_skip(user=alice, course=stats)
     slug = session.concept.slug
