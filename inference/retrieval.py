@@ -691,25 +691,23 @@ class SearchIndex:
 
     def term_frequency(self, term: str) -> int:
         """In how many chunks the stemmed `term` occurs (0 if none)."""
-        if self._bm25_stale:
-            self.rebuild_bm25()
-        with self._lock:
-            model = self._bm25._model
-            if model is None or term not in model.vocab_dict:
-                return 0
-            return int(model.get_scores([term]).astype(bool).sum())
+        return len(self._term_rows(term))
 
     def term_best_similarity(self, term: str, query_vector: np.ndarray) -> float:
         """The highest cosine between the query and a passage that uses the stemmed `term` (-1 if none does): is the
         question about the very passage that uses a word the course rarely uses?"""
+        rows = self._term_rows(term)
+        return float(self._dense(query_vector)[rows].max()) if len(rows) else -1.0
+
+    def _term_rows(self, term: str) -> np.ndarray:
+        """The chunks (row numbers) whose text or topic holds the stemmed `term`."""
         if self._bm25_stale:
             self.rebuild_bm25()
         with self._lock:
             model = self._bm25._model
             if model is None or term not in model.vocab_dict:
-                return -1.0
-            rows = np.flatnonzero(model.get_scores([term]))
-        return float(self._dense(query_vector)[rows].max()) if len(rows) else -1.0
+                return np.zeros(0, dtype=np.int64)
+            return np.flatnonzero(model.get_scores([term]))
 
     def _weights(self, chunks: list[Chunk]) -> np.ndarray:
         """(n_chunks,) kind (and scaffold) weights, recomputed only when the chunks or the weights change."""

@@ -109,8 +109,7 @@ def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user:
 
 def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
     blob = state.knowledge.to_blob()
-    if blob != record.blob and record.lms_graded:  # mastery moved: the LMS gradebook needs the new score (queued
-        # after the commit)
+    if blob != record.blob and record.lms_graded:  # mastery moved: the gradebook needs it (queued after the commit)
         lti_hooks.mastery_changed(user_id=record.user_id, course_id=record.course_id)
     record.blob = blob
     record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent,

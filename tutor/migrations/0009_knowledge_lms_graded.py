@@ -7,8 +7,8 @@ def mark_graded(apps, schema_editor):
     """Records of students who already came through a graded LMS link keep sending their mastery."""
     KnowledgeRecord = apps.get_model("tutor", "KnowledgeRecord")
     LtiGrade = apps.get_model("lti", "LtiGrade")
-    for user_id, course_id in LtiGrade.objects.values_list("user_id", "course_id").distinct():
-        KnowledgeRecord.objects.filter(user_id=user_id, course_id=course_id).update(lms_graded=True)
+    graded = LtiGrade.objects.filter(user_id=models.OuterRef("user_id"), course_id=models.OuterRef("course_id"))
+    KnowledgeRecord.objects.filter(models.Exists(graded)).update(lms_graded=True)
 
 
 class Migration(migrations.Migration):
