@@ -11,7 +11,8 @@ alignment features of graded answers predict their grades: a few tens of thousan
     projection = projection_fit(pairs)                                    # seconds to minutes on one core
     projection_save(projection, path); projection_load(path)
 
-The fitting (benchmarks/teachback_eval.py --train-projection) reads graded answers of the dev questions only.
+The fitting (benchmarks/teachback_eval.py --train-projection) was chosen on the dev questions' graded answers and
+measured on the test questions'; the map that ships is fitted on all of them (`--all`).
 """
 
 from __future__ import annotations
