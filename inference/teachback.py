@@ -77,6 +77,9 @@ class ScorerConfig:
     # A misconception must be said more fully than the idea it opposes by this much: a right explanation shares most
     # of its words with the wrong one, and coverage moves by a few hundredths with the model's precision.
     contradiction_margin: float = 0.05
+    # ... and the explanation's sentence closest to the misconception must not reject it (_rejects): on the check
+    # set's dev concepts, right explanations accused 5/24 -> 3/24, stated misconceptions heard 6/17 -> 5/17.
+    contradiction_polarity: bool = True
     contradiction_penalty: float = 2.5  # points off the overall score if every idea is contradicted, pro rata
     # Cost. The forward pass is linear in the word pieces embedded, so the explanation is capped: past this many
     # pieces (about 400 words) its sentences are not read. A beginner's explanation is a few paragraphs.
@@ -124,11 +127,23 @@ class IdeaScore:
 
 
 @dataclass(frozen=True)
+class MisconceptionSignal:
+    """What decides whether an explanation says one of the concept's misconceptions (ExplanationScorer.heard)."""
+
+    misconception: str
+    idea: int  # the key idea it opposes: the one whose sentence vector is closest to it
+    coverage: float  # how fully the explanation says the misconception, measured as a key idea's coverage
+    idea_coverage: float  # the same for the idea it opposes
+    rejected: bool  # the explanation's sentence closest to it negates it or calls it a mistake (_rejects)
+
+
+@dataclass(frozen=True)
 class ExplanationScore:
     score: float  # 0-5, like the graders of the evaluation data
     ideas: tuple[IdeaScore, ...]
     misconceptions_heard: tuple[str, ...] = ()
     features: tuple[float, ...] = ()  # FEATURES, for the benchmark and for debugging a surprising score
+    signals: tuple[MisconceptionSignal, ...] = ()  # per misconception, what `heard` decided on
 
     def with_status(self, status: str) -> list[str]:
         return [i.idea for i in self.ideas if i.status == status]
@@ -254,7 +269,12 @@ class ExplanationScorer:
                                    coverage=round(coverage, 3),
                                    evidence=parts[best] if similarity >= c.min_topic_similarity else ""))
 
-        heard = self._misconceptions(part_vecs, answer_tokens, demoted, key, ideas)
+        signals = tuple(self._misconception_signals(parts, part_vecs, answer_tokens, demoted, key, ideas))
+        heard = []
+        for signal in signals:
+            if self.heard(signal):  # the idea it opposes is contradicted
+                heard.append(signal.misconception)
+                ideas[signal.idea] = replace(ideas[signal.idea], status="contradicted")
         # every key idea's content pieces (t, 384) against the explanation's
         recall, precision = alignment(answer_tokens, np.concatenate(idea_token_sets))
         n_words = len(_words(text))
@@ -266,7 +286,7 @@ class ExplanationScorer:
         # without authored misconceptions) cannot see.
         overall -= c.contradiction_penalty * sum(i.status == "contradicted" for i in ideas) / len(ideas)
         return ExplanationScore(score=round(float(np.clip(overall, 0, 5)), 2), ideas=tuple(ideas),
-                                misconceptions_heard=tuple(heard), features=features)
+                                misconceptions_heard=tuple(heard), features=features, signals=signals)
 
     def alignment_tokens(self, text: str, key: ConceptKey) -> tuple[np.ndarray, np.ndarray]:
         """The explanation's content token vectors (T, 384) and all key ideas' (t, 384), as the overall score's
@@ -297,22 +317,30 @@ class ExplanationScorer:
             answer_tokens) else 0.0
         return float(sentence_sims[best]), recall, best, statement_tokens
 
-    def _misconceptions(self, part_vecs: np.ndarray, answer_tokens: np.ndarray, demoted: set[str],
-                        key: ConceptKey, ideas: list[IdeaScore]) -> list[str]:
-        """Misconceptions the explanation says (covered as a key idea would be) more fully than the key idea
-        nearest to them; that idea is marked contradicted (in place)."""
+    def heard(self, signal: MisconceptionSignal) -> bool:
+        """Whether the explanation says the misconception: it covers it as a key idea would be covered, more fully
+        than the idea it opposes, and its sentence closest to the misconception does not reject it. A right
+        explanation shares most of its words with the wrong one, and one that warns against the mix-up says it
+        almost word for word ("a constant factor does not disappear"); a model of entailment would tell them apart,
+        MiniLM's vectors hardly do (benchmarks/teachback_misconceptions.py: the figures, and how often this is
+        still wrong)."""
+        c = self.config
+        return (signal.coverage >= c.covered and signal.coverage > signal.idea_coverage + c.contradiction_margin
+                and not (c.contradiction_polarity and signal.rejected))
+
+    def _misconception_signals(self, parts: list[str], part_vecs: np.ndarray, answer_tokens: np.ndarray,
+                               demoted: set[str], key: ConceptKey, ideas: list[IdeaScore]) -> list[MisconceptionSignal]:
         if not key.misconceptions:
             return []
         idea_vecs = np.stack([self._encoded(i)[0] for i in key.key_ideas])  # (K, 384)
-        heard = []
+        signals = []
         for misconception in key.misconceptions:
-            similarity, recall, _, _ = self._match(misconception, part_vecs, answer_tokens, demoted)
-            coverage = (max(similarity, 0.0) + max(recall, 0.0)) / 2
+            similarity, recall, best, _ = self._match(misconception, part_vecs, answer_tokens, demoted)
             nearest = int(np.argmax(idea_vecs @ self._encoded(misconception)[0]))
-            if coverage >= self.config.covered and coverage > ideas[nearest].coverage + self.config.contradiction_margin:
-                heard.append(misconception)
-                ideas[nearest] = replace(ideas[nearest], status="contradicted")
-        return heard
+            signals.append(MisconceptionSignal(
+                misconception=misconception, idea=nearest, coverage=(max(similarity, 0.0) + max(recall, 0.0)) / 2,
+                idea_coverage=ideas[nearest].coverage, rejected=_rejects(parts[best], misconception)))
+        return signals
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit sentence vectors (n, 384) of `texts` by the scorer's model, e.g. to group students' questions."""
@@ -420,6 +448,26 @@ class ExplanationScorer:
                         self._projection = projection_load(self.config.projection)
                     self._scoring_model = _quantized(shared) if self.config.quantized else shared
         return self._scoring_model
+
+
+_NEGATIONS = frozenset("not no never cannot none nothing neither nor without".split())
+_REJECTIONS = frozenset("mistake mistakes wrong forget forgets forgetting error errors careful avoid trap myth "
+                        "misconception incorrect false".split())
+
+
+def _rejects(sentence: str, statement: str) -> bool:
+    """Whether `sentence`, close in meaning to `statement`, rejects it rather than says it: it calls it a mistake
+    ("people often forget ...") where the statement does not, or it negates once more or once less than the
+    statement ("a constant factor does not disappear" against "a constant factor disappears"). Sentence vectors
+    hardly see a "not"; this reads the words."""
+    said, stated = _words(sentence), _words(statement)
+    if any(w in _REJECTIONS for w in said) and not any(w in _REJECTIONS for w in stated):
+        return True
+
+    def negations(words: list[str]) -> int:
+        return sum(w in _NEGATIONS or w.endswith("n't") for w in words)
+
+    return negations(said) % 2 != negations(stated) % 2
 
 
 def _quantized(model: Any) -> Any:
