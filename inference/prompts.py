@@ -208,6 +208,18 @@ def novice_follow_up(concept: ConceptBrief, explanation: str, missing_idea: str,
     return _request("novice_follow_up", _NOVICE, user, authored, max_tokens=60, temperature=0.3)
 
 
+def misconception_check(concept: ConceptBrief, explanation: str, misconception: str) -> GenerationRequest:
+    """Teach-back: does the student's explanation claim a misconception the scorer suspects? The answer is one word,
+    yes or no. No authored fallback: without a model (or when it is down) nothing is confirmed, and the tutor does
+    not tell a student they hold a misconception on the scorer's word alone."""
+    user = (f"Topic: {concept.title}\n\nA student's explanation:\n{explanation[:_LESSON_CHARS]}\n\n"
+            f"Common wrong belief: {misconception}\n\n"
+            "Does the student's explanation claim this wrong belief is true? A student who warns against it, says "
+            "the opposite, or does not mention it does not claim it. Answer with one word: yes or no.")
+    return _request("misconception_check", "You check students' explanations carefully and answer yes or no.",
+                    user, "", max_tokens=3)
+
+
 def novice_questions(concept: ConceptBrief, n: int = 5) -> GenerationRequest:
     """For the author, against the curse of knowledge: the questions a beginner would ask reading the lesson, one
     per line. No authored fallback: without a model there is nothing honest to show."""

@@ -17,10 +17,13 @@ are course texts: they are embedded once, together, and kept. Each key idea is t
   word alignment, BERTScore-style recall) and its sentence embedding finds a close explanation sentence; words of
   the topic itself are left out of the alignment, since naming the topic is not explaining it (Mohler et al.'s
   "question demoting");
-- *contradicted* when the explanation says one of the concept's authored misconceptions (measured as a key idea
-  is) more fully than the key idea nearest that misconception, which is the one contradicted. Without a model of entailment a
-  negation is no sign of contradiction: "a linked list is not fixed in size" says "it can grow"; a polarity check
-  marked only correct answers on the dev questions (benchmarks/RESULTS.md).
+- *contradicted* when the explanation seems to say one of the concept's authored misconceptions (measured as a key
+  idea is) more fully than the key idea nearest that misconception, which is the one contradicted, and its sentence
+  closest to the misconception does not negate it or call it a mistake. This is a suspicion, not a finding: on a
+  check set it accused a third of right explanations (benchmarks/RESULTS.md), so the tutor asserts a misconception
+  only when a language model confirms it (`confirmed`), and otherwise lets it steer the beginner's next question.
+  A negation alone is no sign of contradiction of a key idea: "a linked list is not fixed in size" says "it can
+  grow" (a check for it marked only correct answers on the Mohler dev questions).
 The token vectors of both sides first go through a learned low-rank map of MiniLM's token space
 (inference/teachback_projection.py), fitted so that the alignment tells graded answers apart. The overall score is a
 linear model over the FEATURES that cross-validation by question chose: the alignment recall of all key ideas' content
@@ -39,7 +42,7 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -141,7 +144,7 @@ class MisconceptionSignal:
 class ExplanationScore:
     score: float  # 0-5, like the graders of the evaluation data
     ideas: tuple[IdeaScore, ...]
-    misconceptions_heard: tuple[str, ...] = ()
+    misconceptions_heard: tuple[str, ...] = ()  # suspected by the scorer; see `ExplanationScorer.confirmed`
     features: tuple[float, ...] = ()  # FEATURES, for the benchmark and for debugging a surprising score
     signals: tuple[MisconceptionSignal, ...] = ()  # per misconception, what `heard` decided on
 
@@ -262,25 +265,36 @@ class ExplanationScorer:
         sims, idea_token_sets = [], []
         for idea in key.key_ideas:
             similarity, recall, best, idea_tokens = self._match(idea, part_vecs, answer_tokens, demoted)
-            coverage = (max(similarity, 0.0) + max(recall, 0.0)) / 2
             sims.append(similarity)
             idea_token_sets.append(idea_tokens)
-            ideas.append(IdeaScore(idea=idea, status="covered" if coverage >= c.covered else "missing",
-                                   coverage=round(coverage, 3),
+            ideas.append(IdeaScore(idea=idea, status="", coverage=round((max(similarity, 0.0) + max(recall, 0.0)) / 2, 3),
                                    evidence=parts[best] if similarity >= c.min_topic_similarity else ""))
 
         signals = tuple(self._misconception_signals(parts, part_vecs, answer_tokens, demoted, key, ideas))
-        heard = []
-        for signal in signals:
-            if self.heard(signal):  # the idea it opposes is contradicted
-                heard.append(signal.misconception)
-                ideas[signal.idea] = replace(ideas[signal.idea], status="contradicted")
         # every key idea's content pieces (t, 384) against the explanation's
         recall, precision = alignment(answer_tokens, np.concatenate(idea_token_sets))
         n_words = len(_words(text))
         idea_words = sum(len(_words(i)) for i in key.key_ideas)
         features = (float(np.mean(sims)), recall, recall * recall, precision, float(np.log1p(n_words)),
                     float(np.log1p(n_words) - np.log1p(idea_words)))
+        return self._verdict(ideas, signals, features, [s.misconception for s in signals if self.heard(s)])
+
+    def confirmed(self, result: ExplanationScore, misconceptions: Collection[str]) -> ExplanationScore:
+        """`result` with only those of its heard misconceptions that are in `misconceptions` (e.g. the ones a
+        language model confirmed): the ideas the others oppose go back to covered or missing, and the score with
+        them."""
+        return self._verdict(list(result.ideas), result.signals, result.features,
+                             [m for m in result.misconceptions_heard if m in misconceptions])
+
+    def _verdict(self, ideas: list[IdeaScore], signals: tuple[MisconceptionSignal, ...],
+                 features: tuple[float, ...], heard: list[str]) -> ExplanationScore:
+        """Each idea covered or missing by its coverage, contradicted where a heard misconception opposes it; the
+        overall score from the features, less a penalty per contradicted idea."""
+        c = self.config
+        ideas = [replace(i, status="covered" if i.coverage >= c.covered else "missing") for i in ideas]
+        for signal in signals:
+            if signal.misconception in heard:
+                ideas[signal.idea] = replace(ideas[signal.idea], status="contradicted")
         overall = c.bias + float(np.dot(c.weights, features))
         # Holding a misconception is worse than leaving an idea out, which the linear model (fitted on answers
         # without authored misconceptions) cannot see.

@@ -95,6 +95,35 @@ def test_a_stated_misconception_contradicts_the_idea_it_opposes(scorer: Explanat
     assert honest is not None and result.score < honest.score
 
 
+def test_a_right_explanation_that_warns_against_the_mix_up_is_not_heard_as_saying_it(
+        scorer: ExplanationScorer) -> None:
+    chain = ConceptKey(
+        topic="The chain rule",
+        key_ideas=("The derivative of f(g(x)) is f'(g(x)) times g'(x): differentiate the outside, leaving the inside "
+                   "alone, then multiply by the derivative of the inside.",
+                   "With several layers, peel from the outside in and multiply one derivative per layer."),
+        misconceptions=("You differentiate the outside function and you are done, without multiplying by the "
+                        "derivative of the inside.",))
+    warns = ("You take the derivative of the outside function and leave the inside alone, so sin of x squared "
+             "gives cos of x squared. Then you multiply by the derivative of the inside, 2x. The mistake everyone "
+             "makes is to forget the derivative of the inside.")
+    result = scorer.score(warns, chain)
+    assert result.misconceptions_heard == () and not result.with_status("contradicted")
+    assert result.signals[0].rejected  # the closest sentence calls it a mistake
+
+
+def test_only_confirmed_misconceptions_stay_asserted(scorer: ExplanationScorer) -> None:
+    wrong = scorer.score("To find the derivative you raise the exponent by one and then divide by the new "
+                         "exponent, so x squared becomes x cubed over three.", POWER_RULE)
+    assert wrong.misconceptions_heard == POWER_RULE.misconceptions
+    kept = scorer.confirmed(wrong, POWER_RULE.misconceptions)
+    dropped = scorer.confirmed(wrong, ())
+    assert kept == wrong
+    assert dropped.misconceptions_heard == () and not dropped.with_status("contradicted")
+    assert dropped.score > wrong.score  # no penalty for a misconception nobody confirmed
+    assert [i.coverage for i in dropped.ideas] == [i.coverage for i in wrong.ideas]
+
+
 def test_scoring_is_deterministic(scorer: ExplanationScorer) -> None:
     assert scorer.score(GOOD, POWER_RULE) == scorer.score(GOOD, POWER_RULE)
 

@@ -223,6 +223,63 @@ def test_the_beginner_asks_with_the_model_when_one_is_configured(alice, course, 
     assert PARTIAL in asked[0].messages[-1].content
 
 
+WRONG = ("To find the derivative you raise the exponent by one and then divide by the new exponent, so x squared "
+         "becomes x cubed over three.")
+
+
+class Checker:  # stands in for the model server, outside this process: answers the misconception check
+    name = "fake"
+
+    def __init__(self, verdict: str) -> None:
+        self.verdict, self.asked = verdict, []
+
+    def stream(self, request):
+        self.asked.append(request)
+        yield self.verdict if request.kind == "misconception_check" else "But what happens with just a number?"
+
+    def health(self):
+        return True
+
+
+def test_without_a_model_a_suspected_misconception_is_not_asserted_but_the_beginner_asks_about_it(alice, course):
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=WRONG)
+    tb = TeachBack.objects.get(user=alice)
+    assert tb.misconceptions_heard == [] and all(i["status"] != "contradicted" for i in tb.ideas)
+    assert tb.questions[0]["idea"] in KEY_IDEAS[:2]  # the idea the suspected misconception opposes
+    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
+    assert TeachBack.objects.get(user=alice).misconceptions_heard == []
+    assert "mix-up" not in _stage(services.session_get(user=alice, course=course))
+
+
+@pytest.mark.parametrize(("verdict", "asserted"), [("Yes.", True), ("no", False), ("", False)])
+def test_a_model_confirms_a_suspected_misconception_before_the_student_is_told(alice, course, settings,
+                                                                              monkeypatch, verdict, asserted):
+    checker = Checker(verdict)
+    settings.TUTOR_LLM = "openai"
+    monkeypatch.setattr(teachback.llm, "backend", lambda: checker)
+    _scored(alice, course, text=WRONG)
+    tb = TeachBack.objects.get(user=alice)
+    check = next(r for r in checker.asked if r.kind == "misconception_check")
+    assert WRONG in check.messages[-1].content and course.concepts.get(slug="a").misconceptions[0] in \
+        check.messages[-1].content
+    assert (tb.misconceptions_heard == ["You raise the exponent by one and divide by the new exponent."]) is asserted
+    assert any(i["status"] == "contradicted" for i in tb.ideas) is asserted
+    assert ("mix-up" in _stage(services.session_get(user=alice, course=course))) is asserted
+
+
+def test_a_right_explanation_is_not_sent_to_the_model_for_a_misconception_check(alice, course, settings,
+                                                                               monkeypatch):
+    checker = Checker("yes")
+    settings.TUTOR_LLM = "openai"
+    monkeypatch.setattr(teachback.llm, "backend", lambda: checker)
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    assert not [r for r in checker.asked if r.kind == "misconception_check"]
+    assert TeachBack.objects.get(user=alice).misconceptions_heard == []
+
+
 # --- privacy and the faculty side ----------------------------------------------------------------------------
 
 

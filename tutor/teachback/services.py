@@ -132,8 +132,10 @@ def teachback_explain(*, user: AbstractBaseUser, course: Course, client_id: uuid
     session_text = TutorSession.objects.filter(user=user, course=course).values_list("explanation", flat=True).first()
     key = concept_key(concept=teach_back.concept, user=user, explanation=session_text or "")
     verdict = scorer().assess(text, key)
-    question = _question(teach_back, text, verdict.score) if verdict.score is not None else None
-    return _apply(user, course, teach_back, message, verdict.redo, verdict.message, verdict.score, question)
+    if verdict.score is None:
+        return _apply(user, course, teach_back, message, verdict.redo, verdict.message, None, None)
+    result, suspected = _confirmed(teach_back.concept, text, verdict.score)
+    return _apply(user, course, teach_back, message, None, "", result, _question(teach_back, text, result, suspected))
 
 
 def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.UUID, text: str) -> TutorSession:
@@ -148,8 +150,9 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
         return _apply(user, course, teach_back, message, redo, REDO_MESSAGES[redo], None, None)
     accepted = list(teach_back.messages.filter(redo="").values_list("text", flat=True))
     combined = "\n\n".join(accepted)
-    result = scorer().score(combined, key)
-    question = _question(teach_back, combined, result) if len(teach_back.questions) < MAX_FOLLOW_UPS else None
+    result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key))
+    question = _question(teach_back, combined, result, suspected) \
+        if len(teach_back.questions) < MAX_FOLLOW_UPS else None
     return _apply(user, course, teach_back, message, None, "", result, question)
 
 
@@ -158,13 +161,33 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
     return None if reason == "too_short" and len(text.split()) >= ANSWER_MIN_WORDS else reason
 
 
-def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore) -> dict | None:
-    """The beginner's next question, aimed at a key idea not yet covered that it has not asked about (one stated
-    against a misconception first), or None when every idea came across. Without a model, the question is the
-    authored probe that is about that idea (a probe is about the key idea closest to it in meaning)."""
+def _confirmed(concept: Concept, explanation: str, result: ExplanationScore) -> tuple[ExplanationScore, list[str]]:
+    """The verdict with only the misconceptions a language model confirms the explanation claims, and the key ideas
+    the scorer suspected of being contradicted. The scorer's suspicion alone accused a third of right explanations
+    on a check set (benchmarks/RESULTS.md): without a model, or when it is down, nothing is asserted, and the
+    suspicion only steers the beginner's next question."""
+    suspected = result.with_status("contradicted")
+    if not result.misconceptions_heard:
+        return result, suspected
+    confirmed = []
+    if settings.TUTOR_LLM != "authored":
+        brief = llm.concept_brief(concept)
+        for misconception in result.misconceptions_heard:
+            reply = "".join(llm.backend().stream(prompts.misconception_check(brief, explanation, misconception)))
+            if reply.strip().lower().startswith("yes"):
+                confirmed.append(misconception)
+    return scorer().confirmed(result, confirmed), suspected
+
+
+def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
+              suspected: list[str]) -> dict | None:
+    """The beginner's next question, aimed at a key idea it has not asked about: one the scorer suspects the
+    explanation got wrong first, then one not yet covered; or None when every idea came across. Without a model,
+    the question is the authored probe that is about that idea (a probe is about the key idea closest to it in
+    meaning)."""
     asked = {q["idea"] for q in teach_back.questions}
-    targets = [i.idea for i in sorted(result.ideas, key=lambda i: i.status != "contradicted")
-               if i.status != "covered" and i.idea not in asked]
+    uncovered = [i.idea for i in result.ideas if i.status != "covered"]
+    targets = [idea for idea in dict.fromkeys([*suspected, *uncovered]) if idea not in asked]
     if not targets:
         return None
     concept = teach_back.concept
