@@ -253,7 +253,8 @@ def test_without_a_model_a_suspected_misconception_is_not_asserted_but_the_begin
     assert "mix-up" not in _stage(services.session_get(user=alice, course=course))
 
 
-@pytest.mark.parametrize(("verdict", "asserted"), [("Yes.", True), ("no", False), ("", False)])
+@pytest.mark.parametrize(("verdict", "asserted"), [("Yes.", True), ("**yes**", True), ("no", False),
+                                                    ("Not yet", False), ("", False)])
 def test_a_model_confirms_a_suspected_misconception_before_the_student_is_told(alice, course, settings,
                                                                               monkeypatch, verdict, asserted):
     checker = Checker(verdict)

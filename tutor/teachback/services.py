@@ -10,6 +10,7 @@ A text the scorer turns away (empty, copied, off-topic, ...) is kept with its re
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ ANSWER_MIN_WORDS = 1  # a follow-up answer may be short ("because the slope is c
 # Asked when no authored probe is about a missing idea: it gives nothing away and invites the student to go on.
 GENERIC_PROBE = "I think I follow the example, but not the whole idea yet. What else should I know to use it myself?"
 TA_SOURCES = 30  # the student's latest TA-bot replies that an explanation must not be copied from
+_YES = re.compile(r"\W*yes\b", re.IGNORECASE)  # a model's "Yes.", "**yes**", "YES, it does"
 
 
 @functools.cache
@@ -174,7 +176,7 @@ def _confirmed(concept: Concept, explanation: str, result: ExplanationScore) -> 
         brief = llm.concept_brief(concept)
         for misconception in result.misconceptions_heard:
             reply = "".join(llm.backend().stream(prompts.misconception_check(brief, explanation, misconception)))
-            if reply.strip().lower().startswith("yes"):
+            if _YES.match(reply):
                 confirmed.append(misconception)
     return scorer().confirmed(result, confirmed), suspected
 
