@@ -14,6 +14,7 @@ from inference.prompts import (
     feedback,
     guess_prompt,
     hint,
+    misconception_check,
     pain_first,
     withhold,
 )
@@ -107,3 +108,12 @@ def test_a_hint_streams_from_a_real_model_without_the_answer(llama_server, llama
     request = hint(student(attempts=0), 1)
     text = "".join(withhold(backend.stream(request), (ITEM.answer, "20x^4", "20x**4")))
     assert text.strip() and "20x^4" not in text
+
+
+def test_a_misconception_check_gets_a_one_word_answer_from_a_real_model(llama_server, llama_options) -> None:  # type: ignore[no-untyped-def]
+    backend = get_backend("llamacpp", **llama_options)
+    request = misconception_check(POWER_RULE, "You raise the exponent by one and divide by it, so x^2 becomes x^3/3.",
+                                  "You raise the exponent by one and divide by the new exponent.")
+    assert request.authored == ""  # without a model nothing is confirmed
+    reply = "".join(backend.stream(request))
+    assert reply.strip() and len(reply.split()) <= 3  # the tiny model's judgement is not tested, only the exchange
