@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courses import selectors as course_selectors
+from courses.background import jobs_wait
 from courses.format import CourseFormatError
 from courses.importers import load_any
 from courses.models import Course, Item
@@ -27,7 +28,12 @@ class Command(BaseCommand):
         settings.TUTOR_RATELIMIT_ANSWERS = 0  # a simulated student answers faster than the per-minute limit allows
         llm.authored_backend.cache_clear()
         llm.backend.cache_clear()
-        report = course_smoke(course=target, max_concepts=concepts, max_items=max_items, ask_ta=not no_ta)
+        try:
+            report = course_smoke(course=target, max_concepts=concepts, max_items=max_items, ask_ta=not no_ta)
+        finally:
+            # An import's follow-on jobs (the TA index) run on threads of this process beside the walk, as they
+            # would on a worker; the process must not end under them (it aborted, exit status 134).
+            jobs_wait()
         for line in report.lines():
             self.stdout.write(line)
         if report.errors or report.unanswerable:
