@@ -34,6 +34,7 @@ the float model (`quantized=False`) as the baseline.
     nice -n 10 python benchmarks/teachback_eval.py           # test: the reported figures, then the timings
     nice -n 5 python benchmarks/teachback_eval.py --train-projection --all  # all 8 assignments: leave-one-out, write
     nice -n 5 python benchmarks/teachback_eval.py --fit --all               # all 8: weights and threshold to ship
+    nice -n 5 python benchmarks/teachback_eval.py --shipped graded.csv      # the shipped scorer on other questions
 """
 
 from __future__ import annotations
@@ -96,11 +97,12 @@ class Answer:
         return ConceptKey(topic=self.question, key_ideas=tuple(sentences(self.reference)))
 
 
-def load(assignments: tuple[str, ...]) -> list[Answer]:
-    with DATA.open(encoding="utf-8") as f:
+def load(assignments: tuple[str, ...] | None, path: Path = DATA) -> list[Answer]:
+    """The graded answers of `assignments` (None: all in the file)."""
+    with path.open(encoding="utf-8") as f:
         rows = [Answer(r["id"], r["question"], r["desired_answer"], r["student_answer"], float(r["score_avg"]),
                        float(r["score_me"]), float(r["score_other"])) for r in csv.DictReader(f)]
-    return [a for a in rows if a.assignment in assignments]
+    return [a for a in rows if assignments is None or a.assignment in assignments]
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -290,17 +292,21 @@ def drift(scorer: ExplanationScorer, answers: list[Answer]) -> None:
           f"of {n}; overall score |diff| mean {np.mean(score):.3f}")
 
 
-def evaluate(scorer: ExplanationScorer) -> None:
-    dev, test = load(DEV_ASSIGNMENTS), load(TEST_ASSIGNMENTS)
+def evaluate(scorer: ExplanationScorer, test: list[Answer], fitted: tuple[str, ...] = DEV_ASSIGNMENTS) -> None:
+    """Figures on `test` for `scorer`, fitted on the questions of `fitted` (the baseline is fitted on them too)."""
+    dev = load(fitted)
+    assignments = sorted({a.assignment for a in test}, key=lambda g: (len(g), g))
+    seen = set(assignments) & set(fitted)
     y = np.array([a.gold for a in test])
     predicted, _, coverage = score_all(scorer, test)
-    # Baseline: cosine to the reference, mapped to 0-5 by least squares on dev.
+    # Baseline: cosine to the reference, mapped to 0-5 by least squares on the fitted questions.
     dev_cos, test_cos = cosine_baseline(scorer, dev), cosine_baseline(scorer, test)
     slope, intercept = np.polyfit(dev_cos, [a.gold for a in dev], 1)
     baseline = np.clip(slope * test_cos + intercept, 0, 5)
     humans_a, humans_b = np.array([a.grader_a for a in test]), np.array([a.grader_b for a in test])
-    print(f"test: assignments {', '.join(TEST_ASSIGNMENTS)}: {len(test)} answers, "
-          f"{len({a.question_id for a in test})} questions (never tuned on)")
+    print(f"test: assignments {', '.join(assignments)}: {len(test)} answers, {len({a.question_id for a in test})} "
+          f"questions; the scorer was fitted on assignments {', '.join(fitted)}"
+          + (f": IN SAMPLE for {', '.join(sorted(seen))}, not a measurement" if seen else " (never on these)"))
     print(f"{'':34} {'Pearson r':>9} {'RMSE':>6} {'QWK':>6}")
     for name, p in (("teach-back scorer", predicted), ("baseline: cosine to reference", baseline)):
         print(f"{name:34} {pearson(p, y):9.3f} {rmse(p, y):6.3f} {qwk(p, y):6.3f}")
@@ -370,6 +376,9 @@ def main() -> None:
                         help="dev questions only: fit the alignment's token projection and write it")
     parser.add_argument("--all", action="store_true",
                         help="with --train-projection or --fit: all of assignments 1-8, for the scorer that ships")
+    parser.add_argument("--shipped", metavar="CSV", type=Path,
+                        help="score every answer in CSV (the columns of the Mohler file, e.g. assignments 9-12) with "
+                             "the scorer as it ships, fitted on assignments 1-8")
     args = parser.parse_args()
     fitted = ALL_ASSIGNMENTS if args.all else DEV_ASSIGNMENTS
     import torch
@@ -382,8 +391,10 @@ def main() -> None:
         fit(scorer, fitted)
     elif args.timing:
         timing(scorer, load(DEV_ASSIGNMENTS))
+    elif args.shipped:
+        evaluate(scorer, load(None, args.shipped), ALL_ASSIGNMENTS)
     else:
-        evaluate(dev_scorer())
+        evaluate(dev_scorer(), load(TEST_ASSIGNMENTS))
 
 
 if __name__ == "__main__":
