@@ -3,13 +3,14 @@ explanation), answers the beginner's follow-up and sees their key ideas scored; 
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import pytest
 
 from courses.models import Item
 from courses.services import course_import
-from tests.browser.pages import log_in, session_ready
+from tests.browser.pages import AxeReport, log_in, session_ready
 from tests.conftest import small_course_spec
 from tutor import services
 from tutor.models import TAQuestion
@@ -36,6 +37,55 @@ def course(transactional_db):
     first = spec.concepts[0]
     first.title, first.lesson, first.key_ideas, first.probes = "The power rule", LESSON, KEY_IDEAS, PROBES
     return course_import(spec=spec)
+
+
+class ConfirmingModel:  # stands in for the model server: confirms the suspected mix-up, asks a plain question
+    name = "fake"
+
+    def stream(self, request):
+        yield "yes" if request.kind == "misconception_check" else "Wait, so what do you do with the exponent?"
+
+    def health(self):
+        return True
+
+
+def test_a_mix_up_a_model_confirms_is_named_gently_with_the_idea_to_check(
+        live_server_url, browser_page, course, alice, test_output, settings, monkeypatch):
+    Concept = course.concepts.model
+    Concept.objects.filter(pk=course.concepts.get(slug="a").pk).update(
+        misconceptions=["You raise the exponent by one and divide by the new exponent."])
+    settings.TUTOR_LLM = "openai"
+    # cached like the real one: the live server's teardown clears it
+    monkeypatch.setattr(teachback.llm, "backend", functools.cache(ConfirmingModel))
+    services.enrollment_create(user=alice, course=course)
+    services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
+    session = services.practice_start(user=alice, course=course)
+    for _ in range(30):
+        outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(),
+                                          item_id=session.item_id, answer=RIGHT[session.item.kind])
+        if outcome.mastered:
+            break
+        session = services.session_advance(user=alice, course=course)
+    teachback.session_next(user=alice, course=course, step=outcome.session.step)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=(
+        "To find the derivative you raise the exponent by one and then divide by the new exponent, so x squared "
+        "becomes x cubed over three."))
+    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
+
+    page, base = browser_page, live_server_url
+    log_in(page, base, "alice", "pw-alice-123")
+    page.goto(f"{base}/learn/{course.slug}/")
+    page.wait_for_selector("#teachback-result")
+    result = page.inner_text("#teachback-result")
+    assert "Check this:" in result and "sounds like a common mix-up" in result
+    assert "You raise the exponent by one and divide by the new exponent." in result
+    asked = [q["text"] for q in TeachBack.objects.get(user=alice).questions]
+    assert len(asked) == len(set(asked)) == 2  # the model repeated itself: its second question is a probe instead
+    page.screenshot(path=test_output / "mix-up-named.png", full_page=True)
+    axe = AxeReport(out=test_output / "axe.txt")
+    axe.audit(page, "teach-back verdict with a mix-up")
+    assert not axe.blocking, "\n".join(axe.blocking)
 
 
 def test_student_masters_a_concept_explains_it_answers_a_follow_up_and_sees_key_ideas_scored(

@@ -200,9 +200,10 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
         return {"text": authored, "idea": idea}
     request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,
                                        asked=tuple(q["text"] for q in teach_back.questions))
-    # The backend falls back to the authored probe if the model is down or slow (tutor.llm.backend).
+    # The backend falls back to the authored probe if the model is down or slow (tutor.llm.backend); a model that
+    # repeats a question it already asked gets the probe instead.
     text = " ".join("".join(llm.backend().stream(request)).split())[:300]
-    return {"text": text or authored, "idea": idea}
+    return {"text": text if text and text not in used else authored, "idea": idea}
 
 
 @transaction.atomic
