@@ -14,6 +14,7 @@ ScorerConfig as it is, beside the rule before this check (no polarity check) in 
     python benchmarks/teachback_misconceptions.py --scan            # dev concepts: the grid
     python benchmarks/teachback_misconceptions.py --split dev       # dev concepts, ScorerConfig as it is
     python benchmarks/teachback_misconceptions.py --split test      # the reported figures
+    python benchmarks/teachback_misconceptions.py --timing          # time per explanation of this length
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -99,14 +101,44 @@ def scan(data: list[Case]) -> None:
                   f"{other[0]:4}/{other[1]:<7}")
 
 
+def timing() -> None:
+    """Time per explanation on one core for the check set's texts, which have the length of a teach-back
+    explanation (45-150 words): the concept's texts embedded first, as in the tutor."""
+    import time
+
+    scorer = ExplanationScorer()
+    data = json.loads(DATA.read_text(encoding="utf-8"))
+    concepts = {c.slug: c for c in load_course(COURSE).concepts}
+    wall, cpu, words = [], [], []
+    for _ in range(3):
+        for e in data["explanations"]:
+            c = concepts[e["concept"]]
+            key = ConceptKey(topic=c.title, key_ideas=tuple(c.key_ideas), misconceptions=tuple(c.misconceptions))
+            scorer.prepare(key)
+            start, start_cpu = time.perf_counter(), time.thread_time()
+            scorer.assess(e["text"], key)
+            wall.append(1000 * (time.perf_counter() - start))
+            cpu.append(1000 * (time.thread_time() - start_cpu))
+            words.append(len(e["text"].split()))
+    p = statistics.quantiles
+    print(f"{len(data['explanations'])} explanations x 3, {min(words)}-{max(words)} words (median "
+          f"{statistics.median(words):.0f}); assess (screen + score), one core, ms: wall p50 {statistics.median(wall):.1f}, "
+          f"p95 {p(wall, n=20)[-1]:.1f}, max {max(wall):.1f}; CPU p50 {statistics.median(cpu):.1f}, p95 "
+          f"{p(cpu, n=20)[-1]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--scan", action="store_true", help="dev concepts: the grid of the rule's thresholds")
+    parser.add_argument("--timing", action="store_true", help="time per explanation, all 77 texts")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
+    if args.timing:
+        timing()
+        return
     scorer = ExplanationScorer()
     if args.scan:
         scan(cases(scorer, "dev"))
