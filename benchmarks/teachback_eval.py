@@ -217,12 +217,18 @@ def covered_threshold(coverage: np.ndarray, y: np.ndarray) -> tuple[float, float
     return max((0.5 * (np.mean(coverage[good] >= t) + np.mean(coverage[~good] < t)), float(t)) for t in THRESHOLDS)
 
 
+def alignment_pairs(answers: list[Answer]) -> list[AlignmentPair]:
+    """The unprojected content token vectors of each answer and its key ideas, with its grade: what the token
+    projection is fitted on."""
+    raw = ExplanationScorer(replace(ScorerConfig(), projection=None))
+    return [AlignmentPair(*raw.alignment_tokens(a.text, a.key()), grade=a.gold) for a in answers]
+
+
 def dev_scorer() -> ExplanationScorer:
     """The recipe fitted on the dev questions alone (the map, the read-out and the threshold), as the blind test runs
     were scored: the shipped scorer is fitted on the test questions too, so it cannot measure on them."""
-    raw = ExplanationScorer(replace(ScorerConfig(), projection=None))
     dev = load(DEV_ASSIGNMENTS)
-    pairs = [AlignmentPair(*raw.alignment_tokens(a.text, a.key()), grade=a.gold) for a in dev]
+    pairs = alignment_pairs(dev)
     path = Path(tempfile.mkdtemp(prefix="teachback-dev-")) / "projection.npz"
     projection_save(projection_fit(pairs, rank=PROJECTION_RANK, penalty=PROJECTION_PENALTY,
                                    epochs=PROJECTION_EPOCHS), path)
@@ -242,9 +248,8 @@ def train_projection(assignments_fitted: tuple[str, ...] = DEV_ASSIGNMENTS) -> N
     """Fit the alignment's token projection on the questions of `assignments_fitted` and write it where the scorer
     reads it; first, estimate what it adds by fitting it without each of those assignments in turn and predicting
     that assignment."""
-    raw = ExplanationScorer(replace(ScorerConfig(), projection=None))
     answers = load(assignments_fitted)
-    pairs = [AlignmentPair(*raw.alignment_tokens(a.text, a.key()), grade=a.gold) for a in answers]
+    pairs = alignment_pairs(answers)
     y = np.array([a.gold for a in answers])
     assignments = np.array([a.assignment for a in answers])
     plain = alignment_features(pairs)

@@ -46,15 +46,18 @@ class Case:
     signals: tuple[MisconceptionSignal, ...]
 
 
-def cases(scorer: ExplanationScorer, split: str) -> list[Case]:
+def explanations(split: str | None) -> list[tuple[dict, ConceptKey]]:
+    """The check set's explanations of `split`'s concepts (None: all), each with its demo concept's key."""
     data = json.loads(DATA.read_text(encoding="utf-8"))
-    concepts = {c.slug: c for c in load_course(COURSE).concepts}
+    keys = {c.slug: ConceptKey(topic=c.title, key_ideas=tuple(c.key_ideas), misconceptions=tuple(c.misconceptions))
+            for c in load_course(COURSE).concepts}
+    return [(e, keys[e["concept"]]) for e in data["explanations"]
+            if split is None or e["concept"] in data["split"][split]]
+
+
+def cases(scorer: ExplanationScorer, split: str) -> list[Case]:
     out = []
-    for e in data["explanations"]:
-        if e["concept"] not in data["split"][split]:
-            continue
-        c = concepts[e["concept"]]
-        key = ConceptKey(topic=c.title, key_ideas=tuple(c.key_ideas), misconceptions=tuple(c.misconceptions))
+    for e, key in explanations(split):
         if scorer.screen(e["text"], key) is not None:
             raise SystemExit(f"{e['id']} is turned away by the screen ({scorer.screen(e['text'], key)})")
         out.append(Case(e["id"], e["kind"], tuple(e["states"]), scorer.score(e["text"], key).signals))
@@ -107,13 +110,10 @@ def timing() -> None:
     import time
 
     scorer = ExplanationScorer()
-    data = json.loads(DATA.read_text(encoding="utf-8"))
-    concepts = {c.slug: c for c in load_course(COURSE).concepts}
+    texts = explanations(None)
     wall, cpu, words = [], [], []
     for _ in range(3):
-        for e in data["explanations"]:
-            c = concepts[e["concept"]]
-            key = ConceptKey(topic=c.title, key_ideas=tuple(c.key_ideas), misconceptions=tuple(c.misconceptions))
+        for e, key in texts:
             scorer.prepare(key)
             start, start_cpu = time.perf_counter(), time.thread_time()
             scorer.assess(e["text"], key)
@@ -121,7 +121,7 @@ def timing() -> None:
             cpu.append(1000 * (time.thread_time() - start_cpu))
             words.append(len(e["text"].split()))
     p = statistics.quantiles
-    print(f"{len(data['explanations'])} explanations x 3, {min(words)}-{max(words)} words (median "
+    print(f"{len(texts)} explanations x 3, {min(words)}-{max(words)} words (median "
           f"{statistics.median(words):.0f}); assess (screen + score), one core, ms: wall p50 {statistics.median(wall):.1f}, "
           f"p95 {p(wall, n=20)[-1]:.1f}, max {max(wall):.1f}; CPU p50 {statistics.median(cpu):.1f}, p95 "
           f"{p(cpu, n=20)[-1]:.1f}")
