@@ -442,7 +442,9 @@ def test_on_an_imported_oatutor_course_with_key_ideas_added_a_student_explains_a
     slug = session.concept.slug
     assert slug in STATS_KEY_IDEAS, f"the session starts on {slug!r}: write key ideas for it above"
     ideas, explanation, follow_up = STATS_KEY_IDEAS[slug]
-    concept_update(concept=session.concept, user=prof, fields={"key_ideas": ideas})
+    concept_update(concept=session.concept, user=prof, fields={"key_ideas": ideas, "misconceptions": [
+        "The p-value is the probability that the null hypothesis is true.",
+        "A large p-value proves that the null hypothesis is true."]})
     for _ in range(40):
         session = services.session_get(user=alice, course=stats)
         if session.phase == TutorSession.Phase.PAIN:
@@ -475,3 +477,4 @@ def test_on_an_imported_oatutor_course_with_key_ideas_added_a_student_explains_a
     assert statuses[ideas[2]] == "covered"
     page = _stage(services.session_get(user=alice, course=stats))
     assert "Clear:" in page and explanation in page
+    assert tb.misconceptions_heard == [] and "mix-up" not in page  # no model: no misconception is asserted
