@@ -10,8 +10,8 @@ services store the verdict and turn it into learner-model evidence.
     verdict.score       # 0-5 overall, and each key idea covered / missing / contradicted
 
 How it scores. The explanation is cut into sentences (long ones into pieces), at most `max_tokens` word pieces of
-it, and embedded in one batched pass of an int8 copy of all-MiniLM-L6-v2 (the TA-bot's model, whose linear layers the
-scorer quantises for itself, which is faster on one core). The key ideas, topic and misconceptions of a concept
+it, and embedded in one batched pass of an int8 copy of all-MiniLM-L6-v2 (the TA-bot's model, which the scorer quantises
+for itself and runs with ONNX Runtime, inference/int8_encoder.py: faster on one core). The key ideas, topic and misconceptions of a concept
 are course texts: they are embedded once, together, and kept. Each key idea is then
 - *covered* to the degree its content words find close contextual token embeddings in the explanation (a soft
   word alignment, BERTScore-style recall) and its sentence embedding finds a close explanation sentence; words of
@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import re
 import threading
-import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.int8_encoder import Int8Encoder
 from inference.retrieval import Embedder, default_embedder
 from inference.teachback_projection import DEFAULT_PATH as DEFAULT_PROJECTION
 from inference.teachback_projection import Projection, alignment, projection_load
@@ -89,7 +89,7 @@ class ScorerConfig:
     # pieces (about 400 words) its sentences are not read. A beginner's explanation is a few paragraphs.
     max_tokens: int = 512
     max_piece_words: int = 40  # a sentence longer than this is cut into pieces of this many words (run-on text)
-    quantized: bool = True  # score with an int8 copy of the model's linear layers (dynamic quantisation); False: float
+    quantized: bool = True  # score with an int8 copy of the model run by ONNX Runtime (int8_encoder); False: float
     # The learned low-rank map applied to every token vector before the alignment (inference/teachback_projection.py),
     # fitted on the graded answers of all 50 questions for the int8 model; None: MiniLM's own token space.
     projection: Path | None = DEFAULT_PROJECTION
@@ -204,7 +204,7 @@ class ExplanationScorer:
     def __init__(self, config: ScorerConfig | None = None, embedder: Embedder | None = None) -> None:
         self.config = config or ScorerConfig()
         self._embedder = embedder
-        self._lock = threading.Lock()  # one forward pass at a time: torch runs one thread per process here
+        self._lock = threading.Lock()  # one forward pass at a time: the model runs on one thread per process here
         self._model_lock = threading.Lock()
         self._scoring_model: Any = None
         self._projection: Projection | None = None
@@ -415,8 +415,6 @@ class ExplanationScorer:
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray], list[list[str]]]:
         """Batched passes of the scoring model: unit sentence vectors (n, 384) and, per text, unit contextual token
         vectors (T_i, 384) with their word pieces (lower case; "" for the special tokens)."""
-        import torch
-
         model = self._model()
         tokenizer = model.tokenizer
         special = set(tokenizer.all_special_ids)
@@ -437,31 +435,44 @@ class ExplanationScorer:
                 batches.append([i])
         for batch in batches:
             features = tokenizer.pad({k: [encoded[k][i] for i in batch] for k in encoded.keys()},
-                                     return_tensors="pt")
-            with self._lock, torch.inference_mode():
-                out = model(dict(features))
-            vecs = torch.nn.functional.normalize(out["sentence_embedding"], dim=-1).numpy()
-            token_all = torch.nn.functional.normalize(out["token_embeddings"], dim=-1)
+                                     return_tensors="np")
+            with self._lock:
+                token_all, vecs = self._embed(model, features)
+            vecs = vecs / np.linalg.norm(vecs, axis=-1, keepdims=True)
+            token_all = token_all / np.maximum(np.linalg.norm(token_all, axis=-1, keepdims=True), 1e-12)
             for row, i in enumerate(batch):
                 n = len(ids[i])  # padding goes at the end
                 sentence[i] = vecs[row]
-                tokens[i] = token_all[row, :n].numpy()
+                tokens[i] = token_all[row, :n]
                 if self._projection is not None:  # float32 in, float32 out
                     tokens[i] = self._projection.apply(tokens[i])
                 pieces = tokenizer.convert_ids_to_tokens(ids[i])
                 words[i] = ["" if t in special else p.removeprefix("##") for t, p in zip(ids[i], pieces, strict=True)]
         return sentence, tokens, words
 
+    @staticmethod
+    def _embed(model: Any, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """One padded batch through the model: token vectors (B, L, 384) and mean-pooled sentence vectors (B, 384),
+        float32, not yet unit length."""
+        if isinstance(model, Int8Encoder):
+            token_all = model.token_embeddings(features)
+            return token_all, model.mean_pooled(token_all, features["attention_mask"])
+        import torch
+
+        with torch.inference_mode():
+            out = model({k: torch.from_numpy(v) for k, v in features.items()})
+        return out["token_embeddings"].numpy(), out["sentence_embedding"].numpy()
+
     def _model(self) -> Any:
-        """The scoring model: the shared MiniLM, or (config.quantized) this scorer's own copy of it with int8
-        linear layers. The copy leaves the shared float model to the TA-bot, whose stored vectors depend on it."""
+        """The scoring model: (config.quantized) an int8 copy of the shared MiniLM run by ONNX Runtime
+        (inference/int8_encoder.py), or the shared float model itself, which the TA-bot uses too."""
         if self._scoring_model is None:
             with self._model_lock:
                 if self._scoring_model is None:
                     shared = (self._embedder or default_embedder()).sentence_transformer()
                     if self.config.projection is not None:
                         self._projection = projection_load(self.config.projection)
-                    self._scoring_model = _quantized(shared) if self.config.quantized else shared
+                    self._scoring_model = Int8Encoder(shared) if self.config.quantized else shared
         return self._scoring_model
 
 
@@ -483,21 +494,6 @@ def _rejects(sentence: str, statement: str) -> bool:
         return sum(w in _NEGATIONS or w.endswith("n't") for w in words)
 
     return negations(said) % 2 != negations(stated) % 2
-
-
-def _quantized(model: Any) -> Any:
-    """A copy of `model` whose linear layers compute in int8 (weights scaled per output channel, activations per
-    batch)."""
-    import torch
-
-    with warnings.catch_warnings():
-        # torch marks its eager-mode quantisation as deprecated in favour of the separate torchao package; it is
-        # what this pinned torch ships, and the warnings would repeat in every process that scores.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        quantize_dynamic: Any = torch.ao.quantization.quantize_dynamic  # untyped in torch
-        spec = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
-        return quantize_dynamic(model, spec, dtype=torch.qint8)
 
 
 def _stop_pieces() -> frozenset[str]:
