@@ -97,8 +97,8 @@ class ScorerConfig:
     # cross-validation by question on the dev questions; a feature the choice left out has weight 0. With the
     # projection, the features are those it was fitted with (--train-projection). Fitted by ridge regression on the
     # graded answers of all 50 questions (benchmarks/teachback_eval.py --fit --all prints them).
-    weights: tuple[float, ...] = (0.0, 8.5866, -5.5988, 0.4343, 0.0, 0.0)
-    bias: float = 1.4152
+    weights: tuple[float, ...] = (0.0, 8.3966, -5.3193, 0.4124, 0.0, 0.0)
+    bias: float = 1.3971
 
 
 # The features of the overall score, in the order of ScorerConfig.weights:
@@ -207,6 +207,7 @@ class ExplanationScorer:
         self._lock = threading.Lock()  # one forward pass at a time: the model runs on one thread per process here
         self._model_lock = threading.Lock()
         self._scoring_model: Any = None
+        self._loader: threading.Thread | None = None
         self._projection: Projection | None = None
         self._cache_lock = threading.Lock()
         self._cache: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
@@ -462,6 +463,24 @@ class ExplanationScorer:
         with torch.inference_mode():
             out = model({k: torch.from_numpy(v) for k, v in features.items()})
         return out["token_embeddings"].numpy(), out["sentence_embedding"].numpy()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether scoring can start without loading the model first."""
+        return self._scoring_model is not None
+
+    def load(self) -> None:
+        """Load the scoring model now (seconds: its int8 graph is built from MiniLM's weights); otherwise the first
+        explanation scored in the process waits for it."""
+        self._model()
+
+    def load_in_background(self) -> None:
+        """Start `load` in a daemon thread, once, unless the model is loaded: e.g. when a student starts writing, so
+        that their explanation does not wait for it. A load that fails there is tried again by the first score."""
+        with self._model_lock:
+            if self._scoring_model is None and self._loader is None:
+                self._loader = threading.Thread(target=self.load, name="teachback-scorer-load", daemon=True)
+                self._loader.start()
 
     def _model(self) -> Any:
         """The scoring model: (config.quantized) an int8 copy of the shared MiniLM run by ONNX Runtime

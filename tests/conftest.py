@@ -166,8 +166,10 @@ def test_output(request) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_background_warm_up(settings):
-    """The TA warm-up thread would outlive a test's database; tests that need the index build it themselves."""
+    """The TA warm-up thread would outlive a test's database; tests that need the index build it themselves. The
+    teach-back scorer's background load is tested on its own."""
     settings.TUTOR_TA_WARMUP = False
+    settings.TUTOR_TEACHBACK_WARMUP = False
     # Questions wait for the embedding model (hybrid search) whichever test loads it first; the lexical answers given
     # while it loads are tested on their own (tests/tutor/test_ta_services.py).
     settings.TUTOR_TA_EMBED_WAIT_S = 600.0

@@ -16,8 +16,10 @@ from django.conf import settings  # noqa: E402
 from inference import sandbox  # noqa: E402
 from tutor.routing import websocket_urlpatterns  # noqa: E402
 from tutor.ta.services import ta_preload  # noqa: E402
+from tutor.teachback.services import scorer_preload  # noqa: E402
 
 ta_preload()  # TUTOR_TA_PRELOAD: the embedding model in memory before this process takes a request
+scorer_preload()  # TUTOR_TEACHBACK_PRELOAD: the teach-back scorer's int8 model too
 if settings.TUTOR_SANDBOX_WARM:
     sandbox.warm()  # the answer checker's first worker (and its forkserver) started before the first answer
 

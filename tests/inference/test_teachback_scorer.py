@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -140,6 +143,29 @@ def test_an_idea_said_at_the_end_of_a_long_run_on_explanation_is_heard(scorer: E
     assert len(text.split()) > 300 and not any(mark in text for mark in ".!?;:\n")
     result = scorer.score(text, POWER_RULE)
     assert POWER_RULE.key_ideas[2] in result.with_status("covered")
+
+
+def test_loading_in_the_background_starts_one_load_and_scoring_then_needs_no_other() -> None:
+    fresh = ExplanationScorer()
+    loads = threading.active_count()
+    fresh.load_in_background()
+    fresh.load_in_background()  # a second student starting meanwhile
+    assert threading.active_count() <= loads + 1
+    deadline = time.monotonic() + 300
+    while not fresh.loaded and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fresh.loaded
+    assert fresh.score(GOOD, POWER_RULE).score > fresh.score(PARTIAL, POWER_RULE).score
+
+
+def test_the_int8_model_keeps_the_float_models_token_vectors() -> None:
+    float_model = ExplanationScorer(ScorerConfig(quantized=False, projection=None))
+    int8 = ExplanationScorer(ScorerConfig(projection=None))
+    for text in (GOOD, PARTIAL):  # the explanation's sentences, of different lengths, go through padded batches
+        (answer_float, ideas_float), (answer_int8, ideas_int8) = (
+            model.alignment_tokens(text, POWER_RULE) for model in (float_model, int8))
+        for a, b in ((answer_float, answer_int8), (ideas_float, ideas_int8)):
+            assert a.shape == b.shape and (a * b).sum(axis=1).min() > 0.9  # unit vectors: cosines
 
 
 def test_the_fitted_projection_changes_the_word_alignment_not_the_sentence_vectors() -> None:

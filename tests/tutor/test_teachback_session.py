@@ -80,6 +80,15 @@ def test_after_mastery_next_asks_the_student_to_explain_the_concept(alice, cours
     assert "Explain it to a beginner" in page and 'name="action" value="teach_explain"' in page
 
 
+def test_starting_an_explanation_builds_the_scorers_model_while_the_student_writes(alice, course, settings,
+                                                                                    monkeypatch):
+    settings.TUTOR_TEACHBACK_WARMUP = True
+    started = []
+    monkeypatch.setattr(teachback.scorer(), "load_in_background", lambda: started.append(True))
+    _explaining(alice, course)
+    assert started == [True]
+
+
 def test_a_partial_explanation_gets_follow_ups_then_a_verdict_with_a_lesson_link(alice, course):
     _explaining(alice, course)
     teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)

@@ -42,6 +42,12 @@ def scorer() -> ExplanationScorer:
     return ExplanationScorer()
 
 
+def scorer_preload() -> None:
+    """With `TUTOR_TEACHBACK_PRELOAD` (an ASGI process starting up): the scorer's model, before any request."""
+    if settings.TUTOR_TEACHBACK_PRELOAD:
+        scorer().load()
+
+
 def teach_back_mode(course: Course) -> str:
     return services.course_settings(course).teach_back
 
@@ -68,6 +74,8 @@ def _start(session: TutorSession) -> TutorSession:
     TeachBack.objects.filter(user_id=session.user_id, concept=session.concept,
                              status=TeachBack.Status.EXPLAINING).delete()  # an unfinished earlier start
     TeachBack.objects.create(user_id=session.user_id, course=session.course, concept=session.concept)
+    if settings.TUTOR_TEACHBACK_WARMUP:
+        scorer().load_in_background()  # built while the student writes
     session.phase = TutorSession.Phase.TEACH
     session.step = uuid.uuid4()
     session.save(update_fields=["phase", "step", "updated_at"])
