@@ -16,6 +16,7 @@ quantised there, and the session is built from the bytes: a few seconds, once pe
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -52,6 +53,14 @@ class Int8Encoder:
         return pooled
 
 
+class _QuantiserNotes(logging.Filter):
+    """ONNX Runtime's quantiser notes every tensor it leaves in float, at INFO, through the root logger itself: a
+    hundred lines in the service's log at each start. Records of other loggers do not pass a root logger's filters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime" not in record.pathname
+
+
 def _int8_graph(transformer: Any, tokenizer: Any) -> bytes:
     """The transformer exported to ONNX (batch and length dynamic) and quantised to int8, as serialised bytes."""
     import torch
@@ -83,7 +92,12 @@ def _int8_graph(transformer: Any, tokenizer: Any) -> bytes:
             # ONNX Runtime's own preparation for quantisation (graph optimisation, shape inference); its symbolic
             # shape inference does not complete on BERT's graph and is not needed for dynamic quantisation.
             quant_pre_process(exported, prepared, skip_symbolic_shape=True)
-            quantize_dynamic(prepared, quantised, per_channel=True, weight_type=QuantType.QInt8)
+            notes = _QuantiserNotes()
+            logging.getLogger().addFilter(notes)
+            try:
+                quantize_dynamic(prepared, quantised, per_channel=True, weight_type=QuantType.QInt8)
+            finally:
+                logging.getLogger().removeFilter(notes)
         return quantised.read_bytes()
 
 

@@ -146,6 +146,23 @@ def test_ours_starts_the_ready_concept_one_item_is_most_likely_to_teach() -> Non
     assert make_policy("ours", course()).next_step(state_with(frac=0.5, lin=0.3), NOW).concept == "lin"
 
 
+def test_ours_takes_nearly_equal_concepts_in_the_courses_order() -> None:
+    # lin is known a little less (a placement that asked nothing leaves differences of this size): frac comes first
+    assert make_policy("ours", course()).next_step(state_with(frac=0.24, lin=0.234), NOW).concept == "frac"
+    assert make_policy("ours", course()).next_step(state_with(frac=0.234, lin=0.24), NOW).concept == "frac"
+
+
+def test_a_student_who_skips_placement_starts_at_the_beginning_of_the_course() -> None:
+    nodes = tuple(ConceptNode(f"c{k}", f"Concept {k}", (), k) for k in range(12))  # no graph: all ready at once
+    params = {c.slug: PARAMS["frac"] for c in nodes}
+    model = CourseModel(nodes, tuple(ItemChoice(f"{c.slug}-0", c.slug, 0.0) for c in nodes), params,
+                        TeachingSettings())
+    placement = Placement(nodes, params)
+    placement.stop()
+    state = LearnerState.from_placement(placement, model, NOW)
+    assert make_policy("ours", model).next_step(state, NOW).concept == "c0"
+
+
 def test_hints_and_guesses_before_the_lesson_count_as_weaker_evidence() -> None:
     model = course()
     policy = make_policy("ours", model)
