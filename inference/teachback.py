@@ -10,9 +10,9 @@ services store the verdict and turn it into learner-model evidence.
     verdict.score       # 0-5 overall, and each key idea covered / missing / contradicted
 
 How it scores. The explanation is cut into sentences (long ones into pieces), at most `max_tokens` word pieces of
-it, and embedded in one batched pass of an int8 copy of all-MiniLM-L6-v2 (the TA-bot's model, which the scorer quantises
-for itself and runs with ONNX Runtime, inference/int8_encoder.py: faster on one core). The key ideas, topic and misconceptions of a concept
-are course texts: they are embedded once, together, and kept. Each key idea is then
+it, and embedded in one batched pass of an int8 copy of all-MiniLM-L6-v2 (the TA-bot's model, which the scorer
+quantises for itself and runs with ONNX Runtime, inference/int8_encoder.py: faster on one core). The key ideas, topic
+and misconceptions of a concept are course texts: they are embedded once, together, and kept. Each key idea is then
 - *covered* to the degree its content words find close contextual token embeddings in the explanation (a soft
   word alignment, BERTScore-style recall) and its sentence embedding finds a close explanation sentence; words of
   the topic itself are left out of the alignment, since naming the topic is not explaining it (Mohler et al.'s
