@@ -40,6 +40,16 @@ def _hints(text: str) -> list[str]:
     return [text for text in ("\n".join(h).strip() for h in hints) if text]
 
 
+class _Text(forms.CharField):
+    """A textarea's text with the browser's line ends (CRLF, as HTML forms send them) turned into the "\n" that
+    imports and every other writer store: otherwise saving a form unchanged rewrites each multi-line field, which the
+    history then lists as changed and the TA-bot's index embeds again."""
+
+    def to_python(self, value: Any) -> str:
+        text: str = super().to_python(value)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _textarea(rows: int = 5, preview: bool = True) -> forms.Textarea:
     return forms.Textarea(attrs={"rows": rows, **({"data-preview": "1"} if preview else {})})
 
@@ -51,25 +61,25 @@ class ConceptForm(forms.Form):
                                help_text="Among concepts that are ready, the tutor offers the lowest first.")
     prerequisites = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                               help_text="Concepts a student must master first.")
-    pain_first = forms.CharField(required=False, widget=_textarea(4), label="Pain first",
+    pain_first = _Text(required=False, widget=_textarea(4), label="Pain first",
                                  help_text="A problem the student cannot quite solve yet. " + MARKDOWN_HELP)
-    guess_first = forms.CharField(required=False, widget=_textarea(3), label="Guess first",
+    guess_first = _Text(required=False, widget=_textarea(3), label="Guess first",
                                   help_text="The prediction the student commits to before the explanation.")
-    guess_choices = forms.CharField(required=False, widget=_textarea(3, preview=False),
+    guess_choices = _Text(required=False, widget=_textarea(3, preview=False),
                                     help_text="Choices for the guess, one per line (empty: free text).")
     guess_answer = forms.CharField(required=False, label="Right guess",
                                    help_text="Optional: the right choice, as written above. The student still sees "
                                              "the guess as ungraded; the tutor counts it as weak evidence of what "
                                              "they already know.")
-    explanation = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
-    lesson = forms.CharField(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
-    key_ideas = forms.CharField(required=False, widget=_textarea(5), label="Key ideas",
+    explanation = _Text(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
+    lesson = _Text(required=False, widget=_textarea(8), help_text=MARKDOWN_HELP)
+    key_ideas = _Text(required=False, widget=_textarea(5), label="Key ideas",
                                 help_text="What a good explanation of this concept says: 3-6 short statements, one "
                                           "per line. A student who masters the concept explains it to a beginner, "
                                           "and the explanation is checked against these.")
-    misconceptions = forms.CharField(required=False, widget=_textarea(3), label="Misconceptions to listen for",
+    misconceptions = _Text(required=False, widget=_textarea(3), label="Misconceptions to listen for",
                                      help_text="Optional: wrong ideas an explanation might state, one per line.")
-    probes = forms.CharField(required=False, widget=_textarea(3), label="Beginner's follow-up questions",
+    probes = _Text(required=False, widget=_textarea(3), label="Beginner's follow-up questions",
                              help_text="Optional: questions a beginner would ask, one per line, each aimed at a key "
                                        "idea; asked when no language model writes its own.")
 
@@ -122,26 +132,26 @@ class ItemForm(forms.Form):
     slug = forms.CharField(max_length=120, validators=[validate_slug], label="Id",
                            help_text="Unique in the course, e.g. power-rule-3.")
     kind = forms.ChoiceField(choices=[(k, k.replace("_", " ")) for k in ITEM_KINDS])
-    prompt = forms.CharField(widget=_textarea(4), help_text=MARKDOWN_HELP)
+    prompt = _Text(widget=_textarea(4), help_text=MARKDOWN_HELP)
     answer = forms.CharField(max_length=500, help_text="Numeric: a number. Multiple choice: the right choice's text. "
                                                       "Symbolic/template: an expression such as 3*x**2.")
-    choices = forms.CharField(required=False, widget=_textarea(4, preview=False),
+    choices = _Text(required=False, widget=_textarea(4, preview=False),
                               help_text="Multiple choice: one choice per line.")
     tolerance = forms.FloatField(required=False, min_value=0, help_text="Numeric: absolute tolerance.")
     units = forms.CharField(required=False, max_length=40)
     variables = forms.CharField(required=False, max_length=200, help_text="Symbolic: free symbols, comma separated.")
-    accept = forms.CharField(required=False, widget=_textarea(3, preview=False),
+    accept = _Text(required=False, widget=_textarea(3, preview=False),
                              help_text="Short text: other accepted answers, one per line.")
-    params = forms.CharField(required=False, widget=_textarea(2, preview=False),
+    params = _Text(required=False, widget=_textarea(2, preview=False),
                              help_text="Template: one parameter per line, `name: low, high`.")
-    hints = forms.CharField(required=False, widget=_textarea(5, preview=False),
+    hints = _Text(required=False, widget=_textarea(5, preview=False),
                             help_text="From gentle to revealing. Markdown; a hint may span lines: separate hints "
                                       "with a line holding only ---.")
-    feedback = forms.CharField(required=False, widget=_textarea(3, preview=False),
+    feedback = _Text(required=False, widget=_textarea(3, preview=False),
                                help_text="Misconceptions, one per line: `wrong answer => what it suggests`.")
     authored_difficulty = forms.FloatField(required=False, label="Difficulty",
                                            help_text="Logit shift: 0 average, +1 harder, -1 easier.")
-    solution = forms.CharField(required=False, widget=_textarea(4), help_text=MARKDOWN_HELP)
+    solution = _Text(required=False, widget=_textarea(4), help_text=MARKDOWN_HELP)
     attribution = forms.CharField(required=False, max_length=300)
     status = forms.ChoiceField(choices=Item.Status.choices, initial=Item.Status.PUBLISHED)
 
@@ -250,7 +260,7 @@ class ItemForm(forms.Form):
 
 class SettingsForm(forms.Form):
     title = forms.CharField(max_length=200)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    description = _Text(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     target_low = forms.FloatField(min_value=0.05, max_value=0.95, label="Target band: lowest P(correct)",
                                   help_text="Practice items are chosen so the student succeeds this often, or more.")
     target_high = forms.FloatField(min_value=0.05, max_value=0.99, label="Target band: highest P(correct)")

@@ -194,8 +194,11 @@ def concept_update(*, concept: Concept, user: AbstractBaseUser, fields: dict,
     if fields:  # only what the author changed: a generation job may be writing its progress to `extra`
         concept.save(update_fields=list(fields))
     if prerequisites is not None:
+        had = set(concept.prerequisites.values_list("slug", flat=True))
         concept.prerequisites.set(course.concepts.filter(slug__in=prerequisites))
-        if concept.prerequisites_inferred:  # a person has now looked at the inferred graph and decided
+        # a person changed the inferred arrows: they are theirs now. Saving other fields leaves the guess to confirm
+        # (concepts_confirm_inferred), as the course page asks.
+        if concept.prerequisites_inferred and set(prerequisites) != had:
             concept.prerequisites_inferred = False
             concept.save(update_fields=["prerequisites_inferred"])
     after = versioning.snapshot(concept)

@@ -196,6 +196,33 @@ def test_faculty_save_the_right_guess_and_it_exports(client, prof, course):
     assert selectors.course_spec(course=course).concepts[0].guess_answer == "no"
 
 
+def test_saving_a_concept_from_the_browser_changes_only_what_the_author_changed(client, prof, course):
+    a = course.concepts.get(slug="a")
+    Concept.objects.filter(pk=a.pk).update(lesson="First paragraph.\n\nSecond paragraph.", prerequisites_inferred=True)
+    a.refresh_from_db()
+    post = _concept_post(a, key_ideas="One idea.\r\nAnother idea.\r\nA third idea.")
+    post["lesson"] = post["lesson"].replace("\n", "\r\n")  # as a browser sends every textarea
+    _login(client, prof)
+    response = client.post(reverse("teach:concept", args=[course.slug, "a"]), post)
+    assert response.status_code == 302, response.content.decode()
+    a.refresh_from_db()
+    assert a.lesson == "First paragraph.\n\nSecond paragraph."
+    assert a.key_ideas == ["One idea.", "Another idea.", "A third idea."]
+    assert a.prerequisites_inferred  # the arrows were not touched: still the importer's guess, still to confirm
+    version = ContentVersion.objects.get(kind="concept", object_id=a.pk)
+    assert {k for k in version.after if version.after[k] != version.before[k]} == {"key_ideas"}
+
+
+def test_changing_an_inferred_concepts_prerequisites_makes_them_the_authors(client, prof, course):
+    b = course.concepts.get(slug="b")
+    Concept.objects.filter(pk=b.pk).update(prerequisites_inferred=True)
+    b.refresh_from_db()
+    _login(client, prof)
+    client.post(reverse("teach:concept", args=[course.slug, "b"]), _concept_post(b, prerequisites=[]))
+    b.refresh_from_db()
+    assert list(b.prerequisites.all()) == [] and not b.prerequisites_inferred
+
+
 def test_a_right_guess_that_is_not_a_choice_is_refused(client, prof, course):
     a = course.concepts.get(slug="a")
     _login(client, prof)
