@@ -404,22 +404,27 @@ class ExplanationScorer:
         for sentence in sentences(text) or [text.strip()]:
             words = sentence.split()
             parts += [" ".join(words[i:i + c.max_piece_words]) for i in range(0, len(words), c.max_piece_words)]
-        lengths = self._model().tokenizer(parts, add_special_tokens=False)["input_ids"]
+        encoded = self._tokenized(parts)
         budget, kept = c.max_tokens, 0
-        while kept < len(parts) and (kept == 0 or budget >= len(lengths[kept])):
-            budget -= len(lengths[kept])
+        while kept < len(parts) and (kept == 0 or budget >= len(encoded["input_ids"][kept]) - 2):  # less [CLS] [SEP]
+            budget -= len(encoded["input_ids"][kept]) - 2
             kept += 1
-        parts = parts[:kept]
-        vecs, tokens, words_ = self._forward(parts)
-        return parts, vecs, np.concatenate(tokens), [w for ws in words_ for w in ws]
+        vecs, tokens, words_ = self._forward(parts[:kept], {k: v[:kept] for k, v in encoded.items()})
+        return parts[:kept], vecs, np.concatenate(tokens), [w for ws in words_ for w in ws]
 
-    def _forward(self, texts: list[str]) -> tuple[np.ndarray, list[np.ndarray], list[list[str]]]:
+    def _tokenized(self, texts: list[str]) -> dict[str, list[list[int]]]:
+        model = self._model()
+        return dict(model.tokenizer(texts, truncation=True, max_length=model.max_seq_length))
+
+    def _forward(self, texts: list[str], encoded: dict[str, list[list[int]]] | None = None
+                 ) -> tuple[np.ndarray, list[np.ndarray], list[list[str]]]:
         """Batched passes of the scoring model: unit sentence vectors (n, 384) and, per text, unit contextual token
-        vectors (T_i, 384) with their word pieces (lower case; "" for the special tokens)."""
+        vectors (T_i, 384) with their word pieces (lower case; "" for the special tokens). `encoded`: the texts
+        already tokenised (`_tokenized`), as the explanation's are to count them against the budget."""
         model = self._model()
         tokenizer = model.tokenizer
         special = set(tokenizer.all_special_ids)
-        encoded = tokenizer(texts, truncation=True, max_length=model.max_seq_length)
+        encoded = encoded if encoded is not None else self._tokenized(texts)
         ids = encoded["input_ids"]
         sentence = np.zeros((len(texts), 384), dtype=np.float32)
         tokens: list[np.ndarray] = [np.zeros((0, 384), dtype=np.float32)] * len(texts)
