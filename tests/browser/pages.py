@@ -13,6 +13,9 @@ BLOCKING = ("serious", "critical")  # impacts that fail a test; moderate and min
 
 # Test-only counters of socket frames (the production JS keeps none), installed before any page script runs.
 WS_COUNTERS = """
+document.addEventListener('htmx:wsOpen', function () {
+  window.tutorSocketsOpen = (window.tutorSocketsOpen || 0) + 1;
+});
 document.addEventListener('htmx:wsAfterMessage', function (evt) {
   var msg = (evt.detail && evt.detail.message) || '';
   window.tutorFrames = (window.tutorFrames || 0) + 1;
@@ -44,6 +47,11 @@ def sign_up(page, base: str, username: str, password: str = "a-long-pass-phrase-
     page.fill("#id_password2", password)
     page.click("main button[type=submit]")
     page.wait_for_url(f"{base}/")
+
+
+def socket_open(page) -> None:
+    """The page's websocket is open (a message sent before that would wait in htmx's queue for it)."""
+    page.wait_for_function("(window.tutorSocketsOpen || 0) >= 1")
 
 
 def session_ready(page) -> None:

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from courses.models import Membership
 from courses.services import course_import, membership_set
-from tests.browser.pages import log_in
+from tests.browser.pages import log_in, socket_open
 from tests.tutor.test_ta_services import OUT_OF_COURSE, calc_spec
 from tutor import services
 from tutor.ta import services as ta_services
@@ -32,8 +32,7 @@ def test_declined_question_goes_to_the_teacher_and_the_answer_comes_back(live_se
     page.goto(f"{base}/learn/{calc.slug}/")
     page.click("#ask-ta")
     page.wait_for_url(f"{base}/learn/{calc.slug}/ask/")
-    page.wait_for_function("document.querySelector('.ta[hx-ext]') && window.htmx")
-    page.wait_for_timeout(300)  # the socket opens
+    socket_open(page)
     page.fill("#ta-question", "Why does the power rule work?")
     page.click("#ta-ask")
     page.wait_for_selector("#ta-stream")
@@ -91,8 +90,7 @@ def test_a_short_answer_quotes_the_course_with_its_citation_and_typeset_maths(li
 
     log_in(page, base, "alice", "pw-alice-123")
     page.goto(f"{base}/learn/{calc.slug}/ask/")
-    page.wait_for_function("document.querySelector('.ta[hx-ext]') && window.htmx")
-    page.wait_for_timeout(300)  # the socket opens
+    socket_open(page)
     page.fill("#ta-question", "what does the power rule say about the derivative of x^n")
     page.click("#ta-ask")
     card = page.locator("#ta-log article[data-outcome=quoted]")
