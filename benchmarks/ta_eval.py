@@ -27,6 +27,7 @@ complete reply. `--show N` prints N sampled replies.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import re
@@ -76,7 +77,8 @@ class Question:
         return bool(self.evidence)
 
     def relevant(self, chunk: Chunk) -> bool:
-        if not any(e in chunk.text for e in self.evidence):
+        text = _plain(chunk.text)
+        if not any(_plain(e) in text for e in self.evidence):
             return False
         if self.answer_concepts is not None:
             return not self.answer_concepts or chunk.concept in self.answer_concepts
@@ -86,6 +88,13 @@ class Question:
         """Issue 19's looser rule, "a passage from the right problem": a passage holding the evidence, or any hint or
         worked solution of an exercise that holds it (not its question stem, which answers nothing)."""
         return self.relevant(chunk) or (chunk.item_id in self.answer_items and chunk.kind != "item")
+
+
+@functools.cache
+def _plain(text: str) -> str:
+    """Text as compared with an evidence phrase: maths delimiters, escapes and line breaks aside (the importer writes
+    OATutor's `$$x$$` in a sentence as `$x$`, its `\\n` as a paragraph, its money as `\\$5`)."""
+    return " ".join(text.replace("\\n", " ").replace("\\$", "$").replace("$", "").split())
 
 
 def _list(value: object) -> tuple[str, ...]:

@@ -37,7 +37,9 @@ PASSAGE_SHARE = 0.75  # a further passage is quoted only if its relevance is thi
 
 _LITERAL_NEWLINE = re.compile(r"\\n(?![a-z])")  # "\n" typed as two characters; "\neq", "\nu" are TeX
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.DOTALL)
+# `\$` is a dollar sign, in text ("\$5") and in maths ("$\$20.00$"): never a delimiter
+_MATH_SPAN = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$((?:\\.|[^\\$])+)\$", re.DOTALL)
+_DELIMITER = re.compile(r"(?<!\\)\$")
 
 
 def clean_passage(text: str) -> str:
@@ -45,8 +47,8 @@ def clean_passage(text: str) -> str:
     text = _LITERAL_NEWLINE.sub("\n", text)
     text = _IMAGE.sub("(figure: see the linked page)", text)
     text = _MATH_SPAN.sub(_math, text)
-    if text.count("$") % 2:  # a delimiter left open: whatever follows it would typeset as maths
-        text = text.replace("$", "")
+    if len(_DELIMITER.findall(text)) % 2:  # a delimiter left open: whatever follows it would typeset as maths
+        text = _DELIMITER.sub("", text)
     text = re.sub(r"[ \t]+", " ", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
@@ -76,7 +78,7 @@ def _balanced(tex: str) -> bool:
 # --- sentences ------------------------------------------------------------------------------------------
 
 # A sentence ends at ". ", "? ", "! " or a line break, never inside maths.
-_PROTECTED = re.compile(r"\$[^$]*\$|`[^`]*`")
+_PROTECTED = re.compile(r"(?<!\\)\$(?:\\.|[^\\$])*\$|`[^`]*`")
 
 
 def sentences(text: str) -> list[str]:

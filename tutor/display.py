@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from courses.rendering import render_markdown
 
-_DISPLAY_ONLY = re.compile(r"\s*\$\$(.+?)\$\$\s*", re.S)
+_DISPLAY = re.compile(r"\$\$((?:(?!\$\$).)+)\$\$", re.S)  # one formula written as display maths
 _ONE_PARAGRAPH = re.compile(r"\s*<p>(.*)</p>\s*", re.S)
 # sympy's Python form: a power, a product, or one of the names sympy prints that are not TeX
 _PYTHON_FORM = re.compile(r"\*|\b(zoo|oo|nan|sqrt|pi|exp|log|sin|cos|tan|sec|csc|cot|Abs)\b")
@@ -42,11 +42,10 @@ def choice(text: str) -> Choice:
 def inline_html(text: str) -> str:
     """Course text that sits inside a line (a radio label, an echo): Markdown with maths, no paragraph around it.
 
-    A choice that is one display formula (`$$...$$`, common in imported courses) is set inline, like its
-    neighbours; a choice written as a Python expression (`x**4 - 1`) is set as the formula it stands for."""
-    found = _DISPLAY_ONLY.fullmatch(text)
-    if found:
-        text = f"${found.group(1).strip()}$"
+    A formula written as display maths (`$$...$$`, common in imported courses) is set inline, like the text around
+    it; a choice written as a Python expression (`x**4 - 1`) is set as the formula it stands for."""
+    if "$$" in text:
+        text = _DISPLAY.sub(lambda found: f"${found.group(1).strip()}$", text)
     elif "$" not in text and _PYTHON_FORM.search(text) and _is_formula(text):
         text = f"${python_to_tex(text)}$"
     rendered = render_markdown(text)

@@ -35,6 +35,9 @@ _FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))(?:##)?", re.IG
 _VARIABLE = re.compile(r"@\{(\w+)\}")
 _PLAIN_NUMBER = re.compile(r"-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?")
 _LINK = re.compile(r"^\s*(\S+)\s*<(.+)>\s*$")  # OATutor writes "https://url <Name>"
+# OATutor sets every `$$...$$` inline (its renderText uses KaTeX's InlineMath); in our Markdown `$$` is display maths
+_CURRENCY = re.compile(r"(?<!\\)\$(?=\d)")  # "$5" in text, outside maths: a dollar sign, not maths
+_DOUBLE_DOLLAR = re.compile(r"\$\$((?:(?!\$\$).)+)\$\$")  # one formula: no `$$` inside
 
 
 def _worth_reading(name: str) -> bool:
@@ -205,7 +208,7 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
         return
     item = ItemSpec(
         id=step_id,
-        prompt=_join(f"**{text(problem.get('title', ''))}**" if problem.get("title") else "",
+        prompt=_join(_bold(text(problem.get("title", ""))),
                      text(problem.get("body", "")), text(step.get("stepTitle", "")), text(step.get("stepBody", ""))),
         attribution=_attribution(problem.get("oer", ""), problem.get("license", "")),
         **kind_answer.fields,
@@ -257,19 +260,21 @@ def _answer(imp: _Importer, rel: str, step: dict[str, Any], values: dict[str, st
         return None
     if problem_type == "MultipleChoice":
         original = [_substitute(str(c), values).strip() for c in (step.get("choices") or [])]
-        choices = list(dict.fromkeys(original))
+        # choices and key in Markdown alike (the key is compared with the choice the student picks)
+        choices = list(dict.fromkeys(_markdown(c).strip() for c in original))
+        key = _markdown(answers[0]).strip()
         extra: dict[str, Any] = {}
         if len(choices) != len(original):
             imp.issue(rel, f"duplicate choices removed ({len(original)} -> {len(choices)})", "duplicate-choices",
                       "warning")
             extra["choices_original"] = original
-        if answers[0] not in choices:
+        if key not in choices:
             imp.issue(rel, f"the answer {answers[0]!r} is not one of the choices", "answer-not-a-choice")
             return None
         if len(choices) < 2:
             imp.issue(rel, "a multiple-choice step needs at least two different choices", "too-few-choices")
             return None
-        return _Answer({"kind": "multiple_choice", "answer": answers[0], "choices": choices}, extra)
+        return _Answer({"kind": "multiple_choice", "answer": key, "choices": choices}, extra)
     if problem_type != "TextBox":
         imp.issue(rel, f"unknown problem type {problem_type!r}", "unknown-type")
         return None
@@ -339,15 +344,15 @@ def _hint_ladder(imp: _Importer, rel: str, pathway: Any, text: _Text) -> tuple[l
         meta: dict[str, Any] = {"id": raw.get("id", ""), "type": raw.get("type", "hint")}
         if raw.get("dependencies"):
             meta["dependencies"] = raw["dependencies"]
-        hint = _join(f"**{title}**" if title else "", body)
+        hint = _join(_bold(title), body)
         if raw.get("type") == "scaffold":
-            answers = [text(str(a)) for a in raw.get("hintAnswer") or []]
+            answers = [_substitute(str(a), text.values).strip() for a in raw.get("hintAnswer") or []]  # as written
             meta.update({"answer": answers, "problem_type": raw.get("problemType", ""),
                          "answer_type": raw.get("answerType", "")})
             if raw.get("choices"):
-                meta["choices"] = [text(str(c)) for c in raw["choices"]]
+                meta["choices"] = [_substitute(str(c), text.values).strip() for c in raw["choices"]]
             if answers:
-                hint = _join(hint, f"Answer: {answers[0]}")
+                hint = _join(hint, text(f"Answer: {answers[0]}"))
         if raw.get("subHints"):
             meta["sub_hints"] = [{**sub, "title": text(str(sub.get("title", ""))), "text": text(str(sub.get("text", "")))}
                                  for sub in raw["subHints"]]
@@ -357,13 +362,14 @@ def _hint_ladder(imp: _Importer, rel: str, pathway: Any, text: _Text) -> tuple[l
 
 
 class _Text:
-    """Text as written, with variabilization filled in and `##figure1.gif##` turned into Markdown images."""
+    """Text as written, with variabilization filled in, `##figure1.gif##` turned into Markdown images and OATutor's
+    line breaks and maths as Markdown (`_markdown`)."""
 
     def __init__(self, imp: _Importer, problem_id: str, rel: str, values: dict[str, str]) -> None:
         self.imp, self.problem_id, self.rel, self.values = imp, problem_id, rel, values
 
     def __call__(self, text: str) -> str:
-        return _FIGURE.sub(self._figure, _substitute(text, self.values)).strip()
+        return _markdown(_FIGURE.sub(self._figure, _substitute(text, self.values))).strip()
 
     def _figure(self, match: re.Match[str]) -> str:
         name = match.group(1)
@@ -374,6 +380,27 @@ class _Text:
         target = f"figures/{self.problem_id}/{name}"
         self.imp.assets[target] = self.imp.src.read(source)
         return f"![{name}]({target})"
+
+
+def _markdown(text: str) -> str:
+    """OATutor's text conventions (its renderText) as Markdown. A line break is written as the two characters `\\n`
+    outside maths (`\\neq` is "≠"): a new paragraph here. A single `$` is a dollar sign there; here it is escaped
+    where it reads as money ("$100,000"). Every `$$...$$` is set inline there: `$...$` here when it
+    sits in a line of text ("have $$\\$20.00$$ each" stays one sentence), display maths when it is a line of its own."""
+    parts = text.split("$$")
+    text = "$$".join(part if k % 2 else _CURRENCY.sub(r"\\$", part.replace("\\neq", "≠").replace("\\n", "\n\n"))
+                     for k, part in enumerate(parts))
+    return _inline_maths(text)
+
+
+def _bold(title: str) -> str:
+    """A title in bold; a formula in it (a title may be only one) set inline."""
+    return _inline_maths(f"**{title}**") if title else ""
+
+
+def _inline_maths(text: str) -> str:
+    return "\n".join(line if _DOUBLE_DOLLAR.fullmatch(line.strip()) else _DOUBLE_DOLLAR.sub(r"$\1$", line)
+                     for line in text.split("\n"))
 
 
 def _variable_values(imp: _Importer, rel: str, problem: dict[str, Any], step: dict[str, Any]) -> dict[str, str]:

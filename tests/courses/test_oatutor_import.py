@@ -16,6 +16,7 @@ from courses.checking import check_answer
 from courses.format import CourseFormatError, find_cycle
 from courses.importers import ImportResult, load_any
 from courses.importers.oatutor import load_oatutor
+from courses.rendering import render_markdown
 from tests.conftest import oatutor_import
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,6 +177,17 @@ def test_what_cannot_be_checked_is_reported_by_category_and_kept_for_review(impo
 
 
 @needs_archive
+def test_no_formula_in_a_sentence_is_set_as_a_display_block(imported: ImportResult) -> None:
+    """On the whole course (OATutor writes every formula as `$$...$$`, meaning inline): three in four of its texts
+    used to break their sentences around centred formulas, and 297 showed a stray `\\n`."""
+    texts = [text for item in items_of(imported).values() for text in [item.prompt, *item.hints]]
+    rendered = [render_markdown(text) for text in texts]
+    assert not [t for t, html in zip(texts, rendered, strict=True) if '<div class="math inline">' in html]
+    assert not [t for t, html in zip(texts, rendered, strict=True) if "\\n" in re.sub(r'<span class="math.*?</span>', "", html)]
+    assert sum(html.count('<span class="math inline">') for html in rendered) > 15_000
+
+
+@needs_archive
 def test_every_item_keeps_its_attribution(imported: ImportResult) -> None:
     items = items_of(imported).values()
     assert all(i.attribution for i in items)
@@ -298,11 +310,29 @@ def test_small_source_maps_each_kind_and_reports_what_it_skips(small_source: Pat
 
 def test_scaffolds_become_hints_with_their_answers_kept(small_source: Path) -> None:
     item = items_of(load_oatutor(small_source))["p1a"]
-    assert item.hints == ["**Think**\n\nAdd the ones.", "**Sub-question**\n\nWhat is 1+1?\n\nAnswer: $$2$$"]
+    assert item.hints == ["**Think**\n\nAdd the ones.", "**Sub-question**\n\nWhat is 1+1?\n\nAnswer: $2$"]
     assert item.extra["oatutor"]["pathway"][1] == {"id": "h2", "type": "scaffold", "dependencies": ["h1"],
                                                   "answer": ["$$2$$"], "problem_type": "TextBox",
                                                   "answer_type": "arithmetic"}
     assert item.prompt.startswith("**Problem p1**\n\nSee ![figure1.gif](figures/p1/figure1.gif)")
+
+
+def test_text_reads_as_oatutor_shows_it(tmp_path: Path) -> None:
+    """OATutor sets every `$$...$$` inline, breaks lines at the two characters `\\n`, and a single `$` is money."""
+    body = ("Katie has $$\\$20.00$$ each, and a 20% discount on $100.\\nSolve:\\n$$x^2=4$$\\nfor $$x$$ "
+            "where $$x \\neq 0$$.")
+    choice_step = {"problemType": "MultipleChoice", "answerType": "string", "stepAnswer": ["$$x=2$$ or $$x=-2$$"],
+                   "choices": ["$$x=2$$ or $$x=-2$$", "$$x=2$$", "$5"]}
+    source = write_source(tmp_path / "src", {"p1": {"body": body, "steps": {"p1a": (choice_step, ["adding"], [])}}},
+                          courses=["Course One"])
+    item = items_of(load_oatutor(source))["p1a"]
+    assert item.prompt.split("\n\n")[1:6] == [
+        "Katie has $\\$20.00$ each, and a 20% discount on \\$100.", "Solve:", "$$x^2=4$$", "for $x$ where $x \\neq 0$.",
+        "Step p1a"]
+    assert item.choices == ["$x=2$ or $x=-2$", "$$x=2$$", "\\$5"] and item.answer == "$x=2$ or $x=-2$"
+    rendered = render_markdown(item.prompt)
+    assert rendered.count('<span class="math inline">') == 3 and rendered.count('<div class="math') == 1
+    assert "\\n" not in rendered.replace("\\neq", "")
 
 
 def test_missing_figure_is_reported_and_present_one_copied(small_source: Path) -> None:

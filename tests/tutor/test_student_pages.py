@@ -46,6 +46,10 @@ def test_a_choice_keeps_its_value_and_reads_as_maths_in_a_line():
     assert inline_html("Multiply 2*x by 3") == "Multiply 2*x by 3"  # prose stays prose
     assert inline_html("**two** ways") == "<strong>two</strong> ways"
     assert "<script" not in inline_html("<script>alert(1)</script>")
+    # several formulas, or one inside words: each set inline, none as a display block breaking the label
+    assert inline_html("$$x=2$$ or $$x=-2$$") == \
+        '<span class="math inline">x=2</span> or <span class="math inline">x=-2</span>'
+    assert inline_html("{$$4, 0, -4$$}") == '{<span class="math inline">4, 0, -4</span>}'
 
 
 # --- the explanation, block by block ---------------------------------------------------------------------------
