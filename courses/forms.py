@@ -102,6 +102,12 @@ class ConceptForm(forms.Form):
             others = others.exclude(pk=concept.pk)
         self.fields["prerequisites"].choices = [(c.slug, c.title) for c in others]
 
+    @property
+    def chosen_prerequisites(self) -> list[str]:
+        """Titles of the prerequisites as the form holds them now (saved, or as just submitted), in course order."""
+        chosen = set(self["prerequisites"].value() or [])
+        return [title for slug, title in self.fields["prerequisites"].choices if slug in chosen]
+
     def clean(self) -> dict[str, Any]:
         d = super().clean()
         answer = (d.get("guess_answer") or "").strip()

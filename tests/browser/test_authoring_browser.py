@@ -194,3 +194,30 @@ def test_class_dashboard_shows_heatmap_stuck_students_and_misconceptions(live_se
     with page.expect_download() as download:
         page.click("#export-csv")
     assert download.value.suggested_filename == f"{course.slug}-mastery.csv"
+
+
+def test_a_course_of_many_concepts_lists_prerequisites_in_a_box_filtered_by_title(live_server_url, browser_page,
+                                                                                   course, prof, test_output):
+    """An imported course has hundreds of concepts: the prerequisites field stays a box, not pages of checkboxes."""
+    from courses.services import concept_create
+
+    for n in range(40):
+        concept_create(course=course, user=prof, fields={"slug": f"extra-{n}", "title": f"Extra topic {n}",
+                                                         "order": 10 + n}, prerequisites=[])
+    page, base = browser_page, live_server_url
+    log_in(page, base, "prof", "pw-prof-123")
+    page.goto(f"{base}/teach/{course.slug}/concepts/c/")
+    assert page.inner_text("#prerequisites-chosen") == "Chosen: Concept B."
+    box = page.locator(".prerequisites-list").bounding_box()
+    assert box["height"] < 300  # the key ideas and lesson are not pages below
+    page.fill("#prerequisites-filter", "topic 3")
+    visible = page.locator("#id_prerequisites > div:visible")
+    assert sorted(visible.all_inner_texts()) == ["Extra topic 3", *(f"Extra topic {n}" for n in range(30, 40))]
+    page.check("input[name=prerequisites][value=extra-31]")
+    assert page.inner_text("#prerequisites-chosen") == "Chosen: Concept B, Extra topic 31."
+    page.screenshot(path=test_output / "prerequisites-filtered.png", full_page=True)
+    with page.expect_navigation():
+        page.click("#save-concept")
+    assert page.inner_text("#prerequisites-chosen") == "Chosen: Concept B, Extra topic 31."
+    assert sorted(Concept.objects.get(course=course, slug="c").prerequisites.values_list("slug", flat=True)) == \
+        ["b", "extra-31"]
