@@ -184,8 +184,10 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
         _knowledge_save(record, state)
         _teach_next(session, record, state)
         placed = sum(1 for s in model.graph if state.knowledge.mastery(s.slug) >= model.settings.mastery)
-        session.reason = (f"Placement done after {placement.asked} questions: you already know {placed} of "
-                          f"{len(model.graph)} concepts. " + session.reason)
+        # the page counts every concept ("Concept 150 of 284"); the tutor places only those it has items for
+        practised = "" if len(model.graph) == session.course.concepts.count() else " with practice items"
+        session.reason = (f"Placement done after {placement.asked} questions: you already know {placed} of the "
+                          f"{len(model.graph)} concepts{practised}. " + session.reason)
         return
     items = model.items
     if any(asked == concept for asked, _, _ in placement.answers):  # asked again: another item, if it has one

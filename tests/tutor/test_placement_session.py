@@ -1,5 +1,6 @@
 """Placement at enrolment, then teaching chosen by the policy, through the session services."""
 
+import re
 import uuid
 from dataclasses import replace
 
@@ -47,6 +48,21 @@ def test_placement_stops_at_its_question_budget_and_then_teaches(alice, placed_c
                              TutorSession.Phase.DONE)
     assert session.reason.startswith("Placement done after")
     assert Attempt.objects.filter(user=alice).count() == asked
+    assert "of the 3 concepts." in session.reason
+
+
+def test_placement_counts_the_concepts_it_can_place_and_says_so(alice):
+    """An imported course has concepts with no published item: the page says "Concept 1 of 4", placement "of 3"."""
+    from courses.format import ConceptSpec
+
+    spec = small_course_spec("partly")
+    spec.settings = replace(spec.settings, placement_questions=1)
+    spec.concepts.append(ConceptSpec(slug="d", title="Concept D", prerequisites=["c"]))
+    course = course_import(spec=spec)
+    session = services.enrollment_create(user=alice, course=course)
+    _answer(alice, course, session)
+    session = services.session_get(user=alice, course=course)
+    assert re.search(r"you already know \d of the 3 concepts with practice items\.", session.reason)
 
 
 def test_right_placement_answers_raise_what_the_tutor_believes(alice, bob, placed_course):
