@@ -88,7 +88,11 @@ def environment(*, students: int, redis_db: int, extra_env: dict[str, str] | Non
         django_setup(pg.url, redis_url)
         _flush_redis(redis_url)
         info = prepare(students=students)
-        env = {"TUTOR_STREAM_DELAY_S": "0.01", "TUTOR_RATELIMIT_ANSWERS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
+        # As TUTOR_PRODUCTION=1 has it, the teach-back scorer's model is built when the server starts: built on a
+        # thread when the first student reaches a teach-back, it held the server's other students' frames past 30 s
+        # on a loaded CI machine (model-kill, CI runs 35 and 36: three students' TimeoutError)
+        env = {"TUTOR_STREAM_DELAY_S": "0.01", "TUTOR_RATELIMIT_ANSWERS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+               "TUTOR_TEACHBACK_PRELOAD": "1"}
         env.update(extra_env or {})
         stack = Stack(database_url=pg.url, redis_url=redis_url, workers=workers, extra_env=env)
         stack.start()
