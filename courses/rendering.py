@@ -14,6 +14,8 @@ import nh3
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+# One formula written as display maths, `$$...$$` with no `$$` inside (a line may hold several)
+DISPLAY_FORMULA = re.compile(r"\$\$((?:(?!\$\$).)+)\$\$", re.S)
 _ABSOLUTE = re.compile(r"^([a-z][a-z0-9+.-]*:|/)", re.IGNORECASE)
 _ALLOWED_TAGS = {
     "p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "img",

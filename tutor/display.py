@@ -15,9 +15,8 @@ import html
 import re
 from dataclasses import dataclass
 
-from courses.rendering import render_markdown
+from courses.rendering import DISPLAY_FORMULA, render_markdown
 
-_DISPLAY = re.compile(r"\$\$((?:(?!\$\$).)+)\$\$", re.S)  # one formula written as display maths
 _ONE_PARAGRAPH = re.compile(r"\s*<p>(.*)</p>\s*", re.S)
 # sympy's Python form: a power, a product, or one of the names sympy prints that are not TeX
 _PYTHON_FORM = re.compile(r"\*|\b(zoo|oo|nan|sqrt|pi|exp|log|sin|cos|tan|sec|csc|cot|Abs)\b")
@@ -45,7 +44,7 @@ def inline_html(text: str) -> str:
     A formula written as display maths (`$$...$$`, common in imported courses) is set inline, like the text around
     it; a choice written as a Python expression (`x**4 - 1`) is set as the formula it stands for."""
     if "$$" in text:
-        text = _DISPLAY.sub(lambda found: f"${found.group(1).strip()}$", text)
+        text = DISPLAY_FORMULA.sub(lambda found: f"${found.group(1).strip()}$", text)
     elif "$" not in text and _PYTHON_FORM.search(text) and _is_formula(text):
         text = f"${python_to_tex(text)}$"
     rendered = render_markdown(text)

@@ -29,6 +29,7 @@ from courses.importers.latex import LatexError, expression_variables, latex_to_e
 from courses.importers.result import ImportIssue, ImportResult, slugify
 from courses.importers.source import SourceFiles
 from courses.params import ConceptParams, ParamsError
+from courses.rendering import DISPLAY_FORMULA
 
 # `##figure1.gif##`; some texts end with `##figure1.gif` and no closing marks
 _FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))(?:##)?", re.IGNORECASE)
@@ -37,7 +38,6 @@ _PLAIN_NUMBER = re.compile(r"-?(\d+|\d{1,3}(,\d{3})+)(\.\d+)?")
 _LINK = re.compile(r"^\s*(\S+)\s*<(.+)>\s*$")  # OATutor writes "https://url <Name>"
 # OATutor sets every `$$...$$` inline (its renderText uses KaTeX's InlineMath); in our Markdown `$$` is display maths
 _CURRENCY = re.compile(r"(?<!\\)\$(?=\d)")  # "$5" in text, outside maths: a dollar sign, not maths
-_DOUBLE_DOLLAR = re.compile(r"\$\$((?:(?!\$\$).)+)\$\$")  # one formula: no `$$` inside
 
 
 def _worth_reading(name: str) -> bool:
@@ -399,7 +399,7 @@ def _bold(title: str) -> str:
 
 
 def _inline_maths(text: str) -> str:
-    return "\n".join(line if _DOUBLE_DOLLAR.fullmatch(line.strip()) else _DOUBLE_DOLLAR.sub(r"$\1$", line)
+    return "\n".join(line if DISPLAY_FORMULA.fullmatch(line.strip()) else DISPLAY_FORMULA.sub(r"$\1$", line)
                      for line in text.split("\n"))
 
 
