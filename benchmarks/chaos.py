@@ -88,11 +88,7 @@ def environment(*, students: int, redis_db: int, extra_env: dict[str, str] | Non
         django_setup(pg.url, redis_url)
         _flush_redis(redis_url)
         info = prepare(students=students)
-        # As TUTOR_PRODUCTION=1 has it, the teach-back scorer's model is built when the server starts: built on a
-        # thread when the first student reaches a teach-back, it held the server's other students' frames past 30 s
-        # on a loaded CI machine (model-kill, CI runs 35 and 36: three students' TimeoutError)
-        env = {"TUTOR_STREAM_DELAY_S": "0.01", "TUTOR_RATELIMIT_ANSWERS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-               "TUTOR_TEACHBACK_PRELOAD": "1"}
+        env = {"TUTOR_STREAM_DELAY_S": "0.01", "TUTOR_RATELIMIT_ANSWERS": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
         env.update(extra_env or {})
         stack = Stack(database_url=pg.url, redis_url=redis_url, workers=workers, extra_env=env)
         stack.start()
@@ -487,7 +483,11 @@ def run_model_kill(*, students: int = 20, kills: int = 3, down_s: float = 3.0, r
     model = FakeModelServer()
     model.start()
     extra = {"TUTOR_LLM": "openai", "TUTOR_LLM_URL": model.url, "TUTOR_LLM_MODEL": "fake",
-             "TUTOR_LLM_TTFT_LIMIT_S": "3", "TUTOR_RATELIMIT_GENERATIONS": "0"}
+             "TUTOR_LLM_TTFT_LIMIT_S": "3", "TUTOR_RATELIMIT_GENERATIONS": "0",
+             # as TUTOR_PRODUCTION=1 has it: the teach-back scorer's model built at start, not on a thread when the
+             # first student reaches a teach-back (that held the other students past 30 s in CI runs 35 and 36).
+             # Only here: ta-slow-embed needs the embedding model to load late.
+             "TUTOR_TEACHBACK_PRELOAD": "1"}
     try:
         with environment(students=students, redis_db=redis_db, extra_env=extra) as (_, stack, info):
             counts = {"streams": 0, "complete": 0, "incomplete": 0, "with_model_text": 0, "with_authored_text": 0,
