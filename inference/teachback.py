@@ -201,9 +201,11 @@ class ExplanationScorer:
     _PADDING = 1.5  # a text more than this many times the batch's shortest (+ 8 pieces) starts a new batch
     _CACHE_SIZE = 512  # texts whose embeddings are kept: a course's key ideas, topics and misconceptions
 
-    def __init__(self, config: ScorerConfig | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, config: ScorerConfig | None = None, embedder: Embedder | None = None,
+                 cache_dir: Path | None = None) -> None:
         self.config = config or ScorerConfig()
         self._embedder = embedder
+        self._cache_dir = cache_dir  # where the int8 graph is kept between processes (int8_encoder); None: not kept
         self._lock = threading.Lock()  # one forward pass at a time: the model runs on one thread per process here
         self._model_lock = threading.Lock()
         self._scoring_model: Any = None
@@ -475,8 +477,8 @@ class ExplanationScorer:
         return self._scoring_model is not None
 
     def load(self) -> None:
-        """Load the scoring model now (seconds: its int8 graph is built from MiniLM's weights); otherwise the first
-        explanation scored in the process waits for it."""
+        """Load the scoring model now (seconds: its int8 graph is built from MiniLM's weights by a child process,
+        unless the cache folder has it); otherwise the first explanation scored in the process waits for it."""
         self._model()
 
     def load_in_background(self) -> None:
@@ -496,7 +498,8 @@ class ExplanationScorer:
                     shared = (self._embedder or default_embedder()).sentence_transformer()
                     if self.config.projection is not None:
                         self._projection = projection_load(self.config.projection)
-                    self._scoring_model = Int8Encoder(shared) if self.config.quantized else shared
+                    self._scoring_model = (Int8Encoder(shared, cache_dir=self._cache_dir) if self.config.quantized
+                                           else shared)
         return self._scoring_model
 
 

@@ -184,6 +184,8 @@ TUTOR_TA_WARMUP = env_bool("TUTOR_TA_WARMUP", True)  # load the TA's model + ind
 TUTOR_TA_PRELOAD = env_bool("TUTOR_TA_PRELOAD", env_bool("TUTOR_PRODUCTION", False))
 # The teach-back scorer's int8 model (built from MiniLM's weights in a few seconds, inference/int8_encoder.py): loaded
 # when an ASGI process starts, like the TA's; otherwise in the background when a student starts an explanation.
+# Built models kept between processes (the scorer's int8 graph: seconds to build, read in milliseconds).
+TUTOR_CACHE_DIR = Path(env_str("TUTOR_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 TUTOR_TEACHBACK_PRELOAD = env_bool("TUTOR_TEACHBACK_PRELOAD", env_bool("TUTOR_PRODUCTION", False))
 TUTOR_TEACHBACK_WARMUP = env_bool("TUTOR_TEACHBACK_WARMUP", True)
 # Start the answer checker's sandbox (its forkserver and a first worker) when an ASGI process starts, so the first

@@ -62,6 +62,9 @@ def test_model_server_killed_mid_stream_students_still_get_a_whole_explanation()
     out = _chaos("model-kill", "--students", "4", "--kills", "1")
     assert out["kills"] == 1 and out["streams"] >= 4, json.dumps(out)
     assert out["incomplete"] == 0 and out["page_5xx"] == 0 and out["errors"] == 0, json.dumps(out)
+    # students went on to master a concept: the first teach-back started the scorer's model build (a child process,
+    # with the scenario's empty cache) while others were still practising, and nobody waited 30 s for a frame
+    assert out["teach_backs"] >= 1, json.dumps(out)
 
 
 def test_postgres_restart_fails_cleanly_and_recovers_without_restarting_the_app():

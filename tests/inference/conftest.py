@@ -6,6 +6,8 @@
 - `tiny_model_dir`: a random-weight Llama-architecture model with a tokenizer trained here on local text,
   saved as a Hugging Face model directory, so the `transformers` backend runs its real loading and
   streaming code.
+- `model_cache`: one cache folder for the session's built models (the teach-back scorer's int8 graph is built once
+  by a child process, then read from it).
 - `cuttable`: a TCP relay in front of a server that a test can cut, as a crashed server or a pulled cable
   looks to the client.
 """
@@ -24,6 +26,11 @@ from inference.llamacpp_backend import LlamaCppServer, LlamaCppSettings, bundled
 
 # One settings object for the whole session: LlamaCppBackend(**LLAMA_OPTIONS) finds the same engine.
 LLAMA_OPTIONS = {"n_ctx": 2048, "n_parallel": 2, "n_threads": 1}
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
 
 
 @pytest.fixture(scope="session")

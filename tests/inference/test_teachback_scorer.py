@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from inference import int8_encoder
+from inference.retrieval import default_embedder
 from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScorer, ScorerConfig
 from inference.teachback_projection import (
     AlignmentPair,
@@ -42,8 +47,8 @@ PARTIAL = "You bring the exponent down in front and then lower the exponent by o
 
 
 @pytest.fixture(scope="module")
-def scorer() -> ExplanationScorer:
-    return ExplanationScorer()
+def scorer(model_cache: Path) -> ExplanationScorer:
+    return ExplanationScorer(cache_dir=model_cache)
 
 
 @pytest.mark.parametrize(("text", "reason"), [
@@ -145,8 +150,8 @@ def test_an_idea_said_at_the_end_of_a_long_run_on_explanation_is_heard(scorer: E
     assert POWER_RULE.key_ideas[2] in result.with_status("covered")
 
 
-def test_loading_in_the_background_starts_one_load_and_scoring_then_needs_no_other() -> None:
-    fresh = ExplanationScorer()
+def test_loading_in_the_background_starts_one_load_and_scoring_then_needs_no_other(model_cache: Path) -> None:
+    fresh = ExplanationScorer(cache_dir=model_cache)
     loads = threading.active_count()
     fresh.load_in_background()
     fresh.load_in_background()  # a second student starting meanwhile
@@ -158,9 +163,31 @@ def test_loading_in_the_background_starts_one_load_and_scoring_then_needs_no_oth
     assert fresh.score(GOOD, POWER_RULE).score > fresh.score(PARTIAL, POWER_RULE).score
 
 
-def test_the_int8_model_keeps_the_float_models_token_vectors() -> None:
+def test_the_int8_graph_is_built_by_another_process_once_and_then_read_from_the_cache(
+        scorer: ExplanationScorer, model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scorer.load()
+    kept = list(model_cache.glob("minilm-int8-*.onnx"))
+    assert len(kept) == 1 and not list(model_cache.glob("*.part"))
+
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the graph was built again")
+
+    monkeypatch.setattr(subprocess, "run", no_build)
+    again = ExplanationScorer(cache_dir=model_cache)
+    assert again.score(GOOD, POWER_RULE).score == pytest.approx(scorer.score(GOOD, POWER_RULE).score)
+
+
+def test_a_model_that_cannot_be_built_is_named_in_the_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")  # a model folder whose configuration names no architecture
+    broken = SimpleNamespace(name_or_path=str(tmp_path))
+    with pytest.raises(RuntimeError, match=f"int8 graph of {tmp_path} failed"):
+        int8_encoder.int8_graph(broken, default_embedder().sentence_transformer().tokenizer, cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_the_int8_model_keeps_the_float_models_token_vectors(model_cache: Path) -> None:
     float_model = ExplanationScorer(ScorerConfig(quantized=False, projection=None))
-    int8 = ExplanationScorer(ScorerConfig(projection=None))
+    int8 = ExplanationScorer(ScorerConfig(projection=None), cache_dir=model_cache)
     for text in (GOOD, PARTIAL):  # the explanation's sentences, of different lengths, go through padded batches
         (answer_float, ideas_float), (answer_int8, ideas_int8) = (
             model.alignment_tokens(text, POWER_RULE) for model in (float_model, int8))
@@ -168,9 +195,9 @@ def test_the_int8_model_keeps_the_float_models_token_vectors() -> None:
             assert a.shape == b.shape and (a * b).sum(axis=1).min() > 0.9  # unit vectors: cosines
 
 
-def test_the_fitted_projection_changes_the_word_alignment_not_the_sentence_vectors() -> None:
-    plain = ExplanationScorer(ScorerConfig(projection=None))
-    fitted = ExplanationScorer()
+def test_the_fitted_projection_changes_the_word_alignment_not_the_sentence_vectors(model_cache: Path) -> None:
+    plain = ExplanationScorer(ScorerConfig(projection=None), cache_dir=model_cache)
+    fitted = ExplanationScorer(cache_dir=model_cache)
     assert fitted.config.projection is not None and fitted.config.projection.is_file()
     assert fitted.embed([GOOD]) == pytest.approx(plain.embed([GOOD]))
     assert fitted.score(PARTIAL, POWER_RULE).features != plain.score(PARTIAL, POWER_RULE).features

@@ -39,7 +39,7 @@ _YES = re.compile(r"\W*yes\b", re.IGNORECASE)  # a model's "Yes.", "**yes**", "Y
 @functools.cache
 def scorer() -> ExplanationScorer:
     """One scorer per process; it shares the process's embedding model with the TA-bot."""
-    return ExplanationScorer()
+    return ExplanationScorer(cache_dir=settings.TUTOR_CACHE_DIR)
 
 
 def scorer_preload() -> None:
