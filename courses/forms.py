@@ -284,6 +284,15 @@ class SettingsForm(forms.Form):
         ("on_request", "On request: the student may explain a mastered concept when they choose"),
         ("never", "Never")], help_text="Only concepts with key ideas are explained.")
 
+    def __init__(self, *args: Any, teach_back_ready: tuple[int, int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if teach_back_ready is not None:
+            ready, total = teach_back_ready
+            self.fields["teach_back"].help_text = (
+                f"Only concepts with key ideas are explained: {ready} of this course's {total} concept"
+                f"{'' if total == 1 else 's'} {'has' if ready == 1 else 'have'} them"
+                + ("." if ready == total else " (add them on each concept's page)."))
+
     @staticmethod
     def initial_for(course: Course) -> dict[str, Any]:
         s = course_settings(course=course)

@@ -157,6 +157,13 @@ def course_settings(*, course: Course) -> CourseSettings:
     return CourseSettings.parse(course.settings)
 
 
+def teach_back_ready(*, course: Course) -> tuple[int, int]:
+    """(concepts with key ideas, all concepts): only the former are ever explained in a teach-back. An imported
+    course starts at none."""
+    concepts = course.concepts.all()
+    return concepts.exclude(key_ideas=[]).count(), concepts.count()
+
+
 def concept_params(*, concept: Concept) -> ConceptParams:
     """The concept's own learner-model parameters, typed (validated when written)."""
     return ConceptParams.parse(concept.params)

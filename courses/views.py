@@ -85,7 +85,9 @@ def _overview_context(course: Course, role: str, **extra: object) -> dict:
     return {"course": course, "role": role, "is_faculty": role == Membership.Role.FACULTY, "concepts": concepts,
             "graph": selectors.concept_graph_layout(course=course), "edge_form": PrerequisiteForm(course=course),
             "review_count": selectors.review_queue(course=course).count(),
-            "inferred_count": course.concepts.filter(prerequisites_inferred=True).count(), **extra}
+            "inferred_count": course.concepts.filter(prerequisites_inferred=True).count(),
+            "teach_back": selectors.course_settings(course=course).teach_back,
+            "teach_back_ready": selectors.teach_back_ready(course=course), **extra}
 
 
 @login_required
@@ -132,7 +134,8 @@ def edge_remove(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def course_settings(request: HttpRequest, slug: str) -> HttpResponse:
     course, role = teaching_course(request, slug, FACULTY)
-    form = SettingsForm(request.POST or None, initial=SettingsForm.initial_for(course))
+    form = SettingsForm(request.POST or None, initial=SettingsForm.initial_for(course),
+                        teach_back_ready=selectors.teach_back_ready(course=course))
     if request.method == "POST" and form.is_valid():
         try:
             services.course_settings_update(course=course, user=request.user, title=form.cleaned_data["title"],

@@ -113,3 +113,24 @@ def test_a_course_file_with_an_unknown_teach_back_setting_is_refused(tmp_path: P
         load_course(tmp_path / "c")
 
 
+
+
+def test_faculty_see_which_concepts_have_no_key_ideas_and_so_are_never_explained(client, prof, course) -> None:
+    # The small course, as an importer leaves it: no key ideas anywhere, teach-back after mastery (the default).
+    client.force_login(prof)
+    overview = client.get(reverse("teach:course", args=[course.slug])).content.decode()
+    total = course.concepts.count()
+    assert 'id="teach-back-missing"' in overview and f"none of the {total} concepts has key ideas" in overview
+    assert overview.count("no key ideas") == total
+    settings_page = client.get(reverse("teach:settings", args=[course.slug])).content.decode()
+    assert f"0 of this course&#x27;s {total} concepts have them" in settings_page
+
+    Concept.objects.filter(course=course, slug="a").update(key_ideas=["One.", "Two.", "Three."])
+    overview = client.get(reverse("teach:course", args=[course.slug])).content.decode()
+    assert f"only 1 of {total} concepts have key ideas" in overview and "3 key ideas" in overview
+    Concept.objects.filter(course=course).update(key_ideas=["One.", "Two.", "Three."])
+    assert 'id="teach-back-missing"' not in client.get(reverse("teach:course", args=[course.slug])).content.decode()
+    course.settings = {**course.settings, "teach_back": "never"}
+    course.save()
+    Concept.objects.filter(course=course, slug="a").update(key_ideas=[])
+    assert 'id="teach-back-missing"' not in client.get(reverse("teach:course", args=[course.slug])).content.decode()
