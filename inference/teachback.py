@@ -77,6 +77,9 @@ class ScorerConfig:
     min_topic_similarity: float = 0.25
     # Per idea: coverage is the mean of the idea's best sentence similarity and its word-alignment recall.
     covered: float = 0.48  # coverage at or over this: "covered" (read off the graded answers, see the benchmark)
+    similarity_weight: float = 0.5  # coverage = this x sentence similarity + the rest x word-alignment recall
+    idea_scope_sentences: int = 0  # >0: an idea's recall counts only this many of the explanation's closest sentences
+    demote_shared_idea_words: bool = False  # an idea's recall leaves out the words other key ideas share
     # A misconception must be said more fully than the idea it opposes by this much: a right explanation shares most
     # of its words with the wrong one, and coverage moves by a few hundredths with the model's precision.
     contradiction_margin: float = 0.05
@@ -261,20 +264,24 @@ class ExplanationScorer:
             raise ValueError("a concept needs at least one key idea to score an explanation against")
         c = self.config
         self.prepare(key)
-        parts, part_vecs, part_tokens, part_words = self._encode_explanation(text)  # (S, 384), (T, 384), T words
+        parts, part_vecs, part_tokens, part_words, part_of = self._encode_explanation(text)  # (S, 384), (T, 384), T
         demoted = set(self._encoded(key.topic)[2]) if key.topic else set()
-        answer_tokens = self._content(part_tokens, part_words, demoted)  # (T', 384)
+        rows = self._content_rows(part_words, demoted)
+        answer_tokens, answer_parts = part_tokens[rows], part_of[rows]  # (T', 384), (T',)
 
         ideas: list[IdeaScore] = []
-        sims, idea_token_sets = [], []
+        sims, idea_token_sets, plain = [], [], []
         for idea in key.key_ideas:
             similarity, recall, best, idea_tokens = self._match(idea, part_vecs, answer_tokens, demoted)
             sims.append(similarity)
             idea_token_sets.append(idea_tokens)
-            ideas.append(IdeaScore(idea=idea, status="", coverage=round((max(similarity, 0.0) + max(recall, 0.0)) / 2, 3),
+            plain.append((max(similarity, 0.0) + max(recall, 0.0)) / 2)
+            coverage = self._idea_coverage(idea, key, part_vecs, answer_tokens, answer_parts, demoted, similarity,
+                                           recall)
+            ideas.append(IdeaScore(idea=idea, status="", coverage=round(coverage, 3),
                                    evidence=parts[best] if similarity >= c.min_topic_similarity else ""))
 
-        signals = tuple(self._misconception_signals(parts, part_vecs, answer_tokens, demoted, key, ideas))
+        signals = tuple(self._misconception_signals(parts, part_vecs, answer_tokens, demoted, key, plain))
         # every key idea's content pieces (t, 384) against the explanation's
         recall, precision = alignment(answer_tokens, np.concatenate(idea_token_sets))
         n_words = len(_words(text))
@@ -310,7 +317,7 @@ class ExplanationScorer:
         """The explanation's content token vectors (T, 384) and all key ideas' (t, 384), as the overall score's
         alignment sees them: what the projection is fitted on (with `projection=None`)."""
         self.prepare(key)
-        _, _, part_tokens, part_words = self._encode_explanation(text)
+        _, _, part_tokens, part_words, _ = self._encode_explanation(text)
         demoted = set(self._encoded(key.topic)[2]) if key.topic else set()
         ideas = [self._content(*self._encoded(idea)[1:], demoted) for idea in key.key_ideas]
         return self._content(part_tokens, part_words, demoted), np.concatenate(ideas)
@@ -335,6 +342,29 @@ class ExplanationScorer:
             answer_tokens) else 0.0
         return float(sentence_sims[best]), recall, best, statement_tokens
 
+    def _idea_coverage(self, idea: str, key: ConceptKey, part_vecs: np.ndarray, answer_tokens: np.ndarray,
+                       answer_parts: np.ndarray, demoted: set[str], similarity: float, recall: float) -> float:
+        """How fully the explanation states `idea`, 0-1: its best sentence similarity and its word-alignment recall,
+        weighted by `similarity_weight`. With `idea_scope_sentences` k, the recall counts only the explanation's k
+        sentences closest to the idea (an idea is said in a place, not by its words scattered over the text); with
+        `demote_shared_idea_words`, not the idea's words that other key ideas of the concept share."""
+        c = self.config
+        if c.idea_scope_sentences or c.demote_shared_idea_words:
+            own = set(demoted)
+            if c.demote_shared_idea_words:
+                own |= {w for other in key.key_ideas if other != idea for w in self._encoded(other)[2]}
+            vec, tokens, words = self._encoded(idea)
+            idea_tokens = self._content(tokens, words, own)
+            if not len(idea_tokens):  # every word shared: the idea's own words are all it has
+                idea_tokens = self._content(tokens, words, demoted)
+            scope = answer_tokens
+            if c.idea_scope_sentences:
+                closest = np.argsort(-(part_vecs @ vec))[:c.idea_scope_sentences]
+                scope = answer_tokens[np.isin(answer_parts, closest)]
+            recall = float((idea_tokens @ scope.T).max(axis=1).mean()) if len(idea_tokens) and len(scope) else 0.0
+        w = c.similarity_weight
+        return w * max(similarity, 0.0) + (1 - w) * max(recall, 0.0)
+
     def heard(self, signal: MisconceptionSignal) -> bool:
         """Whether the explanation says the misconception: it covers it as a key idea would be covered, more fully
         than the idea it opposes, and its sentence closest to the misconception does not reject it. A right
@@ -347,7 +377,10 @@ class ExplanationScorer:
                 and not (c.contradiction_polarity and signal.rejected))
 
     def _misconception_signals(self, parts: list[str], part_vecs: np.ndarray, answer_tokens: np.ndarray,
-                               demoted: set[str], key: ConceptKey, ideas: list[IdeaScore]) -> list[MisconceptionSignal]:
+                               demoted: set[str], key: ConceptKey, idea_coverage: list[float]
+                               ) -> list[MisconceptionSignal]:
+        """Per misconception, how fully the explanation says it against the idea it opposes, both measured alike
+        (best sentence similarity and recall over the whole text, halved)."""
         if not key.misconceptions:
             return []
         idea_vecs = np.stack([self._encoded(i)[0] for i in key.key_ideas])  # (K, 384)
@@ -357,7 +390,7 @@ class ExplanationScorer:
             nearest = int(np.argmax(idea_vecs @ self._encoded(misconception)[0]))
             signals.append(MisconceptionSignal(
                 misconception=misconception, idea=nearest, coverage=(max(similarity, 0.0) + max(recall, 0.0)) / 2,
-                idea_coverage=ideas[nearest].coverage, rejected=_rejects(parts[best], misconception)))
+                idea_coverage=idea_coverage[nearest], rejected=_rejects(parts[best], misconception)))
         return signals
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -376,11 +409,15 @@ class ExplanationScorer:
 
     @staticmethod
     def _content(tokens: np.ndarray, words: list[str], demoted: set[str]) -> np.ndarray:
-        """Rows of `tokens` (T, 384) that are content word pieces: no special tokens, punctuation, stop
-        words or demoted (topic) words. Sub-word pieces ("##s") count with their word."""
-        keep = [i for i, w in enumerate(words) if w and w not in demoted and w not in _STOP_PIECES
-                and w[0].isalnum()]
+        """Rows of `tokens` (T, 384) that are content word pieces (`_content_rows`)."""
+        keep = ExplanationScorer._content_rows(words, demoted)
         return tokens[keep] if keep else np.zeros((0, tokens.shape[1]), dtype=np.float32)
+
+    @staticmethod
+    def _content_rows(words: list[str], demoted: set[str]) -> list[int]:
+        """Indices of the content word pieces: no special tokens, punctuation, stop words or demoted (topic) words.
+        Sub-word pieces ("##s") count with their word."""
+        return [i for i, w in enumerate(words) if w and w not in demoted and w not in _STOP_PIECES and w[0].isalnum()]
 
     def _encoded(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """A course text's (sentence vector, token vectors, word pieces), cached by the text itself."""
@@ -398,9 +435,10 @@ class ExplanationScorer:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[text] = (vecs[i], tokens[i], words[i])
 
-    def _encode_explanation(self, text: str) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    def _encode_explanation(self, text: str) -> tuple[list[str], np.ndarray, np.ndarray, list[str], np.ndarray]:
         """The explanation's pieces (sentences; a run-on one cut every `max_piece_words` words) up to `max_tokens`
-        word pieces in all, and their sentence vectors (S, 384), token vectors (T, 384) and word pieces (T)."""
+        word pieces in all, and their sentence vectors (S, 384), token vectors (T, 384), word pieces (T) and the
+        piece each token is from (T,)."""
         c = self.config
         parts = []
         for sentence in sentences(text) or [text.strip()]:
@@ -412,7 +450,8 @@ class ExplanationScorer:
             budget -= len(encoded["input_ids"][kept]) - 2
             kept += 1
         vecs, tokens, words_ = self._forward(parts[:kept], {k: v[:kept] for k, v in encoded.items()})
-        return parts[:kept], vecs, np.concatenate(tokens), [w for ws in words_ for w in ws]
+        part_of = np.concatenate([np.full(len(t), i) for i, t in enumerate(tokens)])
+        return parts[:kept], vecs, np.concatenate(tokens), [w for ws in words_ for w in ws], part_of
 
     def _tokenized(self, texts: list[str]) -> dict[str, list[list[int]]]:
         model = self._model()
