@@ -39,10 +39,10 @@ POWER_RULE = ConceptKey(
     misconceptions=("You raise the exponent by one and divide by the new exponent.",),
     sources=(LESSON,),
 )
-GOOD = ("To differentiate x to a power, you take the exponent and bring it down in front as a factor, and then "
-        "you lower the exponent by one, so x^3 becomes 3x^2. A constant on its own has derivative zero because "
-        "its graph is flat. It also works for negative or fractional exponents if you first write a root like "
-        "the square root of x as x to the one half.")
+GOOD = ("The derivative of x to the n is n times x to the n minus one. To differentiate x to a power, you take the "
+        "exponent and bring it down in front as a factor, and then you lower the exponent by one, so x^3 becomes "
+        "3x^2. A constant on its own has derivative zero because its graph is flat. It also works for negative or "
+        "fractional exponents if you first write a root like the square root of x as x to the one half.")
 PARTIAL = "You bring the exponent down in front and then lower the exponent by one, like x^3 turns into 3x^2."
 
 
