@@ -14,6 +14,12 @@ explanation turned away (off topic, ...) marks every idea missing, as the studen
     python benchmarks/teachback_ideas.py --split dev     # ScorerConfig as it is, beside the rule before
     python benchmarks/teachback_ideas.py --scan          # dev: the coverage variants, each at its best threshold
     python benchmarks/teachback_ideas.py --split test    # the reported figures
+    python benchmarks/teachback_ideas.py --split test --llm http://vllm:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+    python benchmarks/teachback_ideas.py --split test --llm local   # SmolLM2-135M in-process: the machinery only
+
+With `--llm`, each (explanation, idea) pair is also put to the model as the tutor does when a model is configured
+(`prompts.idea_check`, one yes/no per key idea; an answer that is neither leaves the scorer's verdict), and the
+model's verdicts are shown beside the scorer's, in the same process.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from inference import prompts  # noqa: E402
 from inference.teachback import ConceptKey, ExplanationScorer, ScorerConfig  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "teachback_ideas.json"
@@ -59,6 +66,28 @@ def pairs(scorer: ExplanationScorer, split: str) -> list[Pair]:
             for i in range(len(key.key_ideas)):
                 coverage = verdict.score.ideas[i].coverage if verdict.score is not None else -1.0
                 out.append(Pair(concept["id"], e["kind"], i in e["states"], coverage))
+    return out
+
+
+def judged(data: list[Pair], backend: object, split: str) -> list[Pair]:
+    """`data` with each pair's coverage replaced by the model's yes (1.0) or no (0.0) where it gives one."""
+    import re
+
+    yes, no = re.compile(r"\W*yes\b", re.IGNORECASE), re.compile(r"\W*no\b", re.IGNORECASE)
+    raw = json.loads(DATA.read_text(encoding="utf-8"))
+    asked = []
+    for concept in raw["concepts"]:
+        if concept["id"] in raw["split"][split]:
+            brief = prompts.ConceptBrief(slug=concept["id"], title=concept["title"])
+            asked += [prompts.idea_check(brief, e["text"], idea) for e in concept["explanations"]
+                      for idea in concept["key_ideas"]]
+    out, unclear = [], 0
+    for pair, request in zip(data, asked, strict=True):
+        reply = "".join(backend.stream(request))  # type: ignore[attr-defined]
+        verdict = 1.0 if yes.match(reply) else 0.0 if no.match(reply) else None
+        unclear += verdict is None
+        out.append(replace(pair, coverage=pair.coverage if verdict is None else verdict))
+    print(f"model replies neither yes nor no: {unclear} of {len(out)} (the scorer's verdict kept)")
     return out
 
 
@@ -104,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--scan", action="store_true")
+    parser.add_argument("--llm", help="an OpenAI-compatible base URL, or 'local' for SmolLM2-135M in-process")
+    parser.add_argument("--model", help="the model name served at --llm")
     args = parser.parse_args()
     import torch
 
@@ -121,6 +152,17 @@ def main() -> None:
          f"{config.covered})", tally(data, config.covered))
     show("baseline, the rule before (mean of similarity and recall over the whole text, covered 0.48)",
          tally(pairs(ExplanationScorer(BEFORE, cache_dir=CACHE), args.split), BEFORE.covered))
+    if args.llm:
+        if args.llm == "local":
+            from inference.llamacpp_backend import LlamaCppBackend
+
+            backend: object = LlamaCppBackend(n_ctx=4096, n_threads=1)
+        else:
+            from inference.openai_backend import OpenAIBackend
+
+            backend = OpenAIBackend(args.llm, args.model)
+        show(f"a language model's yes/no per idea ({args.llm} {args.model or ''}), the scorer where it gives neither",
+             tally(judged(data, backend, args.split), 0.5))
 
 
 if __name__ == "__main__":

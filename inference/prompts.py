@@ -220,6 +220,18 @@ def misconception_check(concept: ConceptBrief, explanation: str, misconception: 
                     user, "", max_tokens=3)
 
 
+def idea_check(concept: ConceptBrief, explanation: str, idea: str) -> GenerationRequest:
+    """Teach-back: does the student's explanation state a key idea, in any words? The answer is one word, yes or no.
+    No authored fallback: without a model (or when it is down) the scorer's verdict stands."""
+    user = (f"Topic: {concept.title}\n\nA student's explanation:\n{explanation[:_LESSON_CHARS]}\n\n"
+            f"Key idea: {idea}\n\n"
+            "Does the student's explanation state this key idea, in any words (an example that makes the same claim "
+            "counts)? Using the idea's words without making its claim, or saying something else, does not. Answer "
+            "with one word: yes or no.")
+    return _request("idea_check", "You check students' explanations carefully and answer yes or no.", user, "",
+                    max_tokens=3)
+
+
 def novice_questions(concept: ConceptBrief, n: int = 5) -> GenerationRequest:
     """For the author, against the curse of knowledge: the questions a beginner would ask reading the lesson, one
     per line. No authored fallback: without a model there is nothing honest to show."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -298,19 +298,24 @@ class ExplanationScorer:
                     float(np.log1p(n_words) - np.log1p(idea_words)))
         return self._verdict(ideas, signals, features, [s.misconception for s in signals if self.heard(s)])
 
-    def confirmed(self, result: ExplanationScore, misconceptions: Collection[str]) -> ExplanationScore:
+    def confirmed(self, result: ExplanationScore, misconceptions: Collection[str],
+                  judged: Mapping[str, bool] | None = None) -> ExplanationScore:
         """`result` with only those of its heard misconceptions that are in `misconceptions` (e.g. the ones a
         language model confirmed): the ideas the others oppose go back to covered or missing, and the score with
-        them."""
+        them. `judged`: key ideas a language model says the explanation states (True) or does not (False); its word
+        replaces the coverage threshold for those ideas."""
         return self._verdict(list(result.ideas), result.signals, result.features,
-                             [m for m in result.misconceptions_heard if m in misconceptions])
+                             [m for m in result.misconceptions_heard if m in misconceptions], judged or {})
 
     def _verdict(self, ideas: list[IdeaScore], signals: tuple[MisconceptionSignal, ...],
-                 features: tuple[float, ...], heard: list[str]) -> ExplanationScore:
-        """Each idea covered or missing by its coverage, contradicted where a heard misconception opposes it; the
-        overall score from the features, less a penalty per contradicted idea."""
+                 features: tuple[float, ...], heard: list[str],
+                 judged: Mapping[str, bool] | None = None) -> ExplanationScore:
+        """Each idea covered or missing by its coverage (or by `judged`, where it has the idea), contradicted where a
+        heard misconception opposes it; the overall score from the features, less a penalty per contradicted idea."""
         c = self.config
-        ideas = [replace(i, status="covered" if i.coverage >= c.covered else "missing") for i in ideas]
+        judged = judged or {}
+        ideas = [replace(i, status="covered" if judged.get(i.idea, i.coverage >= c.covered) else "missing")
+                 for i in ideas]
         for signal in signals:
             if signal.misconception in heard:
                 ideas[signal.idea] = replace(ideas[signal.idea], status="contradicted")

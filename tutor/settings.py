@@ -188,6 +188,10 @@ TUTOR_TA_PRELOAD = env_bool("TUTOR_TA_PRELOAD", env_bool("TUTOR_PRODUCTION", Fal
 TUTOR_CACHE_DIR = Path(env_str("TUTOR_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 TUTOR_TEACHBACK_PRELOAD = env_bool("TUTOR_TEACHBACK_PRELOAD", env_bool("TUTOR_PRODUCTION", False))
 TUTOR_TEACHBACK_WARMUP = env_bool("TUTOR_TEACHBACK_WARMUP", True)
+# With a language model configured, ask it whether each key idea was stated (one yes/no per idea, sent together) and
+# take its word over the scorer's. Off by default: measure your model first (`benchmarks/teachback_ideas.py --llm URL
+# --model NAME`); SmolLM2-135M answers at chance (balanced accuracy 0.50 against the scorer's 0.87 on the dev set).
+TUTOR_TEACHBACK_IDEA_CHECK = env_bool("TUTOR_TEACHBACK_IDEA_CHECK", False)
 # Start the answer checker's sandbox (its forkserver and a first worker) when an ASGI process starts, so the first
 # answers do not wait for it (inference/sandbox.py).
 TUTOR_SANDBOX_WARM = env_bool("TUTOR_SANDBOX_WARM", env_bool("TUTOR_PRODUCTION", False))

@@ -228,8 +228,8 @@ def test_the_beginner_asks_with_the_model_when_one_is_configured(alice, course, 
     teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
     tb = TeachBack.objects.get(user=alice)
     assert tb.questions[0]["text"] == "But what do you do when there is just a number like 7?"
-    assert asked[0].kind == "novice_follow_up" and asked[0].authored in PROBES
-    assert PARTIAL in asked[0].messages[-1].content
+    novice = next(r for r in asked if r.kind == "novice_follow_up")
+    assert novice.authored in PROBES and PARTIAL in novice.messages[-1].content
 
 
 WRONG = ("To find the derivative you raise the exponent by one and then divide by the new exponent, so x squared "
@@ -288,6 +288,65 @@ def test_a_right_explanation_is_not_sent_to_the_model_for_a_misconception_check(
     teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
     assert not [r for r in checker.asked if r.kind == "misconception_check"]
     assert TeachBack.objects.get(user=alice).misconceptions_heard == []
+
+
+class Judge:  # stands in for the model server: says which key ideas the explanation states
+    name = "fake"
+
+    def __init__(self, stated: set[int], key_ideas: list[str], reply: str | None = None) -> None:
+        self.stated, self.key_ideas, self.reply, self.asked = stated, key_ideas, reply, []
+
+    def stream(self, request):
+        self.asked.append(request)
+        if request.kind != "idea_check":
+            yield "But what happens with just a number?"
+            return
+        if self.reply is not None:  # the same reply to every idea ("" as a model that is down)
+            yield self.reply
+            return
+        idea = next(i for n, i in enumerate(self.key_ideas) if f"Key idea: {i}" in request.messages[-1].content)
+        yield "Yes." if self.key_ideas.index(idea) in self.stated else "No."
+
+    def health(self):
+        return True
+
+
+def test_with_a_model_each_key_idea_is_marked_as_the_model_reads_the_explanation(alice, course, settings,
+                                                                                  monkeypatch):
+    ideas = course.concepts.get(slug="a").key_ideas
+    judge = Judge({0, 2}, ideas)  # not what the word vectors say about PARTIAL (idea 1 covered, idea 2 missing)
+    settings.TUTOR_LLM, settings.TUTOR_TEACHBACK_IDEA_CHECK = "openai", True
+    monkeypatch.setattr(teachback.llm, "backend", lambda: judge)
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    tb = TeachBack.objects.get(user=alice)
+    checks = [r for r in judge.asked if r.kind == "idea_check"]
+    assert len(checks) == len(ideas) and all(PARTIAL in r.messages[-1].content for r in checks)
+    assert [i["status"] for i in tb.ideas] == ["covered" if n in (0, 2) else "missing" for n in range(len(ideas))]
+    assert tb.questions and tb.questions[0]["idea"] not in (ideas[0], ideas[2])  # the beginner asks about a missing one
+
+
+def test_the_model_is_not_asked_about_key_ideas_unless_the_setting_says_so(alice, course, settings, monkeypatch):
+    judge = Judge(set(), [], reply="No.")
+    settings.TUTOR_LLM = "openai"
+    monkeypatch.setattr(teachback.llm, "backend", lambda: judge)
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    assert not [r for r in judge.asked if r.kind == "idea_check"]
+    assert "covered" in [i["status"] for i in TeachBack.objects.get(user=alice).ideas]
+
+
+@pytest.mark.parametrize("reply", ["", "Maybe", "I think the student"])
+def test_a_model_that_gives_no_clear_yes_or_no_leaves_the_scorers_verdict(alice, bob, course, settings, monkeypatch,
+                                                                          reply):
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    settings.TUTOR_LLM, settings.TUTOR_TEACHBACK_IDEA_CHECK = "openai", True
+    monkeypatch.setattr(teachback.llm, "backend", lambda: Judge(set(), [], reply=reply))
+    _explaining(bob, course)
+    teachback.teachback_explain(user=bob, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    without_model, with_model = ([i["status"] for i in TeachBack.objects.get(user=u).ideas] for u in (alice, bob))
+    assert with_model == without_model and "covered" in without_model
 
 
 # --- privacy and the faculty side ----------------------------------------------------------------------------

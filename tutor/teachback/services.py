@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -34,6 +35,8 @@ ANSWER_MIN_WORDS = 1  # a follow-up answer may be short ("because the slope is c
 GENERIC_PROBE = "I think I follow the example, but not the whole idea yet. What else should I know to use it myself?"
 TA_SOURCES = 30  # the student's latest TA-bot replies that an explanation must not be copied from
 _YES = re.compile(r"\W*yes\b", re.IGNORECASE)  # a model's "Yes.", "**yes**", "YES, it does"
+_NO = re.compile(r"\W*no\b", re.IGNORECASE)
+CHECKS_AT_ONCE = 8  # a teach-back's yes/no questions to the model in flight together (up to 6 key ideas + misconceptions)
 
 
 @functools.cache
@@ -172,21 +175,29 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
 
 
 def _confirmed(concept: Concept, explanation: str, result: ExplanationScore) -> tuple[ExplanationScore, list[str]]:
-    """The verdict with only the misconceptions a language model confirms the explanation claims, and the key ideas
-    the scorer suspected of being contradicted. The scorer's suspicion alone accused a third of right explanations
-    on a check set (benchmarks/RESULTS.md): without a model, or when it is down, nothing is asserted, and the
-    suspicion only steers the beginner's next question."""
+    """The verdict as a language model reads it, where one is configured: only the misconceptions it confirms the
+    explanation claims, and with TUTOR_TEACHBACK_IDEA_CHECK each key idea stated or not (the scorer's word vectors
+    call a third of unstated ideas on a new course "clear"; a small model does worse: benchmarks/RESULTS.md,
+    teachback_ideas.py --llm); plus the key ideas the scorer suspected of being contradicted. The scorer's suspicion alone accused a third of right explanations on a check set: without a
+    model, or when it is down (it then answers nothing), the scorer's idea verdicts stand, no misconception is
+    asserted, and the suspicion only steers the beginner's next question."""
     suspected = result.with_status("contradicted")
-    if not result.misconceptions_heard:
-        return result, suspected
-    confirmed = []
-    if settings.TUTOR_LLM != "authored":
-        brief = llm.concept_brief(concept)
-        for misconception in result.misconceptions_heard:
-            reply = "".join(llm.backend().stream(prompts.misconception_check(brief, explanation, misconception)))
-            if _YES.match(reply):
-                confirmed.append(misconception)
-    return scorer().confirmed(result, confirmed), suspected
+    if settings.TUTOR_LLM == "authored":
+        return scorer().confirmed(result, ()), suspected
+    brief = llm.concept_brief(concept)
+    ideas = list(result.ideas) if settings.TUTOR_TEACHBACK_IDEA_CHECK else []
+    requests = [prompts.idea_check(brief, explanation, i.idea) for i in ideas]
+    requests += [prompts.misconception_check(brief, explanation, m) for m in result.misconceptions_heard]
+    if not requests:
+        return scorer().confirmed(result, ()), suspected
+    # One yes/no each, sent together: a model server batches them (vLLM), so the student waits for about one.
+    with ThreadPoolExecutor(max_workers=min(len(requests), CHECKS_AT_ONCE), thread_name_prefix="teachback-check") as pool:
+        replies = list(pool.map(lambda request: "".join(llm.backend().stream(request)), requests))
+    judged = {i.idea: bool(_YES.match(reply)) for i, reply in zip(ideas, replies, strict=False)
+              if _YES.match(reply) or _NO.match(reply)}
+    confirmed = [m for m, reply in zip(result.misconceptions_heard, replies[len(ideas):], strict=True)
+                 if _YES.match(reply)]
+    return scorer().confirmed(result, confirmed, judged), suspected
 
 
 def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
