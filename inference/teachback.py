@@ -583,3 +583,32 @@ def _stop_pieces() -> frozenset[str]:
 
 
 _STOP_PIECES = _stop_pieces()
+
+
+# --- the beginner's question without a model or an authored probe ------------------------------------------------
+
+GENERIC_PROBES = (
+    "I think I follow the example, but not the whole idea yet. What else should I know to use it myself?",
+    "Okay, I think I get that part. Is there anything else to it that I would need to know?",
+)
+WORD_PROBE = "I keep hearing the word \u201c{word}\u201d with this, and you didn't mention it. Where does it fit in?"
+
+
+def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: Sequence[str]) -> str:
+    """A beginner's question aimed at `idea` when no authored probe is about it (an imported course has none) and no
+    model writes one: about a word of the idea the explanation never used, preferring the words the concept's
+    `material` (key ideas, lesson) uses most, which are its terms ("parameter") rather than the idea's wording
+    ("describing"); else a generic question not yet in `asked`. It names a word, never the idea's claim."""
+    said = set(_words(explanation)) | {w for q in asked for w in _words(q)}
+    counts: dict[str, int] = {}
+    for text in material:
+        for w in _words(text):
+            counts[w] = counts.get(w, 0) + 1
+    unsaid = [w for w in dict.fromkeys(_words(idea))
+              if len(w) >= 4 and w not in said and w not in _ENGLISH and w not in _STOP_PIECES]
+    if unsaid:
+        word = max(unsaid, key=lambda w: counts.get(w, 0))  # the first of the most used: max keeps the first tie
+        question = WORD_PROBE.format(word=word)
+        if question not in asked:
+            return question
+    return next((q for q in GENERIC_PROBES if q not in asked), GENERIC_PROBES[-1])

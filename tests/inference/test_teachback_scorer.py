@@ -13,7 +13,14 @@ import pytest
 
 from inference import int8_encoder
 from inference.retrieval import default_embedder
-from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScorer, ScorerConfig
+from inference.teachback import (
+    GENERIC_PROBES,
+    REDO_MESSAGES,
+    ConceptKey,
+    ExplanationScorer,
+    ScorerConfig,
+    beginner_probe,
+)
 from inference.teachback_projection import (
     AlignmentPair,
     alignment_features,
@@ -230,3 +237,17 @@ def test_a_projection_fitted_on_graded_pairs_predicts_their_grades_better(tmp_pa
     projection_save(projection, tmp_path / "p.npz")
     loaded = projection_load(tmp_path / "p.npz")
     assert np.allclose(loaded.apply(pairs[0].answer), projection.apply(pairs[0].answer), atol=1e-6)
+
+
+def test_a_beginners_question_names_a_term_of_the_missing_idea_never_its_claim() -> None:
+    ideas = ["The population is the whole group a study wants to know about; the sample is the part measured.",
+             "A parameter is a number describing the population; a statistic is the same number for the sample.",
+             "We use the statistic from a sample to estimate the population's parameter."]
+    said = "The population is everybody you want to know about, and the sample is the group you ask."
+    first = beginner_probe(ideas[1], said, ideas, asked=[])
+    assert "\u201cparameter\u201d" in first  # the concept's term, not "describing"
+    second = beginner_probe(ideas[2], said, ideas, asked=[first])
+    assert second != first and "\u201cstatistic\u201d" in second  # unsaid too, and not "parameter" again
+    everything = " ".join(ideas)  # nothing of the idea left unsaid: a generic question, not one already asked
+    assert beginner_probe(ideas[2], everything, ideas, asked=[]) == GENERIC_PROBES[0]
+    assert beginner_probe(ideas[2], everything, ideas, asked=[GENERIC_PROBES[0]]) == GENERIC_PROBES[1]

@@ -116,6 +116,22 @@ def test_a_partial_explanation_gets_follow_ups_then_a_verdict_with_a_lesson_link
     assert session.phase != TutorSession.Phase.TEACH and session.concept.slug == "b"
 
 
+def test_without_authored_probes_the_beginner_asks_about_a_word_the_student_never_used_and_never_repeats(
+        alice, course):
+    # As on an imported course: key ideas added by faculty, no probes written.
+    course.concepts.filter(slug="a").update(probes=[])
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=PARTIAL)
+    first = TeachBack.objects.get(user=alice).questions[0]
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure about that.")
+    questions = TeachBack.objects.get(user=alice).questions
+    assert len(questions) == 2 and questions[0]["text"] != questions[1]["text"]
+    for q in questions:
+        word = q["text"].split("\u201c")[1].split("\u201d")[0]  # I keep hearing the word "constant" ...
+        assert word in q["idea"].lower() and word not in PARTIAL.lower()
+    assert first["idea"] != KEY_IDEAS[1]  # PARTIAL says that one
+
+
 def test_the_verdict_is_weak_evidence_and_missing_ideas_bring_review_forward(alice, course):
     session = _explaining(alice, course)
     record, state = services.knowledge_load(user=alice, course=course)

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from courses.models import Concept, Course
 from inference import prompts
-from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScore, ExplanationScorer
+from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScore, ExplanationScorer, beginner_probe
 from learner_model.policy import TutorPolicy
 from tutor import llm, services
 from tutor.caches import course_model
@@ -31,8 +31,6 @@ from tutor.teachback.models import TeachBack, TeachBackMessage
 MAX_FOLLOW_UPS = 2  # the beginner asks at most this many questions
 MAX_STORED_CHARS = 100_000  # of one message; longer is cut when stored (and turned away as too long anyway)
 ANSWER_MIN_WORDS = 1  # a follow-up answer may be short ("because the slope is constant")
-# Asked when no authored probe is about a missing idea: it gives nothing away and invites the student to go on.
-GENERIC_PROBE = "I think I follow the example, but not the whole idea yet. What else should I know to use it myself?"
 TA_SOURCES = 30  # the student's latest TA-bot replies that an explanation must not be copied from
 _YES = re.compile(r"\W*yes\b", re.IGNORECASE)  # a model's "Yes.", "**yes**", "YES, it does"
 _NO = re.compile(r"\W*no\b", re.IGNORECASE)
@@ -205,7 +203,7 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     """The beginner's next question, aimed at a key idea it has not asked about: one the scorer suspects the
     explanation got wrong first, then one not yet covered; or None when every idea came across. Without a model,
     the question is the authored probe that is about that idea (a probe is about the key idea closest to it in
-    meaning)."""
+    meaning), else a beginner's question about a word of the idea the student never used (`beginner_probe`)."""
     asked = {q["idea"] for q in teach_back.questions}
     uncovered = [i.idea for i in result.ideas if i.status != "covered"]
     targets = [idea for idea in dict.fromkeys([*suspected, *uncovered]) if idea not in asked]
@@ -214,7 +212,10 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     concept = teach_back.concept
     used = {q["text"] for q in teach_back.questions}
     about = {p: concept.key_ideas[scorer().closest(p, concept.key_ideas)] for p in concept.probes if p not in used}
-    idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], GENERIC_PROBE))
+    idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], None))
+    if authored is None:  # no authored probe about a missing idea: a beginner's question about one of its words
+        authored = beginner_probe(idea, explanation, [*concept.key_ideas, concept.lesson],
+                                  [q["text"] for q in teach_back.questions])
     if settings.TUTOR_LLM == "authored":
         return {"text": authored, "idea": idea}
     request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,
