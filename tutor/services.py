@@ -186,8 +186,12 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
         placed = sum(1 for s in model.graph if state.knowledge.mastery(s.slug) >= model.settings.mastery)
         # the page counts every concept ("Concept 150 of 284"); the tutor places only those it has items for
         practised = "" if len(model.graph) == session.course.concepts.count() else " with practice items"
-        session.reason = (f"Placement done after {placement.asked} questions: you already know {placed} of the "
-                          f"{len(model.graph)} concepts{practised}. " + session.reason)
+        if placement.asked:
+            session.reason = (f"Placement done after {placement.asked} question{'' if placement.asked == 1 else 's'}: "
+                              f"you already know {placed} of the {len(model.graph)} concepts{practised}. "
+                              + session.reason)
+        else:  # skipped before the first question: nothing was learnt about the student, so nothing to report
+            session.reason = "Placement skipped: we start from the beginning. " + session.reason
         return
     items = model.items
     if any(asked == concept for asked, _, _ in placement.answers):  # asked again: another item, if it has one
