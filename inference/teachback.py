@@ -594,17 +594,18 @@ GENERIC_PROBES = (
 WORD_PROBE = "I keep hearing the word \u201c{word}\u201d with this, and you didn't mention it. Where does it fit in?"
 
 
-def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: Sequence[str]) -> str:
+def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: Sequence[str], topic: str = "") -> str:
     """A beginner's question aimed at `idea` when no authored probe is about it (an imported course has none) and no
     model writes one: about a word of the idea the explanation never used, preferring the words the concept's
     `material` (key ideas, lesson) uses most, which are its terms ("parameter") rather than the idea's wording
-    ("describing"); else a generic question not yet in `asked`. It names a word, never the idea's claim."""
-    said = set(_words(explanation)) | {w for q in asked for w in _words(q)}
+    ("describing"); else a generic question not yet in `asked`. It names a word, never the idea's claim, nor a word
+    of the `topic` (the beginner knows what the explanation is about)."""
+    said = set(_words(_prose(f"{explanation} {topic}"))) | {w for q in asked for w in _words(q)}
     counts: dict[str, int] = {}
     for text in material:
-        for w in _words(text):
+        for w in _words(_prose(text)):
             counts[w] = counts.get(w, 0) + 1
-    unsaid = [w for w in dict.fromkeys(_words(idea))
+    unsaid = [w for w in dict.fromkeys(_words(_prose(idea)))
               if len(w) >= 4 and w not in said and w not in _ENGLISH and w not in _STOP_PIECES]
     if unsaid:
         word = max(unsaid, key=lambda w: counts.get(w, 0))  # the first of the most used: max keeps the first tie
@@ -612,3 +613,12 @@ def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: 
         if question not in asked:
             return question
     return next((q for q in GENERIC_PROBES if q not in asked), GENERIC_PROBES[-1])
+
+
+_MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
+
+
+def _prose(text: str) -> str:
+    """`text` without its formulas ($...$, \\(...\\), \\[...\\]) and LaTeX commands: a beginner hears words, not
+    "frac"."""
+    return _MATH.sub(" ", text)

@@ -251,3 +251,9 @@ def test_a_beginners_question_names_a_term_of_the_missing_idea_never_its_claim()
     everything = " ".join(ideas)  # nothing of the idea left unsaid: a generic question, not one already asked
     assert beginner_probe(ideas[2], everything, ideas, asked=[]) == GENERIC_PROBES[0]
     assert beginner_probe(ideas[2], everything, ideas, asked=[GENERIC_PROBES[0]]) == GENERIC_PROBES[1]
+
+
+def test_a_beginners_question_names_no_formula_part_and_no_word_of_the_topic() -> None:
+    idea = r"The quotient rule: $\left(\frac{f}{g}\right)' = \frac{f'g - fg'}{g^2}$, with the denominator squared."
+    question = beginner_probe(idea, "You take the top times the bottom.", [idea], [], topic="The quotient rule")
+    assert "\u201cdenominator\u201d" in question or "\u201csquared\u201d" in question

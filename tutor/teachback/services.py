@@ -215,7 +215,7 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], None))
     if authored is None:  # no authored probe about a missing idea: a beginner's question about one of its words
         authored = beginner_probe(idea, explanation, [*concept.key_ideas, concept.lesson],
-                                  [q["text"] for q in teach_back.questions])
+                                  [q["text"] for q in teach_back.questions], topic=concept.title)
     if settings.TUTOR_LLM == "authored":
         return {"text": authored, "idea": idea}
     request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,
