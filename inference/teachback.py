@@ -591,6 +591,13 @@ GENERIC_PROBES = (
     "I think I follow the example, but not the whole idea yet. What else should I know to use it myself?",
     "Okay, I think I get that part. Is there anything else to it that I would need to know?",
 )
+# Words too common to be a concept's term (bm25s's stop words are few: "every", "either" pass them).
+_COMMON = frozenset("""about above after again against also always another anything around away back become becomes
+before being below between both cannot could does doing done down during each either else enough even ever every
+first from further have having here however into itself just keep last less like made make makes many more most much
+must never next none often once only other others otherwise over same should since some something still such than
+their them then there these thing things those though through thus together under until upon very want well were
+what when where whether which while whole will with within without would your""".split())
 WORD_PROBE = "I keep hearing the word \u201c{word}\u201d with this, and you didn't mention it. Where does it fit in?"
 
 
@@ -606,7 +613,7 @@ def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: 
         for w in _words(_prose(text)):
             counts[w] = counts.get(w, 0) + 1
     unsaid = [w for w in dict.fromkeys(_words(_prose(idea)))
-              if len(w) >= 4 and w not in said and w not in _ENGLISH and w not in _STOP_PIECES]
+              if len(w) >= 4 and w not in said and w not in _ENGLISH and w not in _STOP_PIECES and w not in _COMMON]
     if unsaid:
         word = max(unsaid, key=lambda w: counts.get(w, 0))  # the first of the most used: max keeps the first tie
         question = WORD_PROBE.format(word=word)

@@ -257,3 +257,7 @@ def test_a_beginners_question_names_no_formula_part_and_no_word_of_the_topic() -
     idea = r"The quotient rule: $\left(\frac{f}{g}\right)' = \frac{f'g - fg'}{g^2}$, with the denominator squared."
     question = beginner_probe(idea, "You take the top times the bottom.", [idea], [], topic="The quotient rule")
     assert "\u201cdenominator\u201d" in question or "\u201csquared\u201d" in question
+    both = "Every real number is either rational or irrational, never both."  # its only term already asked about
+    asked = ["I keep hearing the word \u201cirrational\u201d with this, and you didn't mention it. Where does it fit in?"]
+    assert beginner_probe(both, "A rational number is a fraction.", [both], asked, topic="Real numbers") \
+        == GENERIC_PROBES[0]  # not "every", "either" or "never"
