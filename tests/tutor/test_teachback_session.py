@@ -132,6 +132,18 @@ def test_without_authored_probes_the_beginner_asks_about_a_word_the_student_neve
     assert first["idea"] != KEY_IDEAS[1]  # PARTIAL says that one
 
 
+def test_key_ideas_with_maths_are_typeset_in_the_verdict_and_for_faculty(client, alice, prof, course):
+    ideas = [r"The derivative of $x^n$ is $n x^{n-1}$.", *KEY_IDEAS[1:]]
+    course.concepts.filter(slug="a").update(key_ideas=ideas)
+    _scored(alice, course)
+    page = _stage(services.session_get(user=alice, course=course))
+    assert '<span class="math inline">x^n</span>' in page and "$x^n$" not in page
+    client.force_login(prof)
+    for url in (reverse("teachback_beginners", args=[course.slug, "a"]), reverse("teachback_coverage", args=[course.slug])):
+        shown = client.get(url).content.decode()
+        assert '<span class="math inline">x^n</span>' in shown and "$x^n$" not in shown, url
+
+
 def test_the_verdict_is_weak_evidence_and_missing_ideas_bring_review_forward(alice, course):
     session = _explaining(alice, course)
     record, state = services.knowledge_load(user=alice, course=course)
