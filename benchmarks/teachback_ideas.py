@@ -14,6 +14,7 @@ explanation turned away (off topic, ...) marks every idea missing, as the studen
     python benchmarks/teachback_ideas.py --split dev     # ScorerConfig as it is, beside the rule before
     python benchmarks/teachback_ideas.py --scan          # dev: the coverage variants, each at its best threshold
     python benchmarks/teachback_ideas.py --split test    # the reported figures
+    python benchmarks/teachback_ideas.py --split test2   # a second unseen course (College Algebra), added later
     python benchmarks/teachback_ideas.py --split test --llm http://vllm:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
     python benchmarks/teachback_ideas.py --split test --llm local   # SmolLM2-135M in-process: the machinery only
 
@@ -131,7 +132,7 @@ def scan() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", choices=("dev", "test"), default="dev")
+    parser.add_argument("--split", choices=("dev", "test", "test2"), default="dev")
     parser.add_argument("--scan", action="store_true")
     parser.add_argument("--llm", help="an OpenAI-compatible base URL, or 'local' for SmolLM2-135M in-process")
     parser.add_argument("--model", help="the model name served at --llm")
