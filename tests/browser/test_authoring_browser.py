@@ -221,3 +221,24 @@ def test_a_course_of_many_concepts_lists_prerequisites_in_a_box_filtered_by_titl
     assert page.inner_text("#prerequisites-chosen") == "Chosen: Concept B, Extra topic 31."
     assert sorted(Concept.objects.get(course=course, slug="c").prerequisites.values_list("slug", flat=True)) == \
         ["b", "extra-31"]
+
+
+def test_no_authoring_page_scrolls_sideways_on_a_phone(live_server_url, browser_page, course, prof, test_output):
+    """An imported course's item slugs are long single words ("a18455cprediction11a") and its concepts table has
+    five columns: on a phone the table scrolls in its own box, and the page does not."""
+    from tests.browser.pages import sideways_overflow, sticking_out
+
+    for item in Item.objects.filter(concept__course=course):
+        Item.objects.filter(pk=item.pk).update(slug=f"a18455cprediction11aVeryLongImportedStepName{item.pk}")
+    page, base = browser_page, live_server_url
+    page.set_viewport_size({"width": 360, "height": 780})
+    log_in(page, base, "prof", "pw-prof-123")
+    wide = []
+    for label, path in [("course", ""), ("concept", "concepts/a/"), ("settings", "settings/"),
+                        ("dashboard", "dashboard/")]:
+        page.goto(f"{base}/teach/{course.slug}/{path}")
+        page.wait_for_load_state("networkidle")
+        if (over := sideways_overflow(page)) > 0:
+            wide.append(f"{label}: {over}px too wide: {sticking_out(page)}")
+        page.screenshot(path=test_output / f"phone-{label}.png", full_page=True)
+    assert not wide, "\n".join(wide)
