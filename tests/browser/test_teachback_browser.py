@@ -177,3 +177,78 @@ def test_faculty_see_what_beginners_ask_on_the_concept_page(live_server_url, bro
     page.click("#beginners .question-group >> nth=0")
     page.locator("#beginners").scroll_into_view_if_needed()
     page.screenshot(path=test_output / "beginners-panel.png", full_page=True)
+
+
+REAL_NUMBERS = [
+    r"A rational number can be written as a fraction $\frac{p}{q}$ of integers with $q \neq 0$.",
+    "Written as a decimal, a rational number terminates or repeats.",
+    r"An irrational number, such as $\sqrt{2}$ or $\pi$, has a decimal that neither terminates nor repeats.",
+    "Every real number is either rational or irrational, never both.",
+]
+
+
+def test_on_an_imported_course_a_student_explains_and_sees_maths_typeset_and_word_questions(
+        live_server_url, browser_page, shared_data, alice, test_output):
+    """OATutor's College Algebra as imported (no probes), with key ideas in maths added as faculty would: the student
+    masters its first concept on its real items, explains it, gets the beginner's questions about words they never
+    used, and sees the key ideas typeset."""
+    from tests.conftest import oatutor_course
+
+    algebra = oatutor_course(shared_data, "openstax-college-algebra")
+    concept = algebra.concepts.get(slug="classifying-a-real-number")
+    algebra.concepts.filter(pk=concept.pk).update(key_ideas=REAL_NUMBERS, probes=[])
+    concept.refresh_from_db()
+    services.enrollment_create(user=alice, course=algebra)
+    services.placement_skip(user=alice, course=algebra)
+    teachback.scorer().score("warm up", teachback.concept_key(concept=concept, user=alice))
+    page, base = browser_page, live_server_url
+    log_in(page, base, "alice", "pw-alice-123")
+    page.goto(f"{base}/learn/{algebra.slug}/")
+    session_ready(page)
+
+    def act(selector: str) -> None:
+        """Click, and wait for the socket's answer to it."""
+        before = page.evaluate("window.tutorFrames || 0")
+        page.click(selector)
+        page.wait_for_function("(n) => (window.tutorFrames || 0) > n", arg=before)
+        page.wait_for_timeout(200)  # the rest of a burst (a stage, then a streamed explanation) lands
+
+    for _ in range(40):  # the imported items, answered with their keys, until the tutor says it is mastered
+        phase = page.get_attribute("#stage", "data-phase")
+        if phase == "explain":
+            page.wait_for_selector("#start-practice")
+            act("#start-practice")
+        elif phase == "practice":
+            item = Item.objects.get(pk=int(page.locator("section.item").get_attribute("id").removeprefix("item-")))
+            if item.kind == "multiple_choice":
+                page.check(f"#answer-form input[name=answer][value='{item.answer}']")
+            else:
+                page.fill("#answer-input", str(item.answer))
+            act("#submit-answer")
+            page.wait_for_selector("#feedback")
+            if page.locator("#feedback .mastered").count():
+                break
+            act("#next")
+    assert "You've mastered Classifying a real number" in page.inner_text("#feedback")
+    page.click("#next")
+    page.wait_for_selector('#stage[data-phase="teach"]')
+
+    said = "A rational number is one you can write as a fraction of two whole numbers, like 3/4, if the bottom isn't 0."
+    page.fill("#teachback-text", said)
+    page.click("#teachback-submit")
+    page.wait_for_selector(".turn-novice")
+    asked = TeachBack.objects.get(user=alice).questions[0]
+    word = asked["text"].split("\u201c")[1].split("\u201d")[0]  # I keep hearing the word "..."
+    assert word in asked["idea"].lower() and word not in said.lower()
+    page.screenshot(path=test_output / "imported-1-word-question.png", full_page=True)
+    for answer in ("Numbers like pi or the square root of 2 are irrational: their decimals never end and never repeat.",
+                   "Every real number is one or the other, rational or irrational, never both."):
+        if page.locator("#teachback-result").count():
+            break
+        page.fill("#teachback-text", answer)
+        page.click("#teachback-submit")
+        page.wait_for_selector("#teachback-result, .turn-novice >> nth=1")
+    page.wait_for_selector("#teachback-result .katex")
+    result = page.inner_text("#teachback-result")
+    assert "key ideas came across clearly" in result and "\\frac" not in result and "$" not in result
+    page.screenshot(path=test_output / "imported-2-verdict.png", full_page=True)
