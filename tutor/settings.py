@@ -182,10 +182,10 @@ TUTOR_TA_WARMUP = env_bool("TUTOR_TA_WARMUP", True)  # load the TA's model + ind
 # Load the TA's embedding model when an ASGI process starts, before it serves anyone (tutor/asgi.py): loaded on the
 # first visit instead, the load (imports holding the interpreter lock) stalled every student's socket in the process.
 TUTOR_TA_PRELOAD = env_bool("TUTOR_TA_PRELOAD", env_bool("TUTOR_PRODUCTION", False))
-# The teach-back scorer's int8 model (built from MiniLM's weights in a few seconds, inference/int8_encoder.py): loaded
-# when an ASGI process starts, like the TA's; otherwise in the background when a student starts an explanation.
 # Built models kept between processes (the scorer's int8 graph: seconds to build, read in milliseconds).
 TUTOR_CACHE_DIR = Path(env_str("TUTOR_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
+# The teach-back scorer's int8 model (built from MiniLM's weights by a child process, inference/int8_encoder.py):
+# loaded when an ASGI process starts, like the TA's; otherwise in the background when a student starts an explanation.
 TUTOR_TEACHBACK_PRELOAD = env_bool("TUTOR_TEACHBACK_PRELOAD", env_bool("TUTOR_PRODUCTION", False))
 TUTOR_TEACHBACK_WARMUP = env_bool("TUTOR_TEACHBACK_WARMUP", True)
 # With a language model configured, ask it whether each key idea was stated (one yes/no per idea, sent together) and

@@ -174,27 +174,27 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
 
 def _confirmed(concept: Concept, explanation: str, result: ExplanationScore) -> tuple[ExplanationScore, list[str]]:
     """The verdict as a language model reads it, where one is configured: only the misconceptions it confirms the
-    explanation claims, and with TUTOR_TEACHBACK_IDEA_CHECK each key idea stated or not (the scorer's word vectors
+    explanation claims and, with TUTOR_TEACHBACK_IDEA_CHECK, each key idea stated or not (the scorer's word vectors
     call a third of unstated ideas on a new course "clear"; a small model does worse: benchmarks/RESULTS.md,
-    teachback_ideas.py --llm); plus the key ideas the scorer suspected of being contradicted. The scorer's suspicion alone accused a third of right explanations on a check set: without a
-    model, or when it is down (it then answers nothing), the scorer's idea verdicts stand, no misconception is
-    asserted, and the suspicion only steers the beginner's next question."""
+    teachback_ideas.py --llm); plus the key ideas the scorer suspected of being contradicted. The scorer's suspicion
+    alone accused a third of right explanations on a check set: without a model, or when it is down (it then answers
+    nothing), the scorer's idea verdicts stand, no misconception is asserted, and the suspicion only steers the
+    beginner's next question."""
     suspected = result.with_status("contradicted")
-    if settings.TUTOR_LLM == "authored":
+    model = settings.TUTOR_LLM != "authored"
+    ideas = [i.idea for i in result.ideas] if model and settings.TUTOR_TEACHBACK_IDEA_CHECK else []
+    misconceptions = list(result.misconceptions_heard) if model else []
+    if not ideas and not misconceptions:
         return scorer().confirmed(result, ()), suspected
     brief = llm.concept_brief(concept)
-    ideas = list(result.ideas) if settings.TUTOR_TEACHBACK_IDEA_CHECK else []
-    requests = [prompts.idea_check(brief, explanation, i.idea) for i in ideas]
-    requests += [prompts.misconception_check(brief, explanation, m) for m in result.misconceptions_heard]
-    if not requests:
-        return scorer().confirmed(result, ()), suspected
+    requests = [prompts.idea_check(brief, explanation, idea) for idea in ideas]
+    requests += [prompts.misconception_check(brief, explanation, m) for m in misconceptions]
     # One yes/no each, sent together: a model server batches them (vLLM), so the student waits for about one.
     with ThreadPoolExecutor(max_workers=min(len(requests), CHECKS_AT_ONCE), thread_name_prefix="teachback-check") as pool:
         replies = list(pool.map(lambda request: "".join(llm.backend().stream(request)), requests))
-    judged = {i.idea: bool(_YES.match(reply)) for i, reply in zip(ideas, replies, strict=False)
+    judged = {idea: bool(_YES.match(reply)) for idea, reply in zip(ideas, replies[:len(ideas)], strict=True)
               if _YES.match(reply) or _NO.match(reply)}
-    confirmed = [m for m, reply in zip(result.misconceptions_heard, replies[len(ideas):], strict=True)
-                 if _YES.match(reply)]
+    confirmed = [m for m, reply in zip(misconceptions, replies[len(ideas):], strict=True) if _YES.match(reply)]
     return scorer().confirmed(result, confirmed, judged), suspected
 
 
