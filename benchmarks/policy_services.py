@@ -240,7 +240,7 @@ def policy_replay(model: CourseModel, settings: PlacementSettings, answers: list
         placement.record(concept, answers[len(shown)], difficulty=item.difficulty)
         shown.append(("placement", concept, item.id))
         asked.add(item.id)
-    state = LearnerState.from_placement(placement, model, at(len(shown)))
+    state = LearnerState.from_placement(placement, model, at(len(shown)), asked=[item for _, _, item in shown])
     policy = make_policy("ours", model)
     while len(shown) < len(answers) and not tutor_says_mastered(state, model, at(len(shown))):
         step = policy.next_step(state, at(len(shown)))

@@ -123,6 +123,22 @@ def item_choices(*, concept: Concept) -> list[ItemChoice]:
             for i in published_items(concept=concept)]
 
 
+def worked_solution(*, item: Item) -> str:
+    """The item's worked solution as Markdown: its own, or else its hints as steps (OATutor's hints are the steps of
+    a worked solution, and an imported item has no other); "" for an item with neither."""
+    if item.solution:
+        return item.solution
+    return "\n\n".join(f"*Step {n}.* {hint}" for n, hint in enumerate(item.hints, start=1))
+
+
+def worked_in_lesson(*, item: Item) -> bool:
+    """Whether the concept's own explanation or lesson works this item through (an imported concept's worked example
+    is one of its items): its whole prompt is in them. A prompt under 40 characters may be there by chance."""
+    prompt = " ".join(item.prompt.split())
+    concept = item.concept
+    return len(prompt) >= 40 and prompt in " ".join(f"{concept.explanation} {concept.lesson}".split())
+
+
 # --- Authoring ----------------------------------------------------------------------------------------
 
 

@@ -62,6 +62,7 @@ STATE_VERSION = 1
 # hypothesis test") before the course's first one.
 NEAR_TIE = 0.05
 AFTER_MASTERY = ("stop", "practise_weakest")
+ANSWERED_KEPT = 5000  # items remembered as answered per student (a course of ~2,000 items fits)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class TeachingSettings:
     review_retention: float = DEFAULT_RETENTION  # FSRS target retention: a review is due when predicted recall falls to it
     guess_first_weight: float = 0.5  # evidence weight of an answer guessed before the lesson
     hint_weight: float = 0.6  # evidence weight multiplier per hint used
-    avoid_recent: int = 1  # do not repeat the last item (more would often rule out every item in the band)
+    avoid_recent: int = 1  # never the last item again while the concept has another
     repeat_weight: float = 0.3  # evidence weight of an answer to an item whose worked solution the student has seen
     after_mastery: str = "stop"  # "stop", or "practise_weakest" (the simulator keeps going until hidden mastery)
     explanation_weight: float = 0.3  # evidence weight of a teach-back explanation: weaker than a guess or an item
@@ -93,6 +94,9 @@ class CourseModel:
     items: tuple[ItemChoice, ...]
     params: Mapping[str, BKTParams]
     settings: TeachingSettings = TeachingSettings()
+    # Items the course's own lesson works through (an imported concept's worked example is one of its items): every
+    # student has seen their solution, so they come after the others, as weak evidence, like `LearnerState.solved`.
+    worked: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         by_concept: dict[str, list[ItemChoice]] = {c.slug: [] for c in self.graph}
@@ -123,14 +127,21 @@ class LearnerState:
     # Items whose worked solution the student has seen (the tutor's page shows it after an answer): served again
     # only when the concept has nothing else, and then as weak evidence (`TeachingSettings.repeat_weight`).
     solved: list[str] = field(default_factory=list)
+    # Every item answered, in the order of its last answer (oldest first): practice serves an item the student has
+    # never answered before one they have, and of those the one answered longest ago, so that a concept with many
+    # items is not two questions in turn (items in the band tie, and the nearest would always win).
+    answered: list[str] = field(default_factory=list)
     model: str | None = None  # the learned predictor's state blob (`Predictor`), None for a new student
     model_version: int | None = None  # the predictor version that wrote `model`
 
     @classmethod
-    def from_placement(cls, placement: Placement, course: CourseModel, now: datetime) -> LearnerState:
-        """Beliefs seeded from the diagnostic; concepts it places out of start their review schedule."""
+    def from_placement(cls, placement: Placement, course: CourseModel, now: datetime,
+                       asked: Sequence[str] = ()) -> LearnerState:
+        """Beliefs seeded from the diagnostic; concepts it places out of start their review schedule. `asked`: the
+        diagnostic's items in the order answered, which practice then gives after the others (`answered`)."""
         state = cls(knowledge=placement.seed_knowledge(),
-                    reviews=ReviewSchedule(desired_retention=course.settings.review_retention))
+                    reviews=ReviewSchedule(desired_retention=course.settings.review_retention),
+                    answered=list(reversed(dict.fromkeys(reversed(asked)))))  # each once, by its last answer
         placed_out = mastered_concepts(course.graph, state.knowledge, course.settings.mastery, course.params)
         for concept in course.graph:  # graph order, not set order: str hashes differ between processes
             if concept.slug in placed_out:
@@ -140,7 +151,7 @@ class LearnerState:
     def to_dict(self) -> dict[str, Any]:
         return {"v": STATE_VERSION, "knowledge": self.knowledge.to_blob(), "reviews": self.reviews.to_dict(),
                 "current": self.current, "recent": list(self.recent), "solved": list(self.solved),
-                "model": self.model, "model_version": self.model_version}
+                "answered": list(self.answered), "model": self.model, "model_version": self.model_version}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LearnerState:
@@ -148,7 +159,8 @@ class LearnerState:
             raise ValueError(f"learner state has version {data.get('v')!r}, expected {STATE_VERSION}")
         return cls(knowledge=KnowledgeState.from_blob(data["knowledge"]),
                    reviews=ReviewSchedule.from_dict(data["reviews"]), current=data["current"],
-                   recent=list(data["recent"]), solved=list(data.get("solved", [])), model=data.get("model"),
+                   recent=list(data["recent"]), solved=list(data.get("solved", [])),
+                   answered=list(data.get("answered", [])), model=data.get("model"),
                    model_version=data.get("model_version"))
 
 
@@ -161,7 +173,7 @@ class Step:
     in_band: bool
     reason: str  # one line the student can read
     band_possible: bool = False  # some item of the concept had a predicted P(correct) in the band
-    repeat: bool = False  # the item's worked solution was seen already: the concept has no other item to give
+    repeat: bool = False  # the item's worked solution was seen already (after an answer, or in the lesson)
 
     @classmethod
     def answered(cls, concept: str, item: str | None, *, kind: str = "learn", p_correct: float | None = None,
@@ -311,7 +323,8 @@ class _MasteryLearning:
         item, p, in_band = self._choose_item(state, concept, p_known, predictions)
         lo, hi = self.settings.band
         possible = in_band or any(lo <= q <= hi for q in predictions.values())
-        return Step(kind, concept, item, p, in_band, reason, possible, repeat=item in state.solved)
+        return Step(kind, concept, item, p, in_band, reason, possible,
+                    repeat=item in state.solved or item in self.course.worked)
 
     def record(self, state: LearnerState, step: Step, correct: bool, now: datetime, *,
                hints_used: int = 0, guess_first: bool = False) -> None:
@@ -340,6 +353,7 @@ class _MasteryLearning:
                 state.current = None
         if step.item is not None:
             state.recent = (state.recent + [step.item])[-self.settings.avoid_recent:]
+            state.answered = [i for i in state.answered if i != step.item][-(ANSWERED_KEPT - 1):] + [step.item]
             if self.predictor is not None:
                 self.model_observe(state, concept, step.item, correct)
 
@@ -416,16 +430,18 @@ class TutorPolicy(_MasteryLearning):
             return predictions[item.id]
 
         items, params = self.course.items_by_concept[concept], self.course.params[concept]
-        decision = choose_item(items, p_known, params, band=self.settings.band,
-                               exclude=frozenset(state.recent) | frozenset(state.solved), predict=predict)
-        if decision is None:  # only items seen just now or solved: an unseen solution first, else repeat
-            decision = choose_item(items, p_known, params, band=self.settings.band, exclude=frozenset(state.recent),
-                                   predict=predict)
-        if decision is None:  # every item was seen just now: repeat rather than stall
-            decision = choose_item(items, p_known, params, band=self.settings.band, predict=predict)
-        if decision is None:
-            raise ValueError(f"concept {concept!r} has no items")
-        return decision.item, decision.p_correct, decision.in_band
+        ids = {i.id for i in items}
+        recent = frozenset(state.recent)
+        shown = recent | frozenset(state.solved) | (self.course.worked & ids)  # a solution seen, or just answered
+        age = {item: n for n, item in enumerate(i for i in state.answered if i in ids)}  # 0: answered longest ago
+        # Nearest the band among: items never answered; items answered, the one answered longest ago first of those
+        # as near; items whose solution was seen; at last the item just answered, rather than stall.
+        for exclude in (shown | frozenset(age), shown, recent, frozenset()):
+            decision = choose_item(items, p_known, params, band=self.settings.band, exclude=exclude, predict=predict,
+                                   rank=age)
+            if decision is not None:
+                return decision.item, decision.p_correct, decision.in_band
+        raise ValueError(f"concept {concept!r} has no items")
 
 
 # --- baselines ---------------------------------------------------------------------------------------

@@ -115,21 +115,23 @@ def next_concept(graph: Sequence[ConceptNode], state: KnowledgeState, mastery: f
 
 def choose_item(items: Sequence[ItemChoice], p_known: float, params: BKTParams,
                 band: tuple[float, float] = (0.70, 0.85), exclude: frozenset[str] = frozenset(),
-                predict: Callable[[ItemChoice], float] | None = None) -> ItemDecision | None:
+                predict: Callable[[ItemChoice], float] | None = None,
+                rank: Mapping[str, int] | None = None) -> ItemDecision | None:
     """The item whose predicted P(correct) is nearest the target band (inside it when possible).
 
     The prediction is BKT's (`p_known` through the item's difficulty) unless `predict` gives another model's.
+    `rank`: among items as near the band, the lowest ranked first (e.g. the one answered longest ago).
     """
     lo, hi = band
     mid = (lo + hi) / 2
     best: ItemDecision | None = None
-    best_key: tuple[float, float] | None = None
+    best_key: tuple[float, int, float] | None = None
     for item in items:
         if item.id in exclude:
             continue
         p = predict(item) if predict is not None else p_correct(p_known, params, item.difficulty)
         distance = 0.0 if lo <= p <= hi else min(abs(p - lo), abs(p - hi))
-        key = (distance, abs(p - mid))
+        key = (distance, rank.get(item.id, -1) if rank is not None else 0, abs(p - mid))
         if best_key is None or key < best_key:
             best, best_key = ItemDecision(item.id, p, lo <= p <= hi), key
     return best

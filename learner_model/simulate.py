@@ -369,6 +369,13 @@ def run_placement(room: Classroom, course: CourseModel, settings: PlacementSetti
     Returns the finished placements and the (S, budget + 1) share of concepts classified right
     (posterior >= 0.5 against the hidden knowledge at enrolment) after k questions.
     """
+    diagnostics, accuracy, _ = _diagnose(room, course, settings)
+    return diagnostics, accuracy
+
+
+def _diagnose(room: Classroom, course: CourseModel, settings: PlacementSettings
+              ) -> tuple[list[Placement], NDArray[np.float64], list[list[str]]]:
+    """`run_placement`, and each student's diagnostic items in the order asked."""
     population = room.population
     n_s = population.n_students
     index = {s: i for i, s in enumerate(population.course.slugs)}
@@ -376,7 +383,7 @@ def run_placement(room: Classroom, course: CourseModel, settings: PlacementSetti
     accuracy = np.zeros((n_s, budget + 1))
     diagnostics = [Placement(course.graph, course.params, settings) for _ in range(n_s)]
     truth = population.known0[:, [index[c.slug] for c in course.graph]]
-    shown: list[set[str]] = [set() for _ in range(n_s)]
+    shown: list[list[str]] = [[] for _ in range(n_s)]
     for k in range(budget + 1):
         active: list[int] = []
         concepts: list[str] = []
@@ -396,8 +403,8 @@ def run_placement(room: Classroom, course: CourseModel, settings: PlacementSetti
                               0.0, learn=False)
         for s, concept, item, ok in zip(active, concepts, items, answers, strict=True):
             diagnostics[s].record(concept, bool(ok), difficulty=item.difficulty)
-            shown[s].add(item.id)
-    return diagnostics, accuracy
+            shown[s].append(item.id)
+    return diagnostics, accuracy, shown
 
 
 def simulate_policy(population: Population, policy: Policy, course: CourseModel, *,
@@ -427,10 +434,10 @@ def simulate_policy(population: Population, policy: Policy, course: CourseModel,
         return EPOCH + timedelta(days=float(count[s]) / items_per_day)
 
     if placement is not None:
-        diagnostics, accuracy = run_placement(room, course, placement)
+        diagnostics, accuracy, diagnosed = _diagnose(room, course, placement)
         asked = np.array([d.asked for d in diagnostics], dtype=np.int64)
         count += asked
-        states = [LearnerState.from_placement(d, course, now_of(s)) for s, d in enumerate(diagnostics)]
+        states = [LearnerState.from_placement(d, course, now_of(s), asked=diagnosed[s]) for s, d in enumerate(diagnostics)]
     else:
         asked = np.zeros(n_s, dtype=np.int64)
         accuracy = np.zeros((n_s, 1))

@@ -109,8 +109,11 @@ def course_model(course: Course) -> CourseModel:
     for concept in rows.concepts.values():
         items.extend(course_selectors.item_choices(concept=concept))
     graph = assessable_graph(course_selectors.concept_graph(course=rows.course), {i.concept for i in items})
+    published = {i.id for i in items}
+    worked = frozenset(str(pk) for pk, item in rows.items.items()
+                       if str(pk) in published and course_selectors.worked_in_lesson(item=item))
     return CourseModel(graph=graph, items=tuple(items), params=dict(rows.params),
-                       settings=teaching_settings(rows.settings))
+                       settings=teaching_settings(rows.settings), worked=worked)
 
 
 @dataclass(frozen=True)

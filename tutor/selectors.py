@@ -88,7 +88,9 @@ def stage_context(*, session: TutorSession) -> dict:
         ctx["feedback_html"] = render_markdown(attempt.feedback) if attempt.feedback else ""
         # The attempt is on the item on screen (loaded with the session): no second fetch of the same row.
         attempted = session.item if session.item and session.item.pk == attempt.item_id else attempt.item
-        ctx["solution_html"] = render_markdown(attempted.solution) if attempted.solution else ""
+        solution = course_selectors.worked_solution(item=attempted)
+        ctx["solution_html"] = render_markdown(solution, asset_base=course_asset_url(session.course)) if solution \
+            else ""
         ctx["echo_html"] = echo_html(normalized=attempt.normalized, answer=attempt.answer, kind=attempted.kind)
         ctx["mastered"] = (attempt.mastery_after or 0) >= course_settings(session.course).mastery_threshold
         if attempt.mastery_after is not None:

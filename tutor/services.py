@@ -89,12 +89,25 @@ def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool =
         reviews=ReviewSchedule.from_dict(extra["reviews"]) if extra.get("reviews")
         else ReviewSchedule(desired_retention=course_settings(course).review_retention),
         current=extra.get("current"), recent=list(extra.get("recent", [])), solved=list(extra.get("solved", [])),
+        # a state saved before the tutor kept them: the attempt log has them
+        answered=list(extra["answered"]) if "answered" in extra else _answered_items(user.pk, course),
         model=extra.get("model"), model_version=extra.get("model_version"),
     )
     predictor = course_predictor(course)
     if predictor is not None and state.model_version != predictor.version:
         _predictor_replay(state, predictor, user=user, course=course)
     return record, state
+
+
+def _answered_items(user_id: int, course: Course) -> list[str]:
+    """The items the student has answered in the course, each once, in the order of its last answer (oldest first),
+    as `LearnerState.answered` keeps them."""
+    order: dict[str, None] = {}
+    for pk in Attempt.objects.filter(user_id=user_id, concept__course=course, ungraded=False).order_by("created_at", "id") \
+            .values_list("item_id", flat=True):
+        order.pop(str(pk), None)
+        order[str(pk)] = None
+    return list(order)
 
 
 def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user: AbstractBaseUser,
@@ -113,7 +126,7 @@ def _knowledge_save(record: KnowledgeRecord, state: LearnerState) -> None:
         lti_hooks.mastery_changed(user_id=record.user_id, course_id=record.course_id)
     record.blob = blob
     record.policy = {"reviews": state.reviews.to_dict(), "current": state.current, "recent": state.recent,
-                     "solved": state.solved, "model": state.model, "model_version": state.model_version}
+                     "solved": state.solved, "answered": state.answered, "model": state.model, "model_version": state.model_version}
     record.save(update_fields=["blob", "policy", "updated_at"])
 
 
@@ -177,7 +190,8 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
     concept = placement.next_question()
     model = course_model(session.course)
     if concept is None:
-        state = LearnerState.from_placement(placement, model, _now())
+        state = LearnerState.from_placement(placement, model, _now(), asked=_answered_items(session.user_id,
+                                                                                            session.course))
         extra = record.policy or {}  # the predictor has seen the diagnostic answers (`_attempt_record`)
         state.model, state.model_version = extra.get("model"), extra.get("model_version")
         session.placement = None
@@ -544,7 +558,8 @@ def _answer_on_screen(user: AbstractBaseUser, session: TutorSession, client_id: 
 def _solution_seen(state: LearnerState, item: Item) -> None:
     """The feedback shows the item's worked solution: practice should not come back to it (a template item is
     a fresh variant each time, so it may)."""
-    if item.solution and item.kind != Item.Kind.TEMPLATE and str(item.pk) not in state.solved:
+    if course_selectors.worked_solution(item=item) and item.kind != Item.Kind.TEMPLATE \
+            and str(item.pk) not in state.solved:
         state.solved.append(str(item.pk))
 
 

@@ -85,6 +85,57 @@ def test_the_chosen_item_is_in_the_band_whenever_the_bank_has_one(p_known: float
     assert step.p_correct == pytest.approx(predicted[int(step.item.split("-")[1])])
 
 
+def _practise(model: CourseModel, state: LearnerState, answers: list[bool]) -> list[str]:
+    """The items practice serves on `frac` for these answers (frac's beliefs pinned, so it stays the concept)."""
+    policy, served = make_policy("ours", model), []
+    for correct in answers:
+        step = policy.next_step(state, NOW)
+        assert step.concept == "frac" and step.item is not None
+        served.append(step.item)
+        policy.record(state, step, correct, NOW)
+        state.knowledge.concepts["frac"].p_known = 0.5
+    return served
+
+
+def test_practice_serves_every_item_of_a_concept_before_any_comes_again() -> None:
+    # An imported concept: 8 items of one difficulty, all in the band (they tie, and the first used to win: the
+    # student got items 0 and 1 in turn, never the other six).
+    items = tuple(ItemChoice(f"frac-{k}", "frac", 0.0) for k in range(8))
+    model = CourseModel(GRAPH, items, PARAMS)
+    served = _practise(model, state_with(frac=0.5, lin=0.99), [k % 3 == 0 for k in range(16)])
+    assert sorted(served[:8]) == sorted(i.id for i in items)
+    assert served[8:] == served[:8]  # then again, the one answered longest ago first
+
+
+def test_an_item_the_student_answered_comes_after_one_they_never_saw_even_outside_the_band() -> None:
+    items = (ItemChoice("frac-0", "frac", 0.0), ItemChoice("frac-1", "frac", 0.0), ItemChoice("frac-2", "frac", 3.0))
+    model = CourseModel(GRAPH, items, PARAMS)
+    state = state_with(frac=0.5, lin=0.99)
+    assert _practise(model, state, [True, True, True]) == ["frac-0", "frac-1", "frac-2"]
+    assert state.answered == ["frac-0", "frac-1", "frac-2"]
+
+
+def test_the_diagnostics_items_come_after_the_others() -> None:
+    items = tuple(ItemChoice(f"frac-{k}", "frac", 0.0) for k in range(3))
+    model = CourseModel(GRAPH, items, PARAMS)
+    placement = Placement(GRAPH, PARAMS, PlacementSettings(n_particles=500, clip=0.0))
+    state = LearnerState.from_placement(placement, model, NOW, asked=["frac-0", "lin-0", "frac-0"])
+    assert state.answered == ["lin-0", "frac-0"]  # each once, by its last answer
+    state.knowledge.concepts["lin"] = ConceptState(p_known=0.99)
+    state.knowledge.concepts["frac"] = ConceptState(p_known=0.5)
+    assert _practise(model, state, [False, False, True]) == ["frac-1", "frac-2", "frac-0"]
+
+
+def test_the_item_the_lesson_works_through_comes_last_and_counts_as_a_repeat() -> None:
+    items = tuple(ItemChoice(f"frac-{k}", "frac", 0.0) for k in range(3))
+    model = CourseModel(GRAPH, items, PARAMS, worked=frozenset({"frac-0"}))
+    state = state_with(frac=0.5, lin=0.99)
+    assert _practise(model, state, [True, True]) == ["frac-1", "frac-2"]
+    state.solved = ["frac-1", "frac-2"]  # their worked solutions were shown after the answers
+    step = make_policy("ours", model).next_step(state, NOW)
+    assert (step.item, step.repeat) == ("frac-0", True)
+
+
 def test_practice_stops_at_mastery() -> None:
     model = course()
     policy = make_policy("ours", model)

@@ -54,6 +54,40 @@ def test_a_question_whose_solution_was_shown_does_not_come_back_while_others_rem
     assert len(set(shown)) == 4, f"served {shown}: a question came back while unseen ones remained"
 
 
+def _imported_style(n_items: int) -> CourseSpec:
+    """As OATutor's courses import: items of one difficulty with hints that are worked steps and no solution of
+    their own, and the concept's explanation working the first one through."""
+    items = [ItemSpec(id=f"a-{k}", kind="numeric", prompt=f"A baker has {k} trays of 12 rolls. How many rolls?",
+                      answer=12 * k, hints=[f"Each tray holds 12 rolls, and there are {k} trays.",
+                                            f"$12 \\times {k} = {12 * k}$"]) for k in range(1, n_items + 1)]
+    spec = _course(1, slug="imported-style")
+    spec.concepts[0].items = items
+    spec.concepts[0].explanation = f"A worked example.\n\n{items[0].prompt}\n\n*Step 1.* {items[0].hints[0]}"
+    return spec
+
+
+def test_on_an_imported_concept_every_question_comes_once_and_the_worked_example_last(alice):
+    course = course_import(spec=_imported_style(6))
+    session = _practice(alice, course)
+    shown = []
+    for k in range(6):
+        shown.append(session.item.slug)
+        _answer(alice, course, session, right=k % 2 == 0)
+        session = services.session_advance(user=alice, course=course)
+    assert sorted(shown[:5]) == ["a-2", "a-3", "a-4", "a-5", "a-6"], f"served {shown}"
+    assert shown[5] == "a-1"  # the one the explanation works through, when nothing else is left
+
+
+def test_a_wrong_answer_to_an_item_without_a_solution_shows_its_hints_as_the_worked_steps(alice):
+    course = course_import(spec=_imported_style(3))
+    session = _practice(alice, course)
+    outcome = _answer(alice, course, session, right=False)
+    html = stage_context(session=outcome.session)["solution_html"]
+    k = int(session.item.slug.split("-")[1])
+    assert "Step 1." in html and "Step 2." in html and f"there are {k} trays" in html
+    assert str(session.item_id) in services.knowledge_load(user=alice, course=course)[1].solved
+
+
 def test_when_only_solved_questions_remain_the_repeat_is_said_and_counts_for_less(alice):
     course = course_import(spec=_course(1))
     session = _practice(alice, course)
