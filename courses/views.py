@@ -62,9 +62,10 @@ def _wire_previews(form: ConceptForm | ItemForm, course: Course) -> None:
         })
 
 
-def _previews(form: ConceptForm | ItemForm) -> list[tuple[object, str]]:
-    """(bound field, rendered HTML of its current value) for the Markdown fields."""
-    return [(form[name], render_markdown(preview_source(name, str(form[name].value() or ""))))
+def _previews(form: ConceptForm | ItemForm, course: Course) -> list[tuple[object, str]]:
+    """(bound field, rendered HTML of its current value) for the Markdown fields, the course's figures shown."""
+    assets = selectors.course_asset_url(course)
+    return [(form[name], render_markdown(preview_source(name, str(form[name].value() or "")), asset_base=assets))
             for name in form.TEXT_FIELDS]
 
 
@@ -164,7 +165,7 @@ def concept_new(request: HttpRequest, slug: str) -> HttpResponse:
             _saved(request, f"Saved the new concept {concept.title}.")
             return redirect("teach:concept", slug=course.slug, concept=concept.slug)
     return render(request, "courses/concept_form.html",
-                  {"course": course, "role": role, "form": form, "previews": _previews(form), "concept": None})
+                  {"course": course, "role": role, "form": form, "previews": _previews(form, course), "concept": None})
 
 
 @login_required
@@ -183,7 +184,7 @@ def concept_edit(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
             _saved(request, f"Saved {obj.title}.")
             return redirect("teach:concept", slug=course.slug, concept=obj.slug)
     return render(request, "courses/concept_form.html", {
-        "course": course, "role": role, "form": form, "previews": _previews(form), "concept": obj,
+        "course": course, "role": role, "form": form, "previews": _previews(form, course), "concept": obj,
         "items": obj.items.order_by("order"),
         **_generation_context(obj),
         "versions": selectors.content_versions(course=course, kind=ContentVersion.Kind.CONCEPT, object_id=obj.pk),
@@ -305,8 +306,9 @@ def _item_context(course: Course, role: str, form: ItemForm, concept: Concept, i
     variant = _template_variant(item, seed)
     return {
         "course": course, "role": role, "form": form, "concept": concept, "item": item, "seed": seed,
-        "variant": variant, "variant_html": render_markdown(variant.prompt) if variant else "",
-        "previews": _previews(form), "try_choices": choices if kind == "multiple_choice" else [],
+        "variant": variant,
+        "variant_html": render_markdown(variant.prompt, asset_base=selectors.course_asset_url(course)) if variant else "",
+        "previews": _previews(form, course), "try_choices": choices if kind == "multiple_choice" else [],
         "versions": selectors.content_versions(course=course, kind=ContentVersion.Kind.ITEM, object_id=item.pk)
         if item else [],
     }
@@ -346,23 +348,26 @@ def item_try(request: HttpRequest, slug: str) -> HttpResponse:
                                          tolerance=f["tolerance"], units=f["units"] or None, variables=f["variables"],
                                          accept=f["accept"], feedback=f["feedback"],
                                          decimal_comma=selectors.course_settings(course=course).decimal_comma)
-        context["feedback_html"] = render_markdown(context["result"].feedback)
-        context["solution_html"] = render_markdown(f["solution"])
+        assets = selectors.course_asset_url(course)
+        context["feedback_html"] = render_markdown(context["result"].feedback, asset_base=assets)
+        context["solution_html"] = render_markdown(f["solution"], asset_base=assets)
     return render(request, "courses/partials/try_result.html", context)
 
 
 @login_required
 @require_POST
 def preview(request: HttpRequest, slug: str) -> HttpResponse:
-    teaching_course(request, slug)
+    course, _ = teaching_course(request, slug)
     field = request.POST.get("field", "")
-    return HttpResponse(render_markdown(preview_source(field, request.POST.get(field, ""))))
+    return HttpResponse(render_markdown(preview_source(field, request.POST.get(field, "")),
+                                        asset_base=selectors.course_asset_url(course)))
 
 
 @login_required
 def review_queue(request: HttpRequest, slug: str) -> HttpResponse:
     course, role = teaching_course(request, slug)
-    items = [(item, render_markdown(item.prompt)) for item in selectors.review_queue(course=course)]
+    assets = selectors.course_asset_url(course)
+    items = [(item, render_markdown(item.prompt, asset_base=assets)) for item in selectors.review_queue(course=course)]
     return render(request, "courses/review.html", {"course": course, "role": role, "items": items})
 
 

@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 
 from courses.models import Course
 from courses.rendering import render_markdown
+from courses.selectors import course_asset_url
 from tutor import llm, services
 from tutor.display import dom_length, finished_blocks
 from tutor.models import Guess, TutorSession
@@ -209,6 +210,7 @@ class SessionConsumer(CourseConsumer):
         backend = llm.backend() if generate else llm.authored_backend()
         parts: list[str] = []
         pending = ""  # text after the last block sent typeset
+        assets = course_asset_url(self.course)  # an authored explanation's figures (an imported worked example's)
 
         async def send(chunk: str) -> None:
             # Each block (paragraph, list, formula) goes out typeset once it is finished, with the length of text
@@ -219,7 +221,7 @@ class SessionConsumer(CourseConsumer):
             if end := finished_blocks(pending):
                 block, pending = pending[:end], pending[end:]
                 frame = (f'<div id="explanation-typeset" hx-swap-oob="beforeend"><div class="md-block" '
-                         f'data-source-length="{dom_length(block)}">{render_markdown(block)}</div></div>' + frame)
+                         f'data-source-length="{dom_length(block)}">{render_markdown(block, asset_base=assets)}</div></div>' + frame)
             await self.send(text_data=frame)
 
         # The backend is wrapped with the authored fallback: a dead model server ends in course text, not an error.
@@ -229,7 +231,7 @@ class SessionConsumer(CourseConsumer):
             user=self.scope["user"], course=self.course, concept_id=session.concept_id, text=text)
         await self.send(text_data=render_to_string(
             "tutor/partials/explanation_done.html",
-            {"explanation_html": render_markdown(text), "step": session.step}))
+            {"explanation_html": render_markdown(text, asset_base=assets), "step": session.step}))
 
     def _explanation_request(self, session: TutorSession, cancel: threading.Event):
         concept = session.concept

@@ -62,35 +62,35 @@ def stage_context(*, session: TutorSession) -> dict:
     ctx["mastery"] = round(100 * concept_mastery(state, session.course, concept.slug))
     ctx["mastery_target"] = round(100 * course_settings(session.course).mastery_threshold)
     ctx["progress"] = _course_progress(state, session.course, concept)
+    assets = course_asset_url(session.course)  # the course's own figures, which its texts name by relative path
     if session.phase == TutorSession.Phase.PAIN:
-        ctx["pain_html"] = render_markdown(concept.pain_first)
-        ctx["guess_html"] = render_markdown(concept.guess_first)
+        ctx["pain_html"] = render_markdown(concept.pain_first, asset_base=assets)
+        ctx["guess_html"] = render_markdown(concept.guess_first, asset_base=assets)
         ctx["guess_choices"] = concept.guess_choices
         ctx["guess_options"] = [choice(c) for c in concept.guess_choices]
     if session.phase == TutorSession.Phase.EXPLAIN:
-        ctx["explanation_html"] = render_markdown(session.explanation) if session.explanation else ""
-        ctx["lesson_html"] = render_markdown(concept.lesson)
+        ctx["explanation_html"] = render_markdown(session.explanation, asset_base=assets) if session.explanation \
+            else ""
+        ctx["lesson_html"] = render_markdown(concept.lesson, asset_base=assets)
     if session.phase in (TutorSession.Phase.PRACTICE, TutorSession.Phase.FEEDBACK, TutorSession.Phase.PLACEMENT) \
             and session.item:
         item = session.item
         ctx["item"] = item
         variant = item_variant(item, session.item_seed)
-        ctx["item_html"] = render_markdown(variant.prompt if variant else item.prompt,
-                                           asset_base=course_asset_url(session.course))
+        ctx["item_html"] = render_markdown(variant.prompt if variant else item.prompt, asset_base=assets)
         ctx["choices"] = item.choices if item.kind == "multiple_choice" else []
         ctx["answer_options"] = [choice(c) for c in ctx["choices"]]
-        ctx["hints_html"] = [render_markdown(h) for h in item.hints[: session.hints_shown]]
+        ctx["hints_html"] = [render_markdown(h, asset_base=assets) for h in item.hints[: session.hints_shown]]
         ctx["more_hints"] = session.hints_shown < len(item.hints)
         ctx["attribution"] = item.attribution
     if session.phase == TutorSession.Phase.FEEDBACK and session.last_attempt:
         attempt: Attempt = session.last_attempt
         ctx["attempt"] = attempt
-        ctx["feedback_html"] = render_markdown(attempt.feedback) if attempt.feedback else ""
+        ctx["feedback_html"] = render_markdown(attempt.feedback, asset_base=assets) if attempt.feedback else ""
         # The attempt is on the item on screen (loaded with the session): no second fetch of the same row.
         attempted = session.item if session.item and session.item.pk == attempt.item_id else attempt.item
         solution = course_selectors.worked_solution(item=attempted)
-        ctx["solution_html"] = render_markdown(solution, asset_base=course_asset_url(session.course)) if solution \
-            else ""
+        ctx["solution_html"] = render_markdown(solution, asset_base=assets) if solution else ""
         ctx["echo_html"] = echo_html(normalized=attempt.normalized, answer=attempt.answer, kind=attempted.kind)
         ctx["mastered"] = (attempt.mastery_after or 0) >= course_settings(session.course).mastery_threshold
         if attempt.mastery_after is not None:

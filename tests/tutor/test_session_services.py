@@ -277,3 +277,38 @@ def test_a_queued_offline_answer_to_the_item_back_on_screen_is_its_answer_and_th
     with pytest.raises(services.SessionError, match="no longer on screen"):
         services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
                                 answer="4")
+
+
+def test_a_courses_own_figures_show_in_every_text_of_the_session_and_the_authoring_preview(alice, client, db):
+    """Imported concepts name their figures by relative path in the worked example, the lesson and the hints too,
+    not only in the prompt (26 of Intro Stats' 88 worked examples did: they showed a broken image)."""
+    from courses.format import ConceptSpec, CourseSpec, ItemSpec
+    from courses.params import CourseSettings
+    from courses.selectors import course_asset_url
+    from courses.services import course_import, membership_set
+
+    figure = "![a table](figures/p1/table.gif)"
+    course = course_import(spec=CourseSpec(slug="figures", title="Figures", settings=CourseSettings(
+        placement_questions=0), concepts=[ConceptSpec(
+            slug="a", title="Tables", lesson=f"Read it.\n\n{figure}", pain_first=f"Look.\n\n{figure}",
+            guess_first="What is in it?", explanation=f"A worked example.\n\n{figure}",
+            items=[ItemSpec(id="q", kind="numeric", prompt=f"How many?\n\n{figure}", answer=3,
+                            hints=[f"Count the rows.\n\n{figure}"])])]))
+    resolved = f'src="{course_asset_url(course)}figures/p1/table.gif"'
+    session = services.enrollment_create(user=alice, course=course)
+    assert resolved in stage_context(session=session)["pain_html"]
+    session = services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="rows")
+    session.explanation = course.concepts.get().explanation  # as the stream leaves it
+    explain = stage_context(session=session)
+    assert resolved in explain["explanation_html"] and resolved in explain["lesson_html"]
+    session = services.practice_start(user=alice, course=course)
+    session = services.hint_reveal(user=alice, course=course, shown=0)
+    assert resolved in stage_context(session=session)["hints_html"][0]
+    outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                      answer="4")
+    assert resolved in stage_context(session=outcome.session)["solution_html"]  # the hints, as worked steps
+
+    membership_set(course=course, user=alice, role="faculty")
+    client.force_login(alice)
+    page = client.get(f"/teach/{course.slug}/concepts/a/").content.decode()
+    assert page.count(resolved) >= 2  # the lesson's and the explanation's previews
