@@ -213,7 +213,15 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
         attribution=_attribution(problem.get("oer", ""), problem.get("license", "")),
         **kind_answer.fields,
     )
+    in_prompt = list(text.missing)
+    if in_prompt and not kind_answer.item_extra:  # the question may hang on it: faculty add it, then publish
+        kind_answer.item_extra = {ITEM_STATUS_KEY: "review", "review_reason": (
+            f"Its figure ({', '.join(in_prompt)}) is missing from the source: add it to the question, then publish.")}
     item.hints, ladder = _hint_ladder(imp, pathway_rel, pathway, text)
+    for name, source in text.missing.items():
+        imp.issue(rel, f"figure {name} is missing (expected at {source})"
+                  + ("; the question names it, so it waits in the review queue" if name in in_prompt else ""),
+                  "missing-figure", "warning")
     hint_sources = {_attribution(h.get("oer", ""), h.get("license", "")) for h in pathway if isinstance(h, dict)}
     hint_sources.discard("")
     if hint_sources - {item.attribution}:
@@ -315,7 +323,9 @@ def _for_review(imp: _Importer, rel: str, answers: list[str], why: str, category
     it) with its answer as written, for someone to turn into a key the checker reads."""
     imp.issue(rel, f"{why}; kept in the review queue", category, "warning")
     return _Answer({"kind": "short_text", "answer": answers[0], "accept": answers[1:]},
-                   {}, {ITEM_STATUS_KEY: "review", "review_reason": f"The tutor cannot check this answer: {why}."})
+                   {}, {ITEM_STATUS_KEY: "review", "review_reason": (
+                       f"The tutor cannot check this answer: {why}. Edit its answer into a form the checker reads (a "
+                       "number, an expression, a choice) before approving it.")})
 
 
 def _primary_skill(imp: _Importer, rel: str, problem: dict[str, Any], skills: list[str]) -> str | None:
@@ -367,6 +377,7 @@ class _Text:
 
     def __init__(self, imp: _Importer, problem_id: str, rel: str, values: dict[str, str]) -> None:
         self.imp, self.problem_id, self.rel, self.values = imp, problem_id, rel, values
+        self.missing: dict[str, str] = {}  # figures named that the source lacks: name -> where it was looked for
 
     def __call__(self, text: str) -> str:
         return _markdown(_FIGURE.sub(self._figure, _substitute(text, self.values))).strip()
@@ -375,7 +386,7 @@ class _Text:
         name = match.group(1)
         source = f"content-pool/{self.problem_id}/figures/{name}"
         if not self.imp.src.exists(source):
-            self.imp.issue(self.rel, f"figure {name} is missing (expected at {source})", "missing-figure", "warning")
+            self.missing[name] = source  # reported once per step (`_import_step`)
             return f"*(figure {name} is missing from the source)*"
         target = f"figures/{self.problem_id}/{name}"
         self.imp.assets[target] = self.imp.src.read(source)
@@ -514,7 +525,7 @@ def _lesson_text(imp: _Importer, skill: str, lessons: list[_Lesson], slugs: dict
 
 def _worked_example(items: list[ItemSpec]) -> str:
     """The first item with at least two hints, walked through hint by hint: OATutor's hints are worked steps."""
-    example = next((i for i in items if len(i.hints) >= 2), None)
+    example = next((i for i in items if len(i.hints) >= 2 and ITEM_STATUS_KEY not in i.extra), None)
     if example is None:
         return ""
     steps = "\n\n".join(f"*Step {n}.* {hint}" for n, hint in enumerate(example.hints, start=1))

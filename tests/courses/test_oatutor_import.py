@@ -342,6 +342,18 @@ def test_missing_figure_is_reported_and_present_one_copied(small_source: Path) -
     assert set(result.assets) == {"figures/p1/figure1.gif"}
 
 
+def test_a_question_whose_figure_is_missing_waits_for_faculty_instead_of_reaching_students(small_source: Path
+                                                                                          ) -> None:
+    # Intro Stats has six: "The results are listed in the table. (figure figure1.gif is missing) Find the median."
+    result = load_oatutor(small_source)
+    items = items_of(result)
+    for step in ("p1a", "p1b"):
+        assert items[step].extra["status"] == "review"
+        assert items[step].extra["review_reason"].startswith("Its figure (figure2.gif) is missing from the source")
+    assert all("waits in the review queue" in i.message for i in result.report if i.category == "missing-figure")
+    assert "figure2" not in next(c for c in result.spec.concepts if c.slug == "adding").explanation
+
+
 def test_multi_skill_step_prefers_the_skill_its_lesson_teaches(small_source: Path) -> None:
     result = load_oatutor(small_source)
     concept = {i.id: c.slug for c in result.spec.concepts for i in c.items}
