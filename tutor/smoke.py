@@ -341,6 +341,9 @@ async def _practise(student: Student, session: TutorSession, walk: ConceptWalk) 
     walk.items += 1
     report.items_served += 1
     walk.repeats += int(session.item_repeat)
+    if never := await database_sync_to_async(_never_answered_if_again)(student.user, student.course, item):
+        report.errors.append(f"{walk.slug}: {item.slug} came again while {never} of the concept's questions had "
+                             "never been asked")
     first = walk.items == 1
     if first and item.hints:
         await student.send("hint", shown=session.hints_shown)
@@ -356,6 +359,17 @@ async def _practise(student: Student, session: TutorSession, walk: ConceptWalk) 
         return
     walk.right += int(attempt.correct)
     walk.wrong += int(not attempt.correct)
+
+
+def _never_answered_if_again(user: AbstractBaseUser, course: Course, item: Item) -> int:
+    """If the student has answered `item` before: how many of its concept's questions they have never answered (the
+    one its worked example works through aside); 0 otherwise. Practice gives those first."""
+    answered = set(Attempt.objects.filter(user=user, concept_id=item.concept_id).values_list("item_id", flat=True))
+    if item.pk not in answered:
+        return 0
+    worked = services.course_model(course).worked
+    return sum(1 for pk in course_selectors.published_items(concept=item.concept).values_list("pk", flat=True)
+               if pk not in answered and str(pk) not in worked)
 
 
 # --- the walk-through ----------------------------------------------------------------------------------
