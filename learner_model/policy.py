@@ -95,7 +95,8 @@ class CourseModel:
     params: Mapping[str, BKTParams]
     settings: TeachingSettings = TeachingSettings()
     # Items the course's own lesson works through (an imported concept's worked example is one of its items): every
-    # student has seen their solution, so they come after the others, as weak evidence, like `LearnerState.solved`.
+    # student has seen their solution, so they come after the others. Not as weak evidence: where the concept has no
+    # other item, that made a student answer its one question nine times (course_smoke on Intro Stats, "box-plot").
     worked: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -173,7 +174,7 @@ class Step:
     in_band: bool
     reason: str  # one line the student can read
     band_possible: bool = False  # some item of the concept had a predicted P(correct) in the band
-    repeat: bool = False  # the item's worked solution was seen already (after an answer, or in the lesson)
+    repeat: bool = False  # the item's worked solution was seen already: the concept has no other item to give
 
     @classmethod
     def answered(cls, concept: str, item: str | None, *, kind: str = "learn", p_correct: float | None = None,
@@ -323,8 +324,7 @@ class _MasteryLearning:
         item, p, in_band = self._choose_item(state, concept, p_known, predictions)
         lo, hi = self.settings.band
         possible = in_band or any(lo <= q <= hi for q in predictions.values())
-        return Step(kind, concept, item, p, in_band, reason, possible,
-                    repeat=item in state.solved or item in self.course.worked)
+        return Step(kind, concept, item, p, in_band, reason, possible, repeat=item in state.solved)
 
     def record(self, state: LearnerState, step: Step, correct: bool, now: datetime, *,
                hints_used: int = 0, guess_first: bool = False) -> None:

@@ -126,14 +126,14 @@ def test_the_diagnostics_items_come_after_the_others() -> None:
     assert _practise(model, state, [False, False, True]) == ["frac-1", "frac-2", "frac-0"]
 
 
-def test_the_item_the_lesson_works_through_comes_last_and_counts_as_a_repeat() -> None:
+def test_the_item_the_lesson_works_through_comes_last_at_full_weight() -> None:
     items = tuple(ItemChoice(f"frac-{k}", "frac", 0.0) for k in range(3))
     model = CourseModel(GRAPH, items, PARAMS, worked=frozenset({"frac-0"}))
     state = state_with(frac=0.5, lin=0.99)
     assert _practise(model, state, [True, True]) == ["frac-1", "frac-2"]
     state.solved = ["frac-1", "frac-2"]  # their worked solutions were shown after the answers
     step = make_policy("ours", model).next_step(state, NOW)
-    assert (step.item, step.repeat) == ("frac-0", True)
+    assert (step.item, step.repeat) == ("frac-0", False)  # the concept's only question may be the worked one
 
 
 def test_practice_stops_at_mastery() -> None:
