@@ -7,9 +7,10 @@ Students' answers, authors' templates and models' generated items are maths of a
 minutes (holding the interpreter lock, so every thread of the process waits) on `1e999999` or `9^9^9`, and a
 thread cannot be stopped. So each call goes to one of a few worker processes, and the caller waits on a pipe
 with a deadline. Past it the worker is killed (SIGKILL) and the call raises `OverBudget`; a new worker is
-forked from the forkserver on the next call. Three more limits hold inside each worker, set by the kernel, so
-they hold even if the calling process is gone: an address-space limit (RLIMIT_AS: a MemoryError, then the
-worker is replaced), a CPU-time limit per call (RLIMIT_CPU, reset before each call: SIGXCPU ends a worker whose
+forked from the forkserver on the next call. The deadline counts the call's CPU time in its worker (with a
+wall-clock backstop a few times longer), so that a loaded machine slows fair calls down without refusing them.
+Three more limits hold inside each worker, set by the kernel, so they hold even if the calling process is gone:
+an address-space limit (RLIMIT_AS: a MemoryError, then the worker is replaced), a CPU-time limit per call (RLIMIT_CPU, reset before each call: SIGXCPU ends a worker whose
 caller died mid-call), and after `slow_s` of CPU a call's worker is reniced to 19 so that a long evaluation takes only
 the CPU nobody else wants (its priority is restored when the call ends, or, where the process may not raise a
 priority again, the worker is retired).
@@ -52,7 +53,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Budget:
-    timeout_s: float = 3.0  # wall-clock seconds one call may take in its worker before it is killed
+    # CPU seconds one call may use in its worker before it is killed. CPU, not wall-clock: on a busy machine a fair
+    # answer waits for a core, and a wall-clock limit turned it away as "too large to check" (chaos, CI run 46).
+    timeout_s: float = 3.0
+    wall_factor: float = 4.0  # and at most this many times `timeout_s` of wall-clock time, whatever the CPU
     memory_mb: int = 1024  # address space of each worker (RLIMIT_AS); sympy itself needs ~60 MB
     workers: int = 4  # most worker processes per calling process; more concurrent calls wait for one
     slow_s: float = 0.25  # a call that has used this much CPU is reniced to 19 until it ends
@@ -213,14 +217,19 @@ class Sandbox:
         raise OverBudget(status)
 
     def _wait(self, worker: _Worker, timeout: float) -> tuple[str, Any]:
+        """The worker's reply, or "time" once the call has used `timeout` CPU seconds (the wall clock where the
+        worker's CPU time cannot be read) or `wall_factor` times that in wall-clock time."""
         started, cpu_before = time.monotonic(), _cpu_seconds(worker)
+        by_cpu = math.isfinite(cpu_before)
+        wall_limit = timeout * (self.budget.wall_factor if by_cpu else 1.0)
         try:
-            while not worker.conn.poll(min(self.budget.slow_s, max(0.0, started + timeout - time.monotonic()))):
-                if time.monotonic() - started >= timeout:
-                    return "time", None
+            while not worker.conn.poll(min(self.budget.slow_s, max(0.0, started + wall_limit - time.monotonic()))):
                 # slow by its own CPU time, not by the wall clock: on a busy machine every call waits for a core,
-                # and a fair answer reniced there would wait behind everything else until it overran
-                if worker.nice is None and not _cpu_seconds(worker) - cpu_before < self.budget.slow_s:
+                # and a fair answer reniced or stopped there would be one that merely waited
+                used = _cpu_seconds(worker) - cpu_before if by_cpu else time.monotonic() - started
+                if used >= timeout or time.monotonic() - started >= wall_limit:
+                    return "time", None
+                if worker.nice is None and not used < self.budget.slow_s:
                     _renice(worker)
             reply: tuple[str, Any] = worker.conn.recv()
             return reply

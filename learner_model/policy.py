@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -117,6 +117,12 @@ class CourseModel:
     item_params: Mapping[str, BKTParams] = field(init=False, repr=False, compare=False)  # evidence per item
 
 
+def by_last_answer(items: Iterable[str]) -> list[str]:
+    """Items in the order answered (repeats included) as `LearnerState.answered` keeps them: each once, in the order
+    of its last answer (oldest first), at most `ANSWERED_KEPT` of the latest."""
+    return list(reversed(dict.fromkeys(reversed(list(items)))))[-ANSWERED_KEPT:]
+
+
 @dataclass
 class LearnerState:
     """Everything a policy needs to remember about one student."""
@@ -142,7 +148,7 @@ class LearnerState:
         diagnostic's items in the order answered, which practice then gives after the others (`answered`)."""
         state = cls(knowledge=placement.seed_knowledge(),
                     reviews=ReviewSchedule(desired_retention=course.settings.review_retention),
-                    answered=list(reversed(dict.fromkeys(reversed(asked)))))  # each once, by its last answer
+                    answered=by_last_answer(asked))
         placed_out = mastered_concepts(course.graph, state.knowledge, course.settings.mastery, course.params)
         for concept in course.graph:  # graph order, not set order: str hashes differ between processes
             if concept.slug in placed_out:

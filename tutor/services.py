@@ -39,6 +39,7 @@ from learner_model.policy import (
     LearnerState,
     Step,
     TutorPolicy,
+    by_last_answer,
     diagnostic_item,
 )
 from learner_model.review import ReviewSchedule
@@ -102,12 +103,8 @@ def knowledge_load(*, user: AbstractBaseUser, course: Course, for_update: bool =
 def _answered_items(user_id: int, course: Course) -> list[str]:
     """The items the student has answered in the course, each once, in the order of its last answer (oldest first),
     as `LearnerState.answered` keeps them."""
-    order: dict[str, None] = {}
-    for pk in Attempt.objects.filter(user_id=user_id, concept__course=course, ungraded=False).order_by("created_at", "id") \
-            .values_list("item_id", flat=True):
-        order.pop(str(pk), None)
-        order[str(pk)] = None
-    return list(order)
+    return by_last_answer(str(pk) for pk in Attempt.objects.filter(
+        user_id=user_id, concept__course=course, ungraded=False).order_by("created_at", "id").values_list("item_id", flat=True))
 
 
 def _predictor_replay(state: LearnerState, predictor: LearnedPredictor, *, user: AbstractBaseUser,

@@ -17,6 +17,7 @@ from learner_model.policy import (
     CourseModel,
     LearnerState,
     TeachingSettings,
+    by_last_answer,
     diagnostic_item,
     make_policy,
 )
@@ -124,6 +125,16 @@ def test_the_diagnostics_items_come_after_the_others() -> None:
     state.knowledge.concepts["lin"] = ConceptState(p_known=0.99)
     state.knowledge.concepts["frac"] = ConceptState(p_known=0.5)
     assert _practise(model, state, [False, False, True]) == ["frac-1", "frac-2", "frac-0"]
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=12))
+def test_the_answered_order_rebuilt_from_a_log_is_the_order_practice_keeps(log: list[str]) -> None:
+    # `by_last_answer` rebuilds `LearnerState.answered` from the attempt log (a state saved before it was kept, the
+    # diagnostic's items); it must equal what recording the answers one by one keeps.
+    kept: list[str] = []
+    for item in log:
+        kept = [i for i in kept if i != item] + [item]
+    assert by_last_answer(log) == kept
 
 
 def test_the_item_the_lesson_works_through_comes_last_at_full_weight() -> None:
