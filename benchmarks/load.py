@@ -345,6 +345,10 @@ class StudentFinished(Exception):
     """The student finished the course (the tutor shows "Course complete"): they leave; not an error."""
 
 
+def _text(frame: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", frame)).strip()
+
+
 class Student:
     """One browser: an HTTP client with the session cookie, and the session websocket."""
 
@@ -358,6 +362,7 @@ class Student:
         self.csrf = ""
         self.answered = 0
         self.last_frame = ""
+        self.last_sent = ""  # the action of the last message on the socket
         self.stream_timeout = 120.0  # seconds to wait for a whole explanation
         self.ta_ws = None
         self.ta_every = ta_every  # every n-th answer, a question to the TA-bot (0 = never)
@@ -402,11 +407,17 @@ class Student:
 
     async def recv(self, until, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
+        passed: list[str] = []  # frames that came meanwhile and were not the one awaited
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise StudentError("timeout waiting for a frame")
-            frame = await asyncio.wait_for(self.ws.recv(), left)
+            if left <= 0:  # what was asked last, and what came meanwhile, say where it stalled
+                raise StudentError(f"timeout waiting {timeout:g} s for a frame after {self.last_sent!r}; "
+                                   f"{len(passed)} other frames came, the last: {_text(passed[-1])[:80]!r}")
+            try:
+                frame = await asyncio.wait_for(self.ws.recv(), left)
+            except TimeoutError:
+                raise StudentError(f"no frame at all for {timeout:g} s after {self.last_sent!r}") from None
+            passed.append(frame)
             if 'id="notice"' in frame and "data-phase" not in frame and "message" not in frame:
                 pass
             if until(frame):
@@ -415,6 +426,7 @@ class Student:
 
     async def send(self, message: dict) -> None:
         # server_timing: the consumer appends its own time of the action to the stage it answers with
+        self.last_sent = message.get("action", "?")
         await self.ws.send(json.dumps({**message, "server_timing": 1}))
 
     async def pause(self) -> None:

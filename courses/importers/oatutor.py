@@ -530,8 +530,16 @@ def _worked_example(items: list[ItemSpec]) -> str:
         return ""
     steps = "\n\n".join(f"*Step {n}.* {hint}" for n, hint in enumerate(example.hints, start=1))
     answer = example.extra["oatutor"]["answer_latex"]
-    shown = answer[0] if isinstance(answer, list) and answer else example.answer
-    return f"A worked example.\n\n{example.prompt}\n\n{steps}\n\n*Answer:* {str(shown).strip()}"
+    shown = str(answer[0] if isinstance(answer, list) and answer else example.answer).strip()
+    before, said, given = example.hints[-1].rpartition("Answer:")
+    if said and _bare(given) == _bare(shown):  # the last step, a scaffold, gave it already
+        return f"A worked example.\n\n{example.prompt}\n\n{steps}"
+    return f"A worked example.\n\n{example.prompt}\n\n{steps}\n\n*Answer:* {shown}"
+
+
+def _bare(answer: str) -> str:
+    """An answer as written without its maths delimiters, emphasis and spaces: `$$2$$` and `$2$` are the same."""
+    return re.sub(r"[$*\s]", "", answer)
 
 
 def _infer_prerequisites(imp: _Importer, concepts: list[ConceptSpec]) -> None:

@@ -317,6 +317,17 @@ def test_scaffolds_become_hints_with_their_answers_kept(small_source: Path) -> N
     assert item.prompt.startswith("**Problem p1**\n\nSee ![figure1.gif](figures/p1/figure1.gif)")
 
 
+def test_a_worked_example_whose_last_step_gives_the_answer_does_not_give_it_twice(tmp_path: Path) -> None:
+    last_gives_it = [HINTS[0], {**HINTS[1], "text": "So what is 2+2?", "hintAnswer": ["$$4$$"]}]
+    source = write_source(tmp_path / "src", {"p1": {"steps": {"p1a": (numeric("$$4$$"), ["adding"], last_gives_it)}},
+                                             "p2": {"steps": {"p2a": (numeric("$$4$$"), ["subtracting"], HINTS)}}},
+                          courses=["Course One"])
+    worked = {c.slug: c.explanation for c in load_oatutor(source).spec.concepts}
+    assert worked["adding"].endswith("**Sub-question**\n\nSo what is 2+2?\n\nAnswer: $4$")
+    assert worked["adding"].count("Answer:") == 1
+    assert worked["subtracting"].endswith("Answer: $2$\n\n*Answer:* $$4$$")  # a sub-step's answer, then the answer
+
+
 def test_text_reads_as_oatutor_shows_it(tmp_path: Path) -> None:
     """OATutor sets every `$$...$$` inline, breaks lines at the two characters `\\n`, and a single `$` is money."""
     body = ("Katie has $$\\$20.00$$ each, and a 20% discount on $100.\\nSolve:\\n$$x^2=4$$\\nfor $$x$$ "
