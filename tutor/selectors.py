@@ -15,7 +15,7 @@ from courses.rendering import render_markdown
 from courses.selectors import course_asset_url
 from learner_model.knowledge import KnowledgeState
 from learner_model.select import ConceptNode
-from tutor.caches import course_rows, per_content_version
+from tutor.caches import course_model, course_rows, per_content_version
 from tutor.display import choice, echo_html
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
 from tutor.services import concept_mastery, course_settings, item_variant
@@ -110,27 +110,31 @@ class CourseProgress:
 
 @dataclass(frozen=True)
 class _CourseOrder:
-    position: dict[int, int]  # concept pk -> its place in the course's order, from 1
-    mastered_unseen: frozenset[str]  # concepts whose prior alone is at the mastery threshold
+    position: dict[int, int]  # concept pk -> its place among the taught concepts in the course's order, from 1
+    taught: frozenset[str]  # the concepts with published questions (the map counts these too)
+    mastered_unseen: frozenset[str]  # taught concepts whose prior alone is at the mastery threshold
 
 
 @per_content_version
 def _course_order(course: Course) -> _CourseOrder:
     rows = course_rows(course)
-    ordered = sorted(rows.concepts.values(), key=lambda c: (c.order, c.pk))
+    taught = frozenset(c.slug for c in course_model(course).graph)
+    ordered = sorted((c for c in rows.concepts.values() if c.slug in taught), key=lambda c: (c.order, c.pk))
     threshold = rows.settings.mastery_threshold
-    return _CourseOrder(position={c.pk: n for n, c in enumerate(ordered, 1)},
-                        mastered_unseen=frozenset(s for s, p in rows.params.items() if p.p_init >= threshold))
+    return _CourseOrder(position={c.pk: n for n, c in enumerate(ordered, 1)}, taught=taught,
+                        mastered_unseen=frozenset(s for s, p in rows.params.items()
+                                                  if p.p_init >= threshold and s in taught))
 
 
 def _course_progress(state: KnowledgeState, course: Course, concept: Concept) -> CourseProgress:
-    """Where the student is in the course: "concept 3 of 15, 2 mastered", mastery as `concept_mastery` gives it.
-    Every stage shows it, so it reads only the concepts the student has met: the rest are at their prior."""
+    """Where the student is in the course: "concept 3 of 15, 2 mastered", mastery as `concept_mastery` gives it,
+    among the concepts the tutor teaches (those with questions). Every stage shows it, so it reads only the
+    concepts the student has met: the rest are at their prior."""
     rows, order = course_rows(course), _course_order(course)
     threshold = rows.settings.mastery_threshold
-    met = [slug for slug in state.concepts if slug in rows.params]
+    met = [slug for slug in state.concepts if slug in order.taught]
     mastered = sum(state.concepts[slug].p_known >= threshold for slug in met)
-    return CourseProgress(position=order.position.get(concept.pk, 1), total=len(rows.concepts),
+    return CourseProgress(position=order.position.get(concept.pk, 1), total=len(order.taught),
                           mastered=mastered + len(order.mastered_unseen.difference(met)))
 
 
@@ -152,6 +156,7 @@ class MapNode:
     mastered: bool
     ready: bool
     state: str  # mastered, ready to learn, or which prerequisites come first: the same words the list shows
+    practised: bool  # it has published questions; a concept without any is shown, not counted or asked for
     x: int
     y: int
     height: int
@@ -191,16 +196,26 @@ def _layers(graph: list[ConceptNode]) -> dict[str, int]:
     return depth
 
 
+UNPRACTISED_FILL = "#e4e7ec"  # a concept without questions: grey, not on the red-to-green scale of mastery
+
+
 def _colour(p: float) -> str:
     """Red (unknown) through amber to green (mastered)."""
     hue = int(120 * max(0.0, min(1.0, p)))
     return f"hsl({hue}, 65%, 72%)"
 
 
-def _state(concept: ConceptNode, mastered: set[str], titles: dict[str, str]) -> str:
+NO_QUESTIONS = "No practice questions yet"
+
+
+def _state(concept: ConceptNode, prerequisites: tuple[str, ...] | None, mastered: set[str],
+           titles: dict[str, str]) -> str:
+    """`prerequisites`: those the tutor asks for first (`assessable_graph`); None: the concept has no questions."""
+    if prerequisites is None:
+        return NO_QUESTIONS
     if concept.slug in mastered:
         return "Mastered"
-    waiting = [titles[p] for p in concept.prerequisites if p in titles and p not in mastered]
+    waiting = [titles[p] for p in prerequisites if p in titles and p not in mastered]
     if not waiting:
         return "Ready to learn"
     more = f" and {len(waiting) - 2} more" if len(waiting) > 2 else ""
@@ -214,8 +229,11 @@ def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
     state = knowledge_state(user=user, course=course)
     threshold = course_settings(course).mastery_threshold
     layers = _layers(graph)
+    # The concepts the tutor teaches (with published questions), each after the taught concepts it rests on, as
+    # the tutor orders them: one without questions can never be mastered, so it neither counts nor blocks.
+    asks_first = {c.slug: c.prerequisites for c in course_model(course).graph}
     mastery = {c.slug: concept_mastery(state, course, c.slug) for c in graph}
-    mastered = {slug for slug, p in mastery.items() if p >= threshold}
+    mastered = {slug for slug, p in mastery.items() if p >= threshold and slug in asks_first}
     titles = {c.slug: c.title for c in graph}
     rows: list[list[ConceptNode]] = []
     for layer in sorted(set(layers.values())):
@@ -230,12 +248,13 @@ def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
         height = PAD_TOP + LINE_H * max(len(lines) for lines in wrapped) + PCT_H
         indent = (columns - len(members)) * (node_w + GAP_X) // 2  # centre each row
         for col, (c, lines) in enumerate(zip(members, wrapped, strict=True)):
-            p = mastery[c.slug]
+            p, first = mastery[c.slug], asks_first.get(c.slug)
             nodes[c.slug] = MapNode(
                 slug=c.slug, title=c.title, lines=lines, mastery=round(100 * p), mastered=c.slug in mastered,
-                ready=c.slug not in mastered and all(q in mastered for q in c.prerequisites),
-                state=_state(c, mastered, titles), x=MARGIN + indent + col * (node_w + GAP_X), y=y, height=height,
-                colour=_colour(p / threshold))
+                ready=first is not None and c.slug not in mastered and all(q in mastered for q in first),
+                state=_state(c, first, mastered, titles), practised=first is not None,
+                x=MARGIN + indent + col * (node_w + GAP_X), y=y, height=height,
+                colour=_colour(p / threshold) if first is not None else UNPRACTISED_FILL)
         y += height + GAP_Y
     edges = [MapEdge(nodes[p].x + node_w // 2, nodes[p].y + nodes[p].height, nodes[c.slug].x + node_w // 2,
                      nodes[c.slug].y)
@@ -243,7 +262,7 @@ def knowledge_map(*, user: AbstractBaseUser, course: Course) -> dict:
     width = 2 * MARGIN + columns * (node_w + GAP_X) - GAP_X
     return {"nodes": list(nodes.values()), "in_order": [nodes[c.slug] for c in graph], "edges": edges,
             "width": width, "height": max(y - GAP_Y + MARGIN, 2 * MARGIN), "node_w": node_w, "line_h": LINE_H,
-            "mastered_count": len(mastered), "total": len(graph)}
+            "mastered_count": len(mastered), "total": len(asks_first), "unpractised": len(graph) - len(asks_first)}
 
 
 def attempts_stored(*, user: AbstractBaseUser, course: Course, client_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:

@@ -81,6 +81,7 @@ class _Importer:
         self.report.append(ImportIssue(self.src.where(rel), message, severity, category))
 
 
+NEWLINE = b"\n"
 # What malformed JSON of the right syntax but the wrong shape raises inside the importer.
 _MALFORMED = (TypeError, AttributeError, KeyError, ValueError, IndexError)
 
@@ -118,6 +119,14 @@ def _load_oatutor(path: str | Path, *, course_name: str | None = None) -> Import
                for i, raw in enumerate(plan.get("lessons") or [])]
     imp = _Importer(src, str(plan.get("courseName", "")), lessons, src.json("skillModel.json"),
                     src.json("defaultBKTParams.json") if src.exists("defaultBKTParams.json") else {})
+    for lesson in lessons:  # an objective without a name would be a concept without a title
+        if any(not skill.strip() for skill in lesson.objectives):
+            lesson.objectives = {k: v for k, v in lesson.objectives.items() if k.strip()}
+            text = src.read("coursePlans.json")
+            found = re.compile(rb'""\s*:').search(text, max(0, text.find(json.dumps(lesson.id).encode())))
+            line = f"line {text.count(NEWLINE, 0, found.start()) + 1}: " if found else ""
+            imp.issue("coursePlans.json", f"{line}{lesson.name}: a learning objective with an empty name, left out",
+                      "empty-objective", "warning")
     if not src.exists("defaultBKTParams.json"):
         imp.issue("defaultBKTParams.json", "no default BKT parameters: concepts start without them", "bkt", "warning")
 
@@ -505,6 +514,10 @@ def _json_key_line(imp: _Importer, key: str) -> int | None:
 
 
 def _skill_title(skill: str) -> str:
+    """"stem_and_leaf_graphs" -> "Stem and leaf graphs"; a skill named by its textbook page's address
+    (".../pages/3_4_contingency_tables") -> "Contingency tables"."""
+    if "://" in skill:
+        skill = re.sub(r"^[\d_]+_", "", skill.rstrip("/").rsplit("/", 1)[-1])
     words = re.sub(r"[_\s]+", " ", skill).strip()
     return words[:1].upper() + words[1:]
 

@@ -328,6 +328,22 @@ def test_a_worked_example_whose_last_step_gives_the_answer_does_not_give_it_twic
     assert worked["subtracting"].endswith("Answer: $2$\n\n*Answer:* $$4$$")  # a sub-step's answer, then the answer
 
 
+def test_a_nameless_objective_is_left_out_and_one_named_by_its_page_address_gets_the_pages_title(
+        small_source: Path) -> None:
+    # Both in Intro Stats' coursePlans.json: "" in Lesson 10.1 (a concept titled "" reached the map), and
+    # "https://openstax.org/books/introductory_statistics/pages/3_4_contingency_tables" in Lesson 3.4.
+    plans = json.loads((small_source / "coursePlans.json").read_text())
+    page = "https://openstax.org/books/introductory_statistics/pages/3_4_contingency_tables"
+    plans[0]["lessons"][1]["learningObjectives"].update({"": 0.85, page: 0.85})
+    (small_source / "coursePlans.json").write_text(json.dumps(plans, indent=2))
+    result = load_oatutor(small_source)
+    titles = [c.title for c in result.spec.concepts]
+    assert "" not in titles and "Contingency tables" in titles
+    empty = [i for i in result.report if i.category == "empty-objective"]
+    assert len(empty) == 1 and empty[0].path.endswith("coursePlans.json") and empty[0].severity == "warning"
+    assert empty[0].message.startswith("line 2") and "Lesson 1.2" in empty[0].message  # file and line, for the author
+
+
 def test_text_reads_as_oatutor_shows_it(tmp_path: Path) -> None:
     """OATutor sets every `$$...$$` inline, breaks lines at the two characters `\\n`, and a single `$` is money."""
     body = ("Katie has $$\\$20.00$$ each, and a 20% discount on $100.\\nSolve:\\n$$x^2=4$$\\nfor $$x$$ "

@@ -109,6 +109,33 @@ def test_a_wide_course_maps_down_the_page_with_whole_titles_and_a_list_in_course
     assert drawn["in_order"][1].state == "First: Concept 0"
 
 
+def test_a_concept_without_questions_is_shown_grey_and_neither_counted_nor_waited_for(client, alice, db):
+    # Imported courses have them (Intro Stats: 18 lesson objectives with no problem): they can never be mastered,
+    # so "0 of 114 mastered" could never reach 114, and what came after one was never "ready".
+    def item(slug):
+        return [ItemSpec(id=f"{slug}-1", kind="numeric", prompt="1?", answer=1)]
+
+    course = course_import(spec=CourseSpec(slug="holes", title="Holes", concepts=[
+        ConceptSpec(slug="a", title="Alpha", lesson="L.", items=item("a")),
+        ConceptSpec(slug="empty", title="Nothing to practise", lesson="L.", prerequisites=["a"]),
+        ConceptSpec(slug="b", title="Beta", lesson="L.", prerequisites=["empty"], items=item("b")),
+        ConceptSpec(slug="c", title="Gamma", lesson="L.", prerequisites=["empty"], items=item("c"))]))
+    services.enrollment_create(user=alice, course=course)
+    drawn = knowledge_map(user=alice, course=course)
+    node = {n.slug: n for n in drawn["nodes"]}
+    assert (drawn["mastered_count"], drawn["total"], drawn["unpractised"]) == (0, 3, 1)
+    assert not node["empty"].practised and node["empty"].state == "No practice questions yet"
+    assert not node["empty"].ready and node["empty"].colour == "#e4e7ec"
+    assert node["b"].state == "First: Alpha"  # what the tutor asks for first: through the empty concept
+    client.force_login(alice)
+    page = client.get(f"/learn/{course.slug}/map/").content.decode()
+    assert "0 of 3 concepts mastered (1 more has no practice questions yet" in page
+    assert 'aria-label="Nothing to practise: no practice questions yet"' in page
+    stage = stage_context(session=services.session_get(user=alice, course=course))
+    taught = ["a", "b", "c"]  # "concept 2 of 3": among the concepts the tutor teaches, as the map counts them
+    assert stage["progress"].total == 3 and stage["progress"].position == taught.index(stage["concept"].slug) + 1
+
+
 def test_the_map_page_lists_every_concept_linked_with_mastery_and_state(client, alice, course):
     services.enrollment_create(user=alice, course=course)
     client.force_login(alice)

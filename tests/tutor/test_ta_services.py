@@ -108,6 +108,16 @@ def test_asking_stores_the_question_with_an_answer_quoted_from_the_course_and_li
     assert "Why does the power rule work?" in page and 'href="/learn/calc/concept/power-rule/' in page
 
 
+def test_the_example_question_on_the_ask_page_is_about_this_course(alice, calc, other_course):
+    enrol(alice, calc)
+    page = logged_in(alice).get(f"/learn/{calc.slug}/ask/").content.decode()
+    assert 'placeholder="e.g. Can you explain “Slopes of lines” in another way?"' in page  # the first concept
+    # once learning, about the concept the student is on
+    TutorSession.objects.filter(user=alice, course=calc).update(concept=calc.concepts.get(slug="power-rule"))
+    page = logged_in(alice).get(f"/learn/{calc.slug}/ask/").content.decode()
+    assert "“The power rule”" in page and "derivative of a constant" not in page
+
+
 def test_out_of_course_question_is_declined_with_a_button_to_send_it_to_the_teacher(alice, calc):
     enrol(alice, calc)
     q = ta_services.ta_question_answer(user=alice, course=calc, question=OUT_OF_COURSE)

@@ -60,6 +60,7 @@ async def test_the_answer_streams_in_several_frames_then_the_card_with_links(ali
     pieces = [f for f in frames if 'id="ta-stream" hx-swap-oob="beforeend"' in f]
     assert len(pieces) > 5
     assert 'id="ta-current"' in frames[0]  # the question appears at once, before the answer
+    assert "“Slopes of lines”" in frames[0]  # under a fresh form whose example is about this course
     assert 'href="/learn/calc/concept/power-rule/' in frames[-1]
     stored = await database_sync_to_async(TAQuestion.objects.get)(user=alice)
     assert stored.outcome == "quoted" and stored.answer

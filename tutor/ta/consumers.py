@@ -21,12 +21,13 @@ from tutor.consumers import CourseConsumer
 from tutor.models import TAQuestion
 from tutor.streaming import relay
 from tutor.ta import services as ta_services
-from tutor.ta.selectors import question_card
+from tutor.ta.selectors import ask_placeholder, question_card
 
 log = logging.getLogger(__name__)
 
 
 class TAConsumer(CourseConsumer):
+    placeholder: str | None = None  # the form's example question, looked up once per socket
 
     async def disconnect(self, code: int) -> None:
         if self.stream_task is not None and not self.stream_task.done():
@@ -53,7 +54,11 @@ class TAConsumer(CourseConsumer):
             log.warning("database unavailable during a TA question: %s", exc)
             await self._notice("The tutor lost its connection for a moment. Please ask again.")
             return
-        await self.send(text_data=render_to_string("tutor/ta/partials/streaming.html", {"q": asked.question}))
+        if self.placeholder is None:
+            self.placeholder = await database_sync_to_async(ask_placeholder, thread_sensitive=False)(
+                user=self.scope["user"], course=self.course)
+        await self.send(text_data=render_to_string("tutor/ta/partials/streaming.html",
+                                                   {"q": asked.question, "placeholder": self.placeholder}))
         self.stream_task = asyncio.create_task(self._relay(asked))
 
     async def _relay(self, asked: ta_services.TAAsk) -> None:

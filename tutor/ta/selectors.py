@@ -24,6 +24,15 @@ def may_read_course(*, user: AbstractBaseUser, course: Course) -> bool:
     return user.is_authenticated and Membership.objects.filter(user=user, course=course).exists()
 
 
+def ask_placeholder(*, user: AbstractBaseUser, course: Course) -> str:
+    """An example question about what the student is learning in this course (one fixed calculus example read
+    oddly on a statistics course)."""
+    session = TutorSession.objects.filter(user=user, course=course).select_related("concept").first()
+    concept = session.concept if session is not None and session.concept is not None \
+        else course.concepts.order_by("order", "id").first()
+    return f"e.g. Can you explain “{concept.title}” in another way?" if concept else "e.g. What does this course start with?"
+
+
 def student_questions(*, user: AbstractBaseUser, course: Course, limit: int = 50) -> QuerySet[TAQuestion]:
     """The student's own log, newest first. Nobody else's, whatever the caller passes."""
     return (TAQuestion.objects.filter(user=user, course=course, hidden_by_student=False)

@@ -67,7 +67,9 @@ def ask(request: HttpRequest, slug: str) -> HttpResponse:
     cards = [ta_selectors.question_card(question=q)
              for q in ta_selectors.student_questions(user=request.user, course=course)]
     # Over the rate limit too: the page with the message (htmx does not swap error statuses).
-    return render(request, "tutor/ta/ask.html", {"course": course, "cards": cards, "message": message})
+    return render(request, "tutor/ta/ask.html", {"course": course, "cards": cards, "message": message,
+                                                 "placeholder": ta_selectors.ask_placeholder(user=request.user,
+                                                                                             course=course)})
 
 
 def _card_or_back(request: HttpRequest, course: Course, question: TAQuestion | None) -> HttpResponse:
