@@ -20,6 +20,7 @@ from django.db.models.functions import RowNumber
 from courses import selectors as course_selectors
 from courses.models import Course, Item, Membership
 from learner_model.knowledge import KnowledgeState
+from tutor.caches import course_model
 from tutor.display import echo_html
 from tutor.lti import selectors as lti_selectors
 from tutor.models import Attempt, KnowledgeRecord
@@ -39,6 +40,7 @@ class HeatCell:
     attempts: int
     mastered: bool
     colour: str
+    taught: bool = True  # the concept has published questions; without any, the tutor cannot teach it yet
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class DifficultyDrift:
     gap: float  # observed - authored: positive means harder than the author thought
 
 
+UNTAUGHT_COLOUR = "#e4e7ec"  # as the student's map shows a concept without questions
+
+
 def _colour(p: float) -> str:
     hue = int(120 * max(0.0, min(1.0, p)))
     return f"hsl({hue}, 65%, 72%)"
@@ -103,6 +108,7 @@ def class_students(*, course: Course) -> list:
 def heatmap(*, course: Course) -> dict:
     concepts = list(course.concepts.order_by("order"))
     threshold = course_settings(course).mastery_threshold
+    taught = {c.slug for c in course_model(course).graph}  # with published questions
     blobs = dict(KnowledgeRecord.objects.filter(course=course).values_list("user_id", "blob"))
     rows = []
     for student in class_students(course=course):
@@ -111,11 +117,13 @@ def heatmap(*, course: Course) -> dict:
         for c in concepts:
             p = concept_mastery(state, course, c.slug)
             attempts = state.concepts[c.slug].attempts if c.slug in state.concepts else 0
-            cells.append(HeatCell(concept=c.slug, mastery=p, attempts=attempts, mastered=p >= threshold,
-                                  colour=_colour(p / threshold)))
+            cells.append(HeatCell(concept=c.slug, mastery=p, attempts=attempts,
+                                  mastered=p >= threshold and c.slug in taught, taught=c.slug in taught,
+                                  colour=_colour(p / threshold) if c.slug in taught else UNTAUGHT_COLOUR))
         rows.append(HeatRow(student=student.username, user_id=student.pk, cells=cells,
                             mastered=sum(cell.mastered for cell in cells)))
-    return {"concepts": concepts, "rows": rows, "threshold": threshold}
+    return {"concepts": concepts, "rows": rows, "threshold": threshold, "taught": taught,
+            "untaught": [c for c in concepts if c.slug not in taught]}
 
 
 def stuck_students(*, course: Course, window: int = STUCK_WINDOW, min_failures: int = STUCK_MIN_FAILURES,

@@ -10,7 +10,7 @@ from django.urls import reverse
 from courses.models import Item, Membership
 from courses.services import membership_set
 from learner_model.knowledge import ConceptState, KnowledgeState
-from tutor import dashboard
+from tutor import caches, dashboard
 from tutor.models import Attempt, KnowledgeRecord
 from tutor.services import enrollment_create
 
@@ -47,6 +47,21 @@ def test_heatmap_shows_each_students_mastery_per_concept(klass):
     assert [round(c.mastery, 2) for c in rows["alice"].cells] == [0.97, 0.5, 0.2]  # c: the prior
     assert [c.mastered for c in rows["alice"].cells] == [True, False, False]
     assert rows["alice"].mastered == 1 and rows["bob"].mastered == 0
+
+
+def test_a_concept_without_published_questions_is_grey_uncounted_and_named_with_a_link(client, klass, prof, alice):
+    Item.objects.filter(concept__course=klass, concept__slug="c").update(status=Item.Status.REVIEW)
+    caches.clear()  # as the commit's version bump would
+    _knowledge(alice, klass, a=0.97, b=0.5, c=0.99)  # c at the threshold, say from its prior
+    heat = dashboard.heatmap(course=klass)
+    alice = next(r for r in heat["rows"] if r.student == "alice")
+    assert [(c.concept, c.taught, c.mastered) for c in alice.cells] == [
+        ("a", True, True), ("b", True, False), ("c", False, False)]
+    assert alice.mastered == 1 and heat["taught"] == {"a", "b"} and [c.slug for c in heat["untaught"]] == ["c"]
+    client.force_login(prof)
+    page = client.get(reverse("dashboard", args=[klass.slug])).content.decode()
+    assert "1 concept has no published questions, so the tutor cannot teach or count it yet" in page
+    assert f'href="/teach/{klass.slug}/concepts/c/"' in page and "1 / 2" in page
 
 
 def test_a_student_failing_repeatedly_without_progress_is_stuck(klass, alice, bob):
