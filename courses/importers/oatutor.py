@@ -484,7 +484,7 @@ def _build_concepts(imp: _Importer) -> list[ConceptSpec]:
                          "mastery_threshold": lesson.objectives[skill]} for lesson in lessons],
         }}
         concepts.append(ConceptSpec(
-            slug=slugs[skill], title=_skill_title(skill), lesson=_lesson_text(imp, skill, lessons, slugs),
+            slug=slugs[skill], title=_concept_title(skill, lessons), lesson=_lesson_text(imp, skill, lessons, slugs),
             explanation=_worked_example(items), items=items, extra=extra, params=_concept_params(imp, skill),
         ))
     return concepts
@@ -511,6 +511,16 @@ def _json_key_line(imp: _Importer, key: str) -> int | None:
     text = imp.src.read("defaultBKTParams.json")
     at = text.find(json.dumps(key).encode())
     return text.count(b"\n", 0, at) + 1 if at >= 0 else None
+
+
+def _concept_title(skill: str, lessons: list[_Lesson]) -> str:
+    """The skill's title; a skill cut from a list in its name ("left_" of "left-, right-, and two-tailed test", as
+    Intro Stats' Lesson 9.5 names three skills) gets the noun its list ends with: "Left tailed test"."""
+    if skill.endswith("_") and not skill.endswith("__"):
+        last = next((s for lesson in lessons for s in lesson.objectives if re.match(r"(and|or)_\w+_\w", s)), None)
+        if last is not None:
+            return _skill_title(skill.rstrip("_") + "_" + last.split("_", 2)[2])
+    return _skill_title(skill)
 
 
 def _skill_title(skill: str) -> str:

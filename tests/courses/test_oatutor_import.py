@@ -344,6 +344,16 @@ def test_a_nameless_objective_is_left_out_and_one_named_by_its_page_address_gets
     assert empty[0].message.startswith("line 2") and "Lesson 1.2" in empty[0].message  # file and line, for the author
 
 
+def test_skills_cut_from_a_list_in_their_name_are_titled_with_the_lists_noun(small_source: Path) -> None:
+    # Intro Stats' Lesson 9.5 names "left-, right-, and two-tailed test" as three skills: "left_", "right_",
+    # "and_two_tailed_test"; "left_" has six questions, and the student's page said "Left".
+    plans = json.loads((small_source / "coursePlans.json").read_text())
+    plans[0]["lessons"][1]["learningObjectives"].update({"left_": 0.85, "right_": 0.85, "and_two_tailed_test": 0.85})
+    (small_source / "coursePlans.json").write_text(json.dumps(plans))
+    titles = {c.slug: c.title for c in load_oatutor(small_source).spec.concepts}
+    assert (titles["left"], titles["right"]) == ("Left tailed test", "Right tailed test")  # slugs as before
+
+
 def test_text_reads_as_oatutor_shows_it(tmp_path: Path) -> None:
     """OATutor sets every `$$...$$` inline, breaks lines at the two characters `\\n`, and a single `$` is money."""
     body = ("Katie has $$\\$20.00$$ each, and a 20% discount on $100.\\nSolve:\\n$$x^2=4$$\\nfor $$x$$ "
