@@ -218,9 +218,10 @@ class ExplanationScorer:
         self._embedder = embedder
         self._cache_dir = cache_dir  # where the int8 graph is kept between processes (int8_encoder); None: not kept
         self._lock = threading.Lock()  # one forward pass at a time: the model runs on one thread per process here
-        self._model_lock = threading.Lock()
+        self._model_lock = threading.Lock()  # held for the whole load (seconds; a build is longer on a busy machine)
         self._scoring_model: Any = None
         self._loader: threading.Thread | None = None
+        self._loader_lock = threading.Lock()  # guards `_loader` only: never held while the model loads
         self._projection: Projection | None = None
         self._cache_lock = threading.Lock()
         self._cache: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
@@ -536,8 +537,10 @@ class ExplanationScorer:
 
     def load_in_background(self) -> None:
         """Start `load` in a daemon thread, once, unless the model is loaded: e.g. when a student starts writing, so
-        that their explanation does not wait for it. A load that fails there is tried again by the first score."""
-        with self._model_lock:
+        that their explanation does not wait for it. A load that fails there is tried again by the first score.
+        Returns at once, also while a load runs: it took the model's lock, and every student who started a teach-back
+        during a load waited for all of it in the server (past 30 s on a busy machine: chaos model-kill, CI 46, 49)."""
+        with self._loader_lock:
             if self._scoring_model is None and self._loader is None:
                 self._loader = threading.Thread(target=self.load, name="teachback-scorer-load", daemon=True)
                 self._loader.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -168,6 +169,31 @@ def test_loading_in_the_background_starts_one_load_and_scoring_then_needs_no_oth
         time.sleep(0.1)
     assert fresh.loaded
     assert fresh.score(GOOD, POWER_RULE).score > fresh.score(PARTIAL, POWER_RULE).score
+
+
+def test_a_second_start_while_the_model_loads_returns_at_once() -> None:
+    # Every student who reached a teach-back while the first one's load ran waited for the whole load on a server
+    # thread (it took the model's lock): past 30 s on a busy machine, in CI's chaos model-kill.
+    gate = threading.Event()
+
+    class SlowEmbedder:
+        def sentence_transformer(self) -> object:
+            gate.wait(30)
+            return object()
+
+    fresh = ExplanationScorer(config=replace(ScorerConfig(), quantized=False, projection=None),
+                              embedder=SlowEmbedder())  # type: ignore[arg-type]
+    fresh.load_in_background()  # the first student: the load starts, and waits at the gate
+    time.sleep(0.2)
+    started = time.monotonic()
+    fresh.load_in_background()  # another student meanwhile
+    assert time.monotonic() - started < 0.5
+    assert not fresh.loaded
+    gate.set()
+    deadline = time.monotonic() + 10
+    while not fresh.loaded and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fresh.loaded
 
 
 def test_the_int8_graph_is_built_by_another_process_once_and_then_read_from_the_cache(
