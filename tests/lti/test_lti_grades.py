@@ -9,10 +9,14 @@ import os
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
+from courses.format import ConceptSpec, CourseSpec, ItemSpec
 from courses.models import Item
+from courses.services import course_import
+from learner_model.knowledge import ConceptState, KnowledgeState
 from tests.lti.conftest import lti_launch
 from tests.lti.lms_stub import FakeLMS, Message
 from tutor import selectors as tutor_selectors
@@ -20,6 +24,7 @@ from tutor import services as tutor_services
 from tutor.lti import hooks, selectors, services
 from tutor.lti.models import LtiGrade, LtiIdentity, LtiResourceLink
 from tutor.lti.tasks import lti_grades_push_task
+from tutor.models import KnowledgeRecord
 from tutor.services import concept_mastery
 
 ANSWERS = {Item.Kind.NUMERIC: "4", Item.Kind.MULTIPLE_CHOICE: "2x", Item.Kind.SYMBOLIC: "3*x**2"}
@@ -205,3 +210,16 @@ def test_with_redis_a_worker_sends_the_grade(client, lms, course, redis_worker):
     assert lms.scores[1]["userId"] == "lms-user-1" and lms.fail_next["scores"] == 0
     shown = concept_mastery(tutor_selectors.knowledge_state(user=student, course=course), course, "a")
     assert lms.scores[1]["scoreGiven"] == pytest.approx(shown, abs=1e-4)
+
+
+def test_a_course_link_is_complete_when_every_concept_with_questions_is_mastered(alice, db):
+    # An imported course has lesson objectives without questions (18 in Intro Stats): nobody can master those, so a
+    # share counted over every concept never reached 1 and the LMS never saw the course complete.
+    course = course_import(spec=CourseSpec(slug="holes", title="Holes", concepts=[
+        ConceptSpec(slug="a", title="A", lesson="L.", items=[ItemSpec(id="a-1", kind="numeric", prompt="1?", answer=1)]),
+        ConceptSpec(slug="empty", title="No questions", lesson="L.", prerequisites=["a"])]))
+    tutor_services.enrollment_create(user=alice, course=course)
+    state = KnowledgeState(concepts={"a": ConceptState(p_known=0.99, attempts=4, correct=4)})
+    KnowledgeRecord.objects.filter(user=alice, course=course).update(blob=state.to_blob())
+    grade = SimpleNamespace(link=SimpleNamespace(course=course, concept=None), user=alice)
+    assert selectors.grade_score(grade=grade) == (1.0, True)
