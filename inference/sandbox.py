@@ -10,10 +10,10 @@ with a deadline. Past it the worker is killed (SIGKILL) and the call raises `Ove
 forked from the forkserver on the next call. The deadline counts the call's CPU time in its worker (with a
 wall-clock backstop a few times longer), so that a loaded machine slows fair calls down without refusing them.
 Three more limits hold inside each worker, set by the kernel, so they hold even if the calling process is gone:
-an address-space limit (RLIMIT_AS: a MemoryError, then the worker is replaced), a CPU-time limit per call (RLIMIT_CPU, reset before each call: SIGXCPU ends a worker whose
-caller died mid-call), and after `slow_s` of CPU a call's worker is reniced to 19 so that a long evaluation takes only
-the CPU nobody else wants (its priority is restored when the call ends, or, where the process may not raise a
-priority again, the worker is retired).
+an address-space limit (RLIMIT_AS: a MemoryError, then the worker is replaced), a CPU-time limit per call
+(RLIMIT_CPU, reset before each call: SIGXCPU ends a worker whose caller died mid-call), and after `slow_s` of CPU
+a call's worker is reniced to 19 so that a long evaluation takes only the CPU nobody else wants (its priority is
+restored when the call ends, or, where the process may not raise a priority again, the worker is retired).
 
 Like any user of the forkserver (or spawn) start method, a script that uses the sandbox needs the
 `if __name__ == "__main__":` guard: workers import the main module.

@@ -21,7 +21,7 @@ from courses import selectors as course_selectors
 from courses.models import Course, Item, Membership
 from learner_model.knowledge import KnowledgeState
 from tutor.caches import course_model
-from tutor.display import echo_html
+from tutor.display import UNPRACTISED_FILL, echo_html
 from tutor.lti import selectors as lti_selectors
 from tutor.models import Attempt, KnowledgeRecord
 from tutor.services import concept_mastery, course_settings
@@ -88,9 +88,6 @@ class DifficultyDrift:
     gap: float  # observed - authored: positive means harder than the author thought
 
 
-UNTAUGHT_COLOUR = "#e4e7ec"  # as the student's map shows a concept without questions
-
-
 def _colour(p: float) -> str:
     hue = int(120 * max(0.0, min(1.0, p)))
     return f"hsl({hue}, 65%, 72%)"
@@ -119,7 +116,7 @@ def heatmap(*, course: Course) -> dict:
             attempts = state.concepts[c.slug].attempts if c.slug in state.concepts else 0
             cells.append(HeatCell(concept=c.slug, mastery=p, attempts=attempts,
                                   mastered=p >= threshold and c.slug in taught, taught=c.slug in taught,
-                                  colour=_colour(p / threshold) if c.slug in taught else UNTAUGHT_COLOUR))
+                                  colour=_colour(p / threshold) if c.slug in taught else UNPRACTISED_FILL))
         rows.append(HeatRow(student=student.username, user_id=student.pk, cells=cells,
                             mastered=sum(cell.mastered for cell in cells)))
     return {"concepts": concepts, "rows": rows, "threshold": threshold, "taught": taught,

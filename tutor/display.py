@@ -17,6 +17,10 @@ from dataclasses import dataclass
 
 from courses.rendering import DISPLAY_FORMULA, render_markdown
 
+# A concept without published questions, on the student's map and the class dashboard: grey, off the red-to-green
+# scale of mastery (the tutor cannot teach it yet).
+UNPRACTISED_FILL = "#e4e7ec"
+
 _ONE_PARAGRAPH = re.compile(r"\s*<p>(.*)</p>\s*", re.S)
 # sympy's Python form: a power, a product, or one of the names sympy prints that are not TeX
 _PYTHON_FORM = re.compile(r"\*|\b(zoo|oo|nan|sqrt|pi|exp|log|sin|cos|tan|sec|csc|cot|Abs)\b")

@@ -16,7 +16,7 @@ from courses.selectors import course_asset_url
 from learner_model.knowledge import KnowledgeState
 from learner_model.select import ConceptNode
 from tutor.caches import course_model, course_rows, per_content_version
-from tutor.display import choice, echo_html
+from tutor.display import UNPRACTISED_FILL, choice, echo_html
 from tutor.models import Attempt, KnowledgeRecord, TutorSession
 from tutor.services import concept_mastery, course_settings, item_variant
 from tutor.teachback.selectors import stage_context as teachback_stage_context
@@ -194,9 +194,6 @@ def _layers(graph: list[ConceptNode]) -> dict[str, int]:
     for c in graph:
         visit(c.slug)
     return depth
-
-
-UNPRACTISED_FILL = "#e4e7ec"  # a concept without questions: grey, not on the red-to-green scale of mastery
 
 
 def _colour(p: float) -> str:

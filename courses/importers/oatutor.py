@@ -81,7 +81,6 @@ class _Importer:
         self.report.append(ImportIssue(self.src.where(rel), message, severity, category))
 
 
-NEWLINE = b"\n"
 # What malformed JSON of the right syntax but the wrong shape raises inside the importer.
 _MALFORMED = (TypeError, AttributeError, KeyError, ValueError, IndexError)
 
@@ -124,9 +123,9 @@ def _load_oatutor(path: str | Path, *, course_name: str | None = None) -> Import
             lesson.objectives = {k: v for k, v in lesson.objectives.items() if k.strip()}
             text = src.read("coursePlans.json")
             found = re.compile(rb'""\s*:').search(text, max(0, text.find(json.dumps(lesson.id).encode())))
-            line = f"line {text.count(NEWLINE, 0, found.start()) + 1}: " if found else ""
-            imp.issue("coursePlans.json", f"{line}{lesson.name}: a learning objective with an empty name, left out",
-                      "empty-objective", "warning")
+            line = text.count(b"\n", 0, found.start()) + 1 if found else None
+            imp.issue("coursePlans.json", f"{f'line {line}: ' if line else ''}{lesson.name}: a learning objective "
+                      "with an empty name, left out", "empty-objective", "warning")
     if not src.exists("defaultBKTParams.json"):
         imp.issue("defaultBKTParams.json", "no default BKT parameters: concepts start without them", "bkt", "warning")
 
@@ -554,7 +553,7 @@ def _worked_example(items: list[ItemSpec]) -> str:
     steps = "\n\n".join(f"*Step {n}.* {hint}" for n, hint in enumerate(example.hints, start=1))
     answer = example.extra["oatutor"]["answer_latex"]
     shown = str(answer[0] if isinstance(answer, list) and answer else example.answer).strip()
-    before, said, given = example.hints[-1].rpartition("Answer:")
+    _, said, given = example.hints[-1].rpartition("Answer:")
     if said and _bare(given) == _bare(shown):  # the last step, a scaffold, gave it already
         return f"A worked example.\n\n{example.prompt}\n\n{steps}"
     return f"A worked example.\n\n{example.prompt}\n\n{steps}\n\n*Answer:* {shown}"
