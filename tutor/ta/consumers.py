@@ -46,6 +46,9 @@ class TAConsumer(CourseConsumer):
             # index) takes long enough to hold up every other student's socket on it.
             asked = await database_sync_to_async(ta_services.ta_question_ask, thread_sensitive=False)(
                 user=self.scope["user"], course=self.course, question=str(content.get("question", "")))
+            if self.placeholder is None:
+                self.placeholder = await database_sync_to_async(ask_placeholder, thread_sensitive=False)(
+                    user=self.scope["user"], course=self.course)
         except ta_services.TAError as exc:
             await self._notice(str(exc))
             return
@@ -54,9 +57,6 @@ class TAConsumer(CourseConsumer):
             log.warning("database unavailable during a TA question: %s", exc)
             await self._notice("The tutor lost its connection for a moment. Please ask again.")
             return
-        if self.placeholder is None:
-            self.placeholder = await database_sync_to_async(ask_placeholder, thread_sensitive=False)(
-                user=self.scope["user"], course=self.course)
         await self.send(text_data=render_to_string("tutor/ta/partials/streaming.html",
                                                    {"q": asked.question, "placeholder": self.placeholder}))
         self.stream_task = asyncio.create_task(self._relay(asked))
