@@ -29,7 +29,7 @@ from courses.importers.latex import LatexError, expression_variables, latex_to_e
 from courses.importers.result import ImportIssue, ImportResult, slugify
 from courses.importers.source import SourceFiles
 from courses.params import ConceptParams, ParamsError
-from courses.rendering import DISPLAY_FORMULA
+from courses.rendering import DISPLAY_FORMULA, formula_fault
 
 # `##figure1.gif##`; some texts end with `##figure1.gif` and no closing marks
 _FIGURE = re.compile(r"##([^#\s/\\]+\.(?:gif|png|jpe?g|svg|webp))(?:##)?", re.IGNORECASE)
@@ -225,7 +225,19 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
     if in_prompt and not kind_answer.item_extra:  # the question may hang on it: faculty add it, then publish
         kind_answer.item_extra = {ITEM_STATUS_KEY: "review", "review_reason": (
             f"Its figure ({', '.join(in_prompt)}) is missing from the source: add it to the question, then publish.")}
+    # KaTeX shows a formula it cannot read as red TeX source: the question waits for faculty to correct it
+    fault = next(filter(None, map(formula_fault, [item.prompt, *(kind_answer.fields.get("choices") or [])])), "")
+    if fault:
+        imp.issue(rel, f"a formula cannot be typeset: {fault}"
+                  + ("; the question waits in the review queue" if not kind_answer.item_extra else ""),
+                  "broken-maths", "warning")
+        if not kind_answer.item_extra:
+            kind_answer.item_extra = {ITEM_STATUS_KEY: "review", "review_reason": (
+                f"A formula cannot be typeset ({fault}): students would see it as red TeX. Correct it, then publish.")}
     item.hints, ladder = _hint_ladder(imp, pathway_rel, pathway, text)
+    for n, hint in enumerate(item.hints, start=1):
+        if hint_fault := formula_fault(hint):
+            imp.issue(pathway_rel, f"hint {n}: a formula cannot be typeset: {hint_fault}", "broken-maths", "warning")
     for name, source in text.missing.items():
         imp.issue(rel, f"figure {name} is missing (expected at {source})"
                   + ("; the question names it, so it waits in the review queue" if name in in_prompt else ""),

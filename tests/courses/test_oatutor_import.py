@@ -16,7 +16,7 @@ from courses.checking import check_answer
 from courses.format import CourseFormatError, find_cycle
 from courses.importers import ImportResult, load_any
 from courses.importers.oatutor import load_oatutor
-from courses.rendering import render_markdown
+from courses.rendering import formula_fault, render_markdown
 from tests.conftest import oatutor_import
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,7 +173,9 @@ def test_what_cannot_be_checked_is_reported_by_category_and_kept_for_review(impo
     assert all(i.category for i in imported.report)
     review = [i for i in items_of(imported).values() if i.extra.get("status") == "review"]
     assert len(review) >= 40  # matrices, words, inequalities, plus-minus, LaTeX the reader cannot follow
-    assert all(i.extra["review_reason"].startswith("The tutor cannot check this answer") for i in review)
+    reasons = Counter(i.extra["review_reason"].split(" (")[0].split(":")[0] for i in review)
+    assert set(reasons) <= {"The tutor cannot check this answer", "A formula cannot be typeset", "Its figure"}, reasons
+    assert reasons["A formula cannot be typeset"] == 4  # a6f9727real6a/b, a8ffef9inverses17a/18a: red TeX otherwise
 
 
 @needs_archive
@@ -352,6 +354,36 @@ def test_skills_cut_from_a_list_in_their_name_are_titled_with_the_lists_noun(sma
     (small_source / "coursePlans.json").write_text(json.dumps(plans))
     titles = {c.slug: c.title for c in load_oatutor(small_source).spec.concepts}
     assert (titles["left"], titles["right"]) == ("Left tailed test", "Right tailed test")  # slugs as before
+
+
+@pytest.mark.parametrize(("text", "fault"), [
+    ("What is $4}\\left(12+\\operatorname{\\left(-7\\right)\\right)$?", "closes a brace it never opened"),
+    ("$$\\frac{1}{2$$", "leaves a brace open"),
+    ("$\\left(x+1$", "\\left without its \\right"),
+    ("$\\frac{1}{2}$, $\\{1, 2\\}$, $\\left\\{ x \\right.$, and it costs $27 or $3.", ""),
+])
+def test_a_formula_katex_would_show_as_red_source_is_named(text: str, fault: str) -> None:
+    found = formula_fault(text)
+    assert (fault in found) if fault else found == ""
+
+
+def test_a_question_whose_maths_cannot_be_typeset_waits_for_faculty_and_a_broken_hint_is_reported(
+        tmp_path: Path) -> None:
+    # College Algebra's a6f9727real6a: "What is $$4}\\left(12+\\operatorname{\\left(-7\\right)\\right)$$?", shown to
+    # students as red TeX; Intro Stats has 11 hints like it.
+    broken_hint = [{**HINTS[0], "text": "$\\bar{x$ is the mean"}]
+    source = write_source(tmp_path / "src", {"p1": {"steps": {
+        "p1a": ({**numeric("$$20$$"), "stepTitle": "What is $$4}\\left(12+\\operatorname{\\left(-7\\right)\\right)$$?"},
+                ["adding"], []),
+        "p1b": (numeric("$$4$$"), ["adding"], broken_hint)}}}, courses=["Course One"])
+    result = load_oatutor(source)
+    items = items_of(result)
+    assert items["p1a"].extra["status"] == "review"
+    assert "cannot be typeset" in items["p1a"].extra["review_reason"] and "red TeX" in items["p1a"].extra["review_reason"]
+    assert "status" not in items["p1b"].extra  # a hint's fault is reported; the question is fine
+    notes = {Path(i.path).name: i.message for i in result.report if i.category == "broken-maths"}
+    assert notes["p1a.json"].endswith("closes a brace it never opened; the question waits in the review queue")
+    assert notes["p1bDefaultPathway.json"].startswith("hint 1: a formula cannot be typeset: `\\bar{x` leaves a brace")
 
 
 def test_text_reads_as_oatutor_shows_it(tmp_path: Path) -> None:
