@@ -33,9 +33,10 @@ def test_an_imported_course_of_284_concepts_on_the_students_pages(live_server_ur
     page, base = browser_page, live_server_url
     total = algebra.concepts.count()
     assert total == 284
-    # the concepts the tutor can teach: 4 of College Algebra's objectives have no published question
+    # the concepts the tutor can teach: 5 of College Algebra's objectives have no published question (one of them
+    # because its only two questions have a formula KaTeX cannot typeset, and wait for faculty)
     taught = algebra.concepts.filter(items__status="published").distinct().count()
-    assert taught == 280
+    assert taught == 279
     report = AxeReport(out=test_output / "axe.txt")
     log_in(page, base, "alice", "pw-alice-123")
 
