@@ -24,6 +24,7 @@ import re
 import threading
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from tokenize import TokenError
 from typing import Any
@@ -42,6 +43,8 @@ sandbox.preload("sympy", "courses.checking", "courses.item_templates", "inferenc
 sandbox.warm_up("courses.checking:warm_up")
 
 OVER_BUDGET_MESSAGE = "That expression is too large to check; try a simpler form."
+RESTATED_MESSAGE = ("That is the expression the question gives you, written the same way: the question asks you to "
+                    "rewrite it. Type your result.")
 BUSY_MESSAGE = "The checker is busy for a moment; please send your answer again."
 UNDEFINED_FEEDBACK = "That expression is undefined (it divides by zero), so it cannot be the answer."
 CHECK_TIMEOUT_S = 3.0  # one answer's sympy work, in its worker; past it the answer is unchecked
@@ -191,16 +194,7 @@ def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Exp
     decimal point), and huge numbers are refused before anything is computed. Runs in a sandbox worker."""
     if not sandbox.in_worker():
         return sandbox.run(parse_expression, text, variables, timeout_s=CHECK_TIMEOUT_S)
-    text = plain_text(text.strip())
-    if not text:
-        raise ValueError("empty expression")
-    _refuse_too_large_text(text)
-    if not _SAFE_EXPR.match(text) or "__" in text or _BAD_DOT.search(text):
-        raise ValueError("use numbers, letters, + - * / ^ and parentheses only")
-    local = dict(_NAMES)
-    for v in variables or []:
-        local[v] = sympy.Symbol(v)
-    global_dict = {"__builtins__": {}, **_PARSER_NAMES}
+    text, local, global_dict = _parser_input(text, variables)
     try:
         raw = parse_expr(text, local_dict=local, global_dict=global_dict, transformations=_TRANSFORMS, evaluate=False)
         _refuse_huge(raw)
@@ -215,6 +209,48 @@ def parse_expression(text: str, variables: list[str] | None = None) -> sympy.Exp
     if any(max(abs(r.p), r.q).bit_length() > MAX_RESULT_BITS for r in expr.atoms(sympy.Rational)):
         raise TooLarge()  # 999^999*998^998: small powers, a product of thousands of digits
     return expr
+
+
+def _parser_input(text: str, variables: list[str] | None) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The text and the only names sympy's parser may see; raises ValueError (or TooLarge) for text it must not read."""
+    text = plain_text(text.strip())
+    if not text:
+        raise ValueError("empty expression")
+    _refuse_too_large_text(text)
+    if not _SAFE_EXPR.match(text) or "__" in text or _BAD_DOT.search(text):
+        raise ValueError("use numbers, letters, + - * / ^ and parentheses only")
+    local = dict(_NAMES)
+    for v in variables or []:
+        local[v] = sympy.Symbol(v)
+    return text, local, {"__builtins__": {}, **_PARSER_NAMES}
+
+
+def _written_form(text: str, variables: list[str] | None) -> str | None:
+    """An expression as written, not as evaluated: sympy's unevaluated tree, in which spaces, `*` and redundant
+    parentheses do not count and the order of terms does. None for text that does not read as one expression.
+    In a sandbox worker only (it parses)."""
+    try:
+        text, local, global_dict = _parser_input(text, variables)
+        raw = parse_expr(text, local_dict=local, global_dict=global_dict, transformations=_TRANSFORMS, evaluate=False)
+    except (SyntaxError, TypeError, ValueError, AttributeError, NameError, ZeroDivisionError, sympy.SympifyError,
+            TokenError):
+        return None
+    _refuse_huge(raw)
+    return sympy.srepr(raw) if isinstance(raw, sympy.Expr) else None
+
+
+def _restates(text: str, shown: list[str], written: list[str], key: Any, kind: str,
+              variables: list[str] | None) -> bool:
+    """Whether a right answer is one of the question's own expressions copied back while the key is written
+    otherwise: "Factor $9x^2-25$" answered "9x^2-25", "Convert $3.547\\times10^{14}$ to standard notation" answered
+    "3.547*10^14" (202 of College Algebra's 973 numeric and symbolic questions took such an answer as right).
+    `written`: the key as the course writes it, where known; a number's written form is otherwise unknown, and a
+    number the question shows may well be its answer, so that is never taken for a copy."""
+    answer = _written_form(text, variables)
+    if answer is None or answer not in {_written_form(s, variables) for s in shown}:
+        return False
+    forms = list(written) or ([str(key)] if kind != "numeric" else [])
+    return bool(forms) and answer not in {_written_form(f, variables) for f in forms}
 
 
 def _refuse_huge(expr: object) -> None:
@@ -473,11 +509,16 @@ _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})(?:[eE][
 
 def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = None, units: str | None = None,
                  variables: list[str] | None = None, accept: list[str] | None = None,
-                 feedback: dict[str, str] | None = None, decimal_comma: bool = False) -> CheckResult:
+                 feedback: dict[str, str] | None = None, decimal_comma: bool = False,
+                 shown: Sequence[str] = (), written: Sequence[str] = ()) -> CheckResult:
     """Grade `answer` against `key` for an item of `kind`. See `courses.format.ItemSpec` for the fields.
 
     `decimal_comma`: the course writes 0,25 for a quarter (a comma between digits is a decimal point); by
     default such an answer gets a message saying what to type, and 12,500 is twelve thousand five hundred.
+
+    `shown`: the expressions the question itself shows (checker syntax); `written`: the key as the course writes it.
+    A right answer that copies one of `shown` back, where the key is written otherwise, is not taken: it gets
+    `RESTATED_MESSAGE` and is not counted (see `_restates`).
 
     Memoised per process (LRU, `CHECK_MEMO_SIZE`): the result depends only on these arguments, many students
     send the same answers, and sympy's simplification is the costliest part of an answer. The memo is
@@ -496,18 +537,19 @@ def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = 
         return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
     except ValueError as exc:
         return CheckResult(False, _tex_text(answer[:MAX_ANSWER_CHARS]), error=str(exc))
-    if kind == "numeric" and _PLAIN_NUMBER.fullmatch(text):  # nothing to parse: no need for a worker
+    if kind == "numeric" and not shown and _PLAIN_NUMBER.fullmatch(text):  # nothing to parse: no need for a worker
         value = float(text)
         return CheckResult(_within(value, key, tolerance), _tex_number(value))
     try:
-        arguments = json.dumps([kind, key, text, tolerance, units, variables, feedback])
+        arguments = json.dumps([kind, key, text, tolerance, units, variables, feedback, list(shown), list(written)])
     except (TypeError, ValueError):  # e.g. a key that is a sympy expression: nothing to key the memo on
         arguments = None
     if arguments is not None and _overran_recently(arguments):
         return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
     try:
         if arguments is None:
-            return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {})
+            return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {}, list(shown),
+                                  list(written))
         return _check_memoised(arguments)
     except sandbox.OverBudget:
         # Past the time or memory budget: raised, so not in the memo, since a busy machine can make a fair answer
@@ -542,14 +584,25 @@ def _overran_recently(arguments: str) -> bool:
 
 @functools.lru_cache(maxsize=CHECK_MEMO_SIZE)
 def _check_memoised(arguments: str) -> CheckResult:
-    kind, key, text, tolerance, units, variables, feedback = json.loads(arguments)
-    return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {})
+    kind, key, text, tolerance, units, variables, feedback, shown, written = json.loads(arguments)
+    return _check_bounded(kind, key, text, tolerance, units, variables, feedback or {}, shown, written)
 
 
 def _check_bounded(kind: str, key: Any, text: str, tolerance: float | None, units: str | None,
-                   variables: list[str] | None, feedback: dict[str, str]) -> CheckResult:
-    return sandbox.run(_check_maths, kind, key, text, tolerance, units, variables, feedback,
+                   variables: list[str] | None, feedback: dict[str, str], shown: list[str],
+                   written: list[str]) -> CheckResult:
+    return sandbox.run(_check_and_compare, kind, key, text, tolerance, units, variables, feedback, shown, written,
                        timeout_s=CHECK_TIMEOUT_S)
+
+
+def _check_and_compare(kind: str, key: Any, text: str, tolerance: float | None, units: str | None,
+                       variables: list[str] | None, feedback: dict[str, str], shown: list[str],
+                       written: list[str]) -> CheckResult:
+    """`_check_maths`, then (a right answer, a question that shows expressions) `_restates`: in one worker call."""
+    result = _check_maths(kind, key, text, tolerance, units, variables, feedback)
+    if result.correct and shown and _restates(text, shown, written, key, kind, variables):
+        return CheckResult(False, result.normalized, error=RESTATED_MESSAGE)
+    return result
 
 
 def _check_text(kind: str, key: Any, answer: str, accept: list[str], feedback: dict[str, str]) -> CheckResult:

@@ -65,24 +65,26 @@ def _render(text: str, asset_base: str | None) -> str:
                      link_rel="noopener noreferrer nofollow", attribute_filter=resolve)
 
 
+def formulas(text: str) -> list[str]:
+    """The TeX of each formula of a Markdown text (`$...$`, `$$...$$`), as the page typesets them."""
+    return [math.content for token in _md.parse(text or "") for math in [token, *(token.children or [])]
+            if math.type.startswith("math_")]
+
+
 def formula_fault(text: str) -> str:
     """Why a formula of `text` cannot be typeset, or "" when each can: KaTeX shows a formula whose braces, or whose
     \\left and \\right, do not pair up as red TeX source (four questions of OATutor's College Algebra have one:
     "4}\\left(12+\\operatorname{\\left(-7\\right)\\right)"). Only these faults are looked for, not every error."""
-    for token in _md.parse(text or ""):
-        for math in [token, *(token.children or [])]:
-            if not math.type.startswith("math_"):
-                continue
-            tex = math.content
-            depth = 0
-            for ch in re.sub(r"\\[\\{}]", "", tex):
-                depth += (ch == "{") - (ch == "}")
-                if depth < 0:
-                    return f"`{_clip(tex)}` closes a brace it never opened"
-            if depth:
-                return f"`{_clip(tex)}` leaves a brace open"
-            if len(re.findall(r"\\left(?![a-zA-Z])", tex)) != len(re.findall(r"\\right(?![a-zA-Z])", tex)):
-                return f"`{_clip(tex)}` has a \\left without its \\right, or the other way round"
+    for tex in formulas(text):
+        depth = 0
+        for ch in re.sub(r"\\[\\{}]", "", tex):
+            depth += (ch == "{") - (ch == "}")
+            if depth < 0:
+                return f"`{_clip(tex)}` closes a brace it never opened"
+        if depth:
+            return f"`{_clip(tex)}` leaves a brace open"
+        if len(re.findall(r"\\left(?![a-zA-Z])", tex)) != len(re.findall(r"\\right(?![a-zA-Z])", tex)):
+            return f"`{_clip(tex)}` has a \\left without its \\right, or the other way round"
     return ""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -12,8 +13,10 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseSpec, ItemSpec
+from courses.importers.latex import LatexError, latex_to_expression
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import ConceptParams, CourseSettings
+from courses.rendering import formulas
 from learner_model.select import ConceptNode, ItemChoice
 
 
@@ -129,6 +132,39 @@ def worked_solution(*, item: Item) -> str:
     if item.solution:
         return item.solution
     return "\n\n".join(f"*Step {n}.* {hint}" for n, hint in enumerate(item.hints, start=1))
+
+
+def question_expressions(*, item: Item) -> tuple[str, ...]:
+    """The expressions the item's question shows, in the checker's syntax (equations and inequalities left out):
+    what a student could copy back as an answer (`courses.checking._restates`)."""
+    return _prompt_expressions(item.prompt)
+
+
+def written_key(*, item: Item) -> tuple[str, ...]:
+    """The key as the course writes it, in the checker's syntax, where the item keeps it (OATutor's answer as
+    LaTeX: a numeric key is stored as its value, 3.547e14, and its form, 3.547 x 10^14, would be lost)."""
+    written = (item.extra or {}).get("oatutor", {}).get("answer_latex") or []
+    if not isinstance(written, list):
+        return ()
+    return _expressions(tuple(tex for tex in written if isinstance(tex, str)), keep_equations=True)
+
+
+@functools.lru_cache(maxsize=8192)
+def _prompt_expressions(prompt: str) -> tuple[str, ...]:
+    return _expressions(tuple(formulas(prompt)))
+
+
+@functools.lru_cache(maxsize=8192)
+def _expressions(texs: tuple[str, ...], keep_equations: bool = False) -> tuple[str, ...]:
+    found = []
+    for tex in texs:
+        try:
+            expression = latex_to_expression(tex)
+        except LatexError:
+            continue
+        if expression and (keep_equations or not any(sign in expression for sign in "=<>")):
+            found.append(expression)
+    return tuple(found)
 
 
 def worked_in_lesson(*, item: Item) -> bool:

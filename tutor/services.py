@@ -390,9 +390,12 @@ def item_check(item: Item, answer: str, *, seed: int = 0) -> CheckResult:
     variant = item_variant(item, seed)
     key = variant.answer if variant else item.answer
     variables = list(variant.variables) if variant else item.variables
+    copied = not variant and item.kind in (Item.Kind.NUMERIC, Item.Kind.SYMBOLIC)  # what the question shows
     return check_answer(item.kind, key, answer, tolerance=item.tolerance, units=item.units or None,
                         variables=variables, accept=item.accept, feedback=item.feedback,
-                        decimal_comma=course_settings(item.concept.course).decimal_comma)
+                        decimal_comma=course_settings(item.concept.course).decimal_comma,
+                        shown=course_selectors.question_expressions(item=item) if copied else (),
+                        written=course_selectors.written_key(item=item) if copied else ())
 
 
 def answer_precheck(*, user: AbstractBaseUser, course: Course, item_id: int, answer: str) -> None:

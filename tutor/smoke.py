@@ -142,7 +142,8 @@ def wrong_answer(item: Item, seed: int) -> str:
         except ValueError:
             return "123456"
     if item.kind in (Item.Kind.SYMBOLIC, Item.Kind.TEMPLATE):
-        return f"({key}) + 1000"
+        left, equals, right = key.partition("=")  # an equation's key ("x^2/25+y^2/4=1"): a wrong right side
+        return f"{left}=({right}) + 1000" if equals else f"({key}) + 1000"
     return "certainly not the answer"
 
 
