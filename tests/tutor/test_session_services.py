@@ -4,7 +4,7 @@ import pytest
 from django.template.loader import render_to_string
 
 from courses.models import Item
-from tutor import services
+from tutor import caches, services
 from tutor.models import Attempt, Guess, TutorSession
 from tutor.selectors import knowledge_state, stage_context
 
@@ -68,6 +68,21 @@ def test_correct_answer_raises_mastery_and_wrong_answer_lowers_it(alice, course)
     wrong = "x" if session.item.kind == "multiple_choice" else "999"
     services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer=wrong)
     assert knowledge_state(user=alice, course=course).mastery("a") < after_right
+
+
+def test_the_questions_own_expression_copied_back_is_not_counted_and_says_what_is_asked(alice, course):
+    # "Factor x^2-1" answered "x^2-1" was graded right (equal in value): 202 of College Algebra's questions took it.
+    session = _to_practice(alice, course)
+    Item.objects.filter(pk=session.item_id).update(kind="symbolic", prompt="Factor $x^2-1$.", answer="(x-1)(x+1)",
+                                                   variables=["x"])
+    caches.clear()
+    with pytest.raises(services.SessionError, match="the question asks you to rewrite it"):
+        services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                answer="x^2 - 1")
+    assert not Attempt.objects.exists()
+    outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id,
+                                      answer="(x+1)(x-1)")
+    assert outcome.check.correct
 
 
 def test_unreadable_answer_is_not_counted(alice, course):
