@@ -1,6 +1,7 @@
 """Does a question take its own expression, copied back, as the right answer? ("Factor $9x^2-25$" answered
 "9x^2-25": equal in value, so a checker that compares values says "Correct!".) For every published numeric and
-symbolic question of an imported OATutor course: each formula the question shows is typed back as the answer and
+symbolic question of an imported OATutor course: each formula the question shows, and each number its text states,
+is typed back as the answer and
 graded twice in the same process, as the checker did before (values only) and as it does now (`shown` / `written`,
 `courses.checking._restates`); and each key, typed as the course writes it, must still be taken.
 
@@ -17,20 +18,12 @@ from pathlib import Path
 
 from courses.checking import RESTATED_MESSAGE, check_answer
 from courses.format import ITEM_STATUS_KEY
-from courses.importers.latex import LatexError, latex_to_expression
 from courses.importers.oatutor import load_oatutor
-from courses.rendering import formulas
+from courses.question_forms import prompt_expressions, written_expressions
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TUTOR_SHARED_DATA", REPO.parent / "shared" / "data")) / "oatutor"
 DEFAULT = [SHARED / "openstax-college-algebra.tar.gz", SHARED / "openstax-introductory-stats.tar.gz"]
-
-
-def _expression(tex: str) -> str:
-    try:
-        return latex_to_expression(tex)
-    except LatexError:
-        return ""
 
 
 def measure(archive: Path) -> dict[str, int]:
@@ -39,8 +32,8 @@ def measure(archive: Path) -> dict[str, int]:
     counts = {"questions": len(items), "showing_a_formula": 0, "copy_taken_before": 0, "copy_taken_now": 0,
               "told_to_rewrite": 0, "keys_refused_now": 0}
     for item in items:
-        shown = [e for e in map(_expression, formulas(item.prompt)) if e and not any(s in e for s in "=<>")]
-        written = [e for e in map(_expression, item.extra["oatutor"].get("answer_latex") or []) if e]
+        shown = list(prompt_expressions(item.prompt))  # as the session reads them (courses.selectors)
+        written = list(written_expressions(tuple(item.extra["oatutor"].get("answer_latex") or [])))
         common = {"tolerance": item.tolerance, "units": item.units, "variables": item.variables}
         counts["showing_a_formula"] += bool(shown)
         before = now = told = False

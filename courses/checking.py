@@ -232,10 +232,10 @@ def _written_form(text: str, variables: list[str] | None) -> str | None:
     try:
         text, local, global_dict = _parser_input(text, variables)
         raw = parse_expr(text, local_dict=local, global_dict=global_dict, transformations=_TRANSFORMS, evaluate=False)
+        _refuse_huge(raw)  # TooLarge is a ValueError: a form too large to compare is no form
     except (SyntaxError, TypeError, ValueError, AttributeError, NameError, ZeroDivisionError, sympy.SympifyError,
             TokenError):
         return None
-    _refuse_huge(raw)
     return sympy.srepr(raw) if isinstance(raw, sympy.Expr) else None
 
 
@@ -250,6 +250,8 @@ def _restates(text: str, shown: list[str], written: list[str], key: Any, kind: s
     if answer is None or answer not in {_written_form(s, variables) for s in shown}:
         return False
     forms = list(written) or ([str(key)] if kind != "numeric" else [])
+    if _PLAIN_NUMBER.fullmatch(text.strip()) and any(_PLAIN_NUMBER.fullmatch(f.strip()) for f in forms):
+        return False  # 0.5 for a key written 0.50: the same notation; only another one (3.5*10^4) is a rewrite
     return bool(forms) and answer not in {_written_form(f, variables) for f in forms}
 
 

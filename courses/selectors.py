@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -13,10 +12,9 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 
 from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseSpec, ItemSpec
-from courses.importers.latex import LatexError, latex_to_expression
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import ConceptParams, CourseSettings
-from courses.rendering import formulas
+from courses.question_forms import prompt_expressions, written_expressions
 from learner_model.select import ConceptNode, ItemChoice
 
 
@@ -135,9 +133,8 @@ def worked_solution(*, item: Item) -> str:
 
 
 def question_expressions(*, item: Item) -> tuple[str, ...]:
-    """The expressions the item's question shows, in the checker's syntax (equations and inequalities left out):
-    what a student could copy back as an answer (`courses.checking._restates`)."""
-    return _prompt_expressions(item.prompt)
+    """What the item's question shows, in the checker's syntax: what a student could copy back as an answer."""
+    return prompt_expressions(item.prompt)
 
 
 def written_key(*, item: Item) -> tuple[str, ...]:
@@ -146,25 +143,7 @@ def written_key(*, item: Item) -> tuple[str, ...]:
     written = (item.extra or {}).get("oatutor", {}).get("answer_latex") or []
     if not isinstance(written, list):
         return ()
-    return _expressions(tuple(tex for tex in written if isinstance(tex, str)), keep_equations=True)
-
-
-@functools.lru_cache(maxsize=8192)
-def _prompt_expressions(prompt: str) -> tuple[str, ...]:
-    return _expressions(tuple(formulas(prompt)))
-
-
-@functools.lru_cache(maxsize=8192)
-def _expressions(texs: tuple[str, ...], keep_equations: bool = False) -> tuple[str, ...]:
-    found = []
-    for tex in texs:
-        try:
-            expression = latex_to_expression(tex)
-        except LatexError:
-            continue
-        if expression and (keep_equations or not any(sign in expression for sign in "=<>")):
-            found.append(expression)
-    return tuple(found)
+    return written_expressions(tuple(tex for tex in written if isinstance(tex, str)))
 
 
 def worked_in_lesson(*, item: Item) -> bool:
