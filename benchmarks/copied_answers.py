@@ -30,7 +30,8 @@ def measure(archive: Path) -> dict[str, int]:
     items = [i for c in load_oatutor(archive).spec.concepts for i in c.items
              if i.kind in ("numeric", "symbolic") and ITEM_STATUS_KEY not in i.extra]
     counts = {"questions": len(items), "showing_a_formula": 0, "copy_taken_before": 0, "copy_taken_now": 0,
-              "told_to_rewrite": 0, "keys_refused_now": 0}
+              "told_to_rewrite": 0, "keys_refused_now": 0,
+              "value_told_to_rewrite": 0}
     for item in items:
         shown = list(prompt_expressions(item.prompt))  # as the session reads them (courses.selectors)
         written = list(written_expressions(tuple(item.extra["oatutor"].get("answer_latex") or [])))
@@ -50,6 +51,11 @@ def measure(archive: Path) -> dict[str, int]:
         key = (written or [str(item.answer)])[0]
         counts["keys_refused_now"] += not check_answer(item.kind, item.answer, key, shown=shown, written=written,
                                                        **common).correct
+        # the key's value as the database keeps it (what course_smoke types): refused only as a change of notation
+        value = check_answer(item.kind, item.answer, str(item.answer), shown=shown, written=written, **common)
+        if value.error == RESTATED_MESSAGE:
+            counts["value_told_to_rewrite"] += 1
+            print(f"  value told to rewrite: {item.id} {str(item.answer)!r} (written {written}, shown {shown[:4]})")
     return counts
 
 

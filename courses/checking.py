@@ -250,6 +250,7 @@ def _restates(text: str, shown: list[str], written: list[str], key: Any, kind: s
     if answer is None or answer not in {_written_form(s, variables) for s in shown}:
         return False
     forms = list(written) or ([str(key)] if kind != "numeric" else [])
+    forms += [f.split("=")[1] for f in forms if f.count("=") == 1]  # "x=5": 5 is the key as written too
     if _PLAIN_NUMBER.fullmatch(text.strip()) and any(_PLAIN_NUMBER.fullmatch(f.strip()) for f in forms):
         return False  # 0.5 for a key written 0.50: the same notation; only another one (3.5*10^4) is a rewrite
     return bool(forms) and answer not in {_written_form(f, variables) for f in forms}

@@ -178,6 +178,8 @@ def test_imported_items_refuse_decimal_commas_units_and_bombs_with_a_message_and
     ("numeric", 12, "12", ["12", "3"], [], True),
     # the key written as the question shows it ("which is larger, 1/2 or 2/3?") is taken
     ("numeric", 2 / 3, "2/3", ["1/2", "2/3"], ["2/3"], True),
+    # "What is the vertical asymptote of f(x)=log(x-5)? Write as an equation x=[number]": 5 is its key too
+    ("numeric", 5, "5", ["5"], ["x=5"], True),
     # a number stated in the text, for a key written in the same notation: 0.5 for 0.50 is taken...
     ("numeric", 0.5, "0.5", ["0.5", "20"], ["0.50"], True),
     # ...and for one written in another ("World population: 7,158,000,000. Write it in scientific notation") not
