@@ -243,7 +243,7 @@ def _restates(text: str, shown: list[str], written: list[str], key: Any, kind: s
               variables: list[str] | None) -> bool:
     """Whether a right answer is one of the question's own expressions copied back while the key is written
     otherwise: "Factor $9x^2-25$" answered "9x^2-25", "Convert $3.547\\times10^{14}$ to standard notation" answered
-    "3.547*10^14" (202 of College Algebra's 973 numeric and symbolic questions took such an answer as right).
+    "3.547*10^14" (206 of College Algebra's 973 numeric and symbolic questions took such an answer as right).
     `written`: the key as the course writes it, where known; a number's written form is otherwise unknown, and a
     number the question shows may well be its answer, so that is never taken for a copy."""
     answer = _written_form(text, variables)

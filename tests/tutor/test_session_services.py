@@ -71,7 +71,7 @@ def test_correct_answer_raises_mastery_and_wrong_answer_lowers_it(alice, course)
 
 
 def test_the_questions_own_expression_copied_back_is_not_counted_and_says_what_is_asked(alice, course):
-    # "Factor x^2-1" answered "x^2-1" was graded right (equal in value): 202 of College Algebra's questions took it.
+    # "Factor x^2-1" answered "x^2-1" was graded right (equal in value): 206 of College Algebra's questions took it.
     session = _to_practice(alice, course)
     Item.objects.filter(pk=session.item_id).update(kind="symbolic", prompt="Factor $x^2-1$.", answer="(x-1)(x+1)",
                                                    variables=["x"])
