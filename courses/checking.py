@@ -540,7 +540,8 @@ def check_answer(kind: str, key: Any, answer: str, *, tolerance: float | None = 
         return CheckResult(False, "", feedback=OVER_BUDGET_MESSAGE, unchecked=True)
     except ValueError as exc:
         return CheckResult(False, _tex_text(answer[:MAX_ANSWER_CHARS]), error=str(exc))
-    if kind == "numeric" and not shown and _PLAIN_NUMBER.fullmatch(text):  # nothing to parse: no need for a worker
+    # A plain number needs no parser, so no worker: unless the question shows that very number (a copy, maybe)
+    if kind == "numeric" and _PLAIN_NUMBER.fullmatch(text) and text.strip() not in shown:
         value = float(text)
         return CheckResult(_within(value, key, tolerance), _tex_number(value))
     try:
