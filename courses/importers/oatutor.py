@@ -121,9 +121,7 @@ def _load_oatutor(path: str | Path, *, course_name: str | None = None) -> Import
     for lesson in lessons:  # an objective without a name would be a concept without a title
         if any(not skill.strip() for skill in lesson.objectives):
             lesson.objectives = {k: v for k, v in lesson.objectives.items() if k.strip()}
-            text = src.read("coursePlans.json")
-            found = re.compile(rb'""\s*:').search(text, max(0, text.find(json.dumps(lesson.id).encode())))
-            line = text.count(b"\n", 0, found.start()) + 1 if found else None
+            line = _json_key_line(imp, "", "coursePlans.json", after=lesson.id)
             imp.issue("coursePlans.json", f"{f'line {line}: ' if line else ''}{lesson.name}: a learning objective "
                       "with an empty name, left out", "empty-objective", "warning")
     if not src.exists("defaultBKTParams.json"):
@@ -518,10 +516,12 @@ def _concept_params(imp: _Importer, skill: str) -> ConceptParams:
                                 f"skill {skill!r}: {exc}") from None
 
 
-def _json_key_line(imp: _Importer, key: str) -> int | None:
-    text = imp.src.read("defaultBKTParams.json")
-    at = text.find(json.dumps(key).encode())
-    return text.count(b"\n", 0, at) + 1 if at >= 0 else None
+def _json_key_line(imp: _Importer, key: str, rel: str = "defaultBKTParams.json", after: str = "") -> int | None:
+    """The line of `rel` where the object key `key` is written (the first after the string `after`, if given)."""
+    text = imp.src.read(rel)
+    start = max(0, text.find(json.dumps(after).encode())) if after else 0
+    found = re.compile(re.escape(json.dumps(key).encode()) + rb"\s*:").search(text, start)
+    return text.count(b"\n", 0, found.start()) + 1 if found else None
 
 
 def _concept_title(skill: str, lessons: list[_Lesson]) -> str:
