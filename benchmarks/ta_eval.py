@@ -4,11 +4,15 @@ and answer briefly? Per course, per retriever, on one split of hand-written ques
 Courses and their questions (benchmarks/data/):
     demo      the demo course (derivatives)            ta_questions_demo.json (+ ta_questions_tuning.json)
     algebra   OATutor OpenStax College Algebra         ta_questions_oatutor.json (+ ta_questions_tuning.json)
+                                                       + ta_questions_concepts_algebra.json ("cdev", "ctest")
     stats     OATutor OpenStax Introductory Stats      ta_questions_intro_stats.json (dev, test)
                                                        + ta_questions_intro_stats_fresh.json (split "fresh")
+                                                       + ta_questions_concepts_stats.json ("cdev", "ctest")
 Splits: a question's own "split" field where it has one; else even positions in their file are dev, odd are test.
 "fresh" is a second held-out set for Introductory Stats, written blind by someone who had not seen the bot's output,
 after the test half had been run many times: a clean check of what the test half could no longer show unbiased.
+"cdev" / "ctest": conceptual questions (why, when, which method, a misconception; not one exercise's numbers), both
+imported courses, written blind (2026-12-07); look at cdev, measure on ctest.
 ta_questions_tuning.json is dev only. Everything tuned here (field and kind weights, the re-ranker, the scope
 thresholds) is tuned on dev; report test figures, and Introductory Stats apart (written outside this code).
 
@@ -40,7 +44,7 @@ import numpy as np
 
 from inference.retrieval import CachingEmbedder, Chunk, Embedder, SearchIndex, course_documents
 from inference.retrieval_rerank import FEATURES, PLAIN, LabelledQuestion, Reranker, reranker_fit
-from inference.ta import StudentState, TeachingAssistant
+from inference.ta import WITHHELD_NOTE, StudentState, TeachingAssistant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -49,9 +53,11 @@ OATUTOR = Path("/work/shared/data/oatutor")
 K_RECALL, K_MRR = 5, 10
 COURSES = {  # name -> (source, question files)
     "demo": (ROOT / "courses" / "demo" / "derivatives", ("ta_questions_demo.json", "ta_questions_tuning.json")),
-    "algebra": (OATUTOR / "openstax-college-algebra.tar.gz", ("ta_questions_oatutor.json", "ta_questions_tuning.json")),
+    "algebra": (OATUTOR / "openstax-college-algebra.tar.gz", ("ta_questions_oatutor.json", "ta_questions_tuning.json",
+                                                              "ta_questions_concepts_algebra.json")),
     "stats": (OATUTOR / "openstax-introductory-stats.tar.gz", ("ta_questions_intro_stats.json",
-                                                               "ta_questions_intro_stats_fresh.json")),
+                                                               "ta_questions_intro_stats_fresh.json",
+                                                               "ta_questions_concepts_stats.json")),
 }
 # (label, mode, re-weighted by kind and scaffold, learned re-ranker): each retriever as the TA uses it, and hybrid
 # without re-weighting and without the learned re-ranker
@@ -220,6 +226,8 @@ class Replies:
     outcomes: dict[str, str] = field(default_factory=dict)  # question id -> outcome
     words: list[int] = field(default_factory=list)  # answered: words in the reply
     first_gold: list[float] = field(default_factory=list)
+    any_gold: list[float] = field(default_factory=list)  # answered: a cited passage is a gold one
+    held_back: list[float] = field(default_factory=list)  # answered: the reply says a passage was held back
     seconds: list[float] = field(default_factory=list)
     samples: list[tuple[Question, str, str]] = field(default_factory=list)
 
@@ -233,9 +241,10 @@ def words(text: str) -> int:
     return len(re.findall(r"[A-Za-z0-9$\\][^\s]*", re.sub(r"[>*_#\[\]—]", " ", text)))
 
 
-def replies(ta: TeachingAssistant, questions: list[Question]) -> Replies:
-    """Each question through the TA as a new student, timed with the question embedded for real (the course's
-    vectors come from the cache; a query never does)."""
+def replies(ta: TeachingAssistant, questions: list[Question], student: StudentState | None = None) -> Replies:
+    """Each question through the TA as `student`, timed with the question embedded for real (the course's vectors
+    come from the cache; a query never does). The default student counts every exercise as attempted, so nothing
+    is held back as giving an exercise away; `StudentState(attempted=frozenset())` is one who has tried none."""
     cached = ta.index.embedder
     live = Embedder()
     live._model = cached._load()  # the same loaded model, without the memo
@@ -243,7 +252,7 @@ def replies(ta: TeachingAssistant, questions: list[Question]) -> Replies:
     out = Replies()
     for q in questions:
         started = time.perf_counter()
-        reply = ta.answer(q.text, StudentState())
+        reply = ta.answer(q.text, student or StudentState())
         text = reply.text()
         out.seconds.append(time.perf_counter() - started)
         out.outcomes[q.id] = reply.outcome
@@ -252,6 +261,8 @@ def replies(ta: TeachingAssistant, questions: list[Question]) -> Replies:
             out.words.append(words(text))
             first = reply.citations[0] if reply.citations else None
             out.first_gold.append(float(first is not None and q.relevant(ta.index.chunk(first.chunk_id))))
+            out.any_gold.append(float(any(q.relevant(ta.index.chunk(c.chunk_id)) for c in reply.citations)))
+            out.held_back.append(float(WITHHELD_NOTE.split(" because")[0] in text))
     ta.index.embedder = cached
     return out
 
@@ -274,11 +285,12 @@ def report(course: str, index: SearchIndex, ta: TeachingAssistant, questions: li
     declined = {q.id: got.outcomes[q.id] in DECLINED for q in questions}
     near = [declined[q.id] for q in out_of_course if q.kind == "near_miss"]
     off = [declined[q.id] for q in out_of_course if q.kind != "near_miss"]
-    print("end to end (authored backend, a new student):")
+    print("end to end (authored backend, a student who has tried every exercise: nothing held back):")
     print(f"  out of course declined: {share(near + off)} (near-miss {share(near)}, off-topic {share(off)})")
     print(f"  answerable wrongly declined: {share([declined[q.id] for q in answerable])}")
     print(f"  median answer {statistics.median(got.words) if got.words else float('nan'):.0f} words "
-          f"(max {max(got.words, default=0)}); first citation gold: {share([bool(x) for x in got.first_gold])}")
+          f"(max {max(got.words, default=0)}); first citation gold: {share([bool(x) for x in got.first_gold])}"
+          f"; a gold passage cited: {share([bool(x) for x in got.any_gold])}")
     print(f"  outcomes: { {o: list(got.outcomes.values()).count(o) for o in sorted(set(got.outcomes.values()))} }")
     from inference.ta_scope import judge
 
@@ -286,6 +298,12 @@ def report(course: str, index: SearchIndex, ta: TeachingAssistant, questions: li
     print(f"  while the embedding model loads (BM25's scope rule): out of course declined "
           f"{share([lexical[q.id] for q in out_of_course])}, answerable wrongly declined "
           f"{share([lexical[q.id] for q in answerable])}")
+    new = replies(ta, questions, StudentState(attempted=frozenset()))
+    print("  as a new student (no exercise tried: a passage giving an exercise's key away is held back): "
+          f"answerable wrongly declined {share([new.outcomes[q.id] in DECLINED for q in answerable])}; "
+          f"first citation gold {share([bool(x) for x in new.first_gold])}; a gold passage cited "
+          f"{share([bool(x) for x in new.any_gold])}; told something was held back "
+          f"{share([bool(x) for x in new.held_back])}")
     seconds = sorted(got.seconds)
     print(f"  time to the complete reply: p50 {1000 * np.percentile(seconds, 50):.0f} ms, "
           f"p95 {1000 * np.percentile(seconds, 95):.0f} ms")
@@ -413,7 +431,7 @@ def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questio
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,algebra")
-    parser.add_argument("--split", default="dev", choices=("dev", "test", "fresh", "all"))
+    parser.add_argument("--split", default="dev", choices=("dev", "test", "fresh", "cdev", "ctest", "all"))
     parser.add_argument("--show", type=int, default=0, help="print this many sampled replies per course")
     parser.add_argument("--tune-scope", action="store_true", help="choose the scope thresholds on these questions")
     parser.add_argument("--tune-retrieval", action="store_true", help="choose field, kind and re-ranking weights")

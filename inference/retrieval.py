@@ -234,7 +234,9 @@ _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IG
     (r"\beqn?s?\b", "equation"), (r"\bprob\b", "probability"), (r"\bstd ?dev\b|\bsd\b", "standard deviation"),
     (r"\bavg\b", "average"), (r"\bvar\b", "variance"), (r"\bCI\b", "confidence interval"),
     (r"\bfn\b|\bfunc\b", "function"), (r"\bderiv\b", "derivative"), (r"\bw/o\b", "without"), (r"\bw/", "with "),
-    (r"\bb/c\b|\bbc\b|\bcuz\b", "because"),
+    (r"\bb/c\b|\bbc\b|\bcuz\b", "because"), (r"\bmax\b", "maximum"), (r"(?<!\d)(?<!\d )(?<!per )\bmin\b", "minimum"),
+    (r"\bcoeff?s?\b", "coefficient"), (r"\bdenom\b", "denominator"), (r"\bapprox\b", "approximately"),
+    (r"\bfreq\b", "frequency"),
 ))
 _SAID_MATHS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), r) for p, r in (
     (r"\b(\w+|\d+) over (\w+|\d+)\b", r"\1/\2"),

@@ -262,7 +262,8 @@ class TeachingAssistant:
             concept = nearest[0].chunk.concept if nearest else ""
             if concept and (link := self._lesson_link(concept)):
                 closest = f" The closest thing it does cover is {link}."
-        what = _topic_phrase(query, [w for w in scope.missing if w.lower() not in self._private_words])
+        named = [w for w in scope.missing if w.lower() not in self._private_words] if scope.hinges else []
+        what = _topic_phrase(query, named)
         text = DECLINE.format(what=f"**{what}**" if what else "that", closest=closest)
         # No concept is recorded: the question was not about one (the closest is only a pointer).
         return TAReply("declined", guard.filter(iter([text])), escalate_offered=True, reason=how, guard=guard)

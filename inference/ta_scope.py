@@ -57,6 +57,7 @@ class ScopeVerdict:
     missing: tuple[str, ...] = ()
     best: float = 0.0
     nearby: bool = False  # declined, but near the course's topics: a closest lesson is worth naming
+    hinges: bool = False  # the question is about its missing words (its meaning moves without them): name them
 
 
 @dataclass(frozen=True)
@@ -95,23 +96,26 @@ def signals(index: SearchIndex, question: str, query_vector: np.ndarray | None, 
 def decide(found: Signals, thresholds: Thresholds = Thresholds()) -> ScopeVerdict:
     missing, best = found.missing, found.best
     words = ", ".join(missing)
-    if found.lexical:
+    if found.lexical:  # no shift without the model: the missing words are taken for the topic
         cut = LEXICAL_COVERAGE_WITH_UNKNOWN if missing else LEXICAL_COVERAGE
         covered = best >= cut
         return ScopeVerdict(covered, f"share of its terms in the course {best:.2f} {'>=' if covered else '<'} {cut}"
                             + (f" (words it never or barely uses: {words})" if missing else ""), missing, best,
-                            nearby=bool(missing))
+                            nearby=bool(missing), hinges=bool(missing))
+    # "Who won the World Cup?" lacks only "won" in a statistics course: declined, but not as a course without "won"
+    hinges = bool(missing) and found.shift > thresholds.central
     if best < thresholds.off_topic:
         return ScopeVerdict(False, f"best cosine to any course passage {best:.2f} < {thresholds.off_topic}", missing,
-                            best)
+                            best, hinges=hinges)
     if not missing:
         return ScopeVerdict(True, f"every topic word is the course's; best cosine {best:.2f}", missing, best)
     if best < thresholds.near:
         return ScopeVerdict(False, f"words the course never uses ({words}) and best cosine {best:.2f} "
-                            f"< {thresholds.near}", missing, best, nearby=True)
-    if found.shift > thresholds.central:
+                            f"< {thresholds.near}", missing, best, nearby=True, hinges=hinges)
+    if hinges:
         return ScopeVerdict(False, f"the question hinges on words the course never uses ({words}): without them it "
-                            f"means something else (shift {found.shift:.2f})", missing, best, nearby=True)
+                            f"means something else (shift {found.shift:.2f})", missing, best, nearby=True,
+                            hinges=True)
     return ScopeVerdict(True, f"words the course never uses ({words}) are incidental (shift {found.shift:.2f}); "
                         f"best cosine {best:.2f}", missing, best)
 

@@ -20,6 +20,7 @@ from inference.retrieval import (
     course_documents,
     default_embedder,
     faculty_answer_document,
+    normalise_query,
     pdf_documents,
     slugify,
     vector_from_bytes,
@@ -86,6 +87,15 @@ def test_a_students_shorthand_and_misspelling_are_read_in_the_courses_words(inde
     query = index.prepare_query("deriv of x^n, the binomal theorem proof?")
     assert "derivative" in query and "binomial" in query
     assert any(h.chunk.url.endswith("#why-it-works") for h in index.search(query, k=2))
+
+
+@pytest.mark.parametrize(("asked", "searched"), [
+    ("does a parabola have a max or a min", "does a parabola have a maximum or a minimum"),
+    ("the coeff over the denom, approx", "the coefficient over the denominator, approximately"),
+    ("4 calls per min, each takes 5 min", "4 calls per min, each takes 5 min"),  # minutes stay minutes
+])
+def test_shorthand_is_spelt_out_and_minutes_are_not_read_as_a_minimum(asked: str, searched: str) -> None:
+    assert normalise_query(asked) == searched
 
 
 def test_the_same_text_in_many_exercises_is_returned_once(embedder: Embedder) -> None:

@@ -24,6 +24,7 @@ from inference.retrieval import ItemText as Item
 from inference.ta import CurrentItem, StudentState, TeachingAssistant, _topic_phrase
 from inference.ta_answer import extract
 from inference.ta_safety import OutputGuard, classify_question, sanitize_passage
+from inference.ta_scope import Signals, decide
 
 KEY = "7*x^6 + 2"
 
@@ -265,6 +266,19 @@ def test_a_worked_example_s_step_heading_is_never_quoted_on_its_own() -> None:
 def test_a_declined_question_s_topic_is_named_as_a_whole_phrase(question: str, unknown: list[str],
                                                                  named: str) -> None:
     assert _topic_phrase(question, unknown) == named
+
+
+def test_a_declined_question_is_named_by_the_words_it_hinges_on_not_by_an_incidental_one(
+        index: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "Who won the 2018 World Cup?" in a statistics course that has World Cup data but never says "won": off-topic,
+    # and its one unknown word is not its topic (the question means the same without it)
+    off = decide(Signals(best=0.20, missing=("won",), shift=0.05))
+    assert not off.covered and not off.hinges
+    near = decide(Signals(best=0.60, missing=("integration", "parts"), shift=0.40))
+    assert not near.covered and near.hinges
+    monkeypatch.setattr("inference.ta.judge", lambda *_: off)
+    reply = assistant(index).answer("Who won the 2018 World Cup?")
+    assert reply.outcome == "declined" and "doesn't cover that," in reply.text()
 
 
 def test_bad_input_gets_a_clear_reply(index: SearchIndex) -> None:

@@ -244,6 +244,20 @@ def test_reindex_embeds_only_what_changed_and_the_cached_index_follows(alice, ca
     assert TAIndex.objects.get(course=calc).status == TAIndex.Status.DONE
 
 
+def test_passages_judged_on_older_grounds_are_judged_again_once_the_course_is_visited(
+        calc, django_capture_on_commit_callbacks):
+    ta_services.ta_index_rebuild(course=calc)
+    assert not ta_services.ta_index_refresh_judgement(course=calc)  # judged as the code judges now: nothing to do
+    solution = TAChunk.objects.get(course=calc, kind="solution", reveals=["pr-1"])
+    TAChunk.objects.filter(pk=solution.pk).update(reveals=[])  # as an older rule (or an edit bypassing it) left it
+    TAIndex.objects.filter(course=calc).update(keys_digest="judged-by-an-older-rule")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ta_services.ta_index_refresh_judgement(course=calc)
+    ta_services.ta_index_rebuild(course=calc)  # what the queued task runs (inline where Celery is eager)
+    assert TAChunk.objects.get(pk=solution.pk).reveals == ["pr-1"]
+    assert not ta_services.ta_index_refresh_judgement(course=calc)
+
+
 def test_editing_an_indexed_course_queues_one_reindex(calc, settings, django_capture_on_commit_callbacks,
                                                       monkeypatch):
     from courses import background

@@ -346,10 +346,22 @@ def ta_warm_up(*, course: Course) -> None:
 
         try:
             course_index(course=course)
+            ta_index_refresh_judgement(course=course)
         finally:
             connection.close()  # this thread's own connection
 
     threading.Thread(target=warm, name=f"ta-warm-up-{course.pk}", daemon=True).start()
+
+
+def ta_index_refresh_judgement(*, course: Course) -> bool:
+    """Queue a reindex when what the stored passages give away was judged on other grounds than the course's now
+    (`keys_digest`: an edit that bypassed the reindex, or a newer rule for judging it, as after an upgrade); the
+    reindex judges every passage again. Returns whether one was queued."""
+    state = TAIndex.objects.filter(course=course, status=TAIndex.Status.DONE).first()
+    if state is None or state.keys_digest == keys_digest(_sources(course)[0]):
+        return False
+    ta_index_schedule(course=course)
+    return True
 
 
 def index_cache_clear() -> None:

@@ -46,6 +46,10 @@ _ANSWER_LIKE = re.compile(r"(?:\banswer\b\s*(?:is|:)?[*_]*|\bresult\b\s*(?:is|:)
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.])-?\d+(?:\.\d+)?%?")
 _MAX_CANDIDATES = 60  # per passage: a long table of numbers is judged on its first ones
 DISTINCTIVE = 6  # characters a key needs, squashed, to count wherever it appears (not only near its exercise)
+# A multiple-choice or short-text key found in the hints or solutions of this many other exercises (or lessons) is a
+# term the course teaches ("Standard deviation", "Simple random", "right-tailed"), not one exercise's answer.
+TERM_SOURCES = 2
+_TEXTUAL = ("multiple_choice", "short_text")  # keys compared as text
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,25 @@ class _Key:
     concept: str
     signature: float | None  # the key's value at fixed points of its variables; None: compared as text
     text: str  # squashed, for multiple choice and short text keys
+    problem: str = ""  # the problem the exercise is a step of (`exercise_problems`)
+    term: bool = False  # a text key the course uses as a word of its own (`course_terms`)
+    setup: tuple[str, ...] = ()  # what shows this exercise in another passage (`_setup`)
+
+    def stated_by(self, chunk: Chunk, problems: dict[str, str]) -> bool:
+        """Whether a passage stating this key gives it away: a text key that is also a term of the course only in
+        the hints and solutions of its own problem's steps, or its concept's lesson and worked example."""
+        if not self.term:
+            return True
+        return problems.get(chunk.item_id) == self.problem if chunk.item_id else chunk.concept == self.concept
+
+    def worked_in(self, chunk: Chunk, problems: dict[str, str], shown: str) -> bool:
+        """Whether a passage works this exercise: one of its problem's steps' hints or solution, or a passage of
+        its concept (a lesson's worked example, another exercise's hint) that shows its question's maths or a run
+        of its words (`shown`: the passage with its context, as `_setup` reads it). A short key that a passage of the
+        concept computes for something else ("2" in a lesson about x = 1) gives nothing away."""
+        if chunk.item_id and problems.get(chunk.item_id) == self.problem:
+            return True
+        return chunk.concept == self.concept and any(part in shown for part in self.setup)
 
 
 def _squash(text: str) -> str:
@@ -150,22 +173,76 @@ def _atom(tokens: list[str], i: int, values: dict[str, float]) -> tuple[float, i
 
 
 def keys_digest(spec: CourseSpec) -> str:
-    """A hash of every item's key: when it changes, what each passage gives away is judged again."""
-    payload = json.dumps(sorted((i.id, i.kind, str(i.answer), list(i.accept)) for c in spec.concepts for i in c.items))
+    """A hash of what the judgement reads besides the passage: every item's key, what shows its exercise elsewhere,
+    and which text keys are terms. When it changes, what each passage gives away is judged again."""
+    payload = json.dumps([sorted((i.id, i.kind, str(i.answer), list(i.accept), list(_setup(i)))
+                                 for c in spec.concepts for i in c.items),
+                          sorted(course_terms(spec, exercise_problems(spec)))])
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 
-def _key_of(item: ItemSpec, concept: str) -> _Key | None:
+def exercise_problems(spec: CourseSpec) -> dict[str, str]:
+    """Each exercise's problem. The steps an importer made of one problem (an OATutor problem's parts) share its
+    scenario, and one step's hints may state another's answer; any other exercise is a problem of its own."""
+    problems = {}
+    for concept in spec.concepts:
+        for item in concept.items:
+            meta = item.extra.get("oatutor") if isinstance(item.extra, dict) else None
+            problems[item.id] = str(meta.get("problem_id") or item.id) if isinstance(meta, dict) else item.id
+    return problems
+
+
+def course_terms(spec: CourseSpec, problems: dict[str, str]) -> frozenset[str]:
+    """The squashed multiple-choice and short-text keys that the course uses as words of its own: each is found in
+    the hints or worked solutions of `TERM_SOURCES` or more problems other than its own, counting concepts' lessons
+    and worked examples. Such a passage teaches the term; it does not say which exercise's right choice it is. Read
+    from the course itself, not from the passages judged, so a reindex of a few texts judges as a full one does."""
+    keys: dict[str, set[str]] = {}  # key -> the problems it answers
+    texts: dict[str, list[str]] = {}  # problem -> its steps' hints and solutions
+    for concept in spec.concepts:
+        for item in concept.items:
+            texts.setdefault(problems[item.id], []).extend([*item.hints, item.solution])
+            if item.kind in _TEXTUAL and item.answer is not None and (text := _squash(item.answer)):
+                keys.setdefault(text, set()).add(problems[item.id])
+    sources = [(problem, _squash(" ".join(parts))) for problem, parts in texts.items()]
+    sources += [("", _squash(f"{concept.lesson} {concept.explanation}")) for concept in spec.concepts]
+    return frozenset(text for text, own in keys.items()
+                     if sum(text in source for problem, source in sources if problem not in own) >= TERM_SOURCES)
+
+
+def _key_of(item: ItemSpec, concept: str, problem: str = "", terms: frozenset[str] = frozenset()) -> _Key | None:
     if item.answer is None or str(item.answer).strip() == "":
         return None
     if item.kind == "numeric":
         try:
-            return _Key(item, concept, float(f"{float(item.answer):.6g}"), _squash(item.answer))
+            return _Key(item, concept, float(f"{float(item.answer):.6g}"), _squash(item.answer), problem=problem,
+                        setup=_setup(item))
         except (TypeError, ValueError):
             return None
     if item.kind in ("symbolic", "template"):
-        return _Key(item, concept, _signature(str(item.answer), item.variables), _squash(item.answer))
-    return _Key(item, concept, None, _squash(item.answer))
+        return _Key(item, concept, _signature(str(item.answer), item.variables), _squash(item.answer),
+                    problem=problem, setup=_setup(item))
+    text = _squash(item.answer)
+    return _Key(item, concept, None, text, problem=problem, term=text in terms)
+
+
+SETUP_WORDS = 6  # a run of this many words of an exercise's question, found in a passage, shows that exercise
+_SETUP_MATHS = 4  # squashed characters a formula of the question needs to show it ("(1,3)", not "2")
+
+
+def _setup(item: ItemSpec) -> tuple[str, ...]:
+    """The squashed formulas of an exercise's question (but its key) and its runs of `SETUP_WORDS` words: a passage
+    holding one of them is about this exercise."""
+    maths = {_squash(next(g for g in m.groups() if g is not None)) for m in _MATH.finditer(item.prompt)}
+    words = _words(item.prompt)
+    runs = {"".join(words[i:i + SETUP_WORDS]) for i in range(len(words) - SETUP_WORDS + 1)}
+    key = _squash(item.answer)
+    return tuple(sorted(m for m in maths if len(m) >= _SETUP_MATHS and m != key) + sorted(runs))
+
+
+def _words(text: str) -> list[str]:
+    """The words of a text outside its maths, lower case."""
+    return re.findall(r"[a-z0-9]+", _MATH.sub(" ", text).lower())
 
 
 def _candidates(text: str) -> list[str]:
@@ -195,45 +272,52 @@ def passage_reveals(chunks: Iterable[Chunk], spec: CourseSpec, *, item_ids: set[
     where it stands beside its own exercise (its hints, its worked solution, a passage of its concept); elsewhere
     (another concept, an upload, a faculty answer) only a distinctive key (`DISTINCTIVE` characters or more)
     counts, as "2" in another topic's passage says nothing about this exercise. Multiple-choice and short-text keys
-    count as text, in an answer-like span, or anywhere for a long one. `item_ids`: only these exercises.
+    count as text, in an answer-like span, or anywhere for a long one; a text key that is also a term of the course
+    (`course_terms`) only in its own problem's passages and its concept's lesson. `item_ids`: only these exercises.
     """
     by_value: dict[float, list[_Key]] = {}
     by_text: dict[str, list[_Key]] = {}
+    problems = exercise_problems(spec)
+    terms = course_terms(spec, problems)
     for concept in spec.concepts:
         for item in concept.items:
-            key = _key_of(item, concept.slug) if item_ids is None or item.id in item_ids else None
+            key = (_key_of(item, concept.slug, problems[item.id], terms) if item_ids is None or item.id in item_ids
+                   else None)
             if key is not None and key.signature is not None:
                 by_value.setdefault(key.signature, []).append(key)
             if key is not None and key.text:
                 by_text.setdefault(key.text, []).append(key)
     # An exercise stem asks and a course outline names: neither states an answer.
-    return [c if c.kind in ("item", "outline") else c.with_reveals(_revealed(c, by_value, by_text)) for c in chunks]
+    return [c if c.kind in ("item", "outline") else c.with_reveals(_revealed(c, by_value, by_text, problems))
+            for c in chunks]
 
 
 def _near(key: _Key, chunk: Chunk) -> bool:
     return chunk.item_id == key.item.id or (bool(chunk.concept) and chunk.concept == key.concept)
 
 
-def _revealed(chunk: Chunk, by_value: dict[float, list[_Key]], by_text: dict[str, list[_Key]]) -> set[str]:
+def _revealed(chunk: Chunk, by_value: dict[float, list[_Key]], by_text: dict[str, list[_Key]],
+              problems: dict[str, str]) -> set[str]:
     found: set[str] = set()
     text = chunk.text
     answer_like = {_squash(m.group(1)) for m in _ANSWER_LIKE.finditer(text)}
     answer_like |= {_squash(m.group(1).strip().rstrip(".")) for m in _ANSWER_LINE.finditer(text)}
     squashed_text = _squash(text)
-    textual = ("multiple_choice", "short_text")
     for span in answer_like:
-        found |= {k.item.id for k in by_text.get(span, ()) if k.item.kind in textual
-                  and (_near(k, chunk) or len(span) >= DISTINCTIVE)}
+        found |= {k.item.id for k in by_text.get(span, ()) if k.item.kind in _TEXTUAL
+                  and (_near(k, chunk) or len(span) >= DISTINCTIVE) and k.stated_by(chunk, problems)}
     for squashed, keys in by_text.items():
         if len(squashed) >= 12 and squashed in squashed_text:
-            found |= {k.item.id for k in keys if k.item.kind in textual}
+            found |= {k.item.id for k in keys if k.item.kind in _TEXTUAL and k.stated_by(chunk, problems)}
+    passage = f"{text} {chunk.context}"
+    shown = f"{_squash(passage)}\n{''.join(_words(passage))}"  # its maths as `_setup` squashes it, then its words
     for span in _candidates(text):
         expression = _as_expression(span)
         if expression is None:
             continue
         signature = _signature(expression, expression_variables(expression))
         for key in by_value.get(signature, []) if signature is not None else []:
-            if key.item.id in found or not (_near(key, chunk) or len(key.text) >= DISTINCTIVE):
+            if key.item.id in found or not (len(key.text) >= DISTINCTIVE or key.worked_in(chunk, problems, shown)):
                 continue
             if _checks(key.item, expression):
                 found.add(key.item.id)
