@@ -701,6 +701,13 @@ class SearchIndex:
         rows = self._term_rows(term)
         return float(self._dense(query_vector)[rows].max()) if len(rows) else -1.0
 
+    def passages_with_all(self, terms: set[str]) -> int:
+        """In how many chunks every one of the stemmed `terms` occurs (0 for no terms)."""
+        if not terms:
+            return 0
+        rows = [set(self._term_rows(t).tolist()) for t in terms]
+        return len(set.intersection(*rows))
+
     def _term_rows(self, term: str) -> np.ndarray:
         """The chunks (row numbers) whose text or topic holds the stemmed `term`."""
         if self._bm25_stale:

@@ -48,6 +48,7 @@ class Signals:
     missing: tuple[str, ...]  # the question's words the course never or barely uses, as the student wrote them
     shift: float  # how far the question's meaning moves without them (0 when none are missing)
     lexical: bool = False
+    together: bool = False  # two or more topic words, all the course's, found together in one of its passages
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,10 @@ def signals(index: SearchIndex, question: str, query_vector: np.ndarray | None, 
         return Signals(index.term_coverage(question), missing, 0.0, lexical=True)
     missing = tuple(w for w in missing if not _local(index, w, query_vector, local))
     best = index.best_similarity(query_vector)
-    return Signals(best, missing, _shift(index, question, query_vector, missing) if missing else 0.0)
+    terms = set(topic_terms(question))
+    together = not missing and len(terms) >= 2 and index.passages_with_all(terms) > 0
+    return Signals(best, missing, _shift(index, question, query_vector, missing) if missing else 0.0,
+                   together=together)
 
 
 def decide(found: Signals, thresholds: Thresholds = Thresholds()) -> ScopeVerdict:
@@ -104,11 +108,12 @@ def decide(found: Signals, thresholds: Thresholds = Thresholds()) -> ScopeVerdic
                             nearby=bool(missing), hinges=bool(missing))
     # "Who won the World Cup?" lacks only "won" in a statistics course: declined, but not as a course without "won"
     hinges = bool(missing) and found.shift > thresholds.central
-    if best < thresholds.off_topic:
+    if best < thresholds.off_topic and not found.together:
         return ScopeVerdict(False, f"best cosine to any course passage {best:.2f} < {thresholds.off_topic}", missing,
                             best, hinges=hinges)
     if not missing:
-        return ScopeVerdict(True, f"every topic word is the course's; best cosine {best:.2f}", missing, best)
+        return ScopeVerdict(True, f"every topic word is the course's; best cosine {best:.2f}"
+                            + (" (its words together in a passage)" if found.together else ""), missing, best)
     if best < thresholds.near:
         return ScopeVerdict(False, f"words the course never uses ({words}) and best cosine {best:.2f} "
                             f"< {thresholds.near}", missing, best, nearby=True, hinges=hinges)

@@ -281,6 +281,14 @@ def test_a_declined_question_is_named_by_the_words_it_hinges_on_not_by_an_incide
     assert reply.outcome == "declined" and "doesn't cover that," in reply.text()
 
 
+def test_a_short_question_in_the_course_s_own_words_is_not_taken_for_off_topic(index: SearchIndex) -> None:
+    # "What is a secant line?": every word is the course's and one passage uses them together, though the
+    # embedding model puts the question far from every passage
+    assert index.passages_with_all({"slope", "line"}) >= 1 and index.passages_with_all({"slope", "paint"}) == 0
+    assert decide(Signals(best=0.40, missing=(), shift=0.0, together=True)).covered
+    assert not decide(Signals(best=0.40, missing=(), shift=0.0, together=False)).covered
+
+
 def test_bad_input_gets_a_clear_reply(index: SearchIndex) -> None:
     ta = assistant(index)
     for question, words in (("", "Type a question"), ("   ", "Type a question"),
