@@ -540,7 +540,9 @@ class SearchIndex:
         text = normalise_query(question)
         def correct(match: re.Match[str]) -> str:
             word = match.group(0).lower()
-            if set(tokenize(word)) <= _question_words():  # "whats" is how one asks, not a misspelt course word
+            terms = set(tokenize(word))
+            # "whats" is how one asks, not a misspelt course word; "heart" is the course's "hearts", stemmed
+            if terms <= _question_words() or self.known_terms(terms) == terms:
                 return match.group(0)
             fixed = self._spelling.correct(word)
             return match.group(0) if fixed == word else fixed

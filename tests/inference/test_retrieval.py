@@ -98,6 +98,16 @@ def test_shorthand_is_spelt_out_and_minutes_are_not_read_as_a_minimum(asked: str
     assert normalise_query(asked) == searched
 
 
+def test_a_word_the_course_uses_in_another_form_is_not_respelt() -> None:
+    course = CourseText(slug="c", title="C", concepts=(ConceptText(
+        slug="cards", title="Cards", lesson="Draw one card from the hearts. The variance of the draws is small."),))
+    chunks = [c for d in course_documents(course) for c in chunk_document(d)]
+    idx = SearchIndex(Embedder())
+    idx.load(chunks, np.zeros((len(chunks), Embedder.dim), dtype=np.float32))
+    # "heart" stems as the course's "hearts" does: kept as the student wrote it; "varience" is a misspelling
+    assert idx.prepare_query("resting heart rate and varience") == "resting heart rate and variance"
+
+
 def test_the_same_text_in_many_exercises_is_returned_once(embedder: Embedder) -> None:
     course = CourseText(slug="c", title="C", concepts=(ConceptText(slug="s", title="Scientific notation", items=tuple(
         ItemText(id=f"sn-{n}", prompt=f"Write {n}00000 in scientific notation.",
