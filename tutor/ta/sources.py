@@ -268,12 +268,13 @@ def passage_reveals(chunks: Iterable[Chunk], spec: CourseSpec, *, item_ids: set[
 
     A passage reveals an exercise when one of its maths spans, numbers or "answer is ..." spans is graded right by
     `courses.checking.check_answer` against the exercise's key. Candidates are narrowed by value first (the key's
-    value at fixed points of its variables, `_signature`), so the checker runs only on likely matches. A key counts
-    where it stands beside its own exercise (its hints, its worked solution, a passage of its concept); elsewhere
-    (another concept, an upload, a faculty answer) only a distinctive key (`DISTINCTIVE` characters or more)
-    counts, as "2" in another topic's passage says nothing about this exercise. Multiple-choice and short-text keys
-    count as text, in an answer-like span, or anywhere for a long one; a text key that is also a term of the course
-    (`course_terms`) only in its own problem's passages and its concept's lesson. `item_ids`: only these exercises.
+    value at fixed points of its variables, `_signature`), so the checker runs only on likely matches. A distinctive
+    key (`DISTINCTIVE` characters or more) counts wherever it appears; a shorter one only where a passage works its
+    exercise (`_Key.worked_in`: its problem's hints and solution, or a passage of its concept showing the question's
+    maths or words), as "2" elsewhere says nothing about this exercise. Multiple-choice and short-text keys count as
+    text, in an answer-like span near their exercise, or anywhere for a long one; a text key that is also a term of
+    the course (`course_terms`) only in its own problem's passages and its concept's lesson. `item_ids`: only these
+    exercises.
     """
     by_value: dict[float, list[_Key]] = {}
     by_text: dict[str, list[_Key]] = {}
