@@ -417,9 +417,34 @@ def _markdown(text: str) -> str:
     where it reads as money ("$100,000"). Every `$$...$$` is set inline there: `$...$` here when it
     sits in a line of text ("have $$\\$20.00$$ each" stays one sentence), display maths when it is a line of its own."""
     parts = text.split("$$")
-    text = "$$".join(part if k % 2 else _CURRENCY.sub(r"\\$", part.replace("\\neq", "≠").replace("\\n", "\n\n"))
-                     for k, part in enumerate(parts))
-    return _inline_maths(text)
+    out, plain = _prose(parts[0]), False
+    for k, part in enumerate(parts[1:], start=1):
+        if k % 2 == 0:  # the text after a span
+            out += ("" if plain else "$$") + _prose(part)
+            continue
+        words = _maths_words(part) if k + 1 < len(parts) else None  # a closed span that is a word, not maths
+        plain = words is not None
+        out += words if words is not None else "$$" + _WORD_IN_FORMULA.sub(r"\1\\text{-\2}", part)
+    return _inline_maths(out)
+
+
+def _prose(text: str) -> str:
+    return _CURRENCY.sub(r"\\$", text.replace("\\neq", "≠").replace("\\n", "\n\n"))
+
+
+# OATutor sets words in maths ("$$p-value$$", "$$t-test$$", "$$x-intercepts$$"), which KaTeX reads as "p minus
+# value" in italics: the variable's letter stays maths, the word is text; a longer prefix ("non-", "two-") is text.
+_MATHS_WORD = re.compile(r"\s*([A-Za-z]{1,3})-([A-Za-z]{3,}(?:[- ][A-Za-z]+)*)(\)?)\s*")
+_WORD_IN_FORMULA = re.compile(r"(?<![\\A-Za-z{])([A-Za-z])-([a-z]{4,})(?![A-Za-z])")  # "p-value=P(x>2)"
+
+
+def _maths_words(span: str) -> str | None:
+    """A maths span that is a hyphenated word, as Markdown text ("p-value" -> "$p$-value"), else None."""
+    match = _MATHS_WORD.fullmatch(span)
+    if match is None:
+        return None
+    head, word, paren = match.groups()
+    return (f"${head}$" if len(head) == 1 else head) + f"-{word}{paren or ''}"
 
 
 def _bold(title: str) -> str:

@@ -404,6 +404,20 @@ def test_text_reads_as_oatutor_shows_it(tmp_path: Path) -> None:
     assert "\\n" not in rendered.replace("\\neq", "")
 
 
+def test_a_word_the_source_sets_in_maths_reads_as_a_word(tmp_path: Path) -> None:
+    """Intro Stats writes "$$p-value$$" 200 times, "$$z-score$$" 140: KaTeX would show "p − value" in italics."""
+    body = "Compare the $$p-value$$ with alpha: a $$t-test$$, $$Two-Tailed$$, where $$p-value=P(x>2)$$ and $$x-2>0$$."
+    choice_step = {"problemType": "MultipleChoice", "answerType": "string", "stepAnswer": ["$$t-distribution$$"],
+                   "choices": ["$$t-distribution$$", "Normal distribution"]}
+    source = write_source(tmp_path / "src", {"p1": {"body": body, "steps": {"p1a": (choice_step, ["adding"], [])}}},
+                          courses=["Course One"])
+    item = items_of(load_oatutor(source))["p1a"]
+    assert ("Compare the $p$-value with alpha: a $t$-test, Two-Tailed, where $p\\text{-value}=P(x>2)$ and $x-2>0$."
+            in item.prompt)
+    assert item.choices[0] == item.answer == "$t$-distribution"  # the key still matches the choice
+    assert not formula_fault(item.prompt)
+
+
 def test_missing_figure_is_reported_and_present_one_copied(small_source: Path) -> None:
     result = load_oatutor(small_source)
     missing = [i for i in result.report if i.category == "missing-figure"]
