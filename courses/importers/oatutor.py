@@ -429,7 +429,16 @@ def _markdown(text: str) -> str:
 
 
 def _prose(text: str) -> str:
-    return _CURRENCY.sub(r"\\$", text.replace("\\neq", "≠").replace("\\n", "\n\n"))
+    """Text outside maths: `\\n` a paragraph, money escaped, and a Greek letter written as a command outside maths
+    ("if \\alpha > p-value", which OATutor shows raw) as the letter."""
+    text = _GREEK.sub(lambda m: _GREEK_LETTERS[m.group(1)], text.replace("\\neq", "≠"))
+    return _CURRENCY.sub(r"\\$", text.replace("\\n", "\n\n"))
+
+
+_GREEK_LETTERS = dict(zip(
+    "alpha beta gamma delta epsilon theta lambda mu pi rho sigma tau phi chi omega Delta Sigma Omega".split(),
+    "αβγδεθλμπρστφχωΔΣΩ", strict=True))
+_GREEK = re.compile(r"\\(" + "|".join(_GREEK_LETTERS) + r")(?![A-Za-z])")
 
 
 # OATutor sets words in maths ("$$p-value$$", "$$t-test$$", "$$x-intercepts$$"), which KaTeX reads as "p minus

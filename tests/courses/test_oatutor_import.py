@@ -404,16 +404,17 @@ def test_text_reads_as_oatutor_shows_it(tmp_path: Path) -> None:
     assert "\\n" not in rendered.replace("\\neq", "")
 
 
-def test_a_word_the_source_sets_in_maths_reads_as_a_word(tmp_path: Path) -> None:
+def test_a_word_the_source_sets_in_maths_reads_as_a_word_and_a_greek_letter_as_a_letter(tmp_path: Path) -> None:
     """Intro Stats writes "$$p-value$$" 200 times, "$$z-score$$" 140: KaTeX would show "p − value" in italics."""
-    body = "Compare the $$p-value$$ with alpha: a $$t-test$$, $$Two-Tailed$$, where $$p-value=P(x>2)$$ and $$x-2>0$$."
+    body = ("Compare the $$p-value$$ with alpha: a $$t-test$$, $$Two-Tailed$$, where $$p-value=P(x>2)$$ and $$x-2>0$$."
+            " Reject if \\alpha > p-value; \\sigma is known.")  # a Greek letter outside maths, shown raw by OATutor
     choice_step = {"problemType": "MultipleChoice", "answerType": "string", "stepAnswer": ["$$t-distribution$$"],
                    "choices": ["$$t-distribution$$", "Normal distribution"]}
     source = write_source(tmp_path / "src", {"p1": {"body": body, "steps": {"p1a": (choice_step, ["adding"], [])}}},
                           courses=["Course One"])
     item = items_of(load_oatutor(source))["p1a"]
-    assert ("Compare the $p$-value with alpha: a $t$-test, Two-Tailed, where $p\\text{-value}=P(x>2)$ and $x-2>0$."
-            in item.prompt)
+    assert ("Compare the $p$-value with alpha: a $t$-test, Two-Tailed, where $p\\text{-value}=P(x>2)$ and $x-2>0$. "
+            "Reject if α > p-value; σ is known." in item.prompt)
     assert item.choices[0] == item.answer == "$t$-distribution"  # the key still matches the choice
     assert not formula_fault(item.prompt)
 
