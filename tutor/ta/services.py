@@ -52,7 +52,7 @@ from tutor.selectors import knowledge_state
 from tutor.services import concept_mastery, course_model, course_rows
 from tutor.ta import selectors as ta_selectors
 from tutor.ta.privacy import personal_data
-from tutor.ta.sources import course_text, keys_digest, passage_reveals
+from tutor.ta.sources import CourseKeys, course_keys, course_text, keys_digest, passage_reveals
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +142,18 @@ def ta_index_rebuild(*, course: Course, progress: Callable[[int, str], None] | N
         fresh = [d for d in docs if stored.get(d.id) != d.version]
         gone = set(stored) - {d.id for d in docs}
         digest = keys_digest(spec)
+        keys = course_keys(spec)  # read once, for every batch judged (`_sources` keeps published items only)
         rows: list[TAChunk] = []
         for start in range(0, len(fresh), EMBED_BATCH_DOCS):
             batch = fresh[start:start + EMBED_BATCH_DOCS]
-            rows.extend(_chunk_rows(course, spec, batch))
+            rows.extend(_chunk_rows(course, keys, batch))
             done = min(len(fresh), start + EMBED_BATCH_DOCS)
             percent = round(90 * done / len(fresh))
             _index_status(state, TAIndex.Status.RUNNING, percent, f"Embedded {done} of {len(fresh)} changed texts")
             if progress:
                 progress(percent, state.message)
         # A key that changed may change what any stored passage gives away: every one is judged again.
-        kept = _rejudged(course, spec, {d.id for d in fresh} | gone) if digest != state.keys_digest else []
+        kept = _rejudged(course, keys, {d.id for d in fresh} | gone) if digest != state.keys_digest else []
         with transaction.atomic():
             # The row lock serialises two reindexes of one course (a first question racing the import's task):
             # each replaces the chunks of the documents it embedded, so none is stored twice.
@@ -174,11 +175,7 @@ def ta_index_rebuild(*, course: Course, progress: Callable[[int, str], None] | N
                           unchanged_documents=len(docs) - len(fresh))
 
 
-def _published_ids(spec: CourseSpec) -> set[str]:
-    return {i.id for c in spec.concepts for i in c.items}
-
-
-def _chunk_rows(course: Course, spec: CourseSpec, docs: list[Document]) -> list[TAChunk]:
+def _chunk_rows(course: Course, keys: CourseKeys, docs: list[Document]) -> list[TAChunk]:
     """Chunks of `docs` with their vectors and the exercises whose key each gives away (judged now, by the checker)."""
     index = SearchIndex(default_embedder())
     index.upsert(docs)
@@ -187,13 +184,13 @@ def _chunk_rows(course: Course, spec: CourseSpec, docs: list[Document]) -> list[
     return [TAChunk(course=course, doc_id=c.doc_id, doc_version=versions[c.doc_id], chunk_id=c.id, url=c.url,
                     title=c.title[:500], text=c.text, kind=c.kind, concept=c.concept, item_id=c.item_id,
                     context=c.context, topic=c.topic[:300], reveals=list(c.reveals), vector=vectors[c.id])
-            for c in passage_reveals(index.chunks, spec, item_ids=_published_ids(spec))]
+            for c in passage_reveals(index.chunks, keys=keys)]
 
 
-def _rejudged(course: Course, spec: CourseSpec, skip: set[str]) -> list[TAChunk]:
+def _rejudged(course: Course, keys: CourseKeys, skip: set[str]) -> list[TAChunk]:
     """The stored chunks (but those of `skip`, about to be replaced) whose `reveals` changed with the keys."""
     rows = [r for r in TAChunk.objects.filter(course=course).order_by("pk") if r.doc_id not in skip]
-    judged = passage_reveals([_chunk(r) for r in rows], spec, item_ids=_published_ids(spec))
+    judged = passage_reveals([_chunk(r) for r in rows], keys=keys)
     changed = []
     for row, chunk in zip(rows, judged, strict=True):
         if list(chunk.reveals) != list(row.reveals):

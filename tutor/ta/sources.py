@@ -263,19 +263,17 @@ def _as_expression(span: str) -> str | None:
         return None
 
 
-def passage_reveals(chunks: Iterable[Chunk], spec: CourseSpec, *, item_ids: set[str] | None = None) -> list[Chunk]:
-    """Each chunk with `reveals` set to the exercises whose key it states or computes.
+@dataclass(frozen=True)
+class CourseKeys:
+    """The keys passages are judged against (`course_keys`): read from the course once, for every batch judged."""
+    by_value: dict[float, list[_Key]]
+    by_text: dict[str, list[_Key]]
+    problems: dict[str, str]  # exercise -> its problem (`exercise_problems`)
 
-    A passage reveals an exercise when one of its maths spans, numbers or "answer is ..." spans is graded right by
-    `courses.checking.check_answer` against the exercise's key. Candidates are narrowed by value first (the key's
-    value at fixed points of its variables, `_signature`), so the checker runs only on likely matches. A distinctive
-    key (`DISTINCTIVE` characters or more) counts wherever it appears; a shorter one only where a passage works its
-    exercise (`_Key.worked_in`: its problem's hints and solution, or a passage of its concept showing the question's
-    maths or words), as "2" elsewhere says nothing about this exercise. Multiple-choice and short-text keys count as
-    text, in an answer-like span near their exercise, or anywhere for a long one; a text key that is also a term of
-    the course (`course_terms`) only in its own problem's passages and its concept's lesson. `item_ids`: only these
-    exercises.
-    """
+
+def course_keys(spec: CourseSpec, *, item_ids: set[str] | None = None) -> CourseKeys:
+    """The course's keys by value and by text, with what shows each exercise and which text keys are terms.
+    `item_ids`: only these exercises."""
     by_value: dict[float, list[_Key]] = {}
     by_text: dict[str, list[_Key]] = {}
     problems = exercise_problems(spec)
@@ -288,8 +286,31 @@ def passage_reveals(chunks: Iterable[Chunk], spec: CourseSpec, *, item_ids: set[
                 by_value.setdefault(key.signature, []).append(key)
             if key is not None and key.text:
                 by_text.setdefault(key.text, []).append(key)
+    return CourseKeys(by_value, by_text, problems)
+
+
+def passage_reveals(chunks: Iterable[Chunk], spec: CourseSpec | None = None, *, item_ids: set[str] | None = None,
+                    keys: CourseKeys | None = None) -> list[Chunk]:
+    """Each chunk with `reveals` set to the exercises whose key it states or computes.
+
+    A passage reveals an exercise when one of its maths spans, numbers or "answer is ..." spans is graded right by
+    `courses.checking.check_answer` against the exercise's key. Candidates are narrowed by value first (the key's
+    value at fixed points of its variables, `_signature`), so the checker runs only on likely matches. A distinctive
+    key (`DISTINCTIVE` characters or more) counts wherever it appears; a shorter one only where a passage works its
+    exercise (`_Key.worked_in`: its problem's hints and solution, or a passage of its concept showing the question's
+    maths or words), as "2" elsewhere says nothing about this exercise. Multiple-choice and short-text keys count as
+    text, in an answer-like span near their exercise, or anywhere for a long one; a text key that is also a term of
+    the course (`course_terms`) only in its own problem's passages and its concept's lesson. `item_ids`: only these
+    exercises. `keys` instead of `spec`: read from the course already (`course_keys`), for a reindex
+    judging many batches.
+    """
+    if keys is None:
+        if spec is None:
+            raise TypeError("passage_reveals needs the course's spec or its keys")
+        keys = course_keys(spec, item_ids=item_ids)
     # An exercise stem asks and a course outline names: neither states an answer.
-    return [c if c.kind in ("item", "outline") else c.with_reveals(_revealed(c, by_value, by_text, problems))
+    return [c if c.kind in ("item", "outline") else c.with_reveals(_revealed(c, keys.by_value, keys.by_text,
+                                                                             keys.problems))
             for c in chunks]
 
 
