@@ -97,11 +97,18 @@ def ta_documents(*, course: Course) -> list[Document]:
     return _sources(course)[1]
 
 
-def _sources(course: Course) -> tuple[CourseSpec, list[Document]]:
-    """The course's published content (as the folder format holds it) and its retrieval documents."""
+def _published_spec(course: Course) -> CourseSpec:
+    """The course's published content, as the folder format holds it: review and rejected items are not shown to
+    students, so they are neither indexed nor judged."""
     spec = course_selectors.course_spec(course=course)
-    for concept in spec.concepts:  # review and rejected items are not shown to students: not indexed either
+    for concept in spec.concepts:
         concept.items = [i for i in concept.items if course_selectors.ITEM_STATUS_KEY not in i.extra]
+    return spec
+
+
+def _sources(course: Course) -> tuple[CourseSpec, list[Document]]:
+    """The course's published content and its retrieval documents."""
+    spec = _published_spec(course)
     docs = course_documents(course_text(spec), base_url=concept_base_url(course))
     answered = TAQuestion.objects.filter(course=course, shared=True).exclude(faculty_answer="").select_related("course")
     for q in answered.order_by("pk"):
@@ -355,7 +362,7 @@ def ta_index_refresh_judgement(*, course: Course) -> bool:
     (`keys_digest`: an edit that bypassed the reindex, or a newer rule for judging it, as after an upgrade); the
     reindex judges every passage again. Returns whether one was queued."""
     state = TAIndex.objects.filter(course=course, status=TAIndex.Status.DONE).first()
-    if state is None or state.keys_digest == keys_digest(_sources(course)[0]):
+    if state is None or state.keys_digest == keys_digest(_published_spec(course)):
         return False
     ta_index_schedule(course=course)
     return True
