@@ -5,14 +5,18 @@ Courses and their questions (benchmarks/data/):
     demo      the demo course (derivatives)            ta_questions_demo.json (+ ta_questions_tuning.json)
     algebra   OATutor OpenStax College Algebra         ta_questions_oatutor.json (+ ta_questions_tuning.json)
                                                        + ta_questions_concepts_algebra.json ("cdev", "ctest")
+                                                       + ta_questions_concepts2_algebra.json ("ctrain", "cfresh")
     stats     OATutor OpenStax Introductory Stats      ta_questions_intro_stats.json (dev, test)
                                                        + ta_questions_intro_stats_fresh.json (split "fresh")
                                                        + ta_questions_concepts_stats.json ("cdev", "ctest")
+                                                       + ta_questions_concepts2_stats.json ("ctrain", "cfresh")
 Splits: a question's own "split" field where it has one; else even positions in their file are dev, odd are test.
 "fresh" is a second held-out set for Introductory Stats, written blind by someone who had not seen the bot's output,
 after the test half had been run many times: a clean check of what the test half could no longer show unbiased.
 "cdev" / "ctest": conceptual questions (why, when, which method, a misconception; not one exercise's numbers), both
-imported courses, written blind (2026-12-07); look at cdev, measure on ctest.
+imported courses, written blind (2026-12-07); look at cdev, measure on ctest. "ctrain" / "cfresh": a second, larger
+blind set of them (2026-12-07, other ideas than the first): the re-ranker is fitted with ctrain, cdev and ctest
+(`--tune-rerank --concepts`), and cfresh measures it.
 ta_questions_tuning.json is dev only. Everything tuned here (field and kind weights, the re-ranker, the scope
 thresholds) is tuned on dev; report test figures, and Introductory Stats apart (written outside this code).
 
@@ -37,6 +41,7 @@ import random
 import re
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,10 +59,12 @@ K_RECALL, K_MRR = 5, 10
 COURSES = {  # name -> (source, question files)
     "demo": (ROOT / "courses" / "demo" / "derivatives", ("ta_questions_demo.json", "ta_questions_tuning.json")),
     "algebra": (OATUTOR / "openstax-college-algebra.tar.gz", ("ta_questions_oatutor.json", "ta_questions_tuning.json",
-                                                              "ta_questions_concepts_algebra.json")),
+                                                              "ta_questions_concepts_algebra.json",
+                                                              "ta_questions_concepts2_algebra.json")),
     "stats": (OATUTOR / "openstax-introductory-stats.tar.gz", ("ta_questions_intro_stats.json",
                                                                "ta_questions_intro_stats_fresh.json",
-                                                               "ta_questions_concepts_stats.json")),
+                                                               "ta_questions_concepts_stats.json",
+                                                               "ta_questions_concepts2_stats.json")),
 }
 # (label, mode, re-weighted by kind and scaffold, learned re-ranker): each retriever as the TA uses it, and hybrid
 # without re-weighting and without the learned re-ranker
@@ -393,37 +400,57 @@ def tune_retrieval(built: dict[str, tuple[SearchIndex, TeachingAssistant]], ques
               + " ".join(f"{r:.2f}/{m:.2f}" for r, m in per_course))
 
 
-def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questions: list[Question]) -> None:
-    """Fit the learned re-ranker on these (dev) answerable questions, all courses together (each course weighing the
-    same), and estimate how it does on a course it has not seen: fitted on the other courses, scored on each one
-    (leave one course out), against the plain ranking, by recall@1/@5 and MRR@10 of the TA's hybrid search."""
+CONCEPT_TRAIN = ("cdev", "ctest", "ctrain")  # conceptual questions the re-ranker may be fitted on (never cfresh)
+
+
+def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questions: list[Question],
+                without: tuple[str, ...] = (), fit_ideas: bool = False) -> None:
+    """Fit the learned re-ranker on these answerable questions, all courses together, and estimate how it does on a
+    course it has not seen: fitted on the other courses, scored on each one (leave one course out), against the plain
+    ranking and the shipped one, by recall@1/@5 and MRR@10 of the TA's hybrid search. Questions are grouped by course
+    and by kind (about an exercise: the dev halves; about an idea: the conceptual sets of `CONCEPT_TRAIN`); each group
+    weighs the same. The idea groups are always scored, and fitted on only with `fit_ideas`. Features named in
+    `without` are held at 0 (a constant feature keeps its weight at 0)."""
+    dropped = [FEATURES.index(name) for name in without]
     answerable = [q for q in questions if q.answerable]
     vectors = {q.id: built[q.course][0].embedder.encode([built[q.course][0].prepare_query(q.text)])[0]
                for q in answerable}
-    labelled: dict[str, list[LabelledQuestion]] = {}
+
+    def group(q: Question) -> tuple[str, str]:
+        return q.course, "ideas" if q.split in CONCEPT_TRAIN else "exercises"
+
+    sizes = {g: sum(group(x) == g for x in answerable) for g in map(group, answerable)}
+    labelled: dict[tuple[str, str], list[LabelledQuestion]] = {}
     for q in answerable:
         index = built[q.course][0]
         chunks, features = index.rerank_candidates(index.prepare_query(q.text), vectors[q.id])
-        labelled.setdefault(q.course, []).append(
-            LabelledQuestion(features, np.array([q.relevant(c) for c in chunks], dtype=bool),
-                           1 / sum(x.course == q.course for x in answerable)))
+        features[:, dropped] = 0.0
+        labelled.setdefault(group(q), []).append(
+            LabelledQuestion(features, np.array([q.relevant(c) for c in chunks], dtype=bool), 1 / sizes[group(q)]))
 
-    def scored(course: str, reranker: Reranker) -> Retrieval:
-        index, row = built[course][0], Retrieval()
-        index.reranker = reranker
+    def scored(key: tuple[str, str], reranker: Reranker) -> Retrieval:
+        index, row = built[key[0]][0], Retrieval()
+        shipped, index.reranker = index.reranker, reranker
         for q in answerable:
-            if q.course == course:
+            if group(q) == key:
                 row.add(first_relevant_rank(index, q, "hybrid", True, vectors[q.id]))
+        index.reranker = shipped
         return row
 
-    print(f"{'course':10} {'re-ranker':28} {'recall@1':>9} {'recall@5':>9} {'MRR@10':>7}")
+    def fit(keep: Callable[[tuple[str, str]], bool]) -> Reranker:
+        return reranker_fit([x for g, xs in labelled.items() if keep(g) and (fit_ideas or g[1] == "exercises")
+                             for x in xs])
+
+    print(f"{'course':18} {'re-ranker':28} {'recall@1':>9} {'recall@5':>9} {'MRR@10':>7}")
     for course in built:
-        others = reranker_fit([x for c, xs in labelled.items() if c != course for x in xs])
-        for label, reranker in (("plain", PLAIN), ("fitted on the other courses", others)):
-            print(f"{course:10} {label:28} {scored(course, reranker).row()}")
-    fitted = reranker_fit([x for xs in labelled.values() for x in xs])
-    for course in built:
-        print(f"{course:10} {'fitted on all (in sample)':28} {scored(course, fitted).row()}")
+        others = fit(lambda g: g[0] != course)  # noqa: B023  # called at once
+        for key in sorted(k for k in sizes if k[0] == course):
+            for label, reranker in (("plain", PLAIN), ("shipped", built[course][0].reranker),
+                                    ("fitted on the other courses", others)):
+                print(f"{course + ' ' + key[1]:18} {label:28} {scored(key, reranker).row()}")
+    fitted = fit(lambda g: True)
+    for key in sorted(sizes):
+        print(f"{key[0] + ' ' + key[1]:18} {'fitted on all (in sample)':28} {scored(key, fitted).row()}")
     print("DEFAULT_RERANKER = Reranker(weights=(" + ", ".join(f"{w:.6g}" for w in fitted.weights) + "))  # "
           + ", ".join(FEATURES))
 
@@ -431,12 +458,16 @@ def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questio
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,algebra")
-    parser.add_argument("--split", default="dev", choices=("dev", "test", "fresh", "cdev", "ctest", "all"))
+    parser.add_argument("--split", default="dev", choices=("dev", "test", "fresh", "cdev", "ctest", "ctrain", "cfresh", "all"))
     parser.add_argument("--show", type=int, default=0, help="print this many sampled replies per course")
     parser.add_argument("--tune-scope", action="store_true", help="choose the scope thresholds on these questions")
     parser.add_argument("--tune-retrieval", action="store_true", help="choose field, kind and re-ranking weights")
     parser.add_argument("--fine", action="store_true", help="with --tune-retrieval: BM25's weight in fusion")
     parser.add_argument("--tune-rerank", action="store_true", help="fit the learned re-ranker (and leave one course out)")
+    parser.add_argument("--without", default="", help="with --tune-rerank: features (comma-separated) held at 0")
+    parser.add_argument("--concepts", action="store_true",
+                        help="with --tune-rerank: fit on the conceptual questions of " + ", ".join(CONCEPT_TRAIN)
+                        + " too (they are scored either way)")
     args = parser.parse_args()
     import courses.checking  # noqa: F401  # registers the modules the sandbox's workers preload
     from inference import sandbox
@@ -446,11 +477,12 @@ def main() -> None:
         if args.split != "dev":
             raise SystemExit("tune on the dev split only")
         built = {course: build(course) for course in args.courses.split(",")}
-        dev = [q for c in built for q in load_questions(c) if q.split == "dev"]
+        splits = ("dev",) + (CONCEPT_TRAIN if args.tune_rerank else ())
+        dev = [q for c in built for q in load_questions(c) if q.split in splits]
         if args.tune_scope:
             tune_scope(built, dev)
         elif args.tune_rerank:
-            tune_rerank(built, dev)
+            tune_rerank(built, dev, tuple(name for name in args.without.split(",") if name), args.concepts)
         else:
             tune_retrieval(built, dev, fine=args.fine)
         return
