@@ -404,12 +404,13 @@ CONCEPT_TRAIN = ("cdev", "ctest", "ctrain")  # conceptual questions the re-ranke
 
 
 def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questions: list[Question],
-                without: tuple[str, ...] = (), fit_ideas: bool = False) -> None:
+                without: tuple[str, ...] = (), fit_ideas: bool = False, idea_weight: float = 1.0) -> None:
     """Fit the learned re-ranker on these answerable questions, all courses together, and estimate how it does on a
     course it has not seen: fitted on the other courses, scored on each one (leave one course out), against the plain
     ranking and the shipped one, by recall@1/@5 and MRR@10 of the TA's hybrid search. Questions are grouped by course
     and by kind (about an exercise: the dev halves; about an idea: the conceptual sets of `CONCEPT_TRAIN`); each group
-    weighs the same. The idea groups are always scored, and fitted on only with `fit_ideas`. Features named in
+    weighs the same (an idea group `idea_weight` times that). The idea groups are always scored, and fitted on only
+    with `fit_ideas`. Features named in
     `without` are held at 0 (a constant feature keeps its weight at 0)."""
     dropped = [FEATURES.index(name) for name in without]
     answerable = [q for q in questions if q.answerable]
@@ -426,7 +427,8 @@ def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questio
         chunks, features = index.rerank_candidates(index.prepare_query(q.text), vectors[q.id])
         features[:, dropped] = 0.0
         labelled.setdefault(group(q), []).append(
-            LabelledQuestion(features, np.array([q.relevant(c) for c in chunks], dtype=bool), 1 / sizes[group(q)]))
+            LabelledQuestion(features, np.array([q.relevant(c) for c in chunks], dtype=bool),
+                             (idea_weight if group(q)[1] == "ideas" else 1.0) / sizes[group(q)]))
 
     def scored(key: tuple[str, str], reranker: Reranker) -> Retrieval:
         index, row = built[key[0]][0], Retrieval()
@@ -464,6 +466,8 @@ def main() -> None:
     parser.add_argument("--tune-retrieval", action="store_true", help="choose field, kind and re-ranking weights")
     parser.add_argument("--fine", action="store_true", help="with --tune-retrieval: BM25's weight in fusion")
     parser.add_argument("--tune-rerank", action="store_true", help="fit the learned re-ranker (and leave one course out)")
+    parser.add_argument("--idea-weight", type=float, default=1.0,
+                        help="with --tune-rerank --concepts: an idea group's weight against an exercise group's")
     parser.add_argument("--without", default="", help="with --tune-rerank: features (comma-separated) held at 0")
     parser.add_argument("--concepts", action="store_true",
                         help="with --tune-rerank: fit on the conceptual questions of " + ", ".join(CONCEPT_TRAIN)
@@ -482,7 +486,8 @@ def main() -> None:
         if args.tune_scope:
             tune_scope(built, dev)
         elif args.tune_rerank:
-            tune_rerank(built, dev, tuple(name for name in args.without.split(",") if name), args.concepts)
+            tune_rerank(built, dev, tuple(name for name in args.without.split(",") if name), args.concepts,
+                        args.idea_weight)
         else:
             tune_retrieval(built, dev, fine=args.fine)
         return
