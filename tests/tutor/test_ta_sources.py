@@ -99,3 +99,33 @@ def test_a_short_key_counts_where_a_passage_works_its_exercise_not_where_the_num
     assert lesson and all("lim-1" not in c.reveals for c in lesson)  # "x = 1" is not lim-1's answer
     assert any("lim-4" in c.reveals for c in lesson)  # the worked example is lim-4 itself
     assert any("lim-1" in c.reveals for c in hints_of(chunks, "lim-1"))  # its own hint computes it
+
+
+def fractions_course() -> CourseSpec:
+    """Keys written as fractions: one whose value is a short number (13/52 is 0.25), one whose value is not (the
+    derivative of the square root at 9, 1/6 = 0.1666...)."""
+    cards = [ItemSpec(id="hearts", kind="symbolic", answer="(13/52)",
+                      prompt="A card is drawn from a standard deck of $52$. What is the probability it is a heart?")]
+    quartiles = ConceptSpec(slug="quartiles", title="Quartiles", lesson="The first quartile has a quarter below it.",
+                            items=[ItemSpec(id="q1", kind="numeric", answer=3,
+                                            prompt="The data are 1, 2, 3, 4, 5, 6, 7, 8. Find the first quartile.",
+                                            hints=["A quarter of the data is $0.25$ of it: the second value up."])])
+    slopes = ConceptSpec(slug="slopes", title="Slopes", lesson="A tangent line's slope is the derivative there.",
+                         items=[ItemSpec(id="slope-9", kind="numeric", answer=1 / 6,
+                                         prompt="Find the slope of $\\sqrt{x}$ at $x = 4$.",
+                                         hints=["At $x = 9$ the slope is $\\frac{1}{6}$, at $4$ it is more."])])
+    definition = ConceptSpec(slug="definition", title="The definition", lesson="The limit of difference quotients.",
+                             items=[ItemSpec(id="root-9", kind="numeric", answer=1 / 6,
+                                             prompt="Use the definition to find $f'(9)$ for $f(x) = \\sqrt{x}$.")])
+    return CourseSpec(slug="mixed", title="Mixed", concepts=[
+        ConceptSpec(slug="cards", title="Cards", lesson="Probabilities of draws.", items=cards),
+        quartiles, slopes, definition])
+
+
+def test_a_fraction_key_whose_value_is_a_short_number_is_not_given_away_by_that_number_elsewhere() -> None:
+    chunks = judged(fractions_course())
+    quartile_hint = hints_of(chunks, "q1")
+    assert quartile_hint and all("hearts" not in c.reveals for c in quartile_hint)  # 0.25 of the data, not 13/52
+    assert StudentState(attempted=frozenset({"q1"})).may_quote(quartile_hint[0])
+    # a number whose plain value is long still counts anywhere: the slopes hint states root-9's answer
+    assert all("root-9" in c.reveals for c in hints_of(chunks, "slope-9"))

@@ -45,7 +45,12 @@ _ANSWER_LIKE = re.compile(r"(?:\banswer\b\s*(?:is|:)?[*_]*|\bresult\b\s*(?:is|:)
                           r"(\$\$.+?\$\$|\$.+?\$|[^\s.,;]+(?:\s*[-+*/^]\s*[^\s.,;]+)*)", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.])-?\d+(?:\.\d+)?%?")
 _MAX_CANDIDATES = 60  # per passage: a long table of numbers is judged on its first ones
-DISTINCTIVE = 6  # characters a key needs, squashed, to count wherever it appears (not only near its exercise)
+# Characters a key needs, squashed, to count wherever it appears (not only near its exercise); a number needs them in its
+# plain value too: a passage elsewhere saying 0.5 does not give away the key "(6/12)", but one saying 1/6 gives away
+# 0.1666...
+DISTINCTIVE = 6
+# Raised when the rule for what a passage gives away changes: indexes judged under an older rule are judged again.
+JUDGEMENT_RULE = 2
 # A multiple-choice or short-text key found in the hints or solutions of this many other exercises (or lessons) is a
 # term the course teaches ("Standard deviation", "Simple random", "right-tailed"), not one exercise's answer.
 TERM_SOURCES = 2
@@ -61,6 +66,15 @@ class _Key:
     problem: str = ""  # the problem the exercise is a step of (`exercise_problems`)
     term: bool = False  # a text key the course uses as a word of its own (`course_terms`)
     setup: tuple[str, ...] = ()  # what shows this exercise in another passage (`_setup`)
+
+    @property
+    def distinctive(self) -> bool:
+        """Whether a passage anywhere that states this key gives it away: `DISTINCTIVE` characters or more, and for a
+        number (a key without variables) its plain value as long: "(6/12)" is 0.5, which a passage elsewhere says
+        for its own reasons."""
+        if len(self.text) < DISTINCTIVE:
+            return False
+        return self.signature is None or bool(self.item.variables) or len(f"{self.signature:.6g}") >= DISTINCTIVE
 
     def stated_by(self, chunk: Chunk, problems: dict[str, str]) -> bool:
         """Whether a passage stating this key gives it away: a text key that is also a term of the course only in
@@ -173,9 +187,10 @@ def _atom(tokens: list[str], i: int, values: dict[str, float]) -> tuple[float, i
 
 
 def keys_digest(spec: CourseSpec) -> str:
-    """A hash of what the judgement reads besides the passage: every item's key, what shows its exercise elsewhere,
-    and which text keys are terms. When it changes, what each passage gives away is judged again."""
-    payload = json.dumps([sorted((i.id, i.kind, str(i.answer), list(i.accept), list(_setup(i)))
+    """A hash of what the judgement reads besides the passage: the rule's version, every item's key, what shows its
+    exercise elsewhere, and which text keys are terms. When it changes, what each passage gives away is judged
+    again."""
+    payload = json.dumps([JUDGEMENT_RULE, sorted((i.id, i.kind, str(i.answer), list(i.accept), list(_setup(i)))
                                  for c in spec.concepts for i in c.items),
                           sorted(course_terms(spec, exercise_problems(spec)))])
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
@@ -296,13 +311,13 @@ def passage_reveals(chunks: Iterable[Chunk], spec: CourseSpec | None = None, *, 
     A passage reveals an exercise when one of its maths spans, numbers or "answer is ..." spans is graded right by
     `courses.checking.check_answer` against the exercise's key. Candidates are narrowed by value first (the key's
     value at fixed points of its variables, `_signature`), so the checker runs only on likely matches. A distinctive
-    key (`DISTINCTIVE` characters or more) counts wherever it appears; a shorter one only where a passage works its
-    exercise (`_Key.worked_in`: its problem's hints and solution, or a passage of its concept showing the question's
-    maths or words), as "2" elsewhere says nothing about this exercise. Multiple-choice and short-text keys count as
-    text, in an answer-like span near their exercise, or anywhere for a long one; a text key that is also a term of
-    the course (`course_terms`) only in its own problem's passages and its concept's lesson. `item_ids`: only these
-    exercises. `keys` instead of `spec`: read from the course already (`course_keys`), for a reindex
-    judging many batches.
+    key (`_Key.distinctive`: `DISTINCTIVE` characters or more, in a number's plain value too) counts wherever it
+    appears; any other only where a passage works its exercise (`_Key.worked_in`: its problem's hints and solution,
+    or a passage of its concept showing the question's maths or words), as "2" or "0.5" elsewhere says nothing about
+    this exercise. Multiple-choice and short-text keys count as text, in an answer-like span near their exercise, or
+    anywhere for a long one; a text key that is also a term of the course (`course_terms`) only in its own problem's
+    passages and its concept's lesson. `item_ids`: only these exercises. `keys` instead of `spec`: read from the
+    course already (`course_keys`), for a reindex judging many batches.
     """
     if keys is None:
         if spec is None:
@@ -339,7 +354,7 @@ def _revealed(chunk: Chunk, by_value: dict[float, list[_Key]], by_text: dict[str
             continue
         signature = _signature(expression, expression_variables(expression))
         for key in by_value.get(signature, []) if signature is not None else []:
-            if key.item.id in found or not (len(key.text) >= DISTINCTIVE or key.worked_in(chunk, problems, shown)):
+            if key.item.id in found or not (key.distinctive or key.worked_in(chunk, problems, shown)):
                 continue
             if _checks(key.item, expression):
                 found.add(key.item.id)
