@@ -721,6 +721,20 @@ class SearchIndex:
         rows = [set(self._term_rows(t).tolist()) for t in terms]
         return len(set.intersection(*rows))
 
+    def most_shared(self, terms: set[str], others: Sequence[str]) -> int:
+        """Of the chunks holding every one of the stemmed `terms`, the most of the distinct stemmed `others` that one
+        of them also holds (0 when no chunk holds `terms`)."""
+        if not terms:
+            return 0
+        rows = set.intersection(*(set(self._term_rows(t).tolist()) for t in terms))
+        if not rows:
+            return 0
+        candidates = np.fromiter(rows, np.int64, len(rows))
+        shared = np.zeros(len(candidates), dtype=np.int64)
+        for other in dict.fromkeys(others):
+            shared += np.isin(candidates, self._term_rows(other))
+        return int(shared.max())
+
     def _term_rows(self, term: str) -> np.ndarray:
         """The chunks (row numbers) whose text or topic holds the stemmed `term`."""
         if self._bm25_stale:

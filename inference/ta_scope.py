@@ -4,7 +4,9 @@ Three signals, each from the course itself:
 - the best cosine between the question and any of the course's passages, lesson outlines included: far below
   the course's usual range, the question is about something else altogether (off-topic);
 - the question's topic words that occur nowhere in the course (after reading misspellings as the course's
-  words): "Taylor" in a derivatives course, "eigenvalues" in College Algebra. Such a word is what a near-miss
+  words), or so rarely that the course only mentions them in passing, unless a passage uses them with the question's
+  other words: "Taylor" in a derivatives course, "eigenvalues" in College Algebra, but not "Chebyshev" in "whats
+  chebyshevs rule" where a hint states Chebyshev's rule. Such a word is what a near-miss
   question is about when it is central to it: with it taken out, the question means something else (its
   embedding moves by more than `CENTRAL_SHIFT`). A word the course lacks but the question does not hinge on
   ("flip the inequality") is not evidence;
@@ -87,6 +89,10 @@ def signals(index: SearchIndex, question: str, query_vector: np.ndarray | None, 
             local: float = LOCAL_COSINE) -> Signals:
     """`question`: as searched (`SearchIndex.prepare_query`). Without `query_vector`, the lexical signals."""
     missing = unknown_words(index, question)
+    if missing:
+        terms = list(dict.fromkeys(topic_terms(question)))
+        rare = {t for w in missing for t in topic_terms(w)}
+        missing = tuple(w for w in missing if not _in_company(index, w, terms, rare))
     if query_vector is None:
         return Signals(index.term_coverage(question), missing, 0.0, lexical=True)
     missing = tuple(w for w in missing if not _local(index, w, query_vector, local))
@@ -134,6 +140,20 @@ def _local(index: SearchIndex, word: str, query_vector: np.ndarray, local: float
     """Whether every term of `word` is used by a passage at least `local` close to the question (see LOCAL_COSINE)."""
     terms = topic_terms(word)
     return bool(terms) and all(index.term_best_similarity(t, query_vector) >= local for t in terms)
+
+
+def _in_company(index: SearchIndex, word: str, terms: list[str], rare: set[str]) -> bool:
+    """Whether a word the course barely uses (never: it has no passage) is used by one of its passages together with
+    the question's other topic words (`terms`, the question's, stemmed; those of its other `rare` words only when it
+    has no others): all of them, or all but one of three or more. "whats
+    chebyshevs rule" where a hint states Chebyshev's rule; "a paired t test instead of treating it as two separate
+    groups" where a hint says so. A word the course mentions in passing keeps other company ("derivative" in College
+    Algebra, not with "find" and "x^3")."""
+    own = set(topic_terms(word))
+    others = [t for t in terms if t not in rare] or [t for t in terms if t not in own]
+    if not own or not others:
+        return False
+    return index.most_shared(own, others) >= (len(others) if len(others) <= 2 else len(others) - 1)
 
 
 def _shift(index: SearchIndex, question: str, query_vector: np.ndarray, missing: tuple[str, ...]) -> float:

@@ -150,7 +150,7 @@ def test_a_nearby_topic_the_course_does_not_teach_is_declined_naming_it(
     assert "doesn't cover **integration by parts**" in text
 
 
-def test_a_question_in_its_exercise_s_words_is_answered_and_a_word_used_in_passing_is_still_not_taught(
+def test_a_question_in_its_exercise_s_or_its_rule_s_words_is_answered_and_a_word_used_in_passing_is_not_taught(
         embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     from inference import ta_scope
 
@@ -163,6 +163,12 @@ def test_a_question_in_its_exercise_s_words_is_answered_and_a_word_used_in_passi
         ConceptText(slug="mean", title="The mean", lesson="Add the values and divide by how many there are.",
                     items=(Item(id="shop", prompt="Taylor buys three apples at $2 and one pear at $1. What is the "
                                                   "mean price of the fruit Taylor bought?"),)),
+        ConceptText(slug="spread", title="Standard deviation",
+                    lesson="The standard deviation measures how far the values typically lie from their mean.",
+                    items=(Item(id="within", prompt="Exam scores have mean 70 and standard deviation 5. At least "
+                                                    "what share of them lie between 60 and 80?",
+                                hints=("Chebyshev's rule: at least 75% of any data lie within two standard "
+                                       "deviations of the mean.",)),)),
     ))
     idx = SearchIndex(embedder)
     idx.upsert(course_documents(stats))
@@ -176,6 +182,10 @@ def test_a_question_in_its_exercise_s_words_is_answered_and_a_word_used_in_passi
     assert judged("coach recorded bench press before and after the class for each player, where do i start").covered
     taylor = judged("how do i find the taylor series of sin x")  # "Taylor" is a shopper in one word problem
     assert not taylor.covered and "taylor" in [w.lower() for w in taylor.missing]
+    # a rare word the course uses with the question's other words: one hint states the rule asked about
+    assert judged("whats chebyshevs rule").covered
+    polynomials = judged("how do chebyshev polynomials approximate a function")  # the same word, in other company
+    assert not polynomials.covered and "chebyshev" in [w.lower() for w in polynomials.missing]
 
 
 def test_asking_to_solve_the_current_item_gets_the_next_hint_not_the_answer(index: SearchIndex) -> None:
