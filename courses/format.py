@@ -54,6 +54,16 @@ def teach_back_problem(key_ideas: list[str], misconceptions: list[str], probes: 
     return None
 
 
+WORKED_PROMPT_CHARS = 40  # a shorter prompt may be in a lesson by chance
+
+
+def worked_in(prompt: str, *texts: str) -> bool:
+    """Whether `texts` (a concept's explanation and lesson) work this exercise through: its whole prompt is in them,
+    spacing aside, as in an imported concept's worked example, which is one of its items."""
+    prompt = " ".join(prompt.split())
+    return len(prompt) >= WORKED_PROMPT_CHARS and prompt in " ".join(" ".join(texts).split())
+
+
 class CourseFormatError(ValueError):
     def __init__(self, path: Path | str, line: int | None, message: str) -> None:
         self.path, self.line, self.message = str(path), line, message

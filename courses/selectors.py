@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import Http404
 
-from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseSpec, ItemSpec
+from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseSpec, ItemSpec, worked_in
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import ConceptParams, CourseSettings
 from courses.question_forms import prompt_expressions, written_expressions
@@ -149,9 +149,7 @@ def written_key(*, item: Item) -> tuple[str, ...]:
 def worked_in_lesson(*, item: Item) -> bool:
     """Whether the concept's own explanation or lesson works this item through (an imported concept's worked example
     is one of its items): its whole prompt is in them. A prompt under 40 characters may be there by chance."""
-    prompt = " ".join(item.prompt.split())
-    concept = item.concept
-    return len(prompt) >= 40 and prompt in " ".join(f"{concept.explanation} {concept.lesson}".split())
+    return worked_in(item.prompt, item.concept.explanation, item.concept.lesson)
 
 
 # --- Authoring ----------------------------------------------------------------------------------------

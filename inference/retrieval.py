@@ -237,6 +237,9 @@ _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IG
     (r"\bb/c\b|\bbc\b|\bcuz\b", "because"), (r"\bmax\b", "maximum"), (r"(?<!\d)(?<!\d )(?<!per )\bmin\b", "minimum"),
     (r"\bcoeff?s?\b", "coefficient"), (r"\bdenom\b", "denominator"), (r"\bapprox\b", "approximately"),
     (r"\bfreq\b", "frequency"),
+    # "p prime", "f double prime": a letter's prime said in words, as the course writes it (not "a prime number",
+    # "Lagrange's prime")
+    (r"(?<!['’])\b([B-HJ-Zb-hj-z]) double prime\b", r"\1''"), (r"(?<!['’])\b([B-HJ-Zb-hj-z]) prime\b", r"\1'"),
 ))
 _SAID_MATHS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.IGNORECASE), r) for p, r in (
     (r"\b(\w+|\d+) over (\w+|\d+)\b", r"\1/\2"),

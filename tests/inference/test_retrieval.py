@@ -93,6 +93,8 @@ def test_a_students_shorthand_and_misspelling_are_read_in_the_courses_words(inde
     ("does a parabola have a max or a min", "does a parabola have a maximum or a minimum"),
     ("the coeff over the denom, approx", "the coefficient over the denominator, approximately"),
     ("4 calls per min, each takes 5 min", "4 calls per min, each takes 5 min"),  # minutes stay minutes
+    ("whats p prime, and f double prime", "whats p', and f''"),  # a letter's prime as the course writes it
+    ("is 7 a prime number? Lagrange's prime notation", "is 7 a prime number? Lagrange's prime notation"),
 ])
 def test_shorthand_is_spelt_out_and_minutes_are_not_read_as_a_minimum(asked: str, searched: str) -> None:
     assert normalise_query(asked) == searched

@@ -129,3 +129,24 @@ def test_a_fraction_key_whose_value_is_a_short_number_is_not_given_away_by_that_
     assert StudentState(attempted=frozenset({"q1"})).may_quote(quartile_hint[0])
     # a number whose plain value is long still counts anywhere: the slopes hint states root-9's answer
     assert all("root-9" in c.reveals for c in hints_of(chunks, "slope-9"))
+
+
+def test_an_exercise_its_lesson_works_through_keeps_no_secret_and_the_others_still_do() -> None:
+    worked = ItemSpec(id="worked", kind="numeric", answer=12,
+                      prompt="A box holds 3 rows of 4 eggs each. How many eggs are in the box altogether?",
+                      hints=["Each row holds 4 eggs.", "Three rows of four: $3 \\times 4 = 12$."])
+    other = ItemSpec(id="other", kind="numeric", answer=35,
+                     prompt="A tray holds 5 rows of 7 cups each. How many cups are on the tray altogether?",
+                     hints=["Five rows of seven: $5 \\times 7 = 35$."])
+    explanation = f"A worked example.\n\n{worked.prompt}\n\n*Step 1.* {worked.hints[0]}\n\n*Step 2.* {worked.hints[1]}"
+    concept = ConceptSpec(slug="rows", title="Rows and columns", lesson="Multiply the rows by what each holds.",
+                          explanation=explanation, items=[worked, other])
+    spec = CourseSpec(slug="arith", title="Arithmetic", concepts=[concept])
+    chunks = judged(spec)
+    # every student reads the worked example before practising, so quoting it or its hints gives nothing away
+    assert not any("worked" in c.reveals for c in chunks)
+    assert StudentState(attempted=frozenset()).may_quote(next(c for c in chunks if c.kind == "explanation"))
+    assert all("other" in c.reveals for c in hints_of(chunks, "other"))  # an exercise the lesson does not work
+    unworked = CourseSpec(slug="arith", title="Arithmetic", concepts=[
+        ConceptSpec(slug="rows", title="Rows and columns", lesson=concept.lesson, items=[worked, other])])
+    assert keys_digest(unworked) != keys_digest(spec)  # an edit that adds or drops the worked example judges again

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from courses.checking import check_answer
-from courses.format import CourseSpec, ItemSpec
+from courses.format import CourseSpec, ItemSpec, worked_in
 from courses.importers.latex import LatexError, expression_variables, latex_to_expression
 from inference.retrieval import Chunk, ConceptText, CourseText, ItemText
 
@@ -188,10 +188,11 @@ def _atom(tokens: list[str], i: int, values: dict[str, float]) -> tuple[float, i
 
 def keys_digest(spec: CourseSpec) -> str:
     """A hash of what the judgement reads besides the passage: the rule's version, every item's key, what shows its
-    exercise elsewhere, and which text keys are terms. When it changes, what each passage gives away is judged
-    again."""
-    payload = json.dumps([JUDGEMENT_RULE, sorted((i.id, i.kind, str(i.answer), list(i.accept), list(_setup(i)))
-                                 for c in spec.concepts for i in c.items),
+    exercise elsewhere, whether its lesson works it, and which text keys are terms. When it changes, what each passage
+    gives away is judged again."""
+    payload = json.dumps([JUDGEMENT_RULE, sorted((i.id, i.kind, str(i.answer), list(i.accept), list(_setup(i)),
+                                                  worked_in(i.prompt, c.explanation, c.lesson))
+                                                 for c in spec.concepts for i in c.items),
                           sorted(course_terms(spec, exercise_problems(spec)))])
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
@@ -288,15 +289,18 @@ class CourseKeys:
 
 def course_keys(spec: CourseSpec, *, item_ids: set[str] | None = None) -> CourseKeys:
     """The course's keys by value and by text, with what shows each exercise and which text keys are terms.
-    `item_ids`: only these exercises."""
+    `item_ids`: only these exercises. An exercise its concept's explanation or lesson works through (an imported
+    concept's worked example) has no key to keep: every student reads it worked before practising, and practice
+    serves it last (`courses.selectors.worked_in_lesson`)."""
     by_value: dict[float, list[_Key]] = {}
     by_text: dict[str, list[_Key]] = {}
     problems = exercise_problems(spec)
     terms = course_terms(spec, problems)
     for concept in spec.concepts:
         for item in concept.items:
-            key = (_key_of(item, concept.slug, problems[item.id], terms) if item_ids is None or item.id in item_ids
-                   else None)
+            secret = not worked_in(item.prompt, concept.explanation, concept.lesson)
+            key = (_key_of(item, concept.slug, problems[item.id], terms)
+                   if secret and (item_ids is None or item.id in item_ids) else None)
             if key is not None and key.signature is not None:
                 by_value.setdefault(key.signature, []).append(key)
             if key is not None and key.text:
