@@ -90,9 +90,9 @@ def signals(index: SearchIndex, question: str, query_vector: np.ndarray | None, 
     """`question`: as searched (`SearchIndex.prepare_query`). Without `query_vector`, the lexical signals."""
     missing = unknown_words(index, question)
     if missing:
-        terms = list(dict.fromkeys(topic_terms(question)))
+        asked = list(dict.fromkeys(topic_terms(question)))
         rare = {t for w in missing for t in topic_terms(w)}
-        missing = tuple(w for w in missing if not _in_company(index, w, terms, rare))
+        missing = tuple(w for w in missing if not _in_company(index, w, asked, rare))
     if query_vector is None:
         return Signals(index.term_coverage(question), missing, 0.0, lexical=True)
     missing = tuple(w for w in missing if not _local(index, w, query_vector, local))
