@@ -229,15 +229,19 @@ class Policy(Protocol):
                hints_used: int = 0, guess_first: bool = False) -> None: ...
 
 
-def diagnostic_item(items: Sequence[ItemChoice], concept: str, params: BKTParams | None = None) -> ItemChoice:
+def diagnostic_item(items: Sequence[ItemChoice], concept: str, params: BKTParams | None = None,
+                    worked: frozenset[str] = frozenset()) -> ItemChoice:
     """The placement question for a concept: the item that best separates knowing it from not.
 
     P(correct | known) - P(correct | unknown) peaks at the difficulty halfway between logit(1 - slip) and
-    logit(guess); without parameters, the item nearest average difficulty.
+    logit(guess); without parameters, the item nearest average difficulty. An item the course's own pages work
+    through (`worked`, as `CourseModel.worked`) is asked only when the concept has no other: its answer is on the
+    concept's page for anyone to read.
     """
     candidates = [i for i in items if i.concept == concept]
     if not candidates:
         raise ValueError(f"concept {concept!r} has no items to ask")
+    candidates = [i for i in candidates if i.id not in worked] or candidates
     target = 0.0 if params is None else (_logit(1.0 - params.p_slip) + _logit(params.p_guess)) / 2
     return min(candidates, key=lambda i: (abs(i.difficulty - target), i.id))
 

@@ -209,7 +209,7 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
         shown = {str(pk) for pk in Attempt.objects.filter(user_id=session.user_id, concept__course=session.course,
                                                             concept__slug=concept).values_list("item_id", flat=True)}
         items = tuple(i for i in model.items if i.concept == concept and i.id not in shown) or model.items
-    choice = diagnostic_item(items, concept, model.params[concept])
+    choice = diagnostic_item(items, concept, model.params[concept], model.worked)
     _show_item(session, course_item(session.course, int(choice.id)), None, "placement")
     session.phase = TutorSession.Phase.PLACEMENT
     session.reason = (f"Placement question {placement.asked + 1} (at most {placement.settings.max_questions}): "

@@ -272,6 +272,12 @@ def test_the_diagnostic_item_is_the_most_average_one() -> None:
     assert diagnostic_item(ITEMS, "ratio").id == "ratio-2"
 
 
+def test_placement_asks_an_item_the_concept_s_page_works_through_only_when_there_is_no_other() -> None:
+    ratio = [i.id for i in ITEMS if i.concept == "ratio"]
+    assert diagnostic_item(ITEMS, "ratio", worked=frozenset({"ratio-2"})).id != "ratio-2"
+    assert diagnostic_item(ITEMS, "ratio", worked=frozenset(ratio)).id == "ratio-2"  # all worked: as before
+
+
 def test_select_v0_api_still_takes_one_shared_parameter_set() -> None:
     shared = BKTParams()
     state = KnowledgeState({"frac": ConceptState(p_known=0.97)})
