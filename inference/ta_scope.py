@@ -6,9 +6,9 @@ Three signals, each from the course itself:
 - the question's topic words that occur nowhere in the course (after reading misspellings as the course's
   words), or so rarely that the course only mentions them in passing, unless a passage uses them with the question's
   other words: "Taylor" in a derivatives course, "eigenvalues" in College Algebra, but not "Chebyshev" in "whats
-  chebyshevs rule" where a hint states Chebyshev's rule. Such a word is what a near-miss
-  question is about when it is central to it: with it taken out, the question means something else (its
-  embedding moves by more than `CENTRAL_SHIFT`). A word the course lacks but the question does not hinge on
+  chebyshevs rule" where a hint states Chebyshev's rule. Such a word is what a near-miss question is about when it is
+  central to it: with it taken out, the question means something else (its embedding moves by more than
+  `CENTRAL_SHIFT`). A word the course lacks but the question does not hinge on
   ("flip the inequality") is not evidence;
 - while the embedding model loads (no vectors), the share of the question's topic words the course uses.
 
@@ -145,9 +145,8 @@ def _local(index: SearchIndex, word: str, query_vector: np.ndarray, local: float
 def _in_company(index: SearchIndex, word: str, terms: list[str], rare: set[str]) -> bool:
     """Whether a word the course barely uses (never: it has no passage) is used by one of its passages together with
     the question's other topic words (`terms`, the question's, stemmed; those of its other `rare` words only when it
-    has no others): all of them, or all but one of three or more. "whats
-    chebyshevs rule" where a hint states Chebyshev's rule; "a paired t test instead of treating it as two separate
-    groups" where a hint says so. A word the course mentions in passing keeps other company ("derivative" in College
+    has no others): all of them, or all but one of three or more. "whats chebyshevs rule" where a hint states
+    Chebyshev's rule; "a paired t test instead of treating it as two separate groups" where a hint says so. A word the course mentions in passing keeps other company ("derivative" in College
     Algebra, not with "find" and "x^3")."""
     own = set(topic_terms(word))
     others = [t for t in terms if t not in rare] or [t for t in terms if t not in own]
