@@ -39,6 +39,7 @@ class ItemText:
     hints: tuple[str, ...] = ()
     solution: str = ""  # the worked solution
     attribution: str = ""
+    number: int = 0  # its place among its concept's exercises, as the concept's page lists them (0: named by its id)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def course_documents(course: CourseText, base_url: str | None = None) -> list[Do
                                      topic=concept.title))
         for item in concept.items:
             where = f"{page}items/{item.id}/"
-            title = f"{concept.title}: exercise {item.id}"
+            title = f"{concept.title}: exercise {item.number or item.id}"
             stem = item.prompt
             if item.choices:  # the choices, never which one is right
                 stem += "\n\n" + "\n".join(f"- {choice}" for choice in item.choices)

@@ -545,3 +545,15 @@ def test_bad_input_gets_a_clear_reply_and_never_a_server_error(alice, calc):
         response = client.post(f"/learn/{calc.slug}/ask/", {"question": question}, HTTP_HX_REQUEST="true")
         body = response.content.decode().replace("&#x27;", "'").replace("&quot;", '"')
         assert response.status_code == 200 and says in body, question
+
+
+def test_exercises_are_named_by_their_place_in_the_concept_on_its_page_in_its_own_page_and_in_the_tas_citations(
+        alice, calc):
+    enrol(alice, calc)
+    client = logged_in(alice)
+    concept_page = client.get(f"/learn/{calc.slug}/concept/power-rule/").content.decode()
+    assert ">Exercise 1</a>" in concept_page and "Exercise pr-1" not in concept_page
+    assert ": exercise 1</h1>" in client.get(f"/learn/{calc.slug}/concept/power-rule/items/pr-1/").content.decode()
+    ta_services.ta_index_rebuild(course=calc)
+    titles = set(TAChunk.objects.filter(course=calc, item_id="pr-1").values_list("title", flat=True))
+    assert titles and all(t.startswith("The power rule: exercise 1 ›") for t in titles)  # a citation, not an id

@@ -111,7 +111,7 @@ def concept_page(*, course: Course, concept: Concept) -> dict:
     sections = [(kind, heading, with_anchors(render_markdown(f"## {heading}\n\n{text}", asset_base=asset_base)))
                 for kind, heading, text in (("lesson", "Lesson", concept.lesson),
                                             ("explanation", "Explanation", concept.explanation)) if text.strip()]
-    items = concept.items.filter(status=Item.Status.PUBLISHED).order_by("order")
+    items = concept.items.filter(status=Item.Status.PUBLISHED).order_by("order", "pk")
     return {"course": course, "concept": concept, "sections": sections, "items": items}
 
 
@@ -128,7 +128,8 @@ def protected_items(*, user: AbstractBaseUser, course: Course) -> tuple[Item | N
 
 def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
     """An exercise's stem, hints and worked solution (never the key); for an exercise the student is on or may be
-    served next, only the stem (the same rule the TA follows when it searches)."""
+    served next, only the stem (the same rule the TA follows when it searches). `number`: its place in its concept's
+    list, as the concept's page and the TA's citations name it."""
     asset_base = course_asset_url(course)
     stem = item.prompt
     if item.choices:
@@ -142,7 +143,10 @@ def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
         if item.solution.strip() and (course_selectors.teaches(user=user, course=course)
                                       or Attempt.objects.filter(user=user, item=item).exists()):
             parts.append(f"## Worked solution\n\n{item.solution}")
+    listed = list(item.concept.items.filter(status=Item.Status.PUBLISHED).order_by("order", "pk")
+                  .values_list("pk", flat=True))
     return {"course": course, "concept": item.concept, "item": item, "protected": protected,
+            "number": listed.index(item.pk) + 1 if item.pk in listed else item.slug,
             "on_screen": current is not None and current.pk == item.pk,
             "body_html": with_anchors(render_markdown("\n\n".join(parts), asset_base=asset_base))}
 

@@ -21,7 +21,8 @@ from inference.retrieval import Chunk, ConceptText, CourseText, ItemText
 
 def course_text(spec: CourseSpec) -> CourseText:
     """The texts of a course a student may read. An OATutor import's lesson is an outline the importer wrote (the
-    lesson's name, objective and sibling skills), so it is marked as one: searched for scope, never quoted."""
+    lesson's name, objective and sibling skills), so it is marked as one: searched for scope, never quoted. Exercises
+    are numbered in their concept's order, as its page lists them ("exercise 3", not an importer's id)."""
     concepts = []
     for concept in spec.concepts:
         oatutor = concept.extra.get("oatutor") if isinstance(concept.extra, dict) else None
@@ -33,7 +34,8 @@ def course_text(spec: CourseSpec) -> CourseText:
             slug=concept.slug, title=concept.title, lesson=concept.lesson, explanation=concept.explanation,
             outline=oatutor is not None, topics=tuple(dict.fromkeys(topics)),
             items=tuple(ItemText(id=i.id, prompt=i.prompt, choices=tuple(i.choices), hints=tuple(i.hints),
-                                 solution=i.solution, attribution=i.attribution) for i in concept.items)))
+                                 solution=i.solution, attribution=i.attribution, number=n)
+                        for n, i in enumerate(concept.items, start=1))))
     return CourseText(slug=spec.slug, title=spec.title, concepts=tuple(concepts))
 
 
