@@ -465,7 +465,8 @@ def tune_rerank(built: dict[str, tuple[SearchIndex, TeachingAssistant]], questio
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,algebra")
-    parser.add_argument("--split", default="dev", choices=("dev", "test", "fresh", "cdev", "ctest", "ctrain", "cfresh", "cblind", "all"))
+    parser.add_argument("--split", default="dev",
+                        choices=("dev", "test", "fresh", "cdev", "ctest", "ctrain", "cfresh", "cblind", "all"))
     parser.add_argument("--show", type=int, default=0, help="print this many sampled replies per course")
     parser.add_argument("--tune-scope", action="store_true", help="choose the scope thresholds on these questions")
     parser.add_argument("--tune-retrieval", action="store_true", help="choose field, kind and re-ranking weights")

@@ -116,7 +116,8 @@ def concept_get(*, course: Course, slug: str) -> Concept:
 
 
 def published_items(*, concept: Concept) -> QuerySet[Item]:
-    return concept.items.filter(status=Item.Status.PUBLISHED).order_by("order")
+    """A concept's published items in the order its page lists and numbers them."""
+    return concept.items.filter(status=Item.Status.PUBLISHED).order_by("order", "pk")
 
 
 def item_choices(*, concept: Concept) -> list[ItemChoice]:

@@ -719,17 +719,12 @@ class SearchIndex:
 
     def passages_with_all(self, terms: set[str]) -> int:
         """In how many chunks every one of the stemmed `terms` occurs (0 for no terms)."""
-        if not terms:
-            return 0
-        rows = [set(self._term_rows(t).tolist()) for t in terms]
-        return len(set.intersection(*rows))
+        return len(self._rows_with_all(terms))
 
     def most_shared(self, terms: set[str], others: Sequence[str]) -> int:
         """Of the chunks holding every one of the stemmed `terms`, the most of the distinct stemmed `others` that one
         of them also holds (0 when no chunk holds `terms`)."""
-        if not terms:
-            return 0
-        rows = set.intersection(*(set(self._term_rows(t).tolist()) for t in terms))
+        rows = self._rows_with_all(terms)
         if not rows:
             return 0
         candidates = np.fromiter(rows, np.int64, len(rows))
@@ -737,6 +732,12 @@ class SearchIndex:
         for other in dict.fromkeys(others):
             shared += np.isin(candidates, self._term_rows(other))
         return int(shared.max())
+
+    def _rows_with_all(self, terms: set[str]) -> set[int]:
+        """The chunks (row numbers) holding every one of the stemmed `terms` (none for no terms)."""
+        if not terms:
+            return set()
+        return set.intersection(*(set(self._term_rows(t).tolist()) for t in terms))
 
     def _term_rows(self, term: str) -> np.ndarray:
         """The chunks (row numbers) whose text or topic holds the stemmed `term`."""

@@ -111,8 +111,8 @@ def concept_page(*, course: Course, concept: Concept) -> dict:
     sections = [(kind, heading, with_anchors(render_markdown(f"## {heading}\n\n{text}", asset_base=asset_base)))
                 for kind, heading, text in (("lesson", "Lesson", concept.lesson),
                                             ("explanation", "Explanation", concept.explanation)) if text.strip()]
-    items = concept.items.filter(status=Item.Status.PUBLISHED).order_by("order", "pk")
-    return {"course": course, "concept": concept, "sections": sections, "items": items}
+    return {"course": course, "concept": concept, "sections": sections,
+            "items": course_selectors.published_items(concept=concept)}
 
 
 def protected_items(*, user: AbstractBaseUser, course: Course) -> tuple[Item | None, list[Item]]:
@@ -143,8 +143,7 @@ def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
         if item.solution.strip() and (course_selectors.teaches(user=user, course=course)
                                       or Attempt.objects.filter(user=user, item=item).exists()):
             parts.append(f"## Worked solution\n\n{item.solution}")
-    listed = list(item.concept.items.filter(status=Item.Status.PUBLISHED).order_by("order", "pk")
-                  .values_list("pk", flat=True))
+    listed = list(course_selectors.published_items(concept=item.concept).values_list("pk", flat=True))
     return {"course": course, "concept": item.concept, "item": item, "protected": protected,
             "number": listed.index(item.pk) + 1 if item.pk in listed else item.slug,
             "on_screen": current is not None and current.pk == item.pk,
