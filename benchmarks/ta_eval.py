@@ -7,11 +7,13 @@ Courses and their questions (benchmarks/data/):
                                                        + ta_questions_concepts_algebra.json ("cdev", "ctest")
                                                        + ta_questions_concepts2_algebra.json ("ctrain", "cfresh")
                                                        + ta_questions_concepts3_algebra.json ("cblind")
+                                                       + ta_questions_concepts4_algebra.json ("cblind2")
     stats     OATutor OpenStax Introductory Stats      ta_questions_intro_stats.json (dev, test)
                                                        + ta_questions_intro_stats_fresh.json (split "fresh")
                                                        + ta_questions_concepts_stats.json ("cdev", "ctest")
                                                        + ta_questions_concepts2_stats.json ("ctrain", "cfresh")
                                                        + ta_questions_concepts3_stats.json ("cblind")
+                                                       + ta_questions_concepts4_stats.json ("cblind2")
 Splits: a question's own "split" field where it has one; else even positions in their file are dev, odd are test.
 "fresh" is a second held-out set for Introductory Stats, written blind by someone who had not seen the bot's output,
 after the test half had been run many times: a clean check of what the test half could no longer show unbiased.
@@ -19,7 +21,8 @@ after the test half had been run many times: a clean check of what the test half
 imported courses, written blind (2026-12-07); look at cdev, measure on ctest. "ctrain" / "cfresh": a second, larger
 blind set of them (2026-12-07, other ideas than the first): the re-ranker is fitted with ctrain, cdev and ctest
 (`--tune-rerank --concepts`), and cfresh measures it. "cblind": a third blind set (2026-12-07), run once after the
-scope rule was changed on what cfresh showed.
+scope rule was changed on what cfresh showed. "cblind2": a fourth (2026-12-07, 15:45 UTC), fixed before the session's
+changes to idea-question search were tried on the earlier sets, and run once after them.
 ta_questions_tuning.json is dev only. Everything tuned here (field and kind weights, the re-ranker, the scope
 thresholds) is tuned on dev; report test figures, and Introductory Stats apart (written outside this code).
 
@@ -64,12 +67,14 @@ COURSES = {  # name -> (source, question files)
     "algebra": (OATUTOR / "openstax-college-algebra.tar.gz", ("ta_questions_oatutor.json", "ta_questions_tuning.json",
                                                               "ta_questions_concepts_algebra.json",
                                                               "ta_questions_concepts2_algebra.json",
-                                                              "ta_questions_concepts3_algebra.json")),
+                                                              "ta_questions_concepts3_algebra.json",
+                                                              "ta_questions_concepts4_algebra.json")),
     "stats": (OATUTOR / "openstax-introductory-stats.tar.gz", ("ta_questions_intro_stats.json",
                                                                "ta_questions_intro_stats_fresh.json",
                                                                "ta_questions_concepts_stats.json",
                                                                "ta_questions_concepts2_stats.json",
-                                                               "ta_questions_concepts3_stats.json")),
+                                                               "ta_questions_concepts3_stats.json",
+                                                               "ta_questions_concepts4_stats.json")),
 }
 # (label, mode, re-weighted by kind and scaffold, learned re-ranker): each retriever as the TA uses it, and hybrid
 # without re-weighting and without the learned re-ranker
@@ -466,7 +471,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--courses", default="demo,algebra")
     parser.add_argument("--split", default="dev",
-                        choices=("dev", "test", "fresh", "cdev", "ctest", "ctrain", "cfresh", "cblind", "all"))
+                        choices=("dev", "test", "fresh", "cdev", "ctest", "ctrain", "cfresh", "cblind", "cblind2",
+                                 "all"))
     parser.add_argument("--show", type=int, default=0, help="print this many sampled replies per course")
     parser.add_argument("--tune-scope", action="store_true", help="choose the scope thresholds on these questions")
     parser.add_argument("--tune-retrieval", action="store_true", help="choose field, kind and re-ranking weights")
