@@ -313,6 +313,26 @@ def test_exercise_pages_hide_hints_and_solution_of_the_exercise_on_screen_only(a
     assert "6 / 3" in client.get(other).content.decode()
 
 
+def test_an_exercise_page_holds_back_a_hint_giving_an_unanswered_key_away_as_the_ta_does(alice):
+    spec = calc_spec()
+    exercise = spec.concepts[1].items[0]
+    exercise.hints = [*exercise.hints, f"All together, $f'(x) = {KEY}$."]  # an OATutor scaffold ends like this
+    course = course_import(spec=spec)
+    enrol(alice, course)  # on the slopes: the power rule's exercise is neither on screen nor served next
+    client = logged_in(alice)
+    page = f"/learn/{course.slug}/concept/power-rule/items/pr-1/"
+    not_judged = client.get(page).content.decode()
+    assert "Differentiate term by term" not in not_judged and not_judged.count("once it has been checked") == 4
+    ta_services.ta_index_rebuild(course=course)
+    judged = client.get(page).content.decode()
+    assert "Differentiate term by term" in judged and "zero." in judged
+    assert "All together" not in judged and judged.count("gives away the answer") == 1
+    item = Concept.objects.get(course=course, slug="power-rule").items.get(slug="pr-1")
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=item.pk, answer="7x^6",
+                            offline=True)
+    assert "All together" in client.get(page).content.decode()
+
+
 def _text_pdf(text: str) -> bytes:
     import io
 

@@ -15,7 +15,7 @@ from courses.models import Concept, Course, Item, Membership
 from courses.rendering import render_markdown
 from courses.selectors import course_asset_url
 from inference.retrieval import slugify
-from tutor.models import Attempt, TADocument, TAIndex, TAQuestion, TutorSession
+from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
 from tutor.ta.privacy import Finding
 
 
@@ -126,6 +126,30 @@ def protected_items(*, user: AbstractBaseUser, course: Course) -> tuple[Item | N
     return session.item, list(siblings)
 
 
+HINT_HELD = ("*This hint gives away the answer to an exercise you have not answered yet: it shows here once you "
+             "have, in practice.*")
+HINT_UNCHECKED = "*This hint shows once it has been checked for answers it gives away (the course changed a moment ago).*"
+_HINT_TITLE = re.compile(r"› Hint (\d+)$")
+
+
+def hints_reveal(*, course: Course, item: Item) -> dict[int, frozenset[str] | None]:
+    """Per hint of the exercise (numbered from 1), the exercises whose key it states or computes, as the TA's index
+    judged it (`TAChunk.reveals`, `tutor.ta.sources.passage_reveals`); None for a hint the stored index has not
+    judged as it reads now (no index yet, or edited since), which the TA too treats as giving its exercise away."""
+    judged: dict[int, list[tuple[str, list[str]]]] = {}
+    for title, text, reveals in TAChunk.objects.filter(course=course, doc_id=f"item/{item.slug}#hints",
+                                                       kind="hint").values_list("title", "text", "reveals"):
+        match = _HINT_TITLE.search(title)
+        if match:
+            judged.setdefault(int(match.group(1)), []).append((text, reveals))
+    out: dict[int, frozenset[str] | None] = {}
+    for n, hint in enumerate(item.hints, start=1):
+        chunks = judged.get(n)
+        fresh = bool(chunks) and all(text in str(hint) for text, _ in chunks or ())
+        out[n] = frozenset(slug for _, reveals in chunks or () for slug in reveals) if fresh else None
+    return out
+
+
 def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
     """An exercise's stem, hints and worked solution (never the key); for an exercise the student is on or may be
     served next, only the stem (the same rule the TA follows when it searches). `number`: its place in its concept's
@@ -137,11 +161,18 @@ def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
     parts = [f"## Exercise\n\n{stem}"]
     current, siblings = protected_items(user=user, course=course)
     protected = item.pk in {i.pk for i in siblings} | ({current.pk} if current else set())
+    teaches = course_selectors.teaches(user=user, course=course)
+    answered = set() if teaches else set(Attempt.objects.filter(user=user, concept__course=course)
+                                         .values_list("item__slug", flat=True))
+    # A hint giving away the key of an exercise the student has not answered waits for that answer, as in the TA's
+    # replies (`inference.ta.StudentState.may_quote`): OATutor's scaffolds end with theirs ("Answer: 9.09").
+    judged = {} if teaches or protected else hints_reveal(course=course, item=item)
+    held = {n: HINT_UNCHECKED if reveals is None else HINT_HELD for n, reveals in judged.items()
+            if reveals is None or not reveals <= answered}
     if not protected:
-        parts += [f"## Hint {n}\n\n{hint}" for n, hint in enumerate(item.hints, start=1)]
+        parts += [f"## Hint {n}\n\n{held.get(n, hint)}" for n, hint in enumerate(item.hints, start=1)]
         # A worked solution carries the key: a student sees it once they have answered this exercise.
-        if item.solution.strip() and (course_selectors.teaches(user=user, course=course)
-                                      or Attempt.objects.filter(user=user, item=item).exists()):
+        if item.solution.strip() and (teaches or item.slug in answered):
             parts.append(f"## Worked solution\n\n{item.solution}")
     listed = list(course_selectors.published_items(concept=item.concept).values_list("pk", flat=True))
     return {"course": course, "concept": item.concept, "item": item, "protected": protected,
