@@ -200,7 +200,7 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
         if placement.asked:
             session.reason = (f"Placement done after {placement.asked} question{'' if placement.asked == 1 else 's'}: "
                               f"you already know {placed} of the {len(model.graph)} concepts{practised}. "
-                              + session.reason)
+                              + _placement_right_not_placed(placement, state, model.settings.mastery) + session.reason)
         else:  # skipped before the first question: nothing was learnt about the student, so nothing to report
             session.reason = "Placement skipped: we start from the beginning. " + session.reason
         return
@@ -214,6 +214,20 @@ def _placement_next(session: TutorSession, record: KnowledgeRecord, placement: P
     session.phase = TutorSession.Phase.PLACEMENT
     session.reason = (f"Placement question {placement.asked + 1} (at most {placement.settings.max_questions}): "
                       f"it tells the tutor what you already know, so you skip what you don't need.")
+
+
+def _placement_right_not_placed(placement: Placement, state: LearnerState, mastery: float) -> str:
+    """What the count of known concepts leaves out: concepts the student answered right in placement that the
+    tutor is not yet sure of (one right answer can be a guess), so a student with ten right answers is not told
+    only "you know 0 of 279"."""
+    right = {concept for concept, correct, _ in placement.answers if correct}
+    unsure = sum(1 for concept in right if state.knowledge.mastery(concept) < mastery)
+    if not unsure:
+        return ""
+    if unsure == 1:
+        return "One concept you answered right needs a right answer or two more before the tutor is sure of it. "
+    return (f"{unsure} concepts you answered right need a right answer or two more each before the tutor is sure "
+            "of them. ")
 
 
 @transaction.atomic

@@ -175,3 +175,15 @@ def test_a_placement_answer_is_weighed_with_the_difficulty_its_question_was_chos
     session = _answer(alice, placed_course, session).session
     answers = (session.placement or {}).get("answers") or TutorSession.objects.get(pk=session.pk).placement["answers"]
     assert answers[0][2] == pytest.approx(chosen_by)
+
+
+def test_a_right_placement_answer_the_tutor_is_not_yet_sure_of_is_told_not_only_known_zero(alice, placed_course):
+    """One right answer can be a guess, so it does not reach mastery alone: the student who answered right is not
+    told only "you already know 0 of the 3 concepts"."""
+    session = services.enrollment_create(user=alice, course=placed_course)
+    answered = session.item.concept.slug
+    _answer(alice, placed_course, session)
+    session = services.placement_skip(user=alice, course=placed_course)
+    assert session.knowledge.mastery(answered) < 0.95
+    assert "you already know 0 of the 3 concepts. One concept you answered right needs a right answer or two more" \
+        in session.reason
