@@ -92,6 +92,8 @@ def stage_context(*, session: TutorSession) -> dict:
         solution = course_selectors.worked_solution(item=attempted)
         ctx["solution_html"] = render_markdown(solution, asset_base=assets) if solution else ""
         ctx["echo_html"] = echo_html(normalized=attempt.normalized, answer=attempt.answer, kind=attempted.kind)
+        # a choice that is a sentence brings its own full stop ("(-6, 1) is a solution to the system.")
+        ctx["echo_stop"] = "" if attempted.kind == "multiple_choice" and attempt.answer.rstrip()[-1:] in ".!?" else "."
         ctx["mastered"] = (attempt.mastery_after or 0) >= course_settings(session.course).mastery_threshold
         if attempt.mastery_after is not None:
             ctx["mastery"] = round(100 * attempt.mastery_after)  # what this answer left, as the service computed it

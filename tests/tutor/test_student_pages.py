@@ -169,3 +169,31 @@ def test_faculty_are_told_a_save_worked(client, prof, course):
     unchanged = {k: v for k, v in SettingsForm.initial_for(course).items() if v is not None and v is not False}
     page = client.post(f"/teach/{course.slug}/settings/", unchanged, follow=True)
     assert re.search(r'class="notice saved[^"]*" role="status">Saved', page.content.decode()), page.content.decode()
+
+
+def test_a_choice_that_is_a_sentence_is_echoed_with_one_full_stop(alice, db):
+    import uuid
+
+    from django.template.loader import render_to_string
+
+    from courses.models import Item
+    from tutor.models import TutorSession
+
+    choices = ["$(-6, 1)$ is a solution to the system.", "$(-6, 1)$ is not a solution to the system."]
+    course = course_import(spec=CourseSpec(slug="sentences", title="Sentences", concepts=[
+        ConceptSpec(slug="a", title="Alpha", lesson="L.", items=[
+            ItemSpec(id="a-1", kind="multiple_choice", prompt="Is it?", choices=choices, answer=choices[1]),
+            ItemSpec(id="a-2", kind="multiple_choice", prompt="Which?", choices=["$x$", "$2x$"], answer="$2x$")])]))
+    session = services.enrollment_create(user=alice, course=course)
+    echoes = []
+    for slug, answer in (("a-1", choices[1]), ("a-2", "$2x$")):
+        item = Item.objects.get(concept__course=course, slug=slug)
+        TutorSession.objects.filter(pk=session.pk).update(phase=TutorSession.Phase.PRACTICE, concept=item.concept,
+                                                          item=item)
+        services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=item.pk, answer=answer)
+        context = stage_context(session=services.session_get(user=alice, course=course))
+        context["client_id"] = "the-form-id"
+        page = render_to_string("tutor/partials/stage.html", context)
+        echoes.append(re.search(r'<p class="echo-line">(.*?)</p>', page, re.S).group(1))
+    assert echoes[0].endswith("system.</span>") and ".." not in echoes[0]
+    assert echoes[1].endswith("</span>.")  # an answer that is no sentence still gets its full stop
