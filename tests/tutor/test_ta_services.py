@@ -577,3 +577,13 @@ def test_exercises_are_named_by_their_place_in_the_concept_on_its_page_in_its_ow
     ta_services.ta_index_rebuild(course=calc)
     titles = set(TAChunk.objects.filter(course=calc, item_id="pr-1").values_list("title", flat=True))
     assert titles and all(t.startswith("The power rule: exercise 1 ›") for t in titles)  # a citation, not an id
+
+
+def test_an_exercise_pages_choices_written_as_display_maths_sit_in_their_list_line(alice):
+    spec = calc_spec()
+    spec.concepts[0].items.append(ItemSpec(id="sl-2", kind="multiple_choice", prompt="Which slope is steepest?",
+                                           choices=["$$-2$$", "$$\\frac{0}{4}$$"], answer="$$-2$$"))
+    course = course_import(spec=spec)
+    enrol(alice, course)
+    page = logged_in(alice).get(f"/learn/{course.slug}/concept/slopes/items/sl-2/").content.decode()
+    assert '<li><span class="math inline">-2</span></li>' in page and "math block" not in page

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from courses import selectors as course_selectors
 from courses.models import Concept, Course, Item, Membership
-from courses.rendering import render_markdown
+from courses.rendering import DISPLAY_FORMULA, render_markdown
 from courses.selectors import course_asset_url
 from inference.retrieval import slugify
 from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
@@ -157,7 +157,9 @@ def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
     asset_base = course_asset_url(course)
     stem = item.prompt
     if item.choices:
-        stem += "\n\n" + "\n".join(f"- {choice}" for choice in item.choices)
+        # a choice's display maths (imported courses write "$$-2$$") set inline, as the practice page's radios do
+        stem += "\n\n" + "\n".join(f"- {DISPLAY_FORMULA.sub(lambda m: f'${m.group(1).strip()}$', str(choice))}"
+                                     for choice in item.choices)
     parts = [f"## Exercise\n\n{stem}"]
     current, siblings = protected_items(user=user, course=course)
     protected = item.pk in {i.pk for i in siblings} | ({current.pk} if current else set())
