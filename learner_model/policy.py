@@ -413,21 +413,40 @@ class TutorPolicy(_MasteryLearning):
         current = self.course.nodes.get(state.current) if state.current else None
         if current is not None and not self._mastered(state, current.slug) and all(
                 self._mastered(state, p) for p in current.prerequisites if p in self.course.nodes):
+            between = self._in_between(state, current.slug)
+            if between is not None:
+                return ("learn", between.slug, f"{between.title} comes in between: {titles[current.slug]} has no "
+                        "question left but the one you just answered, so it comes back after this.")
             return ("learn", current.slug, self._keep_going(state, current.slug))
         ready = ready_concepts(self.course.graph, state.knowledge, self.settings.mastery, self.course.params)
         if not ready:
             return None
-        # the ready concept one item is most likely to teach: P(not known yet) x P(learned from one item); gains
-        # within NEAR_TIE of the best are a tie, which the course's own order breaks (first comes first)
-        params = self.course.params
-        gain = {c.slug: (1.0 - self._p_known(state, c.slug)) * params[c.slug].p_learn for c in ready}
-        best = max(gain.values())
-        chosen = min((c for c in ready if gain[c.slug] >= best * (1.0 - NEAR_TIE)), key=lambda c: c.order)
+        chosen = self._most_to_learn(state, ready)
         state.current = chosen.slug
         if chosen.prerequisites:
             known = " and ".join(titles[p] for p in chosen.prerequisites if p in titles)
             return ("learn", chosen.slug, f"You're ready for {chosen.title} because you know {known}.")
         return ("learn", chosen.slug, f"{chosen.title} needs nothing else first, so it is a good place to start.")
+
+    def _most_to_learn(self, state: LearnerState, ready: Sequence[ConceptNode]) -> ConceptNode:
+        """The ready concept one item is most likely to teach: P(not known yet) x P(learned from one item); gains
+        within NEAR_TIE of the best are a tie, which the course's own order breaks (first comes first)."""
+        params = self.course.params
+        gain = {c.slug: (1.0 - self._p_known(state, c.slug)) * params[c.slug].p_learn for c in ready}
+        best = max(gain.values())
+        return min((c for c in ready if gain[c.slug] >= best * (1.0 - NEAR_TIE)), key=lambda c: c.order)
+
+    def _in_between(self, state: LearnerState, concept: str) -> ConceptNode | None:
+        """Another ready concept to practise once, when the concept in progress has no item but the one just
+        answered (an imported concept with a single question): the same question again at once tests memory of the
+        answer, not the concept. The concept in progress stays so, and comes back after it. None when every item of
+        the concept was not just answered, or no other concept is ready (then the question comes again, as before)."""
+        items = self.course.items_by_concept.get(concept, ())
+        if not items or not all(i.id in state.recent for i in items):
+            return None
+        others = [c for c in ready_concepts(self.course.graph, state.knowledge, self.settings.mastery,
+                                            self.course.params) if c.slug != concept]
+        return self._most_to_learn(state, others) if others else None
 
     def _keep_going(self, state: LearnerState, concept: str) -> str:
         # no percentage of its own: the page shows one mastery figure, the bar

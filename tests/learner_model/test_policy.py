@@ -340,3 +340,31 @@ def test_a_predictor_state_from_another_model_version_is_not_used() -> None:
     state.model, state.model_version = "111", 2
     policy.model_observe(state, "frac", "frac-0", False)
     assert (state.model, state.model_version) == ("0", 3)
+
+
+def test_a_concept_with_one_question_gets_another_concept_in_between_not_the_same_question_at_once() -> None:
+    items = (ItemChoice("frac-only", "frac", 0.0),) + tuple(i for i in ITEMS if i.concept == "lin")
+    model = CourseModel(GRAPH, items, PARAMS, TeachingSettings())
+    policy = make_policy("ours", model)
+    state = LearnerState()
+    first = policy.next_step(state, NOW)
+    assert (first.concept, first.item) == ("frac", "frac-only")
+    policy.record(state, first, True, NOW)
+    between = policy.next_step(state, NOW)
+    assert between.concept == "lin" and between.item != "frac-only"
+    assert between.reason.startswith("Linear equations comes in between: Fractions has no question left")
+    assert state.current == "frac"  # still the concept in progress
+    policy.record(state, between, True, NOW)
+    back = policy.next_step(state, NOW)
+    assert (back.concept, back.item) == ("frac", "frac-only") and back.reason.startswith("Keep going with Fractions")
+
+
+def test_with_no_other_concept_ready_the_one_question_comes_again() -> None:
+    graph = (ConceptNode("frac", "Fractions", (), 0), ConceptNode("ratio", "Ratios", ("frac",), 1))
+    model = CourseModel(graph, (ItemChoice("frac-only", "frac", 0.0), ItemChoice("ratio-1", "ratio", 0.0)),
+                        {c.slug: PARAMS["frac"] for c in graph}, TeachingSettings())
+    policy = make_policy("ours", model)
+    state = LearnerState()
+    policy.record(state, policy.next_step(state, NOW), True, NOW)
+    again = policy.next_step(state, NOW)
+    assert (again.concept, again.item) == ("frac", "frac-only")

@@ -327,3 +327,31 @@ def test_a_courses_own_figures_show_in_every_text_of_the_session_and_the_authori
     client.force_login(alice)
     page = client.get(f"/teach/{course.slug}/concepts/a/").content.decode()
     assert page.count(resolved) >= 2  # the lesson's and the explanation's previews
+
+
+def test_a_concept_with_one_question_is_not_asked_it_again_at_once_another_comes_in_between(alice, db):
+    """An imported concept can have a single question (29 in College Algebra): answered, it was served again at
+    once, and a second right answer to what was just on screen counted towards mastery. Another ready concept now
+    comes in between, introduced as any new concept is, and then the first comes back."""
+    from courses.format import ConceptSpec, CourseSpec, ItemSpec
+    from courses.params import CourseSettings
+    from courses.services import course_import
+
+    def numeric(slug):
+        return ItemSpec(id=slug, kind="numeric", prompt=f"{slug}: what is 2 + 2?", answer=4)
+
+    course = course_import(spec=CourseSpec(slug="single", title="Single", settings=CourseSettings(
+        placement_questions=0, teach_back="never"), concepts=[
+        ConceptSpec(slug="one", title="One question", lesson="L.", items=[numeric("one-1")]),
+        ConceptSpec(slug="many", title="Many questions", lesson="L.", items=[numeric("many-1"), numeric("many-2")])]))
+    session = _to_practice(alice, course)
+    assert session.item.slug == "one-1"
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="4")
+    session = services.session_advance(user=alice, course=course)
+    assert session.concept.slug == "many" and session.phase == TutorSession.Phase.EXPLAIN  # introduced first
+    assert session.reason.startswith("Many questions comes in between: One question has no question left")
+    session = services.practice_start(user=alice, course=course)
+    assert session.item.slug.startswith("many-")
+    services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(), item_id=session.item_id, answer="4")
+    session = services.session_advance(user=alice, course=course)
+    assert session.item.slug == "one-1" and session.reason.startswith("Keep going with One question")
