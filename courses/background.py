@@ -36,8 +36,14 @@ def task_start(task: Task, **kwargs: Any) -> None:
         threading.Thread(target=_run, args=(task, kwargs), name=f"{_THREAD_PREFIX}{task.name}", daemon=True).start()
 
 
-def jobs_wait(timeout: float = 300.0) -> None:
-    """Block until the jobs started on this process's threads have ended (tests, before their tables are emptied)."""
+def jobs_running() -> list[str]:
+    """The jobs running on this process's threads, by task name."""
+    return [t.name.removeprefix(_THREAD_PREFIX) for t in threading.enumerate() if t.name.startswith(_THREAD_PREFIX)]
+
+
+def jobs_wait(timeout: float | None = 300.0) -> None:
+    """Block until the jobs started on this process's threads have ended (tests, before their tables are emptied);
+    `timeout` per job, None for as long as they take (a command must not end under one: the process aborts)."""
     for thread in threading.enumerate():
         if thread.name.startswith(_THREAD_PREFIX):
             thread.join(timeout=timeout)

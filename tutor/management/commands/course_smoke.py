@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courses import selectors as course_selectors
-from courses.background import jobs_wait
+from courses.background import jobs_running, jobs_wait
 from courses.format import CourseFormatError
 from courses.importers import load_any
 from courses.models import Course, Item
@@ -32,8 +32,11 @@ class Command(BaseCommand):
             report = course_smoke(course=target, max_concepts=concepts, max_items=max_items, ask_ta=not no_ta)
         finally:
             # An import's follow-on jobs (the TA index) run on threads of this process beside the walk, as they
-            # would on a worker; the process must not end under them (it aborted, exit status 134).
-            jobs_wait()
+            # would on a worker; the process must not end under them (it aborted, exit status 134), however long
+            # they take: College Algebra's index outlasted a five-minute wait on a busy 2-core machine.
+            if running := jobs_running():
+                self.stderr.write(f"waiting for {', '.join(running)} to finish")
+            jobs_wait(timeout=None)
         for line in report.lines():
             self.stdout.write(line)
         if report.errors or report.unanswerable:
