@@ -150,3 +150,26 @@ def test_an_exercise_its_lesson_works_through_keeps_no_secret_and_the_others_sti
     unworked = CourseSpec(slug="arith", title="Arithmetic", concepts=[
         ConceptSpec(slug="rows", title="Rows and columns", lesson=concept.lesson, items=[worked, other])])
     assert keys_digest(unworked) != keys_digest(spec)  # an edit that adds or drops the worked example judges again
+
+
+def test_a_short_key_in_its_own_hints_counts_where_it_is_a_result_not_where_its_number_is_a_given() -> None:
+    slope = ItemSpec(id="slope-3", kind="numeric", answer=3, prompt="Find the slope through $(1, 3)$ and $(4, 12)$.",
+                     hints=["Compute $\\frac{y_2 - y_1}{x_2 - x_1}$ with $(x_1, y_1) = (1, 3)$ and $(x_2, y_2) = (4, 12)$.",
+                            "The rise is $12 - 3 = 9$ and the run is $4 - 1 = 3$, so the slope is 9 over 3.",
+                            "So the slope is 3."])
+    chunks = judged(CourseSpec(slug="lines", title="Lines", concepts=[
+        ConceptSpec(slug="slopes", title="Slopes", lesson="Rise over run.", items=[slope])]))
+    reveals = {c.title.rsplit("› ", 1)[-1]: c.reveals for c in hints_of(chunks, "slope-3")}
+    assert reveals == {"Hint 1": (), "Hint 2": ("slope-3",), "Hint 3": ("slope-3",)}
+
+
+def test_a_limits_value_after_an_arrow_is_a_result_and_the_variables_approach_is_not() -> None:
+    limit = ItemSpec(id="lim-8", kind="numeric", answer=8, prompt="Find $\\lim_{h \\to 0} \\frac{(4 + h)^2 - 16}{h}$.",
+                     hints=["Expand, then let $h \\to 8$ stand for nothing: only the algebra matters.",
+                            "Simplify to $8 + h \\to 8$."])
+    zero = ItemSpec(id="lim-0", kind="numeric", answer=0, prompt="Find $\\lim_{x \\to 0} x^2$.",
+                    hints=["Let $x \\to 0$ in $x^2$."])
+    chunks = judged(CourseSpec(slug="limits", title="Limits", concepts=[
+        ConceptSpec(slug="limits", title="Limits", lesson="Limits.", items=[limit, zero])]))
+    assert [c.reveals for c in hints_of(chunks, "lim-8")] == [(), ("lim-8",)]
+    assert [c.reveals for c in hints_of(chunks, "lim-0")] == [()]  # x approaches 0: not the answer

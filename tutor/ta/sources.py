@@ -46,13 +46,14 @@ _ANSWER_LINE = re.compile(r"\banswer\b\s*(?:is|:)\s*[*_]*\s*([^\n]+)", re.IGNORE
 _ANSWER_LIKE = re.compile(r"(?:\banswer\b\s*(?:is|:)?[*_]*|\bresult\b\s*(?:is|:)|=|\bis\b|\bequals\b|\bget\b)\s*"
                           r"(\$\$.+?\$\$|\$.+?\$|[^\s.,;]+(?:\s*[-+*/^]\s*[^\s.,;]+)*)", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.])-?\d+(?:\.\d+)?%?")
+_APPROACH = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?|\\\w+")  # "h", "x_0", "\theta": a variable, before "\to"
 _MAX_CANDIDATES = 60  # per passage: a long table of numbers is judged on its first ones
 # Characters a key needs, squashed, to count wherever it appears (not only near its exercise); a number needs them in its
 # plain value too: a passage elsewhere saying 0.5 does not give away the key "(6/12)", but one saying 1/6 gives away
 # 0.1666...
 DISTINCTIVE = 6
 # Raised when the rule for what a passage gives away changes: indexes judged under an older rule are judged again.
-JUDGEMENT_RULE = 2
+JUDGEMENT_RULE = 3
 # A multiple-choice or short-text key found in the hints or solutions of this many other exercises (or lessons) is a
 # term the course teaches ("Standard deviation", "Simple random", "right-tailed"), not one exercise's answer.
 TERM_SOURCES = 2
@@ -263,15 +264,22 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", _MATH.sub(" ", text).lower())
 
 
-def _candidates(text: str) -> list[str]:
-    """Spans of a passage that could be an exercise's answer: its maths, what follows "answer is"/"=", numbers."""
-    found = [next(g for g in m.groups() if g is not None) for m in _MATH.finditer(text)]
-    found += [m.group(1).strip("$") for m in _ANSWER_LIKE.finditer(text)]
-    found += [m.group(0) for m in _NUMBER.finditer(text)]
-    for span in list(found):  # "x = 3" inside a formula: its right-hand side is a candidate too
+def _candidates(text: str) -> list[tuple[str, bool]]:
+    """Spans of a passage that could be an exercise's answer, each with whether it is stated as a result: its maths,
+    what follows "answer is"/"=" (stated), and its other numbers (not: "with $(1, 3)$", "$x^2 - 4$")."""
+    stated = [next(g for g in m.groups() if g is not None) for m in _MATH.finditer(text)]
+    stated += [m.group(1).strip("$") for m in _ANSWER_LIKE.finditer(text)]
+    for span in list(stated):  # "x = 3" inside a formula: its right-hand side is a candidate too
         if "=" in span:
-            found.append(span.rsplit("=", 1)[1])
-    return list(dict.fromkeys(s.strip() for s in found if s.strip()))[:_MAX_CANDIDATES]
+            stated.append(span.rsplit("=", 1)[1])
+        # a limit's value ("= 8 + h \to 8"), not a variable's approach ("as $h \to 0$")
+        before, arrow, after = span.rpartition("\\to")
+        if arrow and not _APPROACH.fullmatch(before.rsplit("=", 1)[-1].strip()):
+            stated.append(after)
+    found = {s.strip(): True for s in stated if s.strip()}
+    for m in _NUMBER.finditer(text):
+        found.setdefault(m.group(0).strip(), False)
+    return list(found.items())[:_MAX_CANDIDATES]
 
 
 def _as_expression(span: str) -> str | None:
@@ -354,13 +362,15 @@ def _revealed(chunk: Chunk, by_value: dict[float, list[_Key]], by_text: dict[str
             found |= {k.item.id for k in keys if k.item.kind in _TEXTUAL and k.stated_by(chunk, problems)}
     passage = f"{text} {chunk.context}"
     shown = f"{_squash(passage)}\n{''.join(_words(passage))}"  # its maths as `_setup` squashes it, then its words
-    for span in _candidates(text):
+    for span, stated in _candidates(text):
         expression = _as_expression(span)
         if expression is None:
             continue
         signature = _signature(expression, expression_variables(expression))
         for key in by_value.get(signature, []) if signature is not None else []:
-            if key.item.id in found or not (key.distinctive or key.worked_in(chunk, problems, shown)):
+            # a short key ("3") counts where a passage works its exercise and states it as a result, not wherever
+            # the number occurs: "with $(1, 3)$ and $(4, 12)$" or "$x^2 - 4$" in its own hints gives nothing away
+            if key.item.id in found or not (key.distinctive or (stated and key.worked_in(chunk, problems, shown))):
                 continue
             if _checks(key.item, expression):
                 found.add(key.item.id)
