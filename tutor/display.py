@@ -15,7 +15,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from courses.rendering import DISPLAY_FORMULA, render_markdown
+from courses.rendering import display_maths_inline, render_markdown
 
 # A concept without published questions, on the student's map and the class dashboard: grey, off the red-to-green
 # scale of mastery (the tutor cannot teach it yet).
@@ -48,7 +48,7 @@ def inline_html(text: str) -> str:
     A formula written as display maths (`$$...$$`, common in imported courses) is set inline, like the text around
     it; a choice written as a Python expression (`x**4 - 1`) is set as the formula it stands for."""
     if "$$" in text:
-        text = DISPLAY_FORMULA.sub(lambda found: f"${found.group(1).strip()}$", text)
+        text = display_maths_inline(text)
     elif "$" not in text and _PYTHON_FORM.search(text) and _is_formula(text):
         text = f"${python_to_tex(text)}$"
     rendered = render_markdown(text)

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from courses import selectors as course_selectors
 from courses.models import Concept, Course, Item, Membership
-from courses.rendering import DISPLAY_FORMULA, render_markdown
+from courses.rendering import display_maths_inline, render_markdown
 from courses.selectors import course_asset_url
 from inference.retrieval import slugify
 from tutor.models import Attempt, TAChunk, TADocument, TAIndex, TAQuestion, TutorSession
@@ -144,9 +144,9 @@ def hints_reveal(*, course: Course, item: Item) -> dict[int, frozenset[str] | No
             judged.setdefault(int(match.group(1)), []).append((text, reveals))
     out: dict[int, frozenset[str] | None] = {}
     for n, hint in enumerate(item.hints, start=1):
-        chunks = judged.get(n)
-        fresh = bool(chunks) and all(text in str(hint) for text, _ in chunks or ())
-        out[n] = frozenset(slug for _, reveals in chunks or () for slug in reveals) if fresh else None
+        chunks = judged.get(n, [])
+        fresh = bool(chunks) and all(text in str(hint) for text, _ in chunks)
+        out[n] = frozenset(slug for _, reveals in chunks for slug in reveals) if fresh else None
     return out
 
 
@@ -158,8 +158,7 @@ def item_page(*, user: AbstractBaseUser, course: Course, item: Item) -> dict:
     stem = item.prompt
     if item.choices:
         # a choice's display maths (imported courses write "$$-2$$") set inline, as the practice page's radios do
-        stem += "\n\n" + "\n".join(f"- {DISPLAY_FORMULA.sub(lambda m: f'${m.group(1).strip()}$', str(choice))}"
-                                     for choice in item.choices)
+        stem += "\n\n" + "\n".join(f"- {display_maths_inline(str(choice))}" for choice in item.choices)
     parts = [f"## Exercise\n\n{stem}"]
     current, siblings = protected_items(user=user, course=course)
     protected = item.pk in {i.pk for i in siblings} | ({current.pk} if current else set())
