@@ -1,7 +1,7 @@
 """How fast is the TA-bot's search on a 10,000-chunk course? Query latency after warm-up, and the cost of
 incremental reindexing (one document changed: re-embed its chunks, rebuild BM25).
 
-The course is the imported OATutor "OpenStax: College Algebra" (1,827 items, 284 concepts: ~10,400 chunks).
+The course is the imported OATutor "OpenStax: College Algebra" (1,827 items, 282 concepts: ~10,400 chunks).
 Vectors are cached in var/ta_cache/ so a re-run does not re-embed the course; queries are always embedded
 for real (the cache is bypassed for them).
 

@@ -75,6 +75,8 @@ class _Importer:
     skill_links: list[tuple[str, str, str]] = field(default_factory=list)  # (earlier, later, why)
     primary: dict[str, str] = field(default_factory=dict)  # step id -> the skill it is filed under
     slugs: dict[str, str] = field(default_factory=dict)  # skill -> concept slug
+    cut: dict[str, str] = field(default_factory=dict)  # a skill rejoined from its cut parts -> its first part
+    skills_as_written: dict[str, list[str]] = field(default_factory=dict)  # step id -> its skills before rejoining
     hints_seen: int = 0  # pathway entries of every step, imported or not
 
     def issue(self, rel: str, message: str, category: str, severity: str = "error") -> None:
@@ -124,6 +126,7 @@ def _load_oatutor(path: str | Path, *, course_name: str | None = None) -> Import
             line = _json_key_line(imp, "", "coursePlans.json", after=lesson.id)
             imp.issue("coursePlans.json", f"{f'line {line}: ' if line else ''}{lesson.name}: a learning objective "
                       "with an empty name, left out", "empty-objective", "warning")
+    _rejoin_cut_skills(imp)
     if not src.exists("defaultBKTParams.json"):
         imp.issue("defaultBKTParams.json", "no default BKT parameters: concepts start without them", "bkt", "warning")
 
@@ -157,6 +160,49 @@ def _load_oatutor(path: str | Path, *, course_name: str | None = None) -> Import
     stats = {"problems": len(problems), "steps": sum(len(p["_steps"]) for _, p in problems), "skills": len(concepts),
              "lessons": len(lessons), "hints": imp.hints_seen}
     return ImportResult(course, imp.report, imp.assets, stats)
+
+
+# OATutor's skill model comes from a spreadsheet column of comma-separated skills, so a skill whose name holds
+# commas arrives cut: "Using a graph to determine where a function is increasing, decreasing, or constant" is the
+# list `using_a_graph_..._increasing`, `decreasing`, `or_constant`. A part that starts with a conjunction ends such a
+# name; it and the parts before it are one skill.
+_CUT_END = re.compile(r"(?:and|or)_\w")
+
+
+def _rejoin_cut_skills(imp: _Importer) -> None:
+    """Each cut skill name made whole again, in the skill model and the lessons' objectives (where it takes its first
+    part's place and threshold); a part no step names on its own any more leaves the objectives, so it is no
+    concept. The whole skill keeps its first part's slug and BKT parameters: a course imported before keeps its
+    concept and its students' progress."""
+    parts_of: dict[str, list[str]] = {}
+    for step_id, skills in imp.skill_model.items():
+        if not isinstance(skills, list):
+            continue  # reported where the step is imported
+        end = next((k for k, s in enumerate(skills) if k and _CUT_END.match(str(s))), None)
+        if end is None:
+            continue
+        whole = ", ".join(str(s) for s in skills[:end + 1])
+        if whole not in parts_of:
+            parts_of[whole] = [str(s) for s in skills[:end + 1]]
+            line = _json_key_line(imp, step_id, "skillModel.json")
+            imp.issue("skillModel.json", f"{f'line {line}: ' if line else ''}skills "
+                      f"{', '.join(repr(s) for s in parts_of[whole])} read as one skill cut at its commas: "
+                      f"{_skill_title(whole)!r}", "cut-skill", "warning")
+        imp.skills_as_written[step_id] = [str(s) for s in skills]
+        imp.skill_model[step_id] = [whole, *skills[end + 1:]]
+    if not parts_of:
+        return
+    imp.cut = {whole: parts[0] for whole, parts in parts_of.items()}
+    still_named = {str(s) for skills in imp.skill_model.values() if isinstance(skills, list) for s in skills}
+    cut_parts = {part for parts in parts_of.values() for part in parts}
+    for lesson in imp.lessons:
+        objectives: dict[str, float] = {}
+        for skill, threshold in lesson.objectives.items():
+            for whole in (whole for whole, first in imp.cut.items() if first == skill):
+                objectives.setdefault(whole, threshold)
+            if skill not in cut_parts or skill in still_named:
+                objectives.setdefault(skill, threshold)
+        lesson.objectives = objectives
 
 
 def _published(concepts: list[ConceptSpec]) -> int:
@@ -251,6 +297,8 @@ def _import_step(imp: _Importer, problem_id: str, problem: dict[str, Any], index
         "answer_type": step.get("answerType", ""), "answer_latex": step.get("stepAnswer"), "skills": skills,
         "pathway": ladder,
     }
+    if step_id in imp.skills_as_written:
+        meta["skills_as_written"] = imp.skills_as_written[step_id]
     meta.update(kind_answer.extra)
     if values:
         meta["variabilization"] = {"problem": problem.get("variabilization"), "step": step.get("variabilization")}
@@ -512,7 +560,7 @@ def _build_concepts(imp: _Importer) -> list[ConceptSpec]:
     slugs = imp.slugs
     used: set[str] = set()
     for skill in order:
-        slug = slugify(skill)
+        slug = slugify(imp.cut.get(skill, skill))
         if slug in used:  # two skill names that differ only in punctuation: a stable, distinct slug
             slug = slugify(skill + "#", max_length=len(slug) + 9)
         slugs[skill] = slug
@@ -527,7 +575,7 @@ def _build_concepts(imp: _Importer) -> list[ConceptSpec]:
                          "mastery_threshold": lesson.objectives[skill]} for lesson in lessons],
         }}
         concepts.append(ConceptSpec(
-            slug=slugs[skill], title=_concept_title(skill, lessons), lesson=_lesson_text(imp, skill, lessons, slugs),
+            slug=slugs[skill], title=_skill_title(skill), lesson=_lesson_text(imp, skill, lessons, slugs),
             explanation=_worked_example(items), items=items, extra=extra, params=_concept_params(imp, skill),
         ))
     return concepts
@@ -535,6 +583,7 @@ def _build_concepts(imp: _Importer) -> list[ConceptSpec]:
 
 def _concept_params(imp: _Importer, skill: str) -> ConceptParams:
     """The skill's BKT parameters from defaultBKTParams.json; a value the tutor cannot use fails the import there."""
+    skill = imp.cut.get(skill, skill)  # a skill rejoined from its parts has its first part's parameters
     raw = imp.bkt.get(skill)
     if raw is None:
         return ConceptParams()
@@ -558,21 +607,13 @@ def _json_key_line(imp: _Importer, key: str, rel: str = "defaultBKTParams.json",
     return text.count(b"\n", 0, found.start()) + 1 if found else None
 
 
-def _concept_title(skill: str, lessons: list[_Lesson]) -> str:
-    """The skill's title; a skill cut from a list in its name ("left_" of "left-, right-, and two-tailed test", as
-    Intro Stats' Lesson 9.5 names three skills) gets the noun its list ends with: "Left tailed test"."""
-    if skill.endswith("_") and not skill.endswith("__"):
-        last = next((s for lesson in lessons for s in lesson.objectives if re.match(r"(and|or)_\w+_\w", s)), None)
-        if last is not None:
-            return _skill_title(skill.rstrip("_") + "_" + last.split("_", 2)[2])
-    return _skill_title(skill)
-
-
 def _skill_title(skill: str) -> str:
     """"stem_and_leaf_graphs" -> "Stem and leaf graphs"; a skill named by its textbook page's address
-    (".../pages/3_4_contingency_tables") -> "Contingency tables"."""
+    (".../pages/3_4_contingency_tables") -> "Contingency tables"; a hyphen the skill model wrote as a part's last
+    underscore is a hyphen again ("left_, right_, and_two_tailed_test" -> "Left-, right-, and two tailed test")."""
     if "://" in skill:
         skill = re.sub(r"^[\d_]+_", "", skill.rstrip("/").rsplit("/", 1)[-1])
+    skill = re.sub(r"(?<=\w)_(?=,|$)", "-", skill)
     words = re.sub(r"[_\s]+", " ", skill).strip()
     return words[:1].upper() + words[1:]
 

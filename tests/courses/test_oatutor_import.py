@@ -119,7 +119,13 @@ def test_hint_ladder_keeps_every_hint_and_scaffold_in_order(raw: Raw, imported: 
 def test_every_skill_becomes_one_concept_with_a_safe_unique_slug(raw: Raw, imported: ImportResult) -> None:
     concepts = imported.spec.concepts
     assert len(raw.skills) == 284
-    assert {c.extra["oatutor"]["skill"] for c in concepts} == raw.skills
+    # two skill names the skill model cut at their commas ("..., decreasing, or_constant") are whole again
+    cut = {"using_a_graph_to_determine_where_a_function_is_increasing, decreasing, or_constant",
+           "determing_whether_a_linear_function_is_increasing, decreasing, or_constant"}
+    assert {c.extra["oatutor"]["skill"] for c in concepts} == raw.skills - {
+        "using_a_graph_to_determine_where_a_function_is_increasing", "determing_whether_a_linear_function_is_increasing",
+        "decreasing", "or_constant"} | cut
+    assert all(c.items for c in concepts)  # no concept is only a piece of another's name
     slugs = [c.slug for c in concepts]
     assert len(set(slugs)) == len(slugs)
     assert all(SAFE_SLUG.match(s) and len(s) <= 60 for s in slugs)
@@ -132,8 +138,11 @@ def test_step_is_filed_under_its_primary_skill_and_keeps_the_others(raw: Raw, im
     multi = [s for s, skills in raw.skill_model.items() if len(skills) > 1 and s in concept_of]  # type: ignore[union-attr]
     assert multi
     for step in multi:
-        assert concept_of[step] in raw.skill_model[step]  # type: ignore[index]
-        assert items_of(imported)[step].extra["oatutor"]["skills"] == raw.skill_model[step]  # type: ignore[index]
+        meta = items_of(imported)[step].extra["oatutor"]
+        assert concept_of[step] in meta["skills"]
+        assert meta.get("skills_as_written", meta["skills"]) == raw.skill_model[step]  # type: ignore[index]
+        if "skills_as_written" in meta:
+            assert ", ".join(meta["skills_as_written"]) == meta["skills"][0] == concept_of[step]
 
 
 @needs_archive
@@ -346,14 +355,38 @@ def test_a_nameless_objective_is_left_out_and_one_named_by_its_page_address_gets
     assert empty[0].message.startswith("line 2") and "Lesson 1.2" in empty[0].message  # file and line, for the author
 
 
-def test_skills_cut_from_a_list_in_their_name_are_titled_with_the_lists_noun(small_source: Path) -> None:
-    # Intro Stats' Lesson 9.5 names "left-, right-, and two-tailed test" as three skills: "left_", "right_",
-    # "and_two_tailed_test"; "left_" has six questions, and the student's page said "Left".
-    plans = json.loads((small_source / "coursePlans.json").read_text())
-    plans[0]["lessons"][1]["learningObjectives"].update({"left_": 0.85, "right_": 0.85, "and_two_tailed_test": 0.85})
-    (small_source / "coursePlans.json").write_text(json.dumps(plans))
-    titles = {c.slug: c.title for c in load_oatutor(small_source).spec.concepts}
-    assert (titles["left"], titles["right"]) == ("Left tailed test", "Right tailed test")  # slugs as before
+def test_a_skill_name_the_skill_model_cut_at_its_commas_is_one_concept_again(tmp_path: Path) -> None:
+    # OATutor's skill model writes a step's skills comma-separated, so College Algebra's "using a graph to determine
+    # where a function is increasing, decreasing, or constant" arrives as three skills; the last two became concepts
+    # without a question ("Decreasing", "Or constant") on the student's map. Intro Stats' "left-, right-, and
+    # two-tailed test" likewise ("left_", "right_", "and_two_tailed_test").
+    cut = ["using_a_graph_to_determine_where_a_function_is_increasing", "decreasing", "or_constant"]
+    source = write_source(tmp_path / "src", {"p1": {"steps": {
+        "p1a": (numeric("$$4$$"), [*cut, "adding"], []),
+        "p1b": (numeric("$$5$$"), ["adding"], []),
+        "p1c": (numeric("$$6$$"), ["left_", "right_", "and_two_tailed_test"], []),
+    }}}, courses=["Course One"])
+    plans = json.loads((source / "coursePlans.json").read_text())
+    plans[0]["lessons"][0]["learningObjectives"] = {"adding": 0.85, "decreasing": 0.9, "or_constant": 0.9, cut[0]: 0.9,
+                                                    "left_": 0.8, "right_": 0.8, "and_two_tailed_test": 0.8}
+    (source / "coursePlans.json").write_text(json.dumps(plans))
+    bkt = json.loads((source / "defaultBKTParams.json").read_text())
+    bkt[cut[0]] = {"probMastery": 0.3, "probTransit": 0.1, "probSlip": 0.1, "probGuess": 0.2}
+    (source / "defaultBKTParams.json").write_text(json.dumps(bkt))
+
+    result = load_oatutor(source)
+    concepts = {c.slug: c for c in result.spec.concepts}
+    whole = concepts["using-a-graph-to-determine-where-a-function-is-increasing"]  # the first part's slug, as before
+    assert whole.title == "Using a graph to determine where a function is increasing, decreasing, or constant"
+    assert [i.id for i in whole.items] == ["p1a"] and whole.params.bkt is not None and whole.params.bkt.p_init == 0.3
+    assert concepts["left"].title == "Left-, right-, and two tailed test"
+    assert {"decreasing", "or-constant", "right", "and-two-tailed-test"}.isdisjoint(concepts)
+    assert whole.slug in concepts["adding"].prerequisites or "adding" in whole.prerequisites  # still linked
+    meta = whole.items[0].extra["oatutor"]
+    assert meta["skills"] == [", ".join(cut), "adding"] and meta["skills_as_written"] == [*cut, "adding"]
+    warned = [i for i in result.report if i.category == "cut-skill"]
+    assert len(warned) == 2 and all(i.path.endswith("skillModel.json") and i.severity == "warning" for i in warned)
+    assert warned[0].message.startswith("line ") and "'or_constant'" in warned[0].message
 
 
 @pytest.mark.parametrize(("text", "fault"), [
