@@ -53,11 +53,12 @@ def _page(request: HttpRequest, template: str, partial: str | None, context: dic
 
 
 def _wire_previews(form: ConceptForm | ItemForm, course: Course) -> None:
-    """Markdown fields preview themselves as the author types (rendered by the same code students see)."""
+    """Markdown fields preview themselves as the author types or pastes (rendered by the same code students see);
+    `input`, not `keyup`: text pasted with the mouse or dropped in fires no key."""
     url = reverse("teach:preview", args=[course.slug])
     for name in form.TEXT_FIELDS:
         form.fields[name].widget.attrs.update({
-            "hx-post": url, "hx-trigger": "keyup changed delay:300ms", "hx-target": f"#preview-{name}",
+            "hx-post": url, "hx-trigger": "input changed delay:300ms", "hx-target": f"#preview-{name}",
             "hx-vals": f'{{"field": "{name}"}}', "hx-sync": "this:replace",
         })
 

@@ -55,6 +55,9 @@ def test_faculty_author_a_concept_and_item_that_a_student_then_practises(live_se
     assert "term by term" in page.inner_text("#preview-explanation strong")
     page.locator("#id_lesson").press_sequentially("Sums: $$\\frac{d}{dx}(x^2 + 5x) = 2x + 5$$")
     page.wait_for_selector("#preview-lesson .katex-display")
+    # key ideas pasted, not typed (no key is pressed): their preview follows all the same
+    page.fill("#id_key_ideas", "The derivative of a sum is the sum of the derivatives.\nSo $(x^2 + 5x)' = 2x + 5$.")
+    page.wait_for_selector("#preview-key_ideas li:nth-child(2) .katex")
     page.screenshot(path=test_output / "2-concept-form-preview.png", full_page=True)
     page.click("#save-concept")
     page.wait_for_url(f"{base}/teach/{course.slug}/concepts/sums/")
