@@ -600,8 +600,8 @@ _COMMON = frozenset("""about above after again against also always another anyth
 before being below between both cannot could does doing done down during each either else enough even ever every
 first from further have having here however into itself just keep last less like made make makes many more most much
 must never next none often once only other others otherwise over same should since some something still such than
-their them then there these thing things those though through thus together under until upon very want well were
-what when where whether which while whole will with within without would your""".split())
+their them then there these thing things those though through thus together under until upon used uses using very want
+well were what when where whether which while whole will with within without would your""".split())
 WORD_PROBE = "I keep hearing the word \u201c{word}\u201d with this, and you didn't mention it. Where does it fit in?"
 
 
@@ -609,7 +609,7 @@ def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: 
     """A beginner's question aimed at `idea` when no authored probe is about it (an imported course has none) and no
     model writes one: about a word of the idea the explanation never used, preferring the words the concept's
     `material` (key ideas, lesson) uses most, which are its terms ("parameter") rather than the idea's wording
-    ("describing"); else a generic question not yet in `asked`. It names a word, never the idea's claim, nor a word
+    ("describing"), and of those the longest; else a generic question not yet in `asked`. It names a word, never the idea's claim, nor a word
     of the `topic` (the beginner knows what the explanation is about)."""
     said = set(_words(_prose(f"{explanation} {topic}"))) | {w for q in asked for w in _words(q)}
     counts: dict[str, int] = {}
@@ -619,7 +619,8 @@ def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: 
     unsaid = [w for w in dict.fromkeys(_words(_prose(idea)))
               if len(w) >= 4 and w not in said and w not in _ENGLISH and w not in _STOP_PIECES and w not in _COMMON]
     if unsaid:
-        word = max(unsaid, key=lambda w: counts.get(w, 0))  # the first of the most used: max keeps the first tie
+        # the most used; of those, the longest (a term: "estimate", not "good"); max keeps the first tie
+        word = max(unsaid, key=lambda w: (counts.get(w, 0), len(w)))
         question = WORD_PROBE.format(word=word)
         if question not in asked:
             return question

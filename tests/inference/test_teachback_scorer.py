@@ -279,6 +279,15 @@ def test_a_beginners_question_names_a_term_of_the_missing_idea_never_its_claim()
     assert beginner_probe(ideas[2], everything, ideas, asked=[GENERIC_PROBES[0]]) == GENERIC_PROBES[1]
 
 
+def test_a_beginners_question_names_a_term_not_a_common_word_its_idea_happens_to_begin_with() -> None:
+    # Seen on imported Intro Stats, key ideas written by faculty: "I keep hearing the word "used" with this".
+    ideas = ["A population is the whole group we want to learn about; a sample is the part we collect data from.",
+             "A statistic is used to estimate the parameter, so a good sample must represent the population."]
+    said = "A statistic is a number from the sample. A parameter is the same for the population."
+    question = beginner_probe(ideas[1], said, [*ideas, "Learning objective: key terms."], asked=[], topic="Key terms")
+    assert "\u201cestimate\u201d" in question or "\u201crepresent\u201d" in question, question
+
+
 def test_a_beginners_question_names_no_formula_part_and_no_word_of_the_topic() -> None:
     idea = r"The quotient rule: $\left(\frac{f}{g}\right)' = \frac{f'g - fg'}{g^2}$, with the denominator squared."
     question = beginner_probe(idea, "You take the top times the bottom.", [idea], [], topic="The quotient rule")
