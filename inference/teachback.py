@@ -301,13 +301,20 @@ class ExplanationScorer:
         return self._verdict(ideas, signals, features, [s.misconception for s in signals if self.heard(s)])
 
     def confirmed(self, result: ExplanationScore, misconceptions: Collection[str],
-                  judged: Mapping[str, bool] | None = None) -> ExplanationScore:
+                  judged: Mapping[str, bool] | None = None, affirmed: Collection[str] = ()) -> ExplanationScore:
         """`result` with only those of its heard misconceptions that are in `misconceptions` (e.g. the ones a
         language model confirmed): the ideas the others oppose go back to covered or missing, and the score with
         them. `judged`: key ideas a language model says the explanation states (True) or does not (False); its word
-        replaces the coverage threshold for those ideas."""
-        return self._verdict(list(result.ideas), result.signals, result.features,
-                             [m for m in result.misconceptions_heard if m in misconceptions], judged or {})
+        replaces the coverage threshold for those ideas. `affirmed`: misconceptions the student said "yes" to when
+        the beginner asked about them (`affirms`), held whether the scorer heard them or not."""
+        heard = [m for m in result.misconceptions_heard if m in misconceptions]
+        heard += [s.misconception for s in result.signals if s.misconception in affirmed and s.misconception not in heard]
+        return self._verdict(list(result.ideas), result.signals, result.features, heard, judged or {})
+
+    def suspected_mixups(self, result: ExplanationScore) -> dict[str, str]:
+        """Key idea -> the misconception the scorer heard against it (a suspicion: see `heard`)."""
+        return {result.ideas[s.idea].idea: s.misconception for s in result.signals
+                if s.misconception in result.misconceptions_heard}
 
     def _verdict(self, ideas: list[IdeaScore], signals: tuple[MisconceptionSignal, ...],
                  features: tuple[float, ...], heard: list[str],
@@ -580,6 +587,20 @@ def _rejects(sentence: str, statement: str) -> bool:
     return negations(said) % 2 != negations(stated) % 2
 
 
+_AFFIRMATIONS = frozenset("yes yeah yep yup right correct true exactly sure definitely absolutely".split())
+_AFFIRMING_OPENINGS = ("that's right", "that is right", "that's true", "that is true", "that's correct",
+                       "that is correct", "i think so", "i believe so")
+
+
+def affirms(answer: str, statement: str) -> bool:
+    """Whether `answer`, to a beginner's "is it true that `statement`?", says yes to it: it opens with a yes ("Yes",
+    "Right,", "That's true") and does not then negate it ("Right, it isn't")."""
+    opening = " ".join(answer.lower().replace("\u2019", "'").split())
+    words = _words(answer)
+    said_yes = bool(words) and (words[0] in _AFFIRMATIONS or opening.startswith(_AFFIRMING_OPENINGS))
+    return said_yes and not _rejects(answer, statement)
+
+
 def _stop_pieces() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
@@ -603,6 +624,15 @@ must never next none often once only other others otherwise over same should sin
 their them then there these thing things those though through thus together under until upon used uses using very want
 well were what when where whether which while whole will with within without would your""".split())
 WORD_PROBE = "I keep hearing the word \u201c{word}\u201d with this, and you didn't mention it. Where does it fit in?"
+# Without a model the scorer only suspects a mix-up (it hears a third of right explanations say one): the beginner
+# asks about it instead of asserting it, and the student's own "yes" is what holds it (`affirms`).
+MIXUP_PROBE = "Wait, someone told me \u201c{misconception}\u201d Is that right?"
+
+
+def mixup_probe(misconception: str) -> str:
+    """The beginner's question about a mix-up the scorer suspects the explanation makes."""
+    text = misconception.strip()
+    return MIXUP_PROBE.format(misconception=text if text[-1:] in ".?!" else text + ".")
 
 
 def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: Sequence[str], topic: str = "") -> str:

@@ -20,7 +20,9 @@ from inference.teachback import (
     ConceptKey,
     ExplanationScorer,
     ScorerConfig,
+    affirms,
     beginner_probe,
+    mixup_probe,
 )
 from inference.teachback_projection import (
     AlignmentPair,
@@ -296,3 +298,17 @@ def test_a_beginners_question_names_no_formula_part_and_no_word_of_the_topic() -
     asked = ["I keep hearing the word \u201cirrational\u201d with this, and you didn't mention it. Where does it fit in?"]
     assert beginner_probe(both, "A rational number is a fraction.", [both], asked, topic="Real numbers") \
         == GENERIC_PROBES[0]  # not "every", "either" or "never"
+
+
+@pytest.mark.parametrize(("answer", "yes"), [
+    ("Yes.", True), ("yeah, that's what I said", True), ("That\u2019s right, the sample is who we study.", True),
+    ("I think so", True), ("No, it is the other way round.", False), ("Right, that isn't how it works.", False),
+    ("Not really.", False), ("The sample is only part of it.", False), ("", False),
+])
+def test_a_yes_to_the_beginners_mix_up_question_is_read_from_its_opening_words(answer: str, yes: bool) -> None:
+    assert affirms(answer, "The sample is the group we want to draw conclusions about.") is yes
+
+
+def test_a_mix_up_question_quotes_the_misconception_as_a_beginners_doubt() -> None:
+    assert mixup_probe("A statistic describes the whole population") == \
+        "Wait, someone told me \u201cA statistic describes the whole population.\u201d Is that right?"

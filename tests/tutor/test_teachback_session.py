@@ -13,6 +13,7 @@ from django.urls import reverse
 from courses.models import Concept
 from courses.services import course_import
 from inference.base import GenerationRequest
+from inference.teachback import mixup_probe
 from tests.conftest import oatutor_course, oatutor_import, small_course_spec
 from tutor import services
 from tutor.models import TAQuestion, TutorSession
@@ -284,10 +285,37 @@ def test_without_a_model_a_suspected_misconception_is_not_asserted_but_the_begin
     tb = TeachBack.objects.get(user=alice)
     assert tb.misconceptions_heard == [] and all(i["status"] != "contradicted" for i in tb.ideas)
     assert tb.questions[0]["idea"] in KEY_IDEAS[:2]  # the idea the suspected misconception opposes
+    misconception = course.concepts.get(slug="a").misconceptions[0]
+    assert tb.questions[0]["text"] == mixup_probe(misconception)  # asked about, as a beginner's doubt
+    assert "someone told me" in _stage(services.session_get(user=alice, course=course))
     while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
         teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
     assert TeachBack.objects.get(user=alice).misconceptions_heard == []
     assert "mix-up" not in _stage(services.session_get(user=alice, course=course))
+
+
+@pytest.mark.parametrize(("answer", "asserted"), [
+    ("Yes, that's how it works.", True),
+    ("Right: add one to the exponent, then divide by it.", True),
+    ("No. You bring the exponent down in front and lower it by one.", False),
+    ("Right, that is not how it works.", False),
+])
+def test_without_a_model_the_students_yes_to_the_beginners_mix_up_question_holds_it(alice, course, answer, asserted):
+    # Seen on imported Intro Stats: an explanation stating the concept's authored misconception word for word was
+    # told "Every key idea came across. Nicely explained." The scorer alone may not assert a mix-up (it suspects a
+    # third of right explanations), so the beginner asks; the student's own yes is the evidence.
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=WRONG)
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=answer)
+    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
+    tb = TeachBack.objects.get(user=alice)
+    misconception = course.concepts.get(slug="a").misconceptions[0]
+    assert (tb.misconceptions_heard == [misconception]) is asserted
+    assert (next(i["status"] for i in tb.ideas if i["idea"] == tb.questions[0]["idea"]) == "contradicted") is asserted
+    stage = _stage(services.session_get(user=alice, course=course))
+    assert ("mix-up" in stage) is asserted
+    assert "Nicely explained" not in stage or not asserted
 
 
 @pytest.mark.parametrize(("verdict", "asserted"), [("Yes.", True), ("**yes**", True), ("no", False),

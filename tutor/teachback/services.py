@@ -21,7 +21,15 @@ from django.db import transaction
 
 from courses.models import Concept, Course
 from inference import prompts
-from inference.teachback import REDO_MESSAGES, ConceptKey, ExplanationScore, ExplanationScorer, beginner_probe
+from inference.teachback import (
+    REDO_MESSAGES,
+    ConceptKey,
+    ExplanationScore,
+    ExplanationScorer,
+    affirms,
+    beginner_probe,
+    mixup_probe,
+)
 from learner_model.policy import TutorPolicy
 from tutor import llm, services
 from tutor.caches import course_model
@@ -159,9 +167,12 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
     redo = _screen_answer(text, key)
     if redo is not None:
         return _apply(user, course, teach_back, message, redo, REDO_MESSAGES[redo], None, None)
-    accepted = list(teach_back.messages.filter(redo="").values_list("text", flat=True))
-    combined = "\n\n".join(accepted)
-    result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key))
+    accepted = list(teach_back.messages.filter(redo="").values_list("kind", "text"))
+    combined = "\n\n".join(text for _, text in accepted)
+    answers = [text for kind, text in accepted if kind == TeachBackMessage.Kind.ANSWER]
+    affirmed = [q["misconception"] for q, answer in zip(teach_back.questions, answers, strict=False)
+                if q.get("misconception") and affirms(answer, q["misconception"])]
+    result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key), affirmed)
     question = _question(teach_back, combined, result, suspected) \
         if len(teach_back.questions) < MAX_FOLLOW_UPS else None
     return _apply(user, course, teach_back, message, None, "", result, question)
@@ -172,20 +183,23 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
     return None if reason == "too_short" and len(text.split()) >= ANSWER_MIN_WORDS else reason
 
 
-def _confirmed(concept: Concept, explanation: str, result: ExplanationScore) -> tuple[ExplanationScore, list[str]]:
+def _confirmed(concept: Concept, explanation: str, result: ExplanationScore,
+               affirmed: list[str] | None = None) -> tuple[ExplanationScore, dict[str, str]]:
     """The verdict as a language model reads it, where one is configured: only the misconceptions it confirms the
     explanation claims and, with TUTOR_TEACHBACK_IDEA_CHECK, each key idea stated or not (the scorer's word vectors
     call a third of unstated ideas on a new course "clear"; a small model does worse: benchmarks/RESULTS.md,
     teachback_ideas.py --llm); plus the key ideas the scorer suspected of being contradicted. The scorer's suspicion
     alone accused a third of right explanations on a check set: without a model, or when it is down (it then answers
-    nothing), the scorer's idea verdicts stand, no misconception is asserted, and the suspicion only steers the
-    beginner's next question."""
-    suspected = result.with_status("contradicted")
+    nothing), the scorer's idea verdicts stand, and a suspected mix-up becomes the beginner's next question ("someone
+    told me ...: is that right?"); it is asserted only if the student says yes to it (`affirmed`). The suspicions come
+    back as key idea -> misconception."""
+    suspected = scorer().suspected_mixups(result)
+    affirmed = affirmed or []
     model = settings.TUTOR_LLM != "authored"
     ideas = [i.idea for i in result.ideas] if model and settings.TUTOR_TEACHBACK_IDEA_CHECK else []
     misconceptions = list(result.misconceptions_heard) if model else []
     if not ideas and not misconceptions:
-        return scorer().confirmed(result, ()), suspected
+        return scorer().confirmed(result, (), affirmed=affirmed), suspected
     brief = llm.concept_brief(concept)
     requests = [prompts.idea_check(brief, explanation, idea) for idea in ideas]
     requests += [prompts.misconception_check(brief, explanation, m) for m in misconceptions]
@@ -195,15 +209,16 @@ def _confirmed(concept: Concept, explanation: str, result: ExplanationScore) -> 
     judged = {idea: bool(_YES.match(reply)) for idea, reply in zip(ideas, replies[:len(ideas)], strict=True)
               if _YES.match(reply) or _NO.match(reply)}
     confirmed = [m for m, reply in zip(misconceptions, replies[len(ideas):], strict=True) if _YES.match(reply)]
-    return scorer().confirmed(result, confirmed, judged), suspected
+    return scorer().confirmed(result, confirmed, judged, affirmed), suspected
 
 
 def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
-              suspected: list[str]) -> dict | None:
+              suspected: dict[str, str]) -> dict | None:
     """The beginner's next question, aimed at a key idea it has not asked about: one the scorer suspects the
     explanation got wrong first, then one not yet covered; or None when every idea came across. Without a model,
-    the question is the authored probe that is about that idea (a probe is about the key idea closest to it in
-    meaning), else a beginner's question about a word of the idea the student never used (`beginner_probe`)."""
+    a suspected idea is asked about as its mix-up ("someone told me ...: is that right?", `mixup_probe`); another
+    idea by the authored probe that is about it (a probe is about the key idea closest to it in meaning), else by a
+    beginner's question about a word of the idea the student never used (`beginner_probe`)."""
     asked = {q["idea"] for q in teach_back.questions}
     uncovered = [i.idea for i in result.ideas if i.status != "covered"]
     targets = [idea for idea in dict.fromkeys([*suspected, *uncovered]) if idea not in asked]
@@ -213,17 +228,24 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     used = {q["text"] for q in teach_back.questions}
     about = {p: concept.key_ideas[scorer().closest(p, concept.key_ideas)] for p in concept.probes if p not in used}
     idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], None))
-    if authored is None:  # no authored probe about a missing idea: a beginner's question about one of its words
+    mixup = suspected.get(idea)
+    if mixup is not None:
+        authored = mixup_probe(mixup)
+    elif authored is None:  # no authored probe about a missing idea: a beginner's question about one of its words
         authored = beginner_probe(idea, explanation, [*concept.key_ideas, concept.lesson],
                                   [q["text"] for q in teach_back.questions], topic=concept.title)
-    if settings.TUTOR_LLM == "authored":
-        return {"text": authored, "idea": idea}
-    request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,
-                                       asked=tuple(q["text"] for q in teach_back.questions))
-    # The backend falls back to the authored probe if the model is down or slow (tutor.llm.backend); a model that
-    # repeats a question it already asked gets the probe instead.
-    text = " ".join("".join(llm.backend().stream(request)).split())[:300]
-    return {"text": text if text and text not in used else authored, "idea": idea}
+    text = authored
+    if settings.TUTOR_LLM != "authored":
+        request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,
+                                           asked=tuple(q["text"] for q in teach_back.questions))
+        # The backend falls back to the authored probe if the model is down or slow (tutor.llm.backend); a model
+        # that repeats a question it already asked gets the probe instead.
+        text = " ".join("".join(llm.backend().stream(request)).split())[:300]
+        text = text if text and text not in used else authored
+    question = {"text": text, "idea": idea}
+    if mixup is not None and text == authored:  # the student's "yes" to this question holds the mix-up
+        question["misconception"] = mixup
+    return question
 
 
 @transaction.atomic
