@@ -156,6 +156,7 @@ def common_wrong_answers(*, course: Course, top: int = 3, min_count: int = 2) ->
     """Per item, the wrong answers given most often (as the checker read them), and what they suggest."""
     by_item: dict[int, Counter[str]] = defaultdict(Counter)
     feedback_seen: dict[tuple[int, str], str] = {}
+    as_given: dict[tuple[int, str], str] = {}  # a choice as the student saw it, not the checker's TeX for it
     totals: Counter[int] = Counter()
     for item_id, correct, normalized, answer, feedback in Attempt.objects.filter(item__concept__course=course, ungraded=False) \
             .values_list("item_id", "correct", "normalized", "answer", "feedback"):
@@ -164,6 +165,7 @@ def common_wrong_answers(*, course: Course, top: int = 3, min_count: int = 2) ->
             continue
         key = (normalized or answer).strip()
         by_item[item_id][key] += 1
+        as_given.setdefault((item_id, key), answer)
         if feedback:
             feedback_seen[(item_id, key)] = feedback
     items = course_selectors.items_by_pk(pks=list(by_item))
@@ -172,7 +174,7 @@ def common_wrong_answers(*, course: Course, top: int = 3, min_count: int = 2) ->
         item = items[item_id]
         answers = [WrongAnswer(answer=a, count=n,
                                misconception=feedback_seen.get((item_id, a)) or item.feedback.get(a, ""),
-                               answer_html=echo_html(normalized=a, answer=a, kind=item.kind))
+                               answer_html=echo_html(normalized=a, answer=as_given[(item_id, a)], kind=item.kind))
                    for a, n in counter.most_common(top) if n >= min_count]
         if answers:
             out.append(ItemWrongAnswers(item=item, attempts=totals[item_id], wrong=sum(counter.values()),

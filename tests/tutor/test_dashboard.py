@@ -88,6 +88,18 @@ def test_common_wrong_answers_carry_the_misconception_they_suggest(klass, alice,
         ("x**2", 3, "Keep the coefficient 3."), ("3*x", 2, "")]  # "x" was given once: not common
 
 
+def test_a_common_wrong_choice_is_shown_as_the_student_saw_it_not_as_the_checkers_tex(klass, alice, bob):
+    # Seen on imported Intro Stats: "\text{First year students attending ABC College this term}" in code type.
+    mc = Item.objects.get(slug="algebra-a-mc")
+    for user in (alice, bob):
+        Attempt.objects.create(client_id=uuid.uuid4(), user=user, item=mc, concept=mc.concept, answer="First year $x$",
+                               normalized="\\text{First year $x$}", correct=False, mastery_after=0.1)
+    [row] = dashboard.common_wrong_answers(course=klass)
+    [shown] = row.answers
+    assert shown.count == 2 and "\\text" not in shown.answer_html and "First year" in shown.answer_html
+    assert 'class="math inline"' in shown.answer_html  # its maths typeset
+
+
 def test_items_far_from_their_authored_difficulty_are_flagged(klass, alice, bob):
     easy = Item.objects.get(slug="algebra-a-num")  # authored -1.0 (easy) ...
     _attempts(alice, easy, ["5"] * 7 + ["4"] * 3)  # ... but 7 of 10 wrong
