@@ -14,6 +14,7 @@ from django.core.validators import validate_slug
 
 from courses.checking import parse_expression, parse_key
 from courses.format import ITEM_KINDS, ItemSpec, teach_back_problem
+from courses.importers.result import slugify
 from courses.item_templates import verify_template
 from courses.models import Concept, Course, Item
 from courses.params import CourseSettings
@@ -134,6 +135,17 @@ def preview_source(name: str, text: str) -> str:
     return "\n".join(f"- {line}" for line in _lines(text)) if name in ConceptForm.LIST_FIELDS else text
 
 
+# An uploaded figure: its type by its name, checked against its first bytes (an SVG could carry a script: none).
+FIGURE_TYPES = {
+    "png": lambda data: data.startswith(b"\x89PNG\r\n\x1a\n"),
+    "gif": lambda data: data[:6] in (b"GIF87a", b"GIF89a"),
+    "jpg": lambda data: data.startswith(b"\xff\xd8\xff"),
+    "jpeg": lambda data: data.startswith(b"\xff\xd8\xff"),
+    "webp": lambda data: data[:4] == b"RIFF" and data[8:12] == b"WEBP",
+}
+FIGURE_MAX_BYTES = 2 * 2**20
+
+
 class ItemForm(forms.Form):
     slug = forms.CharField(max_length=120, validators=[validate_slug], label="Id",
                            help_text="Unique in the course, e.g. power-rule-3.")
@@ -160,8 +172,29 @@ class ItemForm(forms.Form):
     solution = _Text(required=False, widget=_textarea(4), help_text=MARKDOWN_HELP)
     attribution = forms.CharField(required=False, max_length=300)
     status = forms.ChoiceField(choices=Item.Status.choices, initial=Item.Status.PUBLISHED)
+    figure = forms.FileField(required=False, label="Add a figure", widget=forms.ClearableFileInput(
+        attrs={"accept": ",".join(f".{e}" for e in FIGURE_TYPES)}),
+        help_text=f"An image (PNG, GIF, JPEG or WebP, up to {FIGURE_MAX_BYTES // 2**20} MB) shown in the question: in "
+                  "place of a figure the import found missing, else after the question's text.")
 
     TEXT_FIELDS = ("prompt", "solution")
+
+    def clean_figure(self) -> tuple[str, bytes] | None:
+        """The uploaded figure as (file name, bytes), checked to be the image its name says; None if none."""
+        upload = self.cleaned_data.get("figure")
+        if not upload:
+            return None
+        stem, _, ext = upload.name.rpartition(".")
+        ext = ext.lower()
+        if ext not in FIGURE_TYPES:
+            raise forms.ValidationError(f"{upload.name}: a figure must be a PNG, GIF, JPEG or WebP image")
+        if upload.size > FIGURE_MAX_BYTES:
+            raise forms.ValidationError(f"{upload.name} is {upload.size / 2**20:.1f} MB; a figure may be at most "
+                                        f"{FIGURE_MAX_BYTES // 2**20} MB")
+        data = upload.read()
+        if not FIGURE_TYPES[ext](data):
+            raise forms.ValidationError(f"{upload.name} is not a {ext.upper()} image")
+        return f"{slugify(stem or 'figure', max_length=40)}.{ext}", data
 
     @staticmethod
     def initial_for(item: Item) -> dict[str, Any]:

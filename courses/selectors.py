@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -29,6 +30,18 @@ def course_exists(*, slug: str) -> bool:
 def course_asset_url(course: Course) -> str:
     """URL prefix of the course's files (figures), for relative paths in its Markdown."""
     return f"{settings.MEDIA_URL if settings.MEDIA_URL.startswith('/') else '/' + settings.MEDIA_URL}courses/{course.slug}/"
+
+
+def course_asset_root(slug: str) -> Path:
+    """Where a course's files (figures) live; rendered Markdown links relative paths here."""
+    return Path(settings.MEDIA_ROOT) / "courses" / slug
+
+
+def course_asset_files(*, course: Course) -> list[tuple[str, Path]]:
+    """The course's files (figures, imported or uploaded) as (path relative to the course folder, file), for an
+    export: the course folder format takes files beside course.yaml along (`courses.importers.load_folder`)."""
+    root = course_asset_root(course.slug)
+    return [(file.relative_to(root).as_posix(), file) for file in sorted(root.rglob("*")) if file.is_file()]
 
 
 def course_get(*, slug: str | None = None, pk: int | None = None) -> Course:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Max
@@ -13,8 +10,10 @@ from django.db.models.deletion import Collector
 from courses import importing, versioning
 from courses.background import task_start
 from courses.format import ITEM_STATUS_KEY, CourseSpec, ItemSpec
+from courses.importers.result import MISSING_FIGURE_RE, safe_relative_path
 from courses.models import Concept, ContentVersion, Course, ImportJob, Item, Membership
 from courses.params import CourseSettings
+from courses.selectors import course_asset_root
 from courses.signals import course_imported
 
 UNPUBLISHED = (Item.Status.REVIEW, Item.Status.REJECTED)
@@ -42,11 +41,6 @@ def _item_fields(spec: ItemSpec, order: int) -> dict:
         "extra": spec.extra,
         "order": order,
     }
-
-
-def course_asset_root(slug: str) -> Path:
-    """Where a course's files (figures) live; rendered Markdown links relative paths here."""
-    return Path(settings.MEDIA_ROOT) / "courses" / slug
 
 
 @transaction.atomic
@@ -111,8 +105,6 @@ def course_import(*, spec: CourseSpec, origin: str = Item.Origin.AUTHORED, asset
 
 
 def _assets_write(slug: str, assets: dict[str, bytes]) -> None:
-    from courses.importers.result import safe_relative_path
-
     root = course_asset_root(slug)
     for rel, data in assets.items():
         target = root / safe_relative_path(rel)
@@ -281,6 +273,18 @@ def item_update(*, item: Item, user: AbstractBaseUser, fields: dict) -> Item:
     if after != before:
         _version(course=course, obj=item, user=user, action=ContentVersion.Action.UPDATE, before=before, after=after)
     return item
+
+
+def item_figure_place(*, course: Course, item_slug: str, prompt: str, name: str, data: bytes) -> str:
+    """Keep an author's figure among the course's files and return `prompt` showing it: in place of the first
+    figure the import found missing from its source, else after the text."""
+    rel = f"figures/{item_slug}/{name}"
+    target = course_asset_root(course.slug) / safe_relative_path(rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    image = f"![{name}]({rel})"
+    placed, found = MISSING_FIGURE_RE.subn(lambda _: image, prompt, count=1)
+    return placed if found else f"{prompt.rstrip()}\n\n{image}"
 
 
 def item_review(*, item: Item, user: AbstractBaseUser, status: str) -> Item:

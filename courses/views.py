@@ -253,11 +253,12 @@ def concept_delete(request: HttpRequest, slug: str, concept: str) -> HttpRespons
 def item_new(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
     course, role = teaching_course(request, slug)
     parent = get_object_or_404(Concept, course=course, slug=concept)
-    form = ItemForm(request.POST or None, initial={"status": Item.Status.PUBLISHED, "kind": "numeric"})
+    form = ItemForm(request.POST or None, request.FILES or None,
+                    initial={"status": Item.Status.PUBLISHED, "kind": "numeric"})
     _wire_previews(form, course)
     if request.method == "POST" and form.is_valid():
         try:
-            item = services.item_create(concept=parent, user=request.user, fields=form.item_fields())
+            item = services.item_create(concept=parent, user=request.user, fields=_item_fields(form, course))
         except ContentError as exc:
             form.add_error("slug", str(exc))
         else:
@@ -270,11 +271,11 @@ def item_new(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
 def item_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     course, role = teaching_course(request, slug)
     item = get_object_or_404(Item.objects.select_related("concept"), concept__course=course, pk=pk)
-    form = ItemForm(request.POST or None, initial=ItemForm.initial_for(item))
+    form = ItemForm(request.POST or None, request.FILES or None, initial=ItemForm.initial_for(item))
     _wire_previews(form, course)
     if request.method == "POST" and form.is_valid():
         try:
-            services.item_update(item=item, user=request.user, fields=form.item_fields())
+            services.item_update(item=item, user=request.user, fields=_item_fields(form, course))
         except ContentError as exc:
             form.add_error("slug", str(exc))
         else:
@@ -282,6 +283,16 @@ def item_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
             return redirect("teach:item", slug=course.slug, pk=item.pk)
     return render(request, "courses/item_form.html",
                   _item_context(course, role, form, item.concept, item, seed=_seed(request)))
+
+
+def _item_fields(form: ItemForm, course: Course) -> dict:
+    """The item as the form has it, with an uploaded figure kept and shown in its question."""
+    fields = form.item_fields()
+    if form.cleaned_data.get("figure"):
+        name, data = form.cleaned_data["figure"]
+        fields["prompt"] = services.item_figure_place(course=course, item_slug=fields["slug"], prompt=fields["prompt"],
+                                                      name=name, data=data)
+    return fields
 
 
 def _seed(request: HttpRequest) -> int:
@@ -415,7 +426,8 @@ def version_revert(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @login_required
 def export(request: HttpRequest, slug: str) -> HttpResponse:
-    """The course folder (course.yaml + concepts/*.md) as a zip, the same format `import_course` reads."""
+    """The course folder (course.yaml + concepts/*.md, and its figures) as a zip, the same format `import_course`
+    reads."""
     course, _ = teaching_course(request, slug, FACULTY)
     buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="tutor-export-") as tmp:
@@ -425,6 +437,9 @@ def export(request: HttpRequest, slug: str) -> HttpResponse:
             for file in sorted(root.rglob("*")):
                 if file.is_file():
                     archive.write(file, f"{course.slug}/{file.relative_to(root).as_posix()}")
+            for rel, file in selectors.course_asset_files(course=course):  # its figures, which the text links to
+                if rel != "course.yaml" and not rel.startswith("concepts/"):
+                    archive.write(file, f"{course.slug}/{rel}")
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{course.slug}.zip"'
     return response

@@ -26,7 +26,7 @@ import sympy
 from courses.checking import parse_expression, parse_key
 from courses.format import ITEM_STATUS_KEY, ConceptSpec, CourseFormatError, CourseSpec, ItemSpec
 from courses.importers.latex import LatexError, expression_variables, latex_to_expression, split_equation
-from courses.importers.result import ImportIssue, ImportResult, slugify
+from courses.importers.result import MISSING_FIGURE, ImportIssue, ImportResult, slugify
 from courses.importers.source import SourceFiles
 from courses.params import ConceptParams, ParamsError
 from courses.rendering import DISPLAY_FORMULA, formula_fault
@@ -453,7 +453,7 @@ class _Text:
         source = f"content-pool/{self.problem_id}/figures/{name}"
         if not self.imp.src.exists(source):
             self.missing[name] = source  # reported once per step (`_import_step`)
-            return f"*(figure {name} is missing from the source)*"
+            return MISSING_FIGURE.format(name=name)
         target = f"figures/{self.problem_id}/{name}"
         self.imp.assets[target] = self.imp.src.read(source)
         return f"![{name}]({target})"

@@ -45,6 +45,11 @@ class ImportResult:
             target.write_bytes(data)
 
 
+# What an importer writes where a figure the source names is not in it; an author's uploaded figure takes its place.
+MISSING_FIGURE = "*(figure {name} is missing from the source)*"
+MISSING_FIGURE_RE = re.compile(r"\*\(figure (\S+) is missing from the source\)\*")
+
+
 def safe_relative_path(rel: str) -> Path:
     """Refuse absolute paths and `..`: an imported archive must not write outside the course folder."""
     path = Path(rel)

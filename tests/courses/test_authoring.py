@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from courses import selectors, services
 from courses.format import load_course
+from courses.importers import load_folder
 from courses.models import Concept, ContentVersion, ImportJob, Item, Membership
 from courses.versioning import PrerequisiteCycle
 from tutor import services as tutor_services
@@ -119,6 +121,53 @@ def test_a_ta_edits_items_but_not_settings_or_concepts(client, bob, course):
     assert client.get(reverse("teach:concept_new", args=[course.slug])).status_code == 403
     assert client.get(reverse("teach:export", args=[course.slug])).status_code == 403
     assert client.get(reverse("teach:review", args=[course.slug])).status_code == 200
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def test_a_figure_missing_from_an_imported_source_is_uploaded_into_its_place(client, prof, course, settings,
+                                                                          tmp_path):
+    # Imported Intro Stats: six questions wait in the review queue "Its figure (figure1.gif) is missing from the
+    # source: add it to the question, then publish", and the item page had no way to add one.
+    settings.MEDIA_ROOT = tmp_path
+    item = course.concepts.get(slug="a").items.get(slug="algebra-a-num")
+    item.prompt = "The results are listed in the table. *(figure figure1.gif is missing from the source)* Find the median."
+    item.save()
+    _login(client, prof)
+    upload = SimpleUploadedFile("Sleep Table.PNG", PNG, content_type="image/png")
+    response = client.post(reverse("teach:item", args=[course.slug, item.pk]), {**_item_post(item), "figure": upload})
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.prompt == ("The results are listed in the table. ![sleep-table.png](figures/algebra-a-num/sleep-table.png) "
+                           "Find the median.")
+    assert (tmp_path / "courses" / course.slug / "figures" / "algebra-a-num" / "sleep-table.png").read_bytes() == PNG
+    page = client.get(reverse("teach:item", args=[course.slug, item.pk])).content.decode()
+    assert f'src="/media/courses/{course.slug}/figures/algebra-a-num/sleep-table.png"' in page  # the preview shows it
+
+    # with no missing figure in the question, a new one goes after the text
+    client.post(reverse("teach:item", args=[course.slug, item.pk]),
+                {**_item_post(item), "figure": SimpleUploadedFile("b.gif", b"GIF89a" + b"\x00" * 8)})
+    item.refresh_from_db()
+    assert item.prompt.endswith("Find the median.\n\n![b.gif](figures/algebra-a-num/b.gif)")
+
+
+@pytest.mark.parametrize(("name", "data", "says"), [
+    ("table.svg", b"<svg onload='alert(1)'/>", "PNG, GIF, JPEG or WebP"),
+    ("table.png", b"GIF89a not a png", "is not a PNG image"),
+    ("table.jpg", b"\xff\xd8\xff" + b"\x00" * (2 * 2**20), "a figure may be at most 2 MB"),
+])
+def test_a_figure_that_is_not_the_image_it_says_is_refused_and_nothing_is_saved(client, prof, course, settings,
+                                                                             tmp_path, name, data, says):
+    settings.MEDIA_ROOT = tmp_path
+    item = course.concepts.get(slug="a").items.get(slug="algebra-a-num")
+    before = item.prompt
+    _login(client, prof)
+    response = client.post(reverse("teach:item", args=[course.slug, item.pk]),
+                           {**_item_post(item, prompt="Changed."), "figure": SimpleUploadedFile(name, data)})
+    assert response.status_code == 200 and says in response.content.decode()
+    item.refresh_from_db()
+    assert item.prompt == before and not (tmp_path / "courses").exists()
 
 
 def test_an_edit_creates_a_version_and_revert_restores_it(client, prof, course):
@@ -369,6 +418,22 @@ def _upload(name: str, data: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data)
+
+
+def test_an_export_carries_the_courses_figures_and_they_import_back(client, prof, course, settings, tmp_path):
+    # An imported OATutor course exported as a zip lost every figure its questions link to.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    item = course.concepts.get(slug="a").items.get(slug="algebra-a-num")
+    _login(client, prof)
+    client.post(reverse("teach:item", args=[course.slug, item.pk]),
+                {**_item_post(item), "figure": SimpleUploadedFile("t.png", PNG)})
+    with zipfile.ZipFile(io.BytesIO(_export(client, course))) as archive:
+        assert archive.read(f"{course.slug}/figures/algebra-a-num/t.png") == PNG
+        archive.extractall(tmp_path / "out")
+    loaded = load_folder(tmp_path / "out" / course.slug)
+    assert loaded.assets == {"figures/algebra-a-num/t.png": PNG}
+    assert "![t.png](figures/algebra-a-num/t.png)" in next(
+        i.prompt for c in loaded.spec.concepts for i in c.items if i.id == "algebra-a-num")
 
 
 def test_a_malformed_upload_names_file_and_line_and_imports_nothing(client, prof, course,
