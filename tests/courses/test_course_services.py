@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from courses.models import Concept, Course, Item
+from courses.models import Concept, Course, Item, Membership
 from courses.rendering import render_markdown
 from courses.services import course_import
 from tests.conftest import REPO, small_course_spec
@@ -46,6 +46,15 @@ def test_demo_course_imports_with_its_prerequisite_graph():
         assert all(1 <= len(i.hints) <= 3 for i in concept.items.all())
     kinds = set(Item.objects.filter(concept__course=course).values_list("kind", flat=True))
     assert {"numeric", "multiple_choice", "symbolic"} <= kinds
+
+
+def test_import_course_makes_the_named_users_its_faculty_and_refuses_an_unknown_one(alice):
+    # A course imported on the command line had no teacher: only an admin could open its authoring pages.
+    call_command("import_course", str(DEMO), "--faculty", "alice")
+    course = Course.objects.get(slug="derivatives")
+    assert Membership.objects.get(user=alice, course=course).role == Membership.Role.FACULTY
+    with pytest.raises(CommandError, match="no user named 'nobody'"):
+        call_command("import_course", str(DEMO), "--faculty", "alice", "--faculty", "nobody")
 
 
 def test_malformed_course_file_names_file_and_line_and_imports_nothing(tmp_path: Path):
