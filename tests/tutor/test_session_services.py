@@ -115,6 +115,24 @@ def test_mastery_moves_the_student_to_the_next_concept(alice, course):
     assert "because you know Concept A" in session.reason
 
 
+def test_a_review_answered_right_says_the_concept_is_still_known_not_mastered_anew(alice, course):
+    # Seen on imported Intro Stats: a review of Key terms, three days on, answered right, said "You've mastered Key
+    # terms" and "On to the next concept", as if it were new, and the same in the middle of another concept.
+    session = _to_practice(alice, course)
+    for _ in range(30):
+        outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(),
+                                          item_id=session.item.pk, answer=str(session.item.answer))
+        if outcome.mastered:
+            break
+        session = services.session_advance(user=alice, course=course)
+    session = services.session_get(user=alice, course=course)
+    assert "You've mastered Concept A" in _stage_html(session) and "On to the next concept" in _stage_html(session)
+    TutorSession.objects.filter(pk=session.pk).update(step_kind="review")  # the same answer, to a review
+    html = _stage_html(services.session_get(user=alice, course=course))
+    assert "Still yours: you remember Concept A." in html and "You've mastered" not in html
+    assert ">Continue</button>" in html and "On to the next concept" not in html
+
+
 def test_hint_double_click_reveals_one_hint(alice, course):
     _to_practice(alice, course)
     services.hint_reveal(user=alice, course=course, shown=0)
