@@ -274,9 +274,19 @@ def _english_words() -> frozenset[str]:
 
 def tokenize(text: str) -> list[str]:
     """Lower-case words and numbers, English stop words out, Snowball-stemmed. Single letters stay
-    (math variables: "x", "f") because a question about "f of x" should still match."""
+    (math variables: "x", "f") because a question about "f of x" should still match. A letter or two run into a
+    number is a subscript or a power typed flat ("H0", "Q1", "x2"): the letters and the number, as "$H_0$", "$Q_1$"
+    and "$x^2$" read."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords()]
-    return list(_stemmer().stemWords(words))
+    return list(_stemmer().stemWords([part for w in words for part in _flat_subscript(w)]))
+
+
+_FLAT_SUBSCRIPT = re.compile(r"([a-z]{1,2})(\d+)")
+
+
+def _flat_subscript(word: str) -> tuple[str, ...]:
+    match = _FLAT_SUBSCRIPT.fullmatch(word)
+    return match.groups() if match else (word,)
 
 
 def topic_terms(text: str) -> list[str]:

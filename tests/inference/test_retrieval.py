@@ -23,6 +23,7 @@ from inference.retrieval import (
     normalise_query,
     pdf_documents,
     slugify,
+    tokenize,
     vector_from_bytes,
     vector_to_bytes,
 )
@@ -87,6 +88,13 @@ def test_a_students_shorthand_and_misspelling_are_read_in_the_courses_words(inde
     query = index.prepare_query("deriv of x^n, the binomal theorem proof?")
     assert "derivative" in query and "binomial" in query
     assert any(h.chunk.url.endswith("#why-it-works") for h in index.search(query, k=2))
+
+
+def test_a_subscript_or_power_typed_flat_finds_the_courses_maths() -> None:
+    # "do i reject H0 ..." against a course that writes $H_0$: the student's "h0" was a word no passage has.
+    assert set(tokenize("do I reject H0? what are Q1 and x2")) >= {"h", "0", "q", "1", "x", "2"}
+    assert set(tokenize("$H_0$, $Q_1$ and $x^2$")) == {"h", "0", "q", "1", "x", "2"}
+    assert "h0" not in tokenize("H0") and tokenize("log2 covid19 1st") == ["log2", "covid19", "1st"]
 
 
 @pytest.mark.parametrize(("asked", "searched"), [
