@@ -291,7 +291,9 @@ def test_without_a_model_a_suspected_misconception_is_not_asserted_but_the_begin
     while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
         teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
     assert TeachBack.objects.get(user=alice).misconceptions_heard == []
-    assert "mix-up" not in _stage(services.session_get(user=alice, course=course))
+    stage = _stage(services.session_get(user=alice, course=course))
+    assert "sounds like a common mix-up" not in stage  # not said to be theirs ...
+    assert f"{misconception.rstrip('.')}\u201d, is a common mix-up: it is not right." in stage  # ... nor left standing
 
 
 @pytest.mark.parametrize(("answer", "asserted"), [
@@ -314,8 +316,10 @@ def test_without_a_model_the_students_yes_to_the_beginners_mix_up_question_holds
     assert (tb.misconceptions_heard == [misconception]) is asserted
     assert (next(i["status"] for i in tb.ideas if i["idea"] == tb.questions[0]["idea"]) == "contradicted") is asserted
     stage = _stage(services.session_get(user=alice, course=course))
-    assert ("mix-up" in stage) is asserted
+    assert ("sounds like a common mix-up" in stage) is asserted
     assert "Nicely explained" not in stage or not asserted
+    # said no, or unsure: the verdict still tells them the beginner's claim was wrong
+    assert ("is a common mix-up: it is not right" in stage) is not asserted
 
 
 @pytest.mark.parametrize(("verdict", "asserted"), [("Yes.", True), ("**yes**", True), ("no", False),

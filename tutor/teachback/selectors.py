@@ -66,6 +66,11 @@ def stage_context(*, session: TutorSession) -> dict:
         "teachback_summary": f"{covered} of {len(ideas)} key ideas came across clearly." if ideas else "",
         "teachback_complete": bool(ideas) and covered == len(ideas),
         "teachback_lesson_url": lesson_url(session.concept, session.course),
+        # a mix-up the beginner asked about ("someone told me ...") and the student did not say yes to: told that it
+        # is one, whatever they answered (one they said yes to is named as theirs, above it)
+        "teachback_mixups_asked": [q["misconception"].rstrip(" .") for q in teach_back.questions if q.get("misconception")
+                                   and q["misconception"] not in teach_back.misconceptions_heard]
+        if teach_back.status == TeachBack.Status.SCORED else [],
     }
 
 
