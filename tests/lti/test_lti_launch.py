@@ -107,3 +107,26 @@ def test_an_lms_teacher_cannot_take_over_a_course_its_registration_does_not_list
     allowed = lti_launch(client, lms, Message(sub="t-9", roles=INSTRUCTOR, resource_link_id="link-2",
                                               custom={"tutor_course": other_course.slug}))
     assert allowed.status_code == 302 and allowed["Location"] == f"/teach/{other_course.slug}/dashboard/"
+
+
+@pytest.mark.slow
+def test_launches_into_an_imported_course_and_one_of_its_concepts(client, lms, registered, shared_data):
+    """Imported Intro Stats (never tuned on): a student's link to a concept whose slug the importer shortened with a
+    hash, and the teacher's launch, land where they should."""
+    from tests.conftest import oatutor_course
+
+    stats = oatutor_course(shared_data, "openstax-introductory-stats")
+    concept = next(c for c in stats.concepts.order_by("order") if len(c.slug) > 40 and c.items.exists())
+    response = lti_launch(client, lms, Message(custom={"tutor_course": stats.slug, "tutor_concept": concept.slug},
+                                               document_target="window", resource_link_id="link-stats"))
+    assert response.status_code == 302 and response["Location"] == f"/lti/learn/{stats.slug}/concept/{concept.slug}/"
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and concept.title.encode() in page.content and b'id="lti-practise"' in page.content
+    student = _user_of("lms-user-1", lms)
+    assert Membership.objects.get(user=student, course=stats).role == Membership.Role.STUDENT
+    assert client.get(f"/learn/{stats.slug}/").status_code == 200
+    client.logout()
+    teacher = lti_launch(client, lms, Message(sub="t-9", name="Prof Stats", roles=INSTRUCTOR,
+                                              custom={"tutor_course": stats.slug}))
+    assert teacher["Location"] == f"/teach/{stats.slug}/dashboard/"
+    assert client.get(teacher["Location"]).status_code == 200
