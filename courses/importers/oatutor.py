@@ -172,8 +172,8 @@ _CUT_END = re.compile(r"(?:and|or)_\w")
 def _rejoin_cut_skills(imp: _Importer) -> None:
     """Each cut skill name made whole again, in the skill model and the lessons' objectives (where it takes its first
     part's place and threshold); a part no step names on its own any more leaves the objectives, so it is no
-    concept. The whole skill keeps its first part's slug and BKT parameters: a course imported before keeps its
-    concept and its students' progress."""
+    concept. The whole skill keeps its first part's slug (where that part is no concept of its own) and BKT
+    parameters: a course imported before keeps its concept and its students' progress."""
     parts_of: dict[str, list[str]] = {}
     for step_id, skills in imp.skill_model.items():
         if not isinstance(skills, list):
@@ -560,7 +560,8 @@ def _build_concepts(imp: _Importer) -> list[ConceptSpec]:
     slugs = imp.slugs
     used: set[str] = set()
     for skill in order:
-        slug = slugify(imp.cut.get(skill, skill))
+        first = imp.cut.get(skill)  # a rejoined skill takes its first part's slug, unless that part is a concept too
+        slug = slugify(first if first is not None and first not in order else skill)
         if slug in used:  # two skill names that differ only in punctuation: a stable, distinct slug
             slug = slugify(skill + "#", max_length=len(slug) + 9)
         slugs[skill] = slug

@@ -389,6 +389,17 @@ def test_a_skill_name_the_skill_model_cut_at_its_commas_is_one_concept_again(tmp
     assert warned[0].message.startswith("line ") and "'or_constant'" in warned[0].message
 
 
+def test_a_rejoined_skill_whose_first_part_is_a_concept_too_takes_a_slug_of_its_own(tmp_path: Path) -> None:
+    source = write_source(tmp_path / "src", {"p1": {"steps": {
+        "p1a": (numeric("$$4$$"), ["adding", "subtracting", "or_both"], []),
+        "p1b": (numeric("$$5$$"), ["adding"], []),
+    }}}, courses=["Course One"])
+    concepts = {c.slug: c for c in load_oatutor(source).spec.concepts}
+    assert [i.id for i in concepts["adding"].items] == ["p1b"]  # "adding" keeps its slug and its own question
+    whole = next(c for c in concepts.values() if c.title == "Adding, subtracting, or both")
+    assert whole.slug != "adding" and [i.id for i in whole.items] == ["p1a"]
+
+
 @pytest.mark.parametrize(("text", "fault"), [
     ("What is $4}\\left(12+\\operatorname{\\left(-7\\right)\\right)$?", "closes a brace it never opened"),
     ("$$\\frac{1}{2$$", "leaves a brace open"),
