@@ -274,19 +274,23 @@ def _english_words() -> frozenset[str]:
 
 def tokenize(text: str) -> list[str]:
     """Lower-case words and numbers, English stop words out, Snowball-stemmed. Single letters stay
-    (math variables: "x", "f") because a question about "f of x" should still match. A letter or two run into a
-    number is a subscript or a power typed flat ("H0", "Q1", "x2"): the letters and the number, as "$H_0$", "$Q_1$"
-    and "$x^2$" read."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords()]
-    return list(_stemmer().stemWords([part for w in words for part in _flat_subscript(w)]))
+    (math variables: "x", "f") because a question about "f of x" should still match. A letter or two with a numbered
+    subscript is one word, as students type it: "$H_0$" and "Q_{1}" are "h0" and "q1", like "H0" and "Q1"; such a
+    word brings its letter and number too (`_with_parts`)."""
+    words = [w for w in _WORD.findall(_SUBSCRIPT.sub(r"\1\2", text).lower()) if w not in _stopwords()]
+    return list(_stemmer().stemWords([part for w in words for part in _with_parts(w)]))
 
 
 _FLAT_SUBSCRIPT = re.compile(r"([a-z]{1,2})(\d+)")
 
 
-def _flat_subscript(word: str) -> tuple[str, ...]:
+def _with_parts(word: str) -> tuple[str, ...]:
+    """"h0" and its letter and number too: a passage that says "H" and "0" apart still shares them."""
     match = _FLAT_SUBSCRIPT.fullmatch(word)
-    return match.groups() if match else (word,)
+    return (word, *match.groups()) if match else (word,)
+
+
+_SUBSCRIPT = re.compile(r"\b([A-Za-z]{1,2})_\{?(\d+)\}?")
 
 
 def topic_terms(text: str) -> list[str]:
