@@ -40,11 +40,11 @@ _md = (
 )
 
 
-
 def display_maths_inline(text: str) -> str:
     """Display maths (`$$...$$`, common in imported courses) written as inline maths, for text that sits in a line
     (a radio label, a list item of choices)."""
     return DISPLAY_FORMULA.sub(lambda found: f"${found.group(1).strip()}$", text)
+
 
 def render_markdown(text: str, *, asset_base: str | None = None) -> str:
     """Markdown with math -> sanitised HTML, safe to mark as safe in a template.

@@ -281,16 +281,14 @@ def tokenize(text: str) -> list[str]:
     return list(_stemmer().stemWords([part for w in words for part in _with_parts(w)]))
 
 
-_FLAT_SUBSCRIPT = re.compile(r"([a-z]{1,2})(\d+)")
+_SUBSCRIPT = re.compile(r"\b([A-Za-z]{1,2})_\{?(\d+)\}?")  # "H_0", "Q_{1}"
+_FLAT_SUBSCRIPT = re.compile(r"([a-z]{1,2})(\d+)")  # "h0", "q1"
 
 
 def _with_parts(word: str) -> tuple[str, ...]:
     """"h0" and its letter and number too: a passage that says "H" and "0" apart still shares them."""
-    match = _FLAT_SUBSCRIPT.fullmatch(word)
+    match = _FLAT_SUBSCRIPT.fullmatch(word) if word[-1].isdigit() and not word[0].isdigit() else None
     return (word, *match.groups()) if match else (word,)
-
-
-_SUBSCRIPT = re.compile(r"\b([A-Za-z]{1,2})_\{?(\d+)\}?")
 
 
 def topic_terms(text: str) -> list[str]:

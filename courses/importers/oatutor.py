@@ -195,10 +195,13 @@ def _rejoin_cut_skills(imp: _Importer) -> None:
     imp.cut = {whole: parts[0] for whole, parts in parts_of.items()}
     still_named = {str(s) for skills in imp.skill_model.values() if isinstance(skills, list) for s in skills}
     cut_parts = {part for parts in parts_of.values() for part in parts}
+    wholes_of: dict[str, list[str]] = {}  # first part -> the skills rejoined from it
+    for whole, first in imp.cut.items():
+        wholes_of.setdefault(first, []).append(whole)
     for lesson in imp.lessons:
         objectives: dict[str, float] = {}
         for skill, threshold in lesson.objectives.items():
-            for whole in (whole for whole, first in imp.cut.items() if first == skill):
+            for whole in wholes_of.get(skill, []):
                 objectives.setdefault(whole, threshold)
             if skill not in cut_parts or skill in still_named:
                 objectives.setdefault(skill, threshold)
