@@ -639,8 +639,8 @@ def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: 
     """A beginner's question aimed at `idea` when no authored probe is about it (an imported course has none) and no
     model writes one: about a word of the idea the explanation never used, preferring the words the concept's
     `material` (key ideas, lesson) uses most, which are its terms ("parameter") rather than the idea's wording
-    ("describing"), and of those the longest; else a generic question not yet in `asked`. It names a word, never the idea's claim, nor a word
-    of the `topic` (the beginner knows what the explanation is about)."""
+    ("describing"), and of those the longest; else a generic question not yet in `asked`. It names a word, never the
+    idea's claim, nor a word of the `topic` (the beginner knows what the explanation is about)."""
     said = set(_words(_prose(f"{explanation} {topic}"))) | {w for q in asked for w in _words(q)}
     counts: dict[str, int] = {}
     for text in material:
