@@ -304,7 +304,8 @@ class ExplanationScorer:
                   judged: Mapping[str, bool] | None = None, affirmed: Collection[str] = ()) -> ExplanationScore:
         """`result` with only those of its heard misconceptions that are in `misconceptions` (e.g. the ones a
         language model confirmed): the ideas the others oppose go back to covered or missing, and the score with
-        them. `judged`: key ideas a language model says the explanation states (True) or does not (False); its word
+        them. `judged`: key ideas a language model says the explanation states (True) or does not (False), or that the
+        student was not sure of when asked (False); its word
         replaces the coverage threshold for those ideas. `affirmed`: misconceptions the student said "yes" to when
         the beginner asked about them (`affirms`), held whether the scorer heard them or not."""
         heard = [m for m in result.misconceptions_heard if m in misconceptions]
@@ -599,6 +600,26 @@ def affirms(answer: str, statement: str) -> bool:
     words = _words(answer)
     said_yes = bool(words) and (words[0] in _AFFIRMATIONS or opening.startswith(_AFFIRMING_OPENINGS))
     return said_yes and not _rejects(answer, statement)
+
+
+DOUBT_OPENING_WORDS = 3  # a hedge after more words than this qualifies what the student said, not the claim
+# A student who cannot tell whether the beginner's mix-up is right has not got the idea it opposes.
+_DOUBT = re.compile(r"\b(?:not (?:sure|certain)|unsure|(?:do not|don't|dont) know|no (?:idea|clue)|idk|dunno|maybe|"
+                    r"perhaps|i guess|possibly|might be|could be|hard to say|i'm confused|confused)\b")
+_REJECTING = re.compile(r"^\W*(?:no|nope|nah)\b|\b(?:not (?:right|true|correct)|isn't|is not|wrong|false|"
+                        r"incorrect|mix-up|myth)\b")
+
+
+def doubts(answer: str) -> bool:
+    """Whether `answer`, to a beginner's "is it true that ...?", says the student does not know: it opens with a hedge
+    ("I'm not sure", "Hmm, maybe", "I don't know") and its first sentence does not also reject the claim ("No, and I'm
+    not sure who says so", "I don't know who told you that, but it's wrong"). A hedge after a statement ("A statistic
+    is about a sample, not sure about the rest") is not a doubt about the claim."""
+    first = re.split(r"[.!?;\n]", " ".join(answer.lower().replace("\u2019", "'").split()) + ".", maxsplit=1)[0]
+    hedge = _DOUBT.search(first)
+    if hedge is None or len(_words(first[:hedge.start()])) > DOUBT_OPENING_WORDS:
+        return False
+    return not _REJECTING.search(_DOUBT.sub(" ", first))
 
 
 def _stop_pieces() -> frozenset[str]:

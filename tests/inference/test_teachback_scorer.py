@@ -22,6 +22,7 @@ from inference.teachback import (
     ScorerConfig,
     affirms,
     beginner_probe,
+    doubts,
     mixup_probe,
 )
 from inference.teachback_projection import (
@@ -307,6 +308,18 @@ def test_a_beginners_question_names_no_formula_part_and_no_word_of_the_topic() -
 ])
 def test_a_yes_to_the_beginners_mix_up_question_is_read_from_its_opening_words(answer: str, yes: bool) -> None:
     assert affirms(answer, "The sample is the group we want to draw conclusions about.") is yes
+
+
+@pytest.mark.parametrize(("answer", "unsure"), [
+    ("I am not sure.", True), ("Hmm, maybe? I think a statistic is about a sample.", True), ("No idea", True),
+    ("idk", True), ("Honestly I really don\u2019t know", True), ("It could be, I guess.", True),
+    ("No, and I'm not sure who says so.", False), ("I don't know who told you that, but it's wrong.", False),
+    ("I don't think so.", False), ("Yes.", False), ("No. A statistic describes a sample.", False),
+    ("A statistic describes a sample; not sure about the rest.", False), ("", False),
+])
+def test_a_student_unsure_of_the_beginners_mix_up_is_read_from_a_hedge_in_the_opening_words(answer: str,
+                                                                                          unsure: bool) -> None:
+    assert doubts(answer) is unsure
 
 
 def test_a_mix_up_question_quotes_the_misconception_as_a_beginners_doubt() -> None:

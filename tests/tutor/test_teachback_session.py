@@ -293,7 +293,38 @@ def test_without_a_model_a_suspected_misconception_is_not_asserted_but_the_begin
     assert TeachBack.objects.get(user=alice).misconceptions_heard == []
     stage = _stage(services.session_get(user=alice, course=course))
     assert "sounds like a common mix-up" not in stage  # not said to be theirs ...
-    assert f"{misconception.rstrip('.')}\u201d, is a common mix-up: it is not right." in stage  # ... nor left standing
+    assert f"{misconception.rstrip('.')}\u201d: it is a common mix-up, and it is not right." in stage  # ... nor left
+    assert "You weren't sure about what the beginner had been told" in stage
+
+
+# Right, then a suspected mix-up: the scorer hears both the idea (coverage 0.8) and the misconception against it.
+SUSPECT = PARTIAL + " People also say you raise the exponent by one and divide by the new exponent, and that works too."
+
+
+@pytest.mark.parametrize(("answer", "status"), [
+    ("I'm not sure.", "missing"), ("Hmm, maybe? I don't know.", "missing"), ("No idea, honestly.", "missing"),
+    ("No, you bring the exponent down in front and lower it by one.", "covered"),
+    ("That is not right: you lower the exponent, you don't raise it.", "covered"),
+])
+def test_a_student_unsure_of_the_beginners_mix_up_is_not_told_the_idea_it_opposes_came_across(alice, course, answer,
+                                                                                              status):
+    # A student who cannot say whether the mix-up is right has not got the idea it opposes, however many of its
+    # words the explanation used; they are not told they hold the mix-up either (they did not say yes to it).
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=SUSPECT)
+    tb = TeachBack.objects.get(user=alice)
+    idea = tb.questions[0]["idea"]
+    assert tb.questions[0]["misconception"] and next(i["status"] for i in tb.ideas if i["idea"] == idea) == "covered"
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=answer)
+    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(),
+                                   text="A constant has a flat graph, so its derivative is zero.")
+    tb = TeachBack.objects.get(user=alice)
+    assert next(i["status"] for i in tb.ideas if i["idea"] == idea) == status
+    assert tb.misconceptions_heard == []
+    stage = _stage(services.session_get(user=alice, course=course))
+    assert ("You weren't sure about what the beginner had been told" in stage) is (status == "missing")
+    assert "is a common mix-up" in stage and "sounds like a common mix-up" not in stage
 
 
 @pytest.mark.parametrize(("answer", "asserted"), [

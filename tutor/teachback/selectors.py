@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 
 from courses.models import Concept, Course
+from inference.teachback import doubts
 from tutor.dashboard import ItemWrongAnswers, common_wrong_answers
 from tutor.models import TAQuestion, TutorSession
 from tutor.teachback import services
@@ -67,9 +68,11 @@ def stage_context(*, session: TutorSession) -> dict:
         "teachback_complete": bool(ideas) and covered == len(ideas),
         "teachback_lesson_url": lesson_url(session.concept, session.course),
         # a mix-up the beginner asked about ("someone told me ...") and the student did not say yes to: told that it
-        # is one, whatever they answered (one they said yes to is named as theirs, above it)
-        "teachback_mixups_asked": [q["misconception"].rstrip(" .") for q in teach_back.questions if q.get("misconception")
-                                   and q["misconception"] not in teach_back.misconceptions_heard]
+        # is one, whatever they answered (one they said yes to is named as theirs, above it), and whether they were
+        # unsure of it
+        "teachback_mixups_asked": [(q["misconception"].rstrip(" ."), doubts(answer))
+                                   for q, answer in zip(teach_back.questions, accepted[1:], strict=False)
+                                   if q.get("misconception") and q["misconception"] not in teach_back.misconceptions_heard]
         if teach_back.status == TeachBack.Status.SCORED else [],
     }
 

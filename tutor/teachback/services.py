@@ -28,6 +28,7 @@ from inference.teachback import (
     ExplanationScorer,
     affirms,
     beginner_probe,
+    doubts,
     mixup_probe,
 )
 from learner_model.policy import TutorPolicy
@@ -170,9 +171,10 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
     accepted = list(teach_back.messages.filter(redo="").values_list("kind", "text"))
     combined = "\n\n".join(text for _, text in accepted)
     answers = [text for kind, text in accepted if kind == TeachBackMessage.Kind.ANSWER]
-    affirmed = [q["misconception"] for q, answer in zip(teach_back.questions, answers, strict=False)
-                if q.get("misconception") and affirms(answer, q["misconception"])]
-    result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key), affirmed)
+    mixups = [(q, answer) for q, answer in zip(teach_back.questions, answers, strict=False) if q.get("misconception")]
+    affirmed = [q["misconception"] for q, answer in mixups if affirms(answer, q["misconception"])]
+    doubted = [q["idea"] for q, answer in mixups if not affirms(answer, q["misconception"]) and doubts(answer)]
+    result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key), affirmed, doubted)
     question = _question(teach_back, combined, result, suspected) \
         if len(teach_back.questions) < MAX_FOLLOW_UPS else None
     return _apply(user, course, teach_back, message, None, "", result, question)
@@ -183,23 +185,25 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
     return None if reason == "too_short" and len(text.split()) >= ANSWER_MIN_WORDS else reason
 
 
-def _confirmed(concept: Concept, explanation: str, result: ExplanationScore,
-               affirmed: list[str] | None = None) -> tuple[ExplanationScore, dict[str, str]]:
+def _confirmed(concept: Concept, explanation: str, result: ExplanationScore, affirmed: list[str] | None = None,
+               doubted: list[str] | None = None) -> tuple[ExplanationScore, dict[str, str]]:
     """The verdict as a language model reads it, where one is configured: only the misconceptions it confirms the
     explanation claims and, with TUTOR_TEACHBACK_IDEA_CHECK, each key idea stated or not (the scorer's word vectors
     call a third of unstated ideas on a new course "clear"; a small model does worse: benchmarks/RESULTS.md,
     teachback_ideas.py --llm); plus the key ideas the scorer suspected of being contradicted. The scorer's suspicion
     alone accused a third of right explanations on a check set: without a model, or when it is down (it then answers
     nothing), the scorer's idea verdicts stand, and a suspected mix-up becomes the beginner's next question ("someone
-    told me ...: is that right?"); it is asserted only if the student says yes to it (`affirmed`). The suspicions come
-    back as key idea -> misconception."""
+    told me ...: is that right?"); it is asserted only if the student says yes to it (`affirmed`), and the key ideas
+    of those the student was not sure about (`doubted`: "I don't know", "maybe") did not come across, whatever the
+    scorer or a model made of the explanation. The suspicions come back as key idea -> misconception."""
     suspected = scorer().suspected_mixups(result)
     affirmed = affirmed or []
+    unsure = dict.fromkeys(doubted or [], False)
     model = settings.TUTOR_LLM != "authored"
     ideas = [i.idea for i in result.ideas] if model and settings.TUTOR_TEACHBACK_IDEA_CHECK else []
     misconceptions = list(result.misconceptions_heard) if model else []
     if not ideas and not misconceptions:
-        return scorer().confirmed(result, (), affirmed=affirmed), suspected
+        return scorer().confirmed(result, (), unsure, affirmed), suspected
     brief = llm.concept_brief(concept)
     requests = [prompts.idea_check(brief, explanation, idea) for idea in ideas]
     requests += [prompts.misconception_check(brief, explanation, m) for m in misconceptions]
@@ -209,7 +213,7 @@ def _confirmed(concept: Concept, explanation: str, result: ExplanationScore,
     judged = {idea: bool(_YES.match(reply)) for idea, reply in zip(ideas, replies[:len(ideas)], strict=True)
               if _YES.match(reply) or _NO.match(reply)}
     confirmed = [m for m, reply in zip(misconceptions, replies[len(ideas):], strict=True) if _YES.match(reply)]
-    return scorer().confirmed(result, confirmed, judged, affirmed), suspected
+    return scorer().confirmed(result, confirmed, {**judged, **unsure}, affirmed), suspected
 
 
 def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
