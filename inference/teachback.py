@@ -97,6 +97,9 @@ class ScorerConfig:
     # scorer hears stays a suspicion (see `confirmed`).
     contradiction_polarity: bool = True
     contradiction_penalty: float = 2.5  # points off the overall score if every idea is contradicted, pro rata
+    # Which key idea a misconception opposes: the one closest to it by "sentence" vector, by "alignment" of their
+    # content word pieces (the harmonic mean of the two directions' alignment), or by the mean of the two ("both").
+    opposed_by: str = "sentence"
     # Cost. The forward pass is linear in the word pieces embedded, so the explanation is capped: past this many
     # pieces (about 400 words) its sentences are not read. A beginner's explanation is a few paragraphs.
     max_tokens: int = 512
@@ -407,15 +410,34 @@ class ExplanationScorer:
         (best sentence similarity and recall over the whole text, halved)."""
         if not key.misconceptions:
             return []
-        idea_vecs = np.stack([self._encoded(i)[0] for i in key.key_ideas])  # (K, 384)
         signals = []
         for misconception in key.misconceptions:
             similarity, recall, best, _ = self._match(misconception, part_vecs, answer_tokens, demoted)
-            nearest = int(np.argmax(idea_vecs @ self._encoded(misconception)[0]))
+            nearest = self.opposed_idea(misconception, key)
             signals.append(MisconceptionSignal(
                 misconception=misconception, idea=nearest, coverage=(max(similarity, 0.0) + max(recall, 0.0)) / 2,
                 idea_coverage=idea_coverage[nearest], rejected=_rejects(parts[best], misconception)))
         return signals
+
+    def opposed_idea(self, misconception: str, key: ConceptKey) -> int:
+        """The index of the key idea `misconception` opposes: the idea closest to it (`ScorerConfig.opposed_by`)."""
+        by = self.config.opposed_by
+        if by not in ("sentence", "alignment", "both"):
+            raise ValueError(f"unknown ScorerConfig.opposed_by {by!r}: sentence, alignment or both")
+        vec, tokens, words = self._encoded(misconception)
+        closeness = np.zeros(len(key.key_ideas))
+        if by in ("sentence", "both"):
+            closeness += np.stack([self._encoded(i)[0] for i in key.key_ideas]) @ vec
+        if by in ("alignment", "both"):
+            demoted = set(self._encoded(key.topic)[2]) if key.topic else set()
+            own = self._content(tokens, words, demoted)
+            for n, idea in enumerate(key.key_ideas):
+                theirs = self._content(*self._encoded(idea)[1:], demoted)
+                if len(own) and len(theirs):
+                    sims = own @ theirs.T
+                    recall, precision = float(sims.max(axis=1).mean()), float(sims.max(axis=0).mean())
+                    closeness[n] += 2 * recall * precision / max(recall + precision, 1e-9)
+        return int(np.argmax(closeness))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit sentence vectors (n, 384) of `texts` by the scorer's model, e.g. to group students' questions."""
