@@ -47,9 +47,11 @@ class Case:
 
 
 def explanations(split: str | None) -> list[tuple[dict, ConceptKey]]:
-    """The check set's explanations of `split`'s concepts (None: all), each with its demo concept's key."""
+    """The check set's explanations of `split`'s concepts (None: all), each with its demo concept's key (as the
+    tutor builds it: each misconception with the key idea the course says it opposes)."""
     data = json.loads(DATA.read_text(encoding="utf-8"))
-    keys = {c.slug: ConceptKey(topic=c.title, key_ideas=tuple(c.key_ideas), misconceptions=tuple(c.misconceptions))
+    keys = {c.slug: ConceptKey(topic=c.title, key_ideas=tuple(c.key_ideas), misconceptions=tuple(c.misconceptions),
+                               opposes=tuple(c.misconception_ideas.items()))
             for c in load_course(COURSE).concepts}
     return [(e, keys[e["concept"]]) for e in data["explanations"]
             if split is None or e["concept"] in data["split"][split]]

@@ -13,6 +13,7 @@ Neither touches the database: `courses/services.py` turns a `CourseSpec` into ro
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,45 @@ def teach_back_problem(key_ideas: list[str], misconceptions: list[str], probes: 
     if probes and not key_ideas:
         return "probes", "probes ask about key ideas: add key_ideas first"
     return None
+
+
+# A misconception may name the key idea it opposes by its number (1: the first key idea): "... => 2". That idea is
+# the one a student who says the misconception gets marked on, and the one the beginner's question about it aims at.
+# Without a number the teach-back scorer guesses the idea from meaning: wrong for about one misconception in three on
+# concepts nobody here wrote (benchmarks/teachback_mixup_ideas.py).
+_OPPOSES = re.compile(r"\s*=>\s*(\d+)\s*$")
+
+
+class MisconceptionLinkError(ValueError):
+    """A misconception's "=> N" names no key idea."""
+
+
+def misconception_link(entry: str) -> tuple[str, int | None]:
+    """A misconception as written -> (its text, the number of the key idea it names, if it ends "=> N")."""
+    match = _OPPOSES.search(entry)
+    return (entry[:match.start()].strip(), int(match.group(1))) if match else (entry, None)
+
+
+def misconception_links(entries: list[str], key_ideas: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The misconceptions as written (each maybe ending "=> N") -> (the misconceptions without it, misconception ->
+    the key idea it names). Raises MisconceptionLinkError naming the entry whose N is not a key idea's number."""
+    texts: list[str] = []
+    links: dict[str, str] = {}
+    for entry in entries:
+        text, n = misconception_link(entry)
+        if n is not None:
+            if not 1 <= n <= len(key_ideas):
+                raise MisconceptionLinkError(
+                    f"{text[:40]!r} => {n}: there is no key idea {n} (there are {len(key_ideas)})")
+            links[text] = key_ideas[n - 1]
+        texts.append(text)
+    return texts, links
+
+
+def misconception_entries(misconceptions: list[str], links: dict[str, str], key_ideas: list[str]) -> list[str]:
+    """The misconceptions as an author writes them: "=> N" after each that names a key idea still among
+    `key_ideas` (one since reworded is guessed again)."""
+    return [f"{m} => {key_ideas.index(links[m]) + 1}" if links.get(m) in key_ideas else m for m in misconceptions]
 
 
 WORKED_PROMPT_CHARS = 40  # a shorter prompt may be in a lesson by chance
@@ -108,6 +148,7 @@ class ConceptSpec:
     key_ideas: list[str] = field(default_factory=list)
     misconceptions: list[str] = field(default_factory=list)
     probes: list[str] = field(default_factory=list)
+    misconception_ideas: dict[str, str] = field(default_factory=dict)  # misconception -> the key idea it opposes
     prerequisites_inferred: bool = False  # set by importers that guess the graph; faculty confirm
     params: ConceptParams = field(default_factory=ConceptParams)  # front matter `bkt:`
     extra: dict[str, Any] = field(default_factory=dict)
@@ -296,6 +337,12 @@ def _load_concept_file(concept: ConceptSpec, path: Path) -> None:
     concept.params = _concept_params(front, concept.extra, front_text, path)
     for name in TEACH_BACK_LISTS:
         setattr(concept, name, _str_list(front, name, path, 1))
+    try:
+        concept.misconceptions, concept.misconception_ideas = misconception_links(concept.misconceptions,
+                                                                                  concept.key_ideas)
+    except MisconceptionLinkError as exc:
+        raise CourseFormatError(path, _key_line(front_text, "misconceptions", _line(front, 1), first=2),
+                                f"misconceptions: {exc}") from None
     problem = teach_back_problem(concept.key_ideas, concept.misconceptions, concept.probes)
     if problem:
         raise CourseFormatError(path, _key_line(front_text, problem[0], _line(front, 1), first=2), problem[1])
@@ -471,6 +518,8 @@ def dump_course(course: CourseSpec, path: str | Path) -> None:
         for name in TEACH_BACK_LISTS:
             if getattr(c, name):
                 front[name] = getattr(c, name)
+        if c.misconceptions:
+            front["misconceptions"] = misconception_entries(c.misconceptions, c.misconception_ideas, c.key_ideas)
         if c.extra:
             front["extra"] = c.extra
         front["items"] = [_item_dict(i) for i in c.items]

@@ -13,7 +13,15 @@ from django import forms
 from django.core.validators import validate_slug
 
 from courses.checking import parse_expression, parse_key
-from courses.format import ITEM_KINDS, ItemSpec, teach_back_problem
+from courses.format import (
+    ITEM_KINDS,
+    ItemSpec,
+    MisconceptionLinkError,
+    misconception_entries,
+    misconception_link,
+    misconception_links,
+    teach_back_problem,
+)
 from courses.importers.result import slugify
 from courses.item_templates import verify_template
 from courses.models import Concept, Course, Item
@@ -79,7 +87,10 @@ class ConceptForm(forms.Form):
                                           "per line. A student who masters the concept explains it to a beginner, "
                                           "and the explanation is checked against these.")
     misconceptions = _Text(required=False, widget=_textarea(3), label="Misconceptions to listen for",
-                                     help_text="Optional: wrong ideas an explanation might state, one per line.")
+                                     help_text="Optional: wrong ideas an explanation might state, one per line. End "
+                                               "one with => and a key idea's number (\u201c... => 2\u201d) to say "
+                                               "which idea it gets wrong; otherwise the tutor guesses from meaning "
+                                               "and is wrong about one time in three.")
     probes = _Text(required=False, widget=_textarea(3), label="Beginner's follow-up questions",
                              help_text="Optional: questions a beginner would ask, one per line, each aimed at a key "
                                        "idea; asked when no language model writes its own.")
@@ -95,6 +106,8 @@ class ConceptForm(forms.Form):
                 "guess_choices": "\n".join(concept.guess_choices), "guess_answer": concept.guess_answer,
                 "explanation": concept.explanation,
                 **{name: "\n".join(getattr(concept, name)) for name in self.LIST_FIELDS},
+                "misconceptions": "\n".join(misconception_entries(concept.misconceptions, concept.misconception_ideas,
+                                                                  concept.key_ideas)),
                 "prerequisites": list(concept.prerequisites.values_list("slug", flat=True)),
             }
         super().__init__(*args, **kwargs)
@@ -114,7 +127,13 @@ class ConceptForm(forms.Form):
         answer = (d.get("guess_answer") or "").strip()
         if answer and answer not in _lines(d.get("guess_choices", "")):
             self.add_error("guess_answer", "The right guess must be one of the guess choices, exactly as written.")
-        problem = teach_back_problem(*(_lines(d.get(name, "")) for name in self.LIST_FIELDS))
+        key_ideas, written, probes = (_lines(d.get(name, "")) for name in self.LIST_FIELDS)
+        try:
+            misconceptions, d["misconception_ideas"] = misconception_links(written, key_ideas)
+        except MisconceptionLinkError as exc:
+            self.add_error("misconceptions", str(exc))
+            return d
+        problem = teach_back_problem(key_ideas, misconceptions, probes)
         if problem:
             self.add_error(problem[0], problem[1].replace("_", " ").capitalize())
         return d
@@ -125,14 +144,25 @@ class ConceptForm(forms.Form):
                   "guess_first": d["guess_first"], "guess_choices": _lines(d["guess_choices"]),
                   "guess_answer": d["guess_answer"].strip(), "explanation": d["explanation"],
                   **{name: _lines(d[name]) for name in self.LIST_FIELDS}}
+        fields["misconceptions"], fields["misconception_ideas"] = misconception_links(fields["misconceptions"],
+                                                                                      fields["key_ideas"])
         if d.get("order") is not None:
             fields["order"] = d["order"]
         return fields
 
 
 def preview_source(name: str, text: str) -> str:
-    """The Markdown a field's preview shows: list fields (one entry per line) as a bulleted list."""
-    return "\n".join(f"- {line}" for line in _lines(text)) if name in ConceptForm.LIST_FIELDS else text
+    """The Markdown a field's preview shows: list fields (one entry per line) as a list, key ideas numbered (a
+    misconception names the one it opposes by number: "=> 2", shown as "gets key idea 2 wrong")."""
+    if name not in ConceptForm.LIST_FIELDS:
+        return text
+    if name == "key_ideas":
+        return "\n".join(f"{n}. {line}" for n, line in enumerate(_lines(text), start=1))
+    if name == "misconceptions":
+        entries = [misconception_link(line) for line in _lines(text)]
+        return "\n".join(f"- {m} *(gets key idea {n} wrong)*" if n is not None else f"- {m} *(key idea guessed "
+                         "from meaning)*" for m, n in entries)
+    return "\n".join(f"- {line}" for line in _lines(text))
 
 
 # An uploaded figure: its type by its name, checked against its first bytes (an SVG could carry a script: none).

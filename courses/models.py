@@ -42,6 +42,8 @@ class Concept(models.Model):
     key_ideas = models.JSONField(default=list, blank=True)
     misconceptions = models.JSONField(default=list, blank=True)
     probes = models.JSONField(default=list, blank=True)
+    # misconception -> the key idea it opposes, where the author named one (courses.format.misconception_links)
+    misconception_ideas = models.JSONField(default=dict, blank=True)
     extra = models.JSONField(default=dict, blank=True)
 
     class Meta:

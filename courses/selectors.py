@@ -189,7 +189,7 @@ def course_spec(*, course: Course) -> CourseSpec:
             lesson=c.lesson, pain_first=c.pain_first, guess_first=c.guess_first, guess_choices=list(c.guess_choices),
             guess_answer=c.guess_answer, explanation=c.explanation, prerequisites_inferred=c.prerequisites_inferred,
             params=concept_params(concept=c), key_ideas=list(c.key_ideas), misconceptions=list(c.misconceptions),
-            probes=list(c.probes), extra=dict(c.extra),
+            misconception_ideas=dict(c.misconception_ideas), probes=list(c.probes), extra=dict(c.extra),
             items=items_by_concept.get(c.pk, []),
         ) for c in concepts],
     )

@@ -68,7 +68,7 @@ def course_import(*, spec: CourseSpec, origin: str = Item.Origin.AUTHORED, asset
                       "guess_first": c.guess_first, "guess_choices": c.guess_choices, "guess_answer": c.guess_answer,
                       "explanation": c.explanation, "prerequisites_inferred": c.prerequisites_inferred,
                       "params": c.params.to_dict(), "key_ideas": c.key_ideas, "misconceptions": c.misconceptions,
-                      "probes": c.probes, "extra": c.extra},
+                      "misconception_ideas": c.misconception_ideas, "probes": c.probes, "extra": c.extra},
         )
         concepts[c.slug] = concept
         for i, item in enumerate(c.items):

@@ -61,10 +61,14 @@ def test_import_stores_key_ideas_and_export_gives_them_back(db) -> None:
     spec = small_course_spec()
     spec.concepts[0].key_ideas = ["First.", "Second.", "Third."]
     spec.concepts[0].probes = ["What about zero?"]
+    spec.concepts[0].misconceptions, spec.concepts[0].misconception_ideas = ["Wrong."], {"Wrong.": "Second."}
     course = course_import(spec=spec)
     row = Concept.objects.get(course=course, slug="a")
     assert row.key_ideas == ["First.", "Second.", "Third."] and row.probes == ["What about zero?"]
-    assert course_spec(course=course).concepts[0].key_ideas == ["First.", "Second.", "Third."]
+    assert row.misconception_ideas == {"Wrong.": "Second."}
+    exported = course_spec(course=course).concepts[0]
+    assert exported.key_ideas == ["First.", "Second.", "Third."]
+    assert exported.misconception_ideas == {"Wrong.": "Second."}
 
 
 def test_faculty_edit_key_ideas_on_the_concept_page_with_a_preview(client, prof, course) -> None:
@@ -83,6 +87,60 @@ def test_faculty_edit_key_ideas_on_the_concept_page_with_a_preview(client, prof,
     preview = client.post(reverse("teach:preview", args=[course.slug]),
                           {"field": "key_ideas", "key_ideas": "One.\nTwo."}).content.decode()
     assert preview.count("<li>") == 2
+
+
+def test_a_misconception_names_the_key_idea_it_gets_wrong_in_the_file_and_back(tmp_path: Path) -> None:
+    spec = small_course_spec()
+    spec.concepts[0].key_ideas = ["Order does not matter.", "Zero changes nothing."]
+    dump_course(spec, tmp_path / "c")
+    path = tmp_path / "c" / "concepts" / "a.md"
+    path.write_text(path.read_text().replace("---\n", "---\nmisconceptions:\n- Adding zero doubles a number. => 2\n"
+                                             "- Adding always makes bigger numbers.\n", 1))
+    concept = load_course(tmp_path / "c").concepts[0]
+    assert concept.misconceptions == ["Adding zero doubles a number.", "Adding always makes bigger numbers."]
+    assert concept.misconception_ideas == {"Adding zero doubles a number.": "Zero changes nothing."}
+    dump_course(load_course(tmp_path / "c"), tmp_path / "again")
+    assert "- Adding zero doubles a number. => 2\n" in (tmp_path / "again" / "concepts" / "a.md").read_text()
+
+
+def test_a_misconception_naming_no_key_idea_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    spec = small_course_spec()
+    spec.concepts[0].key_ideas = ["Order does not matter.", "Zero changes nothing."]
+    dump_course(spec, tmp_path / "c")
+    path = tmp_path / "c" / "concepts" / "a.md"
+    path.write_text(path.read_text().replace("---\n", "---\nmisconceptions:\n- Adding zero doubles it. => 3\n", 1))
+    with pytest.raises(CourseFormatError) as error:
+        load_course(tmp_path / "c")
+    assert error.value.path == str(path) and error.value.line == 2
+    assert "misconceptions: 'Adding zero doubles it.' => 3: there is no key idea 3 (there are 2)" in str(error.value)
+
+
+def test_faculty_say_which_key_idea_a_misconception_gets_wrong_and_see_it_in_the_preview(client, prof, course):
+    client.force_login(prof)
+    url = reverse("teach:concept", args=[course.slug, "a"])
+    post = {"slug": "a", "title": "Concept A", "lesson": "Lesson A.", "pain_first": "", "guess_first": "",
+            "guess_choices": "", "guess_answer": "", "explanation": "", "probes": "",
+            "key_ideas": "Order does not matter.\nZero changes nothing.",
+            "misconceptions": "Adding zero doubles a number.  =>  2\nAdding always makes bigger numbers."}
+    assert client.post(url, post).status_code == 302
+    concept = Concept.objects.get(course=course, slug="a")
+    assert concept.misconceptions == ["Adding zero doubles a number.", "Adding always makes bigger numbers."]
+    assert concept.misconception_ideas == {"Adding zero doubles a number.": "Zero changes nothing."}
+    page = client.get(url).content.decode()
+    assert "Adding zero doubles a number. =&gt; 2\nAdding always makes bigger numbers.</textarea>" in page
+    preview = client.post(reverse("teach:preview", args=[course.slug]),
+                          {"field": "misconceptions", "misconceptions": post["misconceptions"]}).content.decode()
+    assert "gets key idea 2 wrong" in preview and "key idea guessed from meaning" in preview
+    numbered = client.post(reverse("teach:preview", args=[course.slug]),
+                           {"field": "key_ideas", "key_ideas": post["key_ideas"]}).content.decode()
+    assert "<ol>" in numbered
+    # a number that is no key idea: refused, nothing saved
+    response = client.post(url, {**post, "misconceptions": "Adding zero doubles a number. => 5"})
+    assert response.status_code == 200 and "there is no key idea 5 (there are 2)" in response.content.decode()
+    # an idea reworded since: the link is dropped (guessed again), never pointed at another idea
+    concept.key_ideas = ["Order does not matter.", "Adding zero leaves a number as it is."]
+    concept.save()
+    assert "Adding zero doubles a number.\nAdding always" in client.get(url).content.decode()
 
 
 def test_a_probe_without_key_ideas_is_refused_on_the_form(client, prof, course) -> None:

@@ -325,3 +325,16 @@ def test_a_student_unsure_of_the_beginners_mix_up_is_read_from_a_hedge_in_the_op
 def test_a_mix_up_question_quotes_the_misconception_as_a_beginners_doubt() -> None:
     assert mixup_probe("A statistic describes the whole population") == \
         "Wait, someone told me \u201cA statistic describes the whole population.\u201d Is that right?"
+
+
+def test_a_misconception_opposes_the_key_idea_its_author_named_else_the_nearest_in_meaning(scorer) -> None:
+    misconception = POWER_RULE.misconceptions[0]
+    guessed = scorer.opposed_idea(misconception, POWER_RULE)
+    named = replace(POWER_RULE, opposes=((misconception, POWER_RULE.key_ideas[3]),))
+    assert scorer.opposed_idea(misconception, named) == 3 != guessed
+    signal = next(s for s in scorer.score(PARTIAL, named).signals)
+    assert signal.idea == 3
+    reworded = replace(POWER_RULE, opposes=((misconception, "An idea since reworded."),))
+    assert scorer.opposed_idea(misconception, reworded) == guessed
+    with pytest.raises(ValueError, match="opposed_by"):
+        ExplanationScorer(ScorerConfig(opposed_by="words")).opposed_idea(misconception, POWER_RULE)

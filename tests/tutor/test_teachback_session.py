@@ -297,6 +297,22 @@ def test_without_a_model_a_suspected_misconception_is_not_asserted_but_the_begin
     assert "You weren't sure about what the beginner had been told" in stage
 
 
+def test_a_mix_up_the_author_tied_to_a_key_idea_is_asked_about_and_marked_on_that_idea(alice, course):
+    # By meaning the misconception is nearest "Bring the exponent down ..."; the author says it gets the formula wrong.
+    concept = course.concepts.get(slug="a")
+    concept.misconception_ideas = {concept.misconceptions[0]: KEY_IDEAS[0]}
+    concept.save()
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=WRONG)
+    tb = TeachBack.objects.get(user=alice)
+    assert tb.questions[0]["idea"] == KEY_IDEAS[0] and tb.questions[0]["misconception"] == concept.misconceptions[0]
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="Yes, that's how it works.")
+    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
+    statuses = {i["idea"]: i["status"] for i in TeachBack.objects.get(user=alice).ideas}
+    assert statuses[KEY_IDEAS[0]] == "contradicted" and statuses[KEY_IDEAS[1]] != "contradicted"
+
+
 # Right, then a suspected mix-up: the scorer hears both the idea (coverage 0.8) and the misconception against it.
 SUSPECT = PARTIAL + " People also say you raise the exponent by one and divide by the new exponent, and that works too."
 

@@ -127,7 +127,8 @@ def concept_key(*, concept: Concept, user: AbstractBaseUser, explanation: str = 
         .order_by("-created_at").values_list("answer", flat=True)[:TA_SOURCES]
     sources = tuple(t for t in (concept.lesson, concept.explanation, explanation, *replies) if t)
     return ConceptKey(topic=concept.title, key_ideas=tuple(concept.key_ideas),
-                      misconceptions=tuple(concept.misconceptions), sources=sources)
+                      misconceptions=tuple(concept.misconceptions), sources=sources,
+                      opposes=tuple(concept.misconception_ideas.items()))
 
 
 def _store(user: AbstractBaseUser, course: Course, client_id: uuid.UUID, text: str,
@@ -231,7 +232,10 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     concept = teach_back.concept
     used = {q["text"] for q in teach_back.questions}
     about = {p: concept.key_ideas[scorer().closest(p, concept.key_ideas)] for p in concept.probes if p not in used}
-    idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], None))
+    if targets[0] in suspected:  # a suspected mix-up is asked about first, as itself
+        idea, authored = targets[0], None
+    else:
+        idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], None))
     mixup = suspected.get(idea)
     if mixup is not None:
         authored = mixup_probe(mixup)
