@@ -81,8 +81,9 @@ def misconception_links(entries: list[str], key_ideas: list[str]) -> tuple[list[
         text, n = misconception_link(entry)
         if n is not None:
             if not 1 <= n <= len(key_ideas):
+                shown = text if len(text) <= 60 else text[:60].rsplit(" ", 1)[0] + " \u2026"
                 raise MisconceptionLinkError(
-                    f"{text[:40]!r} => {n}: there is no key idea {n} (there are {len(key_ideas)})")
+                    f"\u201c{shown}\u201d => {n}: there is no key idea {n} (there are {len(key_ideas)})")
             links[text] = key_ideas[n - 1]
         texts.append(text)
     return texts, links

@@ -18,9 +18,8 @@ and misconceptions of a concept are course texts: they are embedded once, togeth
   the topic itself are left out of the alignment, since naming the topic is not explaining it (Mohler et al.'s
   "question demoting");
 - *contradicted* when the explanation seems to say one of the concept's authored misconceptions (measured as a key
-  idea is) more fully than the key idea nearest that misconception, and its sentence closest to the misconception
-  does not negate it or call it a mistake; the idea contradicted is the one the author says it opposes ("... => 2"),
-  else that nearest one. This is a suspicion, not a finding: on a
+  idea is) more fully than the key idea it opposes (the one the author names, "... => 2", else the nearest in
+  meaning), and its sentence closest to the misconception does not negate it or call it a mistake. This is a suspicion, not a finding: on a
   check set it accused a third of right explanations (benchmarks/RESULTS.md), so the tutor asserts a misconception
   only when a language model confirms it (`confirmed`), and otherwise lets it steer the beginner's next question.
   A negation alone is no sign of contradiction of a key idea: "a linked list is not fixed in size" says "it can
@@ -90,7 +89,7 @@ class ScorerConfig:
     similarity_weight: float = 0.5  # coverage = this x sentence similarity + the rest x word-alignment recall
     idea_scope_sentences: int = 0  # >0: an idea's recall counts only this many of the explanation's closest sentences
     demote_shared_idea_words: bool = False  # an idea's recall leaves out the words other key ideas share
-    # A misconception must be said more fully than the key idea nearest it by this much: a right explanation shares most
+    # A misconception must be said more fully than the key idea it opposes by this much: a right explanation shares most
     # of its words with the wrong one, and coverage moves by a few hundredths with the model's precision.
     contradiction_margin: float = 0.05
     # ... and the explanation's sentence closest to the misconception must not reject it (_rejects). On the check
@@ -155,10 +154,7 @@ class MisconceptionSignal:
     misconception: str
     idea: int  # the key idea it opposes (ExplanationScorer.opposed_idea)
     coverage: float  # how fully the explanation says the misconception, measured as a key idea's coverage
-    # the same for the key idea nearest it: the right statement a right explanation says in much the same words (the
-    # one it opposes, where the author named another, may be worded apart: measured against it, a right explanation
-    # was suspected half the time on the misconception check set's test concepts, against 3 in 10)
-    idea_coverage: float
+    idea_coverage: float  # the same for the key idea it opposes
     rejected: bool  # the explanation's sentence closest to it negates it or calls it a mistake (_rejects)
 
 
@@ -399,7 +395,7 @@ class ExplanationScorer:
 
     def heard(self, signal: MisconceptionSignal) -> bool:
         """Whether the explanation says the misconception: it covers it as a key idea would be covered, more fully
-        than the key idea nearest it, and its sentence closest to the misconception does not reject it. A right
+        than the idea it opposes, and its sentence closest to the misconception does not reject it. A right
         explanation shares most of its words with the wrong one, and one that warns against the mix-up says it
         almost word for word ("a constant factor does not disappear"); a model of entailment would tell them apart,
         MiniLM's vectors hardly do (benchmarks/teachback_misconceptions.py: the figures, and how often this is
@@ -412,18 +408,17 @@ class ExplanationScorer:
     def _misconception_signals(self, parts: list[str], part_vecs: np.ndarray, answer_tokens: np.ndarray,
                                demoted: set[str], key: ConceptKey, idea_coverage: list[float]
                                ) -> list[MisconceptionSignal]:
-        """Per misconception, how fully the explanation says it against the key idea nearest it, both measured alike
-        (best sentence similarity and recall over the whole text, halved), and the idea it opposes."""
+        """Per misconception, how fully the explanation says it against the key idea it opposes, both measured alike
+        (best sentence similarity and recall over the whole text, halved)."""
         if not key.misconceptions:
             return []
         signals = []
         for misconception in key.misconceptions:
             similarity, recall, best, _ = self._match(misconception, part_vecs, answer_tokens, demoted)
-            nearest = self.nearest_idea(misconception, key)
+            opposed = self.opposed_idea(misconception, key)
             signals.append(MisconceptionSignal(
-                misconception=misconception, idea=self.opposed_idea(misconception, key),
-                coverage=(max(similarity, 0.0) + max(recall, 0.0)) / 2, idea_coverage=idea_coverage[nearest],
-                rejected=_rejects(parts[best], misconception)))
+                misconception=misconception, idea=opposed, coverage=(max(similarity, 0.0) + max(recall, 0.0)) / 2,
+                idea_coverage=idea_coverage[opposed], rejected=_rejects(parts[best], misconception)))
         return signals
 
     def opposed_idea(self, misconception: str, key: ConceptKey) -> int:
@@ -434,8 +429,8 @@ class ExplanationScorer:
         return key.key_ideas.index(named) if named in key.key_ideas else self.nearest_idea(misconception, key)
 
     def nearest_idea(self, misconception: str, key: ConceptKey) -> int:
-        """The index of the key idea closest to `misconception` (`ScorerConfig.opposed_by`): the right statement a
-        right explanation would say in much the same words."""
+        """The index of the key idea closest to `misconception` (`ScorerConfig.opposed_by`): the guess at the one it
+        opposes where the author named none."""
         by = self.config.opposed_by
         if by not in ("sentence", "alignment", "both"):
             raise ValueError(f"unknown ScorerConfig.opposed_by {by!r}: sentence, alignment or both")

@@ -112,7 +112,7 @@ def test_a_misconception_naming_no_key_idea_is_refused_with_file_and_line(tmp_pa
     with pytest.raises(CourseFormatError) as error:
         load_course(tmp_path / "c")
     assert error.value.path == str(path) and error.value.line == 2
-    assert "misconceptions: 'Adding zero doubles it.' => 3: there is no key idea 3 (there are 2)" in str(error.value)
+    assert "misconceptions: \u201cAdding zero doubles it.\u201d => 3: there is no key idea 3 (there are 2)" in str(error.value)
 
 
 def test_faculty_say_which_key_idea_a_misconception_gets_wrong_and_see_it_in_the_preview(client, prof, course):

@@ -338,3 +338,27 @@ def test_a_misconception_opposes_the_key_idea_its_author_named_else_the_nearest_
     assert scorer.opposed_idea(misconception, reworded) == guessed
     with pytest.raises(ValueError, match="opposed_by"):
         ExplanationScorer(ScorerConfig(opposed_by="words")).opposed_idea(misconception, POWER_RULE)
+
+
+KEY_TERMS = ConceptKey(
+    topic="Key terms",
+    key_ideas=(
+        "A population is the whole group of people or things that we want to learn about.",
+        "A sample is a subset of the population from which data are actually collected.",
+        "A parameter is a number that describes the population, such as the mean of the whole population.",
+        "A statistic is a number calculated from a sample, such as the sample mean.",
+    ),
+    misconceptions=("A statistic describes the whole population.",),
+)
+SWAPPED = ("A population is everyone or everything you want to learn about, like all the students at a college. A "
+           "sample is the smaller group you actually collect data from. A statistic describes the whole population, "
+           "and a parameter is what you work out from the sample.")
+
+
+def test_a_misconception_said_word_for_word_is_suspected_against_the_idea_its_author_says_it_gets_wrong(scorer):
+    # Seen on imported Intro Stats: nearest in meaning to the misconception is the population idea, which the
+    # explanation covers best of all, so measured against it the misconception was never suspected.
+    guessed = scorer.score(SWAPPED, KEY_TERMS)
+    assert scorer.suspected_mixups(guessed) == {}
+    named = replace(KEY_TERMS, opposes=((KEY_TERMS.misconceptions[0], KEY_TERMS.key_ideas[3]),))
+    assert scorer.suspected_mixups(scorer.score(SWAPPED, named)) == {KEY_TERMS.key_ideas[3]: KEY_TERMS.misconceptions[0]}
