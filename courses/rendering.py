@@ -40,6 +40,29 @@ _md = (
 )
 
 
+# A formula that is only a number ("$100$", "$3.65$", "$-2$", "$40\%$"): imported courses write most numbers in
+# their prose this way (Introductory Statistics: about 5,700 of them), and KaTeX would set each in its serif font
+# inside sans-serif text. Shown as text instead, with a true minus sign.
+_PLAIN_NUMBER = re.compile(r"\s*(-?)\s*(\d[\d,]*(?:\.\d+)?|\.\d+)\s*(\\%)?\s*")
+
+
+def _numbers_as_text(md: MarkdownIt) -> None:
+    for rule in ("math_inline", "math_inline_double"):
+        typeset = md.renderer.rules[rule]
+
+        def render(self: object, tokens: list, idx: int, options: object, env: object, typeset=typeset) -> str:
+            found = _PLAIN_NUMBER.fullmatch(tokens[idx].content)
+            if found is None:
+                return typeset(tokens, idx, options, env)
+            sign, number, percent = found.groups()
+            return ("\u2212" if sign else "") + number + ("%" if percent else "")
+
+        md.add_render_rule(rule, render)
+
+
+_numbers_as_text(_md)
+
+
 def display_maths_inline(text: str) -> str:
     """Display maths (`$$...$$`, common in imported courses) written as inline maths, for text that sits in a line
     (a radio label, a list item of choices)."""

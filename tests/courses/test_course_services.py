@@ -96,3 +96,17 @@ def test_an_exported_item_waiting_for_review_stays_unpublished_when_reimported(t
     call_command("import_course", str(tmp_path / "algebra"))
     assert Item.objects.get(slug="algebra-a-mc").status == Item.Status.REVIEW
     assert Item.objects.get(slug="algebra-a-num").status == Item.Status.PUBLISHED
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("We surveyed $100$ students.", "<p>We surveyed 100 students.</p>"),
+    ("a mean of $3.65$ hours, $$1,000$$ people", "<p>a mean of 3.65 hours, 1,000 people</p>"),
+    ("the value $-2$ and $40\\%$", "<p>the value \u22122 and 40%</p>"),
+])
+def test_a_number_written_as_a_formula_reads_as_text_in_the_sentence(text: str, shown: str) -> None:
+    # Imported courses write most numbers in their prose as maths; KaTeX set each in its serif font mid-sentence.
+    assert render_markdown(text).strip() == shown
+
+
+def test_a_formula_with_more_than_a_number_is_still_typeset() -> None:
+    assert render_markdown("solve $x^2 = 4$ for $\\$20$").count('<span class="math inline">') == 2
