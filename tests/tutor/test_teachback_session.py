@@ -650,12 +650,13 @@ def test_on_an_imported_oatutor_course_with_key_ideas_added_a_student_explains_a
     statuses = {i["idea"]: i["status"] for i in tb.ideas}
     assert set(statuses) == set(ideas)
     assert statuses[ideas[0]] == "covered" and statuses[ideas[1]] == "covered"
-    # the explanation left the variable, the data and the estimate out, and said idea 1 in its own words (coverage
-    # 0.57, under the 0.58 that counts an idea clear); the swapped-terms misconception shares every word with idea 1,
-    # so the scorer may suspect it too: with no model to confirm it, a suspicion only steers the beginner's question.
-    # The novice asked, and the answer counted for the ideas it states.
+    # the explanation left the variable, the data and the estimate out, and said idea 1 in its own words; the
+    # swapped-terms misconception shares every word with idea 1, so the scorer may suspect it: with no model to
+    # confirm it, a suspicion only becomes the beginner's question. The novice asked, and the answer counted for the
+    # ideas it states.
     assert tb.questions and {q["idea"] for q in tb.questions} <= {ideas[1], ideas[2], ideas[3]}
     assert statuses[ideas[2]] == "covered" and statuses[ideas[3]] == "covered"
     page = _stage(services.session_get(user=alice, course=stats))
     assert "Clear:" in page and explanation in page
-    assert tb.misconceptions_heard == [] and "mix-up" not in page  # no model: no misconception is asserted
+    # no model, and the student did not say yes to it: no misconception is held against them
+    assert tb.misconceptions_heard == [] and "sounds like a common mix-up" not in page
