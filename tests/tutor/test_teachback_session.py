@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -18,6 +19,7 @@ from tests.conftest import oatutor_course, oatutor_import, small_course_spec
 from tutor import services
 from tutor.models import TAQuestion, TutorSession
 from tutor.selectors import knowledge_state, stage_context
+from tutor.teachback import selectors
 from tutor.teachback import services as teachback
 from tutor.teachback.models import TeachBack, TeachBackMessage
 
@@ -313,6 +315,30 @@ def test_a_mix_up_the_author_tied_to_a_key_idea_is_asked_about_and_marked_on_tha
     assert statuses[KEY_IDEAS[0]] == "contradicted" and statuses[KEY_IDEAS[1]] != "contradicted"
 
 
+@pytest.mark.parametrize(("answer", "held", "status"), [
+    ("Yes.", True, "contradicted"), ("yep", True, "contradicted"), ("No.", False, None), ("Maybe", False, "missing"),
+    ("idk", False, "missing"),
+])
+def test_a_one_word_answer_to_the_beginners_mix_up_question_is_taken_not_sent_back(alice, course, answer, held,
+                                                                                  status):
+    # "Yes." to "someone told me ...: is that right?" was turned away as "A beginner needs words, not only
+    # symbols" (fewer than three words), so a student could never say yes or no in one word.
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=WRONG)
+    idea = TeachBack.objects.get(user=alice).questions[0]["idea"]
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=answer)
+    tb = TeachBack.objects.get(user=alice)
+    assert tb.notice == "" and not tb.messages.exclude(redo="").exists()
+    for short in ("Zero.", "0"):  # a word or a number answers a beginner's question too
+        if tb.status == TeachBack.Status.FOLLOW_UP:
+            teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=short)
+            tb = TeachBack.objects.get(user=alice)
+    assert tb.status == TeachBack.Status.SCORED and not tb.messages.exclude(redo="").exists()
+    assert (tb.misconceptions_heard != []) is held
+    if status:
+        assert next(i["status"] for i in tb.ideas if i["idea"] == idea) == status
+
+
 # Right, then a suspected mix-up: the scorer hears both the idea (coverage 0.8) and the misconception against it.
 SUSPECT = PARTIAL + " People also say you raise the exponent by one and divide by the new exponent, and that works too."
 
@@ -486,6 +512,28 @@ def test_faculty_see_grouped_questions_missing_ideas_and_wrong_answers_without_n
     assert "Key ideas missing" in page and KEY_IDEAS[3] in page
     assert "alice" not in page and "bob" not in page
     assert "No language model is configured" in page
+
+
+def test_faculty_see_how_often_students_held_or_were_unsure_of_each_mix_up(client, alice, bob, prof, course):
+    carol = get_user_model().objects.create_user(username="carol", password="pw-carol-123")
+    misconception = course.concepts.get(slug="a").misconceptions[0]
+    for user, answer in ((alice, "Yes, that's how it works."), (bob, "Hmm, I'm not sure."),
+                         (carol, "No, you bring the exponent down and lower it by one.")):
+        _explaining(user, course)
+        teachback.teachback_explain(user=user, course=course, client_id=uuid.uuid4(), text=WRONG)
+        assert TeachBack.objects.get(user=user).questions[0]["misconception"] == misconception
+        teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text=answer)
+        for _ in range(3):
+            if TeachBack.objects.get(user=user).status == TeachBack.Status.FOLLOW_UP:
+                teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(),
+                                           text="The derivative of a constant is zero because its graph is flat.")
+        assert TeachBack.objects.get(user=user).status == TeachBack.Status.SCORED
+    [row] = selectors.mixup_answers(concept=course.concepts.get(slug="a"))
+    assert (row.misconception, row.asked, row.held, row.unsure) == (misconception, 3, 1, 1)
+    client.force_login(prof)
+    page = client.get(reverse("teachback_beginners", args=[course.slug, "a"])).content.decode()
+    assert "Mix-ups the beginner asked about" in page and misconception in page
+    assert "<td>3</td><td>1</td><td>1</td>" in page and "alice" not in page
 
 
 def test_students_cannot_open_the_faculty_panel(client, alice, course):

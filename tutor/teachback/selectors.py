@@ -144,6 +144,37 @@ def missing_ideas(*, concept: Concept) -> list[MissingIdea]:
     return sorted(out, key=lambda m: -(m.missing + m.contradicted))
 
 
+@dataclass(frozen=True)
+class MixupAnswers:
+    misconception: str
+    asked: int  # scored explanations in which the beginner asked about it ("someone told me ...: is that right?")
+    held: int  # scored explanations that held it: the student said yes to it, or a model confirmed it
+    unsure: int  # asked, and the student was not sure (`doubts`)
+
+
+def mixup_answers(*, concept: Concept) -> list[MixupAnswers]:
+    """Per authored misconception, how students met it in their teach-backs: asked about, held, unsure; only those
+    met at all, most held first."""
+    asked: Counter[str] = Counter()
+    held: Counter[str] = Counter()
+    unsure: Counter[str] = Counter()
+    teach_backs = list(TeachBack.objects.filter(concept=concept, status=TeachBack.Status.SCORED))
+    answers: dict[int, list[str]] = {}
+    for pk, text in TeachBackMessage.objects.filter(teach_back__in=teach_backs, redo="") \
+            .order_by("created_at", "pk").values_list("teach_back_id", "text"):
+        answers.setdefault(pk, []).append(text)
+    for tb in teach_backs:
+        held.update(set(tb.misconceptions_heard))
+        replies = answers.get(tb.pk, [])[1:]  # the explanation first, then one answer per question
+        for question, reply in zip(tb.questions, replies, strict=False):
+            mixup = question.get("misconception")
+            if mixup:
+                asked[mixup] += 1
+                unsure[mixup] += mixup not in tb.misconceptions_heard and doubts(reply)
+    rows = [MixupAnswers(m, asked[m], held[m], unsure[m]) for m in concept.misconceptions if asked[m] or held[m]]
+    return sorted(rows, key=lambda r: (-r.held, -r.unsure, -r.asked))
+
+
 def _first_explanations(teach_back_ids: set[int]) -> dict[int, str]:
     texts: dict[int, str] = {}
     for pk, text in TeachBackMessage.objects.filter(teach_back_id__in=teach_back_ids, redo="",

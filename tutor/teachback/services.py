@@ -39,7 +39,6 @@ from tutor.teachback.models import TeachBack, TeachBackMessage
 
 MAX_FOLLOW_UPS = 2  # the beginner asks at most this many questions
 MAX_STORED_CHARS = 100_000  # of one message; longer is cut when stored (and turned away as too long anyway)
-ANSWER_MIN_WORDS = 1  # a follow-up answer may be short ("because the slope is constant")
 TA_SOURCES = 30  # the student's latest TA-bot replies that an explanation must not be copied from
 _YES = re.compile(r"\W*yes\b", re.IGNORECASE)  # a model's "Yes.", "**yes**", "YES, it does"
 _NO = re.compile(r"\W*no\b", re.IGNORECASE)
@@ -182,8 +181,11 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
 
 
 def _screen_answer(text: str, key: ConceptKey) -> str | None:
+    """Why an answer to the beginner's question is turned away, or None. Unlike an explanation, an answer may be a
+    word or a formula: "Yes." to "someone told me ...: is that right?", "Zero.", "$x^2$"."""
     reason = scorer().screen(text, key)
-    return None if reason == "too_short" and len(text.split()) >= ANSWER_MIN_WORDS else reason
+    short = reason in ("too_short", "only_maths") and any(ch.isalnum() for ch in text)
+    return None if short else reason
 
 
 def _confirmed(concept: Concept, explanation: str, result: ExplanationScore, affirmed: list[str] | None = None,

@@ -25,7 +25,7 @@ def beginners(request: HttpRequest, slug: str, concept: str) -> HttpResponse:
     return render(request, "tutor/teachback/beginners.html", {
         "course": course, "role": role, "concept": obj, "model_configured": settings.TUTOR_LLM != "authored",
         "groups": selectors.question_groups(concept=obj), "missing": selectors.missing_ideas(concept=obj),
-        "wrong_answers": selectors.wrong_answers(concept=obj),
+        "wrong_answers": selectors.wrong_answers(concept=obj), "mixups": selectors.mixup_answers(concept=obj),
     })
 
 
