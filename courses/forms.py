@@ -129,7 +129,7 @@ class ConceptForm(forms.Form):
             self.add_error("guess_answer", "The right guess must be one of the guess choices, exactly as written.")
         key_ideas, written, probes = (_lines(d.get(name, "")) for name in self.LIST_FIELDS)
         try:
-            misconceptions, d["misconception_ideas"] = misconception_links(written, key_ideas)
+            misconceptions, _ = misconception_links(written, key_ideas)
         except MisconceptionLinkError as exc:
             self.add_error("misconceptions", str(exc))
             return d

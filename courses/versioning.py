@@ -14,7 +14,8 @@ from courses.models import Concept, ContentVersion, Course, Item
 
 COURSE_FIELDS = ("title", "description", "settings", "attribution")
 CONCEPT_FIELDS = ("slug", "title", "order", "lesson", "pain_first", "guess_first", "guess_choices", "guess_answer",
-                  "explanation", "prerequisites_inferred", "key_ideas", "misconceptions", "misconception_ideas", "probes", "extra")
+                  "explanation", "prerequisites_inferred", "key_ideas", "misconceptions", "misconception_ideas",
+                  "probes", "extra")
 # Fields added after versions were first recorded: an older snapshot lacks them, and restores them as empty.
 _CONCEPT_ADDED: dict[str, object] = {"guess_answer": "", "key_ideas": [], "misconceptions": [], "probes": [],
                                      "misconception_ideas": {}}

@@ -19,9 +19,10 @@ and misconceptions of a concept are course texts: they are embedded once, togeth
   "question demoting");
 - *contradicted* when the explanation seems to say one of the concept's authored misconceptions (measured as a key
   idea is) more fully than the key idea it opposes (the one the author names, "... => 2", else the nearest in
-  meaning), and its sentence closest to the misconception does not negate it or call it a mistake. This is a suspicion, not a finding: on a
-  check set it accused a third of right explanations (benchmarks/RESULTS.md), so the tutor asserts a misconception
-  only when a language model confirms it (`confirmed`), and otherwise lets it steer the beginner's next question.
+  meaning), and its sentence closest to the misconception does not negate it or call it a mistake. This is a
+  suspicion, not a finding: on a check set it accused a third of right explanations (benchmarks/RESULTS.md), so
+  the tutor asserts a misconception only when a language model confirms it (`confirmed`) or the student says yes
+  to it when the beginner asks, and otherwise lets it steer the beginner's next question.
   A negation alone is no sign of contradiction of a key idea: "a linked list is not fixed in size" says "it can
   grow" (a check for it marked only correct answers on the Mohler dev questions).
 The token vectors of both sides first go through a learned low-rank map of MiniLM's token space
@@ -90,8 +91,8 @@ class ScorerConfig:
     similarity_weight: float = 0.3  # coverage = this x sentence similarity + the rest x word-alignment recall
     idea_scope_sentences: int = 0  # >0: an idea's recall counts only this many of the explanation's closest sentences
     demote_shared_idea_words: bool = True  # an idea's recall leaves out the words other key ideas share
-    # A misconception must be said more fully than the key idea it opposes by this much: a right explanation shares most
-    # of its words with the wrong one, and coverage moves by a few hundredths with the model's precision.
+    # A misconception must be said more fully than the key idea it opposes by this much: a right explanation shares
+    # most of its words with the wrong one, and coverage moves by a few hundredths with the model's precision.
     contradiction_margin: float = 0.05
     # ... and the explanation's sentence closest to the misconception must not reject it (_rejects). On the check
     # set, right explanations accused 5/24 -> 3/24 on the dev concepts but 8/21 -> 7/21 on the test ones: what the
@@ -146,7 +147,8 @@ class IdeaScore:
     status: str  # one of STATUSES
     coverage: float  # 0-1: how much of the idea the explanation says (ScorerConfig.covered decides)
     evidence: str = ""  # the explanation's sentence closest to the idea ("" when nothing is close)
-    whole_text: float = 0.0  # (sentence similarity + recall of all its words over the whole text) / 2: the screen's
+    # (sentence similarity + recall of all its words over the whole text) / 2: what the off-topic screen reads
+    whole_text: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -312,9 +314,8 @@ class ExplanationScorer:
                   judged: Mapping[str, bool] | None = None, affirmed: Collection[str] = ()) -> ExplanationScore:
         """`result` with only those of its heard misconceptions that are in `misconceptions` (e.g. the ones a
         language model confirmed): the ideas the others oppose go back to covered or missing, and the score with
-        them. `judged`: key ideas a language model says the explanation states (True) or does not (False), or that the
-        student was not sure of when asked (False); its word
-        replaces the coverage threshold for those ideas. `affirmed`: misconceptions the student said "yes" to when
+        them. `judged`: key ideas a language model says the explanation states (True) or does not (False), or that
+        the student was not sure of when asked (False); its word replaces the coverage threshold for those ideas. `affirmed`: misconceptions the student said "yes" to when
         the beginner asked about them (`affirms`), held whether the scorer heard them or not."""
         heard = [m for m in result.misconceptions_heard if m in misconceptions]
         heard += [s.misconception for s in result.signals if s.misconception in affirmed and s.misconception not in heard]
