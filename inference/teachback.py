@@ -640,10 +640,10 @@ def affirms(answer: str, statement: str) -> bool:
 
 DOUBT_OPENING_WORDS = 3  # a hedge after more words than this qualifies what the student said, not the claim
 # A student who cannot tell whether the beginner's mix-up is right has not got the idea it opposes.
-_DOUBT = re.compile(r"\b(?:not (?:sure|certain)|unsure|(?:do not|don't|dont) know|no (?:idea|clue)|idk|dunno|maybe|"
+_DOUBT = re.compile(r"\b(?:not (?:sure|certain)|unsure|(?:do not|don't|dont) know|(?:can't|cannot) (?:tell|say)|"
+                    r"no (?:idea|clue)|idk|dunno|maybe|"
                     r"perhaps|i guess|possibly|might be|could be|hard to say|i'm confused|confused)\b")
-_REJECTING = re.compile(r"^\W*(?:no|nope|nah)\b|\b(?:not (?:right|true|correct)|isn't|is not|wrong|false|"
-                        r"incorrect|mix-up|myth)\b")
+_REJECTING = re.compile(r"^\W*(?:no|nope|nah)\b|\b(?:not|isn't|wrong|false|incorrect|mix-up|myth)\b|n't\b")
 
 
 def doubts(answer: str) -> bool:

@@ -316,6 +316,8 @@ def test_a_yes_to_the_beginners_mix_up_question_is_read_from_its_opening_words(a
     ("No, and I'm not sure who says so.", False), ("I don't know who told you that, but it's wrong.", False),
     ("I don't think so.", False), ("Yes.", False), ("No. A statistic describes a sample.", False),
     ("A statistic describes a sample; not sure about the rest.", False), ("", False),
+    ("Maybe not: a statistic describes a sample.", False), ("I guess not.", False), ("Perhaps it doesn't.", False),
+    ("Hmm, I don't know, maybe?", True), ("I can't tell.", True),
 ])
 def test_a_student_unsure_of_the_beginners_mix_up_is_read_from_a_hedge_in_the_opening_words(answer: str,
                                                                                           unsure: bool) -> None:
