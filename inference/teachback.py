@@ -315,8 +315,9 @@ class ExplanationScorer:
         """`result` with only those of its heard misconceptions that are in `misconceptions` (e.g. the ones a
         language model confirmed): the ideas the others oppose go back to covered or missing, and the score with
         them. `judged`: key ideas a language model says the explanation states (True) or does not (False), or that
-        the student was not sure of when asked (False); its word replaces the coverage threshold for those ideas. `affirmed`: misconceptions the student said "yes" to when
-        the beginner asked about them (`affirms`), held whether the scorer heard them or not."""
+        the student was not sure of when asked (False); its word replaces the coverage threshold for those ideas.
+        `affirmed`: misconceptions the student said "yes" to when the beginner asked about them (`affirms`), held
+        whether the scorer heard them or not."""
         heard = [m for m in result.misconceptions_heard if m in misconceptions]
         heard += [s.misconception for s in result.signals if s.misconception in affirmed and s.misconception not in heard]
         return self._verdict(list(result.ideas), result.signals, result.features, heard, judged or {})
@@ -629,10 +630,15 @@ _AFFIRMING_OPENINGS = ("that's right", "that is right", "that's true", "that is 
                        "that is correct", "i think so", "i believe so")
 
 
+def _reply(answer: str) -> str:
+    """A reply to the beginner as its words are compared: lower case, straight apostrophes, single spaces."""
+    return " ".join(answer.lower().replace("\u2019", "'").split())
+
+
 def affirms(answer: str, statement: str) -> bool:
     """Whether `answer`, to a beginner's "is it true that `statement`?", says yes to it: it opens with a yes ("Yes",
     "Right,", "That's true") and does not then negate it ("Right, it isn't")."""
-    opening = " ".join(answer.lower().replace("\u2019", "'").split())
+    opening = _reply(answer)
     words = _words(answer)
     said_yes = bool(words) and (words[0] in _AFFIRMATIONS or opening.startswith(_AFFIRMING_OPENINGS))
     return said_yes and not _rejects(answer, statement)
@@ -651,7 +657,7 @@ def doubts(answer: str) -> bool:
     ("I'm not sure", "Hmm, maybe", "I don't know") and its first sentence does not also reject the claim ("No, and I'm
     not sure who says so", "I don't know who told you that, but it's wrong"). A hedge after a statement ("A statistic
     is about a sample, not sure about the rest") is not a doubt about the claim."""
-    first = re.split(r"[.!?;\n]", " ".join(answer.lower().replace("\u2019", "'").split()) + ".", maxsplit=1)[0]
+    first = re.split(r"[.!?;]", _reply(answer) + ".", maxsplit=1)[0]
     hedge = _DOUBT.search(first)
     if hedge is None or len(_words(first[:hedge.start()])) > DOUBT_OPENING_WORDS:
         return False

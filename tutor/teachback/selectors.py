@@ -71,8 +71,8 @@ def stage_context(*, session: TutorSession) -> dict:
         # is one, whatever they answered (one they said yes to is named as theirs, above it), and whether they were
         # unsure of it
         "teachback_mixups_asked": [(q["misconception"].rstrip(" ."), doubts(answer))
-                                   for q, answer in zip(teach_back.questions, accepted[1:], strict=False)
-                                   if q.get("misconception") and q["misconception"] not in teach_back.misconceptions_heard]
+                                   for q, answer in services.mixup_replies(teach_back.questions, accepted[1:])
+                                   if q["misconception"] not in teach_back.misconceptions_heard]
         if teach_back.status == TeachBack.Status.SCORED else [],
     }
 
@@ -166,11 +166,10 @@ def mixup_answers(*, concept: Concept) -> list[MixupAnswers]:
     for tb in teach_backs:
         held.update(set(tb.misconceptions_heard))
         replies = answers.get(tb.pk, [])[1:]  # the explanation first, then one answer per question
-        for question, reply in zip(tb.questions, replies, strict=False):
-            mixup = question.get("misconception")
-            if mixup:
-                asked[mixup] += 1
-                unsure[mixup] += mixup not in tb.misconceptions_heard and doubts(reply)
+        for question, reply in services.mixup_replies(tb.questions, replies):
+            mixup = question["misconception"]
+            asked[mixup] += 1
+            unsure[mixup] += mixup not in tb.misconceptions_heard and doubts(reply)
     rows = [MixupAnswers(m, asked[m], held[m], unsure[m]) for m in concept.misconceptions if asked[m] or held[m]]
     return sorted(rows, key=lambda r: (-r.held, -r.unsure, -r.asked))
 

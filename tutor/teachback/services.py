@@ -171,13 +171,19 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
     accepted = list(teach_back.messages.filter(redo="").values_list("kind", "text"))
     combined = "\n\n".join(text for _, text in accepted)
     answers = [text for kind, text in accepted if kind == TeachBackMessage.Kind.ANSWER]
-    mixups = [(q, answer) for q, answer in zip(teach_back.questions, answers, strict=False) if q.get("misconception")]
+    mixups = mixup_replies(teach_back.questions, answers)
     affirmed = [q["misconception"] for q, answer in mixups if affirms(answer, q["misconception"])]
     doubted = [q["idea"] for q, answer in mixups if not affirms(answer, q["misconception"]) and doubts(answer)]
     result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key), affirmed, doubted)
     question = _question(teach_back, combined, result, suspected) \
         if len(teach_back.questions) < MAX_FOLLOW_UPS else None
     return _apply(user, course, teach_back, message, None, "", result, question)
+
+
+def mixup_replies(questions: list[dict], answers: list[str]) -> list[tuple[dict, str]]:
+    """The beginner's mix-up questions ("someone told me ...: is that right?", with their "misconception") each
+    with the student's reply, from a teach-back's questions and its accepted answers in order."""
+    return [(q, answer) for q, answer in zip(questions, answers, strict=False) if q.get("misconception")]
 
 
 def _screen_answer(text: str, key: ConceptKey) -> str | None:
