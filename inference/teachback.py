@@ -53,6 +53,7 @@ from inference.int8_encoder import Int8Encoder
 from inference.retrieval import Embedder, default_embedder
 from inference.teachback_projection import DEFAULT_PATH as DEFAULT_PROJECTION
 from inference.teachback_projection import Projection, alignment, projection_load
+from inference.teachback_swaps import Swap, term_swaps
 
 STATUSES = ("covered", "missing", "contradicted")
 REDO_REASONS = ("empty", "too_short", "too_long", "only_maths", "other_language", "copied", "off_topic")
@@ -102,6 +103,12 @@ class ScorerConfig:
     # Which key idea a misconception opposes: the one closest to it by "sentence" vector, by "alignment" of their
     # content word pieces (the harmonic mean of the two directions' alignment), or by the mean of the two ("both").
     opposed_by: str = "sentence"
+    # Two of the concept's terms swapped ("a parameter is calculated from a sample"): a clause that says at least
+    # `swap_min_share` (and `swap_min_said`) of a key idea's content words but another idea's term in place of its
+    # own (inference/teachback_swaps.py). Without it, such a clause covers the idea it garbles.
+    hear_swaps: bool = True
+    swap_min_share: float = 0.75
+    swap_min_said: int = 2
     # Cost. The forward pass is linear in the word pieces embedded, so the explanation is capped: past this many
     # pieces (about 400 words) its sentences are not read. A beginner's explanation is a few paragraphs.
     max_tokens: int = 512
@@ -169,6 +176,7 @@ class ExplanationScore:
     misconceptions_heard: tuple[str, ...] = ()  # suspected by the scorer; see `ExplanationScorer.confirmed`
     features: tuple[float, ...] = ()  # FEATURES, for the benchmark and for debugging a surprising score
     signals: tuple[MisconceptionSignal, ...] = ()  # per misconception, what `heard` decided on
+    swaps: tuple[Swap, ...] = ()  # key ideas said of the wrong term, suspected (see `ExplanationScorer.confirmed`)
 
     def with_status(self, status: str) -> list[str]:
         return [i.idea for i in self.ideas if i.status == status]
@@ -308,19 +316,25 @@ class ExplanationScorer:
         idea_words = sum(len(_words(i)) for i in key.key_ideas)
         features = (float(np.mean(sims)), recall, recall * recall, precision, float(np.log1p(n_words)),
                     float(np.log1p(n_words) - np.log1p(idea_words)))
-        return self._verdict(ideas, signals, features, [s.misconception for s in signals if self.heard(s)])
+        swaps = tuple(term_swaps(text, key.key_ideas, _SWAP_STOP, c.swap_min_share, c.swap_min_said)
+                      ) if c.hear_swaps else ()
+        return self._verdict(ideas, signals, features, [s.misconception for s in signals if self.heard(s)],
+                             swaps=swaps)
 
     def confirmed(self, result: ExplanationScore, misconceptions: Collection[str],
-                  judged: Mapping[str, bool] | None = None, affirmed: Collection[str] = ()) -> ExplanationScore:
+                  judged: Mapping[str, bool] | None = None, affirmed: Collection[str] = (),
+                  swapped: Collection[str] = ()) -> ExplanationScore:
         """`result` with only those of its heard misconceptions that are in `misconceptions` (e.g. the ones a
         language model confirmed): the ideas the others oppose go back to covered or missing, and the score with
         them. `judged`: key ideas a language model says the explanation states (True) or does not (False), or that
         the student was not sure of when asked (False); its word replaces the coverage threshold for those ideas.
         `affirmed`: misconceptions the student said "yes" to when the beginner asked about them (`affirms`), held
-        whether the scorer heard them or not."""
+        whether the scorer heard them or not. `swapped`: key ideas whose swapped terms the student kept when the
+        beginner asked which one was meant (`teachback_swaps.picks`): contradicted."""
         heard = [m for m in result.misconceptions_heard if m in misconceptions]
         heard += [s.misconception for s in result.signals if s.misconception in affirmed and s.misconception not in heard]
-        return self._verdict(list(result.ideas), result.signals, result.features, heard, judged or {})
+        return self._verdict(list(result.ideas), result.signals, result.features, heard, judged or {},
+                             result.swaps, swapped)
 
     def suspected_mixups(self, result: ExplanationScore) -> dict[str, str]:
         """Key idea -> the misconception the scorer heard against it (a suspicion: see `heard`)."""
@@ -329,9 +343,11 @@ class ExplanationScorer:
 
     def _verdict(self, ideas: list[IdeaScore], signals: tuple[MisconceptionSignal, ...],
                  features: tuple[float, ...], heard: list[str],
-                 judged: Mapping[str, bool] | None = None) -> ExplanationScore:
+                 judged: Mapping[str, bool] | None = None, swaps: tuple[Swap, ...] = (),
+                 swapped: Collection[str] = ()) -> ExplanationScore:
         """Each idea covered or missing by its coverage (or by `judged`, where it has the idea), contradicted where a
-        heard misconception opposes it; the overall score from the features, less a penalty per contradicted idea."""
+        heard misconception opposes it or the student kept a swapped term (`swapped`); the overall score from the
+        features, less a penalty per contradicted idea."""
         c = self.config
         judged = judged or {}
         ideas = [replace(i, status="covered" if judged.get(i.idea, i.coverage >= c.covered) else "missing")
@@ -339,12 +355,13 @@ class ExplanationScorer:
         for signal in signals:
             if signal.misconception in heard:
                 ideas[signal.idea] = replace(ideas[signal.idea], status="contradicted")
+        ideas = [replace(i, status="contradicted") if i.idea in swapped else i for i in ideas]
         overall = c.bias + float(np.dot(c.weights, features))
         # Holding a misconception is worse than leaving an idea out, which the linear model (fitted on answers
         # without authored misconceptions) cannot see.
         overall -= c.contradiction_penalty * sum(i.status == "contradicted" for i in ideas) / len(ideas)
         return ExplanationScore(score=round(float(np.clip(overall, 0, 5)), 2), ideas=tuple(ideas),
-                                misconceptions_heard=tuple(heard), features=features, signals=signals)
+                                misconceptions_heard=tuple(heard), features=features, signals=signals, swaps=swaps)
 
     def alignment_tokens(self, text: str, key: ConceptKey) -> tuple[np.ndarray, np.ndarray]:
         """The explanation's content token vectors (T, 384) and all key ideas' (t, 384), as the overall score's
@@ -686,6 +703,7 @@ first from further have having here however into itself just keep last less like
 must never next none often once only other others otherwise over same should since some something still such than
 their them then there these thing things those though through thus together under until upon used uses using very want
 well were what when where whether which while whole will with within without would your""".split())
+_SWAP_STOP = _ENGLISH | _STOP_PIECES | _COMMON  # not terms: a swap is of words that name something
 WORD_PROBE = "I keep hearing the word \u201c{word}\u201d with this, and you didn't mention it. Where does it fit in?"
 # Without a model the scorer only suspects a mix-up (it hears a third of right explanations say one): the beginner
 # asks about it instead of asserting it, and the student's own "yes" is what holds it (`affirms`).

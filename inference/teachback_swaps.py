@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
-# Clauses: a sentence's parts on either side of a semicolon or a contrast ("..., while a parameter ...").
-_CLAUSE = re.compile(r"[.!?;:]+\s+|\n+|,?\s+(?:but|while|whereas|whilst|unlike|instead)\s+|\s+(?:-|\u2013|\u2014)\s+")
+# Clauses: a sentence's parts on either side of a semicolon, a contrast ("..., while a parameter ...") or ", and".
+_CLAUSE = re.compile(r"[.!?;:]+\s+|\n+|,?\s+(?:but|while|whereas|whilst|unlike|instead)\s+|,\s+and\s+|"
+                     r"\s+(?:-|\u2013|\u2014)\s+")
 _NEGATIONS = frozenset("not no never cannot none nothing neither nor without".split())
 _NEGATED_WITHIN = 3  # words: "not the parameter", "isn't really the statistic"
 
@@ -62,7 +63,16 @@ def _negations(text: str) -> int:
 
 
 def clauses(text: str) -> list[str]:
-    return [c.strip(" ,") for c in _CLAUSE.split(text) if c and c.strip(" ,")]
+    """`text` cut into clauses; a formula is never cut ("$y_2 - y_1$")."""
+    formulas: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        formulas.append(match.group())
+        return f"\x00{len(formulas) - 1}\x00"
+
+    held = _MATH.sub(hold, text)
+    parts = [c.strip(" ,") for c in _CLAUSE.split(held) if c and c.strip(" ,")]
+    return [re.sub(r"\x00(\d+)\x00", lambda m: formulas[int(m.group(1))], part) for part in parts]
 
 
 def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_share: float = 0.75,
@@ -97,15 +107,16 @@ def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_s
 def picks(reply: str, right: str, wrong: str) -> str | None:
     """Which of the two terms `reply` keeps, to "is that X or Y?": the first of them it says that no negation
     shortly before ("not the parameter, the statistic") rules out; None if it keeps neither."""
-    words = [w.lower() for w in _WORD.findall(reply)]
     targets = {_stem(right.lower()): right, _stem(wrong.lower()): wrong}
-    for n, word in enumerate(words):
-        term = targets.get(_stem(word))
-        if term is None:
-            continue
-        before = words[max(0, n - _NEGATED_WITHIN):n]
-        if not any(w in _NEGATIONS or w.endswith("n't") for w in before):
-            return term
+    for clause in clauses(reply):
+        words = [w.lower() for w in _WORD.findall(clause)]
+        for n, word in enumerate(words):
+            term = targets.get(_stem(word))
+            if term is None:
+                continue
+            before = words[max(0, n - _NEGATED_WITHIN):n]
+            if not any(w in _NEGATIONS or w.endswith("n't") for w in before):
+                return term
     return None
 
 

@@ -395,6 +395,45 @@ def test_without_a_model_the_students_yes_to_the_beginners_mix_up_question_holds
     assert ("is a common mix-up: it is not right" in stage) is not asserted
 
 
+SAMPLING_IDEAS = [
+    "A population is the whole group of people or things that we want to learn about.",
+    "A sample is a subset of the population from which data are actually collected.",
+    "A parameter is a number that describes the population, such as the mean of the whole population.",
+    "A statistic is a number calculated from a sample, such as the sample mean.",
+]
+SWAPPED = ("The population is the whole group of people we want to learn about, and a sample is the subset of it "
+           "we actually collect data from. A parameter is a number calculated from a sample, like the sample mean.")
+
+
+@pytest.mark.parametrize(("answer", "status", "says"), [
+    ("Parameter.", "contradicted", "When the beginner asked, you kept \u201cparameter\u201d"),
+    ("Oh, I meant statistic, not parameter.", None, "You meant \u201cstatistic\u201d"),
+    ("I'm not sure.", "missing", "You weren't sure whether"),
+])
+def test_two_swapped_terms_are_asked_about_and_the_reply_decides(alice, course, answer, status, says):
+    # Seen on imported Intro Stats: "a parameter is what you work out from the sample" kept the statistic idea
+    # "Clear" (the right words, in the wrong places). Now the beginner asks which term was meant.
+    concept = course.concepts.get(slug="a")
+    concept.key_ideas, concept.misconceptions, concept.probes = SAMPLING_IDEAS, [], []
+    concept.save()
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=SWAPPED)
+    tb = TeachBack.objects.get(user=alice)
+    question = tb.questions[0]
+    assert question["idea"] == SAMPLING_IDEAS[3] and question["swap"]["wrong"] == "parameter"
+    assert question["text"].startswith("Wait, you said \u201cA parameter is a number calculated from a sample")
+    assert "Is that \u201cparameter\u201d or \u201cstatistic\u201d?" in question["text"]
+    assert "Is that" in _stage(services.session_get(user=alice, course=course))
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=answer)
+    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(),
+                                   text="A parameter describes the whole population, like its mean.")
+    tb = TeachBack.objects.get(user=alice)
+    verdict = next(i["status"] for i in tb.ideas if i["idea"] == SAMPLING_IDEAS[3])
+    assert verdict == status if status else verdict != "contradicted"
+    assert says in _stage(services.session_get(user=alice, course=course))
+
+
 @pytest.mark.parametrize(("verdict", "asserted"), [("Yes.", True), ("**yes**", True), ("no", False),
                                                     ("Not yet", False), ("", False)])
 def test_a_model_confirms_a_suspected_misconception_before_the_student_is_told(alice, course, settings,

@@ -74,6 +74,10 @@ def stage_context(*, session: TutorSession) -> dict:
                                    for q, answer in services.mixup_replies(teach_back.questions, accepted[1:])
                                    if q["misconception"] not in teach_back.misconceptions_heard]
         if teach_back.status == TeachBack.Status.SCORED else [],
+        # two terms the beginner asked about ("you said ...: is that X or Y?"): which one the student kept
+        "teachback_swaps_asked": [{**q["swap"], "kept": services.swap_kept(q, answer), "unsure": doubts(answer)}
+                                  for q, answer in services.swap_replies(teach_back.questions, accepted[1:])]
+        if teach_back.status == TeachBack.Status.SCORED else [],
     }
 
 

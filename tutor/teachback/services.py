@@ -31,6 +31,7 @@ from inference.teachback import (
     doubts,
     mixup_probe,
 )
+from inference.teachback_swaps import picks, swap_probe
 from learner_model.policy import TutorPolicy
 from tutor import llm, services
 from tutor.caches import course_model
@@ -174,7 +175,11 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
     mixups = mixup_replies(teach_back.questions, answers)
     affirmed = [q["misconception"] for q, answer in mixups if affirms(answer, q["misconception"])]
     doubted = [q["idea"] for q, answer in mixups if not affirms(answer, q["misconception"]) and doubts(answer)]
-    result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key), affirmed, doubted)
+    swaps = swap_replies(teach_back.questions, answers)
+    doubted += [q["idea"] for q, answer in swaps if doubts(answer)]
+    swapped = [q["idea"] for q, answer in swaps if not doubts(answer) and swap_kept(q, answer) == "wrong"]
+    result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key), affirmed, doubted,
+                                   swapped)
     question = _question(teach_back, combined, result, suspected) \
         if len(teach_back.questions) < MAX_FOLLOW_UPS else None
     return _apply(user, course, teach_back, message, None, "", result, question)
@@ -186,6 +191,20 @@ def mixup_replies(questions: list[dict], answers: list[str]) -> list[tuple[dict,
     return [(q, answer) for q, answer in zip(questions, answers, strict=False) if q.get("misconception")]
 
 
+def swap_replies(questions: list[dict], answers: list[str]) -> list[tuple[dict, str]]:
+    """The beginner's questions about two swapped terms ("you said ...: is that X or Y?", with their "swap") each
+    with the student's reply."""
+    return [(q, answer) for q, answer in zip(questions, answers, strict=False) if q.get("swap")]
+
+
+def swap_kept(question: dict, answer: str) -> str | None:
+    """Which term the student's reply to a swap question keeps: "right" (the key idea's), "wrong" (the one they
+    first wrote), or None (neither, or both with no choice)."""
+    swap = question["swap"]
+    kept = picks(answer, swap["right"], swap["wrong"])
+    return None if kept is None else "right" if kept == swap["right"] else "wrong"
+
+
 def _screen_answer(text: str, key: ConceptKey) -> str | None:
     """Why an answer to the beginner's question is turned away, or None. Unlike an explanation, an answer may be a
     word or a formula: "Yes." to "someone told me ...: is that right?", "Zero.", "$x^2$"."""
@@ -195,7 +214,8 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
 
 
 def _confirmed(concept: Concept, explanation: str, result: ExplanationScore, affirmed: list[str] | None = None,
-               doubted: list[str] | None = None) -> tuple[ExplanationScore, dict[str, str]]:
+               doubted: list[str] | None = None, swapped: list[str] | None = None
+               ) -> tuple[ExplanationScore, dict[str, str]]:
     """The verdict as a language model reads it, where one is configured: only the misconceptions it confirms the
     explanation claims and, with TUTOR_TEACHBACK_IDEA_CHECK, each key idea stated or not (the scorer's word vectors
     call a third of unstated ideas on a new course "clear"; a small model does worse: benchmarks/RESULTS.md,
@@ -204,7 +224,8 @@ def _confirmed(concept: Concept, explanation: str, result: ExplanationScore, aff
     nothing), the scorer's idea verdicts stand, and a suspected mix-up becomes the beginner's next question ("someone
     told me ...: is that right?"); it is asserted only if the student says yes to it (`affirmed`), and the key ideas
     of those the student was not sure about (`doubted`: "I don't know", "maybe") did not come across, whatever the
-    scorer or a model made of the explanation. The suspicions come back as key idea -> misconception."""
+    scorer or a model made of the explanation. A key idea whose two swapped terms the student kept when the beginner
+    asked which was meant (`swapped`) is contradicted. The suspicions come back as key idea -> misconception."""
     suspected = scorer().suspected_mixups(result)
     affirmed = affirmed or []
     unsure = dict.fromkeys(doubted or [], False)
@@ -212,7 +233,7 @@ def _confirmed(concept: Concept, explanation: str, result: ExplanationScore, aff
     ideas = [i.idea for i in result.ideas] if model and settings.TUTOR_TEACHBACK_IDEA_CHECK else []
     misconceptions = list(result.misconceptions_heard) if model else []
     if not ideas and not misconceptions:
-        return scorer().confirmed(result, (), unsure, affirmed), suspected
+        return scorer().confirmed(result, (), unsure, affirmed, swapped or ()), suspected
     brief = llm.concept_brief(concept)
     requests = [prompts.idea_check(brief, explanation, idea) for idea in ideas]
     requests += [prompts.misconception_check(brief, explanation, m) for m in misconceptions]
@@ -222,36 +243,42 @@ def _confirmed(concept: Concept, explanation: str, result: ExplanationScore, aff
     judged = {idea: bool(_YES.match(reply)) for idea, reply in zip(ideas, replies[:len(ideas)], strict=True)
               if _YES.match(reply) or _NO.match(reply)}
     confirmed = [m for m, reply in zip(misconceptions, replies[len(ideas):], strict=True) if _YES.match(reply)]
-    return scorer().confirmed(result, confirmed, {**judged, **unsure}, affirmed), suspected
+    return scorer().confirmed(result, confirmed, {**judged, **unsure}, affirmed, swapped or ()), suspected
 
 
 def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
               suspected: dict[str, str]) -> dict | None:
     """The beginner's next question, aimed at a key idea it has not asked about: one the scorer suspects the
-    explanation got wrong first, then one not yet covered; or None when every idea came across. Without a model,
-    a suspected idea is asked about as its mix-up ("someone told me ...: is that right?", `mixup_probe`); another
-    idea by the authored probe that is about it (a probe is about the key idea closest to it in meaning), else by a
-    beginner's question about a word of the idea the student never used (`beginner_probe`)."""
+    explanation got wrong first (an authored mix-up, then two swapped terms), then one not yet covered; or None when
+    every idea came across. Without a model, a suspected idea is asked about as its mix-up ("someone told me ...: is
+    that right?", `mixup_probe`); swapped terms always as "you said ...: is that X or Y?" (`swap_probe`), whose
+    reply `swap_kept` reads; another idea by the authored probe that is about it (a probe is about the key idea
+    closest to it in meaning), else by a beginner's question about a word of the idea the student never used
+    (`beginner_probe`)."""
     asked = {q["idea"] for q in teach_back.questions}
     uncovered = [i.idea for i in result.ideas if i.status != "covered"]
-    targets = [idea for idea in dict.fromkeys([*suspected, *uncovered]) if idea not in asked]
+    swaps = {result.ideas[s.idea].idea: s for s in result.swaps}
+    targets = [idea for idea in dict.fromkeys([*suspected, *swaps, *uncovered]) if idea not in asked]
     if not targets:
         return None
     concept = teach_back.concept
     used = {q["text"] for q in teach_back.questions}
     about = {p: concept.key_ideas[scorer().closest(p, concept.key_ideas)] for p in concept.probes if p not in used}
-    if targets[0] in suspected:  # a suspected mix-up is asked about first, as itself
+    if targets[0] in suspected or targets[0] in swaps:  # a suspected mix-up is asked about first, as itself
         idea, authored = targets[0], None
     else:
         idea, authored = next(((t, p) for t in targets for p, i in about.items() if i == t), (targets[0], None))
     mixup = suspected.get(idea)
+    swap = swaps.get(idea) if mixup is None else None
     if mixup is not None:
         authored = mixup_probe(mixup)
+    elif swap is not None:
+        authored = swap_probe(swap)
     elif authored is None:  # no authored probe about a missing idea: a beginner's question about one of its words
         authored = beginner_probe(idea, explanation, [*concept.key_ideas, concept.lesson],
                                   [q["text"] for q in teach_back.questions], topic=concept.title)
     text = authored
-    if settings.TUTOR_LLM != "authored":
+    if settings.TUTOR_LLM != "authored" and swap is None:  # the reply to a swap question is read for its two words
         request = prompts.novice_follow_up(llm.concept_brief(concept), explanation, idea, authored,
                                            asked=tuple(q["text"] for q in teach_back.questions))
         # The backend falls back to the authored probe if the model is down or slow (tutor.llm.backend); a model
@@ -261,6 +288,8 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     question = {"text": text, "idea": idea}
     if mixup is not None and text == authored:  # the student's "yes" to this question holds the mix-up
         question["misconception"] = mixup
+    if swap is not None:
+        question["swap"] = {"sentence": swap.sentence, "right": swap.right, "wrong": swap.wrong}
     return question
 
 
