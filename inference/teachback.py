@@ -108,7 +108,9 @@ class ScorerConfig:
     # own (inference/teachback_swaps.py). Without it, such a clause covers the idea it garbles.
     hear_swaps: bool = True
     swap_min_share: float = 0.75
-    swap_min_said: int = 2
+    swap_min_said: int = 3
+    swap_kinds: tuple[str, ...] = ("terms", "opposites", "exchanged")  # see term_swaps
+    swap_min_precision: float = 0.5
     # Cost. The forward pass is linear in the word pieces embedded, so the explanation is capped: past this many
     # pieces (about 400 words) its sentences are not read. A beginner's explanation is a few paragraphs.
     max_tokens: int = 512
@@ -316,8 +318,8 @@ class ExplanationScorer:
         idea_words = sum(len(_words(i)) for i in key.key_ideas)
         features = (float(np.mean(sims)), recall, recall * recall, precision, float(np.log1p(n_words)),
                     float(np.log1p(n_words) - np.log1p(idea_words)))
-        swaps = tuple(term_swaps(text, key.key_ideas, _SWAP_STOP, c.swap_min_share, c.swap_min_said)
-                      ) if c.hear_swaps else ()
+        swaps = tuple(term_swaps(text, key.key_ideas, _SWAP_STOP, c.swap_min_share, c.swap_min_said, c.swap_kinds,
+                                 key.topic, c.swap_min_precision)) if c.hear_swaps else ()
         return self._verdict(ideas, signals, features, [s.misconception for s in signals if self.heard(s)],
                              swaps=swaps)
 
@@ -679,6 +681,13 @@ def doubts(answer: str) -> bool:
     if hedge is None or len(_words(first[:hedge.start()])) > DOUBT_OPENING_WORDS:
         return False
     return not _REJECTING.search(_DOUBT.sub(" ", first))
+
+
+def uses_words_of(text: str, texts: Sequence[str]) -> bool:
+    """Whether `text` says a word of four letters or more that `texts` (a concept's key ideas, lesson) also use:
+    an answer in English, however few of its little words it has."""
+    vocabulary = {w for t in texts for w in _words(t) if len(w) >= 4}
+    return any(len(w) >= 4 and w in vocabulary for w in _words(text))
 
 
 def _stop_pieces() -> frozenset[str]:

@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
-# Clauses: a sentence's parts on either side of a semicolon, a contrast ("..., while a parameter ...") or ", and".
-_CLAUSE = re.compile(r"[.!?;:]+\s+|\n+|,?\s+(?:but|while|whereas|whilst|unlike|instead)\s+|,\s+and\s+|"
-                     r"\s+(?:-|\u2013|\u2014)\s+")
+# Clauses: a sentence's parts on either side of a semicolon, a dash, a contrast ("..., while a parameter ..."), a
+# "because", or ", and" / ", so" / ", since" (a plain hyphen is a minus more often: "(b - a)").
+_CLAUSE = re.compile(r"[.!?;:]+\s+|\n+|,?\s+(?:but|while|whereas|whilst|unlike|instead|because)\s+|"
+                     r",\s+(?:and|so|since)\s+|\s+(?:\u2013|\u2014|--)\s+")
 _NEGATIONS = frozenset("not no never cannot none nothing neither nor without".split())
+_NUMBERS = frozenset("one two three four five six seven eight nine ten".split())  # counts, not terms
 _NEGATED_WITHIN = 3  # words: "not the parameter", "isn't really the statistic"
 
 
@@ -38,6 +40,9 @@ class Swap:
     right: str  # the idea's term the clause leaves out, as the idea writes it ("statistic")
     wrong: str  # the other idea's term said in its place, as the student wrote it ("parameter")
     sentence: str  # the explanation's clause that says it
+    # "substituted": `wrong` said where the idea has `right`; "exchanged": both said, each in the other's place
+    # (`right` is the one the idea says first)
+    kind: str = "substituted"
 
 
 @functools.cache
@@ -53,8 +58,8 @@ def _stem(word: str) -> str:
 
 def _content(text: str, stop: Collection[str]) -> list[tuple[str, str]]:
     """(stem, word) of the content words of `text`'s prose (formulas left out), in order."""
-    words = [w.lower() for w in _WORD.findall(_MATH.sub(" ", text))]
-    return [(_stem(w), w) for w in words if len(w) >= 3 and w not in stop and "'" not in w]
+    words = [w.lower().removesuffix("'s") for w in _WORD.findall(_MATH.sub(" ", text).replace("\u2019", "'"))]
+    return [(_stem(w), w) for w in words if len(w) >= 3 and w not in stop and w not in _NUMBERS and "'" not in w]
 
 
 def _negations(text: str) -> int:
@@ -75,40 +80,125 @@ def clauses(text: str) -> list[str]:
     return [re.sub(r"\x00(\d+)\x00", lambda m: formulas[int(m.group(1))], part) for part in parts]
 
 
+# Pairs of words that name opposite or mirror-image things in mathematics and its uses, which students put in each
+# other's place: written from general knowledge, not from any course (domain terms like "statistic" and "parameter"
+# are found as the key ideas' own terms). Compared as Snowball stems.
+OPPOSITES = tuple(tuple(pair.split("/")) for pair in """numerator/denominator top/bottom positive/negative
+increase/decrease increasing/decreasing add/subtract addition/subtraction multiply/divide multiplication/division
+sum/product sum/difference product/quotient input/output horizontal/vertical left/right upper/lower maximum/minimum
+greater/less larger/smaller bigger/smaller higher/lower above/below before/after inside/outside rise/fall up/down
+plus/minus odd/even true/false necessary/sufficient open/closed include/exclude inclusive/exclusive
+dependent/independent discrete/continuous finite/infinite rational/irrational real/imaginary row/column
+radians/degrees sine/cosine sin/cos secant/tangent convergent/divergent concave/convex parallel/perpendicular
+domain/range wider/narrower long/short width/height numerator/exponent base/exponent coefficient/exponent
+square/root squared/cubed square/cube radius/diameter area/perimeter area/volume slope/intercept union/intersection
+reject/accept null/alternative left/right skewed/symmetric strong/weak direct/inverse always/sometimes""".split())
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    """The length of the longest common subsequence of `a` and `b`."""
+    row = [0] * (len(b) + 1)
+    for x in a:
+        diagonal = 0
+        for j, y in enumerate(b, 1):
+            diagonal, row[j] = row[j], diagonal + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def _edits(claim: list[str], said: list[tuple[str, str]], base: int, terms: set[str],
+           opposites: set[frozenset[str]], kinds: Collection[str], once: set[str]
+           ) -> Iterator[tuple[str, str, int, str]]:
+    """(right, wrong, the longest common subsequence with the claim once put right, kind) for each way of putting
+    one swap in `said` right that puts more of the claim in order: a word put back, or two words exchanged (each
+    said once in the claim, `once`, and once in `said`)."""
+    spoken = [s for s, _ in said]
+    for right in claim:
+        if right in spoken:
+            continue
+        for wrong in dict(said):
+            if wrong in claim or not (("terms" in kinds and right in terms and wrong in terms)
+                                      or ("opposites" in kinds and frozenset((right, wrong)) in opposites)):
+                continue
+            fixed = _lcs(claim, [right if s == wrong else s for s in spoken])
+            if fixed > base:
+                yield right, wrong, fixed, "substituted"
+    if "exchanged" in kinds:
+        shared = [s for s in claim if s in once and spoken.count(s) == 1]  # a word said twice has no one place
+        for i, first in enumerate(shared):
+            for second in shared[i + 1:]:
+                if claim.index(second) - claim.index(first) < 2:  # neighbours: reworded ("the population's parameter")
+                    continue
+                fixed = _lcs(claim, [second if s == first else first if s == second else s for s in spoken])
+                if fixed > base:
+                    yield first, second, fixed, "exchanged"
+
+
 def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_share: float = 0.75,
-               min_said: int = 2) -> list[Swap]:
-    """The key ideas `text` seems to say of the wrong term, at most one swap per idea, in the ideas' order. Each
-    clause of a key idea is a claim about its first content word, its term ("The mean is pulled toward an outlier,
-    but the median is not": two claims, about "mean" and about "median")."""
-    claims = [(n, words) for n, idea in enumerate(key_ideas) for part in clauses(idea)
-              if (words := _content(part, stop))]
-    negations = [_negations(part) for idea in key_ideas for part in clauses(idea) if _content(part, stop)]
-    terms = {words[0][0] for _, words in claims}
+               min_said: int = 3, kinds: Collection[str] = ("terms", "opposites", "exchanged"),
+               topic: str = "", min_precision: float = 0.5) -> list[Swap]:
+    """The key ideas `text` seems to say with two terms swapped, at most one swap per idea, in the ideas' order.
+    Each clause of a key idea is a claim, its content words in order ("The mean is pulled toward an outlier, but the
+    median is not": two claims). A clause of the text swaps a claim when, with one word put back, it says the claim's
+    content words in the claim's order (their longest common subsequence) more fully than as written, at least
+    `min_share` of them and more than `min_said`, and negates as often (mod 2); a word of the `topic` the clause
+    does not say is not counted ("It's the change in input ..." need not name "the average rate of change"); and
+    the clause is mostly the claim: at least `min_precision` of its content words are in that subsequence (a long
+    sentence that mentions the words in passing is not one). The word put back:
+    - "terms": both words are terms, the first content word of a claim (what it is about): the text says another
+      claim's term where this claim has its own, or another term it names ("A parameter is a number calculated from
+      a sample");
+    - "opposites": the text says a word's opposite (OPPOSITES: "numerator" for "denominator");
+    - "exchanged": two of the claim's own words in each other's places ("continuous implies differentiable"); not
+      two neighbours, so that "the population's parameter" for "the parameter of the population" is not one."""
+    opposites = {frozenset(map(_stem, pair)) for pair in OPPOSITES}
+    claims = [(n, words, _negations(part)) for n, idea in enumerate(key_ideas) for part in clauses(idea)
+              if len(words := _content(part, stop)) > min_said]
+    terms = {words[0][0] for _, words, _ in claims}
+    topical = {stem for stem, _ in _content(topic, stop)}
     found: dict[int, Swap] = {}
     for clause in clauses(text):
         said = _content(clause, stop)
-        said_stems = {s for s, _ in said}
-        for (n, words), negated in zip(claims, negations, strict=True):
-            right = words[0][0]
-            if n in found or right in said_stems:
+        spoken = [s for s, _ in said]
+        candidates: list[tuple[tuple[bool, float], Swap]] = []  # one clause is one swap: the best reading of it
+        for n, words, negated in claims:
+            if n in found or _negations(clause) % 2 != negated % 2:
                 continue
-            claim_stems = {s for s, _ in words}
-            rest = claim_stems - {right}
-            kept = rest & said_stems
-            if len(kept) < min_said or len(kept) < min_share * len(rest):
-                continue
-            wrong = next((w for s, w in said if s in terms and s not in claim_stems), None)
-            if wrong is None or _negations(clause) % 2 != negated % 2:
-                continue
-            found[n] = Swap(idea=n, right=words[0][1], wrong=wrong, sentence=clause)
+            # each word once, where the claim first says it; the topic's words only where the clause says them
+            claim = [w for w in dict(words) if w not in topical or w in spoken]
+            enough = max(min_said + 1, min_share * len(claim))
+            base = _lcs(claim, spoken)
+            once = {w for w in claim if [s for s, _ in words].count(w) == 1}
+            for right, wrong, fixed, kind in _edits(claim, said, base, terms, opposites, kinds, once):
+                if fixed >= enough and fixed >= min_precision * len(spoken):
+                    # best: a claim about the word put back ("A statistic is ..."), then the fullest
+                    swap = Swap(idea=n, right=dict(words)[right], wrong=dict(said)[wrong], sentence=clause, kind=kind)
+                    candidates.append(((right == words[0][0], fixed / len(claim)), swap))
+                    break
+        if candidates:
+            swap = max(candidates, key=lambda c: c[0])[1]
+            found[swap.idea] = swap
     return [found[n] for n in sorted(found)]
 
 
-def picks(reply: str, right: str, wrong: str) -> str | None:
-    """Which of the two terms `reply` keeps, to "is that X or Y?": the first of them it says that no negation
-    shortly before ("not the parameter, the statistic") rules out; None if it keeps neither."""
+# "It's the other way round", "I mixed them up": the student corrects the swap without naming either term.
+_OWNED_UP = re.compile(r"\b(?:other way|the reverse|reversed|backwards|the wrong way|swapped|switched|mixed (?:them|those|"
+                       r"it|the two)? ?up|mix(?:ed)?-up)\b")
+
+
+_OPENING = re.compile(r"^\W*(?:(?:yes|yeah|yep|yup|no|nope|nah|oh|oops|ah|hmm+|well|right|okay|ok|sorry)\b\W*)+")
+
+
+def picks(reply: str, right: str, wrong: str, exchanged: bool = False) -> str | None:
+    """Which of the two terms `reply` keeps, to "is that X or Y?" (or, `exchanged`, to "... or is it the other way
+    round?", where `right` is the one the key idea says first): the first of them it says that no negation shortly
+    before rules out ("not the parameter, the statistic"), its opening "yes" or "no" aside; `right` if it names
+    neither but says the swap was one ("the other way round", "I mixed them up"); to the other-way-round question, a
+    bare "yes" is `right` and a bare "no" `wrong`; else None."""
+    text = " ".join(reply.lower().replace("\u2019", "'").split())
+    opening = _OPENING.match(text)
+    said = text[opening.end():] if opening else text
     targets = {_stem(right.lower()): right, _stem(wrong.lower()): wrong}
-    for clause in clauses(reply):
+    for clause in clauses(said):
         words = [w.lower() for w in _WORD.findall(clause)]
         for n, word in enumerate(words):
             term = targets.get(_stem(word))
@@ -117,18 +207,25 @@ def picks(reply: str, right: str, wrong: str) -> str | None:
             before = words[max(0, n - _NEGATED_WITHIN):n]
             if not any(w in _NEGATIONS or w.endswith("n't") for w in before):
                 return term
-    return None
+    if _OWNED_UP.search(text):
+        return right
+    first = _WORD.findall(opening.group()) if opening and exchanged else []
+    yes_or_no = next((w for w in first if w in ("yes", "yeah", "yep", "yup", "no", "nope", "nah")), None)
+    return None if yes_or_no is None else right if yes_or_no.startswith("y") else wrong
 
 
 SWAP_PROBE = "Wait, you said \u201c{sentence}\u201d Is that \u201c{first}\u201d or \u201c{second}\u201d? I mix those two words up."
+EXCHANGE_PROBE = ("Wait, you said \u201c{sentence}\u201d Or is it the other way round? I mix up \u201c{first}\u201d and "
+                  "\u201c{second}\u201d.")
 _QUOTED_CHARS = 200  # of the student's clause quoted back
 
 
 def swap_probe(swap: Swap) -> str:
-    """The beginner's question about a suspected swap: which of the two terms the student meant. The two come in
-    alphabetical order, so the question does not hint at the answer."""
+    """The beginner's question about a suspected swap: which of the two terms the student meant, or whether the
+    two are the other way round. The two come in alphabetical order, so the question does not hint at the answer."""
     sentence = swap.sentence if len(swap.sentence) <= _QUOTED_CHARS else \
         swap.sentence[:_QUOTED_CHARS].rsplit(" ", 1)[0] + " \u2026"
     sentence = sentence if sentence[-1:] in ".?!\u2026" else sentence + "."
     first, second = sorted((swap.right, swap.wrong), key=str.lower)
-    return SWAP_PROBE.format(sentence=sentence, first=first, second=second)
+    probe = EXCHANGE_PROBE if swap.kind == "exchanged" else SWAP_PROBE
+    return probe.format(sentence=sentence[:1].upper() + sentence[1:], first=first, second=second)

@@ -18,8 +18,8 @@ CENTRE = ("The mean is pulled toward an outlier, but the median is not.",
           "The median is the middle value once the data are sorted.")
 
 
-def swaps(text: str, ideas: tuple[str, ...] = KEY_TERMS) -> list[tuple[int, str, str]]:
-    return [(s.idea, s.right, s.wrong) for s in term_swaps(text, ideas, _SWAP_STOP)]
+def swaps(text: str, ideas: tuple[str, ...] = KEY_TERMS, topic: str = "") -> list[tuple[int, str, str]]:
+    return [(s.idea, s.right, s.wrong) for s in term_swaps(text, ideas, _SWAP_STOP, topic=topic)]
 
 
 def test_a_sentence_that_says_of_one_term_what_an_idea_says_of_another_is_a_swap():
@@ -50,11 +50,36 @@ def test_each_clause_of_a_key_idea_is_a_claim_about_its_own_term():
     assert swaps("The median is not pulled toward an outlier.", CENTRE) == []
 
 
+def test_two_words_of_a_claim_in_each_others_places_are_an_exchange_but_a_reworded_phrase_is_not():
+    ideas = ("If a function is differentiable at a point, then it is continuous at that point.",
+             "The average rate of change is the change in output divided by the change in input.")
+    [swap] = term_swaps("If a function is continuous at a point, it is differentiable there.", ideas, _SWAP_STOP)
+    assert (swap.idea, swap.right, swap.wrong, swap.kind) == (0, "differentiable", "continuous", "exchanged")
+    assert swaps("It's the change in input divided by the change in output.", ideas, topic="Average rate of change") \
+        == [(1, "output", "input")]
+    # the same words in another order that says the same thing: two neighbours, not two words exchanged
+    assert swaps("A statistic from the sample estimates the population's parameter.",
+                 ("A statistic from a sample is used to estimate the parameter of the population.",)) == []
+
+
+def test_a_claim_of_three_words_or_fewer_is_too_short_to_tell_a_swap_from_a_rewording():
+    assert swaps("Continuous implies differentiable.", ("Differentiable implies continuous.",)) == []
+
+
+def test_a_word_said_for_its_opposite_is_a_swap():
+    ideas = ("The limit of a quotient is the quotient of the limits only when the limit of the denominator is not zero.",)
+    assert swaps("The limit of a quotient is the quotient of the limits when the numerator's limit is not zero.",
+                 ideas) == [(0, "denominator", "numerator")]
+
+
 def test_formulas_are_not_words_of_a_claim():
-    ideas = ("The slope $m = \\frac{y_2 - y_1}{x_2 - x_1}$ is the rise over the run.",
+    ideas = ("The slope $m = \\frac{y_2 - y_1}{x_2 - x_1}$ is the rise over the run between two points of the line.",
              "The intercept is where the line crosses the vertical axis.")
-    assert swaps("The intercept is the rise over the run.", ideas) == [(0, "slope", "intercept")]
-    assert clauses("A is this; B is that, but C is not - D is.") == ["A is this", "B is that", "C is not", "D is."]
+    assert swaps("The intercept is the rise over the run between two points of the line.", ideas) == [
+        (0, "slope", "intercept")]
+    assert clauses("A is this; B is that, but C is not \u2014 D is.") == ["A is this", "B is that", "C is not", "D is."]
+    assert clauses("Take (f(b) - f(a)) / (b - a), because $y_2 - y_1$ is the rise.") == [
+        "Take (f(b) - f(a)) / (b - a)", "$y_2 - y_1$ is the rise."]
 
 
 @pytest.mark.parametrize("reply, kept", [
@@ -65,14 +90,32 @@ def test_formulas_are_not_words_of_a_claim():
     ("It isn't the parameter. Statistics come from samples.", "statistic"),
     ("Yes.", None),
     ("I'm not sure.", None),
+    ("Oops, I mixed them up.", "statistic"),
+    ("It's the other way round.", "statistic"),
 ])
 def test_the_reply_to_which_term_keeps_the_first_term_not_ruled_out_by_a_negation(reply, kept):
     assert picks(reply, "statistic", "parameter") == kept
+
+
+@pytest.mark.parametrize("reply, kept", [
+    ("No, continuous implies differentiable, like I said.", "continuous"),
+    ("Yes, differentiable implies continuous.", "differentiable"),
+    ("Yes.", "differentiable"),
+    ("Nope.", "continuous"),
+    ("No, it's the other way round.", "differentiable"),
+    ("Hmm.", None),
+])
+def test_to_the_other_way_round_question_a_bare_yes_or_no_counts(reply, kept):
+    assert picks(reply, "differentiable", "continuous", exchanged=True) == kept
 
 
 def test_the_beginner_quotes_the_clause_and_offers_the_two_terms_in_alphabetical_order():
     probe = swap_probe(Swap(idea=3, right="statistic", wrong="parameter", sentence="A parameter comes from a sample"))
     assert probe == ("Wait, you said \u201cA parameter comes from a sample.\u201d Is that \u201cparameter\u201d or "
                      "\u201cstatistic\u201d? I mix those two words up.")
+    exchanged = swap_probe(Swap(idea=0, right="differentiable", wrong="continuous",
+                                sentence="continuous implies differentiable", kind="exchanged"))
+    assert exchanged == ("Wait, you said \u201cContinuous implies differentiable.\u201d Or is it the other way round? "
+                         "I mix up \u201ccontinuous\u201d and \u201cdifferentiable\u201d.")
     long = swap_probe(Swap(idea=0, right="b", wrong="a", sentence="word " * 100))
     assert len(long) < 320 and "\u2026\u201d" in long

@@ -434,6 +434,56 @@ def test_two_swapped_terms_are_asked_about_and_the_reply_decides(alice, course, 
     assert says in _stage(services.session_get(user=alice, course=course))
 
 
+DIFFERENTIABLE_IDEAS = [
+    "A function is differentiable at a point when its derivative exists there.",
+    "If a function is differentiable at a point, then it is continuous at that point, but not the other way round.",
+    "The absolute value function is continuous at zero and has a corner there, so it has no derivative at zero.",
+]
+
+
+@pytest.mark.parametrize(("answer", "status", "says"), [
+    ("Oh, it's the other way round: differentiable implies continuous.", None, "You meant it the other way round"),
+    ("No, continuous implies differentiable, like I said.", "contradicted", "The course has it the other way round"),
+])
+def test_two_words_in_each_others_places_are_asked_about_the_other_way_round(alice, course, answer, status, says):
+    concept = course.concepts.get(slug="a")
+    concept.key_ideas, concept.misconceptions, concept.probes = DIFFERENTIABLE_IDEAS, [], []
+    concept.save()
+    _explaining(alice, course)
+    teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=(
+        "Differentiable means the derivative exists at the point. Remember that if a function is continuous at a "
+        "point, then it is differentiable at that point. "
+        "The absolute value function is continuous at zero but has a corner there, so no derivative at zero."))
+    question = TeachBack.objects.get(user=alice).questions[0]
+    assert question["idea"] == DIFFERENTIABLE_IDEAS[1] and question["swap"]["kind"] == "exchanged"
+    assert "Or is it the other way round?" in question["text"]
+    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=answer)
+    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
+    verdict = next(i["status"] for i in TeachBack.objects.get(user=alice).ideas if i["idea"] == DIFFERENTIABLE_IDEAS[1])
+    assert verdict == status if status else verdict != "contradicted"
+    stage = _stage(services.session_get(user=alice, course=course))
+    assert says in stage, stage[stage.find("teachback-result"):]
+
+
+def test_faculty_see_which_terms_students_swapped_and_kept(client, alice, bob, prof, course):
+    concept = course.concepts.get(slug="a")
+    concept.key_ideas, concept.misconceptions, concept.probes = SAMPLING_IDEAS, [], []
+    concept.save()
+    for user, answer in ((alice, "The parameter."), (bob, "Hmm, not sure. Maybe statistic?")):
+        _explaining(user, course)
+        teachback.teachback_explain(user=user, course=course, client_id=uuid.uuid4(), text=SWAPPED)
+        teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text=answer)
+        while TeachBack.objects.get(user=user).status == TeachBack.Status.FOLLOW_UP:
+            teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text="I am not sure.")
+    [row] = selectors.mixup_answers(concept=concept)
+    assert (row.misconception, row.asked, row.held, row.unsure) == (
+        "Said \u201cparameter\u201d for \u201cstatistic\u201d", 2, 1, 1)
+    client.force_login(prof)
+    page = client.get(reverse("teachback_beginners", args=[course.slug, "a"])).content.decode()
+    assert "Said \u201cparameter\u201d for \u201cstatistic\u201d" in page and "alice" not in page
+
+
 @pytest.mark.parametrize(("verdict", "asserted"), [("Yes.", True), ("**yes**", True), ("no", False),
                                                     ("Not yet", False), ("", False)])
 def test_a_model_confirms_a_suspected_misconception_before_the_student_is_told(alice, course, settings,

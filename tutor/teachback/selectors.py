@@ -156,13 +156,17 @@ class MixupAnswers:
     unsure: int  # asked, and the student was not sure (`doubts`)
 
 
+SWAPPED_TERMS = "Said \u201c{wrong}\u201d for \u201c{right}\u201d"  # a swap row: the terms the beginner asked about
+
+
 def mixup_answers(*, concept: Concept) -> list[MixupAnswers]:
-    """Per authored misconception, how students met it in their teach-backs: asked about, held, unsure; only those
-    met at all, most held first."""
+    """Per authored misconception, and per pair of terms students swapped, how students met it in their teach-backs:
+    asked about, held (said yes; kept the wrong term), unsure; only those met at all, most held first."""
     asked: Counter[str] = Counter()
     held: Counter[str] = Counter()
     unsure: Counter[str] = Counter()
     teach_backs = list(TeachBack.objects.filter(concept=concept, status=TeachBack.Status.SCORED))
+    swaps: dict[str, None] = {}  # the pairs of terms asked about, in order
     answers: dict[int, list[str]] = {}
     for pk, text in TeachBackMessage.objects.filter(teach_back__in=teach_backs, redo="") \
             .order_by("created_at", "pk").values_list("teach_back_id", "text"):
@@ -174,7 +178,15 @@ def mixup_answers(*, concept: Concept) -> list[MixupAnswers]:
             mixup = question["misconception"]
             asked[mixup] += 1
             unsure[mixup] += mixup not in tb.misconceptions_heard and doubts(reply)
-    rows = [MixupAnswers(m, asked[m], held[m], unsure[m]) for m in concept.misconceptions if asked[m] or held[m]]
+        for question, reply in services.swap_replies(tb.questions, replies):
+            swap = SWAPPED_TERMS.format(**question["swap"])
+            swaps[swap] = None
+            asked[swap] += 1
+            unsure[swap] += doubts(reply)
+            held[swap] += not doubts(reply) and services.swap_kept(question, reply) == "wrong"
+    met = [m for m in concept.misconceptions if asked[m] or held[m]]
+    met += [s for s in swaps if s not in met]
+    rows = [MixupAnswers(m, asked[m], held[m], unsure[m]) for m in met]
     return sorted(rows, key=lambda r: (-r.held, -r.unsure, -r.asked))
 
 

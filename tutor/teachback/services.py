@@ -30,6 +30,7 @@ from inference.teachback import (
     beginner_probe,
     doubts,
     mixup_probe,
+    uses_words_of,
 )
 from inference.teachback_swaps import picks, swap_probe
 from learner_model.policy import TutorPolicy
@@ -201,7 +202,7 @@ def swap_kept(question: dict, answer: str) -> str | None:
     """Which term the student's reply to a swap question keeps: "right" (the key idea's), "wrong" (the one they
     first wrote), or None (neither, or both with no choice)."""
     swap = question["swap"]
-    kept = picks(answer, swap["right"], swap["wrong"])
+    kept = picks(answer, swap["right"], swap["wrong"], exchanged=swap.get("kind") == "exchanged")
     return None if kept is None else "right" if kept == swap["right"] else "wrong"
 
 
@@ -210,7 +211,10 @@ def _screen_answer(text: str, key: ConceptKey) -> str | None:
     word or a formula: "Yes." to "someone told me ...: is that right?", "Zero.", "$x^2$"."""
     reason = scorer().screen(text, key)
     short = reason in ("too_short", "only_maths") and any(ch.isalnum() for ch in text)
-    return None if short else reason
+    # A short answer has few of English's little words ("Other way round: differentiable implies continuous."); it is
+    # in another language only if it uses none of the concept's words either.
+    terse = reason == "other_language" and uses_words_of(text, (key.topic, *key.key_ideas, *key.sources))
+    return None if short or terse else reason
 
 
 def _confirmed(concept: Concept, explanation: str, result: ExplanationScore, affirmed: list[str] | None = None,
@@ -289,7 +293,7 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     if mixup is not None and text == authored:  # the student's "yes" to this question holds the mix-up
         question["misconception"] = mixup
     if swap is not None:
-        question["swap"] = {"sentence": swap.sentence, "right": swap.right, "wrong": swap.wrong}
+        question["swap"] = {"sentence": swap.sentence, "right": swap.right, "wrong": swap.wrong, "kind": swap.kind}
     return question
 
 
