@@ -126,7 +126,9 @@ def _edits(claim: list[str], said: list[tuple[str, str]], base: int, terms: set[
         shared = [s for s in claim if s in once and spoken.count(s) == 1]  # a word said twice has no one place
         for i, first in enumerate(shared):
             for second in shared[i + 1:]:
-                if claim.index(second) - claim.index(first) < 2:  # neighbours: reworded ("the population's parameter")
+                # neighbours on either side are a rewording: "the population's parameter" for "the parameter of the
+                # population", "we collect data" for "data are collected"
+                if claim.index(second) - claim.index(first) < 2 or abs(spoken.index(second) - spoken.index(first)) < 2:
                     continue
                 fixed = _lcs(claim, [second if s == first else first if s == second else s for s in spoken])
                 if fixed > base:
@@ -149,7 +151,8 @@ def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_s
       a sample");
     - "opposites": the text says a word's opposite (OPPOSITES: "numerator" for "denominator");
     - "exchanged": two of the claim's own words in each other's places ("continuous implies differentiable"); not
-      two neighbours, so that "the population's parameter" for "the parameter of the population" is not one."""
+      two neighbours in the claim or in the clause, so that "the population's parameter" for "the parameter of the
+      population" or "we collect data" for "data are collected" is not one."""
     opposites = {frozenset(map(_stem, pair)) for pair in OPPOSITES}
     claims = [(n, words, _negations(part)) for n, idea in enumerate(key_ideas) for part in clauses(idea)
               if len(words := _content(part, stop)) > min_said]

@@ -156,7 +156,9 @@ class MixupAnswers:
     unsure: int  # asked, and the student was not sure (`doubts`)
 
 
-SWAPPED_TERMS = "Said \u201c{wrong}\u201d for \u201c{right}\u201d"  # a swap row: the terms the beginner asked about
+# a swap row: the terms the beginner asked about
+SWAPPED_TERMS = {"substituted": "Said \u201c{wrong}\u201d for \u201c{right}\u201d",
+                 "exchanged": "Said \u201c{wrong}\u201d and \u201c{right}\u201d the other way round"}
 
 
 def mixup_answers(*, concept: Concept) -> list[MixupAnswers]:
@@ -179,7 +181,7 @@ def mixup_answers(*, concept: Concept) -> list[MixupAnswers]:
             asked[mixup] += 1
             unsure[mixup] += mixup not in tb.misconceptions_heard and doubts(reply)
         for question, reply in services.swap_replies(tb.questions, replies):
-            swap = SWAPPED_TERMS.format(**question["swap"])
+            swap = SWAPPED_TERMS[question["swap"].get("kind", "substituted")].format(**question["swap"])
             swaps[swap] = None
             asked[swap] += 1
             unsure[swap] += doubts(reply)

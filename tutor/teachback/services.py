@@ -261,7 +261,8 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     (`beginner_probe`)."""
     asked = {q["idea"] for q in teach_back.questions}
     uncovered = [i.idea for i in result.ideas if i.status != "covered"]
-    swaps = {result.ideas[s.idea].idea: s for s in result.swaps}
+    # a term said for another first: two words exchanged is the likelier misreading of a reworded sentence
+    swaps = {result.ideas[s.idea].idea: s for s in sorted(result.swaps, key=lambda s: s.kind == "exchanged")}
     targets = [idea for idea in dict.fromkeys([*suspected, *swaps, *uncovered]) if idea not in asked]
     if not targets:
         return None
@@ -293,7 +294,8 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     if mixup is not None and text == authored:  # the student's "yes" to this question holds the mix-up
         question["misconception"] = mixup
     if swap is not None:
-        question["swap"] = {"sentence": swap.sentence, "right": swap.right, "wrong": swap.wrong, "kind": swap.kind}
+        question["swap"] = {"sentence": swap.sentence[:1].upper() + swap.sentence[1:], "right": swap.right,
+                            "wrong": swap.wrong, "kind": swap.kind}
     return question
 
 
