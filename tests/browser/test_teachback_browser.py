@@ -252,3 +252,52 @@ def test_on_an_imported_course_a_student_explains_and_sees_maths_typeset_and_wor
     result = page.inner_text("#teachback-result")
     assert "key ideas came across clearly" in result and "\\frac" not in result and "$" not in result
     page.screenshot(path=test_output / "imported-2-verdict.png", full_page=True)
+
+
+SAMPLING_IDEAS = [
+    "A population is the whole group of people or things that we want to learn about.",
+    "A sample is a subset of the population from which data are actually collected.",
+    "A parameter is a number that describes the population, such as the mean of the whole population.",
+    "A statistic is a number calculated from a sample, such as the sample mean.",
+]
+
+
+def test_a_student_who_swaps_two_terms_is_asked_which_one_and_keeping_it_is_marked(
+        live_server_url, browser_page, course, alice, test_output):
+    course.concepts.filter(slug="a").update(key_ideas=SAMPLING_IDEAS, probes=[], title="Key terms")
+    services.enrollment_create(user=alice, course=course)
+    services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
+    session = services.practice_start(user=alice, course=course)
+    for _ in range(30):
+        outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(),
+                                          item_id=session.item_id, answer=RIGHT[session.item.kind])
+        if outcome.mastered:
+            break
+        session = services.session_advance(user=alice, course=course)
+    teachback.session_next(user=alice, course=course, step=outcome.session.step)
+    teachback.scorer().score("warm up", teachback.concept_key(concept=course.concepts.get(slug="a"), user=alice))
+
+    page, base = browser_page, live_server_url
+    log_in(page, base, "alice", "pw-alice-123")
+    page.goto(f"{base}/learn/{course.slug}/")
+    page.wait_for_selector('#stage[data-phase="teach"]')
+    session_ready(page)
+    page.fill("#teachback-text", (
+        "The population is everyone we want to learn about, and the sample is the part of it we actually ask. "
+        "A parameter is a number calculated from a sample, like the average of our 80 answers."))
+    page.click("#teachback-submit")
+    page.wait_for_selector(".turn-novice")
+    question = page.inner_text(".turn-novice")
+    assert "Is that \u201cparameter\u201d or \u201cstatistic\u201d?" in question
+    page.screenshot(path=test_output / "swap-1-asked.png", full_page=True)
+    page.fill("#teachback-text", "The parameter.")
+    page.click("#teachback-submit")
+    page.wait_for_selector("#teachback-result, .turn-novice >> nth=1")
+    if not page.locator("#teachback-result").count():
+        page.fill("#teachback-text", "I am not sure.")
+        page.click("#teachback-submit")
+    page.wait_for_selector("#teachback-result")
+    result = page.inner_text("#teachback-result")
+    assert "Check this: A statistic is a number calculated from a sample" in result
+    assert "you kept \u201cparameter\u201d" in result
+    page.screenshot(path=test_output / "swap-2-verdict.png", full_page=True)
