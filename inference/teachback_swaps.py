@@ -135,6 +135,27 @@ def _edits(claim: list[str], said: list[tuple[str, str]], base: int, terms: set[
                     yield first, second, fixed, "exchanged"
 
 
+# A claim's opening frame ("In interval notation, a parenthesis ...", "For a continuous variable, ..."): the claim is
+# about the first word after it as much as about the frame's first word.
+_FRAME = re.compile(r"^\W*(?:in|for|on|at|when|if|once|after|before|to|with|by|under)\b[^,]*,\s*", re.IGNORECASE)
+
+
+def _heads(claim: str, stop: Collection[str]) -> tuple[str | None, str | None]:
+    """The terms a claim is about: its first content word, and the first after an opening frame (or None)."""
+    first = words[0][0] if (words := _content(claim, stop)) else None
+    frame = _FRAME.match(claim)
+    after = _content(claim[frame.end():], stop) if frame else []
+    return first, after[0][0] if after else None
+
+
+def _states(words: list[tuple[str, str]], heads: set[str], spoken: list[str], topical: set[str], min_said: int
+            ) -> bool:
+    """Whether a clause (its content stems, `spoken`) says the claim `words` as written: names every term it is
+    about, and says all of it in order but a word at most."""
+    claim = [w for w in dict(words) if w not in topical or w in spoken or w in heads]
+    return heads <= set(spoken) and _lcs(claim, spoken) >= max(min_said + 1, len(claim) - 1)
+
+
 def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_share: float = 0.75,
                min_said: int = 3, kinds: Collection[str] = ("terms", "opposites", "exchanged"),
                topic: str = "", min_precision: float = 0.5) -> list[Swap]:
@@ -146,37 +167,48 @@ def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_s
     does not say is not counted ("It's the change in input ..." need not name "the average rate of change"); and
     the clause is mostly the claim: at least `min_precision` of its content words are in that subsequence (a long
     sentence that mentions the words in passing is not one). The word put back:
-    - "terms": both words are terms, the first content word of a claim (what it is about): the text says another
-      claim's term where this claim has its own, or another term it names ("A parameter is a number calculated from
-      a sample");
+    - "terms": both words are terms, the first content word of a claim or the first after its opening frame (what
+      it is about, `_heads`): the text says another claim's term where this claim has its own, or another term it
+      names ("A parameter is a number calculated from a sample"); a term is put back even where the concept's title
+      names it;
     - "opposites": the text says a word's opposite (OPPOSITES: "numerator" for "denominator");
     - "exchanged": two of the claim's own words in each other's places ("continuous implies differentiable"); not
       two neighbours in the claim or in the clause, so that "the population's parameter" for "the parameter of the
       population" or "we collect data" for "data are collected" is not one."""
     opposites = {frozenset(map(_stem, pair)) for pair in OPPOSITES}
-    claims = [(n, words, _negations(part)) for n, idea in enumerate(key_ideas) for part in clauses(idea)
-              if len(words := _content(part, stop)) > min_said]
-    terms = {words[0][0] for _, words, _ in claims}
+    claims = [(n, words, _negations(part), _heads(part, stop)) for n, idea in enumerate(key_ideas)
+              for part in clauses(idea) if len(words := _content(part, stop)) > min_said]
+    firsts = {first for *_, (first, _) in claims if first}
+    framed = {after for *_, (_, after) in claims if after}
+    terms = firsts | framed
     topical = {stem for stem, _ in _content(topic, stop)}
     found: dict[int, Swap] = {}
     for clause in clauses(text):
         said = _content(clause, stop)
         spoken = [s for s, _ in said]
-        candidates: list[tuple[tuple[bool, float], Swap]] = []  # one clause is one swap: the best reading of it
-        for n, words, negated in claims:
+        if any(_states(words, {h for h in heads if h}, spoken, topical, min_said) for _, words, _, heads in claims):
+            continue  # it says a claim as the key ideas do ("the leading term is ..."): not another one garbled
+        candidates: list[tuple[tuple[bool, bool, float], Swap]] = []  # one clause is one swap: the best reading of it
+        for n, words, negated, (first, after) in claims:
             if n in found or _negations(clause) % 2 != negated % 2:
                 continue
-            # each word once, where the claim first says it; the topic's words only where the clause says them
-            claim = [w for w in dict(words) if w not in topical or w in spoken]
-            enough = max(min_said + 1, min_share * len(claim))
-            base = _lcs(claim, spoken)
-            once = {w for w in claim if [s for s, _ in words].count(w) == 1}
-            for right, wrong, fixed, kind in _edits(claim, said, base, terms, opposites, kinds, once):
-                if fixed >= enough and fixed >= min_precision * len(spoken):
-                    # best: a claim about the word put back ("A statistic is ..."), then the fullest
-                    swap = Swap(idea=n, right=dict(words)[right], wrong=dict(said)[wrong], sentence=clause, kind=kind)
-                    candidates.append(((right == words[0][0], fixed / len(claim)), swap))
-                    break
+            heads = {h for h in (first, after) if h}
+            once = {w for w, _ in words if [s for s, _ in words].count(w) == 1}
+            for edits, free in (({"terms", "opposites"}, heads), ({"exchanged"}, set())):
+                # each word once, where the claim first says it; the topic's words only where the clause says them,
+                # but a term put back is put back whether the title names it or not ("a horizontal shift adds k")
+                claim = [w for w in dict(words) if w not in topical or w in spoken or w in free]
+                enough = max(min_said + 1, min_share * len(claim))
+                base = _lcs(claim, spoken)
+                for right, wrong, fixed, kind in _edits(claim, said, base, terms, opposites, edits & set(kinds), once):
+                    if fixed >= enough and fixed >= min_precision * len(spoken):
+                        # best: two terms in the same place of their claims ("In interval notation, a parenthesis"
+                        # for "..., a bracket", not for "interval"), then a claim about the word put back ("A
+                        # statistic is ..."), then the fullest
+                        parallel = {right, wrong} <= firsts if right == first else {right, wrong} <= framed
+                        swap = Swap(idea=n, right=dict(words)[right], wrong=dict(said)[wrong], sentence=clause,
+                                    kind=kind)
+                        candidates.append(((parallel, right in heads, fixed / len(claim)), swap))
         if candidates:
             swap = max(candidates, key=lambda c: c[0])[1]
             found[swap.idea] = swap

@@ -72,6 +72,25 @@ def test_a_word_said_for_its_opposite_is_a_swap():
                  ideas) == [(0, "denominator", "numerator")]
 
 
+def test_terms_the_concepts_title_names_and_terms_after_an_opening_frame_can_be_swapped():
+    shifts = ("A vertical shift adds $k$ to every output of the function.",
+              "A horizontal shift moves every input of the function.")
+    assert swaps("A horizontal shift adds $k$ to every output of the function.", shifts,
+                 topic="Vertical and horizontal shifts") == [(0, "vertical", "horizontal")]
+    notation = ("In interval notation, a bracket means the endpoint is included.",
+                "In interval notation, a parenthesis means the endpoint is not included.")
+    assert swaps("A parenthesis means the endpoint is included.", notation, topic="Interval notation") == [
+        (0, "bracket", "parenthesis")]
+
+
+def test_a_clause_that_says_one_key_idea_as_written_is_not_read_as_another_garbled():
+    ideas = ("The degree of a polynomial is the highest power of the variable that appears in it.",
+             "The leading term is the term that contains the highest power of the variable.")
+    assert swaps("The leading term is the term that contains the highest power of the variable.", ideas) == []
+    assert swaps("The leading coefficient is the highest power of the variable that appears in the polynomial.",
+                 ideas) == [(0, "degree", "leading")]
+
+
 def test_formulas_are_not_words_of_a_claim():
     ideas = ("The slope $m = \\frac{y_2 - y_1}{x_2 - x_1}$ is the rise over the run between two points of the line.",
              "The intercept is where the line crosses the vertical axis.")
