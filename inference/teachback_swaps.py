@@ -148,14 +148,6 @@ def _heads(claim: str, stop: Collection[str]) -> tuple[str | None, str | None]:
     return first, after[0][0] if after else None
 
 
-def _states(words: list[tuple[str, str]], heads: set[str], spoken: list[str], topical: set[str], min_said: int
-            ) -> bool:
-    """Whether a clause (its content stems, `spoken`) says the claim `words` as written: names every term it is
-    about, and says all of it in order but a word at most."""
-    claim = [w for w in dict(words) if w not in topical or w in spoken or w in heads]
-    return heads <= set(spoken) and _lcs(claim, spoken) >= max(min_said + 1, len(claim) - 1)
-
-
 def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_share: float = 0.75,
                min_said: int = 3, kinds: Collection[str] = ("terms", "opposites", "exchanged"),
                topic: str = "", min_precision: float = 0.5) -> list[Swap]:
@@ -186,8 +178,6 @@ def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_s
     for clause in clauses(text):
         said = _content(clause, stop)
         spoken = [s for s, _ in said]
-        if any(_states(words, {h for h in heads if h}, spoken, topical, min_said) for _, words, _, heads in claims):
-            continue  # it says a claim as the key ideas do ("the leading term is ..."): not another one garbled
         candidates: list[tuple[tuple[bool, bool, float], Swap]] = []  # one clause is one swap: the best reading of it
         for n, words, negated, (first, after) in claims:
             if n in found or _negations(clause) % 2 != negated % 2:
