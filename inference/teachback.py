@@ -103,9 +103,10 @@ class ScorerConfig:
     # Which key idea a misconception opposes: the one closest to it by "sentence" vector, by "alignment" of their
     # content word pieces (the harmonic mean of the two directions' alignment), or by the mean of the two ("both").
     opposed_by: str = "sentence"
-    # Two of the concept's terms swapped ("a parameter is calculated from a sample"): a clause that says at least
-    # `swap_min_share` (and `swap_min_said`) of a key idea's content words but another idea's term in place of its
-    # own (inference/teachback_swaps.py). Without it, such a clause covers the idea it garbles.
+    # Two of the concept's terms swapped ("a parameter is a number calculated from a sample"): a clause that, with
+    # one term put back (or two words exchanged), says `swap_min_share` of a key idea's claim in order, more than
+    # `swap_min_said` words of it, and is at least `swap_min_precision` that claim (inference/teachback_swaps.py;
+    # chosen on two dev sets, benchmarks/teachback_swaps.py). Without it, such a clause covers the idea it garbles.
     hear_swaps: bool = True
     swap_min_share: float = 0.75
     swap_min_said: int = 3

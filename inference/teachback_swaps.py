@@ -1,17 +1,17 @@
 """Two of a concept's terms swapped in an explanation: a sentence that says of one term what a key idea says of
-another ("a parameter is a number calculated from a sample", where the key idea says it of a statistic).
+another ("a parameter is a number calculated from a sample", where the key idea says it of a statistic), a word for
+its opposite ("... only when the limit of the numerator is not zero"), or two words in each other's places
+("continuous implies differentiable").
 
 The teach-back scorer's coverage is a soft bag of words: a sentence with the right words in the wrong places covers
-the idea it garbles, and the student is told the idea came across. This reads the words instead. A clause of the
-explanation *swaps* key idea i when
-- it says most of the idea's content words (`min_share` of them, at least `min_said`), but not the term `right`,
-- it says instead a term `wrong` of another key idea, one the idea itself does not use,
-- `right` and `wrong` are counterparts: each is a term some key idea is about (its first content word: "A statistic
-  is ...", "The median ..."), never the same idea's, and
-- it does not negate once more or less than the idea ("the median is not pulled by an outlier" says the right thing
-  about the median).
-A swap found so is a suspicion: the beginner asks which of the two terms was meant, and the student's reply decides
-(`picks`). Synonyms and reworded claims pass unseen; the figures are in benchmarks/RESULTS.md (teachback_swaps.py).
+the idea it garbles, and the student is told the idea came across. This reads the words, in order, instead
+(`term_swaps`): a clause of the explanation swaps a key idea's claim when one such edit puts it right, and put right
+it says nearly all of the claim in the claim's order. Only a sentence that follows the key idea's wording is caught;
+one in the student's own words is not, and a three-word claim is too short to tell a swap from a rewording.
+
+A swap found so is a suspicion: the beginner asks which of the two terms was meant (`swap_probe`), and the student's
+reply decides (`picks`). The figures (caught, false alarms, on explanations written blind for imported courses) are
+in benchmarks/RESULTS.md, from benchmarks/teachback_swaps.py.
 
 No Django, no model: words, a Snowball stemmer and the stop words the scorer passes in.
 """
@@ -22,6 +22,7 @@ import functools
 import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
@@ -46,14 +47,14 @@ class Swap:
 
 
 @functools.cache
-def _stemmer() -> object:
+def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")
 
 
 def _stem(word: str) -> str:
-    return str(_stemmer().stemWord(word))  # type: ignore[attr-defined]
+    return str(_stemmer().stemWord(word))
 
 
 def _content(text: str, stop: Collection[str]) -> list[tuple[str, str]]:
