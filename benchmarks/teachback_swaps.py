@@ -19,6 +19,7 @@ What is printed, per kind of explanation:
     python benchmarks/teachback_swaps.py --split dev [--min-share 0.75] [--min-said 2] [--kinds terms,exchanged]
     python benchmarks/teachback_swaps.py --split dev2    # 12 more imported concepts, their own key ideas
     python benchmarks/teachback_swaps.py --split test
+    python benchmarks/teachback_swaps.py --timing         # the words-only check's own time
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,7 +52,13 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(ScorerConfig().swap_kinds),
                         help="comma-separated: terms, opposites, exchanged")
     parser.add_argument("--show", action="store_true", help="print every swap found")
+    parser.add_argument("--timing", action="store_true",
+                        help="time the words-only swap check alone on the per-idea set's explanations, one by one "
+                             "and four joined (about 400 words)")
     args = parser.parse_args()
+    if args.timing:
+        timing()
+        return
     config = replace(ScorerConfig(), swap_min_share=args.min_share, swap_min_said=args.min_said,
                      swap_kinds=tuple(args.kinds.split(",")), swap_min_precision=args.min_precision)
     scorer = ExplanationScorer(config)
@@ -107,6 +116,25 @@ def main() -> None:
                           f"{s.sentence!r}")
         print(f"false alarms on the misconception check set's right explanations (demo, 15 concepts): "
               f"{hits}/{len(texts)} ({hits / len(texts):.3f})")
+
+
+def timing() -> None:
+    from inference.teachback import _SWAP_STOP
+    from inference.teachback_swaps import term_swaps
+
+    concepts = json.loads((DATA / "teachback_ideas.json").read_text(encoding="utf-8"))["concepts"]
+    for label, texts in (("one explanation", [(c, [e["text"]]) for c in concepts for e in c["explanations"]]),
+                         ("four joined", [(c, [e["text"] for e in c["explanations"][:4]]) for c in concepts])):
+        times, words = [], []
+        for c, parts in texts:
+            text = " ".join(parts)
+            start = time.perf_counter()
+            term_swaps(text, c["key_ideas"], _SWAP_STOP, topic=c["title"])
+            times.append((time.perf_counter() - start) * 1000)
+            words.append(len(text.split()))
+        times.sort()
+        print(f"{label:<16} n {len(times):>3}, median {statistics.median(words):.0f} words: ms p50 "
+              f"{statistics.median(times):.2f}, p95 {times[int(0.95 * len(times))]:.2f}, max {times[-1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -189,6 +189,8 @@ def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_s
                 # each word once, where the claim first says it; the topic's words only where the clause says them,
                 # but a term put back is put back whether the title names it or not ("a horizontal shift adds k")
                 claim = [w for w in dict(words) if w not in topical or w in spoken or w in free]
+                if len(claim) < min_precision * len(spoken):
+                    continue  # the clause is mostly something else, however the claim is put right
                 enough = max(min_said + 1, min_share * len(claim))
                 base = _lcs(claim, spoken)
                 for right, wrong, fixed, kind in _edits(claim, said, base, terms, opposites, edits & set(kinds), once):
