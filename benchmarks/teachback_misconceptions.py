@@ -108,25 +108,33 @@ def scan(data: list[Case]) -> None:
 
 def timing() -> None:
     """Time per explanation on one core for the check set's texts, which have the length of a teach-back
-    explanation (45-150 words): the concept's texts embedded first, as in the tutor."""
+    explanation (45-150 words): the concept's texts embedded first, as in the tutor. Beside it, in the same process
+    and alternating text by text, the scorer without the swapped-terms check (the rule before it)."""
     import time
 
-    scorer = ExplanationScorer()
+    scorers = {"as it ships": ExplanationScorer(), "without the swapped-terms check":
+               ExplanationScorer(replace(ScorerConfig(), hear_swaps=False))}
     texts = explanations(None)
-    wall, cpu, words = [], [], []
+    wall: dict[str, list[float]] = {name: [] for name in scorers}
+    cpu: dict[str, list[float]] = {name: [] for name in scorers}
+    words = []
     for _ in range(3):
         for e, key in texts:
-            scorer.prepare(key)
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            scorer.assess(e["text"], key)
-            wall.append(1000 * (time.perf_counter() - start))
-            cpu.append(1000 * (time.thread_time() - start_cpu))
+            for name, scorer in scorers.items():
+                scorer.prepare(key)
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                scorer.assess(e["text"], key)
+                wall[name].append(1000 * (time.perf_counter() - start))
+                cpu[name].append(1000 * (time.thread_time() - start_cpu))
             words.append(len(e["text"].split()))
     p = statistics.quantiles
-    print(f"{len(texts)} explanations x 3, {min(words)}-{max(words)} words (median "
-          f"{statistics.median(words):.0f}); assess (screen + score), one core, ms: wall p50 {statistics.median(wall):.1f}, "
-          f"p95 {p(wall, n=20)[-1]:.1f}, max {max(wall):.1f}; CPU p50 {statistics.median(cpu):.1f}, p95 "
-          f"{p(cpu, n=20)[-1]:.1f}")
+    print(f"{len(texts)} explanations x 3, {min(words)}-{max(words)} words (median {statistics.median(words):.0f}); "
+          f"assess (screen + score), one core, ms:")
+    for name in scorers:
+        print(f"  {name:<32} wall p50 {statistics.median(wall[name]):.1f}, p95 {p(wall[name], n=20)[-1]:.1f}, max "
+              f"{max(wall[name]):.1f}; CPU p50 {statistics.median(cpu[name]):.1f}, p95 {p(cpu[name], n=20)[-1]:.1f}")
+    ships, before = (statistics.median(wall[name]) for name in scorers)
+    print(f"  wall p50 ratio {ships / before:.2f}")
 
 
 def main() -> None:
