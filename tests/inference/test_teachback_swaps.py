@@ -4,6 +4,8 @@ and the student's reply read for the one they keep."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inference.teachback import _SWAP_STOP
 from inference.teachback_swaps import Swap, clauses, picks, swap_probe, term_swaps
@@ -130,3 +132,46 @@ def test_the_beginner_quotes_the_clause_and_offers_the_two_terms_in_alphabetical
                          "I mix up \u201ccontinuous\u201d and \u201cdifferentiable\u201d.")
     long = swap_probe(Swap(idea=0, right="b", wrong="a", sentence="word " * 100))
     assert len(long) < 320 and "\u2026\u201d" in long
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=400), reply=st.text(max_size=80),
+       ideas=st.lists(st.text(max_size=120), min_size=1, max_size=5), topic=st.text(max_size=40))
+def test_any_text_gives_swaps_on_real_ideas_and_any_reply_is_read_without_error(text, reply, ideas, topic):
+    # what a student types reaches this before any screen does (an answer to the beginner is screened lightly)
+    found = term_swaps(text, ideas, _SWAP_STOP, topic=topic)
+    assert all(0 <= s.idea < len(ideas) and s.sentence for s in found)
+    assert len({s.idea for s in found}) == len(found)
+    for swap in found:
+        assert swap_probe(swap).startswith("Wait, you said")
+        assert picks(reply, swap.right, swap.wrong, exchanged=swap.kind == "exchanged") in (swap.right, swap.wrong, None)
+    assert picks(reply, "statistic", "parameter") in ("statistic", "parameter", None)
+
+
+_VOCABULARY = sorted({w.strip(".,") for idea in KEY_TERMS + CENTRE for w in idea.split()} | {"not"})
+
+
+@st.composite
+def garbled_ideas(draw: st.DrawFn) -> str:
+    """Key ideas as a student might garble them: a word replaced by another of theirs, two words exchanged."""
+    sentences = []
+    for _ in range(draw(st.integers(1, 4))):
+        words = draw(st.sampled_from(KEY_TERMS + CENTRE)).split()
+        i, j = draw(st.integers(0, len(words) - 1)), draw(st.integers(0, len(words) - 1))
+        if draw(st.booleans()):
+            words[i] = draw(st.sampled_from(_VOCABULARY))
+        else:
+            words[i], words[j] = words[j], words[i]
+        sentences.append(" ".join(words))
+    return " ".join(sentences)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=garbled_ideas(), reply=st.lists(st.sampled_from(_VOCABULARY), max_size=12))
+def test_garbled_key_ideas_give_well_formed_swaps(text, reply):
+    ideas = KEY_TERMS + CENTRE
+    for swap in term_swaps(text, ideas, _SWAP_STOP, topic="Key terms"):
+        assert 0 <= swap.idea < len(ideas) and swap.right != swap.wrong and swap.kind in ("substituted", "exchanged")
+        assert swap.wrong.lower() in swap.sentence.lower()
+        assert picks(" ".join(reply), swap.right, swap.wrong, swap.kind == "exchanged") in (swap.right, swap.wrong,
+                                                                                            None)
