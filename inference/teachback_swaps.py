@@ -26,9 +26,10 @@ from typing import Any
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
-# Clauses: a sentence's parts on either side of a semicolon, a dash, a contrast ("..., while a parameter ..."), a
-# "because", or ", and" / ", so" / ", since" (a plain hyphen is a minus more often: "(b - a)").
-_CLAUSE = re.compile(r"[.!?;:]+\s+|\n+|,?\s+(?:but|while|whereas|whilst|unlike|instead|because)\s+|"
+# Clauses (each keeps its own end: "... like 0.333..."): a sentence's parts on either side of a semicolon, a dash,
+# a contrast ("..., while a parameter ..."), a "because", or ", and" / ", so" / ", since" (a plain hyphen is a minus
+# more often: "(b - a)").
+_CLAUSE = re.compile(r"(?<=[.!?;:])\s+|\n+|,?\s+(?:but|while|whereas|whilst|unlike|instead|because)\s+|"
                      r",\s+(?:and|so|since)\s+|\s+(?:\u2013|\u2014|--)\s+")
 _NEGATIONS = frozenset("not no never cannot none nothing neither nor without".split())
 _NUMBERS = frozenset("one two three four five six seven eight nine ten".split())  # counts, not terms
@@ -77,7 +78,7 @@ def clauses(text: str) -> list[str]:
         return f"\x00{len(formulas) - 1}\x00"
 
     held = _MATH.sub(hold, text)
-    parts = [c.strip(" ,") for c in _CLAUSE.split(held) if c and c.strip(" ,")]
+    parts = [c.strip(" ,") for c in _CLAUSE.split(held) if c and c.strip(" ,.;:")]
     return [re.sub(r"\x00(\d+)\x00", lambda m: formulas[int(m.group(1))], part) for part in parts]
 
 

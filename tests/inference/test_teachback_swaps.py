@@ -90,7 +90,9 @@ def test_formulas_are_not_words_of_a_claim():
              "The intercept is where the line crosses the vertical axis.")
     assert swaps("The intercept is the rise over the run between two points of the line.", ideas) == [
         (0, "slope", "intercept")]
-    assert clauses("A is this; B is that, but C is not \u2014 D is.") == ["A is this", "B is that", "C is not", "D is."]
+    assert clauses("A is this; B is that, but C is not \u2014 D is.") == ["A is this;", "B is that", "C is not", "D is."]
+    assert clauses("It repeats, like 0.333... Every integer is rational.") == [
+        "It repeats, like 0.333...", "Every integer is rational."]
     assert clauses("Take (f(b) - f(a)) / (b - a), because $y_2 - y_1$ is the rise.") == [
         "Take (f(b) - f(a)) / (b - a)", "$y_2 - y_1$ is the rise."]
 

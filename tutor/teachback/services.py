@@ -294,7 +294,8 @@ def _question(teach_back: TeachBack, explanation: str, result: ExplanationScore,
     if mixup is not None and text == authored:  # the student's "yes" to this question holds the mix-up
         question["misconception"] = mixup
     if swap is not None:
-        sentence = swap.sentence.rstrip(" .;:")  # quoted in the verdict's own sentence
+        sentence = swap.sentence.rstrip(" ;:")  # quoted in the verdict's own sentence: its full stop goes, "..." stays
+        sentence = sentence[:-1] if sentence.endswith(".") and not sentence.endswith("..") else sentence
         question["swap"] = {"sentence": sentence[:1].upper() + sentence[1:], "right": swap.right,
                             "wrong": swap.wrong, "kind": swap.kind}
     return question
