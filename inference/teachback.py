@@ -54,6 +54,8 @@ from inference.retrieval import Embedder, default_embedder
 from inference.teachback_projection import DEFAULT_PATH as DEFAULT_PROJECTION
 from inference.teachback_projection import Projection, alignment, projection_load
 from inference.teachback_swaps import Swap, term_swaps
+from inference.teachback_words import negations, prose, reply_text
+from inference.teachback_words import words as _words
 
 STATUSES = ("covered", "missing", "contradicted")
 REDO_REASONS = ("empty", "too_short", "too_long", "only_maths", "other_language", "copied", "off_topic")
@@ -62,7 +64,6 @@ REDO_REASONS = ("empty", "too_short", "too_long", "only_maths", "other_language"
 # almost none. MiniLM was trained on English, so an explanation in another language cannot be scored fairly.
 _ENGLISH = frozenset("the a an is are was were be of to in on and or that this it its for with as by at from "
                      "you your we they he she i if then so but when what which how why because each".split())
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")  # words of letters in any script, with an apostrophe inside
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 
 
@@ -210,10 +211,6 @@ REDO_MESSAGES = {
     "off_topic": "That does not seem to be about this concept yet. Explain the idea the lesson is about, in "
                  "your own words.",
 }
-
-
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
 
 
 def _shingles(words: Sequence[str], n: int) -> set[tuple[str, ...]]:
@@ -625,7 +622,6 @@ class ExplanationScorer:
         return self._scoring_model
 
 
-_NEGATIONS = frozenset("not no never cannot none nothing neither nor without".split())
 _REJECTIONS = frozenset("mistake mistakes wrong forget forgets forgetting error errors careful avoid trap myth "
                         "misconception incorrect false".split())
 
@@ -638,10 +634,6 @@ def _rejects(sentence: str, statement: str) -> bool:
     said, stated = _words(sentence), _words(statement)
     if any(w in _REJECTIONS for w in said) and not any(w in _REJECTIONS for w in stated):
         return True
-
-    def negations(words: list[str]) -> int:
-        return sum(w in _NEGATIONS or w.endswith("n't") for w in words)
-
     return negations(said) % 2 != negations(stated) % 2
 
 
@@ -650,15 +642,10 @@ _AFFIRMING_OPENINGS = ("that's right", "that is right", "that's true", "that is 
                        "that is correct", "i think so", "i believe so")
 
 
-def _reply(answer: str) -> str:
-    """A reply to the beginner as its words are compared: lower case, straight apostrophes, single spaces."""
-    return " ".join(answer.lower().replace("\u2019", "'").split())
-
-
 def affirms(answer: str, statement: str) -> bool:
     """Whether `answer`, to a beginner's "is it true that `statement`?", says yes to it: it opens with a yes ("Yes",
     "Right,", "That's true") and does not then negate it ("Right, it isn't")."""
-    opening = _reply(answer)
+    opening = reply_text(answer)
     words = _words(answer)
     said_yes = bool(words) and (words[0] in _AFFIRMATIONS or opening.startswith(_AFFIRMING_OPENINGS))
     return said_yes and not _rejects(answer, statement)
@@ -677,7 +664,7 @@ def doubts(answer: str) -> bool:
     ("I'm not sure", "Hmm, maybe", "I don't know") and its first sentence does not also reject the claim ("No, and I'm
     not sure who says so", "I don't know who told you that, but it's wrong"). A hedge after a statement ("A statistic
     is about a sample, not sure about the rest") is not a doubt about the claim."""
-    first = re.split(r"[.!?;]", _reply(answer) + ".", maxsplit=1)[0]
+    first = re.split(r"[.!?;]", reply_text(answer) + ".", maxsplit=1)[0]
     hedge = _DOUBT.search(first)
     if hedge is None or len(_words(first[:hedge.start()])) > DOUBT_OPENING_WORDS:
         return False
@@ -732,12 +719,12 @@ def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: 
     `material` (key ideas, lesson) uses most, which are its terms ("parameter") rather than the idea's wording
     ("describing"), and of those the longest; else a generic question not yet in `asked`. It names a word, never the
     idea's claim, nor a word of the `topic` (the beginner knows what the explanation is about)."""
-    said = set(_words(_prose(f"{explanation} {topic}"))) | {w for q in asked for w in _words(q)}
+    said = set(_words(prose(f"{explanation} {topic}"))) | {w for q in asked for w in _words(q)}
     counts: dict[str, int] = {}
     for text in material:
-        for w in _words(_prose(text)):
+        for w in _words(prose(text)):
             counts[w] = counts.get(w, 0) + 1
-    unsaid = [w for w in dict.fromkeys(_words(_prose(idea)))
+    unsaid = [w for w in dict.fromkeys(_words(prose(idea)))
               if len(w) >= 4 and w not in said and w not in _ENGLISH and w not in _STOP_PIECES and w not in _COMMON]
     if unsaid:
         # the most used; of those, the longest (a term: "estimate", not "good"); max keeps the first tie
@@ -747,11 +734,3 @@ def beginner_probe(idea: str, explanation: str, material: Sequence[str], asked: 
             return question
     return next((q for q in GENERIC_PROBES if q not in asked), GENERIC_PROBES[-1])
 
-
-_MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
-
-
-def _prose(text: str) -> str:
-    """`text` without its formulas ($...$, \\(...\\), \\[...\\]) and LaTeX commands: a beginner hears words, not
-    "frac"."""
-    return _MATH.sub(" ", text)

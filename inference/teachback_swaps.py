@@ -24,14 +24,14 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
-_MATH = re.compile(r"\$\$.*?\$\$|(?<!\\)\$.*?(?<!\\)\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[A-Za-z]+", re.DOTALL)
+from inference.teachback_words import MATH, negated, negations, prose, reply_text
+from inference.teachback_words import words as _words
+
 # Clauses (each keeps its own end: "... like 0.333..."): a sentence's parts on either side of a semicolon, a dash,
 # a contrast ("..., while a parameter ..."), a "because", or ", and" / ", so" / ", since" (a plain hyphen is a minus
 # more often: "(b - a)").
 _CLAUSE = re.compile(r"(?<=[.!?;:])\s+|\n+|,?\s+(?:but|while|whereas|whilst|unlike|instead|because)\s+|"
                      r",\s+(?:and|so|since)\s+|\s+(?:\u2013|\u2014|--)\s+")
-_NEGATIONS = frozenset("not no never cannot none nothing neither nor without".split())
 _NUMBERS = frozenset("one two three four five six seven eight nine ten".split())  # counts, not terms
 _NEGATED_WITHIN = 3  # words: "not the parameter", "isn't really the statistic"
 
@@ -60,13 +60,8 @@ def _stem(word: str) -> str:
 
 def _content(text: str, stop: Collection[str]) -> list[tuple[str, str]]:
     """(stem, word) of the content words of `text`'s prose (formulas left out), in order."""
-    words = [w.lower().removesuffix("'s") for w in _WORD.findall(_MATH.sub(" ", text).replace("\u2019", "'"))]
+    words = [w.removesuffix("'s") for w in _words(prose(text).replace("\u2019", "'"))]
     return [(_stem(w), w) for w in words if len(w) >= 3 and w not in stop and w not in _NUMBERS and "'" not in w]
-
-
-def _negations(text: str) -> int:
-    words = [w.lower() for w in _WORD.findall(text)]
-    return sum(w in _NEGATIONS or w.endswith("n't") for w in words)
 
 
 def clauses(text: str) -> list[str]:
@@ -77,7 +72,7 @@ def clauses(text: str) -> list[str]:
         formulas.append(match.group())
         return f"\x00{len(formulas) - 1}\x00"
 
-    held = _MATH.sub(hold, text)
+    held = MATH.sub(hold, text)
     parts = [c.strip(" ,") for c in _CLAUSE.split(held) if c and c.strip(" ,.;:")]
     return [re.sub(r"\x00(\d+)\x00", lambda m: formulas[int(m.group(1))], part) for part in parts]
 
@@ -108,7 +103,7 @@ def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
 
 
 def _edits(claim: list[str], said: list[tuple[str, str]], base: int, terms: set[str],
-           opposites: set[frozenset[str]], kinds: Collection[str], once: set[str]
+           opposites: frozenset[frozenset[str]], kinds: Collection[str], once: set[str]
            ) -> Iterator[tuple[str, str, int, str]]:
     """(right, wrong, the longest common subsequence with the claim once put right, kind) for each way of putting
     one swap in `said` right that puts more of the claim in order: a word put back, or two words exchanged (each
@@ -150,6 +145,31 @@ def _heads(claim: str, stop: Collection[str]) -> tuple[str | None, str | None]:
     return first, after[0][0] if after else None
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A clause of a key idea, as term_swaps compares it."""
+
+    idea: int
+    words: list[tuple[str, str]]  # (stem, word) of its content words, in order
+    negations: int
+    first: str | None  # its terms (`_heads`)
+    after: str | None
+
+    @functools.cached_property
+    def surface(self) -> dict[str, str]:  # each stem once, in order, with the word the idea writes
+        return dict(self.words)
+
+    @functools.cached_property
+    def once(self) -> set[str]:  # the stems it says once (an exchange needs one place for each word)
+        stems = [s for s, _ in self.words]
+        return {s for s in stems if stems.count(s) == 1}
+
+
+@functools.cache
+def _opposite_stems() -> frozenset[frozenset[str]]:
+    return frozenset(frozenset(map(_stem, pair)) for pair in OPPOSITES)
+
+
 def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_share: float = 0.75,
                min_said: int = 3, kinds: Collection[str] = ("terms", "opposites", "exchanged"),
                topic: str = "", min_precision: float = 0.5) -> list[Swap]:
@@ -169,42 +189,44 @@ def term_swaps(text: str, key_ideas: Sequence[str], stop: Collection[str], min_s
     - "exchanged": two of the claim's own words in each other's places ("continuous implies differentiable"); not
       two neighbours in the claim or in the clause, so that "the population's parameter" for "the parameter of the
       population" or "we collect data" for "data are collected" is not one."""
-    opposites = {frozenset(map(_stem, pair)) for pair in OPPOSITES}
-    claims = [(n, words, _negations(part), _heads(part, stop)) for n, idea in enumerate(key_ideas)
+    opposites = _opposite_stems()
+    claims = [_Claim(n, words, negations(_words(part)), *_heads(part, stop)) for n, idea in enumerate(key_ideas)
               for part in clauses(idea) if len(words := _content(part, stop)) > min_said]
-    firsts = {first for *_, (first, _) in claims if first}
-    framed = {after for *_, (_, after) in claims if after}
+    firsts = {c.first for c in claims if c.first}
+    framed = {c.after for c in claims if c.after}
     terms = firsts | framed
     topical = {stem for stem, _ in _content(topic, stop)}
     found: dict[int, Swap] = {}
     for clause in clauses(text):
         said = _content(clause, stop)
         spoken = [s for s, _ in said]
+        surface = dict(said)
+        negated_here = negations(_words(clause)) % 2
         candidates: list[tuple[tuple[bool, bool, float], Swap]] = []  # one clause is one swap: the best reading of it
-        for n, words, negated, (first, after) in claims:
-            if n in found or _negations(clause) % 2 != negated % 2:
+        for c in claims:
+            if c.idea in found or negated_here != c.negations % 2:
                 continue
-            heads = {h for h in (first, after) if h}
-            once = {w for w, _ in words if [s for s, _ in words].count(w) == 1}
+            heads = {h for h in (c.first, c.after) if h}
             for edits, free in (({"terms", "opposites"}, heads), ({"exchanged"}, set())):
                 # each word once, where the claim first says it; the topic's words only where the clause says them,
                 # but a term put back is put back whether the title names it or not ("a horizontal shift adds k")
-                claim = [w for w in dict(words) if w not in topical or w in spoken or w in free]
+                claim = [w for w in c.surface if w not in topical or w in spoken or w in free]
                 if len(claim) < min_precision * len(spoken):
                     continue  # the clause is mostly something else, however the claim is put right
                 enough = max(min_said + 1, min_share * len(claim))
                 base = _lcs(claim, spoken)
-                for right, wrong, fixed, kind in _edits(claim, said, base, terms, opposites, edits & set(kinds), once):
+                for right, wrong, fixed, kind in _edits(claim, said, base, terms, opposites, edits & set(kinds),
+                                                        c.once):
                     if fixed >= enough and fixed >= min_precision * len(spoken):
                         # best: two terms in the same place of their claims ("In interval notation, a parenthesis"
                         # for "..., a bracket", not for "interval"), then a claim about the word put back ("A
                         # statistic is ..."), then the fullest
-                        parallel = {right, wrong} <= firsts if right == first else {right, wrong} <= framed
-                        swap = Swap(idea=n, right=dict(words)[right], wrong=dict(said)[wrong], sentence=clause,
+                        parallel = {right, wrong} <= firsts if right == c.first else {right, wrong} <= framed
+                        swap = Swap(idea=c.idea, right=c.surface[right], wrong=surface[wrong], sentence=clause,
                                     kind=kind)
                         candidates.append(((parallel, right in heads, fixed / len(claim)), swap))
         if candidates:
-            swap = max(candidates, key=lambda c: c[0])[1]
+            swap = max(candidates, key=lambda pair: pair[0])[1]
             found[swap.idea] = swap
     return [found[n] for n in sorted(found)]
 
@@ -223,22 +245,22 @@ def picks(reply: str, right: str, wrong: str, exchanged: bool = False) -> str | 
     before rules out ("not the parameter, the statistic"), its opening "yes" or "no" aside; `right` if it names
     neither but says the swap was one ("the other way round", "I mixed them up"); to the other-way-round question, a
     bare "yes" is `right` and a bare "no" `wrong`; else None."""
-    text = " ".join(reply.lower().replace("\u2019", "'").split())
+    text = reply_text(reply)
     opening = _OPENING.match(text)
     said = text[opening.end():] if opening else text
     targets = {_stem(right.lower()): right, _stem(wrong.lower()): wrong}
     for clause in clauses(said):
-        words = [w.lower() for w in _WORD.findall(clause)]
+        words = _words(clause)
         for n, word in enumerate(words):
             term = targets.get(_stem(word))
             if term is None:
                 continue
             before = words[max(0, n - _NEGATED_WITHIN):n]
-            if not any(w in _NEGATIONS or w.endswith("n't") for w in before):
+            if not any(negated(w) for w in before):
                 return term
     if _OWNED_UP.search(text):
         return right
-    first = _WORD.findall(opening.group()) if opening and exchanged else []
+    first = _words(opening.group()) if opening and exchanged else []
     yes_or_no = next((w for w in first if w in ("yes", "yeah", "yep", "yup", "no", "nope", "nah")), None)
     return None if yes_or_no is None else right if yes_or_no.startswith("y") else wrong
 

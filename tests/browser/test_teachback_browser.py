@@ -39,6 +39,21 @@ def course(transactional_db):
     return course_import(spec=spec)
 
 
+def _explaining(user, course) -> None:
+    """Enrol, guess, answer right until concept "a" is mastered, and go on into its teach-back (by the services: the
+    page is tested on what comes after)."""
+    services.enrollment_create(user=user, course=course)
+    services.guess_record(user=user, course=course, client_id=uuid.uuid4(), text="yes")
+    session = services.practice_start(user=user, course=course)
+    for _ in range(30):
+        outcome = services.attempt_record(user=user, course=course, client_id=uuid.uuid4(),
+                                          item_id=session.item_id, answer=RIGHT[session.item.kind])
+        if outcome.mastered:
+            break
+        session = services.session_advance(user=user, course=course)
+    teachback.session_next(user=user, course=course, step=outcome.session.step)
+
+
 class ConfirmingModel:  # stands in for the model server: confirms the suspected mix-up, asks a plain question
     name = "fake"
 
@@ -57,16 +72,7 @@ def test_a_mix_up_a_model_confirms_is_named_gently_with_the_idea_to_check(
     settings.TUTOR_LLM = "openai"
     # cached like the real one: the live server's teardown clears it
     monkeypatch.setattr(teachback.llm, "backend", functools.cache(ConfirmingModel))
-    services.enrollment_create(user=alice, course=course)
-    services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
-    session = services.practice_start(user=alice, course=course)
-    for _ in range(30):
-        outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(),
-                                          item_id=session.item_id, answer=RIGHT[session.item.kind])
-        if outcome.mastered:
-            break
-        session = services.session_advance(user=alice, course=course)
-    teachback.session_next(user=alice, course=course, step=outcome.session.step)
+    _explaining(alice, course)
     teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=(
         "To find the derivative you raise the exponent by one and then divide by the new exponent, so x squared "
         "becomes x cubed over three."))
@@ -265,16 +271,7 @@ SAMPLING_IDEAS = [
 def test_a_student_who_swaps_two_terms_is_asked_which_one_and_keeping_it_is_marked(
         live_server_url, browser_page, course, alice, test_output):
     course.concepts.filter(slug="a").update(key_ideas=SAMPLING_IDEAS, probes=[], title="Key terms")
-    services.enrollment_create(user=alice, course=course)
-    services.guess_record(user=alice, course=course, client_id=uuid.uuid4(), text="yes")
-    session = services.practice_start(user=alice, course=course)
-    for _ in range(30):
-        outcome = services.attempt_record(user=alice, course=course, client_id=uuid.uuid4(),
-                                          item_id=session.item_id, answer=RIGHT[session.item.kind])
-        if outcome.mastered:
-            break
-        session = services.session_advance(user=alice, course=course)
-    teachback.session_next(user=alice, course=course, step=outcome.session.step)
+    _explaining(alice, course)
     teachback.scorer().score("warm up", teachback.concept_key(concept=course.concepts.get(slug="a"), user=alice))
 
     page, base = browser_page, live_server_url

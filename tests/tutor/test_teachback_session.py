@@ -395,6 +395,22 @@ def test_without_a_model_the_students_yes_to_the_beginners_mix_up_question_holds
     assert ("is a common mix-up: it is not right" in stage) is not asserted
 
 
+def _with_key_ideas(course, ideas: list[str]):
+    """Concept "a" with these key ideas and nothing authored to ask about."""
+    concept = course.concepts.get(slug="a")
+    concept.key_ideas, concept.misconceptions, concept.probes = ideas, [], []
+    concept.save()
+    return concept
+
+
+def _answer_until_scored(user, course, first: str, then: str = "I am not sure.") -> TeachBack:
+    """The student answers the beginner's first question with `first` and any other with `then`."""
+    teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text=first)
+    while TeachBack.objects.get(user=user).status == TeachBack.Status.FOLLOW_UP:
+        teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text=then)
+    return TeachBack.objects.get(user=user)
+
+
 SAMPLING_IDEAS = [
     "A population is the whole group of people or things that we want to learn about.",
     "A sample is a subset of the population from which data are actually collected.",
@@ -413,22 +429,15 @@ SWAPPED = ("The population is the whole group of people we want to learn about, 
 def test_two_swapped_terms_are_asked_about_and_the_reply_decides(alice, course, answer, status, says):
     # Seen on imported Intro Stats: "a parameter is what you work out from the sample" kept the statistic idea
     # "Clear" (the right words, in the wrong places). Now the beginner asks which term was meant.
-    concept = course.concepts.get(slug="a")
-    concept.key_ideas, concept.misconceptions, concept.probes = SAMPLING_IDEAS, [], []
-    concept.save()
+    _with_key_ideas(course, SAMPLING_IDEAS)
     _explaining(alice, course)
     teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=SWAPPED)
-    tb = TeachBack.objects.get(user=alice)
-    question = tb.questions[0]
+    question = TeachBack.objects.get(user=alice).questions[0]
     assert question["idea"] == SAMPLING_IDEAS[3] and question["swap"]["wrong"] == "parameter"
     assert question["text"].startswith("Wait, you said \u201cA parameter is a number calculated from a sample")
     assert "Is that \u201cparameter\u201d or \u201cstatistic\u201d?" in question["text"]
     assert "Is that" in _stage(services.session_get(user=alice, course=course))
-    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=answer)
-    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
-        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(),
-                                   text="A parameter describes the whole population, like its mean.")
-    tb = TeachBack.objects.get(user=alice)
+    tb = _answer_until_scored(alice, course, answer, then="A parameter describes the whole population, like its mean.")
     verdict = next(i["status"] for i in tb.ideas if i["idea"] == SAMPLING_IDEAS[3])
     assert verdict == status if status else verdict != "contradicted"
     assert says in _stage(services.session_get(user=alice, course=course))
@@ -446,9 +455,7 @@ DIFFERENTIABLE_IDEAS = [
     ("No, continuous implies differentiable, like I said.", "contradicted", "The course has it the other way round"),
 ])
 def test_two_words_in_each_others_places_are_asked_about_the_other_way_round(alice, course, answer, status, says):
-    concept = course.concepts.get(slug="a")
-    concept.key_ideas, concept.misconceptions, concept.probes = DIFFERENTIABLE_IDEAS, [], []
-    concept.save()
+    _with_key_ideas(course, DIFFERENTIABLE_IDEAS)
     _explaining(alice, course)
     teachback.teachback_explain(user=alice, course=course, client_id=uuid.uuid4(), text=(
         "Differentiable means the derivative exists at the point. Remember that if a function is continuous at a "
@@ -457,25 +464,19 @@ def test_two_words_in_each_others_places_are_asked_about_the_other_way_round(ali
     question = TeachBack.objects.get(user=alice).questions[0]
     assert question["idea"] == DIFFERENTIABLE_IDEAS[1] and question["swap"]["kind"] == "exchanged"
     assert "Or is it the other way round?" in question["text"]
-    teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text=answer)
-    while TeachBack.objects.get(user=alice).status == TeachBack.Status.FOLLOW_UP:
-        teachback.teachback_answer(user=alice, course=course, client_id=uuid.uuid4(), text="I am not sure.")
-    verdict = next(i["status"] for i in TeachBack.objects.get(user=alice).ideas if i["idea"] == DIFFERENTIABLE_IDEAS[1])
+    tb = _answer_until_scored(alice, course, answer)
+    verdict = next(i["status"] for i in tb.ideas if i["idea"] == DIFFERENTIABLE_IDEAS[1])
     assert verdict == status if status else verdict != "contradicted"
     stage = _stage(services.session_get(user=alice, course=course))
     assert says in stage, stage[stage.find("teachback-result"):]
 
 
 def test_faculty_see_which_terms_students_swapped_and_kept(client, alice, bob, prof, course):
-    concept = course.concepts.get(slug="a")
-    concept.key_ideas, concept.misconceptions, concept.probes = SAMPLING_IDEAS, [], []
-    concept.save()
+    concept = _with_key_ideas(course, SAMPLING_IDEAS)
     for user, answer in ((alice, "The parameter."), (bob, "Hmm, not sure. Maybe statistic?")):
         _explaining(user, course)
         teachback.teachback_explain(user=user, course=course, client_id=uuid.uuid4(), text=SWAPPED)
-        teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text=answer)
-        while TeachBack.objects.get(user=user).status == TeachBack.Status.FOLLOW_UP:
-            teachback.teachback_answer(user=user, course=course, client_id=uuid.uuid4(), text="I am not sure.")
+        _answer_until_scored(user, course, answer)
     [row] = selectors.mixup_answers(concept=concept)
     assert (row.misconception, row.asked, row.held, row.unsure) == (
         "Said \u201cparameter\u201d for \u201cstatistic\u201d", 2, 1, 1)

@@ -71,12 +71,12 @@ def stage_context(*, session: TutorSession) -> dict:
         # is one, whatever they answered (one they said yes to is named as theirs, above it), and whether they were
         # unsure of it
         "teachback_mixups_asked": [(q["misconception"].rstrip(" ."), doubts(answer))
-                                   for q, answer in services.mixup_replies(teach_back.questions, accepted[1:])
+                                   for q, answer in services.replies(teach_back.questions, accepted[1:], "misconception")
                                    if q["misconception"] not in teach_back.misconceptions_heard]
         if teach_back.status == TeachBack.Status.SCORED else [],
         # two terms the beginner asked about ("you said ...: is that X or Y?"): which one the student kept
         "teachback_swaps_asked": [{**q["swap"], "kept": services.swap_kept(q, answer), "unsure": doubts(answer)}
-                                  for q, answer in services.swap_replies(teach_back.questions, accepted[1:])]
+                                  for q, answer in services.replies(teach_back.questions, accepted[1:], "swap")]
         if teach_back.status == TeachBack.Status.SCORED else [],
     }
 
@@ -176,11 +176,11 @@ def mixup_answers(*, concept: Concept) -> list[MixupAnswers]:
     for tb in teach_backs:
         held.update(set(tb.misconceptions_heard))
         replies = answers.get(tb.pk, [])[1:]  # the explanation first, then one answer per question
-        for question, reply in services.mixup_replies(tb.questions, replies):
+        for question, reply in services.replies(tb.questions, replies, "misconception"):
             mixup = question["misconception"]
             asked[mixup] += 1
             unsure[mixup] += mixup not in tb.misconceptions_heard and doubts(reply)
-        for question, reply in services.swap_replies(tb.questions, replies):
+        for question, reply in services.replies(tb.questions, replies, "swap"):
             swap = SWAPPED_TERMS[question["swap"].get("kind", "substituted")].format(**question["swap"])
             swaps[swap] = None
             asked[swap] += 1

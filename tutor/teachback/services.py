@@ -173,10 +173,10 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
     accepted = list(teach_back.messages.filter(redo="").values_list("kind", "text"))
     combined = "\n\n".join(text for _, text in accepted)
     answers = [text for kind, text in accepted if kind == TeachBackMessage.Kind.ANSWER]
-    mixups = mixup_replies(teach_back.questions, answers)
+    mixups = replies(teach_back.questions, answers, "misconception")
     affirmed = [q["misconception"] for q, answer in mixups if affirms(answer, q["misconception"])]
     doubted = [q["idea"] for q, answer in mixups if not affirms(answer, q["misconception"]) and doubts(answer)]
-    swaps = swap_replies(teach_back.questions, answers)
+    swaps = replies(teach_back.questions, answers, "swap")
     doubted += [q["idea"] for q, answer in swaps if doubts(answer)]
     swapped = [q["idea"] for q, answer in swaps if not doubts(answer) and swap_kept(q, answer) == "wrong"]
     result, suspected = _confirmed(teach_back.concept, combined, scorer().score(combined, key), affirmed, doubted,
@@ -186,16 +186,11 @@ def teachback_answer(*, user: AbstractBaseUser, course: Course, client_id: uuid.
     return _apply(user, course, teach_back, message, None, "", result, question)
 
 
-def mixup_replies(questions: list[dict], answers: list[str]) -> list[tuple[dict, str]]:
-    """The beginner's mix-up questions ("someone told me ...: is that right?", with their "misconception") each
-    with the student's reply, from a teach-back's questions and its accepted answers in order."""
-    return [(q, answer) for q, answer in zip(questions, answers, strict=False) if q.get("misconception")]
-
-
-def swap_replies(questions: list[dict], answers: list[str]) -> list[tuple[dict, str]]:
-    """The beginner's questions about two swapped terms ("you said ...: is that X or Y?", with their "swap") each
-    with the student's reply."""
-    return [(q, answer) for q, answer in zip(questions, answers, strict=False) if q.get("swap")]
+def replies(questions: list[dict], answers: list[str], about: str) -> list[tuple[dict, str]]:
+    """The beginner's questions of one kind, each with the student's reply, from a teach-back's questions and its
+    accepted answers in order. `about`: "misconception" ("someone told me ...: is that right?") or "swap" ("you
+    said ...: is that X or Y?")."""
+    return [(q, answer) for q, answer in zip(questions, answers, strict=False) if q.get(about)]
 
 
 def swap_kept(question: dict, answer: str) -> str | None:
